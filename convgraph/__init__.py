@@ -1,0 +1,46 @@
+"""convgraph: exact symbolic shapes, valid sizes, ONNX export and validation for conv layer stacks.
+
+>>> import convgraph as cg
+>>> g = cg.parse("input(1, 1, H, W)\\nConv2d(1, 1, 3)")
+>>> g.output_shapes()
+{'0': (1, 1, H - 2, W - 2)}
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .errors import ConvGraphError, ShapeError
+from .ir import Graph
+
+__all__ = ["Graph", "ConvGraphError", "ShapeError", "load", "parse", "check", "input", "build", "__version__"]
+
+
+def load(path: str) -> Graph:
+    """Parse a ``.cg`` file: ``cg.load("models/unet.cg")``."""
+    from .dsl import load as _load
+
+    return _load(path)
+
+
+def parse(text: str, filename: str = "<string>") -> Graph:
+    """Parse DSL text: ``cg.parse("input(1, 3, H, W)\\nConv2d(3, 8, 3)")``."""
+    from .dsl import parse as _parse
+
+    return _parse(text, filename=filename)
+
+
+def check(graph: Graph, **kw):
+    """Validate the ONNX export on onnxruntime across sizes (see ``convgraph.check.check``)."""
+    from .check import check as _check
+
+    return _check(graph, **kw)
+
+
+def __getattr__(name: str):
+    # the Python builder: cg.input, cg.build, cg.Conv2d, cg.cat, ... (loaded on first use)
+    from . import builder
+
+    try:
+        return getattr(builder, name)
+    except AttributeError:
+        raise AttributeError(f"module 'convgraph' has no attribute {name!r}") from None

@@ -1,0 +1,71 @@
+"""Every user-facing error of convgraph, each carrying the DSL source position.
+
+The CLI prints ``str(err)``, which is exactly one line ``FILE:LINE:COL: error: MESSAGE``
+(optional hint lines follow), and exits with status 2.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Loc:
+    """A source position: 1-based line and column, as editors show them."""
+
+    file: str = "<string>"
+    line: int = 0
+    col: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+NOWHERE = Loc("<builder>", 0, 0)
+
+
+class ConvGraphError(Exception):
+    """Base class of every error caused by the user's input.
+
+    ``str(err)`` is ``FILE:LINE:COL: error: MESSAGE`` followed by any hint lines.
+    """
+
+    def __init__(self, message: str, loc: Loc | None = None, hints: tuple[str, ...] = ()):
+        self.message = message
+        self.loc = loc or NOWHERE
+        self.hints = tuple(hints)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        lines = [f"{self.loc}: error: {self.message}"]
+        lines += [f"  hint: {h}" for h in self.hints]
+        return "\n".join(lines)
+
+    def at(self, loc: Loc) -> "ConvGraphError":
+        """The same error, re-anchored at ``loc`` when it has no position yet."""
+        if self.loc is NOWHERE or self.loc.line == 0:
+            return type(self)(self.message, loc, self.hints)
+        return self
+
+
+class DSLSyntaxError(ConvGraphError):
+    """The text is not in the DSL's grammar (also: injection attempts)."""
+
+
+class LayerConfigError(ConvGraphError):
+    """A layer's constructor arguments are invalid (PyTorch would raise in ``__init__``)."""
+
+
+class GraphError(ConvGraphError):
+    """The graph is malformed: undefined or reused value, channel mismatch, wrong rank."""
+
+
+class ShapeError(ConvGraphError):
+    """A shape constraint fails: at given sizes, or for every size."""
+
+
+class ExportError(ConvGraphError):
+    """The export cannot be done as asked (opset too low, bad output path)."""
+
+
+class WeightsError(ConvGraphError):
+    """A weights file is unreadable, or its keys/shapes do not match the graph."""

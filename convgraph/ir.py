@@ -1,0 +1,259 @@
+"""The IR: frozen layer specs in one canonical form, graph nodes and the graph.
+
+Every front end (text DSL, Python builder) produces these; every later stage (shapes, solver,
+ONNX export, numpy reference, animation) reads them and never sees the user's spelling.
+
+Canonical form (done once, in ``layers.py``):
+- every per-axis parameter is a tuple with one entry per spatial axis (``kernel_size=3`` on a
+  2-D layer becomes ``(3, 3)``);
+- Conv padding is explicit ``(begin, end)`` pairs per axis (``'same'``/``'valid'`` resolved);
+- pooling stride defaults to the kernel size; AvgPool dilation is all ones.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+from .errors import Loc
+
+Ints = tuple[int, ...]
+Pads = tuple[tuple[int, int], ...]  # (begin, end) per spatial axis
+
+
+@dataclass(frozen=True)
+class Conv:
+    """Conv1d/2d/3d. ``padding`` is explicit (begin, end) per axis, applied with ``padding_mode``."""
+
+    type_name: str
+    nd: int
+    in_channels: int
+    out_channels: int
+    kernel_size: Ints
+    stride: Ints
+    padding: Pads
+    dilation: Ints
+    groups: int = 1
+    bias: bool = True
+    padding_mode: str = "zeros"  # zeros | reflect | replicate | circular
+
+    @property
+    def weight_shape(self) -> Ints:
+        return (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+
+
+@dataclass(frozen=True)
+class ConvTranspose:
+    """ConvTranspose1d/2d/3d: full transposed conv, + output_padding at the end, cropped by padding."""
+
+    type_name: str
+    nd: int
+    in_channels: int
+    out_channels: int
+    kernel_size: Ints
+    stride: Ints
+    padding: Ints
+    output_padding: Ints
+    dilation: Ints
+    groups: int = 1
+    bias: bool = True
+
+    @property
+    def weight_shape(self) -> Ints:
+        return (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
+
+
+@dataclass(frozen=True)
+class Pool:
+    """MaxPool/AvgPool 1d/2d/3d. ``mode`` is 'max' or 'avg'; AvgPool has dilation 1."""
+
+    type_name: str
+    nd: int
+    mode: str
+    kernel_size: Ints
+    stride: Ints
+    padding: Ints
+    dilation: Ints
+    ceil_mode: bool = False
+    count_include_pad: bool = True
+
+
+@dataclass(frozen=True)
+class AdaptiveAvgPool:
+    """AdaptiveAvgPool1d/2d/3d; ``None`` in output_size keeps that axis' input size."""
+
+    type_name: str
+    nd: int
+    output_size: tuple[int | None, ...]
+
+
+@dataclass(frozen=True)
+class Upsample:
+    """nn.Upsample. Exactly one of size / scale_factor is set, each a per-axis tuple or a scalar
+    (scalar: the same for every spatial axis; the rank is known only when it is applied)."""
+
+    type_name: str
+    size: int | Ints | None
+    scale_factor: float | tuple[float, ...] | None
+    mode: str = "nearest"  # nearest | nearest-exact | linear | bilinear | trilinear
+    align_corners: bool | None = None
+
+    def sizes_for(self, nd: int) -> Ints | None:
+        if self.size is None:
+            return None
+        return self.size if isinstance(self.size, tuple) else (self.size,) * nd
+
+    def scales_for(self, nd: int) -> tuple[float, ...] | None:
+        if self.scale_factor is None:
+            return None
+        sf = self.scale_factor
+        return sf if isinstance(sf, tuple) else (float(sf),) * nd
+
+
+@dataclass(frozen=True)
+class BatchNorm:
+    type_name: str
+    nd: int
+    num_features: int
+    eps: float = 1e-5
+    momentum: float | None = 0.1
+    affine: bool = True
+    track_running_stats: bool = True
+
+
+@dataclass(frozen=True)
+class Elementwise:
+    """Shape-preserving, parameter-free: activations, Identity, Dropout (identity at inference).
+
+    ``params`` holds the numeric knobs as sorted (key, value) pairs, e.g.
+    ``(('negative_slope', 0.01),)`` for LeakyReLU, ``(('approximate', 'none'),)`` for GELU,
+    ``(('p', 0.5),)`` for Dropout."""
+
+    type_name: str
+    params: tuple[tuple[str, object], ...] = ()
+
+    def param(self, key: str, default: object = None) -> object:
+        return dict(self.params).get(key, default)
+
+
+@dataclass(frozen=True)
+class Flatten:
+    type_name: str = "Flatten"
+    start_dim: int = 1
+    end_dim: int = -1
+
+
+@dataclass(frozen=True)
+class Linear:
+    type_name: str
+    in_features: int
+    out_features: int
+    bias: bool = True
+
+
+LayerSpec = Union[Conv, ConvTranspose, Pool, AdaptiveAvgPool, Upsample, BatchNorm, Elementwise, Flatten, Linear]
+
+#: node ops that are not layers
+MERGE_OPS = ("cat", "add", "crop")
+
+
+@dataclass(frozen=True)
+class Node:
+    """One value of the graph.
+
+    op: 'input' (``dims`` set), 'layer' (``layer`` and ``layer_name`` set, one input),
+    'cat' (``dim`` set), 'add' (two inputs), 'crop' (inputs (v, like)).
+    """
+
+    name: str
+    op: str
+    inputs: tuple[str, ...]
+    loc: Loc
+    layer: LayerSpec | None = None
+    layer_name: str | None = None
+    dims: tuple[int | str, ...] = ()
+    dim: int = 1
+
+
+@dataclass(frozen=True)
+class Assume:
+    """``assume(cond, ...)``: each condition restricts the input symbols.
+
+    ``conds`` are (lhs, op, rhs) triples of ``convgraph.dims`` expressions, op in
+    ('==', '!=', '<', '<=', '>', '>=')."""
+
+    loc: Loc
+    text: str
+    conds: tuple[tuple[object, str, object], ...]
+
+
+@dataclass(frozen=True)
+class Expect:
+    """``expect(value, d0, d1, ...)``: asserts a value's shape; dims are ``convgraph.dims`` exprs."""
+
+    loc: Loc
+    text: str
+    value: str
+    dims: tuple[object, ...]
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A parsed model. ``nodes`` are in definition order (a topological order)."""
+
+    nodes: tuple[Node, ...]
+    outputs: tuple[str, ...]
+    filename: str = "<string>"
+    doc: str | None = None
+    assumes: tuple[Assume, ...] = ()
+    expects: tuple[Expect, ...] = ()
+    _index: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._index.update({n.name: n for n in self.nodes})
+
+    def node(self, name: str) -> Node:
+        return self._index[name]
+
+    @property
+    def inputs(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if n.op == "input")
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """Input size symbols in order of first appearance."""
+        seen: dict[str, None] = {}
+        for n in self.inputs:
+            for d in n.dims:
+                if isinstance(d, str):
+                    seen.setdefault(d)
+        return tuple(seen)
+
+    def layers(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if n.op == "layer")
+
+    # --- stage entry points (imported lazily so `shapes` never loads onnx) -------------------
+
+    def infer(self):
+        """The shape stage's frozen result (``convgraph.shapes.ShapeResult``)."""
+        from .shapes import infer
+
+        return infer(self)
+
+    def shapes(self, **sizes: int) -> dict:
+        """Every value's shape: sympy expressions, or ints when ``sizes`` gives every symbol."""
+        return self.infer().shapes(**sizes)
+
+    def output_shapes(self, **sizes: int) -> dict:
+        """Output shapes, e.g. ``{"c": (N, 32, H, W)}``; with sizes, ints (or ShapeError)."""
+        allv = self.shapes(**sizes)
+        return {name: allv[name] for name in self.outputs}
+
+    def to_onnx(self, **kw):
+        from .onnx_export import to_onnx
+
+        return to_onnx(self, **kw)
+
+    def export(self, path, **kw):
+        from .onnx_export import export
+
+        return export(self, path, **kw)

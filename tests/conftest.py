@@ -1,0 +1,30 @@
+"""Shared test set-up. PyTorch is the semantic oracle: tests that need it use the ``torch`` fixture,
+which skips with a reason when torch is missing, unless CONVGRAPH_REQUIRE_TORCH=1 (set by CI),
+which turns that skip into a failure."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "default", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+settings.load_profile("default")
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError as e:  # pragma: no cover - depends on the machine
+        if os.environ.get("CONVGRAPH_REQUIRE_TORCH") == "1":
+            pytest.fail(f"torch is required here (CONVGRAPH_REQUIRE_TORCH=1) but cannot be imported: {e}")
+        pytest.skip("PyTorch is not installed: it is the semantic oracle for this test")
+    torch.set_num_threads(1)
+    return torch
+
+
+@pytest.fixture(scope="session")
+def torch():
+    return _import_torch()
