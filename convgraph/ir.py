@@ -207,6 +207,7 @@ class Graph:
     assumes: tuple[Assume, ...] = ()
     expects: tuple[Expect, ...] = ()
     _index: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+    _cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
         self._index.update({n.name: n for n in self.nodes})
@@ -235,9 +236,11 @@ class Graph:
 
     def infer(self):
         """The shape stage's frozen result (``convgraph.shapes.ShapeResult``)."""
-        from .shapes import infer
+        if "infer" not in self._cache:
+            from .shapes import infer
 
-        return infer(self)
+            self._cache["infer"] = infer(self)
+        return self._cache["infer"]
 
     def shapes(self, **sizes: int) -> dict:
         """Every value's shape: sympy expressions, or ints when ``sizes`` gives every symbol."""
