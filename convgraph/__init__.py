@@ -36,11 +36,16 @@ def check(graph: Graph, **kw):
     return _check(graph, **kw)
 
 
-def __getattr__(name: str):
-    # the Python builder: cg.input, cg.build, cg.Conv2d, cg.cat, ... (loaded on first use)
-    from . import builder
+_BUILDER_FUNCS = frozenset({"input", "cat", "crop", "build", "assume", "expect"})
 
-    try:
-        return getattr(builder, name)
-    except AttributeError:
-        raise AttributeError(f"module 'convgraph' has no attribute {name!r}") from None
+
+def __getattr__(name: str):
+    # the Python builder: cg.input, cg.build, cg.Conv2d, cg.cat, ... (loaded on first use).
+    # Only those names: submodule imports (`from . import dims`) must not come through here.
+    if name in _BUILDER_FUNCS or name[:1].isupper():
+        import importlib
+
+        builder = importlib.import_module(".builder", __name__)
+        if hasattr(builder, name):
+            return getattr(builder, name)
+    raise AttributeError(f"module 'convgraph' has no attribute {name!r}")

@@ -599,3 +599,34 @@ def _settle(f: Callable[[int], int], period: int, slope: Fraction, lo: int) -> i
     inc = abs(slope) * period
     t = max(math.ceil((abs(v) + 1) / inc) for v in vals)
     return t * period
+
+
+def is_monotone(d: Dim) -> bool:
+    """True when d is non-decreasing in its (single) symbol: every coefficient along the tree is
+    non-negative (conv-family sizes always are)."""
+    if isinstance(d, int):
+        return True
+    if isinstance(d, Combo):
+        return d.op == "add" and all(is_monotone(a) for a in d.args)
+    if d.base is None or isinstance(d.base, Var):
+        return d.m >= 0
+    if isinstance(d.base, FScale) and d.base.sf < 0:
+        return False
+    return d.m >= 0 and is_monotone(d.base.arg)
+
+
+def min_at_least(d: Dim, c: int, name: str, lo: int = 1, limit: int = 1 << 62) -> int | None:
+    """The smallest x >= lo with d(x) >= c, for d non-decreasing in ``name`` (exponential then
+    binary search: exact, and fast even when the period is astronomically large)."""
+    f = lambda x: evaluate(d, {name: x})  # noqa: E731
+    if f(lo) >= c:
+        return lo
+    a, hi = lo, lo + 1  # invariant: f(a) < c
+    while f(hi) < c:
+        if hi > limit:
+            return None
+        a, hi = hi, lo + 2 * (hi - lo)
+    while hi - a > 1:  # f(a) < c <= f(hi)
+        mid = (a + hi) // 2
+        a, hi = (mid, hi) if f(mid) < c else (a, mid)
+    return hi
