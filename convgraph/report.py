@@ -1,0 +1,120 @@
+"""``convgraph shapes``: every value's shape as an exact formula (or at given sizes), the
+constraints, and the valid input sizes. Imports no onnx / onnxruntime."""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Mapping
+
+from . import dims as D
+from .dims import Dim
+from .ir import Graph, Node
+from .shapes import Constraint, ShapeResult
+
+
+def _dim_at(d: Dim, sizes: Mapping[str, int]) -> int | str:
+    """An int when every symbol of d is given, else the formula (given symbols substituted)."""
+    syms = D.symbols(d)
+    if syms <= set(sizes):
+        return D.evaluate(d, sizes)
+    if not syms & set(sizes):
+        return D.dim_str(d)
+    e = D.to_sympy(d).subs({D.sympy_symbol(k): v for k, v in sizes.items()})
+    return str(e)
+
+
+def _op_label(node: Node) -> str:
+    if node.op == "layer":
+        named = f" '{node.layer_name}'" if node.layer_name != node.name else ""
+        return node.layer.type_name + named
+    if node.op == "cat":
+        return f"cat(dim={node.dim})"
+    return {"add": "+", "crop": "crop", "input": "input"}[node.op]
+
+
+def _condition(c: Constraint, sizes: Mapping[str, int]) -> str:
+    if sizes:
+        return c.condition()
+    return c.solved() or c.condition()
+
+
+def shapes_json(graph: Graph, res: ShapeResult, sizes: Mapping[str, int], valid: dict | None) -> dict:
+    shape = lambda n: [_dim_at(d, sizes) for d in res.values[n]]  # noqa: E731
+    out = {
+        "file": graph.filename,
+        "inputs": {n.name: shape(n.name) for n in graph.inputs},
+        "outputs": {n: shape(n) for n in graph.outputs},
+        "values": [{"name": n.name, "op": _op_label(n), "line": n.loc.line, "shape": shape(n.name)}
+                   for n in graph.nodes],
+        "constraints": [{"layer": c.where, "line": c.loc.line, "condition": _condition(c, sizes),
+                         "rule": c.rule, "formula": c.condition(), "kind": c.kind}
+                        for c in res.constraints],
+    }
+    if sizes:
+        out["at"] = dict(sizes)
+    if valid is not None:
+        out["valid"] = valid
+    return out
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    fmt = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+
+
+def shapes_text(graph: Graph, res: ShapeResult, sizes: Mapping[str, int], valid: dict | None) -> str:
+    data = shapes_json(graph, res, sizes, valid)
+    out = []
+    if graph.doc:
+        out += [graph.doc.strip().splitlines()[0], ""]
+    rows = [[v["name"], v["op"], str(v["line"]), "(" + ", ".join(map(str, v["shape"])) + ")"]
+            for v in data["values"]]
+    out.append(_table(rows, ["value", "op", "line", "shape"]))
+    out.append("")
+    outs = ", ".join(graph.outputs)
+    out.append(f"outputs: {outs}" + (f"   at {', '.join(f'{k}={v}' for k, v in sizes.items())}" if sizes else ""))
+    if data["constraints"]:
+        out += ["", "constraints:"]
+        for c in data["constraints"]:
+            extra = "" if c["condition"] == c["formula"] else f"   [{c['formula']}]"
+            out.append(f"  line {c['line']}: {c['layer']}: {c['rule']}: {c['condition']}{extra}")
+    if valid:
+        out += ["", "valid sizes:"]
+        for name, text in valid.items():
+            out.append(f"  {name}: {text}")
+    return "\n".join(out)
+
+
+def valid_sizes(graph: Graph) -> dict | None:
+    """Per symbol, the exact set of sizes at which the graph runs (from the solver), as text."""
+    try:
+        from .solve import solve
+    except ImportError:
+        return None
+    sol = solve(graph)
+    return {name: sol.describe_runs(name) for name in graph.symbols}
+
+
+def cli_shapes(args) -> int:
+    from .cli import parse_at
+    from .dsl import load
+
+    graph = load(args.file)
+    sizes = parse_at(args.at)
+    res = graph.infer()
+    res.shapes(**sizes)  # validates the sizes: ShapeError names the layer and rule
+    valid = None if sizes else _valid_or_none(graph)
+    if args.json:
+        json.dump(shapes_json(graph, res, sizes, valid), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(shapes_text(graph, res, sizes, valid))
+    return 0
+
+
+def _valid_or_none(graph: Graph) -> dict | None:
+    try:
+        return valid_sizes(graph)
+    except (AttributeError, NotImplementedError):  # solver not available in this build
+        return None
