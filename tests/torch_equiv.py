@@ -1,0 +1,332 @@
+"""The PyTorch module equivalent to a convgraph Graph: the semantic oracle for tests.
+
+``to_torch(graph)`` builds, from the IR alone, the module a PyTorch user would write for the same
+model, with parameter names equal to convgraph's (``{layer_name}.weight``, ``.bias``, BatchNorm
+``.running_mean`` / ``.running_var``), so weights move between the two by name:
+
+>>> import convgraph as cg                                              # doctest: +SKIP
+>>> g = cg.parse("input(1, 1, H, W)\\nConv2d(1, 4, 3)\\nReLU()")        # doctest: +SKIP
+>>> m = to_torch(g)          # nn.Sequential(OrderedDict(0=Conv2d(1, 4, 3), 1=ReLU()))
+>>> run_torch(g, {"x": np.ones((1, 1, 5, 6))}, params)["1"].shape      # doctest: +SKIP
+(1, 4, 3, 4)
+
+- A pure chain of layers (one input, each layer applied to the previous value, the last value the
+  only output; what the sequential shorthand writes) becomes a ``torch.nn.Sequential`` whose
+  children are named by ``Node.layer_name`` ("0", "1", ... in the shorthand).
+- Any other graph becomes a ``GraphModule``: every layer registered under its layer name (a
+  dotted name becomes nested containers, so state_dict keys are still ``{layer_name}.weight``)
+  and a forward that walks ``graph.nodes``: ``cat`` is ``torch.cat(dim=node.dim)``, ``add`` is
+  ``+``, ``crop(v, like=w)`` keeps w's spatial size from the centre of v, dropping ``(v - w) // 2``
+  at the start of each spatial axis.
+
+Every IR spec maps to the torch module with identical arguments (``_BUILDERS``). Conv padding is
+explicit (begin, end) pairs in the IR: symmetric pads become torch's int tuple; asymmetric pads
+become ``padding='same'`` when that is exactly what 'same' gives (stride 1, begin = floor(T/2),
+end = T - begin with T = d*(k-1), which is how convgraph resolves 'same'); any other asymmetric
+pads (not writable in PyTorch's constructor) become ``PaddedConv``: ``F.pad`` with the padding
+mode, then the conv with padding 0.
+
+Modules are returned in eval mode (BatchNorm uses running statistics, Dropout is the identity),
+which is the inference semantics convgraph models. torch is imported inside the functions, so this
+module imports without torch.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from convgraph import ir
+
+__all__ = ["to_torch", "torch_layer", "load_params", "run_torch", "is_chain", "crop_center"]
+
+#: buffers torch keeps that convgraph has no parameter for
+IGNORED_KEYS = ("num_batches_tracked",)
+
+
+# --- one torch module per IR spec -------------------------------------------------------------------
+
+
+def _nn():
+    import torch.nn as nn
+
+    return nn
+
+
+def _same_pads(spec: ir.Conv) -> tuple[tuple[int, int], ...]:
+    """What PyTorch's padding='same' pads per axis: T = d*(k-1), begin floor(T/2), end the rest."""
+    totals = [d * (k - 1) for k, d in zip(spec.kernel_size, spec.dilation)]
+    return tuple((t // 2, t - t // 2) for t in totals)
+
+
+def conv_padding(spec: ir.Conv) -> tuple[int, ...] | str | None:
+    """The constructor's ``padding`` for the IR's (begin, end) pads, or None when PyTorch's
+    constructor cannot express them (then ``PaddedConv`` pads explicitly)."""
+    if all(b == e for b, e in spec.padding):
+        return tuple(b for b, _ in spec.padding)
+    if all(s == 1 for s in spec.stride) and spec.padding == _same_pads(spec):
+        return "same"
+    return None
+
+
+def _conv(spec: ir.Conv):
+    nn = _nn()
+    padding = conv_padding(spec)
+    args = dict(kernel_size=spec.kernel_size, stride=spec.stride, dilation=spec.dilation,
+                groups=spec.groups, bias=spec.bias)
+    if padding is None:
+        return PaddedConv.create(spec, args)
+    cls = getattr(nn, f"Conv{spec.nd}d")
+    return cls(spec.in_channels, spec.out_channels, padding=padding, padding_mode=spec.padding_mode, **args)
+
+
+def _conv_transpose(spec: ir.ConvTranspose):
+    cls = getattr(_nn(), f"ConvTranspose{spec.nd}d")
+    return cls(spec.in_channels, spec.out_channels, spec.kernel_size, stride=spec.stride,
+               padding=spec.padding, output_padding=spec.output_padding, groups=spec.groups,
+               bias=spec.bias, dilation=spec.dilation)
+
+
+def _pool(spec: ir.Pool):
+    nn = _nn()
+    if spec.mode == "max":
+        return getattr(nn, f"MaxPool{spec.nd}d")(spec.kernel_size, stride=spec.stride, padding=spec.padding,
+                                                 dilation=spec.dilation, ceil_mode=spec.ceil_mode)
+    return getattr(nn, f"AvgPool{spec.nd}d")(spec.kernel_size, stride=spec.stride, padding=spec.padding,
+                                             ceil_mode=spec.ceil_mode, count_include_pad=spec.count_include_pad)
+
+
+def _adaptive(spec: ir.AdaptiveAvgPool):
+    return getattr(_nn(), f"AdaptiveAvgPool{spec.nd}d")(spec.output_size)
+
+
+def _upsample(spec: ir.Upsample):
+    return _nn().Upsample(size=spec.size, scale_factor=spec.scale_factor, mode=spec.mode,
+                          align_corners=spec.align_corners)
+
+
+def _batchnorm(spec: ir.BatchNorm):
+    return getattr(_nn(), f"BatchNorm{spec.nd}d")(spec.num_features, eps=spec.eps, momentum=spec.momentum,
+                                                  affine=spec.affine, track_running_stats=spec.track_running_stats)
+
+
+def _elementwise(spec: ir.Elementwise):
+    """Activations, Identity, Dropout*: the torch class of the same name with the IR's knobs."""
+    return getattr(_nn(), spec.type_name)(**dict(spec.params))
+
+
+def _flatten(spec: ir.Flatten):
+    return _nn().Flatten(spec.start_dim, spec.end_dim)
+
+
+def _linear(spec: ir.Linear):
+    return _nn().Linear(spec.in_features, spec.out_features, bias=spec.bias)
+
+
+_BUILDERS: dict[type, Callable[[Any], Any]] = {
+    ir.Conv: _conv,
+    ir.ConvTranspose: _conv_transpose,
+    ir.Pool: _pool,
+    ir.AdaptiveAvgPool: _adaptive,
+    ir.Upsample: _upsample,
+    ir.BatchNorm: _batchnorm,
+    ir.Elementwise: _elementwise,
+    ir.Flatten: _flatten,
+    ir.Linear: _linear,
+}
+
+
+def torch_layer(spec: ir.LayerSpec):
+    """The torch module for one IR layer spec, constructed with identical arguments."""
+    try:
+        build = _BUILDERS[type(spec)]
+    except KeyError:
+        raise NotImplementedError(f"no torch equivalent registered for {type(spec).__name__}") from None
+    return build(spec)
+
+
+class _PaddedConvMixin:
+    """A ConvNd built with padding 0 that first pads ``self.pads`` (F.pad order) with ``self.pad_mode``.
+
+    For (begin, end) pads that the constructor cannot express. The parameters are the ConvNd's own,
+    so the state_dict keys are the same as for a plain ConvNd."""
+
+    pads: tuple[int, ...]
+    pad_mode: str
+
+    def forward(self, x):
+        import torch.nn.functional as F
+
+        return super().forward(F.pad(x, self.pads, mode=self.pad_mode))  # type: ignore[misc]
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, pads={self.pads}, pad_mode={self.pad_mode!r}"  # type: ignore[misc]
+
+
+class PaddedConv:
+    """Factory for ``_PaddedConvMixin`` subclasses of Conv1d/2d/3d."""
+
+    _classes: dict[int, type] = {}
+
+    @classmethod
+    def create(cls, spec: ir.Conv, args: dict):
+        nn = _nn()
+        if spec.nd not in cls._classes:
+            base = getattr(nn, f"Conv{spec.nd}d")
+            cls._classes[spec.nd] = type(f"PaddedConv{spec.nd}d", (_PaddedConvMixin, base), {})
+        m = cls._classes[spec.nd](spec.in_channels, spec.out_channels, padding=0, **args)
+        # F.pad takes (begin, end) pairs from the last axis backwards
+        m.pads = tuple(p for pair in reversed(spec.padding) for p in pair)
+        m.pad_mode = "constant" if spec.padding_mode == "zeros" else spec.padding_mode
+        return m
+
+
+# --- the graph -------------------------------------------------------------------------------------
+
+
+def is_chain(graph: ir.Graph) -> bool:
+    """One input, then layers each applied to the previous value, the last one the only output."""
+    nodes = graph.nodes
+    if len(nodes) < 2 or nodes[0].op != "input" or graph.outputs != (nodes[-1].name,):
+        return False
+    return all(n.op == "layer" and n.inputs == (prev.name,) for prev, n in zip(nodes, nodes[1:]))
+
+
+def crop_center(v, like_spatial: tuple[int, ...]):
+    """Keep ``like_spatial`` from the centre of v's spatial axes, dropping (v - w) // 2 first."""
+    index = [slice(None), slice(None)]
+    for size, keep in zip(v.shape[2:], like_spatial):
+        start = (size - keep) // 2
+        index.append(slice(start, start + keep))
+    return v[tuple(index)]
+
+
+def _register(root, dotted: str, module) -> None:
+    """Register ``module`` under a possibly dotted name, creating plain containers on the way.
+
+    Writes ``_modules`` directly rather than ``add_module``: a layer may be named like an
+    ``nn.Module`` attribute ("train", "to", "type", "forward"), which add_module refuses; the
+    state_dict only looks at ``_modules``."""
+    import torch.nn as nn
+
+    *path, leaf = dotted.split(".")
+    if not all(path + [leaf]):
+        raise ValueError(f"invalid layer name {dotted!r}")
+    for part in path:
+        root = root._modules.setdefault(part, nn.Module())
+    if leaf in root._modules:
+        raise ValueError(f"duplicate layer name {dotted!r}")
+    root._modules[leaf] = module
+
+
+@functools.lru_cache(maxsize=None)
+def _graph_module_class():
+    import torch
+    import torch.nn as nn
+
+    class GraphModule(nn.Module):
+        """A convgraph Graph as a torch module: layers registered under their layer names; forward
+        takes the inputs in ``graph.inputs`` order (or by name) and returns the output tensor, or a
+        tuple in ``graph.outputs`` order when there are several."""
+
+        def __init__(self, graph: ir.Graph):
+            super().__init__()
+            self._cg_graph = graph
+            self._cg_layer_of: dict[str, str] = {}
+            for node in graph.layers():
+                _register(self, node.layer_name, torch_layer(node.layer))
+                self._cg_layer_of[node.name] = node.layer_name
+
+        def _cg_layer(self, layer_name: str):
+            m = self
+            for part in layer_name.split("."):
+                m = m._modules[part]
+            return m
+
+        def forward(self, *args, **kwargs):
+            names = [n.name for n in self._cg_graph.inputs]
+            if len(args) > len(names):
+                raise TypeError(f"expected at most {len(names)} inputs, got {len(args)}")
+            env = dict(zip(names, args), **kwargs)
+            missing = [n for n in names if n not in env]
+            if missing:
+                raise TypeError(f"missing input(s): {', '.join(missing)}")
+            for node in self._cg_graph.nodes:
+                if node.op != "input":
+                    env[node.name] = self._step(node, [env[i] for i in node.inputs])
+            outs = tuple(env[o] for o in self._cg_graph.outputs)
+            return outs[0] if len(outs) == 1 else outs
+
+        def _step(self, node: ir.Node, xs: list):
+            if node.op == "layer":
+                return self._cg_layer(self._cg_layer_of[node.name])(xs[0])
+            if node.op == "cat":
+                return torch.cat(xs, dim=node.dim)
+            if node.op == "add":
+                return xs[0] + xs[1]
+            if node.op == "crop":
+                return crop_center(xs[0], tuple(xs[1].shape[2:]))
+            raise NotImplementedError(f"node op {node.op!r}")
+
+    return GraphModule
+
+
+def to_torch(graph: ir.Graph):
+    """The equivalent torch module, in eval mode (see the module docstring)."""
+    import torch.nn as nn
+
+    if is_chain(graph) and all("." not in n.layer_name for n in graph.nodes[1:]):
+        seq = nn.Sequential()
+        for n in graph.nodes[1:]:
+            _register(seq, n.layer_name, torch_layer(n.layer))
+        return seq.eval()
+    return _graph_module_class()(graph).eval()
+
+
+# --- parameters and running --------------------------------------------------------------------------
+
+
+def _is_ignored(key: str) -> bool:
+    return key.rsplit(".", 1)[-1] in IGNORED_KEYS
+
+
+def load_params(module, params: Mapping[str, np.ndarray]) -> None:
+    """Copy numpy arrays into the module's parameters and buffers by name, strictly: every key must
+    exist with the same shape, and every parameter/buffer must be given (``num_batches_tracked``
+    excepted). Values are cast to the module's dtype."""
+    import torch
+
+    state = {k: v for k, v in module.state_dict().items() if not _is_ignored(k)}
+    missing = sorted(set(state) - set(params))
+    unexpected = sorted(set(params) - set(state))
+    wrong = sorted(k for k in set(state) & set(params) if tuple(state[k].shape) != tuple(np.shape(params[k])))
+    if missing or unexpected or wrong:
+        detail = [f"missing {missing}" if missing else "", f"unexpected {unexpected}" if unexpected else "",
+                  "shape mismatch " + ", ".join(f"{k}: module {tuple(state[k].shape)} vs {np.shape(params[k])}"
+                                                for k in wrong) if wrong else ""]
+        raise KeyError("load_params: " + "; ".join(d for d in detail if d))
+    with torch.no_grad():
+        for key, target in state.items():
+            target.copy_(torch.as_tensor(np.asarray(params[key])).to(target.dtype))
+
+
+def run_torch(graph: ir.Graph, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray] | None,
+              *, dtype: str = "float64") -> dict[str, np.ndarray]:
+    """Run the equivalent torch module on numpy inputs (by input name) and parameters; returns
+    ``{output_name: array}`` in float64. Computes in ``dtype`` (float64 by default, the most
+    exact reference). ``params=None`` keeps torch's own initialisation."""
+    import torch
+
+    module = to_torch(graph).to(getattr(torch, dtype))
+    if params is not None:
+        load_params(module, params)
+    names = [n.name for n in graph.inputs]
+    unknown = sorted(set(inputs) - set(names))
+    if unknown or len(inputs) != len(names):
+        raise KeyError(f"run_torch: inputs are {names}, got {sorted(inputs)}")
+    args = [torch.as_tensor(np.asarray(inputs[n])).to(getattr(torch, dtype)) for n in names]
+    with torch.no_grad():
+        out = module(*args)
+    outs = out if isinstance(out, tuple) else (out,)
+    return {name: t.detach().cpu().numpy().astype(np.float64) for name, t in zip(graph.outputs, outs)}
