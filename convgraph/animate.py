@@ -1,0 +1,225 @@
+"""``convgraph animate``: convolution arithmetic drawn for any windowed layer.
+
+    convgraph animate "ConvTranspose2d(1, 1, 3, stride=2, padding=1)" --input 3x3 -o t.gif
+    convgraph animate unet.cg --layer down1 --at H=64 --at W=48 -o down1.gif [--png] [--scatter]
+
+Stages: the layer and its input size (from a layer string and ``--input``, or from a .cg file and
+the shape stage at the ``--at`` sizes) -> pure geometry (``animate_geometry``) -> frames
+(``animate_draw``) -> a GIF, or with ``--png`` a static grid of frames.
+
+>>> from convgraph.ir import Conv
+>>> frames = render_frames(Conv("Conv2d", 2, 1, 1, (3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1)), (4, 4))
+>>> len(frames)
+4
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+from PIL import Image
+
+from .animate_caption import layer_text
+from .animate_draw import Layout, render
+from .animate_geometry import CLI, Geometry, check_animatable, geometry
+from .errors import ConvGraphError, GraphError, Loc
+from .ir import Conv, ConvTranspose, Graph, LayerSpec, Node
+
+__all__ = ["animate", "render_frames", "cli_animate", "AnimationResult"]
+
+MAX_STRIP_FRAMES = 12
+STRIP_COLUMNS = 4
+
+
+@dataclass(frozen=True)
+class AnimationResult:
+    path: str
+    frames: int
+    size: tuple[int, int]
+    seconds: float  # geometry + drawing + encoding + writing
+
+
+def render_frames(spec: LayerSpec, in_sizes: tuple[int, ...], scatter: bool = False,
+                  title: str | None = None) -> list[Image.Image]:
+    """The frames (paletted PIL images) of the animation of ``spec`` on spatial size ``in_sizes``."""
+    frames, _ = render(geometry(spec, in_sizes, scatter), title or layer_text(spec))
+    return frames
+
+
+def animate(spec: LayerSpec, in_sizes: tuple[int, ...], path: str, png: bool = False, scatter: bool = False,
+            title: str | None = None, loc: Loc | None = None) -> AnimationResult:
+    """Draw the animation of ``spec`` on ``in_sizes`` into ``path`` (GIF, or a PNG grid of frames).
+
+    ``animate(parse_layer("Conv2d(1, 1, 3, padding=1)"), (5, 7), "conv.gif")``"""
+    t0 = time.perf_counter()
+    frames, layout = render(geometry(spec, in_sizes, scatter, loc), title or layer_text(spec))
+    image_size = frames[0].size
+    try:
+        if png:
+            strip_image(frames, layout).save(path, format="PNG", optimize=True)
+        else:
+            save_gif(frames, path)
+    except OSError as e:
+        raise ConvGraphError(f"animate: cannot write {path}: {e.strerror or e}", CLI) from e
+    return AnimationResult(path, len(frames), image_size, time.perf_counter() - t0)
+
+
+def frame_duration_ms(n: int) -> int:
+    """About 12 s per loop: 700 ms a frame for a few frames, down to 120 ms for many."""
+    return max(120, min(700, 12000 // max(n, 1)))
+
+
+def save_gif(frames: Sequence[Image.Image], path: str) -> None:
+    d = frame_duration_ms(len(frames))
+    durations = [d] * (len(frames) - 1) + [max(d, 1500)]  # rest on the last frame before looping
+    frames[0].save(path, format="GIF", save_all=True, append_images=list(frames[1:]), duration=durations,
+                   loop=0, optimize=True)  # optimize: unchanged pixels become transparent
+
+
+def strip_image(frames: Sequence[Image.Image], layout: Layout) -> Image.Image:
+    """A static grid of frames: the heading once, each frame's panels and frame line, the caption once."""
+    picks = _evenly(len(frames), MAX_STRIP_FRAMES)
+    w, h = frames[0].size
+    top, bottom = layout.panels_y, layout.caption_y - 4
+    thumb_h = bottom - top
+    cols = min(len(picks), STRIP_COLUMNS)
+    rows = math.ceil(len(picks) / cols)
+    out = Image.new("RGB", (cols * w, top + rows * thumb_h + (h - bottom)), "white")
+    out.paste(frames[0].crop((0, 0, w, top)), (0, 0))
+    for n, f in enumerate(picks):
+        out.paste(frames[f].crop((0, top, w, bottom)), ((n % cols) * w, top + (n // cols) * thumb_h))
+    out.paste(frames[0].crop((0, bottom, w, h)), (0, top + rows * thumb_h))
+    return out
+
+
+def _evenly(n: int, most: int) -> list[int]:
+    if n <= most:
+        return list(range(n))
+    return sorted({round(j * (n - 1) / (most - 1)) for j in range(most)})
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+
+def cli_animate(args) -> int:
+    """``convgraph animate``; user errors are ConvGraphError (the CLI prints one line, exit 2)."""
+    if _looks_like_layer(args.target):
+        spec, sizes, title, loc = _from_layer_text(args)
+    else:
+        spec, sizes, title, loc = _from_file(args)
+    png = args.png or args.output.lower().endswith(".png")
+    res = animate(spec, sizes, args.output, png=png, scatter=args.scatter, title=title, loc=loc)
+    kind = "PNG grid of" if png else "GIF,"
+    print(f"{res.path}: {kind} {res.frames} frames of {res.size[0]}x{res.size[1]} px "
+          f"in {res.seconds:.2f} s")
+    return 0
+
+
+def _looks_like_layer(target: str) -> bool:
+    return "(" in target and not os.path.exists(target)
+
+
+def parse_size(text: str | None, nd: int, what: str = "--input") -> tuple[int, ...]:
+    """``"5x7"`` -> ``(5, 7)``; also ``5,7`` and ``5×7``. The count must match the layer's rank."""
+    if not text:
+        raise ConvGraphError(f"animate: a layer string needs {what} with {nd} size(s), e.g. {what} "
+                             f"{'x'.join(['5', '7', '6'][:nd])}", CLI)
+    parts = [p.strip() for p in re.split(r"[x×,]", text.lower())]
+    if not all(p.isdigit() for p in parts):
+        raise ConvGraphError(f"animate: {what} expects sizes like 5x7, got {text!r}", CLI)
+    if len(parts) != nd:
+        raise ConvGraphError(f"animate: {what} {text} has {len(parts)} size(s) but the layer has {nd} "
+                             f"spatial axes", CLI)
+    sizes = tuple(int(p) for p in parts)
+    if min(sizes) < 1:
+        raise ConvGraphError(f"animate: {what} sizes must be positive, got {text}", CLI)
+    return sizes
+
+
+def _from_layer_text(args) -> tuple[LayerSpec, tuple[int, ...], str, Loc]:
+    from .dsl import parse_layer
+
+    if args.layer or args.at:
+        raise ConvGraphError("animate: --layer and --at apply to a .cg file; a layer string takes --input", CLI)
+    text = args.target.strip()
+    spec = parse_layer(text, filename="<layer>")
+    loc = Loc("<layer>", 1, 1)
+    check_animatable(spec, loc)
+    sizes = parse_size(args.input, spec.nd)  # type: ignore[union-attr]
+    x = Node("x", "input", (), loc, dims=(1, _in_channels(spec), *sizes))
+    node = Node("layer", "layer", ("x",), loc, layer=spec, layer_name="layer")
+    out = Graph((x, node), ("layer",), filename="<layer>").shapes()["layer"][2:]
+    _agree(geometry(spec, sizes, loc=loc), out)
+    return spec, sizes, text, loc
+
+
+def _in_channels(spec: LayerSpec) -> int:
+    return spec.in_channels if isinstance(spec, (Conv, ConvTranspose)) else 1
+
+
+def _from_file(args) -> tuple[LayerSpec, tuple[int, ...], str, Loc]:
+    from .cli import parse_at
+    from .dsl import load
+
+    if not os.path.exists(args.target):
+        raise ConvGraphError(f"animate: no such file {args.target!r} (a layer is written like "
+                             "\"Conv2d(1, 1, 3)\")", CLI)
+    if args.input:
+        raise ConvGraphError("animate: --input applies to a layer string; for a .cg file give --at SYM=INT", CLI)
+    graph = load(args.target)
+    node = _find_layer(graph, args.layer)
+    check_animatable(node.layer, node.loc)  # type: ignore[arg-type]
+    shapes = graph.shapes(**parse_at(args.at))
+    sizes = _int_sizes(shapes[node.inputs[0]][2:], node, graph)
+    _agree(geometry(node.layer, sizes, loc=node.loc), shapes[node.name][2:])  # type: ignore[arg-type]
+    return node.layer, sizes, f"{node.layer_name} = {layer_text(node.layer)}", node.loc  # type: ignore[return-value]
+
+
+def _find_layer(graph: Graph, name: str | None) -> Node:
+    layers = graph.layers()
+    where = Loc(graph.filename, 0, 0)
+    names = ", ".join(f"{n.layer_name} ({n.layer.type_name})" for n in layers)  # type: ignore[union-attr]
+    if name is None:
+        windowed = [n for n in layers if _windowed(n.layer)]
+        if len(windowed) == 1:
+            return windowed[0]
+        raise ConvGraphError(f"animate: give --layer NAME; the layers are: {names}", where)
+    for n in layers:
+        if n.layer_name == name:
+            return n
+    for n in layers:
+        if n.name == name:
+            return n
+    raise GraphError(f"animate: no layer named {name!r} in {graph.filename}; the layers are: {names}", where)
+
+
+def _windowed(spec: LayerSpec | None) -> bool:
+    try:
+        check_animatable(spec)  # type: ignore[arg-type]
+    except ConvGraphError:
+        return False
+    return True
+
+
+def _int_sizes(dims: tuple, node: Node, graph: Graph) -> tuple[int, ...]:
+    """The layer's input spatial sizes; an error naming the symbols that have no --at value."""
+    missing = sorted({str(s) for d in dims if not isinstance(d, int) for s in d.free_symbols})
+    if missing:
+        give = " ".join(f"--at {m}=INT" for m in missing)
+        raise ConvGraphError(f"animate: the input of layer '{node.layer_name}' has size "
+                             f"{'x'.join(map(str, dims))}, which depends on {', '.join(missing)}: give {give}",
+                             node.loc)
+    return tuple(int(d) for d in dims)
+
+
+def _agree(g: Geometry, shape_stage: Sequence) -> None:
+    """The drawn output grid must be the shape stage's; a difference is a bug in convgraph."""
+    if tuple(int(v) for v in shape_stage) != g.out_sizes:
+        raise RuntimeError(f"animate geometry {g.out_sizes} disagrees with the shape stage {tuple(shape_stage)} "
+                           f"for {layer_text(g.spec)} on {g.in_sizes}")
