@@ -11,8 +11,8 @@ transposed conv (169 frames) renders in well under a second.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
-from typing import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
 
 from PIL import Image, ImageDraw
 
@@ -74,13 +74,14 @@ LEGEND = {INPUT: "input", PAD: "padding", "padsrc": "padding (copy)", ZERO: "str
 @dataclass(frozen=True)
 class Panel:
     """One grid: ``kinds[r][c]`` and ``labels[r][c]`` per drawn cell; ``col_index``/``row_index``
-    are the axis numbers printed beside it (None: no number)."""
+    are the axis numbers printed beside it (None: no number); ``copies`` maps a padded cell that
+    holds a copy (reflect/replicate/circular) to the drawn cell of the input it copies."""
 
-    title: str
     kinds: tuple[tuple[str, ...], ...]
     labels: tuple[tuple[str, ...], ...]
     row_index: tuple[int | None, ...]
     col_index: tuple[int | None, ...]
+    copies: Mapping[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -96,18 +97,26 @@ def _combine(kinds: Sequence[str]) -> str:
 
 
 def _gather_source(axes: Sequence[GatherAxis], labelled: bool) -> Panel:
-    rows = axes[0] if len(axes) == 2 else None
+    """The source grid of the gather view; a 1-D layer is one row."""
     cols = axes[-1]
-    rk = rows.cells if rows else (INPUT,)
-    rs = rows.src if rows else (0,)
-    kinds, labels = [], []
-    for kr, sr in zip(rk, rs):
-        krow = [_combine((kr, kc)) for kc in cols.cells]
-        kinds.append(tuple("padsrc" if k == PAD and sr is not None and sc is not None else k
-                           for k, sc in zip(krow, cols.src)))
-        labels.append(tuple(_src_label(sr, sc, rows is not None) if labelled else "" for sc in cols.src))
-    idx = lambda ax: tuple(s if k in (INPUT, CROP) else None for k, s in zip(ax.cells, ax.src))  # noqa: E731
-    return Panel("", tuple(kinds), tuple(labels), idx(rows) if rows else (None,), idx(cols))
+    rows_cells, rows_src = (axes[0].cells, axes[0].src) if len(axes) == 2 else ((INPUT,), (0,))
+    kinds, labels, copies = [], [], {}
+    for r, (kr, sr) in enumerate(zip(rows_cells, rows_src)):
+        row = [_combine((kr, kc)) for kc in cols.cells]
+        for c, sc in enumerate(cols.src):
+            if row[c] == PAD and sr is not None and sc is not None:
+                row[c] = "padsrc"
+                copies[(r, c)] = (_home(rows_cells, rows_src, sr), _home(cols.cells, cols.src, sc))
+        kinds.append(tuple(row))
+        labels.append(tuple(_src_label(sr, sc, len(axes) == 2) if labelled else "" for sc in cols.src))
+    idx = lambda cells, src: tuple(s if k in (INPUT, CROP) else None for k, s in zip(cells, src))  # noqa: E731
+    row_index = idx(rows_cells, rows_src) if len(axes) == 2 else (None,)
+    return Panel(tuple(kinds), tuple(labels), row_index, idx(cols.cells, cols.src), copies)
+
+
+def _home(cells: Sequence[str], src: Sequence[int | None], q: int) -> int:
+    """The drawn index of input cell q on one axis."""
+    return next(i for i, (k, s) in enumerate(zip(cells, src)) if k == INPUT and s == q)
 
 
 def _src_label(r: int | None, c: int | None, two_d: bool) -> str:
@@ -119,7 +128,7 @@ def _src_label(r: int | None, c: int | None, two_d: bool) -> str:
 def _plain(kind: str, n_rows: int, n_cols: int) -> Panel:
     kinds = tuple((kind,) * n_cols for _ in range(n_rows))
     labels = tuple(("",) * n_cols for _ in range(n_rows))
-    return Panel("", kinds, labels, tuple(range(n_rows)) if n_rows > 1 else (None,), tuple(range(n_cols)))
+    return Panel(kinds, labels, tuple(range(n_rows)) if n_rows > 1 else (None,), tuple(range(n_cols)))
 
 
 def _scatter_target(axes: Sequence[ScatterAxis]) -> Panel:
@@ -127,7 +136,7 @@ def _scatter_target(axes: Sequence[ScatterAxis]) -> Panel:
     kinds = tuple(tuple(_combine((kr, kc)) for kc in axes[-1].cells) for kr in rows)
     labels = tuple(("",) * len(axes[-1].cells) for _ in rows)
     idx = lambda ax: tuple(f - ax.padding if k != CROP else None for f, k in enumerate(ax.cells))  # noqa: E731
-    return Panel("", kinds, labels, idx(axes[0]) if len(axes) == 2 else (None,), idx(axes[-1]))
+    return Panel(kinds, labels, idx(axes[0]) if len(axes) == 2 else (None,), idx(axes[-1]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -144,7 +153,7 @@ class Layout:
     gap: int
     src_xy: tuple[int, int]
     dst_xy: tuple[int, int]
-    panels_y: int  # top of the panels' titles: what is above is the heading
+    panels_y: int  # top of what changes per frame (frame line, panels); above: the heading
     frame_line_y: int
     caption_y: int
     size: tuple[int, int]
@@ -168,23 +177,24 @@ def _layout(src: Panel, dst: Panel, text_lines: Sequence[str], stacked: bool) ->
     (sr, sc), (dr, dc) = src.shape, dst.shape
     across = max(sc, dc) if stacked else sc + dc + 3
     down = sr + dr + 4 if stacked else max(sr, dr) + 2
-    cell = max(8, min(30, 640 // across, 420 // down))
+    cell = max(8, min(24, 640 // across, 420 // down))
     gap = 2 if cell >= 14 else 1
     pitch, lab = cell + gap, (14 if cell >= 14 else 0)
-    head = typeface(15).line_height + typeface(12).line_height + 10
-    panel_head = typeface(12).line_height + 4
-    src_xy = (MARGIN + lab, MARGIN + head + panel_head + lab)
+    line = typeface(12).line_height
+    head = typeface(15).line_height + line + 10  # title and subtitle
+    frame_line_y = MARGIN + head  # the per-frame line sits right above the panels: small GIF deltas
+    panel_head = line + 4
+    src_xy = (MARGIN + lab, frame_line_y + line + 8 + panel_head + lab)
     if stacked:
         dst_xy = (src_xy[0], src_xy[1] + sr * pitch + 12 + panel_head + lab)
     else:
         dst_xy = (src_xy[0] + sc * pitch + 3 * pitch + lab, src_xy[1])
     bottom = max(src_xy[1] + sr * pitch, dst_xy[1] + dr * pitch) + 8
     right = max(src_xy[0] + sc * pitch, dst_xy[0] + dc * pitch)
-    line = typeface(12).line_height
-    caption_y = bottom + line + 6
+    caption_y = bottom + 6
     width = max([right] + [MARGIN + typeface(12).width(t) for t in text_lines]) + MARGIN
     height = caption_y + line * (len(text_lines) + 1) + 8 + MARGIN
-    return Layout(cell, gap, src_xy, dst_xy, MARGIN + head, bottom, caption_y, (width, height), lab > 0)
+    return Layout(cell, gap, src_xy, dst_xy, frame_line_y, frame_line_y, caption_y, (width, height), lab > 0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -441,7 +451,7 @@ class FrameRenderer:
             for r, c in self._target_cells(frame):
                 self._paste(im, sc.target, lay.dst_xy, r, c, CURRENT)
             d.rectangle(lay.span_box(lay.src_xy, rows, cols), outline=self.painter.colour(KERNEL_LINE), width=2)
-            self._outline_copied(d, frame, rows, cols)
+            self._outline_copied(d, rows, cols)
         else:
             prow, pcol = self._drawn([(p,) for p in frame.position])
             self._paste(im, sc.source, lay.src_xy, prow[0], pcol[0], CURRENT)
@@ -455,21 +465,13 @@ class FrameRenderer:
         tile = self.painter.p_tile(panel.kinds[r][c], state, panel.labels[r][c])
         im.paste(tile, self.layout.cell_box(xy, r, c)[:2])
 
-    def _outline_copied(self, d: ImageDraw.ImageDraw, frame: Frame, rows: Sequence[int], cols: Sequence[int]) -> None:
+    def _outline_copied(self, d: ImageDraw.ImageDraw, rows: Sequence[int], cols: Sequence[int]) -> None:
         """Orange outlines on the input cells that padded cells under the kernel copy."""
-        kinds = self.scene.source.kinds
-        if not any(kinds[r][c] == "padsrc" for r, c in itertools.product(rows, cols)):
-            return
-        axes = [self.scene.geometry.axes[a] for a in self.scene.drawn_axes]
-        home = [{s: i for i, (k, s) in enumerate(zip(ax.cells, ax.src)) if k == INPUT} for ax in axes]
-        picked = [[ax.src[i] for i in idx] for ax, idx in zip(axes, (rows, cols) if len(axes) == 2 else (cols,))]
-        pad_cells = {(r, c) for r, c in itertools.product(rows, cols) if kinds[r][c] == "padsrc"}
-        col = self.painter.colour(SOURCE_LINE)
-        for (r, c) in pad_cells:
-            rr = home[0][picked[0][rows.index(r)]] if len(axes) == 2 else 0
-            cc = home[-1][picked[-1][cols.index(c)]]
-            x0, y0, x1, y1 = self.layout.cell_box(self.layout.src_xy, rr, cc)
-            d.rectangle([x0 - 1, y0 - 1, x1 + 1, y1 + 1], outline=col, width=2)
+        copies, col = self.scene.source.copies, self.painter.colour(SOURCE_LINE)
+        for r, c in itertools.product(rows, cols):
+            if (r, c) in copies:
+                x0, y0, x1, y1 = self.layout.cell_box(self.layout.src_xy, *copies[(r, c)])
+                d.rectangle([x0 - 1, y0 - 1, x1 + 1, y1 + 1], outline=col, width=2)
 
     def _frame_text(self, im: Image.Image, n: int, frame: Frame) -> None:
         g = self.scene.geometry
