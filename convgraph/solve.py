@@ -1,0 +1,487 @@
+"""The solver: for every input symbol, the exact set of sizes at which the graph runs and the set
+at which it tiles exactly; for every merge point (cat, +, crop, Linear, expect) a verdict; and
+verified fixes for the merges that fail.
+
+>>> import convgraph as cg                                                   # doctest: +SKIP
+>>> sol = cg.solve(cg.load("models/encdec1d_stride4.cg"))                    # doctest: +SKIP
+>>> sol.describe_runs("L")                                                   # doctest: +SKIP
+'L >= 16, L % 16 in {0, 1, 2, 3}'
+>>> sol.nearest("L", 100)                                                    # doctest: +SKIP
+(99, 112)
+
+How (see DESIGN.md, "Exact dim algebra"): every constraint the shape stage records is a condition
+on the input symbols. A condition on one symbol has an exact, eventually periodic solution set
+(``solve_sets.condition_set``). Per symbol:
+
+- ``layers`` = the layers' own rules (``kind == 'size'``) and the ``assume`` statements;
+- ``runs``   = ``layers`` and every merge on that symbol alone, and the sizes a Linear after
+  Flatten admits (``solve_sets.product_coupling``): what PyTorch accepts;
+- ``exact``  = ``runs`` and, at every strided Conv/Pool, ``(i + pad_begin + pad_end - ek) % s == 0``:
+  no layer discards trailing input.
+
+Each merge is judged over ``layers`` only (never over the other merges, so no verdict depends on
+itself): ``proved``, ``classes`` (holds exactly on residue classes), ``never`` (with the smallest
+counterexample), or ``coupled`` (it relates two symbols; then the admissible tuples are stated).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property, reduce
+from typing import Mapping
+
+from . import dims as D
+from .dims import Dim, EPSet
+from .errors import ShapeError
+from .ir import Conv, Graph, Pool
+from .shapes import Constraint, ShapeResult
+from .solve_sets import (BRUTE_LIMIT, CondSet, ProductCoupling, condition_set, minus, product_coupling)
+
+__all__ = ["solve", "check_sizes", "Solution", "SymbolSizes", "Merge", "Coupling", "Fix", "cli_solve"]
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SymbolSizes:
+    """The size sets of one input symbol. ``decided`` is False when some condition had no period
+    (a non-dyadic Upsample scale) and was checked size by size over ``1..BRUTE_LIMIT`` only."""
+
+    name: str
+    runs: EPSet
+    exact: EPSet
+    layers: EPSet
+    decided: bool = True
+    constrained: bool = True
+
+
+@dataclass(frozen=True)
+class Merge:
+    """The verdict on one merge condition (or one dim of an ``expect``).
+
+    verdict: 'proved' | 'classes' | 'never' | 'coupled'. ``holds`` / ``fails`` are the sizes (of
+    the symbol, within its ``layers`` set) where the condition holds / fails; ``counterexample`` is
+    ``{"sizes": {...}, "lhs": int, "rhs": int}`` for 'never' (and the smallest failing size for
+    'classes')."""
+
+    constraint: Constraint
+    where: str
+    verdict: str
+    message: str
+    symbols: tuple[str, ...]
+    holds: EPSet | None = None
+    fails: EPSet | None = None
+    counterexample: dict | None = None
+    decided: bool = True
+
+    @property
+    def line(self) -> int:
+        return self.constraint.loc.line
+
+    @property
+    def condition(self) -> str:
+        return self.constraint.condition()
+
+    @property
+    def symbol(self) -> str | None:
+        return self.symbols[0] if len(self.symbols) == 1 else None
+
+
+@dataclass(frozen=True)
+class Coupling:
+    """A condition that relates several symbols. For a Linear after Flatten (``product``) the
+    admissible tuples are exact; otherwise ``examples`` lists the smallest pairs found."""
+
+    constraint: Constraint
+    symbols: tuple[str, ...]
+    message: str
+    product: ProductCoupling | None = None
+    examples: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A verified edit for a failing merge. ``graph`` is the edited graph; on it the merge holds
+    for ``sizes`` (every size the edited graph's layers accept when ``complete``)."""
+
+    merge: Merge
+    edit: str
+    holds: str
+    sizes: EPSet
+    complete: bool
+    graph: Graph = field(repr=False, compare=False)
+    kind: str = ""  # 'output_padding' | 'padding' | 'ceil_mode' | 'crop' | 'assume' | 'note'
+
+    @property
+    def where(self) -> str:
+        return self.merge.where
+
+    @property
+    def line(self) -> int:
+        return self.merge.line
+
+
+@dataclass(frozen=True)
+class Solution:
+    """The solver's frozen result; ``fixes`` is computed on first access (it rebuilds the graph
+    once per candidate edit)."""
+
+    graph: Graph
+    result: ShapeResult = field(repr=False)
+    symbols: dict[str, SymbolSizes]
+    merges: tuple[Merge, ...]
+    couplings: tuple[Coupling, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def runs(self, name: str) -> EPSet:
+        return self.symbols[name].runs
+
+    def exact(self, name: str) -> EPSet:
+        return self.symbols[name].exact
+
+    def nearest(self, symbol: str, x: int, exact: bool = False) -> tuple[int | None, int | None]:
+        """The largest valid size <= x and the smallest >= x (None where there is none)."""
+        s = self.symbols[symbol]
+        return (s.exact if exact else s.runs).near(x)
+
+    def describe_runs(self, name: str) -> str:
+        from .solve_report import describe_set
+
+        return describe_set(self.symbols[name].runs, name)
+
+    @property
+    def ok(self) -> bool:
+        """False when some symbol has no valid size, or some merge / expect never holds."""
+        return not any(s.runs.empty for s in self.symbols.values()) and \
+            not any(m.verdict == "never" for m in self.merges)
+
+    @cached_property
+    def fixes(self) -> tuple[Fix, ...]:
+        from .solve_fixes import find_fixes
+
+        return find_fixes(self)
+
+    def metadata(self) -> dict[str, str]:
+        from .solve_report import metadata
+
+        return metadata(self)
+
+    def to_json(self) -> dict:
+        from .solve_report import to_json
+
+        return to_json(self)
+
+    def text(self, near: Mapping[str, int] | None = None) -> str:
+        from .solve_report import to_text
+
+        return to_text(self, near or {})
+
+
+# --------------------------------------------------------------------------------------------
+# The solver
+# --------------------------------------------------------------------------------------------
+
+
+def _cond(c: Constraint, name: str) -> CondSet:
+    return condition_set(c.lhs, c.op, c.rhs, name)
+
+
+def _meet(sets) -> tuple[EPSet, bool]:
+    """Intersection of CondSets, and whether all were exact."""
+    sets = list(sets)
+    return reduce(lambda a, b: a & b, (s.sizes for s in sets), EPSet.all()), all(s.exact for s in sets)
+
+
+def solve(graph: Graph) -> Solution:
+    """Solve every input symbol's valid sizes and judge every merge point (see the module doc).
+    Raises ShapeError at an ``assume`` that leaves no valid size."""
+    res = graph.infer()
+    names = res.sym_names
+    single = {n: [c for c in res.constraints if c.symbols == {n}] for n in names}
+    layers, decided = {}, {}
+    for n in names:
+        layers[n], decided[n] = _meet(_cond(c, n) for c in single[n] if c.kind in ("size", "assume"))
+    expects = {(e.loc, e.value): e.text for e in graph.expects}
+    merges = [_judge(c, _where(c, expects), layers, decided) for c in res.constraints
+              if c.kind in ("merge", "expect")]
+    runs = dict(layers)
+    for m in merges:
+        if m.constraint.kind == "merge" and m.symbol is not None:
+            runs[m.symbol] = runs[m.symbol] & _cond(m.constraint, m.symbol).sizes
+            decided[m.symbol] &= m.decided
+    couplings = _couplings(res, runs)
+    for cp in couplings:
+        if cp.product is not None:
+            for n, s in cp.product.per_symbol().items():
+                runs[n] = runs[n] & s
+    _check_assumes(res, single, runs, decided)
+    exact, notes = _tiling(graph, res, runs, decided)
+    constrained = {n for c in res.constraints for n in c.symbols}
+    symbols = {n: SymbolSizes(n, runs[n], exact[n], layers[n], decided[n], n in constrained) for n in names}
+    merges = [_with_coupling(m, couplings) for m in merges]
+    return Solution(graph, res, symbols, tuple(merges), tuple(couplings), tuple(notes))
+
+
+# --- merges --------------------------------------------------------------------------------------
+
+
+def _judge(c: Constraint, where: str, layers: Mapping[str, EPSet], decided: Mapping[str, bool]) -> Merge:
+    """proved / classes / never over the symbol's layer-valid sizes; 'coupled' for several symbols."""
+    from .solve_report import merge_message
+
+    syms = tuple(sorted(c.symbols))
+    if len(syms) != 1:
+        return Merge(c, where, "coupled", "", syms)
+    (n,) = syms
+    base = layers[n]
+    cs = _cond(c, n)
+    holds = cs.sizes & base
+    fails = minus(base, holds)
+    verdict = "proved" if fails.empty and not base.empty else "never" if holds.empty else "classes"
+    cex = None
+    if not fails.empty:
+        x = fails.min
+        cex = {"sizes": {n: x}, "lhs": D.evaluate(c.lhs, {n: x}), "rhs": D.evaluate(c.rhs, {n: x})}
+    m = Merge(c, where, verdict, "", syms, holds, fails, cex, cs.exact and decided[n])
+    return _replace_message(m, merge_message(m, base))
+
+
+def _replace_message(m: Merge, message: str) -> Merge:
+    from dataclasses import replace
+
+    return replace(m, message=message)
+
+
+def _where(c: Constraint, expects: Mapping) -> str:
+    if c.kind == "expect":
+        text = expects.get((c.loc, c.value))
+        return f"expect({text})" if text is not None else f"expect at '{c.value}'"
+    return c.where
+
+
+def _with_coupling(m: Merge, couplings: list[Coupling]) -> Merge:
+    if m.verdict != "coupled":
+        return m
+    cp = next(cp for cp in couplings if cp.constraint is m.constraint)
+    if cp.product is not None and not cp.product.tuples:
+        return _replace_message(Merge(m.constraint, m.where, "never", "", m.symbols), cp.message)
+    return _replace_message(m, cp.message)
+
+
+def _couplings(res: ShapeResult, allowed: Mapping[str, EPSet]) -> list[Coupling]:
+    from .solve_report import coupling_message
+
+    out = []
+    for c in res.constraints:
+        if len(c.symbols) < 2:
+            continue
+        prod = product_coupling(c.lhs, c.rhs, allowed) if c.op == "==" else None
+        examples = () if prod is not None else _pair_examples(c, allowed)
+        cp = Coupling(c, tuple(sorted(c.symbols)), "", prod, examples)
+        out.append(Coupling(c, cp.symbols, coupling_message(cp), prod, examples))
+    return out
+
+
+def _pair_examples(c: Constraint, allowed: Mapping[str, EPSet], want: int = 3, span: int = 64) -> tuple[dict, ...]:
+    """The first few size tuples (each symbol from its allowed set, smallest first) that satisfy
+    a coupling condition that is not a product; a bounded search, stated as such."""
+    import itertools
+
+    names = sorted(c.symbols)
+    pools = [allowed[n].first(span) for n in names]
+    found = []
+    for combo in sorted(itertools.product(*pools), key=lambda t: (sum(t), t)):
+        env = dict(zip(names, combo))
+        if c.holds(env):
+            found.append(env)
+            if len(found) == want:
+                break
+    return tuple(found)
+
+
+# --- assume ----------------------------------------------------------------------------------
+
+
+def _check_assumes(res: ShapeResult, single, runs, decided) -> None:
+    """An ``assume`` that leaves a symbol no valid size is an error at that assume's position
+    (unless the graph has no valid size for that symbol even without any assume)."""
+    from .solve_report import describe_set
+
+    for n, cs in single.items():
+        assumes = [c for c in cs if c.kind == "assume"]
+        if not assumes:
+            continue
+        without, _ = _meet(_cond(c, n) for c in cs if c.kind in ("size", "merge"))
+        allowed = EPSet.all()
+        for c in assumes:
+            allowed = allowed & _cond(c, n).sizes
+            if allowed.empty:
+                raise ShapeError(f"{c.value} leaves no valid size for {n}: the assumptions "
+                                 f"contradict each other", c.loc)
+            if not without.empty and (without & allowed).empty:
+                raise ShapeError(f"{c.value} leaves no valid size for {n}: the graph runs for "
+                                 f"{describe_set(without, n)}, the assumptions allow "
+                                 f"{describe_set(allowed, n)}", c.loc)
+
+
+# --- exact tiling ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """At a strided Conv/Pool, ``(i + pad_begin + pad_end - ek) % s == 0`` on one axis."""
+
+    node: str
+    where: str
+    axis: int
+    residue: Dim  # (i + pb + pe - ek) mod s
+    symbols: frozenset[str]  # the symbols of the layer's input size i on that axis
+
+
+def tilings(graph: Graph, res: ShapeResult) -> list[Tiling]:
+    out = []
+    for node in graph.layers():
+        spec = node.layer
+        if not isinstance(spec, (Conv, Pool)):
+            continue
+        pads = spec.padding if isinstance(spec, Conv) else tuple((p, p) for p in spec.padding)
+        i_dims = res.values[node.inputs[0]][2:]
+        for j, (i, (pb, pe), k, s, d) in enumerate(zip(i_dims, pads, spec.kernel_size, spec.stride, spec.dilation)):
+            if s > 1:
+                t = D.add(i, pb + pe - (d * (k - 1) + 1))
+                r = D.add(t, D.mul(D.floordiv(t, s), -s))
+                out.append(Tiling(node.name, f"{spec.type_name} '{node.layer_name}'", j, D.lower(r), D.symbols(i)))
+    return out
+
+
+def _tiling(graph: Graph, res: ShapeResult, runs, decided) -> tuple[dict[str, EPSet], list[str]]:
+    exact, notes = dict(runs), []
+    for t in tilings(graph, res):
+        if not t.symbols and t.residue != 0:
+            notes.append(f"{t.where} discards {t.residue} trailing input row(s) on spatial axis {t.axis} "
+                         f"at every size (a fixed-size axis)")
+        if len(t.symbols) != 1:
+            continue
+        (n,) = t.symbols
+        cs = condition_set(t.residue, "==", 0, n)
+        exact[n] = exact[n] & cs.sizes
+        decided[n] &= cs.exact
+    return exact, notes
+
+
+# --------------------------------------------------------------------------------------------
+# Test sizes for the validator
+# --------------------------------------------------------------------------------------------
+
+
+def _spread(period: int) -> list[int]:
+    """0..period-1 ordered so that every prefix is spread over the classes of each divisor
+    (bit-reversal order: 0, 8, 4, 12, 2, ... for 16)."""
+    bits = max(1, (period - 1).bit_length())
+    rev = lambda o: int(format(o, f"0{bits}b")[::-1], 2)  # noqa: E731
+    return sorted(range(period), key=rev)
+
+
+def _candidates(s: SymbolSizes, want: int) -> list[int]:
+    """Smallest valid, smallest exact, one per residue class of the period (spread out), the next
+    few valid sizes, and a larger one."""
+    if s.runs.empty:
+        return []
+    if not s.constrained:
+        return [1, 2]
+    import math
+
+    lo = s.runs.min
+    period = math.lcm(s.runs.modulus, s.exact.modulus)
+    out = [lo] + ([s.exact.min] if not s.exact.empty else [])
+    for off in _spread(period):
+        x = next(iter(s.runs.iter(lo + off)), None)
+        if x is not None and x < lo + off + period:  # the class of lo + off is in the set
+            out.append(x)
+        if len(set(out)) >= want:
+            break
+    out += s.runs.first(3, lo)
+    big = next(iter(s.runs.iter(2 * lo + 2 * period)), None)
+    out += [big] if big is not None else []
+    return list(dict.fromkeys(out))
+
+
+def check_sizes(graph: Graph, count: int = 6) -> list[dict[str, int]]:
+    """Up to ``count`` size assignments (every symbol) at which the graph runs: the smallest valid
+    sizes first, then sizes covering the residue classes of the strides, a larger size, and
+    distinct sizes for distinct symbols (H != W). Empty when no size is valid.
+
+    >>> check_sizes(cg.load("models/unet.cg"), count=3)                       # doctest: +SKIP
+    [{'N': 1, 'H': 16, 'W': 16}, {'N': 2, 'H': 32, 'W': 48}, {'N': 1, 'H': 48, 'W': 64}]
+    """
+    sol = solve(graph)
+    names = list(sol.symbols)
+    lists = {n: _candidates(sol.symbols[n], count) for n in names}
+    if any(not v for v in lists.values()):
+        return []
+    out: list[dict[str, int]] = []
+    for i in range(4 * count + 8):
+        env = {n: lists[n][_pick(i, k, len(lists[n]))] for k, n in enumerate(names)}
+        if env not in out and _runs_at(sol, env):
+            out.append(env)
+        if len(out) == count:
+            return out
+    return out + _coupled_sizes(sol, out, count - len(out))
+
+
+def _pick(i: int, k: int, size: int) -> int:
+    """Index into symbol k's candidates for the i-th assignment: all smallest first, then
+    staggered so that different symbols get different sizes (H != W)."""
+    return 0 if i == 0 else (i + k * (1 + i // size)) % size
+
+
+def _runs_at(sol: Solution, env: Mapping[str, int]) -> bool:
+    """Every constraint holds, expects included (the validator compares against the formulas)."""
+    return all(c.holds(env) for c in sol.result.constraints)
+
+
+def _coupled_sizes(sol: Solution, have: list, want: int) -> list[dict[str, int]]:
+    """Assignments from the exact tuples of a Linear coupling (or the coupling examples)."""
+    out = []
+    base = {n: (s.runs.min if s.runs.min is not None else 1) for n, s in sol.symbols.items()}
+    for cp in sol.couplings:
+        picks = [dict(cp.examples[i]) for i in range(len(cp.examples))]
+        if cp.product is not None:
+            picks = [{n: s.first(1)[0] for n, s in tup} for tup in cp.product.tuples[:want]]
+        for p in picks:
+            env = {**base, **p}
+            if env not in have and env not in out and _runs_at(sol, env):
+                out.append(env)
+    return out[:want]
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------------
+
+
+def cli_solve(args) -> int:
+    """``convgraph solve FILE [--near SYM=INT ...] [--json]``: exit 0 when every symbol has a valid
+    size and no merge or expect is refuted for every size, 1 otherwise, 2 on a user error."""
+    import json
+    import sys
+
+    from .cli import parse_at
+    from .dsl import load
+    from .errors import ConvGraphError, Loc
+
+    graph = load(args.file)
+    near = parse_at(args.near, "--near")
+    unknown = sorted(set(near) - set(graph.symbols))
+    if unknown:
+        raise ConvGraphError(f"--near: unknown size symbol(s) {', '.join(unknown)}; the graph has "
+                             f"{', '.join(graph.symbols) or 'none'}", Loc("<command line>", 0, 0))
+    sol = solve(graph)
+    if args.json:
+        json.dump(sol.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(sol.text(near))
+    return 0 if sol.ok else 1

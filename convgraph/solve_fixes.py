@@ -1,0 +1,335 @@
+"""Fixes for failing merge points, each verified by rebuilding the graph with the edit and
+re-running the same decision procedure on it.
+
+Candidate edits, nearest to the merge first, on the layers that feed only one side of it:
+output_padding of a ConvTranspose on that axis (every legal value: ``op < max(stride, dilation)``),
+ceil_mode of a pooling layer, padding +-1 on that axis of a Conv / ConvTranspose / Pool, a
+``crop(v, like=w)`` before a cat or ``+``, and an ``assume`` of the classes where it already holds.
+A proposal is printed only when, on the edited graph, the merge holds for every size the edited
+graph's layers accept (``complete``) or, when no single edit does, on a stated class; and when it
+makes no merge that was proved fail.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Iterator
+
+from . import dims as D
+from .dims import EPSet
+from .errors import ConvGraphError, Loc
+from .ir import Assume, ConvTranspose, Conv, Graph, Node, Pool
+from .shapes import Constraint, ShapeResult, infer
+from .solve_report import classes_text, describe_set, periodic_start
+from .solve_sets import condition_set, subset
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .solve import Fix, Merge, Solution
+
+#: one-sided layers tried for padding / ceil_mode edits, nearest to the merge first
+MAX_LAYERS = 8
+#: complete fixes kept per merge and per edit kind
+MAX_PER_KIND = 2
+
+
+@dataclass(frozen=True)
+class Candidate:
+    kind: str
+    edit: str
+    graph: Graph
+    inserted: tuple[str, ...] = ()
+    layer: str = ""  # the edited layer's node name (per-class output_padding notes)
+    value: object = None
+
+
+def find_fixes(sol: "Solution") -> tuple["Fix", ...]:
+    out: list = []
+    for m in sol.merges:
+        if m.constraint.kind == "merge" and m.symbol is not None and m.verdict in ("classes", "never") \
+                and m.constraint.op in ("==", ">=", ">") and not m.holds is None:
+            out += _fixes_for(sol, m)
+    return tuple(out)
+
+
+def _fixes_for(sol: "Solution", m: "Merge") -> list["Fix"]:
+    from .solve import Fix
+
+    checked = [(cand, _verify(sol, m, cand)) for cand in _candidates(sol, m)]
+    good = [(cand, v) for cand, v in checked if v is not None]
+    complete = [(cand, v) for cand, v in good if v[1]]
+    out, per_kind = [], {}
+    for cand, (sizes, _, text) in complete:
+        per_kind[cand.kind] = per_kind.get(cand.kind, 0) + 1
+        if per_kind[cand.kind] <= MAX_PER_KIND:
+            out.append(Fix(m, cand.edit, text, sizes, True, cand.graph, cand.kind))
+    partial = [(cand, v) for cand, v in good if not v[1] and not (v[0] & m.fails).empty]
+    note = _per_class_note(m, sol, partial)
+    if note is not None:
+        out.append(note)
+    if not any(c.kind != "assume" for c, _ in complete):
+        out += [Fix(m, cand.edit, text, sizes, False, cand.graph, cand.kind)
+                for cand, (sizes, _, text) in partial]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Verification
+# --------------------------------------------------------------------------------------------
+
+
+def _sizes(res: ShapeResult, name: str, kinds: tuple[str, ...], values=None) -> EPSet:
+    acc = EPSet.all()
+    for c in res.constraints:
+        if c.symbols == {name} and c.kind in kinds and (values is None or c.value in values):
+            acc = acc & condition_set(c.lhs, c.op, c.rhs, name).sizes
+    return acc
+
+
+def _verify(sol: "Solution", m: "Merge", cand: Candidate):
+    """(sizes where the merge holds on the edited graph, complete?, 'holds' text) or None when the
+    edit is invalid, leaves no size, or breaks a merge that was proved."""
+    n = m.symbol
+    try:
+        res = infer(cand.graph)
+    except ConvGraphError:
+        return None
+    layers = _sizes(res, n, ("size", "assume"))
+    if layers.empty:
+        return None
+    holds = layers & _sizes(res, n, ("merge",), {m.constraint.value, *cand.inserted})
+    if holds.empty or _breaks_proved(sol, res, n, layers):
+        return None
+    complete = subset(layers, holds)
+    base = sol.symbols[n].layers
+    accepts = "" if layers == base else f" (the edited graph's layers accept {describe_set(layers, n)})"
+    text = f"for every valid {n}{accepts}" if complete else f"for {classes_text(holds, n)}{accepts}"
+    return holds, complete, text
+
+
+def _breaks_proved(sol: "Solution", res: ShapeResult, n: str, layers: EPSet) -> bool:
+    proved = {(m.constraint.value, m.constraint.axis, m.constraint.rule) for m in sol.merges
+              if m.verdict == "proved" and m.symbol == n}
+    for c in res.constraints:
+        if c.kind == "merge" and c.symbols == {n} and (c.value, c.axis, c.rule) in proved:
+            if not subset(layers, condition_set(c.lhs, c.op, c.rhs, n).sizes):
+                return True
+    return False
+
+
+# --------------------------------------------------------------------------------------------
+# Candidate edits
+# --------------------------------------------------------------------------------------------
+
+
+def _operands(res: ShapeResult, node: Node, c: Constraint) -> tuple[str, str, int] | None:
+    """(value on the lhs, value on the rhs, axis index) of a cat / + / crop constraint."""
+    first = node.inputs[0]
+    for other in node.inputs[1:]:
+        for j, (a, b) in enumerate(zip(res.values[first], res.values[other])):
+            if j >= 2 and a == c.lhs and b == c.rhs:
+                return first, other, j
+    return None
+
+
+def _ancestors(graph: Graph, name: str) -> dict[str, int]:
+    """name -> distance (in nodes) for every node the value depends on, itself included."""
+    dist, todo = {name: 0}, [name]
+    while todo:
+        cur = todo.pop(0)
+        for i in graph.node(cur).inputs:
+            if i not in dist:
+                dist[i] = dist[cur] + 1
+                todo.append(i)
+    return dist
+
+
+def _candidates(sol: "Solution", m: "Merge") -> Iterator[Candidate]:
+    graph, c = sol.graph, m.constraint
+    node = graph.node(c.value)
+    ops = _operands(sol.result, node, c)
+    if ops is not None:
+        a, b, j = ops
+        da, db = _ancestors(graph, a), _ancestors(graph, b)
+        one_sided = {k: v for k, v in {**da, **db}.items() if (k in da) != (k in db)}
+        layers = sorted((v, k) for k, v in one_sided.items() if graph.node(k).op == "layer")
+        layer_nodes = [graph.node(k) for _, k in layers]
+        yield from _output_paddings(graph, layer_nodes, j - 2)
+        near = layer_nodes[:MAX_LAYERS]
+        yield from _ceil_modes(graph, near)
+        yield from _paddings(graph, near, j - 2)
+        if node.op in ("cat", "add"):
+            yield from _crops(graph, node, a, b)
+    yield from _assumes(sol, m)
+
+
+def _with_layer(graph: Graph, node: Node, spec) -> Graph:
+    nodes = tuple(replace(n, layer=spec) if n.name == node.name else n for n in graph.nodes)
+    return _regraph(graph, nodes)
+
+
+def _regraph(graph: Graph, nodes, assumes=None) -> Graph:
+    return Graph(nodes, graph.outputs, graph.filename, graph.doc,
+                 graph.assumes if assumes is None else assumes, graph.expects)
+
+
+def _fmt(t: tuple) -> str:
+    return str(t[0]) if len(t) == 1 else str(t)
+
+
+def _set_axis(t: tuple, ax: int, v) -> tuple:
+    return tuple(v if i == ax else x for i, x in enumerate(t))
+
+
+def _label(node: Node) -> str:
+    return f"{node.layer.type_name} '{node.layer_name}' (line {node.loc.line})"
+
+
+def _output_paddings(graph: Graph, nodes: list[Node], ax: int) -> Iterator[Candidate]:
+    for node in nodes:
+        spec = node.layer
+        if not isinstance(spec, ConvTranspose):
+            continue
+        for op in range(max(spec.stride[ax], spec.dilation[ax])):
+            new = _set_axis(spec.output_padding, ax, op)
+            if op != spec.output_padding[ax]:
+                yield Candidate("output_padding", f"set output_padding={_fmt(new)} on {_label(node)}",
+                                _with_layer(graph, node, replace(spec, output_padding=new)), layer=node.name, value=(ax, op))
+
+
+def _ceil_modes(graph: Graph, nodes: list[Node]) -> Iterator[Candidate]:
+    for node in nodes:
+        spec = node.layer
+        if isinstance(spec, Pool) and any(s > 1 for s in spec.stride):
+            flag = not spec.ceil_mode
+            yield Candidate("ceil_mode", f"set ceil_mode={flag} on {_label(node)}",
+                            _with_layer(graph, node, replace(spec, ceil_mode=flag)))
+
+
+def _paddings(graph: Graph, nodes: list[Node], ax: int) -> Iterator[Candidate]:
+    for node in nodes:
+        spec = node.layer
+        for delta in (1, -1):
+            got = _pad_edit(spec, ax, delta)
+            if got is not None:
+                new_spec, shown = got
+                yield Candidate("padding", f"set padding={shown} on {_label(node)}",
+                                _with_layer(graph, node, new_spec))
+
+
+def _pad_edit(spec, ax: int, delta: int):
+    """The spec with padding on axis ``ax`` changed by delta (symmetric), and the padding as the
+    user writes it; None when not expressible or not legal."""
+    if isinstance(spec, Conv):
+        pb, pe = spec.padding[ax]
+        if pb != pe or pb + delta < 0 or (delta and spec.padding_mode != "zeros" and pb + delta == 0):
+            return None
+        if any(b != e for b, e in spec.padding):
+            return None
+        new = _set_axis(spec.padding, ax, (pb + delta, pe + delta))
+        return replace(spec, padding=new), _fmt(tuple(b for b, _ in new))
+    if isinstance(spec, (ConvTranspose, Pool)):
+        p = spec.padding[ax] + delta
+        if p < 0 or (isinstance(spec, Pool) and p > spec.kernel_size[ax] // 2):
+            return None
+        new = _set_axis(spec.padding, ax, p)
+        return replace(spec, padding=new), _fmt(new)
+    return None
+
+
+def _crops(graph: Graph, node: Node, a: str, b: str) -> Iterator[Candidate]:
+    names = {n.name for n in graph.nodes}
+    for v, w in ((a, b), (b, a)):
+        name = f"{v}_cropped"
+        while name in names:
+            name += "_"
+        crop = Node(name, "crop", (v, w), node.loc)
+        inputs = tuple(name if i == v else i for i in node.inputs)
+        nodes = []
+        for n in graph.nodes:
+            if n.name == node.name:
+                nodes += [crop, replace(n, inputs=inputs)]
+            else:
+                nodes.append(n)
+        edit = (f"insert `{name} = crop({v}, like={w})` before line {node.loc.line} and use {name} "
+                f"in place of {v} there")
+        yield Candidate("crop", edit, _regraph(graph, tuple(nodes)), inserted=(name,))
+
+
+def _assumes(sol: "Solution", m: "Merge") -> Iterator[Candidate]:
+    """``assume`` the classes where the merge already holds when one DSL condition says it, else
+    the classes where the whole graph runs (when the merge holds on all of them)."""
+    graph, n = sol.graph, m.symbol
+    got = _class_condition(m.holds, n)
+    runs = sol.symbols[n].runs
+    if got is None and not runs.empty and subset(runs, m.holds):
+        got = _class_condition(runs, n)
+    if got is None:
+        return
+    text, conds = got
+    loc = Loc(graph.filename, m.line, 0)
+    yield Candidate("assume", f"add `assume({text})`",
+                    _regraph(graph, graph.nodes, graph.assumes + (Assume(loc, text, conds),)))
+
+
+def _class_condition(s: EPSet | None, n: str):
+    """(text, conds) for ``n % m == r`` / ``n % m >= a, n % m <= b`` plus ``n >= start``."""
+    if s is None or s.empty or s.exceptions or not s.residues:
+        return None
+    x = D.sym(n)
+    texts, conds = [], []
+    res, mod = sorted(s.residues), s.modulus
+    if mod > 1:
+        r = x % mod
+        if len(res) == 1:
+            texts.append(f"{n} % {mod} == {res[0]}")
+            conds.append((r, "==", res[0]))
+        elif res == list(range(res[0], res[-1] + 1)):
+            if res[0] > 0:
+                texts.append(f"{n} % {mod} >= {res[0]}")
+                conds.append((r, ">=", res[0]))
+            texts.append(f"{n} % {mod} <= {res[-1]}")
+            conds.append((r, "<=", res[-1]))
+        else:
+            return None
+    start = periodic_start(s)
+    if any(y % mod in s.residues for y in range(1, start)):
+        texts.append(f"{n} >= {start}")
+        conds.append((x, ">=", start))
+    if not conds:
+        return None
+    return ", ".join(texts), tuple(conds)
+
+
+# --------------------------------------------------------------------------------------------
+# "No single static edit works"
+# --------------------------------------------------------------------------------------------
+
+
+def _per_class_note(m: "Merge", sol: "Solution", partial) -> "Fix | None":
+    """When the output_padding of one ConvTranspose would have to depend on the size's class:
+    say so, with the value each class needs (the current value included)."""
+    from .solve import Fix
+
+    n = m.symbol
+    by_layer: dict[str, list] = {}
+    for cand, (sizes, _, _) in partial:
+        if cand.kind == "output_padding":
+            by_layer.setdefault(cand.layer, []).append((cand.value, sizes))
+    for layer, options in by_layer.items():
+        node = sol.graph.node(layer)
+        ax = options[0][0][0]
+        ax_vals = [(v, s) for (_, v), s in options]
+        cur = node.layer.output_padding[ax]
+        covered = m.holds
+        for _, s in ax_vals:
+            covered = covered | s
+        if not subset(sol.symbols[n].layers, covered):
+            continue
+        parts = [f"output_padding {v} for {classes_text(s, n)}" for v, s in ax_vals]
+        if not m.holds.empty:
+            parts.insert(0, f"the current {cur} for {classes_text(m.holds, n)}")
+        edit = (f"no single static edit of {_label(node)} makes it hold for every {n}: the output_padding "
+                f"would have to depend on {n}: {'; '.join(parts)}; pass output_size= at run time, crop, "
+                f"or assume one class")
+        return Fix(m, edit, f"for {describe_set(m.holds, n)} (unchanged graph)", m.holds, False,
+                   sol.graph, "note")
+    return None

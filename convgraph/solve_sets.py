@@ -1,0 +1,231 @@
+"""Exact size sets for single conditions: the building blocks of ``convgraph.solve``.
+
+Every condition the shape stage records is ``lhs op rhs`` over dims. For one symbol x:
+
+- a monotone inequality (every layer's own size rule: ``i + 2p >= ek``, ``o >= 1``) is a half-line,
+  found by exponential + binary search (``dims.min_at_least``), exact for any period;
+- a periodic condition (``d(x + P) == d(x) + slope*P``) is an eventually periodic set, decided on
+  each residue class mod P (``dims.solve_condition``);
+- ``F(x) == c`` with F a product of non-decreasing factors (a Linear after Flatten of one symbol)
+  is an interval: F is non-decreasing once every factor is non-negative;
+- anything else (a non-dyadic Upsample scale inside an equality) is checked size by size over
+  ``1..BRUTE_LIMIT``: the result carries ``exact=False`` and the caller says so.
+
+``ProductCoupling`` handles ``C*f(H)*g(W) == in_features`` exactly: each factor group must take a
+divisor of the constant, and a monotone factor takes each value on an interval.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from functools import lru_cache, reduce
+from typing import Callable, Mapping
+
+from . import dims as D
+from .dims import Dim, EPSet
+
+#: sizes checked one by one when a condition has no period (non-dyadic Upsample scale)
+BRUTE_LIMIT = 4096
+#: periods above this are not enumerated residue by residue
+MAX_PERIOD = 1 << 16
+
+
+@dataclass(frozen=True)
+class CondSet:
+    """The sizes where one condition holds; ``exact`` is False when found by brute force over
+    ``1..BRUTE_LIMIT`` (then nothing is claimed above the limit)."""
+
+    sizes: EPSet
+    exact: bool = True
+
+
+def minus(a: EPSet, b: EPSet) -> EPSet:
+    """a \\ b"""
+    return a.combine(b, lambda p, q: p and not q)
+
+
+def subset(a: EPSet, b: EPSet) -> bool:
+    return minus(a, b).empty
+
+
+def finite_set(xs) -> EPSet:
+    xs = frozenset(int(x) for x in xs if x >= 1)
+    return EPSet((max(xs) + 1) if xs else 1, 1, frozenset(), xs).normalized()
+
+
+def interval(a: int, b: int | None) -> EPSet:
+    """{a <= x < b} (b None: unbounded), x >= 1."""
+    a = max(a, 1)
+    if b is None:
+        return EPSet.build(a, 1, lambda x: x >= a)
+    return finite_set(range(a, b))
+
+
+def brute(pred: Callable[[int], bool], limit: int = BRUTE_LIMIT) -> EPSet:
+    return finite_set(x for x in range(1, limit + 1) if pred(x))
+
+
+# --------------------------------------------------------------------------------------------
+# Monotonicity
+# --------------------------------------------------------------------------------------------
+
+
+def factors(d: Dim) -> list[Dim]:
+    """The multiplicative factors of a dim (a product Combo), else [d]."""
+    if isinstance(d, D.Combo) and d.op == "mul":
+        return list(d.args)
+    return [d]
+
+
+def nonneg_from(d: Dim, name: str) -> int | None:
+    """The smallest x >= 1 from which every factor of d is >= 0 and non-decreasing in ``name``
+    (so d is non-decreasing from there); None when some factor is not monotone."""
+    lo = 1
+    for f in factors(d):
+        if not D.is_monotone(f):
+            return None
+        x = D.min_at_least(f, 0, name)
+        if x is None:
+            return None
+        lo = max(lo, x)
+    return lo
+
+
+def _value(d: Dim, name: str) -> Callable[[int], int]:
+    return lambda x: D.evaluate(d, {name: x})
+
+
+# --------------------------------------------------------------------------------------------
+# One condition on one symbol
+# --------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def condition_set(lhs: Dim, op: str, rhs: Dim, name: str) -> CondSet:
+    """The exact set of sizes x >= 1 of ``name`` where ``lhs op rhs`` holds (the condition must
+    involve ``name`` alone). Cached: re-solving an edited graph only solves what changed."""
+    lhs, rhs = D.lower(lhs), D.lower(rhs)
+    for solver in (_monotone_inequality, _periodic, _monotone_equality):
+        got = solver(lhs, op, rhs, name)
+        if got is not None:
+            return CondSet(got)
+    f, g = _value(lhs, name), _value(rhs, name)
+    return CondSet(brute(lambda x: D.compare(f(x), op, g(x))), exact=False)
+
+
+def _monotone_inequality(lhs: Dim, op: str, rhs: Dim, name: str) -> EPSet | None:
+    """``lhs >= c`` style with lhs non-decreasing (or the mirror image): a half-line."""
+    flip = {">=": "<=", ">": "<", "<=": ">=", "<": ">"}
+    if op not in flip:
+        return None
+    if D.is_const(lhs) and not D.is_const(rhs):
+        lhs, rhs, op = rhs, lhs, flip[op]
+    if not D.is_const(rhs) or not D.is_monotone(lhs):
+        return None
+    c = D.lower(rhs)
+    need = {">=": c, ">": c + 1, "<=": c + 1, "<": c}[op]
+    x = D.min_at_least(lhs, need, name)
+    at_least = interval(x, None) if x is not None else EPSet.none()
+    return at_least if op in (">=", ">") else minus(EPSet.all(), at_least)
+
+
+def _periodic(lhs: Dim, op: str, rhs: Dim, name: str) -> EPSet | None:
+    ps = D.period_slope(D.add(lhs, D.mul(rhs, -1)))
+    if ps is None or ps[0] > MAX_PERIOD:
+        return None
+    return D.solve_condition(lhs, op, rhs, name)
+
+
+def _monotone_equality(lhs: Dim, op: str, rhs: Dim, name: str) -> EPSet | None:
+    """``F(x) == c`` (or !=) with F a product of monotone factors: an interval past the point where
+    every factor is non-negative, sizes below it checked one by one."""
+    if op not in ("==", "!=") or D.is_const(lhs) == D.is_const(rhs):
+        return None
+    if D.is_const(lhs):
+        lhs, rhs = rhs, lhs
+    lo = nonneg_from(lhs, name)
+    if lo is None or lo > BRUTE_LIMIT:
+        return None
+    c, f = D.lower(rhs), _value(lhs, name)
+    a = D.min_at_least(lhs, c, name, lo=lo)
+    b = D.min_at_least(lhs, c + 1, name, lo=lo) if a is not None else None
+    hit = EPSet.none() if a is None or f(a) != c else interval(a, b)
+    hit = hit | finite_set(x for x in range(1, lo) if f(x) == c)
+    return hit if op == "==" else minus(EPSet.all(), hit)
+
+
+# --------------------------------------------------------------------------------------------
+# Products of several symbols: Linear after Flatten
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProductCoupling:
+    """``prod_X F_X(X) == target`` for monotone F_X: the admissible tuples, each a dict
+    symbol -> set of sizes (every combination of sizes from one tuple's sets is admissible)."""
+
+    target: int
+    groups: tuple[tuple[str, Dim], ...]
+    tuples: tuple[tuple[tuple[str, EPSet], ...], ...]
+
+    def per_symbol(self) -> dict[str, EPSet]:
+        out = {name: EPSet.none() for name, _ in self.groups}
+        for tup in self.tuples:
+            for name, s in tup:
+                out[name] = out[name] | s
+        return out
+
+
+def split_product(d: Dim) -> tuple[int, dict[str, Dim]] | None:
+    """d as const * prod over symbols of one-symbol dims, or None when some factor mixes symbols."""
+    const, groups = 1, {}
+    for f in factors(d):
+        syms = D.symbols(f)
+        if not syms:
+            const *= D.lower(f)
+        elif len(syms) == 1:
+            (name,) = syms
+            groups[name] = D.mul(groups[name], f) if name in groups else f
+        else:
+            return None
+    return const, groups
+
+
+def product_coupling(lhs: Dim, rhs: Dim, allowed: Mapping[str, EPSet]) -> ProductCoupling | None:
+    """Solve ``lhs == rhs`` with one side a constant and the other a product of monotone
+    one-symbol factors, over the sizes each symbol is ``allowed``; None when not of that form."""
+    if D.is_const(lhs):
+        lhs, rhs = rhs, lhs
+    split = split_product(lhs) if D.is_const(rhs) else None
+    if split is None:
+        return None
+    const, groups = split
+    c = D.lower(rhs)
+    names = sorted(groups)
+    if const <= 0 or c <= 0 or c % const or any(nonneg_from(groups[n], n) is None for n in names):
+        return None
+    target = c // const
+    divs = [q for q in range(1, target + 1) if target % q == 0] if target <= 1 << 24 else None
+    if divs is None:
+        return None
+    by_value = {n: _preimages(groups[n], n, divs, allowed[n]) for n in names}
+    tuples = []
+    for combo in itertools.product(*(sorted(by_value[n].items()) for n in names)):
+        if math.prod(v for v, _ in combo) == target:
+            tuples.append(tuple((n, s) for n, (_, s) in zip(names, combo)))
+    return ProductCoupling(target, tuple((n, groups[n]) for n in names), tuple(tuples))
+
+
+def _preimages(f: Dim, name: str, values: list[int], allowed: EPSet) -> dict[int, EPSet]:
+    """value -> the allowed sizes where f takes it (only non-empty ones)."""
+    out = {}
+    for v in values:
+        s = condition_set(f, "==", v, name).sizes & allowed
+        if not s.empty:
+            out[v] = s
+    return out
+
+
+def intersect_all(sets) -> EPSet:
+    return reduce(lambda a, b: a & b, sets, EPSet.all())
