@@ -36,6 +36,9 @@ from .ir import Conv, Graph, Pool
 from .shapes import Constraint, ShapeResult
 from .solve_sets import (BRUTE_LIMIT, CondSet, ProductCoupling, condition_set, minus, product_coupling)
 
+#: a coupling that is not a product is searched over this many valid sizes of each symbol
+PAIR_SPAN = 64
+
 __all__ = ["solve", "check_sizes", "Solution", "SymbolSizes", "Merge", "Coupling", "Fix", "cli_solve"]
 
 
@@ -204,8 +207,7 @@ def solve(graph: Graph) -> Solution:
     for n in names:
         layers[n], decided[n] = _meet(_cond(c, n) for c in single[n] if c.kind in ("size", "assume"))
     expects = {(e.loc, e.value): e.text for e in graph.expects}
-    merges = [_judge(c, _where(c, expects), layers, decided) for c in res.constraints
-              if c.kind in ("merge", "expect")]
+    merges = [_judge(c, _where(c, expects), layers, decided) for c in _merge_points(graph, res)]
     runs = dict(layers)
     for m in merges:
         if m.constraint.kind == "merge" and m.symbol is not None:
@@ -225,6 +227,19 @@ def solve(graph: Graph) -> Solution:
 
 
 # --- merges --------------------------------------------------------------------------------------
+
+
+def _merge_points(graph: Graph, res: ShapeResult) -> list[Constraint]:
+    """The merge and expect constraints in source order, plus the spatial expect dims that the shape
+    stage found identical at build time (so that every symbolic expect gets a verdict)."""
+    out = [c for c in res.constraints if c.kind in ("merge", "expect")]
+    for e in graph.expects:
+        got = res.values[e.value]
+        for j, (a, b) in enumerate(zip(got, e.dims)):
+            if j >= 2 and D.lower(a) == D.lower(b) and D.symbols(a):
+                rule = f"dim {j} of '{e.value}' is expected to be {D.dim_str(b)}"
+                out.append(Constraint(e.value, "expect", e.loc, rule, D.lower(a), "==", D.lower(b), "expect"))
+    return sorted(out, key=lambda c: (c.loc.line, c.loc.col))
 
 
 def _judge(c: Constraint, where: str, layers: Mapping[str, EPSet], decided: Mapping[str, bool]) -> Merge:
@@ -284,12 +299,13 @@ def _couplings(res: ShapeResult, allowed: Mapping[str, EPSet]) -> list[Coupling]
     return out
 
 
-def _pair_examples(c: Constraint, allowed: Mapping[str, EPSet], want: int = 3, span: int = 64) -> tuple[dict, ...]:
+def _pair_examples(c: Constraint, allowed: Mapping[str, EPSet], want: int = 3) -> tuple[dict, ...]:
     """The first few size tuples (each symbol from its allowed set, smallest first) that satisfy
     a coupling condition that is not a product; a bounded search, stated as such."""
     import itertools
 
     names = sorted(c.symbols)
+    span = PAIR_SPAN if len(names) == 2 else 12
     pools = [allowed[n].first(span) for n in names]
     found = []
     for combo in sorted(itertools.product(*pools), key=lambda t: (sum(t), t)):
@@ -376,17 +392,9 @@ def _tiling(graph: Graph, res: ShapeResult, runs, decided) -> tuple[dict[str, EP
 # --------------------------------------------------------------------------------------------
 
 
-def _spread(period: int) -> list[int]:
-    """0..period-1 ordered so that every prefix is spread over the classes of each divisor
-    (bit-reversal order: 0, 8, 4, 12, 2, ... for 16)."""
-    bits = max(1, (period - 1).bit_length())
-    rev = lambda o: int(format(o, f"0{bits}b")[::-1], 2)  # noqa: E731
-    return sorted(range(period), key=rev)
-
-
 def _candidates(s: SymbolSizes, want: int) -> list[int]:
-    """Smallest valid, smallest exact, one per residue class of the period (spread out), the next
-    few valid sizes, and a larger one."""
+    """Smallest valid, smallest exact, a larger one, then the next valid sizes of new residue
+    classes mod the period (of the valid and the exact set: the strides' product)."""
     if s.runs.empty:
         return []
     if not s.constrained:
@@ -395,16 +403,16 @@ def _candidates(s: SymbolSizes, want: int) -> list[int]:
 
     lo = s.runs.min
     period = math.lcm(s.runs.modulus, s.exact.modulus)
-    out = [lo] + ([s.exact.min] if not s.exact.empty else [])
-    for off in _spread(period):
-        x = next(iter(s.runs.iter(lo + off)), None)
-        if x is not None and x < lo + off + period:  # the class of lo + off is in the set
-            out.append(x)
-        if len(set(out)) >= want:
-            break
-    out += s.runs.first(3, lo)
     big = next(iter(s.runs.iter(2 * lo + 2 * period)), None)
-    out += [big] if big is not None else []
+    out = [lo] + ([s.exact.min] if not s.exact.empty else []) + ([big] if big is not None else [])
+    seen = {x % period for x in out}
+    for x in s.runs.first(period, lo):  # consecutive valid sizes: every class mod each divisor early
+        if len(out) >= want + 2:
+            break
+        if x % period not in seen:
+            seen.add(x % period)
+            out.append(x)
+    out += s.runs.first(4, lo)  # a single valid class: its next sizes
     return list(dict.fromkeys(out))
 
 
@@ -421,9 +429,11 @@ def check_sizes(graph: Graph, count: int = 6) -> list[dict[str, int]]:
     lists = {n: _candidates(sol.symbols[n], count) for n in names}
     if any(not v for v in lists.values()):
         return []
+    constrained = [n for n in names if sol.symbols[n].constrained]
+    stagger = {n: constrained.index(n) if n in constrained else 0 for n in names}
     out: list[dict[str, int]] = []
     for i in range(4 * count + 8):
-        env = {n: lists[n][_pick(i, k, len(lists[n]))] for k, n in enumerate(names)}
+        env = {n: lists[n][_pick(i, stagger[n], len(lists[n]))] for n in names}
         if env not in out and _runs_at(sol, env):
             out.append(env)
         if len(out) == count:

@@ -116,7 +116,7 @@ def merge_message(m: "Merge", base: EPSet) -> str:
     x = m.counterexample
     at = f"{n}={x['sizes'][n]}: {x['lhs']} vs {x['rhs']}"
     if m.verdict == "never":
-        return f"{m.where}: {c.rule}: {both} for every valid {n}; smallest counterexample {at}{tail}"
+        return f"{m.where}: {c.rule}: {both} ({verb} for every valid {n}); smallest counterexample {at}{tail}"
     return (f"{m.where}: {c.rule}: {both} ({verb} when {when(m.fails, n)}); holds for "
             f"{classes_text(m.holds, n)}, i.e. {describe_set(m.holds, n)}{tail}")
 
@@ -132,7 +132,7 @@ def coupling_message(cp: "Coupling") -> str:
         more = f" and {len(tups) - 6} more" if len(tups) > 6 else ""
         return f"{c.where}: {c.condition()} pins {names} to {len(tups)} admissible tuple(s): {'; '.join(shown)}{more}"
     if not cp.examples:
-        return (f"{c.where}: {c.condition()} couples {names}; no solution among the first 64 valid sizes "
+        return (f"{c.where}: {c.condition()} couples {names}; no solution among the first few valid sizes "
                 f"of each (a bounded search, not a proof)")
     ex = "; ".join(", ".join(f"{k}={v}" for k, v in e.items()) for e in cp.examples)
     return f"{c.where}: {c.condition()} couples {names}; the smallest solutions: {ex}"

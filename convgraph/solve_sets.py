@@ -206,15 +206,18 @@ def product_coupling(lhs: Dim, rhs: Dim, allowed: Mapping[str, EPSet]) -> Produc
     if const <= 0 or c <= 0 or c % const or any(nonneg_from(groups[n], n) is None for n in names):
         return None
     target = c // const
-    divs = [q for q in range(1, target + 1) if target % q == 0] if target <= 1 << 24 else None
-    if divs is None:
-        return None
+    divs = divisors(target)
     by_value = {n: _preimages(groups[n], n, divs, allowed[n]) for n in names}
     tuples = []
     for combo in itertools.product(*(sorted(by_value[n].items()) for n in names)):
         if math.prod(v for v, _ in combo) == target:
             tuples.append(tuple((n, s) for n, (_, s) in zip(names, combo)))
     return ProductCoupling(target, tuple((n, groups[n]) for n in names), tuple(tuples))
+
+
+def divisors(n: int) -> list[int]:
+    small = [q for q in range(1, math.isqrt(n) + 1) if n % q == 0]
+    return sorted(set(small + [n // q for q in small]))
 
 
 def _preimages(f: Dim, name: str, values: list[int], allowed: EPSet) -> dict[int, EPSet]:

@@ -731,3 +731,61 @@ def test_cli_exit_codes(capsys, tmp_path):
     code, _, err = _cli(capsys, str(MODELS / "unet.cg"), "--near", "Q=3")
     assert code == 2 and "unknown size symbol" in err
     assert _cli(capsys, str(MODELS / "unet_original.cg"))[0] == 0
+
+
+# --------------------------------------------------------------------------------------------
+# The DSL statements, end to end
+# --------------------------------------------------------------------------------------------
+
+ROUND_TRIP = """
+x = input(N, 3, H, W)
+h = Conv2d(3, 8, 3, padding=1)(x)
+d = Conv2d(8, 8, 3, stride=2, padding=1)(h)
+u = ConvTranspose2d(8, 8, 3, stride=2, padding=1)(d)
+expect(h, N, 8, H, W)
+expect(u, N, 8, H, W)
+expect(d, N, 8, H // 2, W // 2)
+expect(h, N, 8, H + 1, W)
+"""
+
+
+def test_dsl_expect_verdicts_and_messages():
+    sol = solve(cg.parse(ROUND_TRIP, filename="rt.cg"))
+    ms = {(m.line, m.symbol): m for m in sol.merges}
+    assert all(m.constraint.kind == "expect" for m in sol.merges)
+    assert ms[(6, "H")].verdict == "proved"  # identical formulas (decided at build time)
+    up = ms[(7, "H")]
+    assert up.verdict == "classes" and up.where == "expect(u, N, 8, H, W)"
+    assert "(they differ when H mod 2 == 0); holds for H ≡ 1 (mod 2)" in up.message
+    down = ms[(8, "W")]
+    assert down.verdict == "classes" and "holds for W ≡ 0 (mod 2)" in down.message
+    wrong = ms[(9, "H")]
+    assert wrong.verdict == "never"
+    assert "smallest counterexample H=1: 1 vs 2" in wrong.message
+    assert not sol.ok and sol.describe_runs("H") == "H >= 1"  # expects do not restrict the sizes
+
+
+def test_dsl_expect_proved():
+    text = ROUND_TRIP.split("expect")[0] + "expect(d, N, 8, H // 2 + (H + 1) // 2 - H // 2, (W + 1) // 2)\n"
+    text += "expect(x, N, 3, H // 2 + (H + 1) // 2, W)\n"  # H, written so that only residues prove it
+    sol = solve(cg.parse(text))
+    assert [m.verdict for m in sol.merges] == ["proved"] * 4
+    assert [m.line for m in sol.merges] == [6, 6, 7, 7]
+    assert "H == floor(H/2) + floor((H + 1)/2) holds for every valid H (H >= 1)" in sol.merges[2].message
+    assert sol.ok
+
+
+def test_dsl_assume_restricts_unet():
+    text = (MODELS / "unet.cg").read_text() + "\nassume(H % 32 == 0, H >= 64)\n"
+    sol = solve(cg.parse(text))
+    assert sol.describe_runs("H") == "H >= 64, H % 32 == 0"
+    assert sol.describe_runs("W") == "W >= 16, W % 16 == 0"
+    assert sol.metadata()["convgraph.valid_sizes.H"] == "H >= 64, H % 32 == 0"
+
+
+def test_dsl_assume_against_the_graph():
+    text = (MODELS / "unet.cg").read_text() + "\nassume(H % 16 == 8)\n"
+    with pytest.raises(ShapeError) as e:
+        solve(cg.parse(text, filename="u.cg"))
+    assert str(e.value).startswith(f"u.cg:{text.count(chr(10))}:1: error: assume(H % 16 == 8) leaves no valid "
+                                   "size for H: the graph runs for H >= 16, H % 16 == 0")
