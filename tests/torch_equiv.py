@@ -1,13 +1,18 @@
-"""The PyTorch module equivalent to a convgraph Graph: the semantic oracle for tests.
+r"""The PyTorch module equivalent to a convgraph Graph: the semantic oracle for tests.
 
 ``to_torch(graph)`` builds, from the IR alone, the module a PyTorch user would write for the same
 model, with parameter names equal to convgraph's (``{layer_name}.weight``, ``.bias``, BatchNorm
 ``.running_mean`` / ``.running_var``), so weights move between the two by name:
 
->>> import convgraph as cg                                              # doctest: +SKIP
->>> g = cg.parse("input(1, 1, H, W)\\nConv2d(1, 4, 3)\\nReLU()")        # doctest: +SKIP
->>> m = to_torch(g)          # nn.Sequential(OrderedDict(0=Conv2d(1, 4, 3), 1=ReLU()))
->>> run_torch(g, {"x": np.ones((1, 1, 5, 6))}, params)["1"].shape      # doctest: +SKIP
+>>> import convgraph as cg
+>>> from convgraph.weights import init_params
+>>> g = cg.parse("input(1, 1, H, W)\nConv2d(1, 4, 3)\nReLU()")
+>>> to_torch(g)                       # children "0", "1" as nn.Sequential numbers them
+Sequential(
+  (0): Conv2d(1, 4, kernel_size=(3, 3), stride=(1, 1))
+  (1): ReLU()
+)
+>>> run_torch(g, {"x": np.ones((1, 1, 5, 6))}, init_params(g))["1"].shape
 (1, 4, 3, 4)
 
 - A pure chain of layers (one input, each layer applied to the previous value, the last value the
@@ -308,7 +313,7 @@ def load_params(module, params: Mapping[str, np.ndarray]) -> None:
         raise KeyError("load_params: " + "; ".join(d for d in detail if d))
     with torch.no_grad():
         for key, target in state.items():
-            target.copy_(torch.as_tensor(np.asarray(params[key])).to(target.dtype))
+            target.copy_(torch.from_numpy(np.array(params[key])).to(target.dtype))  # a writable copy
 
 
 def run_torch(graph: ir.Graph, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray] | None,
@@ -325,7 +330,7 @@ def run_torch(graph: ir.Graph, inputs: Mapping[str, np.ndarray], params: Mapping
     unknown = sorted(set(inputs) - set(names))
     if unknown or len(inputs) != len(names):
         raise KeyError(f"run_torch: inputs are {names}, got {sorted(inputs)}")
-    args = [torch.as_tensor(np.asarray(inputs[n])).to(getattr(torch, dtype)) for n in names]
+    args = [torch.from_numpy(np.array(inputs[n])).to(getattr(torch, dtype)) for n in names]
     with torch.no_grad():
         out = module(*args)
     outs = out if isinstance(out, tuple) else (out,)
