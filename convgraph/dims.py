@@ -485,8 +485,14 @@ class EPSet:
         return out
 
     def near(self, x: int) -> tuple[int | None, int | None]:
-        """The largest member <= x and the smallest >= x (None where there is none)."""
-        below = next((y for y in range(x, 0, -1) if y in self), None)
+        """The largest member <= x and the smallest >= x (None where there is none).
+        At most ``modulus`` steps each way, so a huge x costs no more than a small one."""
+        below = None
+        if self.residues and x >= self.start:  # a full period below x holds every residue
+            lo = max(self.start, x - self.modulus + 1)
+            below = next((y for y in range(x, lo - 1, -1) if y % self.modulus in self.residues), None)
+        if below is None:
+            below = max((e for e in self.exceptions if e <= x), default=None)
         above = next(iter(self.iter(x)), None)
         return below, above
 
