@@ -417,14 +417,19 @@ def _candidates(s: SymbolSizes, want: int) -> list[int]:
 
 
 def check_sizes(graph: Graph, count: int = 6) -> list[dict[str, int]]:
-    """Up to ``count`` size assignments (every symbol) at which the graph runs: the smallest valid
-    sizes first, then sizes covering the residue classes of the strides, a larger size, and
-    distinct sizes for distinct symbols (H != W). Empty when no size is valid.
+    """Up to ``count`` size assignments (every symbol) at which the graph runs and every expect
+    holds: the smallest valid sizes first, a larger size, sizes covering the residue classes of the
+    strides, and distinct sizes for distinct symbols (H != W). Empty when no size is valid.
 
     >>> check_sizes(cg.load("models/unet.cg"), count=3)                       # doctest: +SKIP
-    [{'N': 1, 'H': 16, 'W': 16}, {'N': 2, 'H': 32, 'W': 48}, {'N': 1, 'H': 48, 'W': 64}]
+    [{'N': 1, 'H': 16, 'W': 16}, {'N': 2, 'H': 64, 'W': 32}, {'N': 1, 'H': 32, 'W': 48}]
     """
     sol = solve(graph)
+    got = _draw(sol, count, with_expects=True)
+    return got or _draw(sol, count, with_expects=False)  # an expect refuted everywhere
+
+
+def _draw(sol: Solution, count: int, with_expects: bool) -> list[dict[str, int]]:
     names = list(sol.symbols)
     lists = {n: _candidates(sol.symbols[n], count) for n in names}
     if any(not v for v in lists.values()):
@@ -434,11 +439,11 @@ def check_sizes(graph: Graph, count: int = 6) -> list[dict[str, int]]:
     out: list[dict[str, int]] = []
     for i in range(4 * count + 8):
         env = {n: lists[n][_pick(i, stagger[n], len(lists[n]))] for n in names}
-        if env not in out and _runs_at(sol, env):
+        if env not in out and _runs_at(sol, env, with_expects):
             out.append(env)
         if len(out) == count:
             return out
-    return out + _coupled_sizes(sol, out, count - len(out))
+    return out + _coupled_sizes(sol, out, count - len(out), with_expects)
 
 
 def _pick(i: int, k: int, size: int) -> int:
@@ -447,12 +452,12 @@ def _pick(i: int, k: int, size: int) -> int:
     return 0 if i == 0 else (i + k * (1 + i // size)) % size
 
 
-def _runs_at(sol: Solution, env: Mapping[str, int]) -> bool:
-    """Every constraint holds, expects included (the validator compares against the formulas)."""
-    return all(c.holds(env) for c in sol.result.constraints)
+def _runs_at(sol: Solution, env: Mapping[str, int], with_expects: bool = True) -> bool:
+    """Every constraint holds; expects too when asked (the validator compares with the formulas)."""
+    return all(c.holds(env) for c in sol.result.constraints if with_expects or c.kind != "expect")
 
 
-def _coupled_sizes(sol: Solution, have: list, want: int) -> list[dict[str, int]]:
+def _coupled_sizes(sol: Solution, have: list, want: int, with_expects: bool) -> list[dict[str, int]]:
     """Assignments from the exact tuples of a Linear coupling (or the coupling examples)."""
     out = []
     base = {n: (s.runs.min if s.runs.min is not None else 1) for n, s in sol.symbols.items()}
@@ -462,7 +467,7 @@ def _coupled_sizes(sol: Solution, have: list, want: int) -> list[dict[str, int]]
             picks = [{n: s.first(1)[0] for n, s in tup} for tup in cp.product.tuples[:want]]
         for p in picks:
             env = {**base, **p}
-            if env not in have and env not in out and _runs_at(sol, env):
+            if env not in have and env not in out and _runs_at(sol, env, with_expects):
                 out.append(env)
     return out[:want]
 

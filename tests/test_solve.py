@@ -383,8 +383,10 @@ C = 2  # channels everywhere, so that any two values can be added
 
 @st.composite
 def layer_args(draw, nd: int):
-    kind = draw(st.sampled_from(["Conv", "ConvTranspose", "MaxPool", "AvgPool"]))
+    kind = draw(st.sampled_from(["Conv", "ConvTranspose", "MaxPool", "AvgPool", "Conv", "Upsample"]))
     per_axis = lambda s: tuple(draw(s) for _ in range(nd))  # noqa: E731
+    if kind == "Upsample":  # dyadic scales are periodic; 0.7 is not (brute force, stated as such)
+        return "Upsample", (), dict(scale_factor=per_axis(st.sampled_from([2.0, 0.5, 1.5, 0.7])))
     k = per_axis(st.integers(1, 5))
     s = per_axis(st.integers(1, 3))
     d = per_axis(st.integers(1, 2))
@@ -789,3 +791,19 @@ def test_dsl_assume_against_the_graph():
         solve(cg.parse(text, filename="u.cg"))
     assert str(e.value).startswith(f"u.cg:{text.count(chr(10))}:1: error: assume(H % 16 == 8) leaves no valid "
                                    "size for H: the graph runs for H >= 16, H % 16 == 0")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 12), st.sets(st.integers(0, 11)), st.sets(st.integers(1, 39)),
+       st.integers(1, 120))
+def test_epset_near_matches_a_scan(start, modulus, residues, exceptions, x):
+    s = EPSet(start, modulus, frozenset(r % modulus for r in residues),
+              frozenset(e for e in exceptions if e < start)).normalized()
+    below = next((y for y in range(x, 0, -1) if y in s), None)
+    above = next((y for y in range(x, x + 200) if y in s), None)
+    assert s.near(x) == (below, above)
+
+
+def test_epset_near_is_fast_for_huge_sizes():
+    assert EPSet.none().near(10**12) == (None, None)
+    assert EPSet(5, 16, frozenset({3}), frozenset({2})).near(10**12) == (10**12 - 13, 10**12 + 3)
