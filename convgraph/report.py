@@ -103,7 +103,7 @@ def cli_shapes(args) -> int:
     graph = load(args.file)
     sizes = parse_at(args.at)
     res = graph.infer()
-    res.shapes(**sizes)  # validates the sizes: ShapeError names the layer and rule
+    res.validate(sizes)  # ShapeError names the layer and rule
     valid = None if sizes else _valid_or_none(graph)
     if args.json:
         json.dump(shapes_json(graph, res, sizes, valid), sys.stdout, indent=2)

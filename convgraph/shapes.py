@@ -80,11 +80,13 @@ class Constraint:
     def error(self, env: Mapping[str, int]) -> ShapeError:
         at = ", ".join(f"{k}={env[k]}" for k in sorted(self.symbols))
         a, b = D.evaluate(self.lhs, env), D.evaluate(self.rhs, env)
-        if self.op == "==":
-            what = f"{D.dim_str(self.lhs)} vs {D.dim_str(self.rhs)} at {at} ({a} vs {b})"
+        if self.op == "==" and self.kind == "merge" and self.axis:
+            what = f"{self.axis} sizes differ: {D.dim_str(self.lhs)} vs {D.dim_str(self.rhs)} at {at} ({a} vs {b})"
+        elif self.op == "==":
+            what = f"{self.rule}: {D.dim_str(self.lhs)} vs {D.dim_str(self.rhs)} at {at} ({a} vs {b})"
         else:
-            what = f"{self.condition()} fails at {at} ({a} {self.op} {b} is false)"
-        return ShapeError(f"{self.where}: {self.rule}: {what}", self.loc)
+            what = f"{self.rule}: {self.condition()} fails at {at} ({a} {self.op} {b} is false)"
+        return ShapeError(f"{self.where}: {what}", self.loc)
 
     def solved(self) -> str | None:
         """The same condition as a bound on its one symbol, when it is a monotone ``>=``:
@@ -115,6 +117,13 @@ class ShapeResult:
     def shapes(self, **sizes: int) -> dict[str, tuple]:
         """sympy shapes; with sizes for symbols, those are substituted (ints when all are given).
         Raises ShapeError for the first violated constraint whose symbols are all given."""
+        self.validate(sizes)
+        if set(sizes) == set(self.sym_names):
+            return {n: tuple(D.evaluate(d, sizes) for d in shp) for n, shp in self.values.items()}
+        return {n: tuple(self._partial(d, sizes) for d in shp) for n, shp in self.values.items()}
+
+    def validate(self, sizes: Mapping[str, int]) -> None:
+        """Sizes name known symbols, are positive ints and violate no constraint (ShapeError)."""
         unknown = set(sizes) - set(self.sym_names)
         if unknown:
             raise ShapeError(f"unknown size symbol(s) {', '.join(sorted(unknown))}; the graph has "
@@ -123,9 +132,6 @@ class ShapeResult:
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ShapeError(f"size {name}={v!r} must be a positive int", Loc(self.graph.filename, 0, 0))
         self.check(sizes)
-        if set(sizes) == set(self.sym_names):
-            return {n: tuple(D.evaluate(d, sizes) for d in shp) for n, shp in self.values.items()}
-        return {n: tuple(self._partial(d, sizes) for d in shp) for n, shp in self.values.items()}
 
     def _partial(self, d: Dim, sizes: Mapping[str, int]):
         e = D.to_sympy(d)
@@ -166,7 +172,8 @@ class _Ctx:
         if isinstance(lhs, int) and isinstance(rhs, int):
             if not D.compare(lhs, op, rhs):
                 err = GraphError if kind == "merge" or axis == "C" else ShapeError
-                raise err(f"{self.where}: {rule}: {lhs} {op} {rhs} is false", self.node.loc)
+                why = f"got {lhs}" if op == "==" else f"{lhs} {op} {rhs} is false"
+                raise err(f"{self.where}: {rule}, {why}", self.node.loc)
             return
         if op == "==" and lhs == rhs:
             return
@@ -196,7 +203,7 @@ def _need_rank(ctx: _Ctx, x: Shape, ranks: tuple[int, ...], what: str) -> None:
 
 
 def _need_channels(ctx: _Ctx, got: Dim, want: int, what: str) -> None:
-    ctx.require(got, "==", want, f"{what}: expected {want} input channels", axis="C")
+    ctx.require(got, "==", want, f"expected {want} input channels ({what}={want})", axis="C")
 
 
 def _conv(ctx: _Ctx, spec: Conv, x: Shape) -> Shape:
@@ -332,7 +339,7 @@ def _same_dims(ctx: _Ctx, shapes: list[Shape], skip: int | None, what: str) -> N
         for j, (a, b) in enumerate(zip(first, other)):
             if j != skip:
                 lab = _axis_label(first, j) or f"dim {j}"
-                ctx.require(a, "==", b, f"{lab} sizes differ", kind="merge", axis=lab)
+                ctx.require(a, "==", b, f"{lab} sizes must be equal", kind="merge", axis=lab)
 
 
 def _cat(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
