@@ -24,13 +24,15 @@ from typing import Sequence
 from PIL import Image
 
 from .animate_caption import layer_text
-from .animate_draw import Layout, render
+from .animate_draw import UNUSED_INDEX, Layout, render
+from .animate_gif import write_gif
 from .animate_geometry import CLI, Geometry, check_animatable, geometry
 from .errors import ConvGraphError, GraphError, Loc
 from .ir import Conv, ConvTranspose, Graph, LayerSpec, Node
 
 __all__ = ["animate", "render_frames", "cli_animate", "AnimationResult"]
 
+MAX_FRAMES = 400  # every frame is held in memory until the GIF is written (~0.3 MB each)
 MAX_STRIP_FRAMES = 12
 STRIP_COLUMNS = 4
 
@@ -46,7 +48,7 @@ class AnimationResult:
 def render_frames(spec: LayerSpec, in_sizes: tuple[int, ...], scatter: bool = False,
                   title: str | None = None) -> list[Image.Image]:
     """The frames (paletted PIL images) of the animation of ``spec`` on spatial size ``in_sizes``."""
-    frames, _ = render(geometry(spec, in_sizes, scatter), title or layer_text(spec))
+    frames, _ = _render(geometry(spec, in_sizes, scatter), title or layer_text(spec), None)
     return frames
 
 
@@ -56,7 +58,7 @@ def animate(spec: LayerSpec, in_sizes: tuple[int, ...], path: str, png: bool = F
 
     ``animate(parse_layer("Conv2d(1, 1, 3, padding=1)"), (5, 7), "conv.gif")``"""
     t0 = time.perf_counter()
-    frames, layout = render(geometry(spec, in_sizes, scatter, loc), title or layer_text(spec))
+    frames, layout = _render(geometry(spec, in_sizes, scatter, loc), title or layer_text(spec), loc)
     image_size = frames[0].size
     try:
         if png:
@@ -68,6 +70,16 @@ def animate(spec: LayerSpec, in_sizes: tuple[int, ...], path: str, png: bool = F
     return AnimationResult(path, len(frames), image_size, time.perf_counter() - t0)
 
 
+def _render(g: Geometry, title: str, loc: Loc | None) -> tuple[list[Image.Image], Layout]:
+    drawn = g.frame_grid[-2:] if len(g.frame_grid) == 3 else g.frame_grid  # a 3-D layer: one slice
+    n = math.prod(drawn)
+    if n > MAX_FRAMES:
+        what = "output" if g.view == "gather" else "input"
+        raise ConvGraphError(f"animate: {n} frames ({what} {'x'.join(map(str, drawn))}) are too many to draw; "
+                             f"the limit is {MAX_FRAMES}: animate a smaller size", loc or CLI)
+    return render(g, title)
+
+
 def frame_duration_ms(n: int) -> int:
     """About 12 s per loop: 700 ms a frame for a few frames, down to 120 ms for many."""
     return max(120, min(700, 12000 // max(n, 1)))
@@ -76,8 +88,7 @@ def frame_duration_ms(n: int) -> int:
 def save_gif(frames: Sequence[Image.Image], path: str) -> None:
     d = frame_duration_ms(len(frames))
     durations = [d] * (len(frames) - 1) + [max(d, 1500)]  # rest on the last frame before looping
-    frames[0].save(path, format="GIF", save_all=True, append_images=list(frames[1:]), duration=durations,
-                   loop=0, optimize=True)  # optimize: unchanged pixels become transparent
+    write_gif(path, frames, durations, transparent=UNUSED_INDEX)
 
 
 def strip_image(frames: Sequence[Image.Image], layout: Layout) -> Image.Image:

@@ -26,6 +26,8 @@ RGB = tuple[int, int, int]
 WHITE, BLACK, GREY = (255, 255, 255), (20, 20, 20), (110, 110, 110)
 KERNEL_LINE, SOURCE_LINE = (15, 25, 80), (235, 130, 0)
 
+UNUSED_INDEX, UNUSED_COLOUR = 255, (255, 0, 255)  # a palette entry no frame pixel uses
+
 # cell states
 BASE, KERNEL, DONE, CURRENT = "base", "kernel", "done", "current"
 
@@ -235,8 +237,10 @@ def _palette_image() -> Image.Image:
         colours += [_blend(s.label, s.fill, t / 5) for t in range(1, 5)]
     colours += [_blend(BLACK, WHITE, t / 16) for t in range(1, 16)]
     colours += [_blend(GREY, WHITE, t / 6) for t in range(1, 6)]
-    uniq = list(dict.fromkeys(colours))[:256]
-    flat = [v for c in uniq for v in c] + [0] * (768 - 3 * len(uniq))
+    uniq = list(dict.fromkeys(colours))[:UNUSED_INDEX]
+    # fill the rest with a colour far from every drawn one, so quantizing never picks it and
+    # UNUSED_INDEX stays free for the GIF writer's transparency
+    flat = [v for c in uniq for v in c] + list(UNUSED_COLOUR) * (256 - len(uniq))
     pal = Image.new("P", (1, 1))
     pal.putpalette(flat)
     return pal

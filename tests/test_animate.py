@@ -9,14 +9,17 @@ from __future__ import annotations
 import itertools
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from convgraph.animate_geometry import effective_kernel, geometry
+from convgraph.animate import animate, render_frames
+from convgraph.animate_caption import formula_lines
+from convgraph.animate_draw import CURRENT, KERNEL, FrameRenderer, build_scene
+from convgraph.animate_geometry import CROP, OUT, OUTPAD, effective_kernel, geometry
+from convgraph.animate_text import typeface
 from convgraph import reference
 from convgraph.errors import Loc
 from convgraph.ir import Conv, ConvTranspose, Graph, Node, Pool
@@ -140,3 +143,244 @@ def test_scatter_frames_stamp_exactly_the_outputs_each_input_reaches(case):
     assert len(frames) == int(np.prod(sizes))
     for f in frames:
         assert f.cells == resp[f.position], (spec, sizes, f.position)
+
+
+# --------------------------------------------------------------------------------------------
+# Drawing: the highlighted cells in the pixels are the geometry's
+# --------------------------------------------------------------------------------------------
+
+
+def _interior(im, box, inset=2):
+    x0, y0, x1, y1 = box
+    return im.crop((x0 + inset, y0 + inset, x1 + 1 - inset, y1 + 1 - inset)).tobytes()
+
+
+def highlighted_input_cells(renderer, im) -> set:
+    """Input cells (original coordinates) whose drawn cells show the kernel state in ``im``."""
+    sc, lay, painter = renderer.scene, renderer.layout, renderer.painter
+    axes = [sc.geometry.axes[a] for a in sc.drawn_axes]
+    rows_src = axes[0].src if len(axes) == 2 else (0,)
+    found = set()
+    for r, c in itertools.product(*map(range, sc.source.shape)):
+        kind, label = sc.source.kinds[r][c], sc.source.labels[r][c]
+        tile = painter.p_tile(kind, KERNEL, label)
+        box = lay.cell_box(lay.src_xy, r, c)
+        if _interior(im, box) == _interior(tile, (0, 0, tile.width - 1, tile.height - 1)):
+            sr, scol = rows_src[r], axes[-1].src[c]
+            if sr is not None and scol is not None:
+                found.add((sr, scol) if len(axes) == 2 else (scol,))
+    return found
+
+
+def current_output_cells(renderer, im) -> set:
+    sc, lay, painter = renderer.scene, renderer.layout, renderer.painter
+    tile = painter.p_tile(OUT, CURRENT, "")
+    want = _interior(tile, (0, 0, tile.width - 1, tile.height - 1))
+    cells = set()
+    for r, c in itertools.product(*map(range, sc.target.shape)):
+        if _interior(im, lay.cell_box(lay.dst_xy, r, c)) == want:
+            cells.add((r, c) if len(sc.drawn_axes) == 2 else (c,))
+    return cells
+
+
+@settings(max_examples=40)
+@given(st.one_of(conv_specs(), conv_transpose_specs(), pool_specs()))
+def test_drawn_frames_highlight_the_contributing_inputs_and_the_current_output(case):
+    spec, sizes = case
+    _, resp = one_hot_responses(spec, sizes)
+    renderer = FrameRenderer(build_scene(geometry(spec, sizes), "test"))
+    images = renderer.frames()
+    assert len(images) == len(renderer.scene.frames) == int(np.prod(geometry(spec, sizes).out_sizes))
+    for frame, im in zip(renderer.scene.frames, images):
+        expected = {e for e, outs in resp.items() if frame.position in outs}
+        assert highlighted_input_cells(renderer, im) == expected, (spec, sizes, frame.position)
+        assert current_output_cells(renderer, im) == {frame.position}
+
+
+@settings(max_examples=30)
+@given(conv_transpose_specs())
+def test_drawn_scatter_frames_stamp_the_outputs_each_input_reaches(case):
+    spec, sizes = case
+    _, resp = one_hot_responses(spec, sizes)
+    renderer = FrameRenderer(build_scene(geometry(spec, sizes, scatter=True), "test"))
+    sc, lay, painter = renderer.scene, renderer.layout, renderer.painter
+    axes = [sc.geometry.axes[a] for a in sc.drawn_axes]
+    for frame, im in zip(sc.frames, renderer.frames()):
+        stamped = set()
+        for r, c in itertools.product(*map(range, sc.target.shape)):
+            kind = sc.target.kinds[r][c]
+            if kind == OUTPAD:
+                continue  # output_padding cells: no stamp reaches them, they have no stamped look
+            tile = painter.p_tile(kind, KERNEL, "")
+            if _interior(im, lay.cell_box(lay.dst_xy, r, c)) == _interior(tile, (0, 0, tile.width - 1,
+                                                                                   tile.height - 1)):
+                full = (r, c) if len(axes) == 2 else (c,)
+                if kind != CROP:
+                    stamped.add(tuple(f - ax.padding for f, ax in zip(full, axes)))
+        assert stamped == resp[frame.position], (spec, sizes, frame.position)
+
+
+def test_3d_layer_draws_one_slice_with_a_note():
+    spec = Conv("Conv3d", 3, 1, 1, (3, 2, 3), (1, 2, 1), ((1, 1), (0, 0), (1, 1)), (1, 1, 1))
+    g = geometry(spec, (4, 5, 6))
+    scene = build_scene(g, "Conv3d")
+    assert len(scene.frames) == g.out_sizes[1] * g.out_sizes[2]
+    assert {f.position[0] for f in scene.frames} == {g.out_sizes[0] // 2}
+    assert any("3-D layer: one slice" in t for t in scene.text)
+    _, resp = one_hot_responses(spec, (4, 5, 6))
+    for f in scene.frames[:10]:
+        assert f.cells == {e for e, outs in resp.items() if f.position in outs}
+
+
+def test_gif_round_trip_and_png_strip(tmp_path):
+    from PIL import Image
+
+    spec = ConvTranspose("ConvTranspose2d", 2, 1, 1, (3, 3), (2, 1), (1, 0), (1, 0), (1, 1))
+    gif, png = tmp_path / "t.gif", tmp_path / "t.png"
+    res = animate(spec, (3, 4), str(gif))
+    frames = render_frames(spec, (3, 4))
+    assert res.frames == len(frames) == 6 * 6
+    with Image.open(gif) as im:  # every decoded frame (deltas composed) is the rendered one
+        assert im.n_frames == len(frames) and im.info["loop"] == 0
+        for n, want in enumerate(frames):
+            im.seek(n)
+            assert im.convert("RGB").tobytes() == want.convert("RGB").tobytes(), n
+    animate(spec, (3, 4), str(png), png=True)
+    with Image.open(png) as im:
+        assert im.format == "PNG" and im.width == 4 * frames[0].width
+
+
+def test_caption_formula_with_values():
+    spec = Conv("Conv1d", 1, 1, 1, (4,), (1,), ((2, 2),), (1,))
+    assert formula_lines(geometry(spec, (5,))) == [
+        "o = ⌊(i + 2p − d(k−1) − 1)/s⌋ + 1 = ⌊(5 + 4 − 3 − 1)/1⌋ + 1 = 6"]
+    pool = Pool("MaxPool1d", 1, "max", (2,), (3,), (1,), (1,), ceil_mode=True)
+    lines = formula_lines(geometry(pool, (4,)))
+    assert lines[0].endswith("⌈(4 + 2 − 1 − 1)/3⌉ + 1 = 3") and "dropped, o = 2" in lines[1]
+    asym = Conv("Conv2d", 2, 1, 1, (3, 3), (1, 2), ((1, 1), (1, 1)), (1, 1))
+    assert [line[:3] for line in formula_lines(geometry(asym, (5, 7)))] == ["H: ", "W: "]
+
+
+def test_default_font_glyphs_are_drawn_or_substituted():
+    from PIL import Image, ImageDraw
+
+    face = typeface(12)
+    im = Image.new("L", (200, 20), 255)
+    face.draw(ImageDraw.Draw(im), (0, 0), "⌊−⌋", 0)
+    assert im.getextrema()[0] < 128  # something dark was drawn
+    assert face.width("⌊(5 − 1)/2⌋") > face.width("(5 1)/2")
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+CG = '''"""A small model with symbolic sizes."""
+x = input(N, 1, H, W)
+c1 = Conv2d(1, 4, 3, stride=(1, 2), padding=(1, 0))(x)
+r = ReLU()(c1)
+p = MaxPool2d(2, ceil_mode=True)(r)
+u = ConvTranspose2d(4, 1, 3, stride=2, padding=1, output_padding=1)(p)
+'''
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    from convgraph.cli import main
+
+    code = main(["animate", *argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def assert_user_error(code: int, err: str, *words: str) -> None:
+    import re
+
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert re.match(r"^[^\n]*:\d+:\d+: error: ", lines[0]), err
+    assert "Traceback" not in err
+    for w in words:
+        assert w in lines[0], (w, err)
+
+
+@pytest.fixture
+def model(tmp_path):
+    path = tmp_path / "m.cg"
+    path.write_text(CG)
+    return path
+
+
+def test_cli_layer_string(tmp_path, capsys):
+    out = tmp_path / "t.gif"
+    code, stdout, err = run_cli(capsys, "ConvTranspose2d(1, 1, 3, stride=2, padding=1)", "--input", "3x3",
+                                "-o", str(out))
+    assert code == 0, err
+    assert out.exists() and "25 frames" in stdout
+
+
+def test_cli_file_layer_at_sizes(model, tmp_path, capsys):
+    from convgraph.dsl import load
+
+    g = load(str(model))
+    for name in ("c1", "p", "u"):
+        out = tmp_path / f"{name}.gif"
+        # N has no --at: the layer's input size does not depend on it
+        code, stdout, err = run_cli(capsys, str(model), "--layer", name, "--at", "H=7", "--at", "W=6",
+                                    "-o", str(out))
+        assert code == 0, err
+        shapes = g.shapes(N=1, H=7, W=6)
+        node = next(n for n in g.layers() if n.layer_name == name)
+        spatial_in, spatial_out = shapes[node.inputs[0]][2:], shapes[node.name][2:]
+        geo = geometry(node.layer, tuple(spatial_in))
+        assert geo.out_sizes == tuple(spatial_out)
+        assert f"{int(np.prod(spatial_out))} frames" in stdout
+
+
+def test_cli_png_strip(tmp_path, capsys):
+    out = tmp_path / "s.png"
+    code, stdout, err = run_cli(capsys, "MaxPool1d(2, stride=3, padding=1, ceil_mode=True)", "--input", "4",
+                                "--png", "-o", str(out))
+    assert code == 0, err
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("argv, words", [
+    (("Conv2d(1, 1, 3", "--input", "5x5"), ("<layer>",)),  # outside the grammar
+    (("__import__('os').system('true')", "--input", "5x5"), ("<layer>",)),
+    (("Conv2d(1, 1, 5)", "--input", "3x4"), ()),  # kernel larger than the input
+    (("Conv2d(1, 1, 3)", "--input", "5"), ("2 spatial axes",)),  # wrong number of axes
+    (("Conv2d(1, 1, 3)", "--input", "5xa"), ("--input",)),
+    (("Conv2d(1, 1, 3)",), ("--input",)),
+    (("ReLU()", "--input", "5x5"), ("ReLU", "no sliding window")),
+    (("Linear(3, 4)", "--input", "5"), ("Linear",)),
+    (("Conv2d(1, 1, 3)", "--input", "5x5", "--scatter"), ("--scatter",)),
+    (("MaxPool2d(3, padding=2)", "--input", "5x5"), ()),  # invalid layer configuration
+    (("no_such_file.cg", "--layer", "c1"), ("no such file",)),
+    (("Conv2d(1, 1, 1)", "--input", "30x30"), ("too many",)),
+])
+def test_cli_bad_layer_input_is_one_line_exit_2(tmp_path, capsys, argv, words):
+    code, _, err = run_cli(capsys, *argv, "-o", str(tmp_path / "x.gif"))
+    assert_user_error(code, err, *words)
+    assert not (tmp_path / "x.gif").exists()
+
+
+@pytest.mark.parametrize("extra, words", [
+    (("--layer", "nope", "--at", "H=7", "--at", "W=6"), ("nope", "c1")),  # not in the file
+    (("--layer", "c1"), ("--at H=INT", "--at W=INT")),  # symbols without --at
+    (("--layer", "r", "--at", "H=7", "--at", "W=6"), ("ReLU",)),  # no window
+    (("--layer", "c1", "--at", "H=7"), ("--at W=INT",)),
+    (("--layer", "u", "--at", "H=7", "--at", "W=2"), ("c1",)),  # sizes violate a constraint
+    (("--layer", "c1", "--at", "Q=3"), ("Q",)),
+    (("--layer", "c1", "--input", "5x5"), ("--input",)),
+])
+def test_cli_bad_file_input_is_one_line_exit_2(model, tmp_path, capsys, extra, words):
+    code, _, err = run_cli(capsys, str(model), *extra, "-o", str(tmp_path / "x.gif"))
+    assert_user_error(code, err, *words)
+
+
+def test_cli_subprocess_exit_code(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "convgraph", "animate", "Conv2d(1, 1, 3, stride=0)", "--input",
+                           "5x5", "-o", str(tmp_path / "x.gif")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and ": error: " in proc.stderr
