@@ -99,7 +99,8 @@ def strip_image(frames: Sequence[Image.Image], layout: Layout) -> Image.Image:
     thumb_h = bottom - top
     cols = min(len(picks), STRIP_COLUMNS)
     rows = math.ceil(len(picks) / cols)
-    out = Image.new("RGB", (cols * w, top + rows * thumb_h + (h - bottom)), "white")
+    out = Image.new("P", (cols * w, top + rows * thumb_h + (h - bottom)), frames[0].getpixel((0, 0)))
+    out.putpalette(frames[0].getpalette() or [])  # the frames' palette: crops paste exactly
     out.paste(frames[0].crop((0, 0, w, top)), (0, 0))
     for n, f in enumerate(picks):
         out.paste(frames[f].crop((0, top, w, bottom)), ((n % cols) * w, top + (n // cols) * thumb_h))
