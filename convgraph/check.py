@@ -1,0 +1,489 @@
+"""The validation stage: run the ONNX export on onnxruntime across input sizes and compare.
+
+>>> import convgraph as cg                                                  # doctest: +SKIP
+>>> report = cg.check(cg.load("models/unet.cg"))                            # doctest: +SKIP
+>>> report.ok, len(report.results)                                          # doctest: +SKIP
+(True, 6)
+
+One dynamic export, one ``onnxruntime.InferenceSession`` per provider reused for every size. Sizes
+come from ``sizes=`` (one assignment, a partial one completed by the solver, or a list) or from
+``solve.check_sizes``: the smallest valid sizes, every residue class of the strides, a larger size,
+and H != W. At each size and provider:
+
+- every output's actual shape must equal convgraph's formula evaluated at that size;
+- every output must equal the independent numpy reference (``convgraph.reference``, float64, same
+  float32 inputs and weights) and, when torch is importable, PyTorch in float32;
+- the tolerance is ``TOL_C * eps32 * sqrt(A) * max|ref|``, where A is the accumulation length of
+  the output: the sum, along the longest path from an input, of each layer's number of summed
+  terms (a conv's ``C_in/groups * prod(kernel)``, a Linear's ``in_features``, ...).
+
+The torch comparison is a runtime feature: torch is an optional dependency, so it goes through a
+small functional mirror of the IR here (``torch.nn.functional`` calls, ``_TORCH_LAYERS``), written
+apart from both the ONNX emitters and the tests' module-based ``tests/torch_equiv.py``. When torch
+is missing the report says so and the numpy reference alone decides.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+import types
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from . import dims as D
+from . import ir
+from .errors import ConvGraphError, Loc
+
+__all__ = ["check", "cli_check", "CheckReport", "SizeCheck", "OutputCheck", "TOL_C"]
+
+#: safety factor of the tolerance. Measured max |err| / (eps32*sqrt(A)*max|ref|): 0.19 over every
+#: model in models/ (4 sizes, 2 seeds), 1.1 over thousands of randomized single layers (trilinear
+#: interpolation, whose float32 source coordinates round); all pass at 2.
+TOL_C = 4.0
+EPS32 = float(np.finfo(np.float32).eps)
+
+#: --provider name -> onnxruntime execution provider
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+
+#: show a progress bar from this many session runs on (and only on a terminal)
+PROGRESS_MIN_RUNS = 4
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutputCheck:
+    """One output at one size on one provider."""
+
+    name: str
+    expected: tuple[int, ...]
+    actual: tuple[int, ...]
+    err_ref: float | None  # max |ort - numpy reference|
+    err_torch: float | None  # max |ort - torch|; None when torch is not installed
+    tol: float
+
+    @property
+    def shape_ok(self) -> bool:
+        return self.expected == self.actual
+
+    @property
+    def ok(self) -> bool:
+        errs = [e for e in (self.err_ref, self.err_torch) if e is not None]
+        return self.shape_ok and self.err_ref is not None and all(e <= self.tol for e in errs)
+
+
+@dataclass(frozen=True)
+class SizeCheck:
+    """Every output at one size assignment on one provider."""
+
+    sizes: dict[str, int]
+    provider: str  # as asked: 'cpu' | 'cuda'
+    ran: str  # the provider the session actually used (session.get_providers()[0])
+    outputs: tuple[OutputCheck, ...]
+    error: str | None = None  # onnxruntime failed to run
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(o.ok for o in self.outputs)
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """The validator's frozen result; ``ok`` is False on any shape or value mismatch."""
+
+    model: str
+    opset: int
+    results: tuple[SizeCheck, ...]
+    notes: tuple[str, ...] = ()
+    torch: str | None = None  # torch version used, None when not installed
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.results) and all(r.ok for r in self.results)
+
+    def to_json(self) -> dict:
+        return {
+            "model": self.model, "opset": self.opset, "ok": self.ok, "torch": self.torch,
+            "notes": list(self.notes), "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
+            "results": [{
+                "sizes": r.sizes, "provider": r.provider, "ran": r.ran, "ok": r.ok, "error": r.error,
+                "outputs": [{"name": o.name, "expected": list(o.expected), "actual": list(o.actual),
+                             "err_ref": o.err_ref, "err_torch": o.err_torch, "tol": o.tol, "ok": o.ok}
+                            for o in r.outputs]} for r in self.results],
+        }
+
+    def table(self) -> str:
+        """One row per size, provider and output: shapes, largest errors and the tolerance."""
+        head = ["sizes", "provider", "output", "shape", "max|ort-ref|", "max|ort-torch|", "tol", ""]
+        rows = [head]
+        for r in self.results:
+            at = " ".join(f"{k}={v}" for k, v in r.sizes.items())
+            if r.error:
+                rows.append([at, r.ran, "-", "-", "-", "-", "-", f"FAIL: {r.error}"])
+            for o in r.outputs:
+                shape = "x".join(map(str, o.actual)) + ("" if o.shape_ok else f" (expected {'x'.join(map(str, o.expected))})")
+                rows.append([at, r.ran, o.name, shape, _fmt(o.err_ref), _fmt(o.err_torch), _fmt(o.tol),
+                             "ok" if o.ok else "MISMATCH"])
+        widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+        failed = sum(not r.ok for r in self.results)
+        verdict = (f"ok: {len(self.results)} runs" if self.ok else f"MISMATCH in {failed} of {len(self.results)} runs")
+        split = ", ".join(f"{k} {v:.2f}s" for k, v in self.seconds.items())
+        return "\n".join([*lines, *(f"note: {n}" for n in self.notes),
+                          f"{self.model} (opset {self.opset}): {verdict}; time: {split}"])
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2e}"
+
+
+# --------------------------------------------------------------------------------------------
+# Sizes
+# --------------------------------------------------------------------------------------------
+
+
+def _loc(graph: ir.Graph) -> Loc:
+    return Loc(graph.filename, 0, 0)
+
+
+def choose_sizes(graph: ir.Graph, sizes=None, count: int = 6) -> list[dict[str, int]]:
+    """The size assignments to check: ``sizes`` as given (a dict, possibly partial, or a list of
+    dicts), completed with the solver's choice for the symbols it leaves free."""
+    from .onnx_export import _bake, validate_sizes
+    from .onnx_sizes import check_sizes
+
+    if sizes is None or isinstance(sizes, Mapping):
+        fixed = dict(sizes or {})
+        validate_sizes(graph, fixed)
+        free = [s for s in graph.symbols if s not in fixed]
+        if not free:
+            return [fixed]
+        found = check_sizes(_bake(graph, fixed), count)
+        if not found:
+            raise ConvGraphError("no valid input size found to check" +
+                                 (f" with {', '.join(f'{k}={v}' for k, v in fixed.items())}" if fixed else ""),
+                                 _loc(graph))
+        return [{s: {**fixed, **env}[s] for s in graph.symbols} for env in found]
+    envs = [dict(e) for e in sizes]
+    for env in envs:
+        validate_sizes(graph, env)
+        missing = [s for s in graph.symbols if s not in env]
+        if missing:
+            raise ConvGraphError(f"sizes {env} leave {', '.join(missing)} unset", _loc(graph))
+    return envs
+
+
+# --------------------------------------------------------------------------------------------
+# Tolerance: accumulation length
+# --------------------------------------------------------------------------------------------
+
+
+def _fan_conv(spec, x: tuple) -> int:
+    return spec.in_channels // spec.groups * math.prod(spec.kernel_size)
+
+
+def _fan_conv_t(spec, x: tuple) -> int:
+    return spec.in_channels // spec.groups * math.prod(-(-k // s) for k, s in zip(spec.kernel_size, spec.stride))
+
+
+def _fan_pool(spec, x: tuple) -> int:
+    return math.prod(spec.kernel_size) if spec.mode == "avg" else 1
+
+
+def _fan_adaptive(spec, x: tuple) -> int:
+    return math.prod(-(-i // o) + 1 for i, o in zip(x[2:], spec.output_size) if o)
+
+
+def _fan_upsample(spec, x: tuple) -> int:
+    """Linear modes: 2**nd taps, and the float32 source coordinate's rounding, which grows with
+    the input size (an error of eps*i in the coordinate moves the result by eps*i*|slope|)."""
+    return 2 ** (len(x) - 2) * (1 + max(x[2:])) if "linear" in spec.mode else 1
+
+
+def _fan_batchnorm(spec, x: tuple) -> int:
+    return 4 if spec.track_running_stats else 4 + x[0] * math.prod(x[2:])
+
+
+#: number of float32 terms a layer adds up per output element (elementwise ops: a few roundings)
+_FANS: dict[type, Callable[[object, tuple], int]] = {
+    ir.Conv: _fan_conv,
+    ir.ConvTranspose: _fan_conv_t,
+    ir.Pool: _fan_pool,
+    ir.AdaptiveAvgPool: _fan_adaptive,
+    ir.Upsample: _fan_upsample,
+    ir.BatchNorm: _fan_batchnorm,
+    ir.Elementwise: lambda spec, x: 4,
+    ir.Flatten: lambda spec, x: 0,
+    ir.Linear: lambda spec, x: spec.in_features,
+}
+
+
+def accumulation(graph: ir.Graph, shapes: Mapping[str, tuple]) -> dict[str, int]:
+    """Per value: the largest sum of fan-ins along a path from an input (concrete ``shapes``)."""
+    acc: dict[str, int] = {}
+    for node in graph.nodes:
+        before = max((acc[i] for i in node.inputs), default=0)
+        if node.op == "layer":
+            acc[node.name] = before + _FANS[type(node.layer)](node.layer, shapes[node.inputs[0]])
+        else:
+            acc[node.name] = before + (1 if node.op == "add" else 0)
+    return acc
+
+
+def tolerance(acc: int, ref: np.ndarray) -> float:
+    """``TOL_C * eps32 * sqrt(acc) * max|ref|`` (a floor of eps32 for an all-zero reference)."""
+    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+    return TOL_C * EPS32 * math.sqrt(max(acc, 1)) * max(scale, EPS32)
+
+
+# --------------------------------------------------------------------------------------------
+# torch: a functional mirror of the IR (runtime comparison; torch is optional)
+# --------------------------------------------------------------------------------------------
+
+
+def _torch_pads(pads) -> list[int]:
+    """F.pad order: (begin, end) pairs from the last axis backwards."""
+    return [p for pair in reversed(pads) for p in pair]
+
+
+def _t_conv(F, spec: ir.Conv, x, p):
+    pads = spec.padding
+    if spec.padding_mode != "zeros" or any(b != e for b, e in pads):
+        mode = "constant" if spec.padding_mode == "zeros" else spec.padding_mode
+        x, pads = F.pad(x, _torch_pads(pads), mode=mode), tuple((0, 0) for _ in pads)
+    conv = getattr(F, f"conv{spec.nd}d")
+    return conv(x, p["weight"], p.get("bias"), spec.stride, tuple(b for b, _ in pads), spec.dilation, spec.groups)
+
+
+def _t_conv_t(F, spec: ir.ConvTranspose, x, p):
+    conv = getattr(F, f"conv_transpose{spec.nd}d")
+    return conv(x, p["weight"], p.get("bias"), spec.stride, spec.padding, spec.output_padding, spec.groups,
+                spec.dilation)
+
+
+def _t_pool(F, spec: ir.Pool, x, p):
+    if spec.mode == "max":
+        return getattr(F, f"max_pool{spec.nd}d")(x, spec.kernel_size, spec.stride, spec.padding, spec.dilation,
+                                                 ceil_mode=spec.ceil_mode)
+    return getattr(F, f"avg_pool{spec.nd}d")(x, spec.kernel_size, spec.stride, spec.padding,
+                                             ceil_mode=spec.ceil_mode, count_include_pad=spec.count_include_pad)
+
+
+def _t_upsample(F, spec: ir.Upsample, x, p):
+    return F.interpolate(x, size=spec.size, scale_factor=spec.scale_factor, mode=spec.mode,
+                         align_corners=spec.align_corners)
+
+
+def _t_batchnorm(F, spec: ir.BatchNorm, x, p):
+    return F.batch_norm(x, p.get("running_mean"), p.get("running_var"), p.get("weight"), p.get("bias"),
+                        training=not spec.track_running_stats, momentum=0.0, eps=spec.eps)
+
+
+def _t_elementwise(F, spec: ir.Elementwise, x, p):
+    fns = {
+        "ReLU": F.relu, "Sigmoid": lambda t: t.sigmoid(), "Tanh": lambda t: t.tanh(), "SiLU": F.silu,
+        "LeakyReLU": lambda t: F.leaky_relu(t, float(spec.param("negative_slope", 0.01))),
+        "GELU": lambda t: F.gelu(t, approximate=str(spec.param("approximate", "none"))),
+    }
+    return fns.get(spec.type_name, lambda t: t)(x)  # Identity and Dropout*: identity at inference
+
+
+_TORCH_LAYERS: dict[type, Callable] = {
+    ir.Conv: _t_conv,
+    ir.ConvTranspose: _t_conv_t,
+    ir.Pool: _t_pool,
+    ir.AdaptiveAvgPool: lambda F, spec, x, p: getattr(F, f"adaptive_avg_pool{spec.nd}d")(x, spec.output_size),
+    ir.Upsample: _t_upsample,
+    ir.BatchNorm: _t_batchnorm,
+    ir.Elementwise: _t_elementwise,
+    ir.Flatten: lambda F, spec, x, p: x.flatten(spec.start_dim, spec.end_dim),
+    ir.Linear: lambda F, spec, x, p: F.linear(x, p["weight"], p.get("bias")),
+}
+
+
+def _t_crop(v, like):
+    index = [slice(None), slice(None)]
+    for a, b in zip(v.shape[2:], like.shape[2:]):
+        index.append(slice((a - b) // 2, (a - b) // 2 + b))
+    return v[tuple(index)]
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def run_torch(graph: ir.Graph, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray]) -> dict:
+    """The graph's outputs computed by torch (float32, CPU) through the functional mirror."""
+    torch = _import_torch()
+    import torch.nn.functional as F
+
+    tparams = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in params.items()}
+    env = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in inputs.items()}
+    with torch.no_grad():
+        for node in graph.nodes:
+            args = [env[i] for i in node.inputs]
+            if node.op == "layer":
+                local = {k.split(".")[-1]: v for k, v in tparams.items() if k.rsplit(".", 1)[0] == node.layer_name}
+                env[node.name] = _TORCH_LAYERS[type(node.layer)](F, node.layer, args[0], local)
+            elif node.op == "cat":
+                env[node.name] = torch.cat(args, dim=node.dim)
+            elif node.op == "add":
+                env[node.name] = args[0] + args[1]
+            elif node.op == "crop":
+                env[node.name] = _t_crop(*args)
+    return {name: env[name].numpy() for name in graph.outputs}
+
+
+# --------------------------------------------------------------------------------------------
+# Sessions
+# --------------------------------------------------------------------------------------------
+
+
+def _sessions(model_bytes: bytes, providers: Sequence[str], loc: Loc) -> tuple[list, list[str]]:
+    """One InferenceSession per available provider (asked name, session); notes for the others.
+    Asking only for providers that are unavailable is a user error."""
+    import onnxruntime as ort
+
+    unknown = [p for p in providers if p not in PROVIDERS]
+    if unknown:
+        raise ConvGraphError(f"unknown provider {unknown[0]!r}; choose from {', '.join(PROVIDERS)}", loc)
+    available = ort.get_available_providers()
+    sessions, notes = [], []
+    for p in dict.fromkeys(providers):
+        if PROVIDERS[p] not in available:
+            notes.append(f"{p}: onnxruntime has no {PROVIDERS[p]} (available: {', '.join(available)}); "
+                         "install onnxruntime-gpu for CUDA" if p == "cuda" else f"{p}: not available")
+            continue
+        chain = [PROVIDERS[p]] + (["CPUExecutionProvider"] if p != "cpu" else [])
+        sessions.append((p, ort.InferenceSession(model_bytes, providers=chain)))
+    if not sessions:
+        raise ConvGraphError(f"no requested provider can run: {'; '.join(notes)}", loc)
+    return sessions, notes
+
+
+# --------------------------------------------------------------------------------------------
+# The stage
+# --------------------------------------------------------------------------------------------
+
+
+def _inputs(graph: ir.Graph, env: Mapping[str, int], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {n.name: rng.standard_normal(tuple(D.evaluate(d, env) for d in graph.infer().values[n.name]))
+            .astype(np.float32) for n in graph.inputs}
+
+
+def _max_err(a: np.ndarray, b: np.ndarray | None) -> float | None:
+    if b is None or a.shape != b.shape:
+        return None
+    return float(np.max(np.abs(a.astype(np.float64) - b))) if a.size else 0.0
+
+
+class _Clock:
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    def timed(self, key: str, fn, *args):
+        t = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - t
+
+
+def _progress(total: int, progress: bool | None):
+    show = progress if progress is not None else (total >= PROGRESS_MIN_RUNS and sys.stderr.isatty())
+    if not show:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, file=sys.stderr, desc="check", unit="run", leave=False)
+
+
+def check(graph: ir.Graph, sizes=None, providers: Sequence[str] = ("cpu",),
+          params: Mapping[str, np.ndarray] | None = None, seed: int = 0, progress: bool | None = None,
+          weights: str | None = None, count: int = 6, opset: int | None = None) -> CheckReport:
+    """Validate the dynamic ONNX export of ``graph`` on onnxruntime at several input sizes (see the
+    module docstring). ``providers``: any of 'cpu', 'cuda'. ``progress``: None shows a tqdm bar on
+    a terminal for long runs. Raises ConvGraphError on user errors (bad sizes, no provider)."""
+    from .onnx_export import _params, to_onnx
+    from .reference import run as reference_run
+
+    clock = _Clock()
+    params = _params(graph, params, seed, weights)
+    envs = clock.timed("sizes", choose_sizes, graph, sizes, count)
+    model = clock.timed("export", lambda: to_onnx(graph, opset=opset, params=params))
+    sessions, notes = clock.timed("onnxruntime", _sessions, model.SerializeToString(), tuple(providers), _loc(graph))
+    torch = _import_torch()
+    if torch is None:
+        notes.append("torch is not installed: values compared with the numpy reference only")
+    rng = np.random.default_rng(seed)
+    bar = _progress(len(envs) * len(sessions), progress)
+    results = []
+    for env in envs:
+        inputs = _inputs(graph, env, rng)
+        shapes = graph.shapes(**env)
+        refs = clock.timed("reference", reference_run, graph, inputs, params)
+        ref_t = clock.timed("torch", run_torch, graph, inputs, params) if torch is not None else {}
+        acc = accumulation(graph, shapes)
+        for asked, sess in sessions:
+            results.append(clock.timed("onnxruntime", _run_one, graph, sess, asked, env, inputs, shapes, refs, ref_t, acc))
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    return CheckReport(model.graph.name, opset, tuple(results), tuple(notes),
+                       None if torch is None else torch.__version__, clock.seconds)
+
+
+def _run_one(graph, sess, asked, env, inputs, shapes, refs, ref_t, acc) -> SizeCheck:
+    ran = sess.get_providers()[0].removesuffix("ExecutionProvider").lower()
+    try:
+        outs = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, inputs)))
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types; we report them
+        return SizeCheck(dict(env), asked, ran, (), f"{type(e).__name__}: {str(e).splitlines()[0]}")
+    checks = []
+    for name in graph.outputs:
+        got, ref = outs[name], refs[name]
+        checks.append(OutputCheck(name, tuple(shapes[name]), tuple(got.shape), _max_err(got, ref),
+                                  _max_err(got, ref_t.get(name)), tolerance(acc[name], ref)))
+    return SizeCheck(dict(env), asked, ran, tuple(checks))
+
+
+def cli_check(args) -> int:
+    """``convgraph check FILE [--at SYM=INT ...] [--provider cpu|cuda|all] [--json]``: exit 0 when
+    every run matches, 1 on any mismatch, 2 on a user error."""
+    from . import load
+    from .cli import parse_at
+
+    sizes = parse_at(args.at) or None
+    graph = load(args.file)
+    providers = {"cpu": ("cpu",), "cuda": ("cuda",), "all": ("cpu", "cuda")}[args.provider]
+    report = check(graph, sizes=sizes, providers=providers, seed=args.seed, weights=args.weights)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(report.table())
+    return 0 if report.ok else 1
+
+
+class _CallableModule(types.ModuleType):
+    """``cg.check(graph)`` is the package's function, but importing this submodule rebinds the
+    package attribute ``convgraph.check`` to the module; calling the module calls ``check``."""
+
+    def __call__(self, *args, **kw) -> CheckReport:
+        return check(*args, **kw)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,515 @@
+"""The export stage: IR -> ONNX ModelProto with dynamic dims named by the exact formulas.
+
+>>> import convgraph as cg                                                  # doctest: +SKIP
+>>> g = cg.parse("input(N, 3, H, W)\\nConv2d(3, 8, 3, stride=2, padding=1)")  # doctest: +SKIP
+>>> m = g.to_onnx()                                                         # doctest: +SKIP
+>>> [d.dim_param for d in m.graph.output[0].type.tensor_type.shape.dim]     # doctest: +SKIP
+['N', '', 'floor((H - 1)/2) + 1', 'floor((W - 1)/2) + 1']
+
+Stages, each a pure function of the previous one's result:
+
+1. ``_plan``: the sizes to bake in (``--at``; checked against the constraints), the opset;
+2. ``_build``: the emitter table (``onnx_emit``) lowers every node; inputs carry the DSL symbols,
+   every other value a ``value_info`` whose symbolic dims are ``dims.dim_str`` formulas;
+3. ``_verify``: ``onnx.checker.check_model(full_check=True)``, then ONNX's own shape inference
+   (strict mode, with data propagation) on the graph without our ``value_info``, once as exported
+   and, for a dynamic model, at a few concrete valid sizes; every dim it infers must equal
+   convgraph's, or ``InferenceMismatch`` is raised (a bug to report, never hidden);
+4. ``export``: write atomically (a temp file in the destination directory, then ``os.replace``);
+   models over ``EXTERNAL_DATA_THRESHOLD`` bytes store the weights in ``OUT.data`` next to it.
+
+Opset policy: by default the lowest opset, never below 17, at which every layer's lowering is
+faithful and ONNX's shape inference agrees with convgraph: 19 with circular padding (Pad 'wrap'),
+22 with ceil-mode pooling (earlier MaxPool/AveragePool inference keeps a window that starts in the
+right padding). ``opset=`` pins it; a pin below what the graph needs is an ``ExportError``. A
+higher pin uses newer ops where they exist (Gelu from 20, ReduceMean axes input from 18).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from typing import Mapping
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from . import __version__
+from . import dims as D
+from . import ir
+from .errors import ConvGraphError, ExportError, Loc, ShapeError, WeightsError
+from .onnx_emit import BASE_OPSET, Builder, emit_node, requirement
+
+__all__ = ["to_onnx", "export", "cli_export", "InferenceMismatch", "required_opset", "MAX_OPSET",
+           "EXTERNAL_DATA_THRESHOLD"]
+
+#: the newest opset the installed onnx knows
+MAX_OPSET = onnx.defs.onnx_opset_version()
+
+#: protobuf cannot serialise a message of 2 GiB; above this many bytes weights go to external data
+EXTERNAL_DATA_THRESHOLD = 2**31 - 2**24
+
+#: how many concrete size assignments a dynamic export is probed at with ONNX shape inference
+PROBE_SIZES = 2
+
+
+class InferenceMismatch(ExportError):
+    """ONNX's own shape inference disagrees with convgraph's formula: a bug in one of them."""
+
+
+# --------------------------------------------------------------------------------------------
+# Plan: sizes and opset
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    graph: ir.Graph  # with baked sizes substituted into the inputs
+    source: ir.Graph  # as given
+    values: dict  # value name -> dims (of ``graph``)
+    opset: int
+    sizes: dict
+
+
+def required_opset(graph: ir.Graph) -> tuple[int, list[tuple[ir.Node, int, str]]]:
+    """The lowest faithful opset, and every layer that needs more than BASE_OPSET (node, opset, why)."""
+    needs = []
+    for node in graph.layers():
+        req = requirement(node)
+        if req is not None:
+            needs.append((node, *req))
+    return max([BASE_OPSET] + [n[1] for n in needs]), needs
+
+
+def _choose_opset(graph: ir.Graph, opset: int | None) -> int:
+    need, why = required_opset(graph)
+    if opset is None:
+        return need
+    loc = Loc("<command line>", 0, 0)
+    if isinstance(opset, bool) or not isinstance(opset, int):
+        raise ExportError(f"opset must be an int, got {opset!r}", loc)
+    if opset < BASE_OPSET:
+        raise ExportError(f"opset {opset} is not supported: convgraph writes opset {BASE_OPSET} or later", loc)
+    if opset > MAX_OPSET:
+        raise ExportError(f"opset {opset} is newer than the installed onnx supports ({MAX_OPSET})", loc)
+    if opset < need:
+        node, n, reason = max(why, key=lambda t: t[1])
+        raise ExportError(f"opset {opset} is too low for this graph: {node.layer.type_name} "
+                          f"'{node.layer_name}' needs opset {n}: {reason}", node.loc,
+                          hints=(f"use --opset {need} or leave --opset out",))
+    return opset
+
+
+def _bake(graph: ir.Graph, sizes: Mapping[str, int]) -> ir.Graph:
+    """The graph with the given symbols replaced by ints in its inputs (sizes already checked).
+    ``assume``/``expect`` are dropped: their conditions were checked at these sizes."""
+    if not sizes:
+        return graph
+    nodes = tuple(replace(n, dims=tuple(sizes.get(d, d) if isinstance(d, str) else d for d in n.dims))
+                  if n.op == "input" else n for n in graph.nodes)
+    return ir.Graph(nodes, graph.outputs, graph.filename, graph.doc)
+
+
+def validate_sizes(graph: ir.Graph, sizes: Mapping[str, int]) -> None:
+    """ShapeError for an unknown symbol, a size that is not a positive int, or a violated constraint."""
+    res = graph.infer()
+    loc = Loc(graph.filename, 0, 0)
+    unknown = sorted(set(sizes) - set(res.sym_names))
+    if unknown:
+        raise ShapeError(f"unknown size symbol(s) {', '.join(unknown)}; the graph has "
+                         f"{', '.join(res.sym_names) or 'none'}", loc)
+    for name, v in sizes.items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ShapeError(f"size {name}={v!r} must be a positive int", loc)
+    res.check(sizes)
+
+
+def _plan(graph: ir.Graph, opset: int | None, sizes: Mapping[str, int] | None) -> Plan:
+    sizes = dict(sizes or {})
+    validate_sizes(graph, sizes)
+    baked = _bake(graph, sizes)
+    return Plan(baked, graph, dict(baked.infer().values), _choose_opset(graph, opset), sizes)
+
+
+# --------------------------------------------------------------------------------------------
+# Parameters
+# --------------------------------------------------------------------------------------------
+
+
+def _params(graph: ir.Graph, params: Mapping[str, np.ndarray] | None, seed: int,
+            weights: str | os.PathLike | None) -> dict[str, np.ndarray]:
+    """float32 parameters keyed ``{layer}.weight`` ...: given, loaded from a file, or initialised."""
+    from . import weights as W
+
+    if params is None and weights is not None:
+        return W.load_weights(weights, graph)
+    if params is None:
+        return W.init_params(graph, seed)
+    specs = W.param_specs(graph)
+    missing = [k for k in specs if k not in params]
+    extra = [k for k in params if k not in specs]
+    wrong = [f"{k}: given {list(np.shape(params[k]))}, graph {list(s)}" for k, s in specs.items()
+             if k in params and tuple(np.shape(params[k])) != tuple(s)]
+    parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
+            ([f"extra {', '.join(extra)}"] if extra else []) + ([f"misshapen {w}" for w in wrong])
+    if parts:
+        raise WeightsError(f"params do not match the graph: {'; '.join(parts)}", Loc(graph.filename, 0, 0))
+    return {k: np.asarray(params[k], dtype=np.float32) for k in specs}
+
+
+# --------------------------------------------------------------------------------------------
+# Build
+# --------------------------------------------------------------------------------------------
+
+
+def _onnx_dims(dims) -> list:
+    """ints as dim_value, formulas as a dim_param sympy parses back (``dims.dim_str``)."""
+    return [d if isinstance(d, int) else D.dim_str(d) for d in dims]
+
+
+def _vi(name: str, dims) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, _onnx_dims(dims))
+
+
+@dataclass(frozen=True)
+class Built:
+    """The emitted graph, before it becomes a model: nodes and typed values."""
+
+    nodes: list
+    inputs: list
+    outputs: list
+    value_info: list
+    known: dict  # every value with a known shape -> dims
+
+
+def _build(plan: Plan) -> Built:
+    g, values = plan.graph, plan.values
+    from .weights import param_specs
+
+    b = Builder(plan.opset, reserved=[n.name for n in g.nodes] + list(param_specs(g)))
+    for node in g.nodes:
+        if node.op != "input":
+            emit_node(b, node, values)
+    known = {**values, **dict(b.known_shapes)}
+    outs = set(g.outputs)
+    inputs = [_vi(n.name, values[n.name]) for n in g.inputs]
+    outputs = [_vi(name, values[name]) for name in g.outputs]
+    inner = [_vi(name, dims) for name, dims in known.items()
+             if name not in outs and name not in {n.name for n in g.inputs}]
+    return Built(b.nodes, inputs, outputs, inner, known)
+
+
+def _metadata(plan: Plan) -> dict[str, str]:
+    """convgraph version, the docstring, the inputs, the constraints on the input sizes (and the
+    solver's valid size sets where the solver is available)."""
+    res = plan.source.infer()
+    meta = {
+        "convgraph.version": __version__,
+        "convgraph.source": os.path.basename(plan.source.filename),
+        "convgraph.inputs": json.dumps({n.name: _onnx_dims(plan.values[n.name]) for n in plan.graph.inputs}),
+        "convgraph.constraints": json.dumps([
+            {"where": c.where, "line": c.loc.line, "rule": c.rule, "condition": c.condition()}
+            for c in res.constraints]),
+    }
+    if plan.source.doc:
+        meta["convgraph.doc"] = plan.source.doc
+    if plan.sizes:
+        meta["convgraph.sizes"] = json.dumps(plan.sizes)
+    meta.update(_solver_metadata(plan.source))
+    return meta
+
+
+def _solver_metadata(graph: ir.Graph) -> dict[str, str]:
+    try:
+        from .solve import solve
+    except ImportError:  # the solver is optional for export
+        return {}
+    try:
+        meta = solve(graph).metadata()
+    except ConvGraphError:
+        return {}
+    return {(k if k.startswith("convgraph.") else f"convgraph.{k}"): str(v) for k, v in meta.items()}
+
+
+def _add_initializers(graph: onnx.GraphProto, params: Mapping[str, np.ndarray]) -> None:
+    """float32 tensors written in place (make_graph would copy every tensor once more)."""
+    for k, v in params.items():
+        arr = np.ascontiguousarray(v, dtype="<f4")
+        t = graph.initializer.add()
+        t.name, t.data_type = k, TensorProto.FLOAT
+        t.dims.extend(arr.shape)
+        t.raw_data = arr.tobytes()
+
+
+def _model(plan: Plan, built: Built, params: Mapping[str, np.ndarray], meta: Mapping[str, str] | None = None) -> onnx.ModelProto:
+    name = os.path.splitext(os.path.basename(plan.source.filename))[0]
+    name = name if name and not name.startswith("<") else "convgraph"
+    graph = helper.make_graph(built.nodes, name, built.inputs, built.outputs, value_info=built.value_info)
+    opsets = [helper.make_opsetid("", plan.opset)]
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="convgraph",
+                              producer_version=__version__, doc_string=plan.source.doc or "")
+    _add_initializers(model.graph, params)
+    model.ir_version = helper.find_min_ir_version_for(opsets)
+    if meta:
+        helper.set_model_props(model, dict(meta))
+    return model
+
+
+# --------------------------------------------------------------------------------------------
+# Verify
+# --------------------------------------------------------------------------------------------
+
+
+def _skeleton(plan: Plan, built: Built, params: Mapping[str, np.ndarray], env: Mapping[str, int] | None) -> onnx.ModelProto:
+    """The model as ONNX inference sees it without our value_info: weights as typed inputs (no
+    data), outputs typed but shapeless; with ``env``, the input dims set to those sizes."""
+    def in_dims(dims):
+        return [D.evaluate(d, env) for d in dims] if env is not None else _onnx_dims(dims)
+
+    inputs = [helper.make_tensor_value_info(vi.name, TensorProto.FLOAT, in_dims(plan.values[vi.name]))
+              for vi in built.inputs]
+    inputs += [helper.make_tensor_value_info(k, TensorProto.FLOAT, list(v.shape)) for k, v in params.items()]
+    outputs = [helper.make_tensor_value_info(vi.name, TensorProto.FLOAT, None) for vi in built.outputs]
+    graph = helper.make_graph(built.nodes, "skeleton", inputs, outputs)
+    opsets = [helper.make_opsetid("", plan.opset)]
+    model = helper.make_model(graph, opset_imports=opsets)
+    model.ir_version = helper.find_min_ir_version_for(opsets)
+    return model
+
+
+def _inferred(model: onnx.ModelProto) -> dict[str, list]:
+    """value name -> inferred dims (int, str dim_param, or None where unknown)."""
+    try:
+        out = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError) as e:
+        raise InferenceMismatch(f"ONNX shape inference failed on the exported graph: {e}") from e
+    found = {}
+    for vi in list(out.graph.value_info) + list(out.graph.output):
+        t = vi.type.tensor_type
+        if t.HasField("shape"):
+            found[vi.name] = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in t.shape.dim]
+    return found
+
+
+def _dim_agrees(ours, theirs, symbols: frozenset[str]) -> bool:
+    """An inferred dim agrees when unknown, equal to our int, or a dim_param naming our formula.
+    dim_params over names that are not the graph's symbols (onnx invents ``unk__0``) are unknown."""
+    if theirs is None or (isinstance(theirs, str) and not D._names(theirs) <= symbols):
+        return True
+    if isinstance(theirs, int):
+        return ours == theirs
+    if isinstance(ours, int):
+        return False
+    try:
+        return D.dim_str(ours) == theirs or D.parse_dim(theirs) == ours
+    except (ValueError, TypeError, SyntaxError):
+        return False
+
+
+def _compare(found: dict[str, list], expected: Mapping[str, tuple], where: str, symbols) -> None:
+    symbols = frozenset(symbols)
+    for name, dims in expected.items():
+        got = found.get(name)
+        if got is None:
+            continue
+        if len(got) != len(dims):
+            raise InferenceMismatch(f"ONNX shape inference gives '{name}' rank {len(got)}, convgraph {len(dims)} "
+                                    f"({where}); please report this")
+        for j, (ours, theirs) in enumerate(zip(dims, got)):
+            if not _dim_agrees(ours, theirs, symbols):
+                raise InferenceMismatch(
+                    f"ONNX shape inference disagrees with convgraph on '{name}' dim {j} ({where}): onnx "
+                    f"{theirs}, convgraph {D.dim_str(ours) if not isinstance(ours, int) else ours}; please report this")
+
+
+def _probe_sizes(plan: Plan) -> list[dict[str, int]]:
+    """A few valid concrete sizes for a dynamic model (none for a static one)."""
+    if not plan.graph.symbols:
+        return []
+    from .onnx_sizes import check_sizes
+
+    return check_sizes(plan.graph, PROBE_SIZES)
+
+
+def _verify(plan: Plan, built: Built, params: Mapping[str, np.ndarray], model: onnx.ModelProto | None) -> None:
+    """check_model(full_check) on the model (when given: it fits in memory), then ONNX shape
+    inference against convgraph's dims, symbolically and at a few concrete sizes."""
+    if model is not None:
+        _check_model(model)
+    expected = {k: v for k, v in built.known.items() if k not in {n.name for n in plan.graph.inputs}}
+    _compare(_inferred(_skeleton(plan, built, params, None)), expected, "as exported", plan.graph.symbols)
+    for env in _probe_sizes(plan):
+        at = ", ".join(f"{k}={v}" for k, v in env.items())
+        concrete = {k: tuple(D.evaluate(d, env) for d in v) for k, v in expected.items()}
+        _compare(_inferred(_skeleton(plan, built, params, env)), concrete, f"at {at}", ())
+
+
+def _check_model(model) -> None:
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        raise InferenceMismatch(f"onnx.checker rejects the exported model: {e}") from e
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------
+
+
+def _prepare(graph: ir.Graph, opset, sizes, params, seed, weights):
+    plan = _plan(graph, opset, sizes)
+    params = _params(graph, params, seed, weights)
+    built = _build(plan)
+    return plan, params, built
+
+
+def to_onnx(graph: ir.Graph, opset: int | None = None, sizes: Mapping[str, int] | None = None,
+            params: Mapping[str, np.ndarray] | None = None, seed: int = 0,
+            weights: str | os.PathLike | None = None) -> onnx.ModelProto:
+    """The ONNX model of ``graph``, verified (see the module docstring).
+
+    ``sizes`` bakes in concrete sizes for some or all symbols (``{"N": 1, "H": 224}``); ``params``
+    gives the parameters by name, ``weights`` a weights file (.npz, .safetensors, torch
+    state_dict); otherwise they are initialised from ``seed`` as PyTorch's defaults are.
+
+    >>> m = cg.parse("input(1, 1, H, W)\\nConv2d(1, 2, 3)").to_onnx(opset=18)  # doctest: +SKIP
+    """
+    plan, params, built = _prepare(graph, opset, sizes, params, seed, weights)
+    big = _weight_bytes(params) > EXTERNAL_DATA_THRESHOLD
+    model = _model(plan, built, params, _metadata(plan))
+    _verify(plan, built, params, None if big else model)
+    return model
+
+
+def _weight_bytes(params: Mapping[str, np.ndarray]) -> int:
+    return sum(4 * int(np.prod(np.shape(v))) for v in params.values())
+
+
+def export(graph: ir.Graph, path: str | os.PathLike, opset: int | None = None,
+           sizes: Mapping[str, int] | None = None, params: Mapping[str, np.ndarray] | None = None,
+           seed: int = 0, weights: str | os.PathLike | None = None,
+           external_data_threshold: int | None = None) -> str:
+    """Write the verified model to ``path`` atomically and return the path.
+
+    Nothing is written unless every check passes; the destination is replaced in one
+    ``os.replace``, so a failure never leaves a truncated file and never replaces a good one. When
+    the weights exceed ``external_data_threshold`` bytes (default just under 2 GiB) they go to
+    ``path + '.data'`` (moved into place just before the model)."""
+    _export(graph, os.fspath(path), opset, sizes, params, seed, weights, external_data_threshold)
+    return os.fspath(path)
+
+
+def _export(graph, path, opset, sizes, params, seed, weights, external_data_threshold) -> onnx.ModelProto:
+    _check_destination(path)
+    plan, params, built = _prepare(graph, opset, sizes, params, seed, weights)
+    threshold = EXTERNAL_DATA_THRESHOLD if external_data_threshold is None else external_data_threshold
+    model = _model(plan, built, params, _metadata(plan))
+    if _weight_bytes(params) > threshold:
+        _verify(plan, built, params, None)
+        _write_external(model, path)
+    else:
+        data = model.SerializeToString()
+        _verify(plan, built, params, None)
+        _check_model(data)
+        _write_atomic(path, data)
+    return model
+
+
+def _loc(path: str) -> Loc:
+    return Loc(path, 0, 0)
+
+
+def _check_destination(path: str) -> None:
+    """Fail early, before any work, when the output cannot be written."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise ExportError(f"cannot write '{path}': it is a directory", _loc(path))
+    if not os.path.isdir(folder):
+        raise ExportError(f"cannot write '{path}': directory '{folder}' does not exist", _loc(path))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ExportError(f"cannot write '{path}': directory '{folder}' is not writable", _loc(path))
+
+
+def _file_mode(path: str) -> int:
+    """Keep an existing file's permissions; a new file gets 0o666 minus the umask."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    mode = _file_mode(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    except OSError as e:
+        raise ExportError(f"cannot write '{path}': {e.strerror or e}", _loc(path)) from e
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException as e:
+        _remove(tmp)
+        if isinstance(e, OSError):
+            raise ExportError(f"cannot write '{path}': {e.strerror or e}", _loc(path)) from e
+        raise
+
+
+def _write_external(model: onnx.ModelProto, path: str) -> None:
+    """Model + ``path.data`` written into a temp directory beside the destination, checked there
+    with ``check_model(path, full_check=True)``, then moved into place (data first, model last)."""
+    folder, base = os.path.split(os.path.abspath(path))
+    data_name = base + ".data"
+    try:
+        tmpdir = tempfile.mkdtemp(dir=folder, prefix=f".{base}.")
+    except OSError as e:
+        raise ExportError(f"cannot write '{path}': {e.strerror or e}", _loc(path)) from e
+    try:
+        tmp_model = os.path.join(tmpdir, base)
+        onnx.save_model(model, tmp_model, save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=data_name, size_threshold=0)
+        _check_model(tmp_model)
+        mode = _file_mode(path)
+        for name in (data_name, base):
+            os.chmod(os.path.join(tmpdir, name), mode)
+        os.replace(os.path.join(tmpdir, data_name), os.path.join(folder, data_name))
+        os.replace(tmp_model, path)
+    except OSError as e:
+        raise ExportError(f"cannot write '{path}': {e.strerror or e}", _loc(path)) from e
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def cli_export(args) -> int:
+    """``convgraph export FILE -o OUT [--opset N] [--at SYM=INT ...] [--weights FILE] [--seed N]``."""
+    import sys
+
+    from . import load
+    from .cli import parse_at
+
+    sizes = parse_at(args.at)
+    graph = load(args.file)
+    _check_destination(args.output)
+    model = _export(graph, args.output, args.opset, sizes, None, args.seed, args.weights, None)
+    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    dyn = sorted({d.dim_param for vi in model.graph.input for d in vi.type.tensor_type.shape.dim if d.dim_param})
+    print(f"wrote {args.output}: opset {opset}, {len(model.graph.node)} nodes, "
+          f"{len(model.graph.initializer)} initializers, "
+          f"{'dynamic ' + ', '.join(dyn) if dyn else 'static sizes'}", file=sys.stderr)
+    return 0

@@ -1,0 +1,123 @@
+"""Concrete input sizes at which an export is probed (shape inference) and validated (onnxruntime).
+
+Per symbol x, from its exact set of valid sizes (``solve(graph).symbols[x].runs``; without the
+solver, the sizes in 1..SPAN that meet x's own constraints):
+
+- the smallest valid size;
+- sizes in distinct residue classes of P, the period of every dim that depends on x (the product
+  of the strides along the way: ``floor((H - 1)/32) + 1`` has P = 32), spread over the classes
+  when fewer sizes than classes are asked for;
+- a larger size, past two periods.
+
+Assignments take the i-th candidate of the first symbol with the (i+k)-th of the k-th symbol, so
+H != W, and are kept only when every constraint holds (cat/+/crop/Linear couplings included).
+When that leaves too few (symbols coupled by a Linear after Flatten), the solver's own
+``check_sizes`` fills in.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+from . import dims as D
+from .dims import EPSet
+from .ir import Graph
+
+#: largest period enumerated by residue class; sizes searched up to SPAN without the solver
+MAX_PERIOD = 1024
+SPAN = 256
+
+
+def check_sizes(graph: Graph, count: int) -> list[dict[str, int]]:
+    """Up to ``count`` valid size assignments (every symbol), the smallest sizes first."""
+    res = graph.infer()
+    names = list(res.sym_names)
+    if not names:
+        return [{}]
+    sets = _valid_sets(graph)
+    per = {n: candidates(sets[n], period(res, n), count) for n in names}
+    out: list[dict[str, int]] = []
+    if all(per.values()):
+        width = max(len(v) for v in per.values())
+        for i in range(width + count + len(names)):
+            env = {n: per[n][0 if i == 0 else (i + k) % len(per[n])] for k, n in enumerate(names)}
+            if env not in out and all(c.holds(env) for c in res.constraints):
+                out.append(env)
+            if len(out) == count:
+                return out
+    return out + [e for e in _solver_sizes(graph, count) if e not in out][: count - len(out)]
+
+
+def period(res, name: str) -> int:
+    """lcm of the periods of every dim depending on ``name`` alone (capped at MAX_PERIOD)."""
+    p = 1
+    for dims in res.values.values():
+        for d in dims:
+            if D.symbols(d) == {name}:
+                ps = D.period_slope(d)
+                if ps is not None:
+                    p = math.lcm(p, ps[0])
+    return min(p, MAX_PERIOD)
+
+
+def candidates(valid: EPSet, p: int, count: int) -> list[int]:
+    """Smallest valid; one size in each of up to ``count`` residue classes mod p, spread; larger."""
+    lo = valid.min
+    if lo is None:
+        return []
+    out = [lo]
+    wanted = sorted({(lo + 1 + round(j * p / count)) % p for j in range(count)}) if p > 1 else []
+    for r in wanted:
+        x = _first(valid, lo + 1, lambda v: v % p == r, limit=lo + 4 * p + 8)
+        if x is not None and x not in out:
+            out.append(x)
+    if len(out) == 1:  # p == 1 or classes unreachable: the next sizes
+        out += [x for x in _take(valid.iter(lo + 1), 2)]
+    big = _first(valid, lo + 2 * p + 7, lambda v: True, limit=lo + 2 * p + 7 + 8 * max(p, valid.modulus))
+    if big is not None and big not in out:
+        out.append(big)
+    return out
+
+
+def _first(valid: EPSet, start: int, pred, limit: int) -> int | None:
+    for x in valid.iter(start):
+        if x > limit:
+            return None
+        if pred(x):
+            return x
+    return None
+
+
+def _take(it: Iterable[int], n: int) -> list[int]:
+    out = []
+    for x in it:
+        if len(out) == n:
+            break
+        out.append(x)
+    return out
+
+
+def _valid_sets(graph: Graph) -> dict[str, EPSet]:
+    try:
+        from .solve import solve
+    except ImportError:  # the solver is optional: sizes from the constraints alone
+        return _fallback_sets(graph)
+    return {n: s.runs for n, s in solve(graph).symbols.items()}
+
+
+def _fallback_sets(graph: Graph) -> dict[str, EPSet]:
+    res = graph.infer()
+    out = {}
+    for n in res.sym_names:
+        own = [c for c in res.constraints if c.symbols == {n}]
+        ok = frozenset(x for x in range(1, SPAN + 1) if all(c.holds({n: x}) for c in own))
+        out[n] = EPSet(SPAN + 1, 1, frozenset(), ok).normalized()
+    return out
+
+
+def _solver_sizes(graph: Graph, count: int) -> list[dict[str, int]]:
+    try:
+        from .solve import check_sizes as solver_check_sizes
+    except ImportError:
+        return []
+    return solver_check_sizes(graph, count)
