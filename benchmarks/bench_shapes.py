@@ -78,6 +78,17 @@ def out_dims(model) -> list[str]:
     return [d.dim_param or str(d.dim_value) for d in t.dim]
 
 
+def ort_dims_before_pool(model) -> list[str] | None:
+    """ORT's inferred dims of the tensor entering the global pool (the last spatial value)."""
+    pool = next((n for n in model.graph.node if n.op_type in ("GlobalAveragePool", "ReduceMean", "AveragePool")), None)
+    if pool is None:
+        return None
+    for vi in model.graph.value_info:
+        if vi.name == pool.input[0]:
+            return [d.dim_param or str(d.dim_value) for d in vi.type.tensor_type.shape.dim]
+    return None
+
+
 def compare(name: str, text: str, sizes) -> None:
     import convgraph as cg
     from convgraph import dims as D
@@ -100,6 +111,11 @@ def compare(name: str, text: str, sizes) -> None:
     last = res.values[g.outputs[0]]
     print(f"  convgraph output: ({', '.join(D.dim_str(d) for d in last)})")
     print(f"  ORT output:       ({', '.join(out_dims(inferred))})")
+    before = ort_dims_before_pool(inferred)
+    if before is not None:
+        pool_in = next(n for n in g.nodes if n.op == "layer" and type(n.layer).__name__ == "AdaptiveAvgPool").inputs[0]
+        print(f"  convgraph before the pool: ({', '.join(D.dim_str(d) for d in res.values[pool_in])})")
+        print(f"  ORT before the pool:       ({', '.join(before)})")
 
 
 def cli_wall() -> None:
