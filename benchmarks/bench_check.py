@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import convgraph as cg  # noqa: E402
-from convgraph import check as C  # noqa: E402
+import convgraph.check as C  # noqa: E402
 from convgraph.onnx_sizes import check_sizes  # noqa: E402
 
 

@@ -324,6 +324,17 @@ def _import_torch():
     return torch
 
 
+def _torch_node(F, torch, node: ir.Node, args: list, tparams: dict):
+    if node.op == "layer":
+        local = {k.rsplit(".", 1)[1]: v for k, v in tparams.items() if k.rsplit(".", 1)[0] == node.layer_name}
+        return _TORCH_LAYERS[type(node.layer)](F, node.layer, args[0], local)
+    if node.op == "cat":
+        return torch.cat(args, dim=node.dim)
+    if node.op == "add":
+        return args[0] + args[1]
+    return _t_crop(*args)
+
+
 def run_torch(graph: ir.Graph, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray]) -> dict:
     """The graph's outputs computed by torch (float32, CPU) through the functional mirror."""
     torch = _import_torch()
@@ -331,18 +342,17 @@ def run_torch(graph: ir.Graph, inputs: Mapping[str, np.ndarray], params: Mapping
 
     tparams = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in params.items()}
     env = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in inputs.items()}
-    with torch.no_grad():
-        for node in graph.nodes:
-            args = [env[i] for i in node.inputs]
-            if node.op == "layer":
-                local = {k.split(".")[-1]: v for k, v in tparams.items() if k.rsplit(".", 1)[0] == node.layer_name}
-                env[node.name] = _TORCH_LAYERS[type(node.layer)](F, node.layer, args[0], local)
-            elif node.op == "cat":
-                env[node.name] = torch.cat(args, dim=node.dim)
-            elif node.op == "add":
-                env[node.name] = args[0] + args[1]
-            elif node.op == "crop":
-                env[node.name] = _t_crop(*args)
+    # oneDNN builds kernels and reorders weights for every new shape: several times slower than
+    # torch's native kernels for one run per size, with the same semantics
+    onednn = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        with torch.no_grad():
+            for node in graph.nodes:
+                if node.op != "input":
+                    env[node.name] = _torch_node(F, torch, node, [env[i] for i in node.inputs], tparams)
+    finally:
+        torch.backends.mkldnn.enabled = onednn
     return {name: env[name].numpy() for name in graph.outputs}
 
 

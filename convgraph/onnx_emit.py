@@ -331,7 +331,10 @@ def _gelu(b: Builder, s: Site) -> None:
 
 
 def _silu(b: Builder, s: Site) -> None:
-    """x * sigmoid(x) (ONNX's Swish arrives only in opset 24)."""
+    """Swish from opset 24; before, x * sigmoid(x)."""
+    if b.opset >= 24:
+        b.op("Swish", [s.x], s.name, s.out)
+        return
     b.op("Mul", [s.x, b.op("Sigmoid", [s.x], f"{s.name}/sigmoid")], s.name, s.out)
 
 

@@ -22,12 +22,14 @@ Opset policy: by default the lowest opset, never below 17, at which every layer'
 faithful and ONNX's shape inference agrees with convgraph: 19 with circular padding (Pad 'wrap'),
 22 with ceil-mode pooling (earlier MaxPool/AveragePool inference keeps a window that starts in the
 right padding). ``opset=`` pins it; a pin below what the graph needs is an ``ExportError``. A
-higher pin uses newer ops where they exist (Gelu from 20, ReduceMean axes input from 18).
+higher pin uses newer ops where they exist (Gelu from 20, Swish from 24, the ReduceMean axes
+input and Resize axes from 18).
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, replace
@@ -280,12 +282,12 @@ def _skeleton(plan: Plan, built: Built, params: Mapping[str, np.ndarray], env: M
     return model
 
 
-def _inferred(model: onnx.ModelProto) -> dict[str, list]:
+def _inferred(model: onnx.ModelProto, loc: Loc) -> dict[str, list]:
     """value name -> inferred dims (int, str dim_param, or None where unknown)."""
     try:
         out = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
     except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError) as e:
-        raise InferenceMismatch(f"ONNX shape inference failed on the exported graph: {e}") from e
+        raise InferenceMismatch(f"ONNX shape inference failed on the exported graph: {e}", loc) from e
     found = {}
     for vi in list(out.graph.value_info) + list(out.graph.output):
         t = vi.type.tensor_type
@@ -294,10 +296,13 @@ def _inferred(model: onnx.ModelProto) -> dict[str, list]:
     return found
 
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
+
+
 def _dim_agrees(ours, theirs, symbols: frozenset[str]) -> bool:
     """An inferred dim agrees when unknown, equal to our int, or a dim_param naming our formula.
     dim_params over names that are not the graph's symbols (onnx invents ``unk__0``) are unknown."""
-    if theirs is None or (isinstance(theirs, str) and not D._names(theirs) <= symbols):
+    if theirs is None or (isinstance(theirs, str) and not set(_NAME.findall(theirs)) - {"floor"} <= symbols):
         return True
     if isinstance(theirs, int):
         return ours == theirs
@@ -309,7 +314,7 @@ def _dim_agrees(ours, theirs, symbols: frozenset[str]) -> bool:
         return False
 
 
-def _compare(found: dict[str, list], expected: Mapping[str, tuple], where: str, symbols) -> None:
+def _compare(found: dict[str, list], expected: Mapping[str, tuple], where: str, symbols, loc: Loc) -> None:
     symbols = frozenset(symbols)
     for name, dims in expected.items():
         got = found.get(name)
@@ -317,12 +322,12 @@ def _compare(found: dict[str, list], expected: Mapping[str, tuple], where: str, 
             continue
         if len(got) != len(dims):
             raise InferenceMismatch(f"ONNX shape inference gives '{name}' rank {len(got)}, convgraph {len(dims)} "
-                                    f"({where}); please report this")
+                                    f"({where}); please report this", loc)
         for j, (ours, theirs) in enumerate(zip(dims, got)):
             if not _dim_agrees(ours, theirs, symbols):
-                raise InferenceMismatch(
-                    f"ONNX shape inference disagrees with convgraph on '{name}' dim {j} ({where}): onnx "
-                    f"{theirs}, convgraph {D.dim_str(ours) if not isinstance(ours, int) else ours}; please report this")
+                raise InferenceMismatch(f"ONNX shape inference disagrees with convgraph on '{name}' dim {j} "
+                                        f"({where}): onnx {theirs}, convgraph {_onnx_dims([ours])[0]}; "
+                                        "please report this", loc)
 
 
 def _probe_sizes(plan: Plan) -> list[dict[str, int]]:
@@ -337,21 +342,22 @@ def _probe_sizes(plan: Plan) -> list[dict[str, int]]:
 def _verify(plan: Plan, built: Built, params: Mapping[str, np.ndarray], model: onnx.ModelProto | None) -> None:
     """check_model(full_check) on the model (when given: it fits in memory), then ONNX shape
     inference against convgraph's dims, symbolically and at a few concrete sizes."""
+    loc = Loc(plan.source.filename, 0, 0)
     if model is not None:
-        _check_model(model)
+        _check_model(model, loc)
     expected = {k: v for k, v in built.known.items() if k not in {n.name for n in plan.graph.inputs}}
-    _compare(_inferred(_skeleton(plan, built, params, None)), expected, "as exported", plan.graph.symbols)
+    _compare(_inferred(_skeleton(plan, built, params, None), loc), expected, "as exported", plan.graph.symbols, loc)
     for env in _probe_sizes(plan):
         at = ", ".join(f"{k}={v}" for k, v in env.items())
         concrete = {k: tuple(D.evaluate(d, env) for d in v) for k, v in expected.items()}
-        _compare(_inferred(_skeleton(plan, built, params, env)), concrete, f"at {at}", ())
+        _compare(_inferred(_skeleton(plan, built, params, env), loc), concrete, f"at {at}", (), loc)
 
 
-def _check_model(model) -> None:
+def _check_model(model, loc: Loc) -> None:
     try:
         onnx.checker.check_model(model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
-        raise InferenceMismatch(f"onnx.checker rejects the exported model: {e}") from e
+        raise InferenceMismatch(f"onnx.checker rejects the exported model: {e}", loc) from e
 
 
 # --------------------------------------------------------------------------------------------
@@ -413,7 +419,7 @@ def _export(graph, path, opset, sizes, params, seed, weights, external_data_thre
     else:
         data = model.SerializeToString()
         _verify(plan, built, params, None)
-        _check_model(data)
+        _check_model(data, Loc(graph.filename, 0, 0))
         _write_atomic(path, data)
     return model
 
@@ -477,7 +483,7 @@ def _write_external(model: onnx.ModelProto, path: str) -> None:
         tmp_model = os.path.join(tmpdir, base)
         onnx.save_model(model, tmp_model, save_as_external_data=True, all_tensors_to_one_file=True,
                         location=data_name, size_threshold=0)
-        _check_model(tmp_model)
+        _check_model(tmp_model, _loc(path))
         mode = _file_mode(path)
         for name in (data_name, base):
             os.chmod(os.path.join(tmpdir, name), mode)

@@ -9,6 +9,9 @@ solver, the sizes in 1..SPAN that meet x's own constraints):
   when fewer sizes than classes are asked for;
 - a larger size, past two periods.
 
+A symbol whose dims are all affine in it (P = 1, e.g. the batch size N) gets its two smallest
+valid sizes: nothing depends on its residue, and large batches only cost time.
+
 Assignments take the i-th candidate of the first symbol with the (i+k)-th of the k-th symbol, so
 H != W, and are kept only when every constraint holds (cat/+/crop/Linear couplings included).
 When that leaves too few (symbols coupled by a Linear after Flatten), the solver's own
@@ -16,6 +19,7 @@ When that leaves too few (symbols coupled by a Linear after Flatten), the solver
 """
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Iterable
 
@@ -37,15 +41,23 @@ def check_sizes(graph: Graph, count: int) -> list[dict[str, int]]:
     sets = _valid_sets(graph)
     per = {n: candidates(sets[n], period(res, n), count) for n in names}
     out: list[dict[str, int]] = []
-    if all(per.values()):
-        width = max(len(v) for v in per.values())
-        for i in range(width + count + len(names)):
-            env = {n: per[n][0 if i == 0 else (i + k) % len(per[n])] for k, n in enumerate(names)}
-            if env not in out and all(c.holds(env) for c in res.constraints):
-                out.append(env)
+    for env in _assignments(names, per) if all(per.values()) else ():
+        if env not in out and all(c.holds(env) for c in res.constraints):
+            out.append(env)
             if len(out) == count:
                 return out
     return out + [e for e in _solver_sizes(graph, count) if e not in out][: count - len(out)]
+
+
+def _assignments(names: list[str], per: dict[str, list[int]]) -> Iterable[dict[str, int]]:
+    """First the diagonals (symbol k takes candidate i + k: H != W), then every other combination,
+    the smaller indices first."""
+    width = max(len(v) for v in per.values())
+    yield {n: per[n][0] for n in names}
+    for i in range(1, width + len(names)):
+        yield {n: per[n][(i + k) % len(per[n])] for k, n in enumerate(names)}
+    for idx in sorted(itertools.product(*(range(len(per[n])) for n in names)), key=lambda t: (sum(t), t)):
+        yield {n: per[n][j] for n, j in zip(names, idx)}
 
 
 def period(res, name: str) -> int:
@@ -65,13 +77,15 @@ def candidates(valid: EPSet, p: int, count: int) -> list[int]:
     lo = valid.min
     if lo is None:
         return []
+    if p == 1:  # every dim is affine in this symbol (a batch size): two sizes say it all
+        return [lo] + _take(valid.iter(lo + 1), 1)
     out = [lo]
     wanted = sorted({(lo + 1 + round(j * p / count)) % p for j in range(count)}) if p > 1 else []
     for r in wanted:
         x = _first(valid, lo + 1, lambda v: v % p == r, limit=lo + 4 * p + 8)
         if x is not None and x not in out:
             out.append(x)
-    if len(out) == 1:  # p == 1 or classes unreachable: the next sizes
+    if len(out) == 1:  # every residue class but lo's is invalid: the next sizes
         out += [x for x in _take(valid.iter(lo + 1), 2)]
     big = _first(valid, lo + 2 * p + 7, lambda v: True, limit=lo + 2 * p + 7 + 8 * max(p, valid.modulus))
     if big is not None and big not in out:

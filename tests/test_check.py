@@ -35,6 +35,15 @@ def _tiny() -> ir.Graph:
             .graph())
 
 
+def test_cg_check_stays_callable():
+    """Importing the submodule rebinds ``convgraph.check`` to it; it must still be callable."""
+    import importlib
+
+    importlib.import_module("convgraph.check")
+    assert cg.check(_tiny(), count=1, progress=False).ok
+    assert cg.check(_tiny(), count=1, progress=False).ok
+
+
 def test_sizes_cover_smallest_and_unequal_axes():
     envs = choose_sizes(_tiny(), count=6)
     assert envs[0] == {"N": 1, "H": 1, "W": 1}

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL_FILES = sorted((ROOT / "models").rglob("*.cg"))
 #: models whose onnxruntime/torch runs are cheap enough for several sizes
 CHEAP_MACS = 2e8
-FEW = settings(max_examples=int(os.environ.get("CG_EXAMPLES", 12)), deadline=None, suppress_health_check=list(HealthCheck))
+FEW = settings(max_examples=int(os.environ.get("CG_EXAMPLES", 25)), deadline=None, suppress_health_check=list(HealthCheck))
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,7 +262,7 @@ def upsample_layers(draw):
 
 @st.composite
 def adaptive_layers(draw):
-    nd = draw(st.integers(1, 2))
+    nd = draw(st.integers(1, 3))
     out = tuple(draw(st.one_of(st.none(), st.integers(1, 5))) for _ in range(nd))
     return nd, (f"AdaptiveAvgPool{nd}d", (out,), {})
 
@@ -428,6 +428,30 @@ def test_flatten_and_linear_lowerings(torch):
     assert _ops(m2, "f") == ["Reshape"] and "MatMul" in _ops(m2)
     for graph, model in ((g, m), (g2, m2)):
         assert_matches(graph, model, {"N": 2}, torch)
+
+
+@pytest.mark.parametrize("kw", [{}, {"affine": False}, {"track_running_stats": False},
+                                {"affine": False, "track_running_stats": False, "eps": 0.1}])
+def test_batchnorm_variants(kw, torch):
+    """Running statistics -> BatchNormalization; without them eval-mode torch uses the batch's own
+    mean and biased variance, which the exporter spells out."""
+    g = Net().input("N", 3, "L").layer("BatchNorm1d", 3, name="bn", **kw).graph()
+    model = to_onnx(g, params=init_params(g, seed=7, realistic_bn=True))
+    assert ("BatchNormalization" in _ops(model)) == kw.get("track_running_stats", True)
+    assert_matches(g, model, {"N": 3, "L": 5}, torch)
+
+
+@pytest.mark.parametrize("layer", [("ReLU",), ("LeakyReLU", 0.3), ("Sigmoid",), ("Tanh",), ("GELU",),
+                                   ("GELU", "tanh"), ("SiLU",), ("Identity",), ("Dropout", 0.4),
+                                   ("Dropout1d",)], ids=lambda t: "-".join(map(str, t)))
+def test_every_activation(layer, torch):
+    type_name, *args = layer
+    kw = {"approximate": args.pop()} if type_name == "GELU" and args else {}
+    g = Net().input("N", 2, "L").layer(type_name, *args, name="act", **kw).graph()
+    for opset in (17, 20, 24):
+        model = to_onnx(g, opset=opset)
+        assert_matches(g, model, {"N": 2, "L": 9}, torch)
+    assert len(_ops(to_onnx(g, opset=24))) == 1  # GELU from 20, SiLU (Swish) from 24
 
 
 def test_inexact_upsample_scale_is_refused():
