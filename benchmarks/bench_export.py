@@ -124,6 +124,21 @@ def latency(paths: dict[str, str], runs: int, threads: int) -> tuple[dict[str, f
     return {k: 1e3 * statistics.median(v) for k, v in times.items()}, ratios
 
 
+def optimized_ops(path: str, threads: int) -> dict[str, int]:
+    """Node counts by op type of the graph onnxruntime actually runs (after its optimizations)."""
+    import collections
+
+    import onnx
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.optimized_model_filepath = path + ".optimized.onnx"
+    opts.log_severity_level = 3
+    ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    return dict(sorted(collections.Counter(n.op_type for n in onnx.load(opts.optimized_model_filepath).graph.node).items()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
@@ -156,6 +171,9 @@ def main() -> None:
         for k, v in ms.items():
             ratio = "" if k == "convgraph" else f"   convgraph/{k} = {ratios[k]:.3f} (median per-round ratio)"
             print(f"  {k:20s}  {v:7.2f} ms{ratio}")
+        print("\ngraph onnxruntime runs after its optimizations (op counts):")
+        for k, p in paths.items():
+            print(f"  {k:20s}  {optimized_ops(p, args.threads)}")
 
 
 if __name__ == "__main__":
