@@ -2,7 +2,7 @@
 
     python benchmarks/bench_check.py [--count 20] [--no-torch]
 
-Runs ``convgraph.check`` on models/unet.cg at the solver's first ``--count`` sizes (smallest valid
+Runs ``convgraph.validate.check`` on models/unet.cg at the solver's first ``--count`` sizes (smallest valid
 sizes, residue classes, larger sizes, H != W) on the CPU provider and prints the split of the wall
 time between the numpy reference, onnxruntime (session creation + runs), the torch comparison,
 the export and the size choice, with the numpy/onnxruntime ratio. ``--no-torch`` hides torch
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import convgraph as cg  # noqa: E402
-import convgraph.check as C  # noqa: E402
+import convgraph.validate as C  # noqa: E402
 from convgraph.onnx_sizes import check_sizes  # noqa: E402
 
 

@@ -30,8 +30,8 @@ def parse(text: str, filename: str = "<string>") -> Graph:
 
 
 def check(graph: Graph, **kw):
-    """Validate the ONNX export on onnxruntime across sizes (see ``convgraph.check.check``)."""
-    from .check import check as _check
+    """Validate the ONNX export on onnxruntime across sizes (see ``convgraph.validate.check``)."""
+    from .validate import check as _check
 
     return _check(graph, **kw)
 

@@ -16,7 +16,7 @@ from .errors import ConvGraphError, Loc
 COMMANDS = {
     "shapes": ("convgraph.report", "cli_shapes"),
     "export": ("convgraph.onnx_export", "cli_export"),
-    "check": ("convgraph.check", "cli_check"),
+    "check": ("convgraph.validate", "cli_check"),
     "solve": ("convgraph.solve", "cli_solve"),
     "animate": ("convgraph.animate", "cli_animate"),
 }

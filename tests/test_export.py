@@ -23,7 +23,7 @@ from onnx import numpy_helper
 import convgraph as cg
 from convgraph import dims as D
 from convgraph import ir, onnx_emit, reference, shapes
-from convgraph.check import accumulation, tolerance
+from convgraph.validate import accumulation, tolerance
 from convgraph.cli import main
 from convgraph.errors import ConvGraphError, ExportError, LayerConfigError, Loc, ShapeError
 from convgraph.layers import construct

@@ -28,7 +28,6 @@ import json
 import math
 import sys
 import time
-import types
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
@@ -495,14 +494,3 @@ def cli_check(args) -> int:
     else:
         print(report.table())
     return 0 if report.ok else 1
-
-
-class _CallableModule(types.ModuleType):
-    """``cg.check(graph)`` is the package's function, but importing this submodule rebinds the
-    package attribute ``convgraph.check`` to the module; calling the module calls ``check``."""
-
-    def __call__(self, *args, **kw) -> CheckReport:
-        return check(*args, **kw)
-
-
-sys.modules[__name__].__class__ = _CallableModule
