@@ -9,6 +9,7 @@ from typing import Mapping
 from . import dims as D
 from .dims import Dim
 from .ir import Graph, Node
+from .errors import ShapeError
 from .shapes import Constraint, ShapeResult
 
 
@@ -86,12 +87,10 @@ def shapes_text(graph: Graph, res: ShapeResult, sizes: Mapping[str, int], valid:
     return "\n".join(out)
 
 
-def valid_sizes(graph: Graph) -> dict | None:
+def valid_sizes(graph: Graph) -> dict:
     """Per symbol, the exact set of sizes at which the graph runs (from the solver), as text."""
-    try:
-        from .solve import solve
-    except ImportError:
-        return None
+    from .solve import solve
+
     sol = solve(graph)
     return {name: sol.describe_runs(name) for name in graph.symbols}
 
@@ -103,8 +102,11 @@ def cli_shapes(args) -> int:
     graph = load(args.file)
     sizes = parse_at(args.at)
     res = graph.infer()
-    res.validate(sizes)  # ShapeError names the layer and rule
-    valid = None if sizes else _valid_or_none(graph)
+    try:
+        res.validate(sizes)  # ShapeError names the layer and rule
+    except ShapeError as err:
+        raise ShapeError(err.message, err.loc, err.hints + _size_hints(graph, sizes)) from None
+    valid = None if sizes else valid_sizes(graph)
     if args.json:
         json.dump(shapes_json(graph, res, sizes, valid), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -113,8 +115,15 @@ def cli_shapes(args) -> int:
     return 0
 
 
-def _valid_or_none(graph: Graph) -> dict | None:
-    try:
-        return valid_sizes(graph)
-    except (AttributeError, NotImplementedError):  # solver not available in this build
-        return None
+def _size_hints(graph: Graph, sizes: Mapping[str, int]) -> tuple[str, ...]:
+    """For each given symbol outside its valid set: the set and the nearest valid sizes."""
+    from .solve import solve
+
+    sol = solve(graph)
+    hints = []
+    for name, x in sizes.items():
+        if name in sol.symbols and x not in sol.runs(name):
+            below, above = sol.nearest(name, x)
+            near = ", ".join(str(v) for v in (below, above) if v is not None) or "none"
+            hints.append(f"valid {name}: {sol.describe_runs(name)}; nearest valid: {near}")
+    return tuple(hints)
