@@ -431,3 +431,18 @@ def test_json_dims_parse_back(tmp_path):
             else:
                 assert got == want
     assert {"layer", "line", "condition"} <= set(data["constraints"][0])
+
+
+def test_cli_violated_size_is_one_line_with_hints(tmp_path, capsys):
+    from convgraph.cli import main
+
+    f = tmp_path / "skip.cg"
+    f.write_text("x = input(N, 3, H, W)\nh = Conv2d(3, 4, 3, padding=1)(x)\n"
+                 "d = Conv2d(4, 4, 3, stride=2, padding=1)(h)\nu = ConvTranspose2d(4, 4, 3, stride=2, padding=1)(d)\n"
+                 "c = cat([h, u], dim=1)\n")
+    assert main(["shapes", str(f), "--at", "N=1", "--at", "H=64", "--at", "W=63"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == (f"{f}:5:5: error: cat at 'c': H sizes differ: H vs 2*floor((H + 1)/2) - 1 at H=64 (64 vs 63)")
+    assert err[1:] == ["  hint: valid H: H >= 1, H % 2 == 1; nearest valid: 63, 65"]
+    assert main(["shapes", str(f), "--at", "N=1", "--at", "H=65", "--at", "W=63"]) == 0
+    assert "(1, 8, 65, 63)" in capsys.readouterr().out
