@@ -10,8 +10,11 @@ an invalid layer is reported where it is written. Deliberately stricter than PyT
 PyTorch's behaviour there is an accident of truthiness or of ``F.pad`` (each gives a clear error):
 
 - a bool where a number is expected, or a non-bool where a flag is expected;
-- zero channels, features or adaptive output sizes (they make empty tensors);
+- channel and feature counts and adaptive output sizes below 1 (PyTorch makes empty tensors), and
+  BatchNorm's num_features when PyTorch never reads it (no affine parameters, no running stats);
 - negative Conv padding with a padding_mode other than 'zeros' (PyTorch silently crops);
+- Conv padding='same' with a padding_mode other than 'zeros' and a 1-tuple dilation on a 2-D/3-D
+  layer (PyTorch then pads only the first spatial axis);
 - ConvTranspose dilation 0 (PyTorch's 1-D/2-D CPU kernels accept it when kernel_size is 1, its
   3-D kernel and every other kernel size reject it);
 - features convgraph does not model: ``device``/``dtype``, ``return_indices=True``,
@@ -166,6 +169,11 @@ def _conv_padding(a: _Args, k, stride, dilation, mode: str) -> tuple[tuple[int, 
             return ((0, 0),) * a.nd
         if any(s != 1 for s in stride):
             raise a.fail(f"padding='same' is not supported for strided convolutions (stride {_tup(stride)})")
+        d = a["dilation"]
+        if mode != "zeros" and a.nd > 1 and isinstance(d, (tuple, list)) and len(d) == 1:
+            # torch zips the 1-tuple with kernel_size and pads the first axis only
+            raise a.fail(f"padding='same' with padding_mode={mode!r} needs dilation as an int or a tuple of "
+                         f"{a.nd} ints, got {_show(d)}")
         return same_padding(k, dilation)
     # a 1-tuple broadcasts in F.conv, but F.pad (used for other modes) then pads the last axis only
     lengths = (1,) if mode == "zeros" or a.nd == 1 else ()

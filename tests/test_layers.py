@@ -283,6 +283,10 @@ NUMBER_PARAMS = {"eps", "momentum", "negative_slope", "p", "scale_factor"}
 COUNT_PARAMS = {"in_channels", "out_channels", "num_features", "in_features", "out_features", "output_size"}
 
 
+def _is_plain_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
 def _items(v):
     return list(v) if isinstance(v, (tuple, list)) else [v]
 
@@ -299,10 +303,13 @@ def _stricter(name: str, b: dict) -> bool:
             return True
         if key in NUMBER_PARAMS and any(isinstance(x, (bool, str)) for x in _items(v)):
             return True
-        if key in COUNT_PARAMS and any(x == 0 and not isinstance(x, bool) for x in _items(v)):
+        if key in COUNT_PARAMS and any(_is_plain_int(x) and x <= 0 for x in _items(v)):
             return True
     if name.startswith("ConvTranspose") and 0 in _items(b["dilation"]):
         return True
+    if name.startswith("Conv") and b["padding"] == "same" and b["padding_mode"] != "zeros" and _nd(name) > 1:
+        if isinstance(b["dilation"], (tuple, list)) and len(b["dilation"]) == 1:
+            return True
     if name.startswith("Conv") and b["padding_mode"] != "zeros" and not isinstance(b["padding"], str):
         if any(isinstance(x, int) and x < 0 for x in _items(b["padding"])):
             return True
@@ -317,7 +324,9 @@ def _unsupported(name: str, b: dict) -> bool:
             return True
         return bool(b["recompute_scale_factor"]) or isinstance(b["scale_factor"], list)
     if name.startswith("BatchNorm"):
-        return bool(b["affine"]) and not b["bias"]
+        unread = not b["affine"] and not b["track_running_stats"]  # torch never reads num_features
+        nf = b["num_features"]
+        return (bool(b["affine"]) and not b["bias"]) or (unread and not (_is_plain_int(nf) and nf > 0))
     return bool(b.get("return_indices")) or b.get("divisor_override") is not None
 
 
@@ -366,6 +375,10 @@ def _pool_out(i, k, s, p, d, ceil_mode):
 
 def check_against_torch(torch, data, name):
     args, kwargs = draw_call(data, torch, name)
+    compare_with_torch(torch, name, args, kwargs)
+
+
+def compare_with_torch(torch, name, args, kwargs):
     t_raised, out, bound = torch_outcome(torch, name, args, kwargs)
     expect_raise = t_raised or (bound is not None and _stricter(name, bound))
     ours, spec = convgraph_raises(name, args, kwargs)
@@ -413,6 +426,24 @@ def test_flatten_same_sign_order_matches_torch(torch, start, end):
     except RuntimeError:
         t_raised = True
     assert convgraph_raises("Flatten", (start, end), {})[0] == t_raised
+
+
+def _conv_padding_grid():
+    for nd in (1, 2, 3):
+        full = (1, 2, 3)[:nd]
+        for kernel in (2, 3, tuple(k + 1 for k in full)):
+            for padding in ("same", "valid", 1, (1,), tuple(p - 1 for p in full)):
+                for dilation in (1, 2, (2,), full):
+                    for mode in ("zeros", "reflect", "replicate", "circular"):
+                        yield f"Conv{nd}d", (1, 1, kernel), {"padding": padding, "dilation": dilation,
+                                                             "padding_mode": mode}
+
+
+def test_conv_padding_forms_match_torch(torch):
+    # every spelling of padding and dilation with every padding_mode: where the padding lands
+    # depends on F.pad's and the constructor's handling of short tuples (see _conv_padding)
+    for name, args, kwargs in _conv_padding_grid():
+        compare_with_torch(torch, name, args, kwargs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -515,6 +546,8 @@ MESSAGES = [
      "ConvTranspose2d: only padding_mode='zeros' is supported for transposed convolutions, got 'reflect'"),
     ("Conv2d", (3, 8, 3), {"stride": 2, "padding": "same"},
      "Conv2d: padding='same' is not supported for strided convolutions (stride (2, 2))"),
+    ("Conv2d", (3, 8, 3), {"padding": "same", "padding_mode": "reflect", "dilation": (2,)},
+     "Conv2d: padding='same' with padding_mode='reflect' needs dilation as an int or a tuple of 2 ints, got (2,)"),
     ("Conv2d", (3, 8, 3), {"padding": "full"}, "Conv2d: invalid padding string 'full', should be 'same' or 'valid'"),
     ("Conv2d", (3, 8, 3), {"padding": -1}, "Conv2d: padding must be non-negative, got -1"),
     ("Conv2d", (3, 8, 3), {"padding_mode": "symmetric"},
