@@ -1,0 +1,277 @@
+"""The Python builder: the same IR as the text DSL, written as Python calls.
+
+>>> import convgraph as cg
+>>> x = cg.input("N", 3, "H", "W")
+>>> y = cg.ReLU()(cg.Conv2d(3, 8, 3, padding=1)(x))
+>>> [(n.name, n.op) for n in cg.build(y).nodes]
+[('x', 'input'), ('0', 'layer'), ('1', 'layer')]
+
+Every catalogue class is a function with PyTorch's signature plus ``name=``; it returns a layer
+handle that is applied to a value by calling it. Naming, decided when ``build`` collects the
+values reachable from its outputs: an input has its ``name`` (default ``x``); a layer has its
+``name=``, else its position among the graph's layers in definition order ("0", "1", ..., as
+``torch.nn.Sequential`` numbers its children), and its value takes the layer's name; ``cat``,
+``crop`` and ``+`` take ``name=`` (``(a + b).named("r")``), else ``cat``, ``cat_1``, ``add``, ...
+Every position is the caller's file and line.
+"""
+from __future__ import annotations
+
+import inspect
+import itertools
+import sys
+from dataclasses import dataclass
+from types import FrameType
+
+from .dsl import _LAYER_NAME, _NAME, RESERVED, parse_conditions, parse_size
+from .errors import GraphError, Loc
+from .ir import Assume, Expect, Graph, LayerSpec, Node
+from .layers import CATALOGUE, construct
+
+_order = itertools.count()  # definition order of values, across every graph being built
+
+
+def _caller(frame: FrameType | None) -> Loc:
+    if frame is None:  # pragma: no cover - only without frame support
+        return Loc("<builder>", 1, 1)
+    pos = getattr(inspect.getframeinfo(frame, context=0), "positions", None)
+    col = pos.col_offset + 1 if pos is not None and pos.col_offset is not None else 1
+    return Loc(frame.f_code.co_filename, frame.f_lineno, col)
+
+
+def _checked_name(name: str | None, loc: Loc, what: str = "name") -> str | None:
+    if name is not None and not (isinstance(name, str) and _LAYER_NAME.match(name)):
+        raise GraphError(f"{what}= must be a string of letters, digits, '_' or '-' (no '.'), got {name!r}", loc)
+    return name
+
+
+class Value:
+    """A value of the graph being built. Combine with ``+``, ``cat``, ``crop``; apply layers."""
+
+    def __init__(self, op: str, inputs: tuple["Value", ...], loc: Loc, *, layer: LayerSpec | None = None,
+                 name: str | None = None, dims: tuple = (), dim: int = 1):
+        self.op, self.inputs, self.loc, self.layer = op, inputs, loc, layer
+        self.name, self.dims, self.dim = name, dims, dim
+        self.seq = next(_order)
+
+    def __add__(self, other: "Value") -> "Value":
+        loc = _caller(sys._getframe(1))
+        return Value("add", _values([self, other], "+", loc), loc)
+
+    def named(self, name: str) -> "Value":
+        """Name a cat / crop / + value (layers take ``name=``): ``(a + b).named("r")``."""
+        if self.op in ("input", "layer"):
+            raise GraphError(f"named() is for cat, crop and + values; give an {self.op} its name= instead", self.loc)
+        self.name = _checked_name(name, self.loc)
+        return self
+
+    def __repr__(self) -> str:
+        return f"<convgraph value {self.name or '?'} ({self.op}) from {self.loc}>"
+
+
+class Layer:
+    """A constructed layer; ``layer(value)`` applies it (once: weights are not shared)."""
+
+    def __init__(self, spec: LayerSpec, name: str | None, loc: Loc):
+        self.spec, self.name, self.loc = spec, name, loc
+        self.applied_at: Loc | None = None
+
+    def __call__(self, value: Value) -> Value:
+        where = _caller(sys._getframe(1))
+        (value,) = _values([value], self.spec.type_name, where)
+        if self.applied_at is not None:
+            raise GraphError(f"this {self.spec.type_name} is already applied at {self.applied_at}; "
+                             "weight sharing is not supported: construct a second layer", where)
+        self.applied_at = where
+        return Value("layer", (value,), self.loc, layer=self.spec, name=self.name)
+
+    def __repr__(self) -> str:
+        return f"<convgraph layer {self.spec!r}>"
+
+
+def _values(items, what: str, loc: Loc) -> tuple[Value, ...]:
+    for v in items:
+        if not isinstance(v, Value):
+            raise GraphError(f"{what} expects convgraph values, got {type(v).__name__} {v!r}", loc)
+    return tuple(items)
+
+
+# --------------------------------------------------------------------------------------------
+# Public functions: input, layers, cat, crop, assume, expect, build
+# --------------------------------------------------------------------------------------------
+
+
+def input(*dims: int | str, name: str = "x") -> Value:  # noqa: A001 - mirrors the DSL's input()
+    """An input value ``(N, C, *spatial)``: ints or symbol names, e.g. ``input("N", 3, "H", "W")``."""
+    loc = _caller(sys._getframe(1))
+    if not (isinstance(name, str) and _NAME.match(name)):
+        raise GraphError(f"an input name is an ASCII identifier, got {name!r}", loc)
+    if not 3 <= len(dims) <= 5:
+        raise GraphError(f"input() takes N, C and 1 to 3 spatial sizes (3 to 5 entries), got {len(dims)}", loc)
+    for d in dims:
+        is_size = isinstance(d, int) and not isinstance(d, bool) and d >= 1
+        is_symbol = isinstance(d, str) and bool(_NAME.match(d)) and d not in RESERVED
+        if not (is_size or is_symbol):
+            raise GraphError(f"an input size is a positive int or a symbol name, got {d!r}", loc)
+    return Value("input", (), loc, name=name, dims=tuple(dims))
+
+
+def cat(values, dim: int = 0, name: str | None = None) -> Value:
+    """``torch.cat`` of values along ``dim`` (torch's default 0): ``cat([a, b], dim=1)``."""
+    loc = _caller(sys._getframe(1))
+    if not isinstance(values, (list, tuple)) or not values:
+        raise GraphError("cat takes a non-empty list of values: cat([a, b], dim=1)", loc)
+    if not isinstance(dim, int) or isinstance(dim, bool):
+        raise GraphError(f"cat's dim must be an int, got {dim!r}", loc)
+    return Value("cat", _values(values, "cat", loc), loc, name=_checked_name(name, loc), dim=dim)
+
+
+def crop(value: Value, like: Value, name: str | None = None) -> Value:
+    """Centre-crop ``value``'s spatial dims to ``like``'s size."""
+    loc = _caller(sys._getframe(1))
+    return Value("crop", _values([value, like], "crop", loc), loc, name=_checked_name(name, loc))
+
+
+@dataclass(frozen=True)
+class Assumption:
+    """``assume("H % 16 == 0", ...)``; give it to ``build(..., assume=[...])``."""
+
+    conditions: tuple[str, ...]
+    loc: Loc
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """``expect(value, "N", 8, "H", "W")``; give it to ``build(..., expect=[...])``."""
+
+    value: Value
+    dims: tuple[int | str, ...]
+    loc: Loc
+
+
+def assume(*conditions: str) -> Assumption:
+    """Conditions on the size symbols, as DSL text: ``assume("H % 16 == 0", "H >= 64")``."""
+    loc = _caller(sys._getframe(1))
+    if not conditions or not all(isinstance(c, str) for c in conditions):
+        raise GraphError("assume() takes one or more conditions as strings, e.g. assume('H % 16 == 0')", loc)
+    return Assumption(conditions, loc)
+
+
+def expect(value: Value, *dims: int | str) -> Expectation:
+    """The shape a value must have; dims are ints or size expressions: ``expect(y, "N", 8, "H//2")``."""
+    loc = _caller(sys._getframe(1))
+    _values([value], "expect", loc)
+    if not dims or not all(isinstance(d, (int, str)) and not isinstance(d, bool) for d in dims):
+        raise GraphError("expect() takes a value and its dims (ints or size expressions as strings)", loc)
+    return Expectation(value, dims, loc)
+
+
+def _layer_factory(type_name: str):
+    def make(*args, name: str | None = None, **kwargs) -> Layer:
+        loc = _caller(sys._getframe(1))
+        return Layer(construct(type_name, args, kwargs, loc), _checked_name(name, loc), loc)
+
+    make.__name__ = make.__qualname__ = type_name
+    make.__doc__ = (f"``torch.nn.{type_name}`` with PyTorch's arguments, plus ``name=``; "
+                    f"apply it to a value: ``{type_name}(...)(x)``.")
+    return make
+
+
+globals().update({_t: _layer_factory(_t) for _t in CATALOGUE})
+
+
+# --------------------------------------------------------------------------------------------
+# build: reachable values -> named nodes -> a validated Graph
+# --------------------------------------------------------------------------------------------
+
+
+def _reachable(outputs: tuple[Value, ...]) -> list[Value]:
+    seen: dict[int, Value] = {}
+    stack = list(outputs)
+    while stack:
+        v = stack.pop()
+        if id(v) not in seen:
+            seen[id(v)] = v
+            stack.extend(v.inputs)
+    return sorted(seen.values(), key=lambda v: v.seq)
+
+
+def _names(values: list[Value]) -> dict[int, str]:
+    """Explicit names first, then layer positions, then the remaining merges by suffix."""
+    names: dict[int, str] = {}
+    taken: dict[str, Value] = {}
+
+    def claim(v: Value, name: str) -> None:
+        if name in taken:
+            other = taken[name]
+            raise GraphError(f"reused value {name!r}: also the name of the {other.op} at {other.loc}", v.loc)
+        taken[name] = v
+        names[id(v)] = name
+
+    layers = [v for v in values if v.op == "layer"]
+    for v in values:
+        if v.name is not None:
+            claim(v, v.name)
+    for i, v in enumerate(layers):
+        if v.name is None:
+            claim(v, str(i))
+    for v in values:
+        if id(v) not in names:
+            base = v.op
+            claim(v, next(n for n in itertools.chain([base], (f"{base}_{k}" for k in itertools.count(1)))
+                          if n not in taken))
+    return names
+
+
+def build(*outputs: Value, doc: str | None = None, assume: tuple[Assumption, ...] | list = (),
+          expect: tuple[Expectation, ...] | list = ()) -> Graph:
+    """The Graph of every value reachable from ``outputs``, validated by the shape stage.
+
+    >>> import convgraph as cg
+    >>> x = cg.input(1, 1, "H", "W")
+    >>> cg.build(cg.Conv2d(1, 1, 3)(x)).output_shapes()
+    {'0': (1, 1, H - 2, W - 2)}
+    """
+    loc = _caller(sys._getframe(1))
+    if not outputs:
+        raise GraphError("build() needs at least one output value", loc)
+    _values(outputs, "build", loc)
+    for v in expect:
+        if not isinstance(v, Expectation):
+            raise GraphError(f"build(expect=...) takes expect(...) results, got {v!r}", loc)
+    values = _reachable(outputs + tuple(e.value for e in expect))
+    names = _names(values)
+    nodes = tuple(_node(v, names) for v in values)
+    out_names = [names[id(v)] for v in outputs]
+    for i, n in enumerate(out_names):
+        if n in out_names[:i]:
+            raise GraphError(f"reused value {n!r}: listed twice in build()", loc)
+    symbols = list(dict.fromkeys(d for v in values if v.op == "input" for d in v.dims if isinstance(d, str)))
+    graph = Graph(nodes, tuple(out_names), "<builder>", doc,
+                  tuple(_assumption(a, symbols, loc) for a in assume),
+                  tuple(_expectation(e, names, symbols) for e in expect))
+    graph.infer()
+    return graph
+
+
+def _node(v: Value, names: dict[int, str]) -> Node:
+    name = names[id(v)]
+    inputs = tuple(names[id(i)] for i in v.inputs)
+    layer_name = name if v.op == "layer" else None
+    return Node(name, v.op, inputs, v.loc, v.layer, layer_name, v.dims, v.dim)
+
+
+def _assumption(a: Assumption, symbols: list[str], loc: Loc) -> Assume:
+    if not isinstance(a, Assumption):
+        raise GraphError(f"build(assume=...) takes assume(...) results, got {a!r}", loc)
+    conds = tuple(c for text in a.conditions for c in parse_conditions(text, symbols, a.loc))
+    return Assume(a.loc, ", ".join(a.conditions), conds)
+
+
+def _expectation(e: Expectation, names: dict[int, str], symbols: list[str]) -> Expect:
+    dims = tuple(d if isinstance(d, int) else parse_size(d, symbols, e.loc) for d in e.dims)
+    text = ", ".join([names[id(e.value)], *map(str, e.dims)])
+    return Expect(e.loc, text, names[id(e.value)], dims)
+
+
+__all__ = ["input", "cat", "crop", "assume", "expect", "build", "Value", "Layer", "Assumption", "Expectation",
+           *CATALOGUE]
