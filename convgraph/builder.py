@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass
 from types import FrameType
 
-from .dsl import _LAYER_NAME, _NAME, RESERVED, parse_conditions, parse_size
+from .dsl import LAYER_NAME_RE, NAME_RE, RESERVED, parse_conditions, parse_size, suffixed
 from .errors import GraphError, Loc
 from .ir import Assume, Expect, Graph, LayerSpec, Node
 from .layers import CATALOGUE, construct
@@ -39,7 +39,7 @@ def _caller(frame: FrameType | None) -> Loc:
 
 
 def _checked_name(name: str | None, loc: Loc, what: str = "name") -> str | None:
-    if name is not None and not (isinstance(name, str) and _LAYER_NAME.match(name)):
+    if name is not None and not (isinstance(name, str) and LAYER_NAME_RE.match(name)):
         raise GraphError(f"{what}= must be a string of letters, digits, '_' or '-' (no '.'), got {name!r}", loc)
     return name
 
@@ -103,13 +103,13 @@ def _values(items, what: str, loc: Loc) -> tuple[Value, ...]:
 def input(*dims: int | str, name: str = "x") -> Value:  # noqa: A001 - mirrors the DSL's input()
     """An input value ``(N, C, *spatial)``: ints or symbol names, e.g. ``input("N", 3, "H", "W")``."""
     loc = _caller(sys._getframe(1))
-    if not (isinstance(name, str) and _NAME.match(name)):
+    if not (isinstance(name, str) and NAME_RE.match(name)):
         raise GraphError(f"an input name is an ASCII identifier, got {name!r}", loc)
     if not 3 <= len(dims) <= 5:
         raise GraphError(f"input() takes N, C and 1 to 3 spatial sizes (3 to 5 entries), got {len(dims)}", loc)
     for d in dims:
         is_size = isinstance(d, int) and not isinstance(d, bool) and d >= 1
-        is_symbol = isinstance(d, str) and bool(_NAME.match(d)) and d not in RESERVED
+        is_symbol = isinstance(d, str) and bool(NAME_RE.match(d)) and d not in RESERVED
         if not (is_size or is_symbol):
             raise GraphError(f"an input size is a positive int or a symbol name, got {d!r}", loc)
     return Value("input", (), loc, name=name, dims=tuple(dims))
@@ -216,9 +216,7 @@ def _names(values: list[Value]) -> dict[int, str]:
             claim(v, str(i))
     for v in values:
         if id(v) not in names:
-            base = v.op
-            claim(v, next(n for n in itertools.chain([base], (f"{base}_{k}" for k in itertools.count(1)))
-                          if n not in taken))
+            claim(v, next(n for n in suffixed(v.op) if n not in taken))
     return names
 
 

@@ -36,8 +36,8 @@ MAX_LITERAL_DEPTH = 4  # nesting of tuples/lists in layer arguments
 
 FUNCTIONS = ("input", "output", "cat", "crop", "assume", "expect")
 RESERVED = frozenset(FUNCTIONS) | frozenset(CATALOGUE) | {"nn", "torch", "floor", "ceiling"}
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_LAYER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}\Z")
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+LAYER_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}\Z")
 _LAYER_PREFIXES = (("nn",), ("torch", "nn"))
 COMPARISONS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 _DIM_OPS: dict[type, Callable] = {ast.Add: D.add, ast.Sub: lambda a, b: D.add(a, D.mul(b, -1)),
@@ -64,6 +64,11 @@ _WORDS = {
 }
 if hasattr(ast, "Match"):
     _WORDS[ast.Match] = "a 'match' statement"
+
+
+def suffixed(base: str):
+    """``base``, ``base_1``, ``base_2``, ...: the names a reassigned value may take, in order."""
+    return itertools.chain([base], (f"{base}_{k}" for k in itertools.count(1)))
 
 
 def describe(node: ast.AST) -> str:
@@ -296,7 +301,7 @@ class _Parser:
 
     def check_value_name(self, target: ast.Name) -> None:
         name = target.id
-        if name in RESERVED or not _NAME.match(name):
+        if name in RESERVED or not NAME_RE.match(name):
             why = "a reserved name" if name in RESERVED else "not an ASCII identifier"
             raise self.error(target, f"{name!r} cannot name a value: it is {why}")
         if name in self.symbols:
@@ -315,8 +320,7 @@ class _Parser:
     def fresh(self, base: str, names_layer: bool) -> str:
         """``base``, else ``base_1``, ``base_2``, ...: the first name free as a value (and as a
         layer name, when the layer is named after its value)."""
-        candidates = itertools.chain([base], (f"{base}_{k}" for k in itertools.count(1)))
-        return next(n for n in candidates if n not in self.values and not (names_layer and n in self.layer_names))
+        return next(n for n in suffixed(base) if n not in self.values and not (names_layer and n in self.layer_names))
 
     def define(self, node: Node, source_name: str | None) -> None:
         self.nodes.append(node)
@@ -343,7 +347,7 @@ class _Parser:
 
     def input_dim(self, node: ast.expr) -> int | str:
         if isinstance(node, ast.Name):
-            if node.id in RESERVED or not _NAME.match(node.id):
+            if node.id in RESERVED or not NAME_RE.match(node.id):
                 raise self.error(node, f"{node.id!r} cannot be a size symbol: it is a reserved name")
             if node.id in self.env:
                 raise self.error(node, f"{node.id!r} is a value and cannot also be a size symbol")
@@ -399,7 +403,7 @@ class _Parser:
 
     def explicit_name(self, kw: ast.keyword) -> str:
         v = kw.value
-        if not (isinstance(v, ast.Constant) and isinstance(v.value, str) and _LAYER_NAME.match(v.value)):
+        if not (isinstance(v, ast.Constant) and isinstance(v.value, str) and LAYER_NAME_RE.match(v.value)):
             raise self.error(v, "name= must be a string of letters, digits, '_' or '-' (at most 128, no '.')")
         return v.value
 
