@@ -194,8 +194,27 @@ def mul(a, b) -> Dim:
             return lower(QA(b.m * c, b.n * c, b.base))
         if b.op == "add":
             return reduce(add, (mul(c, t) for t in b.args))
-        return Combo("mul", tuple(sorted(_flatten("mul", b) + [a], key=_sort_key)))
-    return Combo("mul", tuple(sorted(_flatten("mul", a) + _flatten("mul", b), key=_sort_key)))
+    return _product(_flatten("mul", a) + _flatten("mul", b))
+
+
+def _product(factors: list) -> Dim:
+    """Canonical product: integer coefficients pulled out of ``m*base`` factors into one
+    constant (rendered first), the other factors sorted."""
+    coef, rest = 1, []
+    for f in factors:
+        if isinstance(f, QA) and f.base is None:
+            coef *= f.n
+        elif isinstance(f, QA) and f.n == 0:
+            coef *= f.m
+            rest.append(QA(1, 0, f.base))
+        else:
+            rest.append(f)
+    if coef == 0:
+        return 0
+    if len(rest) == 1:
+        return mul(coef, rest[0])
+    args = sorted(rest, key=_sort_key) + ([const(coef)] if coef != 1 else [])
+    return Combo("mul", tuple(args))
 
 
 def floordiv(q, k: int) -> Dim:
@@ -347,8 +366,8 @@ def dim_str(d: Dim) -> str:
     if isinstance(d, int):
         return str(d)
     if isinstance(d, Combo):
-        if d.op == "mul":
-            return "*".join(_paren(a) for a in d.args)
+        if d.op == "mul":  # the constant coefficient (sorted last) is written first
+            return "*".join(_paren(a) for a in sorted(d.args, key=lambda a: not is_const(a)))
         return _join_terms([(1, dim_str(a)) if not (isinstance(a, QA) and a.base is None) else (a.n, "") for a in d.args])
     if d.base is None:
         return str(d.n)

@@ -203,8 +203,10 @@ def product_coupling(lhs: Dim, rhs: Dim, allowed: Mapping[str, EPSet]) -> Produc
     const, groups = split
     c = D.lower(rhs)
     names = sorted(groups)
-    if const <= 0 or c <= 0 or c % const or any(nonneg_from(groups[n], n) is None for n in names):
+    if const <= 0 or c <= 0 or any(nonneg_from(groups[n], n) is None for n in names):
         return None
+    if c % const:  # the constant factor alone rules out every size
+        return ProductCoupling(0, tuple((n, groups[n]) for n in names), ())
     target = c // const
     divs = divisors(target)
     by_value = {n: _preimages(groups[n], n, divs, allowed[n]) for n in names}

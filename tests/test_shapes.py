@@ -446,3 +446,12 @@ def test_cli_violated_size_is_one_line_with_hints(tmp_path, capsys):
     assert err[1:] == ["  hint: valid H: H >= 1, H % 2 == 1; nearest valid: 63, 65"]
     assert main(["shapes", str(f), "--at", "N=1", "--at", "H=65", "--at", "W=63"]) == 0
     assert "(1, 8, 65, 63)" in capsys.readouterr().out
+
+
+def test_products_pull_out_their_constant():
+    """Flatten's product keeps its integer coefficient in front and parses back."""
+    h, w = D.sym("H"), D.sym("W")
+    d = D.mul(D.mul(8, D.floordiv(D.add(h, 1), 4)), D.floordiv(D.add(w, 1), 4))
+    assert D.dim_str(d) == "8*floor((H + 1)/4)*floor((W + 1)/4)"
+    assert D.parse_dim(D.dim_str(d)) == d
+    assert D.evaluate(d, {"H": 7, "W": 15}) == 8 * 2 * 4
