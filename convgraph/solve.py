@@ -16,8 +16,9 @@ on the input symbols. A condition on one symbol has an exact, eventually periodi
 - ``layers`` = the layers' own rules (``kind == 'size'``) and the ``assume`` statements;
 - ``runs``   = ``layers`` and every merge on that symbol alone, and the sizes a Linear after
   Flatten admits (``solve_sets.product_coupling``): what PyTorch accepts;
-- ``exact``  = ``runs`` and, at every strided Conv/Pool, ``(i + pad_begin + pad_end - ek) % s == 0``:
-  no layer discards trailing input.
+- ``exact``  = ``runs`` and, at every strided Conv/Pool, the windows tile the input exactly: no
+  trailing input row is discarded and no ceil-mode window runs past the padding (``Tiling``);
+  without padding that is ``(i - ek) % s == 0``, the property the U-Net paper's 572 has.
 
 Each merge is judged over ``layers`` only (never over the other merges, so no verdict depends on
 itself): ``proved``, ``classes`` (holds exactly on residue classes), ``never`` (with the smallest
@@ -347,13 +348,20 @@ def _check_assumes(res: ShapeResult, single, runs, decided) -> None:
 
 @dataclass(frozen=True)
 class Tiling:
-    """At a strided Conv/Pool, ``(i + pad_begin + pad_end - ek) % s == 0`` on one axis."""
+    """At a strided Conv/Pool, on one axis: the windows tile the input exactly when the last
+    window ends inside the end padding, ``pb + i <= (o - 1)*s + ek <= pb + i + pe``: no trailing
+    input row is discarded and no (ceil-mode) window runs past the padding. Without padding this
+    is ``(i - ek) % s == 0``."""
 
     node: str
     where: str
     axis: int
-    residue: Dim  # (i + pb + pe - ek) mod s
+    overshoot: Dim  # (o - 1)*s + ek - pb - i: where the last window ends, past the input's end
+    pad_end: int
     symbols: frozenset[str]  # the symbols of the layer's input size i on that axis
+
+    def conds(self) -> tuple[tuple[Dim, str, int], ...]:
+        return ((self.overshoot, ">=", 0), (self.overshoot, "<=", self.pad_end))
 
 
 def tilings(graph: Graph, res: ShapeResult) -> list[Tiling]:
@@ -363,27 +371,31 @@ def tilings(graph: Graph, res: ShapeResult) -> list[Tiling]:
         if not isinstance(spec, (Conv, Pool)):
             continue
         pads = spec.padding if isinstance(spec, Conv) else tuple((p, p) for p in spec.padding)
-        i_dims = res.values[node.inputs[0]][2:]
-        for j, (i, (pb, pe), k, s, d) in enumerate(zip(i_dims, pads, spec.kernel_size, spec.stride, spec.dilation)):
+        i_dims, o_dims = res.values[node.inputs[0]][2:], res.values[node.name][2:]
+        for j, (i, o, (pb, pe), k, s, d) in enumerate(zip(i_dims, o_dims, pads, spec.kernel_size, spec.stride,
+                                                          spec.dilation)):
             if s > 1:
-                t = D.add(i, pb + pe - (d * (k - 1) + 1))
-                r = D.add(t, D.mul(D.floordiv(t, s), -s))
-                out.append(Tiling(node.name, f"{spec.type_name} '{node.layer_name}'", j, D.lower(r), D.symbols(i)))
+                end = D.add(D.mul(o, s), d * (k - 1) + 1 - s)
+                over = D.lower(D.add(end, D.add(D.mul(i, -1), -pb)))
+                out.append(Tiling(node.name, f"{spec.type_name} '{node.layer_name}'", j, over, pe, D.symbols(i)))
     return out
 
 
 def _tiling(graph: Graph, res: ShapeResult, runs, decided) -> tuple[dict[str, EPSet], list[str]]:
     exact, notes = dict(runs), []
     for t in tilings(graph, res):
-        if not t.symbols and t.residue != 0:
-            notes.append(f"{t.where} discards {t.residue} trailing input row(s) on spatial axis {t.axis} "
-                         f"at every size (a fixed-size axis)")
+        if not t.symbols:
+            if not all(D.compare(D.lower(a), op, b) for a, op, b in t.conds()):
+                notes.append(f"{t.where} does not tile spatial axis {t.axis} exactly at any size "
+                             f"(a fixed-size axis)")
+            continue
         if len(t.symbols) != 1:
             continue
         (n,) = t.symbols
-        cs = condition_set(t.residue, "==", 0, n)
-        exact[n] = exact[n] & cs.sizes
-        decided[n] &= cs.exact
+        for lhs, op, rhs in t.conds():
+            cs = condition_set(lhs, op, rhs, n)
+            exact[n] = exact[n] & cs.sizes
+            decided[n] &= cs.exact
     return exact, notes
 
 

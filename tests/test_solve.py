@@ -47,7 +47,13 @@ def _conv_axis(i, pads, k, s, d, mode):
         ok &= all(p < i for p in pads if p)
     if mode == "circular":
         ok &= all(p <= i for p in pads if p)
-    return (i + pb + pe - _ek(k, d)) // s + 1, ok, (i + pb + pe - _ek(k, d)) % s == 0
+    o = (i + pb + pe - _ek(k, d)) // s + 1
+    return o, ok, _tiles(i, o, pb, pe, s, _ek(k, d))
+
+
+def _tiles(i, o, pb, pe, s, ek) -> bool:
+    """The last window ends inside the end padding: no input row left over, no overhang."""
+    return pb + i <= (o - 1) * s + ek <= pb + i + pe
 
 
 def _pool_axis(i, k, s, p, d, ceil, avg3d):
@@ -58,7 +64,7 @@ def _pool_axis(i, k, s, p, d, ceil, avg3d):
             o -= 1
     else:
         o = num // s + 1
-    return o, o >= 1 and (not avg3d or i >= k), num % s == 0
+    return o, o >= 1 and (not avg3d or i >= k), _tiles(i, o, p, p, s, _ek(k, d))
 
 
 def _layer(spec, x):
