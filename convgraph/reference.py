@@ -1,8 +1,8 @@
 """An independent numpy reference of the IR, written from PyTorch's semantics (not from ONNX).
 
 One function per layer kind, each written once for 1, 2 or 3 spatial dims and vectorised: a
-convolution is an im2col copy of the strided, dilated taps and one grouped matrix product (BLAS),
-so a U-Net forward at 256x256 takes about a second.
+convolution is, per cache-sized block of output positions, an im2col copy of the strided, dilated
+taps and one grouped matrix product (BLAS); a U-Net forward at 256x256 takes under a second.
 
 >>> import numpy as np
 >>> from convgraph import ir
@@ -82,32 +82,52 @@ def _add_bias(y: np.ndarray, params: Params) -> np.ndarray:
 NP_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
-#: elements of one im2col block; larger convolutions are done in several blocks of taps
-COLUMN_BUDGET = 1 << 24
+#: A convolution is computed in blocks of output positions (one image's rows along the first spatial
+#: axis, or several whole images): each block's im2col columns hold about COLUMN_BUDGET elements
+#: (4 MiB in float64, so the copy and the matrix product stay in cache) but at least MIN_COLUMNS
+#: output positions, so that every weight read from memory is used that many times.
+COLUMN_BUDGET = 1 << 19
+MIN_COLUMNS = 2048
 
 
-def _im2col(xp: np.ndarray, taps: list[tuple[slice, ...]], groups: int) -> np.ndarray:
-    """Columns (N, g, C/g * len(taps), P): row ``c*len(taps) + t`` holds tap t of channel c."""
-    n, c = xp.shape[:2]
-    out = tuple(len(range(sl.start, sl.stop, sl.step)) for sl in taps[0])
-    cols = np.empty((n, c, len(taps), *out), dtype=xp.dtype)
-    for t, sl in enumerate(taps):
-        cols[:, :, t] = xp[(..., *sl)]
-    return cols.reshape(n, groups, -1, math.prod(out))
+def _blocks(n: int, out: ir.Ints, depth: int) -> Iterator[tuple[slice, slice]]:
+    """(images, output rows) of each block for n images of output size ``out`` whose columns have
+    ``depth`` rows (C_in * kernel taps): rows of one image, or whole images when one fits."""
+    want = max(MIN_COLUMNS, COLUMN_BUDGET // max(1, depth))
+    row = math.prod(out[1:])
+    rows = max(1, min(out[0], -(-want // max(1, row))))
+    images = max(1, min(n, -(-want // max(1, out[0] * row)))) if rows >= out[0] else 1
+    for i in range(0, n, images):
+        for r in range(0, out[0], rows):
+            yield slice(i, i + images), slice(r, min(r + rows, out[0]))
+
+
+def _im2col(src: np.ndarray, spec: ir.Conv, out: ir.Ints) -> np.ndarray:
+    """Columns (C, K, N, *out) of padded images (N, C, *spatial): ``[c, t]`` is tap t of channel c."""
+    n, c = src.shape[:2]
+    cols = np.empty((c, math.prod(spec.kernel_size), n, *out), dtype=src.dtype)
+    for t, sl in enumerate(_taps(spec.kernel_size, spec.dilation, spec.stride, out)):
+        cols[:, t] = src[(slice(None), slice(None), *sl)].swapaxes(0, 1)
+    return cols
 
 
 def _conv(spec: ir.Conv, x: np.ndarray, params: Params) -> np.ndarray:
-    """``y[n, o, t] = b[o] + sum_{c in group(o), j} xpad[n, c, t*s + j*d] * w[o, c, j]``: im2col
-    and one grouped matmul per block of taps (a block stays under ``COLUMN_BUDGET`` elements)."""
+    """``y[n, o, t] = b[o] + sum_{c in group(o), j} xpad[n, c, t*s + j*d] * w[o, c, j]``: per block
+    of ``_blocks``, an im2col copy of the strided, dilated taps and one grouped matrix product
+    (BLAS) written in place into y, laid out (g, C_out/g, N, *out) so that a block is one slice.
+    Output rows r.. read the padded input from row ``r*s`` on."""
     xp = _pad(x, spec.padding, NP_PAD_MODES[spec.padding_mode])
     out = tuple(map(_window_count, xp.shape[2:], spec.kernel_size, spec.stride, spec.dilation))
-    taps = list(_taps(spec.kernel_size, spec.dilation, spec.stride, out))
+    n, c = x.shape[:2]
     g, w = spec.groups, params["weight"]
-    wg = w.reshape(g, w.shape[0] // g, w.shape[1], len(taps))
-    step = max(1, COLUMN_BUDGET // max(1, x.shape[0] * x.shape[1] * math.prod(out)))
-    y = sum(wg[..., a:a + step].reshape(g, wg.shape[1], -1) @ _im2col(xp, taps[a:a + step], g)
-            for a in range(0, len(taps), step))
-    return _add_bias(np.asarray(y).reshape(x.shape[0], -1, *out), params)
+    wg = w.reshape(g, w.shape[0] // g, -1)  # (g, C_out/g, C_in/g * K): column c*K + t
+    y = np.empty((g, wg.shape[1], n, *out), dtype=x.dtype)
+    for images, rows in _blocks(n, out, c * math.prod(spec.kernel_size)):
+        block = (rows.stop - rows.start, *out[1:])
+        cols = _im2col(xp[images, :, rows.start * spec.stride[0]:], spec, block)
+        # a view, not a copy: a block is rows of one image or whole images
+        np.matmul(wg, cols.reshape(g, wg.shape[2], -1), out=y[:, :, images, rows].reshape(g, wg.shape[1], -1))
+    return _add_bias(np.moveaxis(y, 2, 0).reshape(n, w.shape[0], *out), params)
 
 
 def _conv_transpose(spec: ir.ConvTranspose, x: np.ndarray, params: Params) -> np.ndarray:

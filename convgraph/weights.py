@@ -87,7 +87,17 @@ def _fan_in(weight_shape: tuple[int, ...]) -> int:
 
 
 def _uniform(rng: np.random.Generator, bound: float, shape: tuple[int, ...]) -> np.ndarray:
-    return rng.uniform(-bound, bound, size=shape)
+    """U(-bound, bound) drawn in float32 (half the time of a float64 draw and cast): ``(2u - 1) * b``
+    with u ~ U[0, 1) in float32 (2u - 1 is exact) and b the float32 bound rounded towards zero,
+    so that ``|w| <= bound`` holds exactly."""
+    b = np.float32(bound)
+    if float(b) > bound:  # compared in float64 (a float32 scalar would compare in float32)
+        b = np.nextafter(b, np.float32(0))
+    u = rng.random(shape, dtype=np.float32)
+    u *= 2
+    u -= 1
+    u *= b
+    return u
 
 
 def _bound(fan_in: int) -> float:

@@ -106,13 +106,29 @@ def test_every_padding_mode_in_every_rank(torch, mode, nd):
     close(forward_layer(spec, x, {"weight": w, "bias": b}), torch_conv(torch, spec, x, w, b))
 
 
-@pytest.mark.parametrize("budget", [1, 100])
-def test_conv_in_blocks_of_taps_is_the_same(torch, monkeypatch, budget):
-    """A convolution too large for one im2col block is done in blocks of taps (here: 1 and 3 taps)."""
-    monkeypatch.setattr(reference, "COLUMN_BUDGET", budget)
-    spec = ir.Conv("Conv3d", 3, 2, 4, (3, 2, 2), (1, 2, 1), ((1, 0), (0, 1), (1, 1)), (1, 1, 2), groups=2)
-    x, w, b = randn(8, 2, 2, 5, 4, 3), randn(9, 4, 1, 3, 2, 2), randn(10, 4)
+@pytest.mark.parametrize("min_columns", [1, 13, 30, 10**6])
+def test_conv_in_blocks_is_the_same(torch, monkeypatch, min_columns):
+    """Blocks of 1 output row, of 3 rows and 1 (a shorter last block), of 2 whole images and 1, and
+    of all 3 images; the first axis is strided, so a block's input starts at row ``r*s``."""
+    monkeypatch.setattr(reference, "COLUMN_BUDGET", 1)
+    monkeypatch.setattr(reference, "MIN_COLUMNS", min_columns)
+    spec = ir.Conv("Conv3d", 3, 2, 4, (3, 2, 2), (2, 2, 1), ((1, 0), (0, 1), (1, 1)), (1, 1, 2), groups=2)
+    x, w, b = randn(8, 3, 2, 9, 4, 3), randn(9, 4, 1, 3, 2, 2), randn(10, 4)
+    blocks = list(reference._blocks(3, (4, 2, 3), 2 * 12))
+    assert len(blocks) == {1: 12, 13: 6, 30: 2, 10**6: 1}[min_columns]
     close(forward_layer(spec, x, {"weight": w, "bias": b}), torch_conv(torch, spec, x, w, b))
+
+
+@settings(max_examples=100)
+@given(conv_cases(), st.integers(1, 40))
+def test_conv_in_small_blocks_matches_torch(torch, case, min_columns):
+    """Every conv case again, in blocks of a few output rows or images instead of one block."""
+    spec, shape, seed = case
+    x, w = randn(seed, *shape), randn(seed + 1, *spec.weight_shape)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(reference, "COLUMN_BUDGET", 1)
+        mp.setattr(reference, "MIN_COLUMNS", min_columns)
+        close(forward_layer(spec, x, {"weight": w}), torch_conv(torch, spec, x, w, None))
 
 
 def test_depthwise_conv_with_channel_multiplier(torch):

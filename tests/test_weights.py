@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from convgraph import ir
+from convgraph import ir, weights
 from convgraph.errors import Loc, WeightsError
 from convgraph.weights import init_params, load_weights, param_specs
 
@@ -97,6 +97,20 @@ def test_init_params_keys_shapes_dtype_and_determinism():
     assert all(v.dtype == np.float32 for v in p.values())
     assert all(np.array_equal(p[k], v) for k, v in init_params(g, seed=3).items())
     assert not np.array_equal(p["0.weight"], init_params(g, seed=4)["0.weight"])
+
+
+def test_uniform_draw_is_float32_and_within_the_bound_at_its_ends():
+    """u = 0 and the largest u < 1 give -b and about +b: b, the float32 bound, never exceeds it."""
+    class Ends:
+        def random(self, shape, dtype):
+            return np.array([0.0, np.nextafter(1.0, 0.0, dtype=np.float32)], dtype=dtype)
+
+    for fan_in in range(1, 3000):
+        bound = 1 / math.sqrt(fan_in)
+        w = weights._uniform(Ends(), bound, (2,))  # type: ignore[arg-type]
+        lo, hi = float(w[0]), float(w[1])  # compared in float64
+        assert w.dtype == np.float32 and -bound <= lo < 0 < hi <= bound
+        assert -lo > bound * (1 - 2 ** -22) and hi > bound * (1 - 2 ** -21)  # within 2 and 4 ulp
 
 
 def test_init_follows_torch_default_bounds(torch):
