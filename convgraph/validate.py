@@ -349,8 +349,11 @@ def run_torch(graph: ir.Graph, inputs: Mapping[str, np.ndarray], params: Mapping
     env = {k: torch.from_numpy(np.asarray(v, dtype=np.float32)) for k, v in inputs.items()}
     # oneDNN builds kernels and reorders weights for every new shape: several times slower than
     # torch's native kernels for one run per size, with the same semantics
-    onednn = torch.backends.mkldnn.enabled
+    onednn, threads = torch.backends.mkldnn.enabled, torch.get_num_threads()
     torch.backends.mkldnn.enabled = False
+    # one thread: the reference's BLAS and onnxruntime share the cores with torch's pool, whose
+    # idle workers keep spinning after each op and slow the others down (a 2-3x wall-time cost)
+    torch.set_num_threads(1)
     try:
         with torch.no_grad():
             for node in graph.nodes:
@@ -358,6 +361,7 @@ def run_torch(graph: ir.Graph, inputs: Mapping[str, np.ndarray], params: Mapping
                     env[node.name] = _torch_node(F, torch, node, [env[i] for i in node.inputs], tparams)
     finally:
         torch.backends.mkldnn.enabled = onednn
+        torch.set_num_threads(threads)
     return {name: env[name].numpy() for name in graph.outputs}
 
 
@@ -382,7 +386,9 @@ def _sessions(model_bytes: bytes, providers: Sequence[str], loc: Loc) -> tuple[l
                          "install onnxruntime-gpu for CUDA" if p == "cuda" else f"{p}: not available")
             continue
         chain = [PROVIDERS[p]] + (["CPUExecutionProvider"] if p != "cpu" else [])
-        sessions.append((p, ort.InferenceSession(model_bytes, providers=chain)))
+        opts = ort.SessionOptions()
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # leave the cores to the reference
+        sessions.append((p, ort.InferenceSession(model_bytes, sess_options=opts, providers=chain)))
     if not sessions:
         raise ConvGraphError(f"no requested provider can run: {'; '.join(notes)}", loc)
     return sessions, notes
