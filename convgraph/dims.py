@@ -570,9 +570,10 @@ class EPSet:
     def normalized(self) -> "EPSet":
         """Smallest modulus, then the lowest start, exceptions re-derived."""
         mod, res = self.modulus, self.residues
-        for d in sorted(_divisors(mod)):
-            if all(((r % d) in {x % d for x in res}) == (r in res) for r in range(mod)):
-                mod, res = d, frozenset(r % d for r in res)
+        for d in _divisors(mod):  # ascending; d is a period when res is a union of classes mod d
+            folded = frozenset(r % d for r in res)
+            if len(folded) * (mod // d) == len(res):
+                mod, res = d, folded
                 break
         start = self.start
         while start > 1 and (((start - 1) % mod) in res) == ((start - 1) in self.exceptions):
@@ -584,7 +585,8 @@ class EPSet:
 
 
 def _divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
 
 
 _CMP: dict[str, Callable[[int, int], bool]] = {

@@ -5,7 +5,10 @@ from typing import TYPE_CHECKING, Mapping
 
 from . import dims as D
 from .dims import EPSet
-from .solve_sets import BRUTE_LIMIT
+from .solve_sets import BRUTE_LIMIT, MAX_PERIOD
+
+NO_PERIOD = (f"some condition has no usable period (a non-dyadic Upsample scale, or a period over "
+             f"{MAX_PERIOD} from deeply nested strides)")
 
 if TYPE_CHECKING:  # pragma: no cover
     from .solve import Coupling, Merge, Solution
@@ -167,7 +170,7 @@ def _merge_json(m: "Merge") -> dict:
 def _symbol_json(s) -> dict:
     out = {"runs": s.runs.to_json(), "exact": s.exact.to_json()}
     if not s.decided:
-        out["note"] = f"brute force over {s.name} = 1..{BRUTE_LIMIT}: not exact (a size without a period)"
+        out["note"] = f"brute force over {s.name} = 1..{BRUTE_LIMIT}: not exact ({NO_PERIOD})"
     return out
 
 
@@ -194,7 +197,7 @@ def metadata(sol: "Solution") -> dict[str, str]:
 
 def _symbol_text(s, near: Mapping[str, int]) -> list[str]:
     n, pad = s.name, " " * len(s.name)
-    if not s.constrained:
+    if not s.constrained and s.exact == s.runs:
         lines = [f"  {n}: any size (no constraint)"]
     else:
         lines = [f"  {n}: runs for {describe_set(s.runs, n)}" + _first(s.runs),
@@ -205,8 +208,7 @@ def _symbol_text(s, near: Mapping[str, int]) -> list[str]:
             lines.append(f"  {pad}  nearest to {near[n]} ({label}): "
                          f"{lo if lo is not None else 'none'} below, {hi if hi is not None else 'none'} above")
     if not s.decided:
-        lines.append(f"  {pad}  note: some size has no period (non-dyadic Upsample scale): "
-                     f"checked size by size for {n} = 1..{BRUTE_LIMIT} only, not exact")
+        lines.append(f"  {pad}  note: {NO_PERIOD}: checked size by size for {n} = 1..{BRUTE_LIMIT} only, not exact")
     return lines
 
 

@@ -455,3 +455,15 @@ def test_products_pull_out_their_constant():
     assert D.dim_str(d) == "8*floor((H + 1)/4)*floor((W + 1)/4)"
     assert D.parse_dim(D.dim_str(d)) == d
     assert D.evaluate(d, {"H": 7, "W": 15}) == 8 * 2 * 4
+
+
+@settings(max_examples=200, derandomize=True)
+@given(base=st.integers(1, 12), times=st.integers(1, 8), data=st.data())
+def test_epset_normalizes_to_the_smallest_period(base, times, data):
+    """A set given with a multiple of its period comes back with a modulus that is a period
+    of the set and divides the given one; membership is unchanged."""
+    res = data.draw(st.frozensets(st.integers(0, base - 1)))
+    mod = base * times
+    s = D.EPSet(1, mod, frozenset(r for r in range(mod) if r % base in res)).normalized()
+    assert mod % s.modulus == 0 and base % s.modulus == 0 or not res
+    assert all((x in s) == (x % base in res) for x in range(1, 3 * mod + 2))
