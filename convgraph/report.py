@@ -91,7 +91,7 @@ def valid_sizes(graph: Graph) -> dict:
     """Per symbol, the exact set of sizes at which the graph runs (from the solver), as text."""
     from .solve import solve
 
-    sol = solve(graph)
+    sol = solve(graph, tiling=False)
     return {name: sol.describe_runs(name) for name in graph.symbols}
 
 
@@ -119,7 +119,7 @@ def _size_hints(graph: Graph, sizes: Mapping[str, int]) -> tuple[str, ...]:
     """For each given symbol outside its valid set: the set and the nearest valid sizes."""
     from .solve import solve
 
-    sol = solve(graph)
+    sol = solve(graph, tiling=False)
     hints = []
     for name, x in sizes.items():
         if name in sol.symbols and x not in sol.runs(name):

@@ -50,15 +50,18 @@ __all__ = ["solve", "check_sizes", "Solution", "SymbolSizes", "Merge", "Coupling
 
 @dataclass(frozen=True)
 class SymbolSizes:
-    """The size sets of one input symbol. ``decided`` is False when some condition had no period
-    (a non-dyadic Upsample scale) and was checked size by size over ``1..BRUTE_LIMIT`` only."""
+    """The size sets of one input symbol. ``decided`` (for ``runs``) and ``exact_decided`` (for
+    ``exact``) are False when some condition had no usable period (a non-dyadic Upsample scale, or
+    a period over MAX_PERIOD) and was checked size by size over ``1..BRUTE_LIMIT`` only.
+    ``exact`` is None when the solve was asked to skip tiling (``solve(graph, tiling=False)``)."""
 
     name: str
     runs: EPSet
-    exact: EPSet
+    exact: EPSet | None
     layers: EPSet
     decided: bool = True
     constrained: bool = True
+    exact_decided: bool = True
 
 
 @dataclass(frozen=True)
@@ -198,9 +201,10 @@ def _meet(sets) -> tuple[EPSet, bool]:
     return reduce(lambda a, b: a & b, (s.sizes for s in sets), EPSet.all()), all(s.exact for s in sets)
 
 
-def solve(graph: Graph) -> Solution:
+def solve(graph: Graph, tiling: bool = True) -> Solution:
     """Solve every input symbol's valid sizes and judge every merge point (see the module doc).
-    Raises ShapeError at an ``assume`` that leaves no valid size."""
+    ``tiling=False`` skips the exact-tiling sets (``exact`` is None then): ``convgraph shapes``
+    shows only where the graph runs. Raises ShapeError at an ``assume`` that leaves no valid size."""
     res = graph.infer()
     names = res.sym_names
     single = {n: [c for c in res.constraints if c.symbols == {n}] for n in names}
@@ -220,9 +224,10 @@ def solve(graph: Graph) -> Solution:
             for n, s in cp.product.per_symbol().items():
                 runs[n] = runs[n] & s
     _check_assumes(res, single, runs, decided)
-    exact, notes = _tiling(graph, res, runs, decided)
+    exact, notes, exact_decided = _tiling(graph, res, runs) if tiling else ({n: None for n in names}, [], {})
     constrained = {n for c in res.constraints for n in c.symbols}
-    symbols = {n: SymbolSizes(n, runs[n], exact[n], layers[n], decided[n], n in constrained) for n in names}
+    symbols = {n: SymbolSizes(n, runs[n], exact[n], layers[n], decided[n], n in constrained,
+                              decided[n] and exact_decided.get(n, True)) for n in names}
     merges = [_with_coupling(m, couplings) for m in merges]
     return Solution(graph, res, symbols, tuple(merges), tuple(couplings), tuple(notes))
 
@@ -381,8 +386,8 @@ def tilings(graph: Graph, res: ShapeResult) -> list[Tiling]:
     return out
 
 
-def _tiling(graph: Graph, res: ShapeResult, runs, decided) -> tuple[dict[str, EPSet], list[str]]:
-    exact, notes = dict(runs), []
+def _tiling(graph: Graph, res: ShapeResult, runs) -> tuple[dict[str, EPSet], list[str], dict[str, bool]]:
+    exact, notes, decided = dict(runs), [], {n: True for n in runs}
     for t in tilings(graph, res):
         if not t.symbols:
             if not all(D.compare(D.lower(a), op, b) for a, op, b in t.conds()):
@@ -396,7 +401,7 @@ def _tiling(graph: Graph, res: ShapeResult, runs, decided) -> tuple[dict[str, EP
             cs = condition_set(lhs, op, rhs, n)
             exact[n] = exact[n] & cs.sizes
             decided[n] &= cs.exact
-    return exact, notes
+    return exact, notes, decided
 
 
 # --------------------------------------------------------------------------------------------

@@ -169,8 +169,9 @@ def _merge_json(m: "Merge") -> dict:
 
 def _symbol_json(s) -> dict:
     out = {"runs": s.runs.to_json(), "exact": s.exact.to_json()}
-    if not s.decided:
-        out["note"] = f"brute force over {s.name} = 1..{BRUTE_LIMIT}: not exact ({NO_PERIOD})"
+    which = [k for k, ok in (("runs", s.decided), ("exact", s.exact_decided)) if not ok]
+    if which:
+        out["note"] = f"{' and '.join(which)}: brute force over {s.name} = 1..{BRUTE_LIMIT}, not exact ({NO_PERIOD})"
     return out
 
 
@@ -188,8 +189,9 @@ def metadata(sol: "Solution") -> dict[str, str]:
     out = {}
     for n, s in sol.symbols.items():
         note = "" if s.decided else f" (checked up to {BRUTE_LIMIT})"
+        exact_note = "" if s.exact_decided else f" (checked up to {BRUTE_LIMIT})"
         out[f"convgraph.valid_sizes.{n}"] = describe_set(s.runs, n) + note
-        out[f"convgraph.exact_sizes.{n}"] = describe_set(s.exact, n) + note
+        out[f"convgraph.exact_sizes.{n}"] = describe_set(s.exact, n) + exact_note
     for i, cp in enumerate(sol.couplings):
         out[f"convgraph.coupling.{i}"] = cp.message
     return out
@@ -207,8 +209,10 @@ def _symbol_text(s, near: Mapping[str, int]) -> list[str]:
             lo, hi = st.near(near[n])
             lines.append(f"  {pad}  nearest to {near[n]} ({label}): "
                          f"{lo if lo is not None else 'none'} below, {hi if hi is not None else 'none'} above")
-    if not s.decided:
-        lines.append(f"  {pad}  note: {NO_PERIOD}: checked size by size for {n} = 1..{BRUTE_LIMIT} only, not exact")
+    which = [k for k, ok in (("runs", s.decided), ("tiles exactly", s.exact_decided)) if not ok]
+    if which:
+        lines.append(f"  {pad}  note ({' and '.join(which)}): {NO_PERIOD}: checked size by size for "
+                     f"{n} = 1..{BRUTE_LIMIT} only, not exact")
     return lines
 
 
