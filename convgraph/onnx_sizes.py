@@ -1,7 +1,6 @@
 """Concrete input sizes at which an export is probed (shape inference) and validated (onnxruntime).
 
-Per symbol x, from its exact set of valid sizes (``solve(graph).symbols[x].runs``; without the
-solver, the sizes in 1..SPAN that meet x's own constraints):
+Per symbol x, from its exact set of valid sizes (``solve(graph).symbols[x].runs``):
 
 - the smallest valid size;
 - sizes in distinct residue classes of P, the period of every dim that depends on x (the product
@@ -27,9 +26,8 @@ from . import dims as D
 from .dims import EPSet
 from .ir import Graph
 
-#: largest period enumerated by residue class; sizes searched up to SPAN without the solver
+#: largest period enumerated by residue class
 MAX_PERIOD = 1024
-SPAN = 256
 
 
 def check_sizes(graph: Graph, count: int) -> list[dict[str, int]]:
@@ -112,26 +110,12 @@ def _take(it: Iterable[int], n: int) -> list[int]:
 
 
 def _valid_sets(graph: Graph) -> dict[str, EPSet]:
-    try:
-        from .solve import solve
-    except ImportError:  # the solver is optional: sizes from the constraints alone
-        return _fallback_sets(graph)
-    return {n: s.runs for n, s in solve(graph).symbols.items()}
+    from .solve import solve
 
-
-def _fallback_sets(graph: Graph) -> dict[str, EPSet]:
-    res = graph.infer()
-    out = {}
-    for n in res.sym_names:
-        own = [c for c in res.constraints if c.symbols == {n}]
-        ok = frozenset(x for x in range(1, SPAN + 1) if all(c.holds({n: x}) for c in own))
-        out[n] = EPSet(SPAN + 1, 1, frozenset(), ok).normalized()
-    return out
+    return {n: s.runs for n, s in solve(graph, tiling=False).symbols.items()}
 
 
 def _solver_sizes(graph: Graph, count: int) -> list[dict[str, int]]:
-    try:
-        from .solve import check_sizes as solver_check_sizes
-    except ImportError:
-        return []
+    from .solve import check_sizes as solver_check_sizes
+
     return solver_check_sizes(graph, count)

@@ -7,7 +7,7 @@
 
 One dynamic export, one ``onnxruntime.InferenceSession`` per provider reused for every size. Sizes
 come from ``sizes=`` (one assignment, a partial one completed by the solver, or a list) or from
-``solve.check_sizes``: the smallest valid sizes, every residue class of the strides, a larger size,
+``onnx_sizes.check_sizes`` (from the solver's exact valid sets): the smallest valid sizes, every residue class of the strides, a larger size,
 and H != W. At each size and provider:
 
 - every output's actual shape must equal convgraph's formula evaluated at that size;
