@@ -186,13 +186,16 @@ class _Ctx:
         return GraphError(f"{self.where}: {message}", self.node.loc)
 
 
-def _axis_names(graph: Graph, shape_src: Shape, nd: int) -> list[str]:
-    """Label spatial axes by the symbol they depend on ('H'), else by position ('dim 2')."""
-    out = []
-    for j, d in enumerate(shape_src[-nd:]):
-        syms = sorted(D.symbols(d))
-        out.append(syms[0] if len(syms) == 1 else f"dim {len(shape_src) - nd + j}")
-    return out
+def _axis_label(x: Shape, j: int) -> str:
+    """'N', 'C', then the symbol a spatial axis depends on ('H'), else its position ('dim 2')."""
+    if j < 2:
+        return "NC"[j]
+    syms = D.symbols(x[j])
+    return next(iter(syms)) if len(syms) == 1 else f"dim {j}"
+
+
+def _spatial_labels(x: Shape) -> list[str]:
+    return [_axis_label(x, j) for j in range(2, len(x))]
 
 
 def _need_rank(ctx: _Ctx, x: Shape, ranks: tuple[int, ...], what: str) -> None:
@@ -209,7 +212,7 @@ def _need_channels(ctx: _Ctx, got: Dim, want: int, what: str) -> None:
 def _conv(ctx: _Ctx, spec: Conv, x: Shape) -> Shape:
     _need_rank(ctx, x, (spec.nd + 2,), f"N, C and {spec.nd} spatial dims")
     _need_channels(ctx, x[1], spec.in_channels, "in_channels")
-    names = _axis_names(ctx.graph, x, spec.nd)
+    names = _spatial_labels(x)
     out = []
     for i, (pb, pe), k, s, d, ax in zip(x[2:], spec.padding, spec.kernel_size, spec.stride, spec.dilation, names):
         for p, side in ((pb, "begin"), (pe, "end")):
@@ -227,7 +230,7 @@ def _conv(ctx: _Ctx, spec: Conv, x: Shape) -> Shape:
 def _conv_transpose(ctx: _Ctx, spec: ConvTranspose, x: Shape) -> Shape:
     _need_rank(ctx, x, (spec.nd + 2,), f"N, C and {spec.nd} spatial dims")
     _need_channels(ctx, x[1], spec.in_channels, "in_channels")
-    names = _axis_names(ctx.graph, x, spec.nd)
+    names = _spatial_labels(x)
     out = []
     for i, k, s, p, op, d, ax in zip(x[2:], spec.kernel_size, spec.stride, spec.padding,
                                      spec.output_padding, spec.dilation, names):
@@ -239,7 +242,7 @@ def _conv_transpose(ctx: _Ctx, spec: ConvTranspose, x: Shape) -> Shape:
 
 def _pool(ctx: _Ctx, spec: Pool, x: Shape) -> Shape:
     _need_rank(ctx, x, (spec.nd + 2,), f"N, C and {spec.nd} spatial dims")
-    names = _axis_names(ctx.graph, x, spec.nd)
+    names = _spatial_labels(x)
     out = []
     for i, k, s, p, d, ax in zip(x[2:], spec.kernel_size, spec.stride, spec.padding, spec.dilation, names):
         ek = effective_kernel(k, d)
@@ -271,7 +274,7 @@ def _upsample(ctx: _Ctx, spec: Upsample, x: Shape) -> Shape:
                        f"for {nd} spatial dims")
     if sizes is not None:
         return (*x[:2], *sizes)
-    names = _axis_names(ctx.graph, x, nd)
+    names = _spatial_labels(x)
     out = []
     for i, sf, ax in zip(x[2:], scales, names):
         o = D.scale_floor(i, sf)
@@ -326,11 +329,6 @@ LAYER_RULES: dict[type, Callable] = {
 }
 
 
-def _axis_label(x: Shape, j: int) -> str:
-    syms = sorted(D.symbols(x[j]))
-    return {0: "N", 1: "C"}.get(j, "") if not syms or j < 2 else syms[0]
-
-
 def _same_dims(ctx: _Ctx, shapes: list[Shape], skip: int | None, what: str) -> None:
     first = shapes[0]
     for other in shapes[1:]:
@@ -338,7 +336,7 @@ def _same_dims(ctx: _Ctx, shapes: list[Shape], skip: int | None, what: str) -> N
             raise ctx.fail(f"{what}: ranks differ: {len(first)}-D vs {len(other)}-D")
         for j, (a, b) in enumerate(zip(first, other)):
             if j != skip:
-                lab = _axis_label(first, j) or f"dim {j}"
+                lab = _axis_label(first, j)
                 ctx.require(a, "==", b, f"{lab} sizes must be equal", kind="merge", axis=lab)
 
 
@@ -364,7 +362,7 @@ def _crop(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
     if len(v) != len(w) or len(v) < 3:
         raise ctx.fail(f"needs two values of the same rank with spatial dims, got {len(v)}-D and {len(w)}-D")
     for j in range(2, len(v)):
-        lab = _axis_label(v, j) or f"dim {j}"
+        lab = _axis_label(v, j)
         ctx.require(v[j], ">=", w[j], f"{lab}: the cropped value must be at least as large as the target",
                     kind="merge", axis=lab)
     return (*v[:2], *w[2:])

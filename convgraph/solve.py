@@ -27,7 +27,7 @@ counterexample), or ``coupled`` (it relates two symbols; then the admissible tup
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property, reduce
+from functools import cached_property
 from typing import Mapping
 
 from . import dims as D
@@ -35,7 +35,8 @@ from .dims import Dim, EPSet
 from .errors import ShapeError
 from .ir import Conv, Graph, Pool
 from .shapes import Constraint, ShapeResult
-from .solve_sets import (BRUTE_LIMIT, CondSet, ProductCoupling, condition_set, minus, product_coupling)
+from .solve_sets import (BRUTE_LIMIT, CondSet, ProductCoupling, condition_set, intersect_all, minus,
+                         product_coupling)
 
 #: a coupling that is not a product is searched over this many valid sizes of each symbol
 PAIR_SPAN = 64
@@ -198,7 +199,7 @@ def _cond(c: Constraint, name: str) -> CondSet:
 def _meet(sets) -> tuple[EPSet, bool]:
     """Intersection of CondSets, and whether all were exact."""
     sets = list(sets)
-    return reduce(lambda a, b: a & b, (s.sizes for s in sets), EPSet.all()), all(s.exact for s in sets)
+    return intersect_all(s.sizes for s in sets), all(s.exact for s in sets)
 
 
 def solve(graph: Graph, tiling: bool = True) -> Solution:
