@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 import convgraph as cg  # noqa: E402
 import convgraph.validate as C  # noqa: E402
-from convgraph.onnx_sizes import check_sizes  # noqa: E402
+from convgraph.solve.sizes import check_sizes  # noqa: E402
 
 
 def main() -> None:

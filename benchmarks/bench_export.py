@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import numpy as np  # noqa: E402
 
 import convgraph as cg  # noqa: E402
-from convgraph.weights import init_params  # noqa: E402
+from convgraph.export.weights import init_params  # noqa: E402
 
 
 def timed(fn, repeat: int) -> tuple[float, object]:

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import convgraph as cg  # noqa: E402
 from convgraph.ir import Graph  # noqa: E402
 from convgraph.solve import solve  # noqa: E402
-from convgraph.solve_sets import condition_set  # noqa: E402
+from convgraph.solve._sets import condition_set  # noqa: E402
 
 MODELS = ["unet.cg", "unet_original.cg", "unet_strided.cg"]
 

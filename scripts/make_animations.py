@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from convgraph.animate import animate  # noqa: E402
-from convgraph.dsl import parse_layer  # noqa: E402
+from convgraph.front.dsl import parse_layer  # noqa: E402
 
 OUT_DIR = os.path.join(ROOT, "docs", "animations")
 

@@ -15,12 +15,13 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+import convgraph as cg
 from convgraph.animate import animate, render_frames
-from convgraph.animate_caption import formula_lines
-from convgraph.animate_draw import CURRENT, KERNEL, FrameRenderer, build_scene
-from convgraph.animate_geometry import CROP, OUT, OUTPAD, effective_kernel, geometry
-from convgraph.animate_text import typeface
-from convgraph import reference
+from convgraph.animate._caption import formula_lines
+from convgraph.animate._draw import CURRENT, KERNEL, FrameRenderer, build_scene
+from convgraph.animate._geometry import CROP, OUT, OUTPAD, effective_kernel, geometry
+from convgraph.animate._text import typeface
+from convgraph.validate import reference
 from convgraph.errors import Loc
 from convgraph.ir import Conv, ConvTranspose, Graph, Node, Pool
 
@@ -98,7 +99,7 @@ def shape_stage_sizes(spec, sizes) -> tuple[int, ...]:
     """The layer's output spatial sizes from the shape stage (graph.shapes at ``sizes``)."""
     x = Node("x", "input", (), Loc("<test>", 1, 1), dims=(1, 1, *sizes))
     y = Node("y", "layer", ("x",), Loc("<test>", 2, 1), layer=spec, layer_name="y")
-    return tuple(Graph((x, y), ("y",)).shapes()["y"][2:])
+    return tuple(cg.Graph((x, y), ("y",)).shapes()["y"][2:])
 
 
 def one_hot_responses(spec, sizes) -> tuple[tuple[int, ...], dict]:
@@ -320,7 +321,7 @@ def test_cli_layer_string(tmp_path, capsys):
 
 
 def test_cli_file_layer_at_sizes(model, tmp_path, capsys):
-    from convgraph.dsl import load
+    from convgraph.api import load
 
     g = load(str(model))
     for name in ("c1", "p", "u"):

@@ -9,7 +9,7 @@ import pytest
 import convgraph as cg
 from convgraph import dims as D
 from convgraph.errors import GraphError, LayerConfigError, Loc
-from convgraph.layers import CATALOGUE
+from convgraph.front.catalogue import CATALOGUE
 
 HERE = __file__
 
@@ -113,7 +113,7 @@ def test_layer_errors_are_located_at_the_call():
 
 
 def test_every_catalogue_class_is_a_builder_function_with_torchs_parameters():
-    from convgraph import builder
+    from convgraph.front import builder
 
     for name in CATALOGUE:
         assert getattr(cg, name) is getattr(builder, name)
@@ -156,6 +156,6 @@ def test_assume_and_expect_errors_point_at_the_builder_call():
 
 
 def test_builder_module_has_no_side_effects_on_import():
-    from convgraph import builder
+    from convgraph.front import builder
 
     assert "input" in builder.__all__ and inspect.isfunction(builder.Conv2d)

@@ -11,10 +11,11 @@ import pytest
 
 import convgraph as cg
 import convgraph.validate as C
-from convgraph import ir, onnx_emit
+from convgraph import ir
+from convgraph.export import _emit as onnx_emit
 from convgraph.validate import accumulation, check, choose_sizes, tolerance
 from convgraph.errors import ConvGraphError, ShapeError
-from convgraph.weights import init_params
+from convgraph.export.weights import init_params
 from test_export import MODEL_FILES, ROOT, TINY, Net, cli, write_cg
 
 
@@ -103,7 +104,7 @@ def test_wrong_lowering_is_a_mismatch(monkeypatch):
 def test_wrong_shape_is_a_mismatch(monkeypatch):
     """Pooling exported in floor mode (and the exporter's own shape cross-check disabled): the
     actual output shapes differ from the formulas at sizes where ceil mode adds a window."""
-    import convgraph.onnx_export as E
+    import convgraph.export._export as E
 
     def floor_pool(b, s):
         b.op("MaxPool", [s.x], s.name, s.out, kernel_shape=list(s.spec.kernel_size), strides=list(s.spec.stride),

@@ -8,10 +8,10 @@ import textwrap
 import pytest
 
 from convgraph import dims as D
-from convgraph.dsl import load, parse, parse_layer
+from convgraph.front.dsl import load, parse, parse_layer
 from convgraph.errors import ConvGraphError, DSLSyntaxError, GraphError, LayerConfigError, Loc, ShapeError
 from convgraph.ir import Assume, Conv, ConvTranspose, Elementwise, Expect
-from convgraph.layers import construct
+from convgraph.front.catalogue import construct
 
 
 def src(text: str) -> str:
@@ -367,14 +367,14 @@ INJECTIONS = [
 
 
 def test_parse_validates_through_the_shape_stage(monkeypatch):
-    import convgraph.shapes
+    import convgraph.api
 
     def fail(graph):
         raise ShapeError("from the shape stage", graph.node("y").loc)
 
-    monkeypatch.setattr(convgraph.shapes, "infer", fail)
+    monkeypatch.setattr(convgraph.api, "infer", fail)
     with pytest.raises(ShapeError, match=r"^m.cg:2:5: error: from the shape stage$"):
-        parse(X + "y = ReLU()(x)", filename="m.cg")
+        convgraph.api.parse(X + "y = ReLU()(x)", filename="m.cg")
 
 
 def _check(text, cls, pos, message):

@@ -21,15 +21,19 @@ from hypothesis import strategies as st
 from onnx import numpy_helper
 
 import convgraph as cg
+from convgraph.shapes import infer
 from convgraph import dims as D
-from convgraph import ir, onnx_emit, reference, shapes
+from convgraph import ir
+from convgraph.export import _emit as onnx_emit
+from convgraph.validate import reference
+from convgraph import shapes
 from convgraph.validate import accumulation, tolerance
 from convgraph.cli import main
 from convgraph.errors import ConvGraphError, ExportError, LayerConfigError, Loc, ShapeError
-from convgraph.layers import construct
-from convgraph.onnx_export import InferenceMismatch, MAX_OPSET, export, to_onnx
-from convgraph.onnx_sizes import check_sizes
-from convgraph.weights import init_params, param_specs
+from convgraph.front.catalogue import construct
+from convgraph.export import InferenceMismatch, MAX_OPSET, export, to_onnx
+from convgraph.solve.sizes import check_sizes
+from convgraph.export.weights import init_params, param_specs
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_FILES = sorted((ROOT / "models").rglob("*.cg"))
@@ -69,7 +73,7 @@ class Net:
         return self._add(ir.Node(name, op, inputs, Loc(self.filename, len(self.nodes) + 1, 1), dim=dim))
 
     def graph(self, *outputs: str, doc: str | None = None) -> ir.Graph:
-        return ir.Graph(tuple(self.nodes), outputs or (self.last,), self.filename, doc)
+        return cg.Graph(tuple(self.nodes), outputs or (self.last,), self.filename, doc)
 
 
 def model_params(model: onnx.ModelProto) -> dict[str, np.ndarray]:
@@ -78,7 +82,7 @@ def model_params(model: onnx.ModelProto) -> dict[str, np.ndarray]:
 
 def random_inputs(graph: ir.Graph, env: dict, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    res = graph.infer()
+    res = infer(graph)
     return {n.name: rng.standard_normal(tuple(D.evaluate(d, env) for d in res.values[n.name])).astype(np.float32)
             for n in graph.inputs}
 
@@ -162,7 +166,7 @@ def test_model_exports_with_formula_dims(path: Path, tmp_path: Path):
     assert cli("export", str(path), "-o", str(out)) == 0
     model = onnx.load(str(out))
     onnx.checker.check_model(model, full_check=True)
-    res = graph.infer()
+    res = infer(graph)
     for vi in model.graph.input:
         assert dims_of(vi) == [d if isinstance(d, int) else D.dim_str(d) for d in res.values[vi.name]]
         assert {d for d in dims_of(vi) if isinstance(d, str)} <= set(graph.symbols)
@@ -276,12 +280,12 @@ def _single(case, sizes: list[int]):
         net = Net().input("N", args[0] if args and type_name.startswith(("Conv", "ConvT")) else 2,
                           *SPATIAL[:nd]).layer(type_name, *args, **kw)
         graph = net.graph()
-        graph.infer()
+        infer(graph)
     except (LayerConfigError, ShapeError, ConvGraphError):
         assume(False)
     env = {"N": 2, **dict(zip(SPATIAL[:nd], sizes))}
     try:
-        graph.infer().check(env)
+        infer(graph).check(env)
     except ShapeError:
         assume(False)
     return graph, env
@@ -338,7 +342,7 @@ def test_random_multi_layer_graph(case, sizes, torch):
     graph = net.graph()
     env = {"N": 2, **dict(zip(SPATIAL, sizes[:nd]))}
     try:
-        graph.infer().check(env)
+        infer(graph).check(env)
     except ShapeError:
         assume(False)
     model = to_onnx(graph, params=init_params(graph, seed=5))

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from convgraph.errors import ConvGraphError, LayerConfigError, Loc
 from convgraph.ir import AdaptiveAvgPool, Conv, ConvTranspose, Elementwise, Pool, Upsample
-from convgraph.layers import CATALOGUE, construct, param_names
+from convgraph.front.catalogue import CATALOGUE, construct, param_names
 
 LOC = Loc("m.cg", 7, 5)
 

@@ -29,9 +29,9 @@ import sympy as sp
 
 import convgraph as cg
 from convgraph import dims as D
-from convgraph import reference
+from convgraph.validate import reference
 from convgraph.errors import ShapeError
-from convgraph.weights import init_params, param_specs
+from convgraph.export.weights import init_params, param_specs
 from torch_equiv import load_params, run_torch, to_torch, torch_layer
 
 # torch's note that an even kernel with padding='same' pads a copy of the input (dilated_tcn.cg)

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from convgraph import ir, reference
+from convgraph import ir
+from convgraph.validate import reference
 from convgraph.errors import Loc
-from convgraph.reference import ELEMENTWISE_IMPLS, LAYER_IMPLS, forward_layer, run
+from convgraph.validate.reference import ELEMENTWISE_IMPLS, LAYER_IMPLS, forward_layer, run
 
 RTOL = ATOL = 1e-10
 MODES = ("zeros", "reflect", "replicate", "circular")

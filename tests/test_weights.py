@@ -9,9 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from convgraph import ir, weights
+from convgraph import ir
+from convgraph.export import weights
 from convgraph.errors import Loc, WeightsError
-from convgraph.weights import init_params, load_weights, param_specs
+from convgraph.export.weights import init_params, load_weights, param_specs
 
 
 def sequential(*specs: ir.LayerSpec, dims=(1, 6, "H", "W")) -> ir.Graph:
@@ -266,7 +267,7 @@ def test_torch_format_without_torch_says_torch_is_needed(tmp_path, monkeypatch):
 
 
 def test_modules_do_not_import_torch_or_onnx():
-    code = ("import sys, convgraph.reference, convgraph.weights; "
+    code = ("import sys, convgraph.validate.reference, convgraph.export.weights; "
             "print(sorted(m for m in ('torch', 'onnx', 'onnxruntime') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -5,7 +5,7 @@ model, with parameter names equal to convgraph's (``{layer_name}.weight``, ``.bi
 ``.running_mean`` / ``.running_var``), so weights move between the two by name:
 
 >>> import convgraph as cg
->>> from convgraph.weights import init_params
+>>> from convgraph.export.weights import init_params
 >>> g = cg.parse("input(1, 1, H, W)\nConv2d(1, 4, 3)\nReLU()")
 >>> to_torch(g)                       # children "0", "1" as nn.Sequential numbers them
 Sequential(

@@ -6,11 +6,12 @@ import json
 import sys
 from typing import Mapping
 
-from . import dims as D
-from .dims import Dim
-from .ir import Graph, Node
-from .errors import ShapeError
-from .shapes import Constraint, ShapeResult
+from convgraph import dims as D
+from convgraph.dims import Dim
+from convgraph.ir import Graph, Node
+from convgraph.errors import ShapeError
+from convgraph.shapes import Constraint, ShapeResult
+from convgraph.shapes import infer
 
 
 def _dim_at(d: Dim, sizes: Mapping[str, int]) -> int | str:
@@ -89,19 +90,19 @@ def shapes_text(graph: Graph, res: ShapeResult, sizes: Mapping[str, int], valid:
 
 def valid_sizes(graph: Graph) -> dict:
     """Per symbol, the exact set of sizes at which the graph runs (from the solver), as text."""
-    from .solve import solve
+    from convgraph.solve import solve
 
     sol = solve(graph, tiling=False)
     return {name: sol.describe_runs(name) for name in graph.symbols}
 
 
 def cli_shapes(args) -> int:
-    from .cli import parse_at
-    from .dsl import load
+    from convgraph.cli._main import parse_at
+    from convgraph.front.dsl import load
 
     graph = load(args.file)
     sizes = parse_at(args.at)
-    res = graph.infer()
+    res = infer(graph)
     try:
         res.validate(sizes)  # ShapeError names the layer and rule
     except ShapeError as err:
@@ -117,7 +118,7 @@ def cli_shapes(args) -> int:
 
 def _size_hints(graph: Graph, sizes: Mapping[str, int]) -> tuple[str, ...]:
     """For each given symbol outside its valid set: the set and the nearest valid sizes."""
-    from .solve import solve
+    from convgraph.solve import solve
 
     sol = solve(graph, tiling=False)
     hints = []

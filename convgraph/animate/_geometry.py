@@ -19,8 +19,8 @@ import itertools
 from dataclasses import dataclass
 from typing import Callable, Iterator, Union
 
-from .errors import ConvGraphError, Loc, ShapeError
-from .ir import Conv, ConvTranspose, LayerSpec, Pool
+from convgraph.errors import ConvGraphError, Loc, ShapeError
+from convgraph.ir import Conv, ConvTranspose, LayerSpec, Pool
 
 # kinds of drawn cells on the source side of a window
 INPUT = "input"  # an input cell (holds input[src])

@@ -1,7 +1,7 @@
 """The text of an animation: the size formula with its values, per axis, and notes (pure).
 
 >>> from convgraph.ir import Conv
->>> from convgraph.animate_geometry import geometry
+>>> from convgraph.animate._geometry import geometry
 >>> g = geometry(Conv("Conv1d", 1, 1, 1, (4,), (1,), ((2, 2),), (1,)), (5,))
 >>> formula_lines(g)
 ['o = ⌊(i + 2p − d(k−1) − 1)/s⌋ + 1 = ⌊(5 + 4 − 3 − 1)/1⌋ + 1 = 6']
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .animate_geometry import Geometry, effective_kernel, stretched_size
-from .ir import Conv, ConvTranspose, LayerSpec, Pool
+from convgraph.animate._geometry import Geometry, effective_kernel, stretched_size
+from convgraph.ir import Conv, ConvTranspose, LayerSpec, Pool
 
 
 def num(v: int) -> str:

@@ -11,15 +11,15 @@ import importlib
 import os
 import sys
 
-from .errors import ConvGraphError, Loc
+from convgraph.errors import ConvGraphError, Loc
 
 #: subcommand -> (module, function); the function takes the parsed args and returns an exit code
 COMMANDS = {
-    "shapes": ("convgraph.report", "cli_shapes"),
-    "export": ("convgraph.onnx_export", "cli_export"),
-    "check": ("convgraph.validate", "cli_check"),
-    "solve": ("convgraph.solve", "cli_solve"),
-    "animate": ("convgraph.animate", "cli_animate"),
+    "shapes": ("convgraph.cli.shapes", "cli_shapes"),
+    "export": ("convgraph.cli.export", "cli_export"),
+    "check": ("convgraph.cli.check", "cli_check"),
+    "solve": ("convgraph.cli.solve", "cli_solve"),
+    "animate": ("convgraph.cli.animate", "cli_animate"),
 }
 
 
@@ -36,7 +36,7 @@ def parse_at(items: list[str] | None, flag: str = "--at") -> dict[str, int]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="convgraph", description=__doc__.splitlines()[0])
-    from . import __version__
+    from convgraph._version import __version__
 
     p.add_argument("--version", action="version", version=f"convgraph {__version__}")
     sub = p.add_subparsers(dest="command", required=True)

@@ -11,13 +11,14 @@ Canonical form (done once, in ``layers.py``):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Union
+from dataclasses import dataclass, field, replace
+from typing import Callable, Mapping, TypeVar, Union
 
-from .errors import Loc
+from convgraph.errors import Loc
 
 Ints = tuple[int, ...]
 Pads = tuple[tuple[int, int], ...]  # (begin, end) per spatial axis
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,11 @@ class Expect:
 
 @dataclass(frozen=True)
 class Graph:
-    """A parsed model. ``nodes`` are in definition order (a topological order)."""
+    """A parsed model. ``nodes`` are in definition order (a topological order).
+
+    ``_memo`` holds each later stage's frozen result for this graph (shape result, solution), keyed
+    by the stage, so that a stage runs once per graph however many consumers ask; the IR itself
+    imports no later stage."""
 
     nodes: tuple[Node, ...]
     outputs: tuple[str, ...]
@@ -206,8 +211,8 @@ class Graph:
     doc: str | None = None
     assumes: tuple[Assume, ...] = ()
     expects: tuple[Expect, ...] = ()
-    _index: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
-    _cache: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+    _index: dict[str, Node] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    _memo: dict[object, object] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
         self._index.update({n.name: n for n in self.nodes})
@@ -217,7 +222,10 @@ class Graph:
 
     @property
     def inputs(self) -> tuple[Node, ...]:
-        return tuple(n for n in self.nodes if n.op == "input")
+        """The input nodes, in order (computed once: export asks for them once per value)."""
+        if "inputs" not in self._memo:
+            self._memo["inputs"] = tuple(n for n in self.nodes if n.op == "input")
+        return self._memo["inputs"]  # type: ignore[return-value]
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -232,31 +240,18 @@ class Graph:
     def layers(self) -> tuple[Node, ...]:
         return tuple(n for n in self.nodes if n.op == "layer")
 
-    # --- stage entry points (imported lazily so `shapes` never loads onnx) -------------------
+    def memo(self, key: object, compute: Callable[[], T]) -> T:
+        """``compute()`` once per graph and key (the later stages' results, see the class doc)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]  # type: ignore[return-value]
 
-    def infer(self):
-        """The shape stage's frozen result (``convgraph.shapes.ShapeResult``)."""
-        if "infer" not in self._cache:
-            from .shapes import infer
 
-            self._cache["infer"] = infer(self)
-        return self._cache["infer"]
-
-    def shapes(self, **sizes: int) -> dict:
-        """Every value's shape: sympy expressions, or ints when ``sizes`` gives every symbol."""
-        return self.infer().shapes(**sizes)
-
-    def output_shapes(self, **sizes: int) -> dict:
-        """Output shapes, e.g. ``{"c": (N, 32, H, W)}``; with sizes, ints (or ShapeError)."""
-        allv = self.shapes(**sizes)
-        return {name: allv[name] for name in self.outputs}
-
-    def to_onnx(self, **kw):
-        from .onnx_export import to_onnx
-
-        return to_onnx(self, **kw)
-
-    def export(self, path, **kw):
-        from .onnx_export import export
-
-        return export(self, path, **kw)
+def bake(graph: Graph, sizes: Mapping[str, int]) -> Graph:
+    """The graph with the given symbols replaced by ints in its inputs (sizes already checked).
+    ``assume``/``expect`` are dropped: their conditions were checked at these sizes."""
+    if not sizes:
+        return graph
+    nodes = tuple(replace(n, dims=tuple(sizes.get(d, d) if isinstance(d, str) else d for d in n.dims))
+                  if n.op == "input" else n for n in graph.nodes)
+    return Graph(nodes, graph.outputs, graph.filename, graph.doc)

@@ -31,9 +31,9 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 from onnx import NodeProto, TensorProto, helper, numpy_helper
 
-from . import dims as D
-from . import ir
-from .errors import ExportError
+from convgraph import dims as D
+from convgraph import ir
+from convgraph.errors import ExportError
 
 Shape = tuple  # of dims: int or a convgraph.dims expression
 

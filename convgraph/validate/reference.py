@@ -24,7 +24,7 @@ from typing import Callable, Iterator
 import numpy as np
 from numpy.typing import DTypeLike
 
-from . import ir
+from convgraph import ir
 
 Params = dict[str, np.ndarray]
 LayerFn = Callable[[object, np.ndarray, Params], np.ndarray]
@@ -453,7 +453,7 @@ def run(graph: ir.Graph, inputs: dict[str, np.ndarray], params: Params,
     """Every value of the graph, computed in ``dtype`` (float64 by default).
 
     ``inputs`` maps input names to arrays; ``params`` uses the weight-file keys
-    (``{layer_name}.weight``, see ``convgraph.weights.param_specs``)."""
+    (``{layer_name}.weight``, see ``convgraph.export.weights.param_specs``)."""
     values: dict[str, np.ndarray] = {}
     for node in graph.nodes:
         if node.op == "input":

@@ -21,12 +21,12 @@ import os
 import pickle
 import struct
 import zipfile
-from typing import Callable, Iterator, Union
+from typing import Callable, Iterator, Mapping, Union
 
 import numpy as np
 
-from . import ir
-from .errors import Loc, WeightsError
+from convgraph import ir
+from convgraph.errors import Loc, WeightsError
 
 Shapes = dict[str, tuple[int, ...]]
 PathLike = Union[str, "os.PathLike[str]"]
@@ -257,3 +257,22 @@ def load_weights(path: PathLike, graph: ir.Graph) -> dict[str, np.ndarray]:
         raise WeightsError(f"weights file '{path}' does not match the graph: {'; '.join(parts)}",
                            Loc(path, 0, 0))
     return {k: np.asarray(tensors[k], dtype=np.float32) for k in expected}
+
+
+def resolve_params(graph: ir.Graph, params: Mapping[str, np.ndarray] | None, seed: int,
+            weights: str | os.PathLike | None) -> dict[str, np.ndarray]:
+    """float32 parameters keyed ``{layer}.weight`` ...: given, loaded from a file, or initialised."""
+    if params is None and weights is not None:
+        return load_weights(weights, graph)
+    if params is None:
+        return init_params(graph, seed)
+    specs = param_specs(graph)
+    missing = [k for k in specs if k not in params]
+    extra = [k for k in params if k not in specs]
+    wrong = [f"{k}: given {list(np.shape(params[k]))}, graph {list(s)}" for k, s in specs.items()
+             if k in params and tuple(np.shape(params[k])) != tuple(s)]
+    parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
+            ([f"extra {', '.join(extra)}"] if extra else []) + ([f"misshapen {w}" for w in wrong])
+    if parts:
+        raise WeightsError(f"params do not match the graph: {'; '.join(parts)}", Loc(graph.filename, 0, 0))
+    return {k: np.asarray(params[k], dtype=np.float32) for k in specs}

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from functools import lru_cache, reduce
 from typing import Callable, Mapping
 
-from . import dims as D
-from .dims import Dim, EPSet
+from convgraph import dims as D
+from convgraph.dims import Dim, EPSet
 
 #: sizes checked one by one when a condition has no period (non-dyadic Upsample scale)
 BRUTE_LIMIT = 4096

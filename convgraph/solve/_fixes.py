@@ -14,16 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Iterator
 
-from . import dims as D
-from .dims import EPSet
-from .errors import ConvGraphError, Loc
-from .ir import Assume, ConvTranspose, Conv, Graph, Node, Pool
-from .shapes import Constraint, ShapeResult, infer
-from .solve_report import classes_text, describe_set, periodic_start
-from .solve_sets import condition_set, subset
+from convgraph import dims as D
+from convgraph.dims import EPSet
+from convgraph.errors import ConvGraphError, Loc
+from convgraph.ir import Assume, ConvTranspose, Conv, Graph, Node, Pool
+from convgraph.shapes import Constraint, ShapeResult, infer
+from convgraph.solve._report import classes_text, describe_set, periodic_start
+from convgraph.solve._sets import condition_set, subset
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .solve import Fix, Merge, Solution
+    from convgraph.solve._solve import Fix, Merge, Solution
 
 #: one-sided layers tried for padding / ceil_mode edits, nearest to the merge first
 MAX_LAYERS = 8
@@ -51,7 +51,7 @@ def find_fixes(sol: "Solution") -> tuple["Fix", ...]:
 
 
 def _fixes_for(sol: "Solution", m: "Merge") -> list["Fix"]:
-    from .solve import Fix
+    from convgraph.solve._solve import Fix
 
     checked = [(cand, _verify(sol, m, cand)) for cand in _candidates(sol, m)]
     good = [(cand, v) for cand, v in checked if v is not None]
@@ -307,7 +307,7 @@ def _class_condition(s: EPSet | None, n: str):
 def _per_class_note(m: "Merge", sol: "Solution", partial) -> "Fix | None":
     """When the output_padding of one ConvTranspose would have to depend on the size's class:
     say so, with the value each class needs (the current value included)."""
-    from .solve import Fix
+    from convgraph.solve._solve import Fix
 
     n = m.symbol
     by_layer: dict[str, list] = {}

@@ -16,11 +16,11 @@ from typing import Iterable, Mapping, Sequence
 
 from PIL import Image, ImageDraw
 
-from . import animate_caption as cap
-from .animate_geometry import (CROP, INPUT, OUT, OUTPAD, OVER, PAD, ZERO, Frame, GatherAxis, Geometry,
+from convgraph.animate import _caption as cap
+from convgraph.animate._geometry import (CROP, INPUT, OUT, OUTPAD, OVER, PAD, ZERO, Frame, GatherAxis, Geometry,
                                ScatterAxis)
-from .animate_text import Typeface, typeface
-from .ir import Pool
+from convgraph.animate._text import Typeface, typeface
+from convgraph.ir import Pool
 
 RGB = tuple[int, int, int]
 WHITE, BLACK, GREY = (255, 255, 255), (20, 20, 20), (110, 110, 110)

@@ -15,7 +15,6 @@ the shape stage at the ``--at`` sizes) -> pure geometry (``animate_geometry``) -
 from __future__ import annotations
 
 import math
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -23,14 +22,14 @@ from typing import Sequence
 
 from PIL import Image
 
-from .animate_caption import layer_text
-from .animate_draw import UNUSED_INDEX, Layout, render
-from .animate_gif import write_gif
-from .animate_geometry import CLI, Geometry, check_animatable, geometry
-from .errors import ConvGraphError, GraphError, Loc
-from .ir import Conv, ConvTranspose, Graph, LayerSpec, Node
+from convgraph.animate._caption import layer_text
+from convgraph.animate._draw import UNUSED_INDEX, Layout, render
+from convgraph.animate._gif import write_gif
+from convgraph.animate._geometry import CLI, Geometry, geometry
+from convgraph.errors import ConvGraphError, Loc
+from convgraph.ir import LayerSpec
 
-__all__ = ["animate", "render_frames", "cli_animate", "AnimationResult"]
+__all__ = ["animate", "render_frames", "AnimationResult"]
 
 MAX_FRAMES = 400  # every frame is held in memory until the GIF is written (~0.3 MB each)
 MAX_STRIP_FRAMES = 12
@@ -119,24 +118,6 @@ def _evenly(n: int, most: int) -> list[int]:
 # --------------------------------------------------------------------------------------------
 
 
-def cli_animate(args) -> int:
-    """``convgraph animate``; user errors are ConvGraphError (the CLI prints one line, exit 2)."""
-    if _looks_like_layer(args.target):
-        spec, sizes, title, loc = _from_layer_text(args)
-    else:
-        spec, sizes, title, loc = _from_file(args)
-    png = args.png or args.output.lower().endswith(".png")
-    res = animate(spec, sizes, args.output, png=png, scatter=args.scatter, title=title, loc=loc)
-    kind = "PNG grid of" if png else "GIF,"
-    print(f"{res.path}: {kind} {res.frames} frames of {res.size[0]}x{res.size[1]} px "
-          f"in {res.seconds:.2f} s")
-    return 0
-
-
-def _looks_like_layer(target: str) -> bool:
-    return "(" in target and not os.path.exists(target)
-
-
 def parse_size(text: str | None, nd: int, what: str = "--input") -> tuple[int, ...]:
     """``"5x7"`` -> ``(5, 7)``; also ``5,7`` and ``5×7``. The count must match the layer's rank."""
     if not text:
@@ -152,86 +133,3 @@ def parse_size(text: str | None, nd: int, what: str = "--input") -> tuple[int, .
     if min(sizes) < 1:
         raise ConvGraphError(f"animate: {what} sizes must be positive, got {text}", CLI)
     return sizes
-
-
-def _from_layer_text(args) -> tuple[LayerSpec, tuple[int, ...], str, Loc]:
-    from .dsl import parse_layer
-
-    if args.layer or args.at:
-        raise ConvGraphError("animate: --layer and --at apply to a .cg file; a layer string takes --input", CLI)
-    text = args.target.strip()
-    spec = parse_layer(text, filename="<layer>")
-    loc = Loc("<layer>", 1, 1)
-    check_animatable(spec, loc)
-    sizes = parse_size(args.input, spec.nd)  # type: ignore[union-attr]
-    x = Node("x", "input", (), loc, dims=(1, _in_channels(spec), *sizes))
-    node = Node("layer", "layer", ("x",), loc, layer=spec, layer_name="layer")
-    out = Graph((x, node), ("layer",), filename="<layer>").shapes()["layer"][2:]
-    _agree(geometry(spec, sizes, loc=loc), out)
-    return spec, sizes, text, loc
-
-
-def _in_channels(spec: LayerSpec) -> int:
-    return spec.in_channels if isinstance(spec, (Conv, ConvTranspose)) else 1
-
-
-def _from_file(args) -> tuple[LayerSpec, tuple[int, ...], str, Loc]:
-    from .cli import parse_at
-    from .dsl import load
-
-    if not os.path.exists(args.target):
-        raise ConvGraphError(f"animate: no such file {args.target!r} (a layer is written like "
-                             "\"Conv2d(1, 1, 3)\")", CLI)
-    if args.input:
-        raise ConvGraphError("animate: --input applies to a layer string; for a .cg file give --at SYM=INT", CLI)
-    graph = load(args.target)
-    node = _find_layer(graph, args.layer)
-    check_animatable(node.layer, node.loc)  # type: ignore[arg-type]
-    shapes = graph.shapes(**parse_at(args.at))
-    sizes = _int_sizes(shapes[node.inputs[0]][2:], node, graph)
-    _agree(geometry(node.layer, sizes, loc=node.loc), shapes[node.name][2:])  # type: ignore[arg-type]
-    return node.layer, sizes, f"{node.layer_name} = {layer_text(node.layer)}", node.loc  # type: ignore[return-value]
-
-
-def _find_layer(graph: Graph, name: str | None) -> Node:
-    layers = graph.layers()
-    where = Loc(graph.filename, 0, 0)
-    names = ", ".join(f"{n.layer_name} ({n.layer.type_name})" for n in layers)  # type: ignore[union-attr]
-    if name is None:
-        windowed = [n for n in layers if _windowed(n.layer)]
-        if len(windowed) == 1:
-            return windowed[0]
-        raise ConvGraphError(f"animate: give --layer NAME; the layers are: {names}", where)
-    for n in layers:
-        if n.layer_name == name:
-            return n
-    for n in layers:
-        if n.name == name:
-            return n
-    raise GraphError(f"animate: no layer named {name!r} in {graph.filename}; the layers are: {names}", where)
-
-
-def _windowed(spec: LayerSpec | None) -> bool:
-    try:
-        check_animatable(spec)  # type: ignore[arg-type]
-    except ConvGraphError:
-        return False
-    return True
-
-
-def _int_sizes(dims: tuple, node: Node, graph: Graph) -> tuple[int, ...]:
-    """The layer's input spatial sizes; an error naming the symbols that have no --at value."""
-    missing = sorted({str(s) for d in dims if not isinstance(d, int) for s in d.free_symbols})
-    if missing:
-        give = " ".join(f"--at {m}=INT" for m in missing)
-        raise ConvGraphError(f"animate: the input of layer '{node.layer_name}' has size "
-                             f"{'x'.join(map(str, dims))}, which depends on {', '.join(missing)}: give {give}",
-                             node.loc)
-    return tuple(int(d) for d in dims)
-
-
-def _agree(g: Geometry, shape_stage: Sequence) -> None:
-    """The drawn output grid must be the shape stage's; a difference is a bug in convgraph."""
-    if tuple(int(v) for v in shape_stage) != g.out_sizes:
-        raise RuntimeError(f"animate geometry {g.out_sizes} disagrees with the shape stage {tuple(shape_stage)} "
-                           f"for {layer_text(g.spec)} on {g.in_sizes}")

@@ -22,10 +22,10 @@ import re
 from pathlib import Path
 from typing import Callable
 
-from . import dims as D
-from .errors import ConvGraphError, DSLSyntaxError, GraphError, Loc
-from .ir import Assume, Expect, Graph, LayerSpec, Node
-from .layers import CATALOGUE, construct, suggest
+from convgraph import dims as D
+from convgraph.errors import ConvGraphError, DSLSyntaxError, GraphError, Loc
+from convgraph.ir import Assume, Expect, Graph, LayerSpec, Node
+from convgraph.front.catalogue import CATALOGUE, construct, suggest
 
 MAX_SOURCE_CHARS = 1_000_000
 MAX_INT = 2**31
@@ -81,15 +81,13 @@ def describe(node: ast.AST) -> str:
 
 
 def parse(text: str, filename: str = "<string>") -> Graph:
-    """Parse DSL text into a validated Graph (shape errors surface here, at build time).
+    """Parse DSL text into a Graph (the shape stage runs later: ``convgraph.parse`` runs it at once).
 
     >>> parse("x = input(N, 3, H, W)\\ny = Conv2d(3, 8, 3, padding=1)(x)").outputs
     ('y',)
     """
     tree = _python_ast(text, filename, "exec")
-    graph = _Parser(text, filename).module(tree)
-    graph.infer()  # channel mismatches, impossible sizes, ... (convgraph.shapes)
-    return graph
+    return _Parser(text, filename).module(tree)
 
 
 def load(path: str | Path) -> Graph:

@@ -22,10 +22,10 @@ import sys
 from dataclasses import dataclass
 from types import FrameType
 
-from .dsl import LAYER_NAME_RE, NAME_RE, RESERVED, parse_conditions, parse_size, suffixed
-from .errors import GraphError, Loc
-from .ir import Assume, Expect, Graph, LayerSpec, Node
-from .layers import CATALOGUE, construct
+from convgraph.front.dsl import LAYER_NAME_RE, NAME_RE, RESERVED, parse_conditions, parse_size, suffixed
+from convgraph.errors import GraphError, Loc
+from convgraph.ir import Assume, Expect, Graph, LayerSpec, Node
+from convgraph.front.catalogue import CATALOGUE, construct
 
 _order = itertools.count()  # definition order of values, across every graph being built
 
@@ -247,7 +247,6 @@ def build(*outputs: Value, doc: str | None = None, assume: tuple[Assumption, ...
     graph = Graph(nodes, tuple(out_names), "<builder>", doc,
                   tuple(_assumption(a, symbols, loc) for a in assume),
                   tuple(_expectation(e, names, symbols) for e in expect))
-    graph.infer()
     return graph
 
 

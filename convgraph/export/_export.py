@@ -32,18 +32,20 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from . import __version__
-from . import dims as D
-from . import ir
-from .errors import ConvGraphError, ExportError, Loc, ShapeError, WeightsError
-from .onnx_emit import BASE_OPSET, Builder, emit_node, requirement
+from convgraph._version import __version__
+from convgraph import dims as D
+from convgraph import ir
+from convgraph.errors import ConvGraphError, ExportError, Loc, ShapeError
+from convgraph.export._emit import BASE_OPSET, Builder, emit_node, requirement
+from convgraph.export.weights import resolve_params
+from convgraph.shapes import infer
 
 __all__ = ["to_onnx", "export", "cli_export", "InferenceMismatch", "required_opset", "MAX_OPSET",
            "EXTERNAL_DATA_THRESHOLD"]
@@ -105,19 +107,9 @@ def _choose_opset(graph: ir.Graph, opset: int | None) -> int:
     return opset
 
 
-def _bake(graph: ir.Graph, sizes: Mapping[str, int]) -> ir.Graph:
-    """The graph with the given symbols replaced by ints in its inputs (sizes already checked).
-    ``assume``/``expect`` are dropped: their conditions were checked at these sizes."""
-    if not sizes:
-        return graph
-    nodes = tuple(replace(n, dims=tuple(sizes.get(d, d) if isinstance(d, str) else d for d in n.dims))
-                  if n.op == "input" else n for n in graph.nodes)
-    return ir.Graph(nodes, graph.outputs, graph.filename, graph.doc)
-
-
 def validate_sizes(graph: ir.Graph, sizes: Mapping[str, int]) -> None:
     """ShapeError for an unknown symbol, a size that is not a positive int, or a violated constraint."""
-    res = graph.infer()
+    res = infer(graph)
     loc = Loc(graph.filename, 0, 0)
     unknown = sorted(set(sizes) - set(res.sym_names))
     if unknown:
@@ -132,34 +124,13 @@ def validate_sizes(graph: ir.Graph, sizes: Mapping[str, int]) -> None:
 def _plan(graph: ir.Graph, opset: int | None, sizes: Mapping[str, int] | None) -> Plan:
     sizes = dict(sizes or {})
     validate_sizes(graph, sizes)
-    baked = _bake(graph, sizes)
-    return Plan(baked, graph, dict(baked.infer().values), _choose_opset(graph, opset), sizes)
+    baked = ir.bake(graph, sizes)
+    return Plan(baked, graph, dict(infer(baked).values), _choose_opset(graph, opset), sizes)
 
 
 # --------------------------------------------------------------------------------------------
 # Parameters
 # --------------------------------------------------------------------------------------------
-
-
-def _params(graph: ir.Graph, params: Mapping[str, np.ndarray] | None, seed: int,
-            weights: str | os.PathLike | None) -> dict[str, np.ndarray]:
-    """float32 parameters keyed ``{layer}.weight`` ...: given, loaded from a file, or initialised."""
-    from . import weights as W
-
-    if params is None and weights is not None:
-        return W.load_weights(weights, graph)
-    if params is None:
-        return W.init_params(graph, seed)
-    specs = W.param_specs(graph)
-    missing = [k for k in specs if k not in params]
-    extra = [k for k in params if k not in specs]
-    wrong = [f"{k}: given {list(np.shape(params[k]))}, graph {list(s)}" for k, s in specs.items()
-             if k in params and tuple(np.shape(params[k])) != tuple(s)]
-    parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
-            ([f"extra {', '.join(extra)}"] if extra else []) + ([f"misshapen {w}" for w in wrong])
-    if parts:
-        raise WeightsError(f"params do not match the graph: {'; '.join(parts)}", Loc(graph.filename, 0, 0))
-    return {k: np.asarray(params[k], dtype=np.float32) for k in specs}
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,7 +160,7 @@ class Built:
 
 def _build(plan: Plan) -> Built:
     g, values = plan.graph, plan.values
-    from .weights import param_specs
+    from convgraph.export.weights import param_specs
 
     b = Builder(plan.opset, reserved=[n.name for n in g.nodes] + list(param_specs(g)))
     for node in g.nodes:
@@ -207,7 +178,7 @@ def _build(plan: Plan) -> Built:
 def _metadata(plan: Plan) -> dict[str, str]:
     """convgraph version, the docstring, the inputs, the constraints on the input sizes (and the
     solver's valid size sets where the solver is available)."""
-    res = plan.source.infer()
+    res = infer(plan.source)
     meta = {
         "convgraph.version": __version__,
         "convgraph.source": os.path.basename(plan.source.filename),
@@ -226,7 +197,7 @@ def _metadata(plan: Plan) -> dict[str, str]:
 
 def _solver_metadata(graph: ir.Graph) -> dict[str, str]:
     try:
-        from .solve import solve
+        from convgraph.solve import solve
     except ImportError:  # the solver is optional for export
         return {}
     try:
@@ -334,7 +305,7 @@ def _probe_sizes(plan: Plan) -> list[dict[str, int]]:
     """A few valid concrete sizes for a dynamic model (none for a static one)."""
     if not plan.graph.symbols:
         return []
-    from .onnx_sizes import check_sizes
+    from convgraph.solve.sizes import check_sizes
 
     return check_sizes(plan.graph, PROBE_SIZES)
 
@@ -367,7 +338,7 @@ def _check_model(model, loc: Loc) -> None:
 
 def _prepare(graph: ir.Graph, opset, sizes, params, seed, weights):
     plan = _plan(graph, opset, sizes)
-    params = _params(graph, params, seed, weights)
+    params = resolve_params(graph, params, seed, weights)
     built = _build(plan)
     return plan, params, built
 
@@ -404,11 +375,14 @@ def export(graph: ir.Graph, path: str | os.PathLike, opset: int | None = None,
     ``os.replace``, so a failure never leaves a truncated file and never replaces a good one. When
     the weights exceed ``external_data_threshold`` bytes (default just under 2 GiB) they go to
     ``path + '.data'`` (moved into place just before the model)."""
-    _export(graph, os.fspath(path), opset, sizes, params, seed, weights, external_data_threshold)
+    export_model(graph, os.fspath(path), opset, sizes, params, seed, weights, external_data_threshold)
     return os.fspath(path)
 
 
-def _export(graph, path, opset, sizes, params, seed, weights, external_data_threshold) -> onnx.ModelProto:
+def export_model(graph: ir.Graph, path: str, opset: int | None = None, sizes: Mapping[str, int] | None = None,
+                 params: Mapping[str, np.ndarray] | None = None, seed: int = 0, weights: str | os.PathLike | None = None,
+                 external_data_threshold: int | None = None) -> onnx.ModelProto:
+    """``export`` that returns the written model (for the CLI's summary line)."""
     _check_destination(path)
     plan, params, built = _prepare(graph, opset, sizes, params, seed, weights)
     threshold = EXTERNAL_DATA_THRESHOLD if external_data_threshold is None else external_data_threshold
@@ -500,22 +474,3 @@ def _remove(path: str) -> None:
         os.unlink(path)
     except OSError:
         pass
-
-
-def cli_export(args) -> int:
-    """``convgraph export FILE -o OUT [--opset N] [--at SYM=INT ...] [--weights FILE] [--seed N]``."""
-    import sys
-
-    from . import load
-    from .cli import parse_at
-
-    sizes = parse_at(args.at)
-    graph = load(args.file)
-    _check_destination(args.output)
-    model = _export(graph, args.output, args.opset, sizes, None, args.seed, args.weights, None)
-    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-    dyn = sorted({d.dim_param for vi in model.graph.input for d in vi.type.tensor_type.shape.dim if d.dim_param})
-    print(f"wrote {args.output}: opset {opset}, {len(model.graph.node)} nodes, "
-          f"{len(model.graph.initializer)} initializers, "
-          f"{'dynamic ' + ', '.join(dyn) if dyn else 'static sizes'}", file=sys.stderr)
-    return 0

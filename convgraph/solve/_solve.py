@@ -30,13 +30,14 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Mapping
 
-from . import dims as D
-from .dims import Dim, EPSet
-from .errors import ShapeError
-from .ir import Conv, Graph, Pool
-from .shapes import Constraint, ShapeResult
-from .solve_sets import (BRUTE_LIMIT, CondSet, ProductCoupling, condition_set, intersect_all, minus,
+from convgraph import dims as D
+from convgraph.dims import Dim, EPSet
+from convgraph.errors import ShapeError
+from convgraph.ir import Conv, Graph, Pool
+from convgraph.shapes import Constraint, ShapeResult
+from convgraph.solve._sets import (CondSet, ProductCoupling, condition_set, intersect_all, minus,
                          product_coupling)
+from convgraph.shapes import infer
 
 #: a coupling that is not a product is searched over this many valid sizes of each symbol
 PAIR_SPAN = 64
@@ -155,7 +156,7 @@ class Solution:
         return (s.exact if exact else s.runs).near(x)
 
     def describe_runs(self, name: str) -> str:
-        from .solve_report import describe_set
+        from convgraph.solve._report import describe_set
 
         return describe_set(self.symbols[name].runs, name)
 
@@ -167,22 +168,22 @@ class Solution:
 
     @cached_property
     def fixes(self) -> tuple[Fix, ...]:
-        from .solve_fixes import find_fixes
+        from convgraph.solve._fixes import find_fixes
 
         return find_fixes(self)
 
     def metadata(self) -> dict[str, str]:
-        from .solve_report import metadata
+        from convgraph.solve._report import metadata
 
         return metadata(self)
 
     def to_json(self) -> dict:
-        from .solve_report import to_json
+        from convgraph.solve._report import to_json
 
         return to_json(self)
 
     def text(self, near: Mapping[str, int] | None = None) -> str:
-        from .solve_report import to_text
+        from convgraph.solve._report import to_text
 
         return to_text(self, near or {})
 
@@ -205,8 +206,15 @@ def _meet(sets) -> tuple[EPSet, bool]:
 def solve(graph: Graph, tiling: bool = True) -> Solution:
     """Solve every input symbol's valid sizes and judge every merge point (see the module doc).
     ``tiling=False`` skips the exact-tiling sets (``exact`` is None then): ``convgraph shapes``
-    shows only where the graph runs. Raises ShapeError at an ``assume`` that leaves no valid size."""
-    res = graph.infer()
+    shows only where the graph runs. Raises ShapeError at an ``assume`` that leaves no valid size.
+    Computed once per graph: a later ``tiling=False`` request reuses a full solution."""
+    if not tiling and (solve, True) in graph._memo:
+        return graph.memo((solve, True), lambda: _solve(graph, True))
+    return graph.memo((solve, tiling), lambda: _solve(graph, tiling))
+
+
+def _solve(graph: Graph, tiling: bool) -> Solution:
+    res = infer(graph)
     names = res.sym_names
     single = {n: [c for c in res.constraints if c.symbols == {n}] for n in names}
     layers, decided = {}, {}
@@ -251,7 +259,7 @@ def _merge_points(graph: Graph, res: ShapeResult) -> list[Constraint]:
 
 def _judge(c: Constraint, where: str, layers: Mapping[str, EPSet], decided: Mapping[str, bool]) -> Merge:
     """proved / classes / never over the symbol's layer-valid sizes; 'coupled' for several symbols."""
-    from .solve_report import merge_message
+    from convgraph.solve._report import merge_message
 
     syms = tuple(sorted(c.symbols))
     if len(syms) != 1:
@@ -293,7 +301,7 @@ def _with_coupling(m: Merge, couplings: list[Coupling]) -> Merge:
 
 
 def _couplings(res: ShapeResult, allowed: Mapping[str, EPSet]) -> list[Coupling]:
-    from .solve_report import coupling_message
+    from convgraph.solve._report import coupling_message
 
     out = []
     for c in res.constraints:
@@ -330,7 +338,7 @@ def _pair_examples(c: Constraint, allowed: Mapping[str, EPSet], want: int = 3) -
 def _check_assumes(res: ShapeResult, single, runs, decided) -> None:
     """An ``assume`` that leaves a symbol no valid size is an error at that assume's position
     (unless the graph has no valid size for that symbol even without any assume)."""
-    from .solve_report import describe_set
+    from convgraph.solve._report import describe_set
 
     for n, cs in single.items():
         assumes = [c for c in cs if c.kind == "assume"]
@@ -493,28 +501,3 @@ def _coupled_sizes(sol: Solution, have: list, want: int, with_expects: bool) -> 
 # --------------------------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------------------------
-
-
-def cli_solve(args) -> int:
-    """``convgraph solve FILE [--near SYM=INT ...] [--json]``: exit 0 when every symbol has a valid
-    size and no merge or expect is refuted for every size, 1 otherwise, 2 on a user error."""
-    import json
-    import sys
-
-    from .cli import parse_at
-    from .dsl import load
-    from .errors import ConvGraphError, Loc
-
-    graph = load(args.file)
-    near = parse_at(args.near, "--near")
-    unknown = sorted(set(near) - set(graph.symbols))
-    if unknown:
-        raise ConvGraphError(f"--near: unknown size symbol(s) {', '.join(unknown)}; the graph has "
-                             f"{', '.join(graph.symbols) or 'none'}", Loc("<command line>", 0, 0))
-    sol = solve(graph)
-    if args.json:
-        json.dump(sol.to_json(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        print(sol.text(near))
-    return 0 if sol.ok else 1

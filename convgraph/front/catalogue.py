@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Callable
 
-from .errors import NOWHERE, LayerConfigError, Loc
-from .ir import (AdaptiveAvgPool, BatchNorm, Conv, ConvTranspose, Elementwise, Flatten, LayerSpec, Linear,
+from convgraph.errors import NOWHERE, LayerConfigError, Loc
+from convgraph.ir import (AdaptiveAvgPool, BatchNorm, Conv, ConvTranspose, Elementwise, Flatten, LayerSpec, Linear,
                  Pool, Upsample)
 
 REQUIRED = object()  # marks a parameter without a default

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Mapping
 
-from . import dims as D
-from .dims import EPSet
-from .solve_sets import BRUTE_LIMIT, MAX_PERIOD
+from convgraph import dims as D
+from convgraph.dims import EPSet
+from convgraph.solve._sets import BRUTE_LIMIT, MAX_PERIOD
 
 NO_PERIOD = (f"some condition has no usable period (a non-dyadic Upsample scale, or a period over "
              f"{MAX_PERIOD} from deeply nested strides)")
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .solve import Coupling, Merge, Solution
+    from convgraph.solve._solve import Coupling, Merge, Solution
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ come from ``sizes=`` (one assignment, a partial one completed by the solver, or 
 and H != W. At each size and provider:
 
 - every output's actual shape must equal convgraph's formula evaluated at that size;
-- every output must equal the independent numpy reference (``convgraph.reference``, float64, same
+- every output must equal the independent numpy reference (``convgraph.validate.reference``, float64, same
   float32 inputs and weights) and, when torch is importable, PyTorch in float32;
 - the tolerance is ``TOL_C * eps32 * sqrt(A) * max|ref|``, where A is the accumulation length of
   the output: the sum, along the longest path from an input, of each layer's number of summed
@@ -24,7 +24,6 @@ is missing the report says so and the numpy reference alone decides.
 """
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -33,9 +32,10 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from . import dims as D
-from . import ir
-from .errors import ConvGraphError, Loc
+from convgraph import dims as D
+from convgraph import ir
+from convgraph.errors import ConvGraphError, Loc
+from convgraph.shapes import infer
 
 __all__ = ["check", "cli_check", "CheckReport", "SizeCheck", "OutputCheck", "TOL_C"]
 
@@ -162,8 +162,8 @@ def _loc(graph: ir.Graph) -> Loc:
 def choose_sizes(graph: ir.Graph, sizes=None, count: int = 6) -> list[dict[str, int]]:
     """The size assignments to check: ``sizes`` as given (a dict, possibly partial, or a list of
     dicts), completed with the solver's choice for the symbols it leaves free."""
-    from .onnx_export import _bake, validate_sizes
-    from .onnx_sizes import check_sizes
+    from convgraph.export import validate_sizes
+    from convgraph.solve.sizes import check_sizes
 
     if sizes is None or isinstance(sizes, Mapping):
         fixed = dict(sizes or {})
@@ -171,7 +171,7 @@ def choose_sizes(graph: ir.Graph, sizes=None, count: int = 6) -> list[dict[str, 
         free = [s for s in graph.symbols if s not in fixed]
         if not free:
             return [fixed]
-        found = check_sizes(_bake(graph, fixed), count)
+        found = check_sizes(ir.bake(graph, fixed), count)
         if not found:
             raise ConvGraphError("no valid input size found to check" +
                                  (f" with {', '.join(f'{k}={v}' for k, v in fixed.items())}" if fixed else ""),
@@ -400,7 +400,7 @@ def _sessions(model_bytes: bytes, providers: Sequence[str], loc: Loc) -> tuple[l
 
 
 def _inputs(graph: ir.Graph, env: Mapping[str, int], rng: np.random.Generator) -> dict[str, np.ndarray]:
-    return {n.name: rng.standard_normal(tuple(D.evaluate(d, env) for d in graph.infer().values[n.name]))
+    return {n.name: rng.standard_normal(tuple(D.evaluate(d, env) for d in infer(graph).values[n.name]))
             .astype(np.float32) for n in graph.inputs}
 
 
@@ -440,11 +440,12 @@ def check(graph: ir.Graph, sizes=None, providers: Sequence[str] = ("cpu",),
     """Validate the dynamic ONNX export of ``graph`` on onnxruntime at several input sizes (see the
     module docstring). ``providers``: any of 'cpu', 'cuda'. ``progress``: None shows a tqdm bar on
     a terminal for long runs. Raises ConvGraphError on user errors (bad sizes, no provider)."""
-    from .onnx_export import _params, to_onnx
-    from .reference import run as reference_run
+    from convgraph.export import to_onnx
+    from convgraph.export.weights import resolve_params
+    from convgraph.validate.reference import run as reference_run
 
     clock = _Clock()
-    params = _params(graph, params, seed, weights)
+    params = resolve_params(graph, params, seed, weights)
     envs = clock.timed("sizes", choose_sizes, graph, sizes, count)
     model = clock.timed("export", lambda: to_onnx(graph, opset=opset, params=params))
     sessions, notes = clock.timed("onnxruntime", _sessions, model.SerializeToString(), tuple(providers), _loc(graph))
@@ -456,7 +457,7 @@ def check(graph: ir.Graph, sizes=None, providers: Sequence[str] = ("cpu",),
     results = []
     for env in envs:
         inputs = _inputs(graph, env, rng)
-        shapes = graph.shapes(**env)
+        shapes = infer(graph).shapes(**env)
         refs = clock.timed("reference", reference_run, graph, inputs, params)
         ref_t = clock.timed("torch", run_torch, graph, inputs, params) if torch is not None else {}
         acc = accumulation(graph, shapes)
@@ -483,20 +484,3 @@ def _run_one(graph, sess, asked, env, inputs, shapes, refs, ref_t, acc) -> SizeC
         checks.append(OutputCheck(name, tuple(shapes[name]), tuple(got.shape), _max_err(got, ref),
                                   _max_err(got, ref_t.get(name)), tolerance(acc[name], ref)))
     return SizeCheck(dict(env), asked, ran, tuple(checks))
-
-
-def cli_check(args) -> int:
-    """``convgraph check FILE [--at SYM=INT ...] [--provider cpu|cuda|all] [--json]``: exit 0 when
-    every run matches, 1 on any mismatch, 2 on a user error."""
-    from . import load
-    from .cli import parse_at
-
-    sizes = parse_at(args.at) or None
-    graph = load(args.file)
-    providers = {"cpu": ("cpu",), "cuda": ("cuda",), "all": ("cpu", "cuda")}[args.provider]
-    report = check(graph, sizes=sizes, providers=providers, seed=args.seed, weights=args.weights)
-    if args.json:
-        print(json.dumps(report.to_json(), indent=2))
-    else:
-        print(report.table())
-    return 0 if report.ok else 1

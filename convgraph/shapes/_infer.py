@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from . import dims as D
-from .dims import Dim
-from .errors import GraphError, Loc, ShapeError
-from .ir import (AdaptiveAvgPool, BatchNorm, Conv, ConvTranspose, Elementwise, Flatten, Graph, Linear,
+from convgraph import dims as D
+from convgraph.dims import Dim
+from convgraph.errors import GraphError, Loc, ShapeError
+from convgraph.ir import (AdaptiveAvgPool, BatchNorm, Conv, ConvTranspose, Elementwise, Flatten, Graph, Linear,
                  Node, Pool, Upsample)
 
 Shape = tuple[Dim, ...]
@@ -117,10 +117,17 @@ class ShapeResult:
     def shapes(self, **sizes: int) -> dict[str, tuple]:
         """sympy shapes; with sizes for symbols, those are substituted (ints when all are given).
         Raises ShapeError for the first violated constraint whose symbols are all given."""
+        return self._render(tuple(self.values), sizes)
+
+    def output_shapes(self, **sizes: int) -> dict[str, tuple]:
+        """``shapes`` of the graph's outputs only (the cost is that of the outputs, not the graph)."""
+        return self._render(self.graph.outputs, sizes)
+
+    def _render(self, names: tuple[str, ...], sizes: Mapping[str, int]) -> dict[str, tuple]:
         self.validate(sizes)
         if set(sizes) == set(self.sym_names):
-            return {n: tuple(D.evaluate(d, sizes) for d in shp) for n, shp in self.values.items()}
-        return {n: tuple(self._partial(d, sizes) for d in shp) for n, shp in self.values.items()}
+            return {n: tuple(D.evaluate(d, sizes) for d in self.values[n]) for n in names}
+        return {n: tuple(self._partial(d, sizes) for d in self.values[n]) for n in names}
 
     def validate(self, sizes: Mapping[str, int]) -> None:
         """Sizes name known symbols, are positive ints and violate no constraint (ShapeError)."""
@@ -386,7 +393,13 @@ def _input(ctx: _Ctx, node: Node) -> Shape:
 
 
 def infer(graph: Graph) -> ShapeResult:
-    """Run every shape rule in graph order; raises GraphError/ShapeError at build time."""
+    """Every value's exact shape and the constraints (computed once per graph); raises
+    GraphError/ShapeError for a graph that is wrong at every size."""
+    return graph.memo(infer, lambda: _infer(graph))
+
+
+def _infer(graph: Graph) -> ShapeResult:
+    """Run every shape rule in graph order."""
     ctx = _Ctx(graph)
     values: dict[str, Shape] = {}
     for node in graph.nodes:

@@ -22,9 +22,10 @@ import itertools
 import math
 from typing import Iterable
 
-from . import dims as D
-from .dims import EPSet
-from .ir import Graph
+from convgraph import dims as D
+from convgraph.dims import EPSet
+from convgraph.ir import Graph
+from convgraph.shapes import infer
 
 #: largest period enumerated by residue class
 MAX_PERIOD = 1024
@@ -32,7 +33,7 @@ MAX_PERIOD = 1024
 
 def check_sizes(graph: Graph, count: int) -> list[dict[str, int]]:
     """Up to ``count`` valid size assignments (every symbol), the smallest sizes first."""
-    res = graph.infer()
+    res = infer(graph)
     names = list(res.sym_names)
     if not names:
         return [{}]
@@ -110,12 +111,12 @@ def _take(it: Iterable[int], n: int) -> list[int]:
 
 
 def _valid_sets(graph: Graph) -> dict[str, EPSet]:
-    from .solve import solve
+    from convgraph.solve._solve import solve
 
     return {n: s.runs for n, s in solve(graph, tiling=False).symbols.items()}
 
 
 def _solver_sizes(graph: Graph, count: int) -> list[dict[str, int]]:
-    from .solve import check_sizes as solver_check_sizes
+    from convgraph.solve._solve import check_sizes as solver_check_sizes
 
     return solver_check_sizes(graph, count)

@@ -1,0 +1,99 @@
+"""The public API: load or build a graph, then ask it for shapes, valid sizes, ONNX and checks.
+
+The last stage: it imports every earlier one, none imports it. ``Graph`` here is the IR graph with
+the stages as methods; each stage's result is computed once per graph and handed to the next.
+
+>>> import convgraph as cg
+>>> g = cg.parse("x = input(N, 3, H, W)\\ny = Conv2d(3, 8, 3, stride=2)(x)")
+>>> g.output_shapes()
+{'y': (N, 8, floor((H - 3)/2) + 1, floor((W - 3)/2) + 1)}
+>>> cg.solve(g).describe_runs("H")
+'H >= 3'
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import fields
+from typing import Any
+
+from convgraph import ir
+from convgraph.shapes import ShapeResult, infer
+from convgraph.solve import Solution
+from convgraph.solve import solve as _solve
+
+
+class Graph(ir.Graph):
+    """An IR graph with the stages as methods (``g.output_shapes()``, ``g.to_onnx()``, ...)."""
+
+    def infer(self) -> ShapeResult:
+        """The shape stage's frozen result (``convgraph.shapes.ShapeResult``)."""
+        return infer(self)
+
+    def shapes(self, **sizes: int) -> dict:
+        """Every value's shape: sympy expressions, or ints when ``sizes`` gives every symbol."""
+        return infer(self).shapes(**sizes)
+
+    def output_shapes(self, **sizes: int) -> dict:
+        """Output shapes, e.g. ``{"c": (N, 32, H, W)}``; with sizes, ints (or ShapeError)."""
+        return infer(self).output_shapes(**sizes)
+
+    def solve(self) -> Solution:
+        """The valid sizes, merge verdicts and fixes (``convgraph.solve.Solution``)."""
+        return _solve(self)
+
+    def to_onnx(self, **kw: Any) -> Any:
+        """The verified ``onnx.ModelProto`` (see ``convgraph.export.to_onnx``)."""
+        from convgraph.export import to_onnx
+
+        return to_onnx(self, **kw)
+
+    def export(self, path: str | os.PathLike, **kw: Any) -> str:
+        """Write the verified model to ``path`` atomically (see ``convgraph.export.export``)."""
+        from convgraph.export import export
+
+        return export(self, path, **kw)
+
+    def check(self, **kw: Any) -> Any:
+        """Validate the export on onnxruntime across sizes (see ``convgraph.validate.check``)."""
+        return check(self, **kw)
+
+
+def wrap(graph: ir.Graph) -> Graph:
+    """The API graph for an IR graph, with its shape stage run (errors surface here)."""
+    g = graph if isinstance(graph, Graph) else Graph(**{f.name: getattr(graph, f.name) for f in fields(ir.Graph)
+                                                        if f.init and not f.name.startswith("_")})
+    infer(g)
+    return g
+
+
+def load(path: str | os.PathLike) -> Graph:
+    """Read and check a ``.cg`` file: ``cg.load("models/unet.cg")``."""
+    from convgraph.front.dsl import load as _load
+
+    return wrap(_load(path))
+
+
+def parse(text: str, filename: str = "<string>") -> Graph:
+    """Parse and check DSL text: ``cg.parse("input(1, 3, H, W)\\nConv2d(3, 8, 3)")``."""
+    from convgraph.front.dsl import parse as _parse
+
+    return wrap(_parse(text, filename=filename))
+
+
+def build(*outputs: Any, **kw: Any) -> Graph:
+    """The Python builder's graph: ``cg.build(y)`` (see ``convgraph.front.builder.build``)."""
+    from convgraph.front import builder
+
+    return wrap(builder.build(*outputs, **kw))
+
+
+def solve(graph: ir.Graph, tiling: bool = True) -> Solution:
+    """The exact valid sizes, merge verdicts and fixes of a graph: ``cg.solve(g).describe_runs("H")``."""
+    return _solve(graph, tiling=tiling)
+
+
+def check(graph: ir.Graph, **kw: Any) -> Any:
+    """Validate the ONNX export on onnxruntime across sizes (see ``convgraph.validate.check``)."""
+    from convgraph.validate import check as _check
+
+    return _check(graph, **kw)

@@ -1,0 +1,21 @@
+"""``convgraph export``: write the verified ONNX model."""
+from __future__ import annotations
+
+import sys
+
+from convgraph.api import load
+from convgraph.cli._main import parse_at
+from convgraph.export import export_model
+
+
+def cli_export(args) -> int:
+    """``convgraph export FILE -o OUT [--opset N] [--at SYM=INT ...] [--weights FILE] [--seed N]``."""
+    sizes = parse_at(args.at)
+    graph = load(args.file)
+    model = export_model(graph, args.output, args.opset, sizes, seed=args.seed, weights=args.weights)
+    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    dyn = sorted({d.dim_param for vi in model.graph.input for d in vi.type.tensor_type.shape.dim if d.dim_param})
+    print(f"wrote {args.output}: opset {opset}, {len(model.graph.node)} nodes, "
+          f"{len(model.graph.initializer)} initializers, "
+          f"{'dynamic ' + ', '.join(dyn) if dyn else 'static sizes'}", file=sys.stderr)
+    return 0
