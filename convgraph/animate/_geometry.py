@@ -16,8 +16,8 @@ original coordinates. ``Geometry.frames()`` is what the drawing and the tests bo
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator, Union
 
 from convgraph.errors import ConvGraphError, Loc, ShapeError
 from convgraph.ir import Conv, ConvTranspose, LayerSpec, Pool
@@ -92,7 +92,7 @@ class GatherAxis:
 
     def contributors(self, j: int) -> tuple[int, ...]:
         """The input indices whose values reach output j (padding copies included)."""
-        return tuple(sorted({self.src[c] for c in self.window(j) if self.src[c] is not None}))
+        return tuple(sorted({s for s in (self.src[c] for c in self.window(j)) if s is not None}))
 
     def real_count(self, j: int) -> int:
         """Window cells inside the input (AvgPool's divisor with count_include_pad=False)."""
@@ -126,7 +126,9 @@ class ScatterAxis:
         return tuple(f - self.padding for f in self.stamp(a) if 0 <= f - self.padding < self.out_size)
 
 
-Axis = Union[GatherAxis, ScatterAxis]
+Axis = GatherAxis | ScatterAxis
+#: the layers with a sliding window to draw
+Windowed = Conv | ConvTranspose | Pool
 
 
 @dataclass(frozen=True)
@@ -167,13 +169,29 @@ class Geometry:
         ranges = [[fixed[a]] if a in fixed else range(n) for a, n in enumerate(self.frame_grid)]
         return itertools.product(*ranges)
 
+    @property
+    def gather_axes(self) -> tuple[GatherAxis, ...]:
+        """``axes`` of a gather view, narrowed."""
+        out = tuple(ax for ax in self.axes if isinstance(ax, GatherAxis))
+        if len(out) != len(self.axes):
+            raise TypeError("a scatter view has no gather axes")
+        return out
+
+    @property
+    def scatter_axes(self) -> tuple[ScatterAxis, ...]:
+        """``axes`` of a scatter view, narrowed."""
+        out = tuple(ax for ax in self.axes if isinstance(ax, ScatterAxis))
+        if len(out) != len(self.axes):
+            raise TypeError("a gather view has no scatter axes")
+        return out
+
     def frame(self, pos: tuple[int, ...]) -> Frame:
         if self.view == "gather":
-            foot = tuple(ax.window(j) for ax, j in zip(self.axes, pos))
-            per_axis = [ax.contributors(j) for ax, j in zip(self.axes, pos)]
+            foot = tuple(ax.window(j) for ax, j in zip(self.gather_axes, pos))
+            per_axis = [ax.contributors(j) for ax, j in zip(self.gather_axes, pos)]
         else:
-            foot = tuple(ax.stamp(a) for ax, a in zip(self.axes, pos))
-            per_axis = [ax.targets(a) for ax, a in zip(self.axes, pos)]
+            foot = tuple(ax.stamp(a) for ax, a in zip(self.scatter_axes, pos))
+            per_axis = [ax.targets(a) for ax, a in zip(self.scatter_axes, pos)]
         return Frame(pos, foot, frozenset(itertools.product(*per_axis)))
 
     def frames(self, fixed: dict[int, int] | None = None) -> Iterator[Frame]:
@@ -251,12 +269,14 @@ def layer_kind(spec: LayerSpec) -> str:
     return getattr(spec, "type_name", type(spec).__name__)
 
 
-def check_animatable(spec: LayerSpec, loc: Loc | None = None) -> None:
-    """A clear error for layers without a spatial window (ReLU, BatchNorm, Linear, ...)."""
-    if type(spec) not in GATHER_AXIS:
+def check_animatable(spec: LayerSpec, loc: Loc | None = None) -> Windowed:
+    """The spec, narrowed to a windowed layer; a clear error for layers without a spatial window
+    (ReLU, BatchNorm, Linear, ...)."""
+    if not isinstance(spec, (Conv, ConvTranspose, Pool)) or type(spec) not in GATHER_AXIS:
         raise ConvGraphError(
             f"animate: {layer_kind(spec)} has no sliding window to draw; animate draws Conv, "
             "ConvTranspose, MaxPool and AvgPool layers (1-D, 2-D, 3-D)", loc or CLI)
+    return spec
 
 
 def geometry(spec: LayerSpec, in_sizes: tuple[int, ...], scatter: bool = False,
@@ -268,18 +288,20 @@ def geometry(spec: LayerSpec, in_sizes: tuple[int, ...], scatter: bool = False,
     >>> g.out_sizes, sorted(g.frame((0,)).cells)
     ((5,), [(0,), (1,)])
     """
-    check_animatable(spec, loc)
-    nd = spec.nd  # type: ignore[union-attr]
+    nd = check_animatable(spec, loc).nd
     if len(in_sizes) != nd:
         raise ConvGraphError(f"animate: {layer_kind(spec)} has {nd} spatial axes but the input size "
                              f"{'x'.join(map(str, in_sizes))} has {len(in_sizes)}", loc or CLI)
     if min(in_sizes) < 1:
         raise ShapeError(f"animate: input sizes must be positive, got {'x'.join(map(str, in_sizes))}", loc or CLI)
-    if scatter and not isinstance(spec, ConvTranspose):
-        raise ConvGraphError(f"animate: --scatter draws transposed convolutions, not {layer_kind(spec)}",
-                             loc or CLI)
-    build = _scatter_axis if scatter else GATHER_AXIS[type(spec)]
-    axes = tuple(build(spec, a, i) for a, i in enumerate(in_sizes))
+    axes: tuple[Axis, ...]
+    if scatter:
+        if not isinstance(spec, ConvTranspose):
+            raise ConvGraphError(f"animate: --scatter draws transposed convolutions, not {layer_kind(spec)}",
+                                 loc or CLI)
+        axes = tuple(_scatter_axis(spec, a, i) for a, i in enumerate(in_sizes))
+    else:
+        axes = tuple(GATHER_AXIS[type(spec)](spec, a, i) for a, i in enumerate(in_sizes))
     bad = [ax for ax in axes if ax.out_size < 1]
     if bad:
         raise ShapeError(f"animate: {layer_kind(spec)} on input {'x'.join(map(str, in_sizes))} gives output "

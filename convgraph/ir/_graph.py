@@ -11,9 +11,11 @@ Canonical form (done once, in ``layers.py``):
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping, TypeVar, Union
+from typing import TypeVar
 
+from convgraph.dims import Dim
 from convgraph.errors import Loc
 
 Ints = tuple[int, ...]
@@ -135,6 +137,13 @@ class Elementwise:
     def param(self, key: str, default: object = None) -> object:
         return dict(self.params).get(key, default)
 
+    def number(self, key: str, default: float) -> float:
+        """A numeric knob (``negative_slope``, ``p``), narrowed to float."""
+        v = self.param(key, default)
+        if not isinstance(v, (int, float)):
+            raise TypeError(f"{self.type_name}: {key} is not a number: {v!r}")
+        return float(v)
+
 
 @dataclass(frozen=True)
 class Flatten:
@@ -151,7 +160,7 @@ class Linear:
     bias: bool = True
 
 
-LayerSpec = Union[Conv, ConvTranspose, Pool, AdaptiveAvgPool, Upsample, BatchNorm, Elementwise, Flatten, Linear]
+LayerSpec = Conv | ConvTranspose | Pool | AdaptiveAvgPool | Upsample | BatchNorm | Elementwise | Flatten | Linear
 
 #: node ops that are not layers
 MERGE_OPS = ("cat", "add", "crop")
@@ -174,6 +183,13 @@ class Node:
     dims: tuple[int | str, ...] = ()
     dim: int = 1
 
+    @property
+    def spec(self) -> LayerSpec:
+        """The layer spec of a 'layer' node (``layer``, narrowed); any other op has none."""
+        if self.layer is None:
+            raise TypeError(f"node '{self.name}' is a {self.op!r} node, not a layer")
+        return self.layer
+
 
 @dataclass(frozen=True)
 class Assume:
@@ -184,7 +200,7 @@ class Assume:
 
     loc: Loc
     text: str
-    conds: tuple[tuple[object, str, object], ...]
+    conds: tuple[tuple[Dim, str, Dim], ...]
 
 
 @dataclass(frozen=True)
@@ -194,7 +210,7 @@ class Expect:
     loc: Loc
     text: str
     value: str
-    dims: tuple[object, ...]
+    dims: tuple[Dim, ...]
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,26 @@ A constraint on constants only is decided at once: a failed one raises at build 
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Any
 
 from convgraph import dims as D
 from convgraph.dims import Dim
 from convgraph.errors import GraphError, Loc, ShapeError
-from convgraph.ir import (AdaptiveAvgPool, BatchNorm, Conv, ConvTranspose, Elementwise, Flatten, Graph, Linear,
-                 Node, Pool, Upsample)
+from convgraph.ir import (
+    AdaptiveAvgPool,
+    BatchNorm,
+    Conv,
+    ConvTranspose,
+    Elementwise,
+    Flatten,
+    Graph,
+    Linear,
+    Node,
+    Pool,
+    Upsample,
+)
 
 Shape = tuple[Dim, ...]
 
@@ -91,13 +103,13 @@ class Constraint:
     def solved(self) -> str | None:
         """The same condition as a bound on its one symbol, when it is a monotone ``>=``:
         e.g. ``H >= 5``; None otherwise."""
-        syms = self.symbols
-        if len(syms) != 1 or self.op not in (">=", ">") or not D.is_const(self.rhs):
+        syms, rhs = self.symbols, D.lower(self.rhs)
+        if len(syms) != 1 or self.op not in (">=", ">") or not isinstance(rhs, int):
             return None
         (name,) = syms
         if not D.is_monotone(self.lhs):
             return None
-        need = D.lower(self.rhs) + (1 if self.op == ">" else 0)
+        need = rhs + (1 if self.op == ">" else 0)
         x = D.min_at_least(self.lhs, need, name)
         return f"{name} >= {x}" if x is not None else "never"
 
@@ -140,7 +152,7 @@ class ShapeResult:
                 raise ShapeError(f"size {name}={v!r} must be a positive int", Loc(self.graph.filename, 0, 0))
         self.check(sizes)
 
-    def _partial(self, d: Dim, sizes: Mapping[str, int]):
+    def _partial(self, d: Dim, sizes: Mapping[str, int]) -> Any:
         e = D.to_sympy(d)
         if sizes:
             e = e.subs({D.sympy_symbol(k): v for k, v in sizes.items()})
@@ -166,10 +178,17 @@ class _Ctx:
         self.node: Node | None = None
 
     @property
+    def at(self) -> Node:
+        """The node whose rule is running."""
+        if self.node is None:
+            raise RuntimeError("no node is being inferred")
+        return self.node
+
+    @property
     def where(self) -> str:
-        n = self.node
+        n = self.at
         if n.op == "layer":
-            return f"{n.layer.type_name} '{n.layer_name}'"
+            return f"{n.spec.type_name} '{n.layer_name}'"
         if n.op in ("assume", "expect"):
             return n.op
         return {"cat": "cat", "add": "'+'", "crop": "crop"}.get(n.op, n.op) + f" at '{n.name}'"
@@ -180,17 +199,17 @@ class _Ctx:
             if not D.compare(lhs, op, rhs):
                 err = GraphError if kind == "merge" or axis == "C" else ShapeError
                 why = f"got {lhs}" if op == "==" else f"{lhs} {op} {rhs} is false"
-                raise err(f"{self.where}: {rule}, {why}", self.node.loc)
+                raise err(f"{self.where}: {rule}, {why}", self.at.loc)
             return
         if op == "==" and lhs == rhs:
             return
-        c = Constraint(self.node.name, self.where, self.node.loc, rule, lhs, op, rhs, kind, axis)
+        c = Constraint(self.at.name, self.where, self.at.loc, rule, lhs, op, rhs, kind, axis)
         if c.solved() == f"{next(iter(c.symbols))} >= 1":
             return  # holds for every size
         self.constraints.append(c)
 
     def fail(self, message: str) -> GraphError:
-        return GraphError(f"{self.where}: {message}", self.node.loc)
+        return GraphError(f"{self.where}: {message}", self.at.loc)
 
 
 def _axis_label(x: Shape, j: int) -> str:
@@ -224,7 +243,8 @@ def _conv(ctx: _Ctx, spec: Conv, x: Shape) -> Shape:
     for i, (pb, pe), k, s, d, ax in zip(x[2:], spec.padding, spec.kernel_size, spec.stride, spec.dilation, names):
         for p, side in ((pb, "begin"), (pe, "end")):
             if p and spec.padding_mode == "reflect":
-                ctx.require(i, ">", p, f"reflect padding ({p} at the {side}) must be smaller than the input size", axis=ax)
+                ctx.require(i, ">", p, f"reflect padding ({p} at the {side}) must be smaller than the input size",
+                            axis=ax)
             if p and spec.padding_mode == "circular":
                 ctx.require(i, ">=", p, f"circular padding ({p} at the {side}) must not exceed the input size", axis=ax)
         ek = effective_kernel(k, d)
@@ -276,11 +296,13 @@ def _upsample(ctx: _Ctx, spec: Upsample, x: Shape) -> Shape:
     if need is not None and need != nd:
         raise ctx.fail(f"mode '{spec.mode}' needs {need + 2}-D input, got {len(x)}-D")
     sizes, scales = spec.sizes_for(nd), spec.scales_for(nd)
-    if (sizes or scales) and len(sizes or scales) != nd:
-        raise ctx.fail(f"{'size' if sizes else 'scale_factor'} has {len(sizes or scales)} entries "
-                       f"for {nd} spatial dims")
+    given = sizes or scales or ()
+    if given and len(given) != nd:
+        raise ctx.fail(f"{'size' if sizes else 'scale_factor'} has {len(given)} entries for {nd} spatial dims")
     if sizes is not None:
         return (*x[:2], *sizes)
+    if scales is None:
+        raise ctx.fail("needs size or scale_factor")
     names = _spatial_labels(x)
     out = []
     for i, sf, ax in zip(x[2:], scales, names):
@@ -381,7 +403,7 @@ MERGE_RULES: dict[str, Callable] = {"cat": _cat, "add": _add, "crop": _crop}
 def _input(ctx: _Ctx, node: Node) -> Shape:
     if not 3 <= len(node.dims) <= 5:
         raise ctx.fail(f"an input is (N, C, *spatial) with 1 to 3 spatial dims, got {len(node.dims)} dims")
-    out = []
+    out: list[Dim] = []
     for d in node.dims:
         if isinstance(d, str):
             out.append(D.sym(d))
@@ -426,5 +448,6 @@ def _assumptions(ctx: _Ctx, graph: Graph, values: dict[str, Shape]) -> None:
         got = values[e.value]
         if len(got) != len(e.dims):
             raise ctx.fail(f"expect({e.text}): '{e.value}' is {len(got)}-D, expected {len(e.dims)} dims")
-        for j, (a, b) in enumerate(zip(got, e.dims)):
-            ctx.require(a, "==", b, f"dim {j} of '{e.value}' is expected to be {D.dim_str(b)}", kind="expect")
+        for j, (have, want) in enumerate(zip(got, e.dims)):
+            ctx.require(have, "==", want, f"dim {j} of '{e.value}' is expected to be {D.dim_str(want)}",
+                        kind="expect")
