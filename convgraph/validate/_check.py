@@ -403,7 +403,9 @@ def _sessions(model_bytes: bytes, providers: Sequence[str], loc: Loc) -> tuple[l
             notes.append(f"{p}: onnxruntime has no {PROVIDERS[p]} (available: {', '.join(available)}); "
                          "install onnxruntime-gpu for CUDA" if p == "cuda" else f"{p}: not available")
             continue
-        chain = list(dict.fromkeys([PROVIDERS[p], "CPUExecutionProvider"]))
+        chain: list = list(dict.fromkeys([PROVIDERS[p], "CPUExecutionProvider"]))
+        if chain[0] == "CUDAExecutionProvider":  # float32 as specified: TF32 convs miss the tolerance by 2-45x
+            chain[0] = (chain[0], {"use_tf32": "0"})
         opts = ort.SessionOptions()
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # leave the cores to the reference
         if p != "cpu":  # the profiler says which provider ran each node (see _placement)
