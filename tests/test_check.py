@@ -14,7 +14,7 @@ import convgraph.validate as C
 from convgraph import ir
 from convgraph.export import _emit as onnx_emit
 from convgraph.validate import accumulation, check, choose_sizes, tolerance
-from convgraph.errors import ConvGraphError, ShapeError
+from convgraph.errors import ConvGraphError, Loc, ShapeError
 from convgraph.export.weights import init_params
 from test_export import MODEL_FILES, ROOT, TINY, Net, cli, write_cg
 
@@ -210,3 +210,17 @@ def test_a_profiled_provider_reports_where_every_node_ran(monkeypatch):
     assert report.ok and report.fallbacks == {"cuda": ()}
     assert "cuda: every node ran on CPUExecutionProvider" in report.table()
     assert report.to_json()["fallbacks"] == {"cuda": []}
+
+
+def test_cuda_sessions_run_float32_without_tf32(monkeypatch):
+    """TF32 convs missed the float32 tolerance by up to 45x on an H200 (docs/cuda/README.md)."""
+    import onnxruntime as ort
+
+    made = []
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "InferenceSession", lambda model, sess_options, providers: made.append(providers))
+    from convgraph.validate._check import _sessions
+
+    _sessions(b"", ("cpu", "cuda"), Loc("<test>", 0, 0))
+    assert made == [["CPUExecutionProvider"],
+                    [("CUDAExecutionProvider", {"use_tf32": "0"}), "CPUExecutionProvider"]]
