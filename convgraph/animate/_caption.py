@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from convgraph.animate._geometry import Geometry, effective_kernel, stretched_size
+from convgraph.animate._geometry import Geometry
+from convgraph.dims import effective_kernel, stretched_size
 from convgraph.ir import Conv, ConvTranspose, LayerSpec, Pool
 
 

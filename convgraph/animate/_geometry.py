@@ -19,6 +19,7 @@ import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from convgraph.dims import ceil_window_count, effective_kernel, stretched_size, window_count
 from convgraph.errors import ConvGraphError, Loc, ShapeError
 from convgraph.ir import Conv, ConvTranspose, LayerSpec, Pool
 
@@ -34,27 +35,6 @@ OUTPAD = "outpad"  # an output cell added by output_padding, which no stamp reac
 
 AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 CLI = Loc("<command line>", 0, 0)
-
-
-def effective_kernel(k: int, d: int) -> int:
-    """d·(k−1) + 1: the extent of a dilated kernel."""
-    return d * (k - 1) + 1
-
-
-def window_count(n: int, ek: int, s: int) -> int:
-    """⌊(n − ek)/s⌋ + 1: windows of extent ek at stride s that fit in n cells."""
-    return (n - ek) // s + 1
-
-
-def ceil_window_count(i: int, p: int, ek: int, s: int) -> int:
-    """⌈(i + 2p − ek)/s⌉ + 1, less one when the last window would start at or past i + p."""
-    o = -(-(i + 2 * p - ek) // s) + 1
-    return o - 1 if (o - 1) * s >= i + p else o
-
-
-def stretched_size(i: int, s: int) -> int:
-    """(i − 1)·s + 1: the input with s−1 zeros between neighbouring cells."""
-    return (i - 1) * s + 1
 
 
 def pad_source(q: int, i: int, mode: str) -> int | None:
@@ -214,14 +194,14 @@ def _padded_cells(i: int, pb: int, pe: int, mode: str) -> tuple[tuple[str, ...],
 def _conv_axis(spec: Conv, a: int, i: int) -> GatherAxis:
     (pb, pe), k, s, d = spec.padding[a], spec.kernel_size[a], spec.stride[a], spec.dilation[a]
     cells, src = _padded_cells(i, pb, pe, spec.padding_mode)
-    o = window_count(i + pb + pe, effective_kernel(k, d), s)
+    o = window_count(i, pb + pe, effective_kernel(k, d), s)
     return GatherAxis(_axis_name(spec.nd, a), i, cells, src, 0, s, d, k, o)
 
 
 def _pool_axis(spec: Pool, a: int, i: int) -> GatherAxis:
     p, k, s, d = spec.padding[a], spec.kernel_size[a], spec.stride[a], spec.dilation[a]
     ek = effective_kernel(k, d)
-    o = ceil_window_count(i, p, ek, s) if spec.ceil_mode else window_count(i + 2 * p, ek, s)
+    o = ceil_window_count(i, p, ek, s) if spec.ceil_mode else window_count(i, 2 * p, ek, s)
     cells, src = _padded_cells(i, p, p, "zeros")
     over = max(0, (o - 1) * s + ek - len(cells))  # a ceil-mode window may run past the padding
     return GatherAxis(_axis_name(spec.nd, a), i, cells + (OVER,) * over, src + (None,) * over, 0, s, d, k, o)
@@ -241,7 +221,7 @@ def _conv_transpose_axis(spec: ConvTranspose, a: int, i: int) -> GatherAxis:
     pb, pe = max(0, begin), max(0, end)
     cells = [PAD] * pb + cells + [PAD] * pe
     src = [None] * pb + src + [None] * pe
-    o = window_count(stretched_size(i, s) + begin + end, effective_kernel(k, d), 1)
+    o = window_count(stretched_size(i, s), begin + end, effective_kernel(k, d), 1)
     return GatherAxis(_axis_name(spec.nd, a), i, tuple(cells), tuple(src), max(0, -begin), 1, d, k, o)
 
 

@@ -35,3 +35,10 @@ from convgraph.dims._algebra import (  # noqa: F401
     sympy_symbol,
     to_sympy,
 )
+from convgraph.dims._window import (  # noqa: F401
+    ceil_window_count,
+    effective_kernel,
+    stretched_size,
+    transposed_size,
+    window_count,
+)

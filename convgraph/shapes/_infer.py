@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from convgraph import dims as D
-from convgraph.dims import Dim
+from convgraph.dims import Dim, ceil_window_count, effective_kernel, transposed_size, window_count
 from convgraph.errors import GraphError, Loc, ShapeError
 from convgraph.ir import (
     AdaptiveAvgPool,
@@ -29,34 +29,6 @@ from convgraph.ir import (
 )
 
 Shape = tuple[Dim, ...]
-
-
-# --------------------------------------------------------------------------------------------
-# Per-axis size helpers (the formulas are their docstrings)
-# --------------------------------------------------------------------------------------------
-
-
-def effective_kernel(k: int, d: int) -> int:
-    """ek = d*(k - 1) + 1"""
-    return d * (k - 1) + 1
-
-
-def window_count(i: Dim, pad_total: int, ek: int, s: int) -> Dim:
-    """o = floor((i + pad_total - ek)/s) + 1"""
-    return D.add(D.floordiv(D.add(i, pad_total - ek), s), 1)
-
-
-def ceil_window_count(i: Dim, p: int, ek: int, s: int) -> Dim:
-    """ceil mode, dropping a last window that starts in the right padding:
-    o = floor((i + min(2p - ek + s - 1, p - 1))/s) + 1.
-    (torch: o = ceil((i + 2p - ek)/s) + 1, minus 1 if (o - 1)*s >= i + p; at most one window can
-    start in the right padding because p <= ek/2, so the two bounds fold into one floor.)"""
-    return D.add(D.floordiv(D.add(i, min(2 * p - ek + s - 1, p - 1)), s), 1)
-
-
-def transposed_size(i: Dim, k: int, s: int, p: int, op: int, d: int) -> Dim:
-    """o = (i - 1)*s - 2p + d*(k - 1) + op + 1"""
-    return D.add(D.mul(i, s), -s - 2 * p + d * (k - 1) + op + 1)
 
 
 # --------------------------------------------------------------------------------------------

@@ -422,7 +422,7 @@ def tilings(graph: Graph, res: ShapeResult) -> list[Tiling]:
         for j, (i, o, (pb, pe), k, s, d) in enumerate(zip(i_dims, o_dims, pads, spec.kernel_size, spec.stride,
                                                           spec.dilation)):
             if s > 1:
-                end = D.add(D.mul(o, s), d * (k - 1) + 1 - s)
+                end = D.add(D.mul(o, s), D.effective_kernel(k, d) - s)
                 over = D.lower(D.add(end, D.add(D.mul(i, -1), -pb)))
                 out.append(Tiling(node.name, f"{spec.type_name} '{node.layer_name}'", j, over, pe, D.symbols(i)))
     return out

@@ -13,7 +13,12 @@ taps and one grouped matrix product (BLAS); a U-Net forward at 256x256 takes und
 >>> run(ir.Graph((x, p), ("p",)), {"x": np.array([[[1.0, 2, 3, 4]]])}, {})["p"]
 array([[[1., 4.]]])
 
-Semantics follow ``/work/shared/reference/conv-semantics.md`` (section numbers below refer to it).
+Semantics follow the design notes' ``reference/conv-semantics.md`` (section numbers below refer to it).
+
+Independence, on purpose: this module restates the window and dilation formulas (``_extent``,
+``_window_count``, ``_pool_len``) in PyTorch's own literal form instead of importing the shared ones
+from ``convgraph.dims``, and walks the graph itself, so that a mistake in the shape stage's formulas
+or in the shared interpreter cannot hide in a comparison with this reference.
 """
 from __future__ import annotations
 
