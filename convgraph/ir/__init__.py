@@ -20,3 +20,4 @@ from convgraph.ir._graph import (  # noqa: F401
     Upsample,
     bake,
 )
+from convgraph.ir._interpret import Rules, interpret  # noqa: F401

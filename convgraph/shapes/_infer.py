@@ -25,7 +25,9 @@ from convgraph.ir import (
     Linear,
     Node,
     Pool,
+    Rules,
     Upsample,
+    interpret,
 )
 
 Shape = tuple[Dim, ...]
@@ -182,6 +184,20 @@ class _Ctx:
 
     def fail(self, message: str) -> GraphError:
         return GraphError(f"{self.where}: {message}", self.at.loc)
+
+    # the rules the interpreter runs, each with its node as the context of what it records
+
+    def input(self, node: Node) -> Shape:
+        self.node = node
+        return _input(self, node)
+
+    def layer(self, node: Node, x: Shape) -> Shape:
+        self.node = node
+        return tuple(D.lower(d) for d in LAYER_RULES[type(node.spec)](self, node.spec, x))
+
+    def merge(self, node: Node, args: list[Shape]) -> Shape:
+        self.node = node
+        return MERGE_RULES[node.op](self, node, args)
 
 
 def _axis_label(x: Shape, j: int) -> str:
@@ -395,16 +411,7 @@ def infer(graph: Graph) -> ShapeResult:
 def _infer(graph: Graph) -> ShapeResult:
     """Run every shape rule in graph order."""
     ctx = _Ctx(graph)
-    values: dict[str, Shape] = {}
-    for node in graph.nodes:
-        ctx.node = node
-        if node.op == "input":
-            values[node.name] = _input(ctx, node)
-        elif node.op == "layer":
-            rule = LAYER_RULES[type(node.layer)]
-            values[node.name] = tuple(D.lower(d) for d in rule(ctx, node.layer, values[node.inputs[0]]))
-        else:
-            values[node.name] = MERGE_RULES[node.op](ctx, node, [values[i] for i in node.inputs])
+    values = interpret(graph, Rules(ctx.layer, ctx.merge, ctx.input))
     _assumptions(ctx, graph, values)
     return ShapeResult(graph, values, tuple(ctx.constraints), graph.symbols)
 

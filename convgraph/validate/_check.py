@@ -385,9 +385,9 @@ def run_torch(graph: ir.Graph, inputs: Mapping[str, np.ndarray], params: Mapping
     torch.set_num_threads(1)
     try:
         with torch.no_grad():
-            for node in graph.nodes:
-                if node.op != "input":
-                    env[node.name] = _torch_node(F, torch, node, [env[i] for i in node.inputs], tparams)
+            rules = ir.Rules(lambda node, x: _torch_node(F, torch, node, [x], tparams),
+                             lambda node, args: _torch_node(F, torch, node, args, tparams))
+            env = ir.interpret(graph, rules, env)
     finally:
         torch.backends.mkldnn.enabled = onednn
         torch.set_num_threads(threads)

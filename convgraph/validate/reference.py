@@ -17,8 +17,9 @@ Semantics follow the design notes' ``reference/conv-semantics.md`` (section numb
 
 Independence, on purpose: this module restates the window and dilation formulas (``_extent``,
 ``_window_count``, ``_pool_len``) in PyTorch's own literal form instead of importing the shared ones
-from ``convgraph.dims``, and walks the graph itself, so that a mistake in the shape stage's formulas
-or in the shared interpreter cannot hide in a comparison with this reference.
+from ``convgraph.dims``, so that a mistake in the shape stage's formulas cannot hide in a comparison
+with this reference. (It walks the graph with the shared ``convgraph.ir.interpret``, which holds no
+arithmetic.)
 """
 from __future__ import annotations
 
@@ -453,13 +454,14 @@ _MERGE_IMPLS: dict[str, Callable[[ir.Node, list[np.ndarray]], np.ndarray]] = {
 }
 
 
-def _eval_node(node: ir.Node, values: dict[str, np.ndarray], params: Params, dtype: DTypeLike) -> np.ndarray:
-    args = [values[name] for name in node.inputs]
-    if node.op == "layer":
-        try:
-            return forward_layer(node.spec, args[0], _layer_params(node, params, dtype))
-        except KeyError as e:
-            raise KeyError(f"no parameter '{node.layer_name}.{e.args[0]}' for layer '{node.name}'") from e
+def _layer(node: ir.Node, x: np.ndarray, params: Params, dtype: DTypeLike) -> np.ndarray:
+    try:
+        return forward_layer(node.spec, x, _layer_params(node, params, dtype))
+    except KeyError as e:
+        raise KeyError(f"no parameter '{node.layer_name}.{e.args[0]}' for layer '{node.name}'") from e
+
+
+def _merge(node: ir.Node, args: list[np.ndarray]) -> np.ndarray:
     if node.op not in _MERGE_IMPLS:
         raise ValueError(f"unknown node op {node.op!r} at '{node.name}'")
     return _MERGE_IMPLS[node.op](node, args)
@@ -471,12 +473,6 @@ def run(graph: ir.Graph, inputs: dict[str, np.ndarray], params: Params,
 
     ``inputs`` maps input names to arrays; ``params`` uses the weight-file keys
     (``{layer_name}.weight``, see ``convgraph.export.weights.param_specs``)."""
-    values: dict[str, np.ndarray] = {}
-    for node in graph.nodes:
-        if node.op == "input":
-            if node.name not in inputs:
-                raise KeyError(f"no array given for input '{node.name}'")
-            values[node.name] = np.asarray(inputs[node.name], dtype=dtype)
-        else:
-            values[node.name] = _eval_node(node, values, params, dtype)
-    return values
+    env = {n.name: np.asarray(inputs[n.name], dtype=dtype) for n in graph.inputs if n.name in inputs}
+    rules = ir.Rules(lambda node, x: _layer(node, x, params, dtype), _merge)
+    return ir.interpret(graph, rules, env)
