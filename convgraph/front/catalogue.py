@@ -28,7 +28,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Literal, TypeGuard, overload
+from typing import Literal, TypeGuard, TypeVar, overload
 
 from convgraph.errors import NOWHERE, LayerConfigError, Loc
 from convgraph.ir import (
@@ -41,13 +41,17 @@ from convgraph.ir import (
     Ints,
     LayerSpec,
     Linear,
+    PaddingMode,
     Pool,
+    PoolMode,
     Upsample,
+    UpsampleMode,
 )
 
+S = TypeVar("S", bound=str)
 REQUIRED = object()  # marks a parameter without a default
-PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-UPSAMPLE_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear")
+PADDING_MODES: tuple[PaddingMode, ...] = ("zeros", "reflect", "replicate", "circular")
+UPSAMPLE_MODES: tuple[UpsampleMode, ...] = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear")
 INTERPOLATING_MODES = {"linear": 1, "bilinear": 2, "trilinear": 3}  # mode -> spatial rank
 _NOT_MODELLED = ("device", "dtype")
 
@@ -141,11 +145,13 @@ class _Args:
             raise self.fail(f"{name} must be a finite number, got {_show(v)}")
         return float(v)
 
-    def choice(self, name: str, options: tuple[str, ...]) -> str:
+    def choice(self, name: str, options: tuple[S, ...]) -> S:
+        """The value, one of ``options`` (narrowed to their Literal type)."""
         v = self.values[name]
-        if v not in options or not isinstance(v, str):
-            raise self.fail(f"{name} must be one of {', '.join(map(repr, options))}, got {_show(v)}")
-        return v
+        for option in options:
+            if isinstance(v, str) and v == option:
+                return option
+        raise self.fail(f"{name} must be one of {', '.join(map(repr, options))}, got {_show(v)}")
 
     def unsupported_if(self, cond: bool, what: str) -> None:
         if cond:
@@ -238,7 +244,7 @@ def _pool_stride(a: _Args, kernel: tuple[int, ...]) -> tuple[int, ...]:
     return a.ints("stride", 1, (1,))
 
 
-def _pool(a: _Args, mode: str) -> Pool:
+def _pool(a: _Args, mode: PoolMode) -> Pool:
     kernel = a.ints("kernel_size", 1, (1,))
     stride = _pool_stride(a, kernel)
     padding = a.ints("padding", 0, (1,))
@@ -319,9 +325,9 @@ def _upsample_align(a: _Args, mode: str) -> bool | None:
 
 
 def _upsample(a: _Args) -> Upsample:
-    mode = a["mode"]
-    if mode not in UPSAMPLE_MODES:
-        raise a.fail(f"mode {_show(mode)} is not supported; convgraph supports "
+    mode = next((m for m in UPSAMPLE_MODES if isinstance(a["mode"], str) and a["mode"] == m), None)
+    if mode is None:
+        raise a.fail(f"mode {_show(a['mode'])} is not supported; convgraph supports "
                      + ", ".join(map(repr, UPSAMPLE_MODES)))
     size, scale = _upsample_size(a), _upsample_scale(a)
     if (size is None) == (scale is None):

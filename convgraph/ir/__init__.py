@@ -15,9 +15,12 @@ from convgraph.ir._graph import (  # noqa: F401
     LayerSpec,
     Linear,
     Node,
+    PaddingMode,
     Pads,
     Pool,
+    PoolMode,
     Upsample,
+    UpsampleMode,
     bake,
 )
 from convgraph.ir._interpret import Rules, interpret  # noqa: F401

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from convgraph.dims import Dim
 from convgraph.errors import Loc
 
 Ints = tuple[int, ...]
+#: the kinds a string names, as Literal types (the catalogue checks them; the tables key on them)
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
+PoolMode = Literal["max", "avg"]
+UpsampleMode = Literal["nearest", "nearest-exact", "linear", "bilinear", "trilinear"]
 Pads = tuple[tuple[int, int], ...]  # (begin, end) per spatial axis
 T = TypeVar("T")
 
@@ -37,7 +41,7 @@ class Conv:
     dilation: Ints
     groups: int = 1
     bias: bool = True
-    padding_mode: str = "zeros"  # zeros | reflect | replicate | circular
+    padding_mode: PaddingMode = "zeros"
 
     @property
     def weight_shape(self) -> Ints:
@@ -71,7 +75,7 @@ class Pool:
 
     type_name: str
     nd: int
-    mode: str
+    mode: PoolMode
     kernel_size: Ints
     stride: Ints
     padding: Ints
@@ -97,7 +101,7 @@ class Upsample:
     type_name: str
     size: int | Ints | None
     scale_factor: float | tuple[float, ...] | None
-    mode: str = "nearest"  # nearest | nearest-exact | linear | bilinear | trilinear
+    mode: UpsampleMode = "nearest"
     align_corners: bool | None = None
 
     def sizes_for(self, nd: int) -> Ints | None:
