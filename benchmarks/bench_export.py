@@ -1,18 +1,23 @@
 """ONNX export of ResNet-18 with real-size weights: convgraph vs torch.onnx.export, same run.
 
-    python benchmarks/bench_export.py [--repeat 3] [--runs 50] [--threads 1]
+    python benchmarks/bench_export.py [--repeat 3] [--runs 50] [--threads 1] [--no-dynamo] [--no-latency]
+                                      [--layers 1000 5000 10000]
 
 1. Export time, writing the file, dynamic N/H/W everywhere:
    - convgraph: ``cg.load(models/resnet18.cg).export(path, params=params)`` (build, check_model
-     full_check, shape-inference cross-check, atomic write);
+     full_check and the shape-inference cross-check on the weight-free copy, one serialization of
+     the weights, atomic write with fsync); a fresh graph each time (parse, shapes and solve included);
    - torch legacy TorchScript exporter (``dynamo=False``, dynamic_axes N/H/W), opset 17;
    - torch default dynamo exporter (``dynamo=True``), dynamic N/H/W when it can, opset 18.
    The torch module is ``tests/torch_equiv.to_torch(graph)`` with convgraph's weights loaded by
-   name, so every export carries the same weights. Median of ``--repeat`` runs each.
+   name, so every export carries the same weights. Median of ``--repeat`` runs each, convgraph and
+   legacy interleaved, and the median per-round ratio convgraph/legacy (target: at most 0.35).
 2. onnxruntime latency, batch 1, 224x224: convgraph's dynamic export against each torch export
    (and convgraph's static ``sizes={N:1, H:224, W:224}`` export), with the same SessionOptions,
    every round running each session once in shuffled order; medians over ``--runs`` rounds and the
    median per-round ratio. The outputs are compared against each other.
+3. Scaling (``--layers``): export of a conv/BN/ReLU/strided-conv/transposed-conv stack of each
+   length (parse and solve timed apart): linear in the layer count.
 Needs torch (with onnxscript for the dynamo exporter). Run by hand; not part of the test suite.
 """
 from __future__ import annotations
@@ -54,6 +59,43 @@ def quiet():
             contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         yield
+
+
+def interleaved(ours, theirs, repeat: int) -> tuple[float, float, float]:
+    """Median times of two exports run alternately, and the median per-round ratio ours/theirs
+    (both see the same machine load)."""
+    a, b = [], []
+    for _ in range(repeat):
+        for fn, acc in ((ours, a), (theirs, b)):
+            t0 = time.perf_counter()
+            fn()
+            acc.append(time.perf_counter() - t0)
+    return statistics.median(a), statistics.median(b), statistics.median(x / y for x, y in zip(a, b))
+
+
+def stack(n: int) -> str:
+    """n layers whose spatial size returns to H every six layers (a stride-2 conv, then a stride-2
+    transposed conv), so any length has valid sizes and the formulas stay short."""
+    pattern = ["Conv2d(4, 4, 3, padding=1)", "BatchNorm2d(4)", "ReLU()", "Conv2d(4, 4, 3, stride=2, padding=1)",
+               "ConvTranspose2d(4, 4, 3, stride=2, padding=1, output_padding=1)", "ReLU()"]
+    return "input(N, 4, H, W)\n" + "\n".join(pattern[j % len(pattern)] for j in range(n)) + "\n"
+
+
+def scaling(lengths: list[int], tmp: str) -> None:
+    """Export time against the layer count (parse and solve timed apart, export after them)."""
+    from convgraph.solve import solve
+
+    print("\nexport of an n-layer stack (s):")
+    for n in lengths:
+        t0 = time.perf_counter()
+        graph = cg.parse(stack(n))
+        t1 = time.perf_counter()
+        solve(graph)
+        t2 = time.perf_counter()
+        graph.export(os.path.join(tmp, f"stack{n}.onnx"))
+        t3 = time.perf_counter()
+        print(f"  {n:6d} layers: parse+shapes {t1 - t0:6.2f}   solve {t2 - t1:6.2f}   export {t3 - t2:6.2f}   "
+              f"per 1000 layers {1000 * (t3 - t2) / n:5.2f}")
 
 
 def torch_module(graph, params):
@@ -143,6 +185,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--no-dynamo", action="store_true", help="skip torch's dynamo exporter")
+    ap.add_argument("--no-latency", action="store_true", help="skip the onnxruntime latency comparison")
+    ap.add_argument("--layers", type=int, nargs="*", default=[1000, 5000, 10000],
+                    help="stack lengths for the scaling measurement (none: skip it)")
     ap.add_argument("--threads", type=int, default=1,
                     help="intra-op threads for every session (0: onnxruntime's default; 1 is the least noisy)")
     args = ap.parse_args()
@@ -157,13 +203,22 @@ def main() -> None:
     module, x = torch_module(graph, params)
     with tempfile.TemporaryDirectory() as tmp:
         paths = {k: os.path.join(tmp, f"{k}.onnx") for k in ("convgraph", "torch-legacy", "torch-dynamo")}
-        t_cg, _ = timed(lambda: graph.export(paths["convgraph"], params=params), args.repeat)
-        t_legacy, _ = timed(lambda: export_legacy(module, x, paths["torch-legacy"]), args.repeat)
-        t_dynamo, (_, what) = timed(lambda: export_dynamo(module, x, paths["torch-dynamo"]), args.repeat)
+        t_cg, t_legacy, ratio = interleaved(
+            lambda: cg.load(str(ROOT / "models" / "resnet18.cg")).export(paths["convgraph"], params=params),
+            lambda: export_legacy(module, x, paths["torch-legacy"]), args.repeat)
         print("\nexport time (median of %d, file written):" % args.repeat)
         print(f"  convgraph             {t_cg:7.3f} s")
-        print(f"  torch legacy (TS)     {t_legacy:7.3f} s   convgraph is {t_legacy / t_cg:5.1f}x faster")
-        print(f"  torch dynamo          {t_dynamo:7.3f} s   convgraph is {t_dynamo / t_cg:5.1f}x faster   [{what}]")
+        print(f"  torch legacy (TS)     {t_legacy:7.3f} s   convgraph/legacy = {ratio:.3f} (median per-round ratio; "
+              f"target <= 0.35)")
+        if not args.no_dynamo:
+            t_dynamo, (_, what) = timed(lambda: export_dynamo(module, x, paths["torch-dynamo"]), args.repeat)
+            print(f"  torch dynamo          {t_dynamo:7.3f} s   convgraph is {t_dynamo / t_cg:5.1f}x faster   [{what}]")
+        if args.layers:
+            scaling(args.layers, tmp)
+        if args.no_latency:
+            return
+        if args.no_dynamo:
+            del paths["torch-dynamo"]
         print(f"\nonnxruntime latency, batch 1, 224x224 (median of {args.runs}, interleaved, same options):")
         paths["convgraph-static"] = os.path.join(tmp, "static.onnx")
         graph.export(paths["convgraph-static"], params=params, sizes={"N": 1, "H": 224, "W": 224})

@@ -630,3 +630,20 @@ def test_invalid_at_exit_2(tmp_path: Path, capsys):
     assert cli("export", src, "-o", str(out), "--at", "Q=4") == 2
     _one_line_error(capsys, "unknown size symbol")
     assert out.read_bytes() == good
+
+
+@pytest.mark.parametrize("name", ["unet.cg", "dcgan_generator.cg"])
+def test_written_file_is_the_model_with_its_weights(name, tmp_path):
+    """export writes the weights from their arrays (protobuf fragments, no serialized copy): the
+    file must read back as exactly the model to_onnx builds, initializers included, and pass the
+    checker in full."""
+    graph = cg.load(str(ROOT / "models" / name))
+    params = init_params(graph, seed=3)
+    path = tmp_path / "m.onnx"
+    export(graph, path, params=params)
+    loaded = onnx.load(str(path))
+    assert loaded == to_onnx(graph, params=params)
+    assert [t.name for t in loaded.graph.initializer] == list(params)
+    for t in loaded.graph.initializer:
+        np.testing.assert_array_equal(numpy_helper.to_array(t), np.asarray(params[t.name], dtype=np.float32))
+    onnx.checker.check_model(str(path), full_check=True)

@@ -45,6 +45,7 @@ from convgraph import ir
 from convgraph._version import __version__
 from convgraph.errors import ConvGraphError, ExportError, Loc, ShapeError
 from convgraph.export._emit import BASE_OPSET, Builder, emit_node, requirement
+from convgraph.export._wire import float32, model_chunks, tensor_header
 from convgraph.export.weights import resolve_params
 from convgraph.shapes import infer
 
@@ -214,10 +215,14 @@ def _solver_metadata(graph: ir.Graph) -> dict[str, str]:
     return {(k if k.startswith("convgraph.") else f"convgraph.{k}"): str(v) for k, v in meta.items()}
 
 
+def _param_inputs(params: Mapping[str, np.ndarray]) -> list[onnx.ValueInfoProto]:
+    return [helper.make_tensor_value_info(k, TensorProto.FLOAT, list(np.shape(v))) for k, v in params.items()]
+
+
 def _add_initializers(graph: onnx.GraphProto, params: Mapping[str, np.ndarray]) -> None:
     """float32 tensors written in place (make_graph would copy every tensor once more)."""
     for k, v in params.items():
-        arr = np.ascontiguousarray(v, dtype="<f4")
+        arr = float32(v)
         t = graph.initializer.add()
         t.name, t.data_type = k, TensorProto.FLOAT
         t.dims.extend(arr.shape)
@@ -225,14 +230,19 @@ def _add_initializers(graph: onnx.GraphProto, params: Mapping[str, np.ndarray]) 
 
 
 def _model(plan: Plan, built: Built, params: Mapping[str, np.ndarray],
-           meta: Mapping[str, str] | None = None) -> onnx.ModelProto:
+           meta: Mapping[str, str] | None = None, weights: bool = True) -> onnx.ModelProto:
+    """The model; with ``weights=False`` the weight-free copy the checks run on: every parameter a
+    typed graph input instead of an initializer, all else identical (a few KB instead of the
+    weights' size, so that check_model and shape inference never serialize the weights)."""
     name = os.path.splitext(os.path.basename(plan.source.filename))[0]
     name = name if name and not name.startswith("<") else "convgraph"
-    graph = helper.make_graph(built.nodes, name, built.inputs, built.outputs, value_info=built.value_info)
+    inputs = built.inputs if weights else built.inputs + _param_inputs(params)
+    graph = helper.make_graph(built.nodes, name, inputs, built.outputs, value_info=built.value_info)
     opsets = [helper.make_opsetid("", plan.opset)]
     model = helper.make_model(graph, opset_imports=opsets, producer_name="convgraph",
                               producer_version=__version__, doc_string=plan.source.doc or "")
-    _add_initializers(model.graph, params)
+    if weights:
+        _add_initializers(model.graph, params)
     model.ir_version = helper.find_min_ir_version_for(opsets)
     if meta:
         helper.set_model_props(model, dict(meta))
@@ -244,7 +254,7 @@ def _model(plan: Plan, built: Built, params: Mapping[str, np.ndarray],
 # --------------------------------------------------------------------------------------------
 
 
-def _skeleton(plan: Plan, built: Built, params: Mapping[str, np.ndarray],
+def _skeleton(plan: Plan, built: Built, weight_inputs: list[onnx.ValueInfoProto],
               env: Mapping[str, int] | None) -> onnx.ModelProto:
     """The model as ONNX inference sees it without our value_info: weights as typed inputs (no
     data), outputs typed but shapeless; with ``env``, the input dims set to those sizes."""
@@ -253,7 +263,7 @@ def _skeleton(plan: Plan, built: Built, params: Mapping[str, np.ndarray],
 
     inputs = [helper.make_tensor_value_info(vi.name, TensorProto.FLOAT, in_dims(plan.values[vi.name]))
               for vi in built.inputs]
-    inputs += [helper.make_tensor_value_info(k, TensorProto.FLOAT, list(v.shape)) for k, v in params.items()]
+    inputs += weight_inputs
     outputs = [helper.make_tensor_value_info(vi.name, TensorProto.FLOAT, None) for vi in built.outputs]
     graph = helper.make_graph(built.nodes, "skeleton", inputs, outputs)
     opsets = [helper.make_opsetid("", plan.opset)]
@@ -320,18 +330,20 @@ def _probe_sizes(plan: Plan) -> list[dict[str, int]]:
     return check_sizes(plan.graph, PROBE_SIZES)
 
 
-def _verify(plan: Plan, built: Built, params: Mapping[str, np.ndarray], model: onnx.ModelProto | None) -> None:
-    """check_model(full_check) on the model (when given: it fits in memory), then ONNX shape
-    inference against convgraph's dims, symbolically and at a few concrete sizes."""
+def _verify(plan: Plan, built: Built, params: Mapping[str, np.ndarray], weightless: onnx.ModelProto) -> None:
+    """check_model(full_check) on the weight-free copy of the model, then ONNX shape inference
+    against convgraph's dims, symbolically and at a few concrete sizes. (The initializers are
+    float32 arrays of the shapes ``param_specs`` gives, written by ``_add_initializers``.)"""
     loc = Loc(plan.source.filename, 0, 0)
-    if model is not None:
-        _check_model(model, loc)
+    _check_model(weightless, loc)
     expected = {k: v for k, v in built.known.items() if k not in {n.name for n in plan.graph.inputs}}
-    _compare(_inferred(_skeleton(plan, built, params, None), loc), expected, "as exported", plan.graph.symbols, loc)
+    weight_inputs = _param_inputs(params)
+    _compare(_inferred(_skeleton(plan, built, weight_inputs, None), loc), expected, "as exported", plan.graph.symbols,
+             loc)
     for env in _probe_sizes(plan):
         at = ", ".join(f"{k}={v}" for k, v in env.items())
         concrete = {k: tuple(D.evaluate(d, env) for d in v) for k, v in expected.items()}
-        _compare(_inferred(_skeleton(plan, built, params, env), loc), concrete, f"at {at}", (), loc)
+        _compare(_inferred(_skeleton(plan, built, weight_inputs, env), loc), concrete, f"at {at}", (), loc)
 
 
 def _check_model(model: onnx.ModelProto | str, loc: Loc) -> None:
@@ -370,10 +382,9 @@ def to_onnx(graph: ir.Graph, opset: int | None = None, sizes: Mapping[str, int] 
     18
     """
     plan, params, built = _prepare(graph, opset, sizes, params, seed, weights)
-    big = _weight_bytes(params) > EXTERNAL_DATA_THRESHOLD
-    model = _model(plan, built, params, _metadata(plan))
-    _verify(plan, built, params, None if big else model)
-    return model
+    meta = _metadata(plan)
+    _verify(plan, built, params, _model(plan, built, params, meta, weights=False))
+    return _model(plan, built, params, meta)
 
 
 def _weight_bytes(params: Mapping[str, np.ndarray]) -> int:
@@ -398,20 +409,21 @@ def export_model(graph: ir.Graph, path: str, opset: int | None = None, sizes: Ma
                  params: Mapping[str, np.ndarray] | None = None, seed: int = 0,
                  weights: str | os.PathLike[str] | None = None,
                  external_data_threshold: int | None = None) -> onnx.ModelProto:
-    """``export`` that returns the written model (for the CLI's summary line)."""
+    """``export`` that returns the written model (for the CLI's summary line); below the external-data
+    threshold its initializers carry names and shapes but not the weight bytes, which went to the file."""
     _check_destination(path)
     plan, params, built = _prepare(graph, opset, sizes, params, seed, weights)
     threshold = EXTERNAL_DATA_THRESHOLD if external_data_threshold is None else external_data_threshold
-    model = _model(plan, built, params, _metadata(plan))
+    meta = _metadata(plan)
+    _verify(plan, built, params, _model(plan, built, params, meta, weights=False))
     if _weight_bytes(params) > threshold:
-        _verify(plan, built, params, None)
-        _write_external(model, path)
-    else:
-        data = model.SerializeToString()
-        _verify(plan, built, params, None)
-        _check_model(data, Loc(graph.filename, 0, 0))
-        _write_atomic(path, data)
-    return model
+        model = _model(plan, built, params, meta)
+        _write_external(model, path)  # checked again there, from the file, with its external data
+        return model
+    header = _model(plan, built, {}, meta)
+    _write_atomic(path, model_chunks(header, params))  # the weights go from their arrays to the file
+    header.graph.initializer.extend(tensor_header(k, float32(v)) for k, v in params.items())
+    return header
 
 
 def _loc(path: str) -> Loc:
@@ -439,7 +451,7 @@ def _file_mode(path: str) -> int:
         return 0o666 & ~mask
 
 
-def _write_atomic(path: str, data: bytes) -> None:
+def _write_atomic(path: str, chunks: Iterable[bytes | memoryview]) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     mode = _file_mode(path)
     try:
@@ -448,7 +460,8 @@ def _write_atomic(path: str, data: bytes) -> None:
         raise ExportError(f"cannot write '{path}': {e.strerror or e}", _loc(path)) from e
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for chunk in chunks:
+                f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
