@@ -7,6 +7,8 @@
    (exported by torch.onnx.export from the equivalent torch module, with dynamic H and W).
    Prints both times, the ratio, and the final spatial formula each tool produces.
 2. ``convgraph shapes`` wall time from the shell against ``python -c "import sympy"``.
+3. ``Graph.output_shapes()`` against ``Graph.shapes()`` (every value) on a 1000-layer stack with
+   nested formulas: the cost must follow what is asked (the outputs), not the graph's size.
 Needs torch, onnx and onnxruntime (run by hand; not part of the test suite).
 """
 from __future__ import annotations
@@ -118,6 +120,32 @@ def compare(name: str, text: str, sizes) -> None:
         print(f"  ORT before the pool:       ({', '.join(before)})")
 
 
+def stack(n: int) -> str:
+    """``stack_200``'s pattern, n layers long, with the halving layers balanced by transposed convs
+    (so every length has valid sizes), formulas changing from layer to layer."""
+    pattern = ["Conv2d(8, 8, 3, stride=2, padding=1)", "BatchNorm2d(8)", "ReLU()",
+               "ConvTranspose2d(8, 8, 3, stride=2, padding=1, output_padding=1)", "Conv2d(8, 8, 3, padding=2)"]
+    return "input(N, 8, H, W)\n" + "\n".join(pattern[j % len(pattern)] for j in range(n)) + "\n"
+
+
+def asked_cost(n: int = 1000) -> None:
+    """output_shapes() renders the outputs only; shapes() every value (sympy conversion per dim)."""
+    import convgraph as cg
+
+    cg.parse(stack(n)).output_shapes()  # sympy imported and warm
+
+    def call(method: str) -> float:  # on a fresh graph (shapes inferred at parse), the call alone
+        graph = cg.parse(stack(n))
+        t0 = time.perf_counter()
+        getattr(graph, method)()
+        return time.perf_counter() - t0
+
+    t_out, t_all = min(call("output_shapes") for _ in range(3)), min(call("shapes") for _ in range(2))
+    print(f"\n== {n}-layer stack, fresh graph each time (the call alone)")
+    print(f"output_shapes(): {t_out * 1e3:8.1f} ms   shapes() (all {n + 1} values): {t_all * 1e3:8.1f} ms   "
+          f"ratio {t_all / max(t_out, 1e-4):.0f}x")
+
+
 def cli_wall() -> None:
     def run(cmd):
         t0 = time.perf_counter()
@@ -153,3 +181,4 @@ if __name__ == "__main__":
     compare("models/resnet18.cg", (ROOT / "models" / "resnet18.cg").read_text(), (224, 224))
     compare("stack200.cg", stack_200(), (224, 160))
     cli_wall()
+    asked_cost()
