@@ -58,19 +58,23 @@ def _bn_params(spec: ir.BatchNorm) -> Iterator[tuple[str, tuple[int, ...]]]:
         yield from (("running_mean", c), ("running_var", c))
 
 
-_PARAM_RULES: dict[type, Callable[..., Iterator[tuple[str, tuple[int, ...]]]]] = {
+def _no_params(spec: object) -> Iterator[tuple[str, tuple[int, ...]]]:
+    return iter(())
+
+
+#: every layer kind's parameters (local name, shape); a kind without any is listed with _no_params
+PARAM_RULES: dict[type, Callable[..., Iterator[tuple[str, tuple[int, ...]]]]] = {
     ir.Conv: _conv_params,
     ir.ConvTranspose: _conv_params,
     ir.Linear: _linear_params,
     ir.BatchNorm: _bn_params,
+    **{kind: _no_params for kind in (ir.Pool, ir.AdaptiveAvgPool, ir.Upsample, ir.Elementwise, ir.Flatten)},
 }
 
 
 def _layer_params(node: ir.Node) -> Iterator[tuple[str, tuple[int, ...]]]:
-    rule = _PARAM_RULES.get(type(node.layer))
-    if rule is not None:
-        for local, shape in rule(node.layer):
-            yield f"{node.layer_name}.{local}", tuple(shape)
+    for local, shape in PARAM_RULES[type(node.spec)](node.spec):
+        yield f"{node.layer_name}.{local}", tuple(shape)
 
 
 def param_specs(graph: ir.Graph) -> Shapes:

@@ -321,13 +321,21 @@ def _t_batchnorm(F: Any, spec: ir.BatchNorm, x: Any, p: dict[str, Any]) -> Any:
                         training=not spec.track_running_stats, momentum=0.0, eps=spec.eps)
 
 
+#: the torch functional of each elementwise kind, ``(F, spec, x) -> y``; Identity and Dropout* are
+#: the identity at inference (listed, so that a new kind cannot fall through to the identity)
+TORCH_ELEMENTWISE: dict[str, Callable[[Any, ir.Elementwise, Any], Any]] = {
+    "ReLU": lambda F, spec, t: F.relu(t),
+    "Sigmoid": lambda F, spec, t: t.sigmoid(),
+    "Tanh": lambda F, spec, t: t.tanh(),
+    "SiLU": lambda F, spec, t: F.silu(t),
+    "LeakyReLU": lambda F, spec, t: F.leaky_relu(t, spec.number("negative_slope", 0.01)),
+    "GELU": lambda F, spec, t: F.gelu(t, approximate=str(spec.param("approximate", "none"))),
+    **{name: lambda F, spec, t: t for name in ("Identity", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d")},
+}
+
+
 def _t_elementwise(F: Any, spec: ir.Elementwise, x: Any, p: dict[str, Any]) -> Any:
-    fns = {
-        "ReLU": F.relu, "Sigmoid": lambda t: t.sigmoid(), "Tanh": lambda t: t.tanh(), "SiLU": F.silu,
-        "LeakyReLU": lambda t: F.leaky_relu(t, spec.number("negative_slope", 0.01)),
-        "GELU": lambda t: F.gelu(t, approximate=str(spec.param("approximate", "none"))),
-    }
-    return fns.get(spec.type_name, lambda t: t)(x)  # Identity and Dropout*: identity at inference
+    return TORCH_ELEMENTWISE[spec.type_name](F, spec, x)
 
 
 _TORCH_LAYERS: dict[type, Callable[..., Any]] = {
