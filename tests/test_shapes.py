@@ -212,6 +212,7 @@ def _differential(torch, name, nd, args, kw, sizes):
 CASES = [conv_case(), conv_transpose_case(), pool_case(), upsample_case(), adaptive_case()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", range(len(CASES)), ids=["conv", "convT", "pool", "upsample", "adaptive"])
 def test_single_layer_matches_torch(torch, family):
     @settings(max_examples=400, derandomize=True)
@@ -337,6 +338,7 @@ def _apply(x, layer):
     return D.scale_floor(x, k / s)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, derandomize=True)
 @given(stack=nested_stack())
 def test_canonical_form_equals_brute_force(stack):
