@@ -185,6 +185,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--torch-threads", type=int, default=1,
+                    help="torch's intra-op threads while exporting (1: convgraph's export is single-threaded "
+                         "too, and on a shared machine torch's spinning pool costs it up to 5x; 0: torch's default)")
     ap.add_argument("--no-dynamo", action="store_true", help="skip torch's dynamo exporter")
     ap.add_argument("--no-latency", action="store_true", help="skip the onnxruntime latency comparison")
     ap.add_argument("--layers", type=int, nargs="*", default=[1000, 5000, 10000],
@@ -201,6 +204,9 @@ def main() -> None:
     print(f"ResNet-18: {n_params / 1e6:.1f} M parameters ({4 * n_params / 2**20:.0f} MiB float32); "
           f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, {os.cpu_count()} CPUs")
     module, x = torch_module(graph, params)
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
+    print(f"torch exports with {torch.get_num_threads()} intra-op thread(s)")
     with tempfile.TemporaryDirectory() as tmp:
         paths = {k: os.path.join(tmp, f"{k}.onnx") for k in ("convgraph", "torch-legacy", "torch-dynamo")}
         t_cg, t_legacy, ratio = interleaved(
