@@ -81,32 +81,35 @@ def shapes_text(graph: Graph, res: ShapeResult, sizes: Mapping[str, int], valid:
         for c in data["constraints"]:
             extra = "" if c["condition"] == c["formula"] else f"   [{c['formula']}]"
             out.append(f"  line {c['line']}: {c['layer']}: {c['rule']}: {c['condition']}{extra}")
-    if valid:
-        out += ["", "valid sizes:"]
-        for name, text in valid.items():
-            out.append(f"  {name}: {text}")
+    if valid is not None:
+        from convgraph.solve import solve
+        from convgraph.solve._report import valid_lines
+
+        out += ["", "valid sizes:"] + [f"  {line}" for line in valid_lines(solve(graph, tiling=False))]
     return "\n".join(out)
 
 
 def valid_sizes(graph: Graph) -> dict:
-    """Per symbol, the exact set of sizes at which the graph runs (from the solver), as text."""
+    """Per symbol, the exact sets (the JSON shape of ``solve --json``'s ``symbols``); raises the
+    no-valid-size error (exit 2) when the graph has none."""
     from convgraph.solve import solve
+    from convgraph.solve._report import sets_json
 
     sol = solve(graph, tiling=False)
-    return {name: sol.describe_runs(name) for name in graph.symbols}
+    err = sol.no_valid_size()
+    if err is not None:
+        raise err
+    return sets_json(sol)
 
 
 def cli_shapes(args) -> int:
-    from convgraph.cli._main import parse_at
+    from convgraph.cli._main import check_at, parse_at
     from convgraph.front.dsl import load
 
     graph = load(args.file)
     sizes = parse_at(args.at)
     res = infer(graph)
-    try:
-        res.validate(sizes)  # ShapeError names the layer and rule
-    except ShapeError as err:
-        raise ShapeError(err.message, err.loc, err.hints + _size_hints(graph, sizes)) from None
+    check_at(graph, sizes)
     valid = None if sizes else valid_sizes(graph)
     if args.json:
         json.dump(shapes_json(graph, res, sizes, valid), sys.stdout, indent=2)
@@ -114,17 +117,3 @@ def cli_shapes(args) -> int:
     else:
         print(shapes_text(graph, res, sizes, valid))
     return 0
-
-
-def _size_hints(graph: Graph, sizes: Mapping[str, int]) -> tuple[str, ...]:
-    """For each given symbol outside its valid set: the set and the nearest valid sizes."""
-    from convgraph.solve import solve
-
-    sol = solve(graph, tiling=False)
-    hints = []
-    for name, x in sizes.items():
-        if name in sol.symbols and x not in sol.runs(name):
-            below, above = sol.nearest(name, x)
-            near = ", ".join(str(v) for v in (below, above) if v is not None) or "none"
-            hints.append(f"valid {name}: {sol.describe_runs(name)}; nearest valid: {near}")
-    return tuple(hints)

@@ -337,6 +337,11 @@ def _check_model(model, loc: Loc) -> None:
 
 
 def _prepare(graph: ir.Graph, opset, sizes, params, seed, weights):
+    from convgraph.solve import solve
+
+    err = solve(graph, tiling=False).no_valid_size()  # a graph with no valid size is not exported
+    if err is not None:
+        raise err
     plan = _plan(graph, opset, sizes)
     params = resolve_params(graph, params, seed, weights)
     built = _build(plan)

@@ -5,13 +5,18 @@ from typing import TYPE_CHECKING, Mapping
 
 from convgraph import dims as D
 from convgraph.dims import EPSet
+from convgraph.errors import Loc
 from convgraph.solve._sets import BRUTE_LIMIT, MAX_PERIOD
 
 NO_PERIOD = (f"some condition has no usable period (a non-dyadic Upsample scale, or a period over "
              f"{MAX_PERIOD} from deeply nested strides)")
 
 if TYPE_CHECKING:  # pragma: no cover
+    from convgraph.errors import ShapeError
     from convgraph.solve._solve import Coupling, Merge, Solution
+
+#: admissible tuples of a Linear coupling shown in text (JSON has them all)
+SHOWN_TUPLES = 8
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,42 +172,166 @@ def _merge_json(m: "Merge") -> dict:
     return out
 
 
-def _symbol_json(s) -> dict:
-    out = {"runs": s.runs.to_json(), "exact": s.exact.to_json()}
-    which = [k for k, ok in (("runs", s.decided), ("exact", s.exact_decided)) if not ok]
+def set_json(s: EPSet) -> dict:
+    """One JSON shape for a set of sizes, in every verb: ``x`` is a member iff ``x in exceptions``
+    or ``x >= periodic_from and x % modulus in residues``."""
+    return {**s.to_json(), "periodic_from": periodic_start(s) if s.residues else None}
+
+
+def coupling_json(cp: "Coupling") -> dict:
+    """A condition relating several symbols: exact admissible tuples for a Linear after Flatten
+    (``tuples``: every combination of one tuple's sets is admissible), else the condition itself
+    (with the smallest solutions found as ``examples``)."""
+    c = cp.constraint
+    out = {"symbols": list(cp.symbols), "where": c.where, "line": c.loc.line, "kind": c.kind,
+           "condition": c.condition(), "text": cp.message}
+    if cp.product is not None:
+        out["tuples"] = [{n: set_json(st) for n, st in t} for t in cp.product.tuples]
+    else:
+        out["examples"] = [dict(e) for e in cp.examples]
+    return out
+
+
+def symbol_json(sol: "Solution", s) -> dict:
+    """A symbol's sets (``runs``; ``exact`` when computed), their text, and its couplings: the
+    valid sizes are ``runs`` of every symbol together with every coupling's condition."""
+    out = {"runs": set_json(s.runs), "text": describe_set(s.runs, s.name)}
+    if s.exact is not None:
+        out["exact"] = set_json(s.exact)
+        out["exact_text"] = describe_set(s.exact, s.name)
+    coupled = sol.coupled(s.name)
+    if coupled:
+        out["coupled"] = [coupling_json(cp) for cp in coupled]
+    which = [k for k, ok in (("runs", s.decided), ("exact", s.exact_decided)) if not ok and
+             (k == "runs" or s.exact is not None)]
     if which:
         out["note"] = f"{' and '.join(which)}: brute force over {s.name} = 1..{BRUTE_LIMIT}, not exact ({NO_PERIOD})"
     return out
 
 
+def sets_json(sol: "Solution") -> dict:
+    """``{symbol: symbol_json}``: the same object in ``shapes --json`` (``valid``), ``solve --json``
+    (``symbols``) and the API (``Solution.to_json()``)."""
+    return {n: symbol_json(sol, s) for n, s in sol.symbols.items()}
+
+
 def to_json(sol: "Solution") -> dict:
     return {
-        "symbols": {n: _symbol_json(s) for n, s in sol.symbols.items()},
+        "symbols": sets_json(sol),
         "merges": [_merge_json(m) for m in sol.merges],
         "fixes": [{"where": f.where, "line": f.line, "edit": f.edit, "holds": f.holds, "kind": f.kind}
                   for f in sol.fixes],
     }
 
 
+# --------------------------------------------------------------------------------------------
+# The valid sizes in words: one description for every verb
+# --------------------------------------------------------------------------------------------
+
+
+def _groups(sol: "Solution") -> list[tuple[str, ...]]:
+    """Symbols joined by couplings, in the graph's symbol order; an uncoupled symbol alone."""
+    group = {n: {n} for n in sol.symbols}
+    for cp in sol.couplings:
+        merged = set().union(*(group[n] for n in cp.symbols))
+        for n in merged:
+            group[n] = merged
+    out, seen = [], set()
+    for n in sol.symbols:
+        if n not in seen:
+            seen |= group[n]
+            out.append(tuple(m for m in sol.symbols if m in group[n]))
+    return out
+
+
+def _tuple_text(t) -> str:
+    return "(" + " and ".join(describe_set(st, n) for n, st in t) + ")"
+
+
+def _group_text(sol: "Solution", names: tuple[str, ...]) -> str:
+    """The exact set of a coupled group: one Linear's admissible tuples, else every symbol's own
+    set together with each coupling condition (never independent ranges)."""
+    cps = [cp for cp in sol.couplings if set(cp.symbols) <= set(names)]
+    if len(cps) == 1 and cps[0].product is not None and set(cps[0].symbols) == set(names):
+        tups = cps[0].product.tuples
+        if not tups:
+            return "no valid size"
+        shown = " or ".join(_tuple_text(t) for t in tups[:SHOWN_TUPLES])
+        more = f" or {len(tups) - SHOWN_TUPLES} more tuples (all in --json)" if len(tups) > SHOWN_TUPLES else ""
+        return shown + more
+    own = [f"({describe_set(sol.symbols[n].runs, n)})" for n in names]
+    conds = [cp.constraint.condition() for cp in cps]
+    return ", ".join(own) + ", and " + ", ".join(conds)
+
+
+def _note(sol: "Solution", names: tuple[str, ...]) -> str:
+    if all(sol.symbols[n].decided for n in names):
+        return ""
+    return f"   (not exact: {NO_PERIOD}; checked size by size for 1..{BRUTE_LIMIT} only)"
+
+
+def valid_lines(sol: "Solution") -> list[str]:
+    """``H: H >= 16, H % 16 == 0``; a coupled group as one line ``H, W (coupled): ...``."""
+    out = []
+    for names in _groups(sol):
+        if len(names) == 1:
+            (n,) = names
+            out.append(f"{n}: {describe_set(sol.symbols[n].runs, n)}{_note(sol, names)}")
+        else:
+            out.append(f"{', '.join(names)} (coupled): {_group_text(sol, names)}{_note(sol, names)}")
+    return out
+
+
+def no_valid_size(sol: "Solution") -> "ShapeError | None":
+    """The error for a graph with no valid size, at the merge or expect that rules the last size
+    out, with the verified fixes as hints; None when some size is valid."""
+    from convgraph.errors import ShapeError
+
+    never = [m for m in sol.merges if m.verdict == "never"]
+    empty = [s for s in sol.symbols.values() if s.runs.empty]
+    if not never and not empty:
+        return None
+    if never:
+        m = never[0]
+        msg, loc = f"no valid size: {m.message}", m.constraint.loc
+    else:
+        s = empty[0]
+        on = [m for m in sol.merges if m.symbol == s.name and m.verdict == "classes"]
+        loc = on[-1].constraint.loc if on else Loc(sol.graph.filename, 0, 0)
+        msg = (f"no valid size for {s.name}: " + "; ".join(m.message for m in on) if on else
+               f"no valid size for {s.name}")
+    hints = tuple(f"fix: {line.strip()}" for line in _fix_lines(sol.fixes)[:4])
+    return ShapeError(msg, loc, hints)
+
+
 def metadata(sol: "Solution") -> dict[str, str]:
-    """Compact strings for ONNX ``metadata_props``."""
+    """Compact strings for ONNX ``metadata_props``: the same description as ``convgraph shapes``
+    (a coupled symbol gets its group's line)."""
     out = {}
-    for n, s in sol.symbols.items():
-        note = "" if s.decided else f" (checked up to {BRUTE_LIMIT})"
-        exact_note = "" if s.exact_decided else f" (checked up to {BRUTE_LIMIT})"
-        out[f"convgraph.valid_sizes.{n}"] = describe_set(s.runs, n) + note
-        out[f"convgraph.exact_sizes.{n}"] = describe_set(s.exact, n) + exact_note
+    lines = dict(zip(_groups(sol), valid_lines(sol)))
+    for names, line in lines.items():
+        for n in names:
+            s = sol.symbols[n]
+            out[f"convgraph.valid_sizes.{n}"] = line.split(": ", 1)[1] if len(names) == 1 else line
+            if s.exact is not None:
+                exact_note = "" if s.exact_decided else f" (checked up to {BRUTE_LIMIT})"
+                out[f"convgraph.exact_sizes.{n}"] = describe_set(s.exact, n) + exact_note
     for i, cp in enumerate(sol.couplings):
         out[f"convgraph.coupling.{i}"] = cp.message
     return out
 
 
-def _symbol_text(s, near: Mapping[str, int]) -> list[str]:
+def _with(sol: "Solution", n: str) -> str:
+    others = sorted({m for cp in sol.coupled(n) for m in cp.symbols} - {n})
+    return f"   (only together with {', '.join(others)}: see 'coupled' below)" if others else ""
+
+
+def _symbol_text(sol: "Solution", s, near: Mapping[str, int]) -> list[str]:
     n, pad = s.name, " " * len(s.name)
     if not s.constrained and s.exact == s.runs:
         lines = [f"  {n}: any size (no constraint)"]
     else:
-        lines = [f"  {n}: runs for {describe_set(s.runs, n)}" + _first(s.runs),
+        lines = [f"  {n}: runs for {describe_set(s.runs, n)}" + _first(s.runs) + _with(sol, n),
                  f"  {pad}  tiles exactly for {describe_set(s.exact, n)}" + _first(s.exact)]
     if n in near:
         for label, st in (("runs", s.runs), ("tiles exactly", s.exact)):
@@ -236,7 +365,8 @@ def to_text(sol: "Solution", near: Mapping[str, int]) -> str:
     g = sol.graph
     out = [f"{g.filename}: valid input sizes", ""]
     for s in sol.symbols.values():
-        out += _symbol_text(s, near)
+        out += _symbol_text(sol, s, near)
+    out += [f"  {line}" for line in valid_lines(sol) if " (coupled): " in line]
     out += [f"  note: {t}" for t in sol.notes]
     out += ["", "merge points:" if sol.merges else "merge points: none"]
     for m in sol.merges:
@@ -245,5 +375,5 @@ def to_text(sol: "Solution", near: Mapping[str, int]) -> str:
     if fixes:
         out += ["", "fixes (each verified on the edited graph):"] + _fix_lines(fixes)
     if not sol.ok:
-        out += ["", "result: some size or merge never works (exit status 1)"]
+        out += ["", "result: no valid size (exit status 2)"]
     return "\n".join(out)

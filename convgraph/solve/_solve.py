@@ -155,6 +155,23 @@ class Solution:
         s = self.symbols[symbol]
         return (s.exact if exact else s.runs).near(x)
 
+    def valid_at(self, env: Mapping[str, int]) -> bool:
+        """Whether the graph runs at these sizes (every symbol given): every constraint holds,
+        expects and couplings included; exactly what ``convgraph shapes --at`` accepts."""
+        return set(env) >= set(self.symbols) and all(
+            isinstance(v, int) and v >= 1 for v in env.values()) and \
+            all(c.holds(env) for c in self.result.constraints)
+
+    def coupled(self, name: str) -> tuple["Coupling", ...]:
+        """The couplings (conditions relating several symbols) that involve ``name``."""
+        return tuple(cp for cp in self.couplings if name in cp.symbols)
+
+    def no_valid_size(self) -> ShapeError | None:
+        """The error every verb raises (exit 2) when the graph has no valid size, else None."""
+        from convgraph.solve._report import no_valid_size
+
+        return no_valid_size(self)
+
     def describe_runs(self, name: str) -> str:
         from convgraph.solve._report import describe_set
 
@@ -223,8 +240,8 @@ def _solve(graph: Graph, tiling: bool) -> Solution:
     expects = {(e.loc, e.value): e.text for e in graph.expects}
     merges = [_judge(c, _where(c, expects), layers, decided) for c in _merge_points(graph, res)]
     runs = dict(layers)
-    for m in merges:
-        if m.constraint.kind == "merge" and m.symbol is not None:
+    for m in merges:  # an expect takes part in the valid sizes like a merge (DESIGN.md, Conditions)
+        if m.symbol is not None:
             runs[m.symbol] = runs[m.symbol] & _cond(m.constraint, m.symbol).sizes
             decided[m.symbol] &= m.decided
     couplings = _couplings(res, runs)

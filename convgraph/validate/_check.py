@@ -122,23 +122,40 @@ class CheckReport:
 
     def table(self) -> str:
         """One row per size, provider and output: shapes, largest errors and the tolerance."""
-        head = ["sizes", "provider", "output", "shape", "max|ort-ref|", "max|ort-torch|", "tol", ""]
-        rows = [head]
-        for r in self.results:
-            at = " ".join(f"{k}={v}" for k, v in r.sizes.items())
-            if r.error:
-                rows.append([at, r.ran, "-", "-", "-", "-", "-", f"FAIL: {r.error}"])
-            for o in r.outputs:
-                shape = "x".join(map(str, o.actual)) + ("" if o.shape_ok else f" (expected {'x'.join(map(str, o.expected))})")
-                rows.append([at, r.ran, o.name, shape, _fmt(o.err_ref), _fmt(o.err_torch), _fmt(o.tol),
-                             "ok" if o.ok else "MISMATCH"])
-        widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+        rows = [TABLE_HEAD] + [row for r in self.results for row in result_rows(r)]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(TABLE_HEAD))]
+        return "\n".join([*(format_row(row, widths) for row in rows), *self.footer()])
+
+    def footer(self) -> list[str]:
+        """The notes and the verdict line under the table."""
         failed = sum(not r.ok for r in self.results)
         verdict = (f"ok: {len(self.results)} runs" if self.ok else f"MISMATCH in {failed} of {len(self.results)} runs")
         split = ", ".join(f"{k} {v:.2f}s" for k, v in self.seconds.items())
-        return "\n".join([*lines, *(f"note: {n}" for n in self.notes),
-                          f"{self.model} (opset {self.opset}): {verdict}; time: {split}"])
+        return [*(f"note: {n}" for n in self.notes),
+                f"{self.model} (opset {self.opset}): {verdict}; time: {split}"]
+
+
+TABLE_HEAD = ["sizes", "provider", "output", "shape", "max|ort-ref|", "max|ort-torch|", "tol", ""]
+
+
+def sizes_text(env: Mapping[str, int]) -> str:
+    return " ".join(f"{k}={v}" for k, v in env.items())
+
+
+def result_rows(r: SizeCheck) -> list[list[str]]:
+    """The table rows of one run: one per output (one FAIL row when onnxruntime failed)."""
+    at, rows = sizes_text(r.sizes), []
+    if r.error:
+        rows.append([at, r.ran, "-", "-", "-", "-", "-", f"FAIL: {r.error}"])
+    for o in r.outputs:
+        shape = "x".join(map(str, o.actual)) + ("" if o.shape_ok else f" (expected {'x'.join(map(str, o.expected))})")
+        rows.append([at, r.ran, o.name, shape, _fmt(o.err_ref), _fmt(o.err_torch), _fmt(o.tol),
+                     "ok" if o.ok else "MISMATCH"])
+    return rows
+
+
+def format_row(row: list[str], widths: Sequence[int]) -> str:
+    return "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
 
 
 def _finite(x: float | None) -> float | None:
@@ -171,6 +188,11 @@ def choose_sizes(graph: ir.Graph, sizes=None, count: int = 6) -> list[dict[str, 
         free = [s for s in graph.symbols if s not in fixed]
         if not free:
             return [fixed]
+        from convgraph.solve import solve
+
+        err = solve(graph, tiling=False).no_valid_size()
+        if err is not None:
+            raise err
         found = check_sizes(ir.bake(graph, fixed), count)
         if not found:
             raise ConvGraphError("no valid input size found to check" +
@@ -431,20 +453,24 @@ def _progress(total: int, progress: bool | None):
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, file=sys.stderr, desc="check", unit="run", leave=False)
+    return tqdm(total=total, file=sys.stderr, desc="check", unit="run", leave=True)
 
 
 def check(graph: ir.Graph, sizes=None, providers: Sequence[str] = ("cpu",),
           params: Mapping[str, np.ndarray] | None = None, seed: int = 0, progress: bool | None = None,
-          weights: str | None = None, count: int = 6, opset: int | None = None) -> CheckReport:
+          weights: str | None = None, count: int = 6, opset: int | None = None,
+          on_result: Callable[[SizeCheck], None] | None = None) -> CheckReport:
     """Validate the dynamic ONNX export of ``graph`` on onnxruntime at several input sizes (see the
     module docstring). ``providers``: any of 'cpu', 'cuda'. ``progress``: None shows a tqdm bar on
-    a terminal for long runs. Raises ConvGraphError on user errors (bad sizes, no provider)."""
+    a terminal for long runs (it names the size running and stays on screen). ``on_result`` is
+    called with each run's result as soon as it is known (the CLI streams its table so). Raises
+    ConvGraphError on user errors (bad sizes, no provider, no valid size)."""
     from convgraph.export import to_onnx
     from convgraph.export.weights import resolve_params
     from convgraph.validate.reference import run as reference_run
 
     clock = _Clock()
+    random_weights = params is None and weights is None
     params = resolve_params(graph, params, seed, weights)
     envs = clock.timed("sizes", choose_sizes, graph, sizes, count)
     model = clock.timed("export", lambda: to_onnx(graph, opset=opset, params=params))
@@ -452,6 +478,9 @@ def check(graph: ir.Graph, sizes=None, providers: Sequence[str] = ("cpu",),
     torch = _import_torch()
     if torch is None:
         notes.append("torch is not installed: values compared with the numpy reference only")
+    if random_weights:
+        notes.append(f"the weights are random (PyTorch's default initialisation, seed {seed}); "
+                     f"give weights= (--weights FILE) to check trained ones")
     rng = np.random.default_rng(seed)
     bar = _progress(len(envs) * len(sessions), progress)
     results = []
@@ -462,7 +491,11 @@ def check(graph: ir.Graph, sizes=None, providers: Sequence[str] = ("cpu",),
         ref_t = clock.timed("torch", run_torch, graph, inputs, params) if torch is not None else {}
         acc = accumulation(graph, shapes)
         for asked, sess in sessions:
+            if bar is not None:
+                bar.set_description(f"check {sizes_text(env)} on {asked}")
             results.append(clock.timed("onnxruntime", _run_one, graph, sess, asked, env, inputs, shapes, refs, ref_t, acc))
+            if on_result is not None:
+                on_result(results[-1])
             if bar is not None:
                 bar.update(1)
     if bar is not None:
