@@ -17,6 +17,7 @@ column); nothing in this module imports torch, onnx, onnxruntime or sympy.
 from __future__ import annotations
 
 import ast
+from dataclasses import replace
 import itertools
 import re
 from pathlib import Path
@@ -321,6 +322,8 @@ class _Parser:
         return next(n for n in suffixed(base) if n not in self.values and not (names_layer and n in self.layer_names))
 
     def define(self, node: Node, source_name: str | None) -> None:
+        if source_name is not None:
+            node = replace(node, source=source_name)
         self.nodes.append(node)
         self.values[node.name] = node
         if node.layer_name is not None:

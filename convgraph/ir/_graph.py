@@ -173,6 +173,7 @@ class Node:
     layer_name: str | None = None
     dims: tuple[int | str, ...] = ()
     dim: int = 1
+    source: str = ""  # the name the value is assigned to in the file ("" when unnamed / built)
 
 
 @dataclass(frozen=True)

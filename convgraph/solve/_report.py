@@ -219,8 +219,10 @@ def to_json(sol: "Solution") -> dict:
     return {
         "symbols": sets_json(sol),
         "merges": [_merge_json(m) for m in sol.merges],
-        "fixes": [{"where": f.where, "line": f.line, "edit": f.edit, "holds": f.holds, "kind": f.kind}
-                  for f in sol.fixes],
+        "fixes": [{"where": f.where, "line": f.line, "edit": f.edit, "holds": f.holds, "kind": f.kind,
+                   "skip": f.value, "edits": [{k: v for k, v in vars(e).items() if v != "" and k != "loc"} |
+                                              {"line": e.loc.line, "col": e.loc.col} for e in f.edits]}
+                  for f in sol.skip_fixes],
     }
 
 
@@ -300,7 +302,7 @@ def no_valid_size(sol: "Solution") -> "ShapeError | None":
         loc = on[-1].constraint.loc if on else Loc(sol.graph.filename, 0, 0)
         msg = (f"no valid size for {s.name}: " + "; ".join(m.message for m in on) if on else
                f"no valid size for {s.name}")
-    hints = tuple(f"fix: {line.strip()}" for line in _fix_lines(sol.fixes)[:4])
+    hints = tuple(f"fix: {line.strip()}" for line in _fix_lines(sol)[:4])
     return ShapeError(msg, loc, hints)
 
 
@@ -349,15 +351,21 @@ def _first(s: EPSet) -> str:
     return "" if s.empty else f"   first: {', '.join(map(str, s.first(8)))}"
 
 
-def _fix_lines(fixes) -> list[str]:
-    """One line per distinct edit (an edit that fixes the H and the W axis is shown once)."""
-    grouped: dict[tuple, list] = {}
-    for f in fixes:
-        grouped.setdefault((f.line, f.where, f.kind, f.edit), []).append(f)
+def _fix_lines(sol: "Solution") -> list[str]:
+    """One line per skip: its preferred verified edit (every axis at once), the alternatives
+    after it; a per-class note where no single static edit works."""
+    lines: dict[str, list] = {}
+    for f in sol.skip_fixes:
+        lines.setdefault(f.value, []).append(f)
     out = []
-    for (line, where, kind, edit), fs in grouped.items():
-        body = f"note: {edit}" if kind == "note" else f"{edit}: holds {'; '.join(f.holds for f in fs)}"
-        out.append(f"  line {line}, {where}: {body}")
+    for fs in lines.values():
+        alt = "".join(f"; or {f.edit}" for f in fs[1:3])
+        out.append(f"  line {fs[0].line}, {fs[0].where}: {fs[0].edit}{alt}")
+    fixed = {f.value for f in sol.skip_fixes}
+    for f in sol.fixes:
+        if f.kind == "note" and f.merge.constraint.value not in fixed:
+            out.append(f"  line {f.line}, {f.where}: note: {f.edit}")
+            fixed.add(f.merge.constraint.value)
     return out
 
 
@@ -371,9 +379,9 @@ def to_text(sol: "Solution", near: Mapping[str, int]) -> str:
     out += ["", "merge points:" if sol.merges else "merge points: none"]
     for m in sol.merges:
         out.append(f"  {m.verdict:<8} line {m.line}: {m.message}")
-    fixes = sol.fixes
+    fixes = _fix_lines(sol)
     if fixes:
-        out += ["", "fixes (each verified on the edited graph):"] + _fix_lines(fixes)
+        out += ["", "fixes (each verified on the edited graph; `convgraph fix` applies the first of each line):"] + fixes
     if not sol.ok:
         out += ["", "result: no valid size (exit status 2)"]
     return "\n".join(out)

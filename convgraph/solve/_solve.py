@@ -189,6 +189,14 @@ class Solution:
 
         return find_fixes(self)
 
+    @cached_property
+    def skip_fixes(self) -> tuple:
+        """The fixes as the user applies them: per skip, each verified edit of every axis at once,
+        in the file's names (``convgraph.solve._edits.SkipFix``), the preferred first."""
+        from convgraph.solve._edits import skip_fixes
+
+        return skip_fixes(self)
+
     def metadata(self) -> dict[str, str]:
         from convgraph.solve._report import metadata
 
