@@ -151,7 +151,7 @@ def _verified(sol: "Solution", value: str, first: "Fix", kind: str, graph: Graph
         new = solve(graph, tiling=False)
     except ConvGraphError:
         return
-    if new.no_valid_size() is not None or not _holds(sol, new, value):
+    if not new.ok or not _holds(sol, new, value):  # .ok: no hints, so no fix search on the edited graph
         return
     edits = _edits(sol.graph, graph, kind)
     if not edits:

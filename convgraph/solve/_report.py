@@ -174,8 +174,12 @@ def _merge_json(m: "Merge") -> dict:
 
 def set_json(s: EPSet) -> dict:
     """One JSON shape for a set of sizes, in every verb: ``x`` is a member iff ``x in exceptions``
-    or ``x >= periodic_from and x % modulus in residues``."""
-    return {**s.to_json(), "periodic_from": periodic_start(s) if s.residues else None}
+    or ``x >= periodic_from and x % modulus in residues``; ``periodic_from`` is given where there
+    are exceptions (else it is ``min``)."""
+    out = s.to_json()
+    if s.exceptions and s.residues:
+        out["periodic_from"] = periodic_start(s)
+    return out
 
 
 def coupling_json(cp: "Coupling") -> dict:
@@ -330,6 +334,8 @@ def _with(sol: "Solution", n: str) -> str:
 
 def _symbol_text(sol: "Solution", s, near: Mapping[str, int]) -> list[str]:
     n, pad = s.name, " " * len(s.name)
+    if s.exact is None:  # solved without the tiling sets
+        return [f"  {n}: runs for {describe_set(s.runs, n)}" + _first(s.runs) + _with(sol, n)]
     if not s.constrained and s.exact == s.runs:
         lines = [f"  {n}: any size (no constraint)"]
     else:

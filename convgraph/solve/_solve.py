@@ -42,7 +42,7 @@ from convgraph.shapes import infer
 #: a coupling that is not a product is searched over this many valid sizes of each symbol
 PAIR_SPAN = 64
 
-__all__ = ["solve", "check_sizes", "Solution", "SymbolSizes", "Merge", "Coupling", "Fix", "cli_solve"]
+__all__ = ["solve", "Solution", "SymbolSizes", "Merge", "Coupling", "Fix", "cli_solve"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -436,91 +436,6 @@ def _tiling(graph: Graph, res: ShapeResult, runs) -> tuple[dict[str, EPSet], lis
             exact[n] = exact[n] & cs.sizes
             decided[n] &= cs.exact
     return exact, notes, decided
-
-
-# --------------------------------------------------------------------------------------------
-# Test sizes for the validator
-# --------------------------------------------------------------------------------------------
-
-
-def _candidates(s: SymbolSizes, want: int) -> list[int]:
-    """Smallest valid, smallest exact, a larger one, then the next valid sizes of new residue
-    classes mod the period (of the valid and the exact set: the strides' product)."""
-    if s.runs.empty:
-        return []
-    if not s.constrained:
-        return [1, 2]
-    import math
-
-    lo = s.runs.min
-    period = math.lcm(s.runs.modulus, s.exact.modulus)
-    big = next(iter(s.runs.iter(2 * lo + 2 * period)), None)
-    out = [lo] + ([s.exact.min] if not s.exact.empty else []) + ([big] if big is not None else [])
-    seen = {x % period for x in out}
-    for x in s.runs.first(period, lo):  # consecutive valid sizes: every class mod each divisor early
-        if len(out) >= want + 2:
-            break
-        if x % period not in seen:
-            seen.add(x % period)
-            out.append(x)
-    out += s.runs.first(4, lo)  # a single valid class: its next sizes
-    return list(dict.fromkeys(out))
-
-
-def check_sizes(graph: Graph, count: int = 6) -> list[dict[str, int]]:
-    """Up to ``count`` size assignments (every symbol) at which the graph runs and every expect
-    holds: the smallest valid sizes first, a larger size, sizes covering the residue classes of the
-    strides, and distinct sizes for distinct symbols (H != W). Empty when no size is valid.
-
-    >>> check_sizes(cg.load("models/unet.cg"), count=3)                       # doctest: +SKIP
-    [{'N': 1, 'H': 16, 'W': 16}, {'N': 2, 'H': 64, 'W': 32}, {'N': 1, 'H': 32, 'W': 48}]
-    """
-    sol = solve(graph)
-    got = _draw(sol, count, with_expects=True)
-    return got or _draw(sol, count, with_expects=False)  # an expect refuted everywhere
-
-
-def _draw(sol: Solution, count: int, with_expects: bool) -> list[dict[str, int]]:
-    names = list(sol.symbols)
-    lists = {n: _candidates(sol.symbols[n], count) for n in names}
-    if any(not v for v in lists.values()):
-        return []
-    constrained = [n for n in names if sol.symbols[n].constrained]
-    stagger = {n: constrained.index(n) if n in constrained else 0 for n in names}
-    out: list[dict[str, int]] = []
-    for i in range(4 * count + 8):
-        env = {n: lists[n][_pick(i, stagger[n], len(lists[n]))] for n in names}
-        if env not in out and _runs_at(sol, env, with_expects):
-            out.append(env)
-        if len(out) == count:
-            return out
-    return out + _coupled_sizes(sol, out, count - len(out), with_expects)
-
-
-def _pick(i: int, k: int, size: int) -> int:
-    """Index into symbol k's candidates for the i-th assignment: all smallest first, then
-    staggered so that different symbols get different sizes (H != W)."""
-    return 0 if i == 0 else (i + k * (1 + i // size)) % size
-
-
-def _runs_at(sol: Solution, env: Mapping[str, int], with_expects: bool = True) -> bool:
-    """Every constraint holds; expects too when asked (the validator compares with the formulas)."""
-    return all(c.holds(env) for c in sol.result.constraints if with_expects or c.kind != "expect")
-
-
-def _coupled_sizes(sol: Solution, have: list, want: int, with_expects: bool) -> list[dict[str, int]]:
-    """Assignments from the exact tuples of a Linear coupling (or the coupling examples)."""
-    out = []
-    base = {n: (s.runs.min if s.runs.min is not None else 1) for n, s in sol.symbols.items()}
-    for cp in sol.couplings:
-        picks = [dict(cp.examples[i]) for i in range(len(cp.examples))]
-        if cp.product is not None:
-            picks = [{n: s.first(1)[0] for n, s in tup} for tup in cp.product.tuples[:want]]
-        for p in picks:
-            env = {**base, **p}
-            if env not in have and env not in out and _runs_at(sol, env, with_expects):
-                out.append(env)
-    return out[:want]
 
 
 # --------------------------------------------------------------------------------------------
