@@ -210,7 +210,9 @@ def test_every_printed_fix_pasted_makes_its_merge_hold(name: str, text: str):
         new = solve(cg.parse(edited, filename=name))
         assert new.no_valid_size() is None
         merges = [m for m in new.merges if m.constraint.value == f.value and m.constraint.kind == "merge"]
-        assert merges and all(m.verdict == "proved" for m in merges), (f.edit, [m.message for m in merges])
+        # proved, or identical on both sides (then the shape stage records no condition at all)
+        assert all(m.verdict == "proved" for m in merges), (f.edit, [m.message for m in merges])
+        assert f.value in {n.name for n in new.graph.nodes}
         for e in f.edits:  # the names in the printed edit are the file's
             if e.kind == "crop":
                 assert f"= crop({e.operand}, like={e.like})" in edited
@@ -333,3 +335,41 @@ def test_api_solve_and_json_shape():
     for n in shapes_valid:
         assert shapes_valid[n]["runs"] == solve_symbols[n]["runs"]
     assert sol.metadata()["convgraph.valid_sizes.H"] == "H >= 16, H % 16 == 0"
+
+
+# --------------------------------------------------------------------------------------------
+# Dims simplified on the valid sizes
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", MODEL_FILES, ids=[p.stem for p in MODEL_FILES])
+def test_simplified_dims_agree_on_valid_sizes(path: Path):
+    import sympy as sp
+
+    from convgraph import dims as D
+    from convgraph.solve import check_sizes
+    from convgraph.solve._simplify import simplified, valid_sets
+
+    graph = cg.load(str(path))
+    sets = valid_sets(solve(graph, tiling=False))
+    envs = check_sizes(graph, 6)
+    for dims in graph.infer().values.values():
+        for d in dims:
+            if isinstance(d, int):
+                continue
+            text = simplified(d, sets)
+            expr = sp.sympify(text, locals={n: sp.Symbol(n) for n in graph.symbols})
+            for env in envs:
+                got = expr.subs({sp.Symbol(k): v for k, v in env.items()})
+                assert got == D.evaluate(d, env), (D.dim_str(d), text, env)
+
+
+def test_simplified_dims_in_table_and_json(capsys):
+    assert main(["shapes", str(MODELS / "unet.cg")]) == 0
+    out = capsys.readouterr().out
+    assert "H/2" in out and "floor(H/2)" not in out.split("constraints:")[0]
+    assert main(["shapes", str(MODELS / "unet.cg"), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    simplified = [v for v in data["values"] if "shape_on_valid" in v]
+    assert simplified and all("floor" in " ".join(map(str, v["shape"])) for v in simplified)
+    assert not any("floor" in str(d) for v in simplified for d in v["shape_on_valid"])

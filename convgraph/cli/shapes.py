@@ -56,7 +56,21 @@ def shapes_json(graph: Graph, res: ShapeResult, sizes: Mapping[str, int], valid:
         out["at"] = dict(sizes)
     if valid is not None:
         out["valid"] = valid
+        _add_on_valid(graph, res, out["values"])
     return out
+
+
+def _add_on_valid(graph: Graph, res: ShapeResult, values: list[dict]) -> None:
+    """``shape_on_valid``: the shape simplified on the valid sizes, where that differs from the
+    general formula (``shape``, kept)."""
+    from convgraph.solve import solve
+    from convgraph.solve._simplify import simplified, valid_sets
+
+    sets = valid_sets(solve(graph, tiling=False))
+    for v in values:
+        simple = [d if isinstance(d, int) else simplified(d, sets) for d in res.values[v["name"]]]
+        if simple != v["shape"]:
+            v["shape_on_valid"] = simple
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -70,9 +84,11 @@ def shapes_text(graph: Graph, res: ShapeResult, sizes: Mapping[str, int], valid:
     out = []
     if graph.doc:
         out += [graph.doc.strip().splitlines()[0], ""]
-    rows = [[v["name"], v["op"], str(v["line"]), "(" + ", ".join(map(str, v["shape"])) + ")"]
+    rows = [[v["name"], v["op"], str(v["line"]), "(" + ", ".join(map(str, v.get("shape_on_valid", v["shape"]))) + ")"]
             for v in data["values"]]
     out.append(_table(rows, ["value", "op", "line", "shape"]))
+    if any("shape_on_valid" in v for v in data["values"]):
+        out.append("(shapes simplified on the valid sizes below; --json keeps the general formulas)")
     out.append("")
     outs = ", ".join(graph.outputs)
     out.append(f"outputs: {outs}" + (f"   at {', '.join(f'{k}={v}' for k, v in sizes.items())}" if sizes else ""))

@@ -33,7 +33,7 @@ from convgraph.shapes import infer
 MAX_PERIOD = 1024
 
 
-def check_sizes(graph: Graph, count: int) -> list[dict[str, int]]:
+def check_sizes(graph: Graph, count: int = 6) -> list[dict[str, int]]:
     """Up to ``count`` valid size assignments (every symbol), the smallest sizes first."""
     res = infer(graph)
     names = list(res.sym_names)
