@@ -97,7 +97,7 @@ VERBS = {
               "example:\n  convgraph check models/unet.cg\n  convgraph check models/unet.cg --sizes 12 --provider all"),
     "animate": ("animated convolution arithmetic for one layer",
                 "example:\n  convgraph animate \"Conv2d(1, 1, 3, stride=2)\" --input 5x7 -o conv.gif\n"
-                "  convgraph animate models/unet.cg --layer inc.double_conv.0 --at H=16 --at W=16 -o inc.gif"),
+                "  convgraph animate models/unet.cg --layer enc1_conv1 --at H=16 --at W=16 -o layer.gif"),
 }
 
 

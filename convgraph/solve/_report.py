@@ -273,7 +273,8 @@ def _group_text(sol: "Solution", names: tuple[str, ...]) -> str:
 def _note(sol: "Solution", names: tuple[str, ...]) -> str:
     if all(sol.symbols[n].decided for n in names):
         return ""
-    return f"   (not exact: {NO_PERIOD}; checked size by size for 1..{BRUTE_LIMIT} only)"
+    found = "none found" if any(sol.symbols[n].runs.empty for n in names) else "not exact"
+    return f"   ({found}: {NO_PERIOD}; checked size by size for 1..{BRUTE_LIMIT} only)"
 
 
 def valid_lines(sol: "Solution") -> list[str]:
@@ -293,8 +294,9 @@ def no_valid_size(sol: "Solution") -> "ShapeError | None":
     out, with the verified fixes as hints; None when some size is valid."""
     from convgraph.errors import ShapeError
 
-    never = [m for m in sol.merges if m.verdict == "never"]
-    empty = [s for s in sol.symbols.values() if s.runs.empty]
+    # only what is decided exactly is an error: a set found empty by a bounded search is a note
+    never = [m for m in sol.merges if m.verdict == "never" and m.decided]
+    empty = [s for s in sol.symbols.values() if s.runs.empty and s.decided]
     if not never and not empty:
         return None
     if never:
@@ -337,7 +339,7 @@ def _symbol_text(sol: "Solution", s, near: Mapping[str, int]) -> list[str]:
     if s.exact is None:  # solved without the tiling sets
         return [f"  {n}: runs for {describe_set(s.runs, n)}" + _first(s.runs) + _with(sol, n)]
     if not s.constrained and s.exact == s.runs:
-        lines = [f"  {n}: any size (no constraint)"]
+        lines = [f"  {n}: runs for {describe_set(s.runs, n)} (no constraint)"]
     else:
         lines = [f"  {n}: runs for {describe_set(s.runs, n)}" + _first(s.runs) + _with(sol, n),
                  f"  {pad}  tiles exactly for {describe_set(s.exact, n)}" + _first(s.exact)]
