@@ -8,7 +8,7 @@ from convgraph.animate import animate, parse_size
 from convgraph.animate._caption import layer_text
 from convgraph.animate._geometry import CLI, Geometry, check_animatable, geometry
 from convgraph.api import load
-from convgraph.cli._main import check_at, parse_at
+from convgraph.cli._main import parse_at
 from convgraph.errors import ConvGraphError, GraphError, Loc
 from convgraph.front.dsl import parse_layer
 from convgraph.ir import Conv, ConvTranspose, Graph, LayerSpec, Node
@@ -72,9 +72,7 @@ def _from_file(args) -> tuple[LayerSpec, tuple[int, ...], str, Loc]:
     graph = load(args.target)
     node = _find_layer(graph, args.layer)
     check_animatable(node.layer, node.loc)  # type: ignore[arg-type]
-    sizes = parse_at(args.at)
-    check_at(graph, sizes)  # a bad size: the rule, the valid set and the nearest sizes
-    shapes = infer(graph).shapes(**sizes)
+    shapes = infer(graph).shapes(**parse_at(args.at))
     sizes = _int_sizes(shapes[node.inputs[0]][2:], node, graph)
     _agree(geometry(node.layer, sizes, loc=node.loc), shapes[node.name][2:])  # type: ignore[arg-type]
     return node.layer, sizes, f"{node.layer_name} = {layer_text(node.layer)}", node.loc  # type: ignore[return-value]
