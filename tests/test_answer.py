@@ -373,3 +373,34 @@ def test_simplified_dims_in_table_and_json(capsys):
     simplified = [v for v in data["values"] if "shape_on_valid" in v]
     assert simplified and all("floor" in " ".join(map(str, v["shape"])) for v in simplified)
     assert not any("floor" in str(d) for v in simplified for d in v["shape_on_valid"])
+
+
+# --------------------------------------------------------------------------------------------
+# check: --sizes, streaming, progress, random weights; export says so too
+# --------------------------------------------------------------------------------------------
+
+TINY = "x = input(N, 1, H, W)\nh = Conv2d(1, 2, 3, stride=2)(x)\n"
+
+
+def test_check_sizes_streams_rows_and_says_weights_are_random(tmp_path: Path, capsys):
+    src = tmp_path / "t.cg"
+    src.write_text(TINY)
+    assert main(["check", str(src), "--sizes", "3"]) == 0
+    out, err = capsys.readouterr()
+    rows = [line for line in out.splitlines() if line.startswith("N=")]
+    assert len(rows) == 3 and out.index(rows[-1]) < out.index("ok: 3 runs")
+    assert "the weights are random" in out and "check: exporting" in err
+    assert main(["check", str(src), "--sizes", "2", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["results"]) == 2 and any("weights are random" in n for n in data["notes"])
+    assert main(["export", str(src), "-o", str(tmp_path / "t.onnx")]) == 0
+    assert "the weights are random" in capsys.readouterr().err
+
+
+def test_check_reports_each_run_as_it_ends_and_names_the_size(capsys):
+    seen = []
+    report = cg.check(cg.parse(TINY), count=4, progress=True, on_result=seen.append)
+    assert [r.sizes for r in seen] == [r.sizes for r in report.results]
+    err = capsys.readouterr().err
+    last = report.results[-1].sizes
+    assert f"check N={last['N']} H={last['H']} W={last['W']} on cpu" in err

@@ -9,7 +9,6 @@ from typing import Mapping
 from convgraph import dims as D
 from convgraph.dims import Dim
 from convgraph.ir import Graph, Node
-from convgraph.errors import ShapeError
 from convgraph.shapes import Constraint, ShapeResult
 from convgraph.shapes import infer
 

@@ -47,7 +47,7 @@ from convgraph.export._emit import BASE_OPSET, Builder, emit_node, requirement
 from convgraph.export.weights import resolve_params
 from convgraph.shapes import infer
 
-__all__ = ["to_onnx", "export", "cli_export", "InferenceMismatch", "required_opset", "MAX_OPSET",
+__all__ = ["to_onnx", "export", "InferenceMismatch", "required_opset", "MAX_OPSET",
            "EXTERNAL_DATA_THRESHOLD"]
 
 #: the newest opset the installed onnx knows

@@ -42,7 +42,7 @@ from convgraph.shapes import infer
 #: a coupling that is not a product is searched over this many valid sizes of each symbol
 PAIR_SPAN = 64
 
-__all__ = ["solve", "Solution", "SymbolSizes", "Merge", "Coupling", "Fix", "cli_solve"]
+__all__ = ["solve", "Solution", "SymbolSizes", "Merge", "Coupling", "Fix"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -436,8 +436,3 @@ def _tiling(graph: Graph, res: ShapeResult, runs) -> tuple[dict[str, EPSet], lis
             exact[n] = exact[n] & cs.sizes
             decided[n] &= cs.exact
     return exact, notes, decided
-
-
-# --------------------------------------------------------------------------------------------
-# CLI
-# --------------------------------------------------------------------------------------------
