@@ -117,14 +117,25 @@ def _spans(tree: ast.AST, lines: list[str], e: Edit) -> Iterator[Span]:
 
 
 def _keyword_span(call: ast.Call, lines: list[str], kw: str, value: str) -> Span:
-    for k in call.keywords:
-        if k.arg == kw:
-            v = k.value
-            return ((v.lineno, _col(lines, v.lineno, v.col_offset)),
-                    (v.end_lineno, _col(lines, v.end_lineno, v.end_col_offset)), value)
+    """Replace the argument where it is written (as a keyword, or positionally in PyTorch's
+    order), else add it as a keyword before the closing parenthesis."""
+    given = [k.value for k in call.keywords if k.arg == kw] + _positional(call, kw)
+    for v in given:
+        return ((v.lineno, _col(lines, v.lineno, v.col_offset)),
+                (v.end_lineno, _col(lines, v.end_lineno, v.end_col_offset)), value)
     end = (call.end_lineno, _col(lines, call.end_lineno, call.end_col_offset) - 1)  # before ')'
     sep = ", " if call.args or call.keywords else ""
     return end, end, f"{sep}{kw}={value}"
+
+
+def _positional(call: ast.Call, kw: str) -> list[ast.expr]:
+    from convgraph.front.catalogue import CATALOGUE, param_names
+
+    func = call.func
+    name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+    order = param_names(name) if name in CATALOGUE else ()
+    idx = order.index(kw) if kw in order else len(call.args)
+    return [call.args[idx]] if idx < len(call.args) else []
 
 
 def _statement(tree: ast.Module, line: int) -> ast.stmt:
