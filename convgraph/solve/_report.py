@@ -182,7 +182,16 @@ def set_json(s: EPSet) -> dict:
     return out
 
 
-def coupling_json(cp: "Coupling") -> dict:
+def _exact_tuples(sol: "Solution", cp: "Coupling") -> list | None:
+    """A Linear coupling's tuples restricted to the sizes that tile exactly (the tiling conditions
+    are on one symbol each, so this is exact); None when the tiling sets were not computed."""
+    if any(sol.symbols[n].exact is None for n in cp.symbols):
+        return None
+    out = [tuple((n, st & sol.symbols[n].exact) for n, st in t) for t in cp.product.tuples]
+    return [t for t in out if not any(st.empty for _, st in t)]
+
+
+def coupling_json(sol: "Solution", cp: "Coupling") -> dict:
     """A condition relating several symbols: exact admissible tuples for a Linear after Flatten
     (``tuples``: every combination of one tuple's sets is admissible), else the condition itself
     (with the smallest solutions found as ``examples``)."""
@@ -191,6 +200,9 @@ def coupling_json(cp: "Coupling") -> dict:
            "condition": c.condition(), "text": cp.message}
     if cp.product is not None:
         out["tuples"] = [{n: set_json(st) for n, st in t} for t in cp.product.tuples]
+        exact = _exact_tuples(sol, cp)
+        if exact is not None:
+            out["exact_tuples"] = [{n: set_json(st) for n, st in t} for t in exact]
     else:
         out["examples"] = [dict(e) for e in cp.examples]
     return out
@@ -205,7 +217,7 @@ def symbol_json(sol: "Solution", s) -> dict:
         out["exact_text"] = describe_set(s.exact, s.name)
     coupled = sol.coupled(s.name)
     if coupled:
-        out["coupled"] = [coupling_json(cp) for cp in coupled]
+        out["coupled"] = [coupling_json(sol, cp) for cp in coupled]
     which = [k for k, ok in (("runs", s.decided), ("exact", s.exact_decided)) if not ok and
              (k == "runs" or s.exact is not None)]
     if which:
@@ -377,12 +389,26 @@ def _fix_lines(sol: "Solution") -> list[str]:
     return out
 
 
+def _exact_coupled_lines(sol: "Solution") -> list[str]:
+    out = []
+    for cp in sol.couplings:
+        if cp.product is None:
+            continue
+        tups = _exact_tuples(sol, cp)
+        if tups is not None:
+            text = " or ".join(_tuple_text(t) for t in tups[:SHOWN_TUPLES]) or "no valid size"
+            more = f" or {len(tups) - SHOWN_TUPLES} more tuples (all in --json)" if len(tups) > SHOWN_TUPLES else ""
+            out.append(f"  {', '.join(cp.symbols)} (coupled) tile exactly for: {text}{more}")
+    return out
+
+
 def to_text(sol: "Solution", near: Mapping[str, int]) -> str:
     g = sol.graph
     out = [f"{g.filename}: valid input sizes", ""]
     for s in sol.symbols.values():
         out += _symbol_text(sol, s, near)
     out += [f"  {line}" for line in valid_lines(sol) if " (coupled): " in line]
+    out += _exact_coupled_lines(sol)
     out += [f"  note: {t}" for t in sol.notes]
     out += ["", "merge points:" if sol.merges else "merge points: none"]
     for m in sol.merges:

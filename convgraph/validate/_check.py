@@ -195,9 +195,15 @@ def _loc(graph: ir.Graph) -> Loc:
 
 def choose_sizes(graph: ir.Graph, sizes=None, count: int = 6) -> list[dict[str, int]]:
     """The size assignments to check: ``sizes`` as given (a dict, possibly partial, or a list of
-    dicts), completed with the solver's choice for the symbols it leaves free."""
+    dicts), completed with the solver's choice for the symbols it leaves free; an int is how many
+    the solver picks (``cg.check(g, sizes=6)``, as ``count``)."""
     from convgraph.export import validate_sizes
     from convgraph.solve.sizes import check_sizes
+
+    if isinstance(sizes, int) and not isinstance(sizes, bool):
+        if sizes < 1:
+            raise ConvGraphError(f"sizes={sizes}: the number of sizes to check must be positive", _loc(graph))
+        sizes, count = None, sizes
 
     if sizes is None or isinstance(sizes, Mapping):
         fixed = dict(sizes or {})
