@@ -404,3 +404,16 @@ def test_check_reports_each_run_as_it_ends_and_names_the_size(capsys):
     err = capsys.readouterr().err
     last = report.results[-1].sizes
     assert f"check N={last['N']} H={last['H']} W={last['W']} on cpu" in err
+
+
+def test_onnx_dim_names_simplified_general_formulas_in_metadata():
+    import onnx
+
+    model = cg.load(str(MODELS / "unet.cg")).to_onnx()
+    params = {d.dim_param for vi in list(model.graph.value_info) + list(model.graph.output)
+              for d in vi.type.tensor_type.shape.dim if d.dim_param}
+    assert "H/2" in params and not any("floor" in p for p in params)
+    meta = {p.key: p.value for p in model.metadata_props}
+    formulas = json.loads(meta["convgraph.formulas"])
+    assert any("floor(H/2)" in d for dims in formulas.values() for d in dims if isinstance(d, str))
+    onnx.checker.check_model(model)
