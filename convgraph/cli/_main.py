@@ -83,7 +83,8 @@ tiles exactly: the sizes at which the graph runs and, at every strided Conv/Pool
 #: verb -> (one-line help, description with an example)
 VERBS = {
     "shapes": ("every value's shape as an exact formula, the constraints and the valid sizes",
-               "example:\n  convgraph shapes models/unet.cg\n  convgraph shapes models/unet.cg --at N=1 --at H=64 --at W=96"),
+               "example:\n  convgraph shapes models/unet.cg\n"
+               "  convgraph shapes models/unet.cg --at N=1 --at H=64 --at W=96"),
     "solve": ("the exact valid input sizes, merge-point proofs and verified fixes",
               _RUNS_TEXT + "\nexample:\n  convgraph solve models/needs_output_padding.cg --near H=64"),
     "fix": ("apply the verified fixes and write the edited .cg file",
@@ -127,7 +128,8 @@ def _weights(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="convgraph", description="exact shapes, valid sizes and ONNX export for conv layer stacks",
+    p = argparse.ArgumentParser(prog="convgraph",
+                                description="exact shapes, valid sizes and ONNX export for conv layer stacks",
                                 epilog="run 'convgraph VERB --help' for a verb's options and an example")
     from convgraph._version import __version__
 
@@ -153,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = _sub(sub, "export")
     _file(e)
     e.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="the ONNX file to write")
-    e.add_argument("--opset", type=int, metavar="N", help="ONNX opset (default: the lowest the graph needs, at least 17), e.g. --opset 22")
+    e.add_argument("--opset", type=int, metavar="N",
+                   help="ONNX opset (default: the lowest the graph needs, at least 17), e.g. --opset 22")
     _at(e, "bake these sizes in as static dims")
     _weights(e)
 
@@ -172,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--input", metavar="SIZE", help="input spatial size for a layer string, e.g. 5x7")
     a.add_argument("--layer", metavar="NAME", help="the layer to draw, by its name in the file")
     _at(a, "sizes of the file's symbols")
-    a.add_argument("-o", "--output", required=True, metavar="OUT.gif", help="the animation to write: .gif (or .png with --png)")
+    a.add_argument("-o", "--output", required=True, metavar="OUT.gif",
+                   help="the animation to write: .gif (or .png with --png)")
     a.add_argument("--png", action="store_true", help="write a static strip of frames (.png) instead")
     a.add_argument("--scatter", action="store_true", help="transposed conv: draw the scatter view")
     return p

@@ -1,6 +1,7 @@
 """``convgraph check``: the export on onnxruntime across sizes, against the formulas and references."""
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -13,7 +14,7 @@ from convgraph.validate import check
 WIDTHS = (22, 8, 10, 20, 12, 14, 9, 0)
 
 
-def cli_check(args) -> int:
+def cli_check(args: argparse.Namespace) -> int:
     """``convgraph check FILE [--at SYM=INT ...] [--sizes K] [--provider cpu|cuda|all] [--json]``:
     exit 0 when every run matches, 1 on any mismatch, 2 on a user error. The table streams row by
     row as each size runs; progress goes to stderr."""

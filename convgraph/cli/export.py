@@ -1,6 +1,7 @@
 """``convgraph export``: write the verified ONNX model."""
 from __future__ import annotations
 
+import argparse
 import sys
 
 from convgraph.api import load
@@ -9,7 +10,7 @@ from convgraph.export import export_model
 from convgraph.solve import solve
 
 
-def cli_export(args) -> int:
+def cli_export(args: argparse.Namespace) -> int:
     """``convgraph export FILE -o OUT [--opset N] [--at SYM=INT ...] [--weights FILE] [--seed N]``.
     A graph with no valid size is an error (exit 2) and nothing is written."""
     sizes = parse_at(args.at)

@@ -12,7 +12,7 @@ import ast
 import os
 import sys
 import tempfile
-from typing import Iterator
+from collections.abc import Iterator
 
 from convgraph.api import parse
 from convgraph.errors import ConvGraphError, Loc
@@ -47,8 +47,8 @@ def cli_fix(args) -> int:
     left = [m for m in sol.merges if m.constraint.kind == "merge" and m.verdict != "proved"]
     for m in left:
         print(f"not fixed: line {m.line}: {m.message}", file=sys.stderr)
-    print(f"wrote {out}: {len(fixes)} fix(es) applied; {'every merge proved' if not left else f'{len(left)} merge(s) still conditional'}",
-          file=sys.stderr)
+    state = "every merge proved" if not left else f"{len(left)} merge(s) still conditional"
+    print(f"wrote {out}: {len(fixes)} fix(es) applied; {state}", file=sys.stderr)
     return 0 if not left else 1
 
 

@@ -9,8 +9,9 @@ the graph still has a valid size, and no merge that was proved before fails.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from convgraph.errors import ConvGraphError, Loc
 from convgraph.ir import Conv, Graph, Node
@@ -59,7 +60,7 @@ class SkipFix:
     graph: Graph = field(repr=False, compare=False)
 
 
-def skip_fixes(sol: "Solution") -> tuple[SkipFix, ...]:
+def skip_fixes(sol: Solution) -> tuple[SkipFix, ...]:
     """Every verified grouped fix, per skip in source order, the preferred first."""
     by_skip: dict[str, list] = {}
     for f in sol.fixes:
@@ -74,7 +75,7 @@ def skip_fixes(sol: "Solution") -> tuple[SkipFix, ...]:
     return tuple(out)
 
 
-def best_per_skip(sol: "Solution") -> tuple[SkipFix, ...]:
+def best_per_skip(sol: Solution) -> tuple[SkipFix, ...]:
     """The first verified fix of each skip: what ``convgraph fix`` applies."""
     out: dict[str, SkipFix] = {}
     for f in skip_fixes(sol):
@@ -82,7 +83,7 @@ def best_per_skip(sol: "Solution") -> tuple[SkipFix, ...]:
     return tuple(out.values())
 
 
-def _options(sol: "Solution", value: str, fixes: list["Fix"]) -> Iterator[SkipFix]:
+def _options(sol: Solution, value: str, fixes: list[Fix]) -> Iterator[SkipFix]:
     complete = [f for f in fixes if f.kind != "note"]
     for key, group in _layer_groups(sol.graph, complete).items():
         yield from _verified(sol, value, fixes[0], "keyword", _combined(sol.graph, key, group))
@@ -103,7 +104,7 @@ def _changed(before: Graph, after: Graph) -> list[tuple[Node, Node]]:
             if n.name in after._index and after.node(n.name).layer != n.layer]
 
 
-def _layer_groups(graph: Graph, fixes: list["Fix"]) -> dict[tuple[str, str], list]:
+def _layer_groups(graph: Graph, fixes: list[Fix]) -> dict[tuple[str, str], list]:
     out: dict[tuple[str, str], list] = {}
     for f in fixes:
         if f.kind in KEYWORDS:
@@ -129,7 +130,7 @@ def _combined(graph: Graph, key: tuple[str, str], specs: list) -> Graph | None:
     return Graph(nodes, graph.outputs, graph.filename, graph.doc, graph.assumes, graph.expects)
 
 
-def _with_assumes(graph: Graph, fixes: list["Fix"]) -> Graph:
+def _with_assumes(graph: Graph, fixes: list[Fix]) -> Graph:
     extra = []
     for f in fixes:
         a = f.graph.assumes[-1]
@@ -141,7 +142,7 @@ def _with_assumes(graph: Graph, fixes: list["Fix"]) -> Graph:
 # --- verification and the source edits -------------------------------------------------------------
 
 
-def _verified(sol: "Solution", value: str, first: "Fix", kind: str, graph: Graph | None) -> Iterator[SkipFix]:
+def _verified(sol: Solution, value: str, first: Fix, kind: str, graph: Graph | None) -> Iterator[SkipFix]:
     from convgraph.solve._report import valid_lines
     from convgraph.solve._solve import solve
 
@@ -161,7 +162,7 @@ def _verified(sol: "Solution", value: str, first: "Fix", kind: str, graph: Graph
     yield SkipFix(value, first.where, first.line, kind, edits, words, holds, graph)
 
 
-def _holds(sol: "Solution", new: "Solution", value: str) -> bool:
+def _holds(sol: Solution, new: Solution, value: str) -> bool:
     """Every merge of the skip proved on the edited graph; every merge proved before still proved."""
     proved = {(m.constraint.value, m.constraint.rule, m.constraint.axis) for m in sol.merges if m.verdict == "proved"}
     for m in new.merges:
@@ -183,8 +184,8 @@ def _edits(before: Graph, after: Graph, kind: str) -> tuple[Edit, ...]:
         return tuple(e for old, new in _changed(before, after) for e in _keyword_edits(old, new))
     if kind == "crop":
         return tuple(_crop_edit(before, after))
-    return tuple(Edit("assume", after.assumes[-1].loc, value=", ".join(a.text for a in after.assumes[len(before.assumes):]))
-                 for _ in (0,))
+    added = after.assumes[len(before.assumes):]
+    return (Edit("assume", after.assumes[-1].loc, value=", ".join(a.text for a in added)),)
 
 
 def _keyword_edits(old: Node, new: Node) -> Iterator[Edit]:

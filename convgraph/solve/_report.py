@@ -1,7 +1,8 @@
 """Words, JSON and ONNX metadata for a ``convgraph.solve.Solution``."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from convgraph import dims as D
 from convgraph.dims import EPSet
@@ -24,9 +25,9 @@ SHOWN_TUPLES = 8
 # --------------------------------------------------------------------------------------------
 
 
-def _ranges(xs) -> str:
+def _ranges(values: Iterable[int]) -> str:
     """{1, 2, 3, 7} -> '1..3, 7'"""
-    xs = sorted(xs)
+    xs = sorted(values)
     out, i = [], 0
     while i < len(xs):
         j = i
@@ -111,8 +112,8 @@ def when(s: EPSet, name: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def merge_message(m: "Merge", base: EPSet) -> str:
-    c, n = m.constraint, m.symbol
+def merge_message(m: Merge, base: EPSet) -> str:
+    c, n = m.constraint, m.one_symbol
     lhs, rhs = D.dim_str(c.lhs), D.dim_str(c.rhs)
     both = f"{lhs} vs {rhs}" if c.op == "==" else f"{lhs} {c.op} {rhs}"
     verb = "they differ" if c.op == "==" else "it fails"
@@ -121,15 +122,15 @@ def merge_message(m: "Merge", base: EPSet) -> str:
         return f"{m.where}: no size of {n} passes the layers' own rules, so {both} is never reached{tail}"
     if m.verdict == "proved":
         return f"{m.where}: {c.condition()} holds for every valid {n} ({describe_set(base, n)}){tail}"
-    x = m.counterexample
+    x = m.counterexample or {}
     at = f"{n}={x['sizes'][n]}: {x['lhs']} vs {x['rhs']}"
     if m.verdict == "never":
         return f"{m.where}: {c.rule}: {both} ({verb} for every valid {n}); smallest counterexample {at}{tail}"
-    return (f"{m.where}: {c.rule}: {both} ({verb} when {when(m.fails, n)}); holds for "
-            f"{classes_text(m.holds, n)}, i.e. {describe_set(m.holds, n)}{tail}")
+    return (f"{m.where}: {c.rule}: {both} ({verb} when {when(m.fails_set, n)}); holds for "
+            f"{classes_text(m.holds_set, n)}, i.e. {describe_set(m.holds_set, n)}{tail}")
 
 
-def coupling_message(cp: "Coupling") -> str:
+def coupling_message(cp: Coupling) -> str:
     c = cp.constraint
     names = ", ".join(cp.symbols)
     if cp.product is not None:
@@ -157,14 +158,14 @@ def _ranges_of(s: EPSet) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _merge_json(m: "Merge") -> dict:
-    out = {"where": m.where, "line": m.line, "condition": m.condition, "verdict": m.verdict,
+def _merge_json(m: Merge) -> dict[str, Any]:
+    out: dict[str, Any] = {"where": m.where, "line": m.line, "condition": m.condition, "verdict": m.verdict,
            "message": m.message}
     if m.symbol is not None:
         out["symbol"] = m.symbol
     if m.verdict == "classes":
-        out["classes"] = class_strings(m.holds, m.symbol)
-        out["holds"] = m.holds.to_json()
+        out["classes"] = class_strings(m.holds_set, m.one_symbol)
+        out["holds"] = m.holds_set.to_json()
     if m.counterexample is not None and m.verdict in ("classes", "never"):
         out["counterexample"] = m.counterexample
     if not m.decided:
@@ -182,7 +183,7 @@ def set_json(s: EPSet) -> dict:
     return out
 
 
-def _exact_tuples(sol: "Solution", cp: "Coupling") -> list | None:
+def _exact_tuples(sol: Solution, cp: Coupling) -> list | None:
     """A Linear coupling's tuples restricted to the sizes that tile exactly (the tiling conditions
     are on one symbol each, so this is exact); None when the tiling sets were not computed."""
     if any(sol.symbols[n].exact is None for n in cp.symbols):
@@ -191,7 +192,7 @@ def _exact_tuples(sol: "Solution", cp: "Coupling") -> list | None:
     return [t for t in out if not any(st.empty for _, st in t)]
 
 
-def coupling_json(sol: "Solution", cp: "Coupling") -> dict:
+def coupling_json(sol: Solution, cp: Coupling) -> dict:
     """A condition relating several symbols: exact admissible tuples for a Linear after Flatten
     (``tuples``: every combination of one tuple's sets is admissible), else the condition itself
     (with the smallest solutions found as ``examples``)."""
@@ -208,7 +209,7 @@ def coupling_json(sol: "Solution", cp: "Coupling") -> dict:
     return out
 
 
-def symbol_json(sol: "Solution", s) -> dict:
+def symbol_json(sol: Solution, s) -> dict:
     """A symbol's sets (``runs``; ``exact`` when computed), their text, and its couplings: the
     valid sizes are ``runs`` of every symbol together with every coupling's condition."""
     out = {"runs": set_json(s.runs), "text": describe_set(s.runs, s.name)}
@@ -225,13 +226,13 @@ def symbol_json(sol: "Solution", s) -> dict:
     return out
 
 
-def sets_json(sol: "Solution") -> dict:
+def sets_json(sol: Solution) -> dict:
     """``{symbol: symbol_json}``: the same object in ``shapes --json`` (``valid``), ``solve --json``
     (``symbols``) and the API (``Solution.to_json()``)."""
     return {n: symbol_json(sol, s) for n, s in sol.symbols.items()}
 
 
-def to_json(sol: "Solution") -> dict:
+def to_json(sol: Solution) -> dict:
     return {
         "symbols": sets_json(sol),
         "merges": [_merge_json(m) for m in sol.merges],
@@ -247,7 +248,7 @@ def to_json(sol: "Solution") -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-def _groups(sol: "Solution") -> list[tuple[str, ...]]:
+def _groups(sol: Solution) -> list[tuple[str, ...]]:
     """Symbols joined by couplings, in the graph's symbol order; an uncoupled symbol alone."""
     group = {n: {n} for n in sol.symbols}
     for cp in sol.couplings:
@@ -266,7 +267,7 @@ def _tuple_text(t) -> str:
     return "(" + " and ".join(describe_set(st, n) for n, st in t) + ")"
 
 
-def _group_text(sol: "Solution", names: tuple[str, ...]) -> str:
+def _group_text(sol: Solution, names: tuple[str, ...]) -> str:
     """The exact set of a coupled group: one Linear's admissible tuples, else every symbol's own
     set together with each coupling condition (never independent ranges)."""
     cps = [cp for cp in sol.couplings if set(cp.symbols) <= set(names)]
@@ -282,14 +283,14 @@ def _group_text(sol: "Solution", names: tuple[str, ...]) -> str:
     return ", ".join(own) + ", and " + ", ".join(conds)
 
 
-def _note(sol: "Solution", names: tuple[str, ...]) -> str:
+def _note(sol: Solution, names: tuple[str, ...]) -> str:
     if all(sol.symbols[n].decided for n in names):
         return ""
     found = "none found" if any(sol.symbols[n].runs.empty for n in names) else "not exact"
     return f"   ({found}: {NO_PERIOD}; checked size by size for 1..{BRUTE_LIMIT} only)"
 
 
-def valid_lines(sol: "Solution") -> list[str]:
+def valid_lines(sol: Solution) -> list[str]:
     """``H: H >= 16, H % 16 == 0``; a coupled group as one line ``H, W (coupled): ...``."""
     out = []
     for names in _groups(sol):
@@ -301,7 +302,7 @@ def valid_lines(sol: "Solution") -> list[str]:
     return out
 
 
-def no_valid_size(sol: "Solution") -> "ShapeError | None":
+def no_valid_size(sol: Solution) -> ShapeError | None:
     """The error for a graph with no valid size, at the merge or expect that rules the last size
     out, with the verified fixes as hints; None when some size is valid."""
     from convgraph.errors import ShapeError
@@ -324,7 +325,7 @@ def no_valid_size(sol: "Solution") -> "ShapeError | None":
     return ShapeError(msg, loc, hints)
 
 
-def metadata(sol: "Solution") -> dict[str, str]:
+def metadata(sol: Solution) -> dict[str, str]:
     """Compact strings for ONNX ``metadata_props``: the same description as ``convgraph shapes``
     (a coupled symbol gets its group's line)."""
     out = {}
@@ -341,12 +342,12 @@ def metadata(sol: "Solution") -> dict[str, str]:
     return out
 
 
-def _with(sol: "Solution", n: str) -> str:
+def _with(sol: Solution, n: str) -> str:
     others = sorted({m for cp in sol.coupled(n) for m in cp.symbols} - {n})
     return f"   (only together with {', '.join(others)}: see 'coupled' below)" if others else ""
 
 
-def _symbol_text(sol: "Solution", s, near: Mapping[str, int]) -> list[str]:
+def _symbol_text(sol: Solution, s, near: Mapping[str, int]) -> list[str]:
     n, pad = s.name, " " * len(s.name)
     if s.exact is None:  # solved without the tiling sets
         return [f"  {n}: runs for {describe_set(s.runs, n)}" + _first(s.runs) + _with(sol, n)]
@@ -356,7 +357,7 @@ def _symbol_text(sol: "Solution", s, near: Mapping[str, int]) -> list[str]:
         lines = [f"  {n}: runs for {describe_set(s.runs, n)}" + _first(s.runs) + _with(sol, n),
                  f"  {pad}  tiles exactly for {describe_set(s.exact, n)}" + _first(s.exact)]
     if n in near:
-        for label, st in (("runs", s.runs), ("tiles exactly", s.exact)):
+        for label, st in (("runs", s.runs), ("tiles exactly", s.tiles)):
             lo, hi = st.near(near[n])
             lines.append(f"  {pad}  nearest to {near[n]} ({label}): "
                          f"{lo if lo is not None else 'none'} below, {hi if hi is not None else 'none'} above")
@@ -371,7 +372,7 @@ def _first(s: EPSet) -> str:
     return "" if s.empty else f"   first: {', '.join(map(str, s.first(8)))}"
 
 
-def _fix_lines(sol: "Solution") -> list[str]:
+def _fix_lines(sol: Solution) -> list[str]:
     """One line per skip: its preferred verified edit (every axis at once), the alternatives
     after it; a per-class note where no single static edit works."""
     lines: dict[str, list] = {}
@@ -389,7 +390,7 @@ def _fix_lines(sol: "Solution") -> list[str]:
     return out
 
 
-def _exact_coupled_lines(sol: "Solution") -> list[str]:
+def _exact_coupled_lines(sol: Solution) -> list[str]:
     out = []
     for cp in sol.couplings:
         if cp.product is None:
@@ -402,7 +403,7 @@ def _exact_coupled_lines(sol: "Solution") -> list[str]:
     return out
 
 
-def to_text(sol: "Solution", near: Mapping[str, int]) -> str:
+def to_text(sol: Solution, near: Mapping[str, int]) -> str:
     g = sol.graph
     out = [f"{g.filename}: valid input sizes", ""]
     for s in sol.symbols.values():
@@ -415,7 +416,8 @@ def to_text(sol: "Solution", near: Mapping[str, int]) -> str:
         out.append(f"  {m.verdict:<8} line {m.line}: {m.message}")
     fixes = _fix_lines(sol)
     if fixes:
-        out += ["", "fixes (each verified on the edited graph; `convgraph fix` applies the first of each line):"] + fixes
+        out += ["", "fixes (each verified on the edited graph; `convgraph fix` applies the first of each line):",
+                *fixes]
     if not sol.ok:
         out += ["", "result: no valid size (exit status 2)"]
     return "\n".join(out)

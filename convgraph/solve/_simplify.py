@@ -9,9 +9,9 @@ place of it where the general one is needed (rules, constraints).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from fractions import Fraction
 from math import lcm
-from typing import Mapping
 
 from convgraph import dims as D
 from convgraph.dims import Dim, EPSet
