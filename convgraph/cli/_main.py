@@ -12,8 +12,12 @@ import importlib
 import json
 import os
 import sys
+from typing import TYPE_CHECKING, NoReturn
 
 from convgraph.errors import ConvGraphError, Loc
+
+if TYPE_CHECKING:  # pragma: no cover
+    from convgraph.ir import Graph
 
 #: subcommand -> (module, function); the function takes the parsed args and returns an exit code
 COMMANDS = {
@@ -37,7 +41,7 @@ def parse_at(items: list[str] | None, flag: str = "--at") -> dict[str, int]:
     return out
 
 
-def check_at(graph, sizes: dict[str, int]) -> None:
+def check_at(graph: Graph, sizes: dict[str, int]) -> None:
     """The sizes given on the command line name the graph's symbols and let it run; otherwise a
     ShapeError naming the failed rule, with the exact valid set and the nearest valid sizes as
     hints (the same in every verb)."""
@@ -50,7 +54,7 @@ def check_at(graph, sizes: dict[str, int]) -> None:
         raise ShapeError(err.message, err.loc, err.hints + size_hints(graph, sizes)) from None
 
 
-def size_hints(graph, sizes: dict[str, int]) -> tuple[str, ...]:
+def size_hints(graph: Graph, sizes: dict[str, int]) -> tuple[str, ...]:
     """For each given symbol outside its valid set: the set and the nearest valid sizes; for a
     coupled group: its exact description."""
     from convgraph.solve import solve
@@ -102,7 +106,7 @@ VERBS = {
 }
 
 
-def _sub(sub, name: str) -> argparse.ArgumentParser:
+def _sub(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
     short, desc = VERBS[name]
     return sub.add_parser(name, help=short, description=short + ".\n\n" + desc,
                           formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -185,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
 class _JSONParser(argparse.ArgumentParser):
     """With --json, a usage error is a user error in the JSON shape too."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise ConvGraphError(message, Loc("<command line>", 0, 0))
 
 

@@ -31,7 +31,7 @@ def cli_animate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_output(args) -> None:
+def _check_output(args: argparse.Namespace) -> None:
     """animate writes a GIF, or a PNG strip with --png: any other extension is refused."""
     ext = os.path.splitext(args.output)[1].lower()
     allowed = (".png",) if args.png else (".gif", ".png")

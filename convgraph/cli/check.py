@@ -18,7 +18,7 @@ def cli_check(args: argparse.Namespace) -> int:
     """``convgraph check FILE [--at SYM=INT ...] [--sizes K] [--provider cpu|cuda|all] [--json]``:
     exit 0 when every run matches, 1 on any mismatch, 2 on a user error. The table streams row by
     row as each size runs; progress goes to stderr."""
-    from convgraph.validate._check import TABLE_HEAD, format_row, result_rows
+    from convgraph.validate._check import TABLE_HEAD, SizeCheck, format_row, result_rows
 
     if args.sizes < 1:
         raise ConvGraphError(f"--sizes takes a positive count, got {args.sizes}", Loc("<command line>", 0, 0))
@@ -31,7 +31,7 @@ def cli_check(args: argparse.Namespace) -> int:
     if not args.json:
         print(format_row(TABLE_HEAD, WIDTHS), flush=True)
 
-        def stream(r) -> None:
+        def stream(r: SizeCheck) -> None:
             for row in result_rows(r):
                 print(format_row(row, WIDTHS), flush=True)
 

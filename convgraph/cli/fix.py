@@ -8,6 +8,7 @@ overwritten.
 """
 from __future__ import annotations
 
+import argparse
 import ast
 import os
 import sys
@@ -23,7 +24,7 @@ from convgraph.solve._edits import Edit, best_per_skip
 Span = tuple[tuple[int, int], tuple[int, int], str]
 
 
-def cli_fix(args) -> int:
+def cli_fix(args: argparse.Namespace) -> int:
     """Exit 0 when the written file has every merge proved, 1 when some merge still holds only on
     classes (the file is written; what remains is listed), 2 on a user error (nothing written)."""
     src, out = args.file, args.output
@@ -98,18 +99,27 @@ def _col(lines: list[str], line: int, byte_col: int) -> int:
     return len(lines[line - 1].encode("utf-8")[:byte_col].decode("utf-8", errors="replace"))
 
 
-def _at(tree: ast.AST, lines: list[str], loc: Loc, kind: type) -> ast.AST:
-    """The innermost node of ``kind`` starting at loc (``Conv2d(3, 8, 3)`` in ``Conv2d(3, 8, 3)(x)``)."""
-    found = [node for node in ast.walk(tree) if isinstance(node, kind) and node.lineno == loc.line
-             and _col(lines, node.lineno, node.col_offset) + 1 == loc.col]
+def _start(node: ast.expr | ast.stmt, lines: list[str]) -> tuple[int, int]:
+    return node.lineno, _col(lines, node.lineno, node.col_offset)
+
+
+def _end(node: ast.expr | ast.stmt, lines: list[str]) -> tuple[int, int]:
+    line = node.end_lineno or node.lineno
+    return line, _col(lines, line, node.end_col_offset if node.end_col_offset is not None else node.col_offset)
+
+
+def _call_at(tree: ast.Module, lines: list[str], loc: Loc) -> ast.Call:
+    """The innermost call starting at loc (``Conv2d(3, 8, 3)`` in ``Conv2d(3, 8, 3)(x)``)."""
+    at = (loc.line, loc.col - 1)
+    found = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and _start(node, lines) == at]
     if not found:
-        raise ConvGraphError(f"fix: no {kind.__name__} at {loc} in the source", loc)
+        raise ConvGraphError(f"fix: no layer call at {loc} in the source", loc)
     return found[-1]
 
 
-def _spans(tree: ast.AST, lines: list[str], e: Edit) -> Iterator[Span]:
+def _spans(tree: ast.Module, lines: list[str], e: Edit) -> Iterator[Span]:
     if e.kind == "keyword":
-        yield _keyword_span(_at(tree, lines, e.loc, ast.Call), lines, e.keyword, e.value)
+        yield _keyword_span(_call_at(tree, lines, e.loc), lines, e.keyword, e.value)
     elif e.kind == "crop":
         yield from _crop_spans(tree, lines, e)
     else:
@@ -120,10 +130,10 @@ def _keyword_span(call: ast.Call, lines: list[str], kw: str, value: str) -> Span
     """Replace the argument where it is written (as a keyword, or positionally in PyTorch's
     order), else add it as a keyword before the closing parenthesis."""
     given = [k.value for k in call.keywords if k.arg == kw] + _positional(call, kw)
-    for v in given:
-        return ((v.lineno, _col(lines, v.lineno, v.col_offset)),
-                (v.end_lineno, _col(lines, v.end_lineno, v.end_col_offset)), value)
-    end = (call.end_lineno, _col(lines, call.end_lineno, call.end_col_offset) - 1)  # before ')'
+    if given:
+        return _start(given[0], lines), _end(given[0], lines), value
+    line, col = _end(call, lines)
+    end = (line, col - 1)  # before ')'
     sep = ", " if call.args or call.keywords else ""
     return end, end, f"{sep}{kw}={value}"
 
@@ -139,18 +149,18 @@ def _positional(call: ast.Call, kw: str) -> list[ast.expr]:
 
 
 def _statement(tree: ast.Module, line: int) -> ast.stmt:
-    return next(s for s in tree.body if s.lineno <= line <= s.end_lineno)
+    return next(s for s in tree.body if s.lineno <= line <= (s.end_lineno or s.lineno))
 
 
 def _crop_spans(tree: ast.Module, lines: list[str], e: Edit) -> Iterator[Span]:
     stmt = _statement(tree, e.loc.line)
-    indent = lines[stmt.lineno - 1][: len(lines[stmt.lineno - 1]) - len(lines[stmt.lineno - 1].lstrip())]
+    first = lines[stmt.lineno - 1]
+    indent = first[: len(first) - len(first.lstrip())]
     yield (stmt.lineno, 0), (stmt.lineno, 0), f"{indent}{e.name} = crop({e.operand}, like={e.like})\n"
     value = getattr(stmt, "value", stmt)
     for node in ast.walk(value):
         if isinstance(node, ast.Name) and node.id == e.operand:
-            yield ((node.lineno, _col(lines, node.lineno, node.col_offset)),
-                   (node.end_lineno, _col(lines, node.end_lineno, node.end_col_offset)), e.name)
+            yield _start(node, lines), _end(node, lines), e.name
 
 
 def _assume_span(tree: ast.Module, lines: list[str], value: str) -> Span:
@@ -159,5 +169,5 @@ def _assume_span(tree: ast.Module, lines: list[str], value: str) -> Span:
         v = getattr(s, "value", None)
         return isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id == "input"
 
-    last = max((s.end_lineno for s in tree.body if is_input(s)), default=0)
+    last = max((s.end_lineno or s.lineno for s in tree.body if is_input(s)), default=0)
     return (last + 1, 0), (last + 1, 0), f"assume({value})\n"

@@ -41,12 +41,13 @@ def _condition(c: Constraint, sizes: Mapping[str, int]) -> str:
 
 def shapes_json(graph: Graph, res: ShapeResult, sizes: Mapping[str, int], valid: dict | None) -> dict:
     shape = lambda n: [_dim_at(d, sizes) for d in res.values[n]]  # noqa: E731
+    values: list[dict] = [{"name": n.name, "op": _op_label(n), "line": n.loc.line, "shape": shape(n.name)}
+                          for n in graph.nodes]
     out = {
         "file": graph.filename,
         "inputs": {n.name: shape(n.name) for n in graph.inputs},
         "outputs": {n: shape(n) for n in graph.outputs},
-        "values": [{"name": n.name, "op": _op_label(n), "line": n.loc.line, "shape": shape(n.name)}
-                   for n in graph.nodes],
+        "values": values,
         "constraints": [{"layer": c.where, "line": c.loc.line, "condition": _condition(c, sizes),
                          "rule": c.rule, "formula": c.condition(), "kind": c.kind}
                         for c in res.constraints],
@@ -55,7 +56,7 @@ def shapes_json(graph: Graph, res: ShapeResult, sizes: Mapping[str, int], valid:
         out["at"] = dict(sizes)
     if valid is not None:
         out["valid"] = valid
-        _add_on_valid(graph, res, out["values"])
+        _add_on_valid(graph, res, values)
     return out
 
 

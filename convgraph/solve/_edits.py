@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from convgraph.errors import ConvGraphError, Loc
-from convgraph.ir import Conv, Graph, Node
+from convgraph.ir import Assume, Conv, Graph, LayerSpec, Node
 
 if TYPE_CHECKING:  # pragma: no cover
     from convgraph.solve._solve import Fix, Solution
@@ -117,7 +117,7 @@ def _combined(graph: Graph, key: tuple[str, str], specs: list) -> Graph | None:
     """The graph with every axis that some candidate changed changed together."""
     name, kw = key
     node = graph.node(name)
-    old = node.layer
+    old = node.spec
     new = getattr(old, kw)
     for spec in specs:
         got = getattr(spec, kw)
@@ -131,7 +131,7 @@ def _combined(graph: Graph, key: tuple[str, str], specs: list) -> Graph | None:
 
 
 def _with_assumes(graph: Graph, fixes: list[Fix]) -> Graph:
-    extra = []
+    extra: list[Assume] = []
     for f in fixes:
         a = f.graph.assumes[-1]
         if all(a.text != b.text for b in extra):
@@ -176,7 +176,7 @@ def _label(graph: Graph, e: Edit) -> str:
     if e.kind != "keyword":
         return ""
     node = next(n for n in graph.layers() if n.loc == e.loc)
-    return f"{node.layer.type_name} '{node.layer_name}' (line {node.loc.line})"
+    return f"{node.spec.type_name} '{node.layer_name}' (line {node.loc.line})"
 
 
 def _edits(before: Graph, after: Graph, kind: str) -> tuple[Edit, ...]:
@@ -191,10 +191,10 @@ def _edits(before: Graph, after: Graph, kind: str) -> tuple[Edit, ...]:
 def _keyword_edits(old: Node, new: Node) -> Iterator[Edit]:
     for kw in KEYWORDS:
         if hasattr(old.layer, kw) and getattr(old.layer, kw) != getattr(new.layer, kw):
-            yield Edit("keyword", old.loc, keyword=kw, value=user_value(new.layer, kw))
+            yield Edit("keyword", old.loc, keyword=kw, value=user_value(new.spec, kw))
 
 
-def user_value(spec, kw: str) -> str:
+def user_value(spec: LayerSpec, kw: str) -> str:
     """A keyword's value as the user writes it: ``1`` for (1, 1), ``(1, 2)``, ``True``."""
     v = getattr(spec, kw)
     if kw == "padding" and isinstance(spec, Conv):

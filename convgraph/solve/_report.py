@@ -14,7 +14,7 @@ NO_PERIOD = (f"some condition has no usable period (a non-dyadic Upsample scale,
 
 if TYPE_CHECKING:  # pragma: no cover
     from convgraph.errors import ShapeError
-    from convgraph.solve._solve import Coupling, Merge, Solution
+    from convgraph.solve._solve import Coupling, Merge, Solution, SymbolSizes
 
 #: admissible tuples of a Linear coupling shown in text (JSON has them all)
 SHOWN_TUPLES = 8
@@ -183,12 +183,12 @@ def set_json(s: EPSet) -> dict:
     return out
 
 
-def _exact_tuples(sol: Solution, cp: Coupling) -> list | None:
+def _exact_tuples(sol: Solution, cp: Coupling) -> list[tuple[tuple[str, EPSet], ...]] | None:
     """A Linear coupling's tuples restricted to the sizes that tile exactly (the tiling conditions
     are on one symbol each, so this is exact); None when the tiling sets were not computed."""
-    if any(sol.symbols[n].exact is None for n in cp.symbols):
+    if cp.product is None or any(sol.symbols[n].exact is None for n in cp.symbols):
         return None
-    out = [tuple((n, st & sol.symbols[n].exact) for n, st in t) for t in cp.product.tuples]
+    out = [tuple((n, st & sol.symbols[n].tiles) for n, st in t) for t in cp.product.tuples]
     return [t for t in out if not any(st.empty for _, st in t)]
 
 
@@ -209,7 +209,7 @@ def coupling_json(sol: Solution, cp: Coupling) -> dict:
     return out
 
 
-def symbol_json(sol: Solution, s) -> dict:
+def symbol_json(sol: Solution, s: SymbolSizes) -> dict:
     """A symbol's sets (``runs``; ``exact`` when computed), their text, and its couplings: the
     valid sizes are ``runs`` of every symbol together with every coupling's condition."""
     out = {"runs": set_json(s.runs), "text": describe_set(s.runs, s.name)}
@@ -263,7 +263,7 @@ def _groups(sol: Solution) -> list[tuple[str, ...]]:
     return out
 
 
-def _tuple_text(t) -> str:
+def _tuple_text(t: tuple[tuple[str, EPSet], ...]) -> str:
     return "(" + " and ".join(describe_set(st, n) for n, st in t) + ")"
 
 
@@ -347,7 +347,7 @@ def _with(sol: Solution, n: str) -> str:
     return f"   (only together with {', '.join(others)}: see 'coupled' below)" if others else ""
 
 
-def _symbol_text(sol: Solution, s, near: Mapping[str, int]) -> list[str]:
+def _symbol_text(sol: Solution, s: SymbolSizes, near: Mapping[str, int]) -> list[str]:
     n, pad = s.name, " " * len(s.name)
     if s.exact is None:  # solved without the tiling sets
         return [f"  {n}: runs for {describe_set(s.runs, n)}" + _first(s.runs) + _with(sol, n)]

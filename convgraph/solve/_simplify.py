@@ -12,9 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from fractions import Fraction
 from math import lcm
+from typing import TYPE_CHECKING
 
 from convgraph import dims as D
 from convgraph.dims import Dim, EPSet
+
+if TYPE_CHECKING:  # pragma: no cover
+    from convgraph.solve._solve import Solution
 
 #: an affine map of one symbol: (symbol, a, b) meaning a*symbol + b, exact rationals
 Affine = tuple[str, Fraction, Fraction]
@@ -48,7 +52,7 @@ def _affine(d: Dim, sets: Mapping[str, EPSet]) -> Affine | None:
     return name, a * d.m, b * d.m + d.n
 
 
-def _base(b, sets: Mapping[str, EPSet]) -> Affine | None:
+def _base(b: D.Base, sets: Mapping[str, EPSet]) -> Affine | None:
     if isinstance(b, D.Var):
         return b.name, Fraction(1), Fraction(0)
     if not isinstance(b, D.FloorDiv):
@@ -99,6 +103,6 @@ def affine_str(f: Affine) -> str:
     return f"({head} {'+' if num_b > 0 else '-'} {abs(num_b)})/{den}"
 
 
-def valid_sets(sol) -> dict[str, EPSet]:
+def valid_sets(sol: Solution) -> dict[str, EPSet]:
     """Each symbol's valid set (``runs``) from a Solution."""
     return {n: s.runs for n, s in sol.symbols.items()}

@@ -23,11 +23,15 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from convgraph import dims as D
 from convgraph.dims import EPSet
 from convgraph.ir import Graph
 from convgraph.shapes import ShapeResult, infer
+
+if TYPE_CHECKING:  # pragma: no cover
+    from convgraph.solve._solve import Solution
 
 #: largest period enumerated by residue class
 MAX_PERIOD = 1024
@@ -120,13 +124,13 @@ def _take(it: Iterable[int], n: int) -> list[int]:
     return out
 
 
-def _solution(graph: Graph):
+def _solution(graph: Graph) -> Solution:
     from convgraph.solve._solve import solve
 
     return solve(graph, tiling=False)
 
 
-def _coupled_sizes(sol, have: list, want: int) -> list[dict[str, int]]:
+def _coupled_sizes(sol: Solution, have: list[dict[str, int]], want: int) -> list[dict[str, int]]:
     """Assignments from the exact tuples of a Linear coupling (or a coupling's smallest solutions),
     the other symbols at their smallest valid size; only those at which the graph runs."""
     out: list[dict[str, int]] = []
