@@ -5,7 +5,7 @@ provider). The sizes it picks (this example does not run the check: that imports
 
 >>> import convgraph as cg
 >>> choose_sizes(cg.parse("input(1, 1, H, W)\\nConv2d(1, 2, 3, stride=2)"), count=3)
-[{'H': 3, 'W': 3}, {'H': 4, 'W': 5}, {'H': 5, 'W': 14}]
+[{'H': 3, 'W': 3}, {'H': 4, 'W': 6}, {'H': 6, 'W': 14}]
 >>> choose_sizes(cg.parse("input(1, 1, H, W)\\nConv2d(1, 2, 3, stride=2)"), {"H": 9}, count=2)
 [{'H': 9, 'W': 3}, {'H': 9, 'W': 4}]
 
