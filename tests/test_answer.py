@@ -196,7 +196,8 @@ c = cat([x, u], dim=1)
 
 def _fix_sources() -> list[tuple[str, str]]:
     out = [("reassigned.cg", REASSIGNED), ("never.cg", NEVER), ("positional.cg", NEVER.replace("5)(x)", "5, 1, 0)(x)"))]
-    for name in ("needs_output_padding.cg", "unet.cg", "encdec1d_stride4.cg", "unet_strided.cg"):
+    for name in ("needs_output_padding.cg", "unet.cg", "encdec1d_stride4.cg", "unet_strided.cg", "fpn_lite.cg",
+                 "unet3d.cg"):
         out.append((name, (MODELS / name).read_text()))
     return out
 
