@@ -185,6 +185,16 @@ def test_no_valid_size_is_exit_2_everywhere(tmp_path: Path, capsys):
 # Fixes: in the file's names, one per skip, pasteable; `convgraph fix`
 # --------------------------------------------------------------------------------------------
 
+TWO_SKIPS = """\
+x = input(N, 3, L)
+d = Conv1d(3, 3, 3, stride=2, padding=1)(x)
+u = ConvTranspose1d(3, 3, 3, stride=2, padding=1)(d)
+c = cat([x, u], dim=1)   # odd L only
+m = MaxPool1d(2)(x)
+v = Upsample(scale_factor=2)(m)
+e = cat([x, v], dim=1)   # even L only: together, no valid size
+"""
+
 REASSIGNED = """\
 x = input(N, 3, H, W)
 x = Conv2d(3, 8, 3, padding=1)(x)   # reassigned: internally x_1
@@ -195,7 +205,8 @@ c = cat([x, u], dim=1)
 
 
 def _fix_sources() -> list[tuple[str, str]]:
-    out = [("reassigned.cg", REASSIGNED), ("never.cg", NEVER), ("positional.cg", NEVER.replace("5)(x)", "5, 1, 0)(x)"))]
+    out = [("reassigned.cg", REASSIGNED), ("never.cg", NEVER), ("positional.cg", NEVER.replace("5)(x)", "5, 1, 0)(x)")),
+           ("two_skips.cg", TWO_SKIPS)]
     for name in ("needs_output_padding.cg", "unet.cg", "encdec1d_stride4.cg", "unet_strided.cg", "fpn_lite.cg",
                  "unet3d.cg"):
         out.append((name, (MODELS / name).read_text()))
