@@ -29,9 +29,12 @@ def cli_check(args: argparse.Namespace) -> int:
     print(f"check: exporting {args.file} and choosing up to {args.sizes} sizes ...", file=sys.stderr, flush=True)
     stream = None
     if not args.json:
-        print(format_row(TABLE_HEAD, WIDTHS), flush=True)
+        started: list[bool] = []
 
         def stream(r: SizeCheck) -> None:
+            if not started:  # the header with the first row: an error before it leaves stdout empty
+                started.append(True)
+                print(format_row(TABLE_HEAD, WIDTHS), flush=True)
             for row in result_rows(r):
                 print(format_row(row, WIDTHS), flush=True)
 

@@ -524,6 +524,7 @@ def check(graph: ir.Graph, sizes: Sizes = None, providers: Sequence[str] = ("cpu
     torch = _import_torch()
     if torch is None:
         notes.append("torch is not installed: values compared with the numpy reference only")
+    notes += _undecided_notes(graph)
     if random_weights:
         notes.append(f"the weights are random (PyTorch's default initialisation, seed {seed}); "
                      f"give weights= (--weights FILE) to check trained ones")
@@ -552,6 +553,16 @@ def check(graph: ir.Graph, sizes: Sizes = None, providers: Sequence[str] = ("cpu
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     return CheckReport(model.graph.name, opset, tuple(results), tuple(notes),
                        None if torch is None else torch.__version__, clock.seconds, placed)
+
+
+def _undecided_notes(graph: ir.Graph) -> list[str]:
+    """What the solver could not decide exactly (the sizes were then drawn from a bounded search)."""
+    from convgraph.solve import solve
+    from convgraph.solve._report import NO_PERIOD
+
+    sol = solve(graph, tiling=False)
+    return [f"the valid sizes of {s.name} are not exact ({NO_PERIOD}): sizes drawn from a size-by-size search"
+            for s in sol.symbols.values() if not s.decided]
 
 
 def _run_one(graph: ir.Graph, sess: Any, asked: str, env: Mapping[str, int], inputs: Mapping[str, np.ndarray],
