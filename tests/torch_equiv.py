@@ -98,12 +98,47 @@ def _pool(spec: ir.Pool):
     if spec.mode == "max":
         return getattr(nn, f"MaxPool{spec.nd}d")(spec.kernel_size, stride=spec.stride, padding=spec.padding,
                                                  dilation=spec.dilation, ceil_mode=spec.ceil_mode)
+    extra = {} if spec.divisor_override is None else {"divisor_override": spec.divisor_override}
     return getattr(nn, f"AvgPool{spec.nd}d")(spec.kernel_size, stride=spec.stride, padding=spec.padding,
-                                             ceil_mode=spec.ceil_mode, count_include_pad=spec.count_include_pad)
+                                             ceil_mode=spec.ceil_mode, count_include_pad=spec.count_include_pad, **extra)
 
 
 def _adaptive(spec: ir.AdaptiveAvgPool):
     return getattr(_nn(), f"AdaptiveAvgPool{spec.nd}d")(spec.output_size)
+
+
+def _adaptive_max(spec: ir.AdaptiveMaxPool):
+    return getattr(_nn(), f"AdaptiveMaxPool{spec.nd}d")(spec.output_size)
+
+
+def _pad(spec: ir.Pad):
+    """The pad module of the spec's class; F.pad's spellings (nd 0) become ``FPad``."""
+    flat = tuple(v for pair in reversed(spec.padding) for v in pair)
+    if spec.nd == 0:
+        return FPad(flat, spec.mode, spec.value)
+    cls = getattr(_nn(), spec.type_name)
+    return cls(flat, spec.value) if spec.type_name.startswith("Constant") else cls(flat)
+
+
+def _pixel_shuffle(spec: ir.PixelShuffle):
+    return getattr(_nn(), spec.type_name)(spec.factor)
+
+
+def _instancenorm(spec: ir.InstanceNorm):
+    return getattr(_nn(), f"InstanceNorm{spec.nd}d")(spec.num_features, eps=spec.eps, momentum=spec.momentum,
+                                                     affine=spec.affine, track_running_stats=spec.track_running_stats)
+
+
+def _groupnorm(spec: ir.GroupNorm):
+    return _nn().GroupNorm(spec.num_groups, spec.num_channels, eps=spec.eps, affine=spec.affine)
+
+
+def _prelu(spec: ir.PReLU):
+    return _nn().PReLU(spec.num_parameters, spec.init)
+
+
+def _softmax(spec: ir.Softmax):
+    return getattr(_nn(), spec.type_name)(spec.dim)
 
 
 def _upsample(spec: ir.Upsample):
@@ -134,8 +169,15 @@ _BUILDERS: dict[type, Callable[[Any], Any]] = {
     ir.ConvTranspose: _conv_transpose,
     ir.Pool: _pool,
     ir.AdaptiveAvgPool: _adaptive,
+    ir.AdaptiveMaxPool: _adaptive_max,
+    ir.Pad: _pad,
+    ir.PixelShuffle: _pixel_shuffle,
     ir.Upsample: _upsample,
     ir.BatchNorm: _batchnorm,
+    ir.InstanceNorm: _instancenorm,
+    ir.GroupNorm: _groupnorm,
+    ir.PReLU: _prelu,
+    ir.Softmax: _softmax,
     ir.Elementwise: _elementwise,
     ir.Flatten: _flatten,
     ir.Linear: _linear,
@@ -185,6 +227,31 @@ class PaddedConv:
         m.pads = tuple(p for pair in reversed(spec.padding) for p in pair)
         m.pad_mode = "constant" if spec.padding_mode == "zeros" else spec.padding_mode
         return m
+
+
+@functools.lru_cache(maxsize=None)
+def _fpad_class():
+    import torch.nn as nn
+
+    class FPadModule(nn.Module):
+        """``F.pad(x, pads, mode, value)`` as a module (no parameters)."""
+
+        def __init__(self, pads: tuple[int, ...], mode: str, value: float):
+            super().__init__()
+            self.pads, self.mode, self.value = pads, mode, value
+
+        def forward(self, x):
+            import torch.nn.functional as F
+
+            if self.mode == "constant":
+                return F.pad(x, self.pads, mode="constant", value=self.value)
+            return F.pad(x, self.pads, mode=self.mode)
+
+    return FPadModule
+
+
+def FPad(pads: tuple[int, ...], mode: str, value: float):
+    return _fpad_class()(pads, mode, value)
 
 
 # --- the graph -------------------------------------------------------------------------------------

@@ -107,8 +107,8 @@ def input(*dims: int | str, name: str = "x") -> Value:  # noqa: A001 - mirrors t
         raise GraphError(f"an input name is an ASCII identifier, got {name!r}", loc)
     if not 3 <= len(dims) <= 5:
         raise GraphError(f"input() takes N, C and 1 to 3 spatial sizes (3 to 5 entries), got {len(dims)}", loc)
-    for d in dims:
-        is_size = isinstance(d, int) and not isinstance(d, bool) and d >= 1
+    for j, d in enumerate(dims):
+        is_size = isinstance(d, int) and not isinstance(d, bool) and d >= (0 if j == 0 else 1)  # N may be 0
         is_symbol = isinstance(d, str) and bool(NAME_RE.match(d)) and d not in RESERVED
         if not (is_size or is_symbol):
             raise GraphError(f"an input size is a positive int or a symbol name, got {d!r}", loc)

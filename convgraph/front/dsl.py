@@ -340,10 +340,11 @@ class _Parser:
         if name in self.env or name in self.values:
             first = self.values[self.env.get(name, name)].loc.line
             raise self.error(call, f"reused value {name!r}: already defined at line {first}", GraphError)
-        dims = tuple(self.input_dim(a) for a in call.args)
+        dims = tuple(self.input_dim(a, j == 0) for j, a in enumerate(call.args))
         self.define(Node(name, "input", (), self.loc(call), dims=dims), name)
 
-    def input_dim(self, node: ast.expr) -> int | str:
+    def input_dim(self, node: ast.expr, batch: bool = False) -> int | str:
+        """A symbol or a positive int; the batch N may be 0 (torch runs an empty batch)."""
         if isinstance(node, ast.Name):
             if node.id in RESERVED or not NAME_RE.match(node.id):
                 raise self.error(node, f"{node.id!r} cannot be a size symbol: it is a reserved name")
@@ -352,8 +353,9 @@ class _Parser:
             self.symbols.setdefault(node.id, self.loc(node))
             return node.id
         v = self.literal(node)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise self.error(node, f"an input size is a positive int or a symbol name, got {v!r}")
+        if not isinstance(v, int) or isinstance(v, bool) or v < (0 if batch else 1):
+            what = "a non-negative int (an empty batch)" if batch else "a positive int"
+            raise self.error(node, f"an input size is {what} or a symbol name, got {v!r}")
         return v
 
     def applied(self, call: ast.Call, target: str) -> None:

@@ -76,6 +76,7 @@ class Pool:
     dilation: Ints
     ceil_mode: bool = False
     count_include_pad: bool = True
+    divisor_override: int | None = None  # AvgPool: every window's sum is divided by this instead
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,41 @@ class AdaptiveAvgPool:
     type_name: str
     nd: int
     output_size: tuple[int | None, ...]
+
+
+@dataclass(frozen=True)
+class AdaptiveMaxPool:
+    """AdaptiveMaxPool1d/2d/3d: bins as AdaptiveAvgPool's, the maximum of each bin."""
+
+    type_name: str
+    nd: int
+    output_size: tuple[int | None, ...]
+
+
+@dataclass(frozen=True)
+class Pad:
+    """ZeroPad/ConstantPad/ReflectionPad/ReplicationPad/CircularPad 1d/2d/3d and ``F.pad``.
+
+    ``padding`` is (begin, end) per padded axis in axis order; the padded axes are the *last*
+    ``len(padding)`` axes of the value (torch's ``F.pad`` order, last axis first, is undone here).
+    Negative amounts crop. ``mode`` is torch's: constant | reflect | replicate | circular.
+    ``nd`` is the rank of the module (0 for ``F.pad``, whose rank is the length of its list)."""
+
+    type_name: str
+    nd: int
+    padding: Pads
+    mode: str = "constant"
+    value: float = 0.0
+
+
+@dataclass(frozen=True)
+class PixelShuffle:
+    """PixelShuffle (``upscale=True``) and PixelUnshuffle on (N, C, H, W):
+    shuffle (N, C*r*r, H, W) -> (N, C, H*r, W*r); unshuffle the inverse (H and W divisible by r)."""
+
+    type_name: str
+    factor: int
+    upscale: bool = True
 
 
 @dataclass(frozen=True)
@@ -122,6 +158,57 @@ class BatchNorm:
 
 
 @dataclass(frozen=True)
+class InstanceNorm:
+    """InstanceNorm1d/2d/3d: each (sample, channel) normalised over its spatial elements with its
+    own mean and biased variance -- unless ``track_running_stats`` (inference then uses the running
+    statistics, as BatchNorm). With input statistics torch needs more than one spatial element."""
+
+    type_name: str
+    nd: int
+    num_features: int
+    eps: float = 1e-5
+    momentum: float | None = 0.1
+    affine: bool = False
+    track_running_stats: bool = False
+
+    @property
+    def uses_input_stats(self) -> bool:
+        return not self.track_running_stats
+
+
+@dataclass(frozen=True)
+class GroupNorm:
+    """GroupNorm: the channels in ``num_groups`` groups, each (sample, group) normalised over its
+    channels and spatial elements; per-channel affine weight and bias."""
+
+    type_name: str
+    num_groups: int
+    num_channels: int
+    eps: float = 1e-5
+    affine: bool = True
+
+
+@dataclass(frozen=True)
+class PReLU:
+    """PReLU: ``max(0, x) + a*min(0, x)`` with a learnt ``weight`` of ``num_parameters`` slopes
+    (1: shared; else one per channel, dim 1)."""
+
+    type_name: str
+    num_parameters: int = 1
+    init: float = 0.25
+
+
+@dataclass(frozen=True)
+class Softmax:
+    """Softmax / LogSoftmax over ``dim`` (None: torch's legacy choice, dim 1 unless the value
+    is 0-, 1- or 3-D, then dim 0)."""
+
+    type_name: str
+    dim: int | None = None
+    log: bool = False
+
+
+@dataclass(frozen=True)
 class Elementwise:
     """Shape-preserving, parameter-free: activations, Identity, Dropout (identity at inference).
 
@@ -151,7 +238,8 @@ class Linear:
     bias: bool = True
 
 
-LayerSpec = Union[Conv, ConvTranspose, Pool, AdaptiveAvgPool, Upsample, BatchNorm, Elementwise, Flatten, Linear]
+LayerSpec = Union[Conv, ConvTranspose, Pool, AdaptiveAvgPool, AdaptiveMaxPool, Pad, PixelShuffle, Upsample, BatchNorm,
+                  InstanceNorm, GroupNorm, PReLU, Softmax, Elementwise, Flatten, Linear]
 
 #: node ops that are not layers
 MERGE_OPS = ("cat", "add", "crop")

@@ -13,8 +13,8 @@ from typing import Callable, Mapping
 from convgraph import dims as D
 from convgraph.dims import Dim
 from convgraph.errors import GraphError, Loc, ShapeError
-from convgraph.ir import (AdaptiveAvgPool, BatchNorm, Conv, ConvTranspose, Elementwise, Flatten, Graph, Linear,
-                 Node, Pool, Upsample)
+from convgraph.ir import (AdaptiveAvgPool, AdaptiveMaxPool, BatchNorm, Conv, ConvTranspose, Elementwise, Flatten, Graph,
+                          GroupNorm, InstanceNorm, Linear, Node, Pad, PixelShuffle, Pool, PReLU, Softmax, Upsample)
 
 Shape = tuple[Dim, ...]
 
@@ -261,7 +261,7 @@ def _pool(ctx: _Ctx, spec: Pool, x: Shape) -> Shape:
     return (*x[:2], *out)
 
 
-def _adaptive(ctx: _Ctx, spec: AdaptiveAvgPool, x: Shape) -> Shape:
+def _adaptive(ctx: _Ctx, spec: AdaptiveAvgPool | AdaptiveMaxPool, x: Shape) -> Shape:
     _need_rank(ctx, x, (spec.nd + 2,), f"N, C and {spec.nd} spatial dims")
     return (*x[:2], *(i if o is None else o for i, o in zip(x[2:], spec.output_size)))
 
@@ -301,6 +301,113 @@ def _elementwise(ctx: _Ctx, spec: Elementwise, x: Shape) -> Shape:
     return x
 
 
+def _product(dims) -> Dim:
+    prod: Dim = 1
+    for d in dims:
+        prod = D.mul(prod, d)
+    return D.lower(prod)
+
+
+def _divisible(ctx: _Ctx, d: Dim, k: int, rule: str, axis: str) -> None:
+    """d % k == 0, stated as k*floor(d/k) == d."""
+    ctx.require(D.mul(D.floordiv(d, k), k), "==", d, rule, axis=axis)
+
+
+def _instancenorm(ctx: _Ctx, spec: InstanceNorm, x: Shape) -> Shape:
+    """C must equal num_features when torch reads per-channel tensors (affine weights or running
+    statistics; otherwise torch only warns). With input statistics: more than one spatial
+    element (the product of the spatial dims, a rule that couples the spatial symbols)."""
+    _need_rank(ctx, x, (spec.nd + 2,), f"N, C and {spec.nd} spatial dims")
+    if spec.affine or (spec.track_running_stats and x[0] != 0):  # an empty batch reads no statistics
+        _need_channels(ctx, x[1], spec.num_features, "num_features")
+    if spec.affine:  # torch 2.13 indexes the first sample's weights
+        ctx.require(x[0], ">=", 1, "with affine=True torch cannot normalise an empty batch", axis="N")
+    if spec.uses_input_stats:
+        labels = "*".join(_spatial_labels(x))
+        ctx.require(_product(x[2:]), ">", 1, "needs more than 1 spatial element",
+                    axis=labels if spec.nd == 1 else "")
+    return x
+
+
+def _groupnorm(ctx: _Ctx, spec: GroupNorm, x: Shape) -> Shape:
+    """C == num_channels (affine) or divisible by num_groups; N*(C/G)*prod(spatial) must not be 1
+    (torch: "Expected more than 1 value per channel when training")."""
+    if len(x) < 2:
+        raise ctx.fail(f"expected an input with at least 2 dims (N, C, ...), got {len(x)}-D")
+    if spec.affine:
+        _need_channels(ctx, x[1], spec.num_channels, "num_channels")
+    else:
+        _divisible(ctx, x[1], spec.num_groups, f"channels must be divisible by num_groups {spec.num_groups}", "C")
+    per_group = D.lower(D.floordiv(x[1], spec.num_groups))
+    if x[0] != 0 and not (isinstance(per_group, int) and per_group >= 2):
+        ctx.require(_product((x[0], per_group, *x[2:])), ">", 1,
+                    "needs more than 1 value per group (N * C/num_groups * spatial > 1)")
+    return x
+
+
+def _prelu(ctx: _Ctx, spec: PReLU, x: Shape) -> Shape:
+    if spec.num_parameters > 1:
+        if len(x) < 2:
+            raise ctx.fail(f"num_parameters={spec.num_parameters} needs a channel dim, got a {len(x)}-D value")
+        _need_channels(ctx, x[1], spec.num_parameters, "num_parameters")
+    return x
+
+
+def softmax_dim(dim: int | None, rank: int) -> int:
+    """torch's ``_get_softmax_dim`` for dim=None: 0 for 0-, 1- and 3-D values, else 1."""
+    return (0 if rank in (0, 1, 3) else 1) if dim is None else dim % rank
+
+
+def _softmax(ctx: _Ctx, spec: Softmax, x: Shape) -> Shape:
+    r = len(x)
+    if spec.dim is not None and not -r <= spec.dim < r:
+        raise ctx.fail(f"dim {spec.dim} out of range for a {r}-D value")
+    return x
+
+
+def _pad(ctx: _Ctx, spec: Pad, x: Shape) -> Shape:
+    """The last len(padding) axes grow by begin + end (negative amounts crop). torch: reflect
+    needs each pad < size, circular each |pad| <= size, constant a crop no larger than the size;
+    non-constant modes pad every spatial axis of a batched (rank - 2 axes) or unbatched
+    (rank - 1) value. A result below 1 is refused (torch returns an empty tensor)."""
+    r, k = len(x), len(spec.padding)
+    if spec.mode == "constant" and k > r:
+        raise ctx.fail(f"pads {k} axes but the value is {r}-D")
+    if spec.mode != "constant" and k not in (r - 2, r - 1):
+        raise ctx.fail(f"{spec.mode} padding of {k} axes needs a {k + 2}-D (batched) or {k + 1}-D value, "
+                       f"got a {r}-D value")
+    out = list(x)
+    for j, (pb, pe) in zip(range(r - k, r), spec.padding):
+        i, lab = x[j], _axis_label(x, j)
+        for p, side in ((pb, "begin"), (pe, "end")):
+            if p > 0 and spec.mode == "reflect":
+                ctx.require(i, ">", p, f"reflect padding ({p} at the {side}) must be smaller than the input size",
+                            axis=lab)
+            if p != 0 and spec.mode == "circular":
+                ctx.require(i, ">=", abs(p), f"circular padding ({p} at the {side}) must not exceed the input size",
+                            axis=lab)
+        if spec.mode == "constant" and min(pb, pe) < 0 < max(pb, pe):  # torch crops first, then pads
+            ctx.require(i, ">=", -min(pb, pe), f"cannot crop {-min(pb, pe)} from the input size", axis=lab)
+        out[j] = D.add(i, pb + pe)
+        if pb + pe < 0:
+            ctx.require(out[j], ">=", 1, "padded (cropped) size must be at least 1", axis=lab)
+    return tuple(out)
+
+
+def _pixel_shuffle(ctx: _Ctx, spec: PixelShuffle, x: Shape) -> Shape:
+    """shuffle: (N, C*r*r, H, W) -> (N, C, H*r, W*r); unshuffle: (N, C, H*r, W*r) -> (N, C*r*r, H, W)."""
+    _need_rank(ctx, x, (4,), "N, C, H, W")
+    r = spec.factor
+    n, c, h, w = x
+    if spec.upscale:
+        _divisible(ctx, c, r * r, f"channels must be divisible by upscale_factor**2 = {r * r}", "C")
+        return (n, D.floordiv(c, r * r), D.mul(h, r), D.mul(w, r))
+    for j in (2, 3):
+        lab = _axis_label(x, j)
+        _divisible(ctx, x[j], r, f"{lab} must be divisible by downscale_factor {r}", lab)
+    return (n, D.mul(c, r * r), D.floordiv(h, r), D.floordiv(w, r))
+
+
 def _flatten(ctx: _Ctx, spec: Flatten, x: Shape) -> Shape:
     r = len(x)
     a = spec.start_dim + r if spec.start_dim < 0 else spec.start_dim
@@ -309,10 +416,7 @@ def _flatten(ctx: _Ctx, spec: Flatten, x: Shape) -> Shape:
         raise ctx.fail(f"start_dim {spec.start_dim} / end_dim {spec.end_dim} out of range for a {r}-D value")
     if a > b:
         raise ctx.fail(f"start_dim {spec.start_dim} comes after end_dim {spec.end_dim} for a {r}-D value")
-    prod: Dim = 1
-    for d in x[a:b + 1]:
-        prod = D.mul(prod, d)
-    return (*x[:a], D.lower(prod), *x[b + 1:])
+    return (*x[:a], _product(x[a:b + 1]), *x[b + 1:])
 
 
 def _linear(ctx: _Ctx, spec: Linear, x: Shape) -> Shape:
@@ -328,8 +432,15 @@ LAYER_RULES: dict[type, Callable] = {
     ConvTranspose: _conv_transpose,
     Pool: _pool,
     AdaptiveAvgPool: _adaptive,
+    AdaptiveMaxPool: _adaptive,
+    Pad: _pad,
+    PixelShuffle: _pixel_shuffle,
     Upsample: _upsample,
     BatchNorm: _batchnorm,
+    InstanceNorm: _instancenorm,
+    GroupNorm: _groupnorm,
+    PReLU: _prelu,
+    Softmax: _softmax,
     Elementwise: _elementwise,
     Flatten: _flatten,
     Linear: _linear,
@@ -382,11 +493,11 @@ def _input(ctx: _Ctx, node: Node) -> Shape:
     if not 3 <= len(node.dims) <= 5:
         raise ctx.fail(f"an input is (N, C, *spatial) with 1 to 3 spatial dims, got {len(node.dims)} dims")
     out = []
-    for d in node.dims:
+    for j, d in enumerate(node.dims):
         if isinstance(d, str):
             out.append(D.sym(d))
-        elif d < 1:
-            raise ctx.fail(f"input sizes must be positive, got {d}")
+        elif d < (0 if j == 0 else 1):  # an empty batch (N = 0) runs in torch
+            raise ctx.fail(f"input sizes must be positive (N may be 0), got {d}")
         else:
             out.append(d)
     return tuple(out)

@@ -35,7 +35,7 @@ import numpy as np
 from convgraph import dims as D
 from convgraph import ir
 from convgraph.errors import ConvGraphError, Loc
-from convgraph.shapes import infer
+from convgraph.shapes import infer, softmax_dim
 
 __all__ = ["check", "cli_check", "CheckReport", "SizeCheck", "OutputCheck", "TOL_C"]
 
@@ -217,14 +217,29 @@ def _fan_batchnorm(spec, x: tuple) -> int:
     return 4 if spec.track_running_stats else 4 + x[0] * math.prod(x[2:])
 
 
+def _fan_instancenorm(spec, x: tuple) -> int:
+    return 4 if spec.track_running_stats else 4 + math.prod(x[2:])
+
+
+def _fan_groupnorm(spec, x: tuple) -> int:
+    return 4 + x[1] // spec.num_groups * math.prod(x[2:])
+
+
 #: number of float32 terms a layer adds up per output element (elementwise ops: a few roundings)
 _FANS: dict[type, Callable[[object, tuple], int]] = {
     ir.Conv: _fan_conv,
     ir.ConvTranspose: _fan_conv_t,
     ir.Pool: _fan_pool,
     ir.AdaptiveAvgPool: _fan_adaptive,
+    ir.AdaptiveMaxPool: lambda spec, x: 1,
+    ir.Pad: lambda spec, x: 0,
+    ir.PixelShuffle: lambda spec, x: 0,
     ir.Upsample: _fan_upsample,
     ir.BatchNorm: _fan_batchnorm,
+    ir.InstanceNorm: _fan_instancenorm,
+    ir.GroupNorm: _fan_groupnorm,
+    ir.PReLU: lambda spec, x: 2,
+    ir.Softmax: lambda spec, x: 4 + x[softmax_dim(spec.dim, len(x))],
     ir.Elementwise: lambda spec, x: 4,
     ir.Flatten: lambda spec, x: 0,
     ir.Linear: lambda spec, x: spec.in_features,
@@ -278,8 +293,9 @@ def _t_pool(F, spec: ir.Pool, x, p):
     if spec.mode == "max":
         return getattr(F, f"max_pool{spec.nd}d")(x, spec.kernel_size, spec.stride, spec.padding, spec.dilation,
                                                  ceil_mode=spec.ceil_mode)
+    extra = {} if spec.divisor_override is None else {"divisor_override": spec.divisor_override}
     return getattr(F, f"avg_pool{spec.nd}d")(x, spec.kernel_size, spec.stride, spec.padding,
-                                             ceil_mode=spec.ceil_mode, count_include_pad=spec.count_include_pad)
+                                             ceil_mode=spec.ceil_mode, count_include_pad=spec.count_include_pad, **extra)
 
 
 def _t_upsample(F, spec: ir.Upsample, x, p):
@@ -292,13 +308,41 @@ def _t_batchnorm(F, spec: ir.BatchNorm, x, p):
                         training=not spec.track_running_stats, momentum=0.0, eps=spec.eps)
 
 
+def _t_instancenorm(F, spec: ir.InstanceNorm, x, p):
+    return F.instance_norm(x, p.get("running_mean"), p.get("running_var"), p.get("weight"), p.get("bias"),
+                           use_input_stats=spec.uses_input_stats, momentum=0.0, eps=spec.eps)
+
+
+def _t_pad(F, spec: ir.Pad, x, p):
+    flat = [v for pair in reversed(spec.padding) for v in pair]
+    if spec.mode == "constant":
+        return F.pad(x, flat, mode="constant", value=spec.value)
+    return F.pad(x, flat, mode=spec.mode)
+
+
+#: Elementwise kinds that are the identity at inference
+IDENTITY_AT_INFERENCE = ("Identity", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d")
+
+
+#: Elementwise kinds by type_name: ``(F, spec, x) -> y``
+_TORCH_ELEMENTWISE: dict[str, Callable] = {
+    "ReLU": lambda F, spec, t: F.relu(t),
+    "ReLU6": lambda F, spec, t: F.relu6(t),
+    "LeakyReLU": lambda F, spec, t: F.leaky_relu(t, float(spec.param("negative_slope", 0.01))),
+    "ELU": lambda F, spec, t: F.elu(t, float(spec.param("alpha", 1.0))),
+    "Sigmoid": lambda F, spec, t: t.sigmoid(),
+    "Tanh": lambda F, spec, t: t.tanh(),
+    "GELU": lambda F, spec, t: F.gelu(t, approximate=str(spec.param("approximate", "none"))),
+    "SiLU": lambda F, spec, t: F.silu(t),
+    "Mish": lambda F, spec, t: F.mish(t),
+    "Hardswish": lambda F, spec, t: F.hardswish(t),
+    "Hardsigmoid": lambda F, spec, t: F.hardsigmoid(t),
+    **{name: (lambda F, spec, t: t) for name in IDENTITY_AT_INFERENCE},
+}
+
+
 def _t_elementwise(F, spec: ir.Elementwise, x, p):
-    fns = {
-        "ReLU": F.relu, "Sigmoid": lambda t: t.sigmoid(), "Tanh": lambda t: t.tanh(), "SiLU": F.silu,
-        "LeakyReLU": lambda t: F.leaky_relu(t, float(spec.param("negative_slope", 0.01))),
-        "GELU": lambda t: F.gelu(t, approximate=str(spec.param("approximate", "none"))),
-    }
-    return fns.get(spec.type_name, lambda t: t)(x)  # Identity and Dropout*: identity at inference
+    return _TORCH_ELEMENTWISE[spec.type_name](F, spec, x)
 
 
 _TORCH_LAYERS: dict[type, Callable] = {
@@ -306,8 +350,15 @@ _TORCH_LAYERS: dict[type, Callable] = {
     ir.ConvTranspose: _t_conv_t,
     ir.Pool: _t_pool,
     ir.AdaptiveAvgPool: lambda F, spec, x, p: getattr(F, f"adaptive_avg_pool{spec.nd}d")(x, spec.output_size),
+    ir.AdaptiveMaxPool: lambda F, spec, x, p: getattr(F, f"adaptive_max_pool{spec.nd}d")(x, spec.output_size),
+    ir.Pad: _t_pad,
+    ir.PixelShuffle: lambda F, spec, x, p: (F.pixel_shuffle if spec.upscale else F.pixel_unshuffle)(x, spec.factor),
     ir.Upsample: _t_upsample,
     ir.BatchNorm: _t_batchnorm,
+    ir.InstanceNorm: _t_instancenorm,
+    ir.GroupNorm: lambda F, spec, x, p: F.group_norm(x, spec.num_groups, p.get("weight"), p.get("bias"), spec.eps),
+    ir.PReLU: lambda F, spec, x, p: F.prelu(x, p["weight"]),
+    ir.Softmax: lambda F, spec, x, p: (F.log_softmax if spec.log else F.softmax)(x, softmax_dim(spec.dim, x.dim())),
     ir.Elementwise: _t_elementwise,
     ir.Flatten: lambda F, spec, x, p: x.flatten(spec.start_dim, spec.end_dim),
     ir.Linear: lambda F, spec, x, p: F.linear(x, p["weight"], p.get("bias")),

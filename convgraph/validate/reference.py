@@ -181,11 +181,14 @@ def _max_pool(spec: ir.Pool, x: np.ndarray, out: ir.Ints, pads: ir.Pads) -> np.n
 
 
 def _avg_pool(spec: ir.Pool, x: np.ndarray, out: ir.Ints, pads: ir.Pads) -> np.ndarray:
-    """Window sum over zero padding divided by the separable divisor of ``_avg_divisor_axis``."""
+    """Window sum over zero padding divided by ``divisor_override`` when set, else by the
+    separable divisor of ``_avg_divisor_axis``."""
     xp = _pad(x, pads)
     y = np.zeros(x.shape[:2] + out, dtype=x.dtype)
     for sl in _taps(spec.kernel_size, (1,) * len(out), spec.stride, out):
         y += xp[(..., *sl)]
+    if spec.divisor_override is not None:
+        return y / spec.divisor_override
     per_axis = [_avg_divisor_axis(i, k, s, p, o, spec.count_include_pad) for i, k, s, p, o in
                 zip(x.shape[2:], spec.kernel_size, spec.stride, spec.padding, out)]
     return y / reduce(np.multiply.outer, per_axis)
@@ -226,6 +229,41 @@ def _adaptive_avg_pool(spec: ir.AdaptiveAvgPool, x: np.ndarray, params: Params) 
         if o is not None:
             x = _bin_means(x, axis, *_adaptive_bins(x.shape[axis], o))
     return x
+
+
+def _adaptive_max_pool(spec: ir.AdaptiveMaxPool, x: np.ndarray, params: Params) -> np.ndarray:
+    """Separable: the max over a box is the max over each axis' bin in turn."""
+    for axis, o in enumerate(spec.output_size, start=2):
+        if o is not None:
+            start, end = _adaptive_bins(x.shape[axis], o)
+            x = np.stack([np.take(x, np.arange(a, b), axis=axis).max(axis=axis) for a, b in zip(start, end)], axis)
+    return x
+
+
+# --- padding and pixel shuffle --------------------------------------------------------------------
+
+#: torch F.pad mode -> np.pad mode
+NP_FPAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def _pad_layer(spec: ir.Pad, x: np.ndarray, params: Params) -> np.ndarray:
+    """Pad the last len(padding) axes by the positive amounts, then crop by the negative ones."""
+    first = x.ndim - len(spec.padding)
+    width = [(0, 0)] * first + [(max(b, 0), max(e, 0)) for b, e in spec.padding]
+    mode = NP_FPAD_MODES[spec.mode]
+    y = np.pad(x, width, constant_values=spec.value) if mode == "constant" else np.pad(x, width, mode=mode)
+    crop = [slice(None)] * first + [slice(max(-b, 0), n - max(-e, 0))
+                                    for (b, e), n in zip(spec.padding, y.shape[first:])]
+    return y[tuple(crop)]
+
+
+def _pixel_shuffle(spec: ir.PixelShuffle, x: np.ndarray, params: Params) -> np.ndarray:
+    """shuffle: ``y[n, c, h*r + i, w*r + j] = x[n, c*r*r + i*r + j, h, w]``; unshuffle the inverse."""
+    n, c, h, w = x.shape
+    r = spec.factor
+    if spec.upscale:
+        return x.reshape(n, c // (r * r), r, r, h, w).transpose(0, 1, 4, 2, 5, 3).reshape(n, c // (r * r), h * r, w * r)
+    return x.reshape(n, c, h // r, r, w // r, r).transpose(0, 1, 3, 5, 2, 4).reshape(n, c * r * r, h // r, w // r)
 
 
 # --- interpolation (§3.3) -------------------------------------------------------------------------
@@ -335,6 +373,51 @@ def _batch_norm(spec: ir.BatchNorm, x: np.ndarray, params: Params) -> np.ndarray
     return x * scale.reshape(shape).astype(x.dtype) + shift.reshape(shape).astype(x.dtype)
 
 
+def _normalise(x: np.ndarray, axes: tuple[int, ...], eps: float) -> np.ndarray:
+    """``(x - mean)/sqrt(var + eps)`` with the biased variance over ``axes``."""
+    mean = x.mean(axis=axes, keepdims=True)
+    var = x.var(axis=axes, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps)
+
+
+def _affine(y: np.ndarray, params: Params) -> np.ndarray:
+    if "weight" in params:
+        y = y * params["weight"].reshape(_channel_shape(y.ndim))
+    return _add_bias(y, params)
+
+
+def _instance_norm(spec: ir.InstanceNorm, x: np.ndarray, params: Params) -> np.ndarray:
+    """Each (sample, channel) over its spatial elements; with running statistics (inference with
+    track_running_stats) exactly BatchNorm's inference formula."""
+    if not spec.uses_input_stats:
+        bn = ir.BatchNorm(spec.type_name, spec.nd, spec.num_features, spec.eps, spec.momentum, spec.affine, True)
+        return _batch_norm(bn, x, params)
+    return _affine(_normalise(x, tuple(range(2, x.ndim)), spec.eps), params)
+
+
+def _group_norm(spec: ir.GroupNorm, x: np.ndarray, params: Params) -> np.ndarray:
+    """Each (sample, group of C/G channels) over its channels and spatial elements; then the
+    per-channel weight and bias."""
+    grouped = x.reshape(x.shape[0], spec.num_groups, -1)
+    return _affine(_normalise(grouped, (2,), spec.eps).reshape(x.shape), params)
+
+
+def _prelu(spec: ir.PReLU, x: np.ndarray, params: Params) -> np.ndarray:
+    """``x`` where ``x >= 0``, else ``a*x`` with a per channel (dim 1) or shared."""
+    a = params["weight"]
+    if spec.num_parameters > 1:
+        a = a.reshape(_channel_shape(x.ndim))
+    return np.where(x >= 0, x, a * x)
+
+
+def _softmax(spec: ir.Softmax, x: np.ndarray, params: Params) -> np.ndarray:
+    """``exp(x - max)/sum exp(x - max)`` along the dim (log: ``x - max - log sum exp(x - max)``)."""
+    axis = (0 if x.ndim in (0, 1, 3) else 1) if spec.dim is None else spec.dim % x.ndim
+    z = x - x.max(axis=axis, keepdims=True)
+    log_sum = np.log(np.exp(z).sum(axis=axis, keepdims=True))
+    return z - log_sum if spec.log else np.exp(z - log_sum)
+
+
 def _erf(x: np.ndarray) -> np.ndarray:
     """The C library's erf, element by element (numpy has none and scipy is not a dependency)."""
     flat = np.fromiter(map(math.erf, x.ravel().tolist()), dtype=np.float64, count=x.size)
@@ -358,6 +441,16 @@ def _leaky_relu(x: np.ndarray, negative_slope: float) -> np.ndarray:
     return np.where(x >= 0, x, x * negative_slope)
 
 
+def _elu(x: np.ndarray, alpha: float) -> np.ndarray:
+    """``x`` where ``x > 0``, else ``alpha*(exp(x) - 1)``."""
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+
+def _hardswish(x: np.ndarray) -> np.ndarray:
+    """``x * relu6(x + 3)/6``."""
+    return x * np.clip(x + 3.0, 0.0, 6.0) / 6.0
+
+
 def _identity(x: np.ndarray, spec: ir.Elementwise) -> np.ndarray:
     return x
 
@@ -370,6 +463,11 @@ ELEMENTWISE_IMPLS: dict[str, Callable[[np.ndarray, ir.Elementwise], np.ndarray]]
     "Tanh": lambda x, spec: np.tanh(x),
     "GELU": lambda x, spec: _gelu(x, str(spec.param("approximate", "none"))),
     "SiLU": lambda x, spec: x * _sigmoid(x),
+    "ReLU6": lambda x, spec: np.clip(x, 0.0, 6.0),
+    "Hardswish": lambda x, spec: _hardswish(x),
+    "Hardsigmoid": lambda x, spec: np.clip(x + 3.0, 0.0, 6.0) / 6.0,
+    "ELU": lambda x, spec: _elu(x, float(spec.param("alpha", 1.0))),  # type: ignore[arg-type]
+    "Mish": lambda x, spec: x * np.tanh(np.logaddexp(0.0, x)),
     "Identity": _identity,
     "Dropout": _identity,  # inference: identity
     "Dropout1d": _identity,
@@ -402,8 +500,15 @@ LAYER_IMPLS: dict[type, LayerFn] = {
     ir.ConvTranspose: _conv_transpose,
     ir.Pool: _pool,
     ir.AdaptiveAvgPool: _adaptive_avg_pool,
+    ir.AdaptiveMaxPool: _adaptive_max_pool,
+    ir.Pad: _pad_layer,
+    ir.PixelShuffle: _pixel_shuffle,
     ir.Upsample: _upsample,
     ir.BatchNorm: _batch_norm,
+    ir.InstanceNorm: _instance_norm,
+    ir.GroupNorm: _group_norm,
+    ir.PReLU: _prelu,
+    ir.Softmax: _softmax,
     ir.Elementwise: _elementwise,
     ir.Flatten: _flatten,
     ir.Linear: _linear,
