@@ -296,6 +296,11 @@ def _pad_layer(b: Builder, s: Site) -> None:
     crop = [(max(-pb, 0), max(-pe, 0)) for pb, pe in spec.padding]
     need_crop = any(c for pair in crop for c in pair)
     x = s.x
+    if spec.mode == "circular" and need_crop:  # torch crops first, then wraps the cropped part
+        x = _crop_slice(b, s, x, crop, first, None if any(p for pair in grow for p in pair) else s.out)
+        need_crop = False
+        if x == s.out:
+            return
     if any(p for pair in grow for p in pair):
         begins, ends = [0] * first + [p for p, _ in grow], [0] * first + [p for _, p in grow]
         inputs = [x, b.ints(f"{s.name}/pads", begins + ends)]
@@ -304,12 +309,17 @@ def _pad_layer(b: Builder, s: Site) -> None:
             inputs.append(b.floats(f"{s.name}/value", float(spec.value)))
         x = b.op("Pad", inputs, s.name if not need_crop else f"{s.name}/pad", None if need_crop else s.out, mode=mode)
     if need_crop or x == s.x:
-        big = np.iinfo(np.int64).max
-        axes = [a for a, (cb, ce) in zip(range(first, rank), crop) if cb or ce] or [first]
-        starts = [crop[a - first][0] for a in axes]
-        ends = [-crop[a - first][1] if crop[a - first][1] else big for a in axes]
-        b.op("Slice", [x, b.ints(f"{s.name}/starts", starts), b.ints(f"{s.name}/ends", ends),
-                       b.ints(f"{s.name}/axes", axes)], s.name, s.out)
+        _crop_slice(b, s, x, crop, first, s.out)
+
+
+def _crop_slice(b: Builder, s: Site, x: str, crop: list[tuple[int, int]], first: int, out: str | None) -> str:
+    """Slice off ``crop`` (begin, end) amounts from the axes from ``first`` on."""
+    big = np.iinfo(np.int64).max
+    axes = [a for a, (cb, ce) in enumerate(crop, start=first) if cb or ce] or [first]
+    starts = [crop[a - first][0] for a in axes]
+    ends = [-crop[a - first][1] if crop[a - first][1] else big for a in axes]
+    return b.op("Slice", [x, b.ints(f"{s.name}/starts", starts), b.ints(f"{s.name}/ends", ends),
+                          b.ints(f"{s.name}/axes", axes)], s.name if out is not None else f"{s.name}/crop", out)
 
 
 def _pixel_shuffle(b: Builder, s: Site) -> None:

@@ -367,7 +367,8 @@ def _softmax(ctx: _Ctx, spec: Softmax, x: Shape) -> Shape:
 
 def _pad(ctx: _Ctx, spec: Pad, x: Shape) -> Shape:
     """The last len(padding) axes grow by begin + end (negative amounts crop). torch: reflect
-    needs each pad < size, circular each |pad| <= size, constant a crop no larger than the size;
+    needs each pad < size, circular each |pad| <= size (and the pad <= the size left after the
+    other side's crop: torch crops first), constant a crop no larger than the size;
     non-constant modes pad every spatial axis of a batched (rank - 2 axes) or unbatched
     (rank - 1) value. A result below 1 is refused (torch returns an empty tensor)."""
     r, k = len(x), len(spec.padding)
@@ -388,6 +389,11 @@ def _pad(ctx: _Ctx, spec: Pad, x: Shape) -> Shape:
                             axis=lab)
         if spec.mode == "constant" and min(pb, pe) < 0 < max(pb, pe):  # torch crops first, then pads
             ctx.require(i, ">=", -min(pb, pe), f"cannot crop {-min(pb, pe)} from the input size", axis=lab)
+        if spec.mode == "circular" and min(pb, pe) < 0 < max(pb, pe):
+            # torch crops first, then wraps the cropped part (reading uninitialised memory past it)
+            ctx.require(D.add(i, min(pb, pe)), ">=", max(pb, pe),
+                        f"circular padding ({max(pb, pe)}) must not exceed the size left after cropping "
+                        f"{-min(pb, pe)}", axis=lab)
         out[j] = D.add(i, pb + pe)
         if pb + pe < 0:
             ctx.require(out[j], ">=", 1, "padded (cropped) size must be at least 1", axis=lab)

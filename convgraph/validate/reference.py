@@ -247,8 +247,13 @@ NP_FPAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edg
 
 
 def _pad_layer(spec: ir.Pad, x: np.ndarray, params: Params) -> np.ndarray:
-    """Pad the last len(padding) axes by the positive amounts, then crop by the negative ones."""
+    """Pad the last len(padding) axes by the positive amounts, then crop by the negative ones;
+    circular mode crops first and wraps the cropped part (as torch)."""
     first = x.ndim - len(spec.padding)
+    if spec.mode == "circular":
+        x = x[tuple([slice(None)] * first + [slice(max(-b, 0), n - max(-e, 0))
+                                            for (b, e), n in zip(spec.padding, x.shape[first:])])]
+        return np.pad(x, [(0, 0)] * first + [(max(b, 0), max(e, 0)) for b, e in spec.padding], mode="wrap")
     width = [(0, 0)] * first + [(max(b, 0), max(e, 0)) for b, e in spec.padding]
     mode = NP_FPAD_MODES[spec.mode]
     y = np.pad(x, width, constant_values=spec.value) if mode == "constant" else np.pad(x, width, mode=mode)
