@@ -339,9 +339,39 @@ def _graph_module_class():
                 return xs[0] + xs[1]
             if node.op == "crop":
                 return crop_center(xs[0], tuple(xs[1].shape[2:]))
-            raise NotImplementedError(f"node op {node.op!r}")
+            return _functional_step(node, xs)
 
     return GraphModule
+
+
+def _functional_step(node: ir.Node, xs: list):
+    """The DSL functions as a PyTorch user writes them in ``forward``."""
+    import torch.nn.functional as F
+
+    op, attr = node.op, node.attr
+    if op in ("sub", "mul"):
+        return xs[0] - xs[1] if op == "sub" else xs[0] * xs[1]
+    if op == "pad_like":  # the milesial U-Net's Up.forward
+        v, like = xs
+        flat: list[int] = []
+        for a, b in reversed(list(zip(v.shape[2:], like.shape[2:]))):
+            flat += [(b - a) // 2, (b - a) - (b - a) // 2]
+        mode = attr("mode", "constant")
+        return F.pad(v, flat, mode=mode, value=attr("value", 0.0)) if mode == "constant" else F.pad(v, flat, mode=mode)
+    if op == "interp_like":
+        return F.interpolate(xs[0], size=xs[1].shape[2:], mode=attr("mode"), align_corners=attr("align_corners"))
+    if op == "scalar":
+        x, c = xs[0], attr("value")
+        return {"add": x + c, "sub": x - c, "rsub": c - x, "mul": x * c, "div": x / c}[attr("op")]
+    if op == "slice":  # chunk / split parts: what torch.chunk / torch.split return
+        part = attr("part")
+        if part is not None:
+            import torch
+
+            kind, arg, dim, k, _ = part
+            return (torch.chunk if kind == "chunk" else torch.split)(xs[0], arg, dim)[k]
+        return xs[0][tuple(slice(a, z) for a, z in attr("index", ()))]
+    raise NotImplementedError(f"node op {op!r}")
 
 
 def to_torch(graph: ir.Graph):

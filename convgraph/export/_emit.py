@@ -665,10 +665,70 @@ def _crop(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
     b.op("Slice", [v, starts, ends, b.ints(f"{n}/axes", range(2, rank))], n, n)
 
 
+def _binary(op_type: str) -> Callable[[Builder, ir.Node, list[Shape]], None]:
+    def emit(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
+        b.op(op_type, list(node.inputs), node.name, node.name)  # ONNX broadcasting is numpy's, as torch's
+
+    return emit
+
+
+_SCALAR_TYPES = {"add": "Add", "sub": "Sub", "rsub": "Sub", "mul": "Mul", "div": "Div"}
+
+
+def _scalar(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
+    op = str(node.attr("op"))
+    c = b.floats(f"{node.name}/value", float(node.attr("value")))  # type: ignore[arg-type]
+    args = [c, node.inputs[0]] if op == "rsub" else [node.inputs[0], c]
+    b.op(_SCALAR_TYPES[op], args, node.name, node.name)
+
+
+def _pad_like(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
+    """Pad with ``(w - v) // 2`` at the start and the rest at the end of every spatial axis, from
+    the runtime shapes (so it stays dynamic): ``pads = [0, 0, begins, 0, 0, ends]``."""
+    v, like = node.inputs
+    n = node.name
+    diff = b.op("Sub", [b.shape(like, f"{n}/like_size", 2), b.shape(v, f"{n}/v_size", 2)], f"{n}/excess")
+    begins = b.op("Div", [diff, b.ints(f"{n}/two", [2])], f"{n}/begins")
+    ends = b.op("Sub", [diff, begins], f"{n}/ends")
+    zeros = b.ints(f"{n}/nc", [0, 0])
+    pads = b.op("Concat", [zeros, begins, zeros, ends], f"{n}/pads", axis=0)
+    mode = PAD_MODES.get(str(node.attr("mode", "constant")), "constant")
+    inputs = [v, pads] + ([b.floats(f"{n}/value", float(node.attr("value", 0.0)))] if mode == "constant" else [])  # type: ignore[arg-type]
+    b.op("Pad", inputs, n, n, mode=mode)
+
+
+def _interp_like(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
+    """Resize with ``sizes`` = v's (N, C) and like's spatial dims, read at run time."""
+    v, like = node.inputs
+    n = node.name
+    sizes = b.op("Concat", [b.shape(v, f"{n}/nc", 0, 2), b.shape(like, f"{n}/hw", 2)], f"{n}/sizes", axis=0)
+    spec = ir.Upsample("Upsample", 1, None, str(node.attr("mode")), node.attr("align_corners"))  # type: ignore[arg-type]
+    b.op("Resize", [v, "", "", sizes], n, n, **_resize_attrs(spec))
+
+
+def _slice(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
+    """ONNX Slice clamps as Python and torch do; an open end is INT64_MAX."""
+    big = np.iinfo(np.int64).max
+    index = [(j, a, z) for j, (a, z) in enumerate(ir.slice_index(node, shapes[0])) if (a, z) != (None, None)]
+    if not index:
+        b.op("Identity", [node.inputs[0]], node.name, node.name)
+        return
+    n = node.name
+    starts = b.ints(f"{n}/starts", [0 if a is None else a for _, a, _ in index])
+    ends = b.ints(f"{n}/ends", [big if z is None else z for _, _, z in index])
+    b.op("Slice", [node.inputs[0], starts, ends, b.ints(f"{n}/axes", [j for j, _, _ in index])], n, n)
+
+
 MERGE_EMITTERS: dict[str, Callable[[Builder, ir.Node, list[Shape]], None]] = {
     "cat": _cat,
     "add": _add,
+    "sub": _binary("Sub"),
+    "mul": _binary("Mul"),
     "crop": _crop,
+    "pad_like": _pad_like,
+    "interp_like": _interp_like,
+    "scalar": _scalar,
+    "slice": _slice,
 }
 
 

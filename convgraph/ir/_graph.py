@@ -241,16 +241,43 @@ class Linear:
 LayerSpec = Union[Conv, ConvTranspose, Pool, AdaptiveAvgPool, AdaptiveMaxPool, Pad, PixelShuffle, Upsample, BatchNorm,
                   InstanceNorm, GroupNorm, PReLU, Softmax, Elementwise, Flatten, Linear]
 
-#: node ops that are not layers
-MERGE_OPS = ("cat", "add", "crop")
+#: node ops that are not layers (see ``Node``)
+MERGE_OPS = ("cat", "add", "sub", "mul", "crop", "pad_like", "interp_like", "scalar", "slice")
+
+#: the elementwise binary ops, torch broadcasting
+BINARY_OPS = ("add", "sub", "mul")
+
+#: ``scalar`` node ops: value op constant (``rsub``: constant - value)
+SCALAR_OPS = ("add", "sub", "rsub", "mul", "div")
 
 
 @dataclass(frozen=True)
 class Node:
     """One value of the graph.
 
-    op: 'input' (``dims`` set), 'layer' (``layer`` and ``layer_name`` set, one input),
-    'cat' (``dim`` set), 'add' (two inputs), 'crop' (inputs (v, like)).
+    op:
+
+    - 'input': ``dims`` set.
+    - 'layer': ``layer`` and ``layer_name`` set, one input.
+    - 'cat': ``dim`` set, one or more inputs.
+    - 'add', 'sub', 'mul': two inputs, elementwise with torch broadcasting (trailing dims aligned;
+      each pair equal, or one of them the literal 1).
+    - 'crop': inputs (v, like): v's spatial dims centre-cropped to like's, dropping
+      ``(v - w) // 2`` at the start of each spatial axis and the rest at the end.
+    - 'pad_like': inputs (v, like): v's spatial dims padded up to like's, ``(w - v) // 2`` at the
+      start and the rest at the end (the U-Net ``F.pad`` idiom); attrs ``mode`` (torch's F.pad
+      mode) and ``value``.
+    - 'interp_like': inputs (v, like): ``F.interpolate(v, size=like.shape[2:], mode=...,
+      align_corners=...)``; attrs ``mode`` and ``align_corners`` (None for the nearest modes).
+    - 'scalar': one input; attrs ``op`` (one of SCALAR_OPS) and ``value`` (a float): ``v * 0.5``,
+      ``v + 1.0``, ``1.0 - v`` ('rsub'), ``v / 2.0``.
+    - 'slice': one input; attr ``index``: a (start, stop) pair per leading dim (None: open), as
+      written, with Python's negative indices; torch's clamping applies. Multi-output functions
+      are one 'slice' node per output: ``a, b = chunk(v, 2, dim=1)`` and ``split(v, [16, 48],
+      dim=1)`` give nodes with the attr ``part`` = (kind, chunks or sizes, dim, k, count): output
+      k of count, its bounds computed from the dim's size by ``part_bounds`` (so they follow the
+      graph's shapes; ``slice_index`` gives every slice node's index). In the JSON and the ONNX
+      export each output is a value of its own (a Slice each).
     """
 
     name: str
@@ -261,6 +288,34 @@ class Node:
     layer_name: str | None = None
     dims: tuple[int | str, ...] = ()
     dim: int = 1
+    attrs: tuple[tuple[str, object], ...] = ()
+
+    def attr(self, key: str, default: object = None) -> object:
+        return dict(self.attrs).get(key, default)
+
+
+def part_bounds(kind: str, n: int, arg) -> list[tuple[int, int]]:
+    """(start, stop) of each output of ``torch.chunk(v, arg)`` ('chunk': parts of ceil(n/arg), so
+    possibly fewer than arg) or ``torch.split(v, arg)`` ('split': parts of size arg, the last one
+    shorter, or the listed sizes, which must sum to n) along a dim of size n."""
+    if kind == "chunk" or isinstance(arg, int):
+        size = -(-n // arg) if kind == "chunk" else arg
+        return [(a, min(a + size, n)) for a in range(0, n, max(size, 1))]
+    if sum(arg) != n:
+        raise ValueError(f"split sizes {list(arg)} sum to {sum(arg)}, but the dim has size {n}")
+    ends = [sum(arg[:i + 1]) for i in range(len(arg))]
+    return list(zip([0, *ends[:-1]], ends))
+
+
+def slice_index(node: Node, dims: tuple) -> tuple[tuple[int | None, int | None], ...]:
+    """The (start, stop) per leading dim of a 'slice' node, given its input's dims (a part's dim
+    must be an int)."""
+    part = node.attr("part")
+    if part is None:
+        return node.attr("index", ())  # type: ignore[return-value]
+    kind, arg, dim, k, _count = part  # type: ignore[misc]
+    dim = dim % len(dims)
+    return ((None, None),) * dim + (part_bounds(kind, dims[dim], arg)[k],)
 
 
 @dataclass(frozen=True)

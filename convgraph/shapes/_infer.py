@@ -14,7 +14,8 @@ from convgraph import dims as D
 from convgraph.dims import Dim
 from convgraph.errors import GraphError, Loc, ShapeError
 from convgraph.ir import (AdaptiveAvgPool, AdaptiveMaxPool, BatchNorm, Conv, ConvTranspose, Elementwise, Flatten, Graph,
-                          GroupNorm, InstanceNorm, Linear, Node, Pad, PixelShuffle, Pool, PReLU, Softmax, Upsample)
+                          GroupNorm, InstanceNorm, Linear, Node, Pad, PixelShuffle, Pool, PReLU, Softmax, Upsample,
+                          part_bounds, slice_index)
 
 Shape = tuple[Dim, ...]
 
@@ -172,7 +173,8 @@ class _Ctx:
             return f"{n.layer.type_name} '{n.layer_name}'"
         if n.op in ("assume", "expect"):
             return n.op
-        return {"cat": "cat", "add": "'+'", "crop": "crop"}.get(n.op, n.op) + f" at '{n.name}'"
+        return {"cat": "cat", "add": "'+'", "sub": "'-'", "mul": "'*'", "interp_like": "interpolate",
+                "pad_like": "pad"}.get(n.op, n.op) + f" at '{n.name}'"
 
     def require(self, lhs: Dim, op: str, rhs: Dim, rule: str, kind: str = "size", axis: str = "") -> None:
         lhs, rhs = D.lower(lhs), D.lower(rhs)
@@ -476,9 +478,120 @@ def _cat(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
     return (*xs[0][:dim], D.lower(total), *xs[0][dim + 1:])
 
 
-def _add(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
-    _same_dims(ctx, xs, None, "operands")
+def _broadcast(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
+    """torch broadcasting, trailing dims aligned: a dim that is the literal 1 takes the other's;
+    other pairs must be equal (two size symbols are never assumed to broadcast: stricter than
+    torch where a symbol happens to be 1)."""
+    a, b = xs
+    r = max(len(a), len(b))
+    a, b = (1,) * (r - len(a)) + tuple(a), (1,) * (r - len(b)) + tuple(b)
+    out = []
+    for j, (p, q) in enumerate(zip(a, b)):
+        if p == 1 or q == 1:
+            out.append(q if p == 1 else p)
+            continue
+        lab = _axis_label(a, j)
+        ctx.require(p, "==", q, f"{lab} sizes must be equal or 1 (broadcasting)", kind="merge", axis=lab)
+        out.append(p)
+    return tuple(out)
+
+
+def _scalar(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
     return xs[0]
+
+
+def _like_ranks(ctx: _Ctx, v: Shape, w: Shape) -> None:
+    if len(v) != len(w) or len(v) < 3:
+        raise ctx.fail(f"needs two values of the same rank with spatial dims, got {len(v)}-D and {len(w)}-D")
+
+
+def _pad_like(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
+    """v's spatial dims padded to w's: ``(w - v) // 2`` at the start, the rest at the end; needs
+    w >= v, and for reflect the larger (end) amount < v, for circular <= v."""
+    v, w = xs
+    _like_ranks(ctx, v, w)
+    mode = node.attr("mode", "constant")
+    for j in range(2, len(v)):
+        lab = _axis_label(v, j)
+        ctx.require(w[j], ">=", v[j], f"{lab}: the target must be at least as large as the padded value",
+                    kind="merge", axis=lab)
+        # the larger amount is ceil((w - v)/2): < v  iff  w <= 3v - 2;  <= v  iff  w <= 3v
+        if mode == "reflect":
+            ctx.require(D.add(D.mul(v[j], 3), -2), ">=", w[j],
+                        f"{lab}: reflect padding ceil((w - v)/2) must be smaller than the input size", axis=lab)
+        elif mode == "circular":
+            ctx.require(D.mul(v[j], 3), ">=", w[j],
+                        f"{lab}: circular padding ceil((w - v)/2) must not exceed the input size", axis=lab)
+    return (*v[:2], *w[2:])
+
+
+def _interp_like(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
+    """``F.interpolate(v, size=w.shape[2:])``: v's N and C, w's spatial dims."""
+    v, w = xs
+    _like_ranks(ctx, v, w)
+    need = _UPSAMPLE_ND.get(str(node.attr("mode")))
+    if need is not None and need != len(v) - 2:
+        raise ctx.fail(f"mode '{node.attr('mode')}' needs {need + 2}-D input, got {len(v)}-D")
+    return (*v[:2], *w[2:])
+
+
+def slice_bounds(start: int | None, stop: int | None, n: Dim) -> tuple[Dim, Dim]:
+    """Python's slice bounds on a dim of size n, before clamping: negative indices count from n."""
+    lo = 0 if start is None else (D.add(n, start) if start < 0 else start)
+    hi = n if stop is None else (D.add(n, stop) if stop < 0 else stop)
+    return lo, hi
+
+
+def _slice(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
+    """``v[a:b, c:d, ...]``. On an int dim torch's clamping is applied exactly; on a symbolic dim
+    the bounds must lie within the dim (0 <= start < stop <= n), stricter than torch, which would
+    clamp there. An empty result is refused."""
+    (x,) = xs
+    index = _part_index(ctx, node, x) if node.attr("part") is not None else node.attr("index", ())
+    if len(index) > len(x):
+        raise ctx.fail(f"too many indices ({len(index)}) for a {len(x)}-D value")
+    out = list(x)
+    for j, (start, stop) in enumerate(index):
+        if start is None and stop is None:
+            continue
+        n, lab = x[j], _axis_label(x, j)
+        if isinstance(n, int):
+            length = len(range(n)[slice(start, stop)])
+            if length < 1:
+                raise ctx.fail(f"the slice {_slice_text(start, stop)} of dim {j} (size {n}) is empty")
+            out[j] = length
+            continue
+        lo, hi = slice_bounds(start, stop, n)
+        text = _slice_text(start, stop)
+        if start is not None and start < 0:
+            ctx.require(lo, ">=", 0, f"slice {text} starts before the start (torch would clamp)", axis=lab)
+        if stop is not None and stop >= 0:
+            ctx.require(n, ">=", hi, f"slice {text} ends past the end (torch would clamp)", axis=lab)
+        out[j] = D.add(hi, D.mul(lo, -1))
+        ctx.require(out[j], ">=", 1, f"slice {_slice_text(start, stop)} must not be empty", axis=lab)
+    return tuple(out)
+
+
+def _part_index(ctx: _Ctx, node: Node, x: Shape) -> tuple:
+    """Output k of ``chunk``/``split``: the dim must have a known size, and torch must return as
+    many outputs as the statement unpacks."""
+    kind, arg, dim, k, count = node.attr("part")  # type: ignore[misc]
+    if not -len(x) <= dim < len(x):
+        raise ctx.fail(f"{kind}: dim {dim} out of range for a {len(x)}-D value")
+    n = x[dim]
+    if not isinstance(n, int):
+        raise ctx.fail(f"{kind} along dim {dim} of size {D.dim_str(n)}: convgraph splits dims of a known size only")
+    try:
+        got = len(part_bounds(kind, n, arg))
+    except ValueError as e:
+        raise ctx.fail(f"{kind}: {e}") from e
+    if got != count:
+        raise ctx.fail(f"{kind} of a dim of size {n} gives {got} outputs here, but {count} names unpack it")
+    return slice_index(node, x)
+
+
+def _slice_text(start: int | None, stop: int | None) -> str:
+    return f"[{'' if start is None else start}:{'' if stop is None else stop}]"
 
 
 def _crop(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
@@ -492,7 +605,9 @@ def _crop(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
     return (*v[:2], *w[2:])
 
 
-MERGE_RULES: dict[str, Callable] = {"cat": _cat, "add": _add, "crop": _crop}
+MERGE_RULES: dict[str, Callable] = {"cat": _cat, "add": _broadcast, "sub": _broadcast, "mul": _broadcast,
+                                    "crop": _crop, "pad_like": _pad_like, "interp_like": _interp_like,
+                                    "scalar": _scalar, "slice": _slice}
 
 
 def _input(ctx: _Ctx, node: Node) -> Shape:

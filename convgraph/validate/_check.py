@@ -254,7 +254,7 @@ def accumulation(graph: ir.Graph, shapes: Mapping[str, tuple]) -> dict[str, int]
         if node.op == "layer":
             acc[node.name] = before + _FANS[type(node.layer)](node.layer, shapes[node.inputs[0]])
         else:
-            acc[node.name] = before + (1 if node.op == "add" else 0)
+            acc[node.name] = before + (1 if node.op in ("add", "sub", "mul", "scalar") else 0)
     return acc
 
 
@@ -386,9 +386,32 @@ def _torch_node(F, torch, node: ir.Node, args: list, tparams: dict):
         return _TORCH_LAYERS[type(node.layer)](F, node.layer, args[0], local)
     if node.op == "cat":
         return torch.cat(args, dim=node.dim)
-    if node.op == "add":
-        return args[0] + args[1]
-    return _t_crop(*args)
+    return _TORCH_MERGES[node.op](F, node, *args)
+
+
+def _t_pad_like(F, node: ir.Node, v, like):
+    flat: list[int] = []
+    for a, b in reversed(list(zip(v.shape[2:], like.shape[2:]))):
+        flat += [(b - a) // 2, (b - a) - (b - a) // 2]
+    mode = str(node.attr("mode", "constant"))
+    return F.pad(v, flat, mode=mode, value=float(node.attr("value", 0.0))) if mode == "constant" else F.pad(v, flat, mode=mode)  # type: ignore[arg-type]
+
+
+_TORCH_SCALAR = {"add": lambda x, c: x + c, "sub": lambda x, c: x - c, "rsub": lambda x, c: c - x,
+                 "mul": lambda x, c: x * c, "div": lambda x, c: x / c}
+
+#: the non-layer node ops but cat: ``(F, node, *inputs) -> value``
+_TORCH_MERGES: dict[str, Callable] = {
+    "add": lambda F, node, a, b: a + b,
+    "sub": lambda F, node, a, b: a - b,
+    "mul": lambda F, node, a, b: a * b,
+    "crop": lambda F, node, v, like: _t_crop(v, like),
+    "pad_like": _t_pad_like,
+    "interp_like": lambda F, node, v, like: F.interpolate(v, size=tuple(like.shape[2:]), mode=node.attr("mode"),
+                                                          align_corners=node.attr("align_corners")),
+    "scalar": lambda F, node, x: _TORCH_SCALAR[node.attr("op")](x, float(node.attr("value"))),
+    "slice": lambda F, node, x: x[tuple(slice(a, z) for a, z in ir.slice_index(node, tuple(x.shape)))],
+}
 
 
 def run_torch(graph: ir.Graph, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray]) -> dict:

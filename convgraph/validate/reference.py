@@ -539,10 +539,40 @@ def _layer_params(node: ir.Node, params: Params, dtype: DTypeLike) -> Params:
     return {k: np.asarray(params[prefix + k], dtype=dtype) for k in PARAM_NAMES if prefix + k in params}
 
 
+def _pad_like(node: ir.Node, v: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Pad v's spatial axes to like's: ``(w - v)//2`` at the start, the rest at the end."""
+    pads = tuple(((b - a) // 2, (b - a) - (b - a) // 2) for a, b in zip(v.shape[2:], like.shape[2:]))
+    spec = ir.Pad("pad", 0, pads, str(node.attr("mode", "constant")), float(node.attr("value", 0.0)))  # type: ignore[arg-type]
+    return _pad_layer(spec, v, {})
+
+
+def _interp_like(node: ir.Node, v: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """``F.interpolate(v, size=like.shape[2:], mode, align_corners)``."""
+    spec = ir.Upsample("Upsample", tuple(like.shape[2:]), None, str(node.attr("mode")), node.attr("align_corners"))  # type: ignore[arg-type]
+    return _upsample(spec, v, {})
+
+
+_SCALAR_IMPLS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
+    "add": lambda x, c: x + c, "sub": lambda x, c: x - c, "rsub": lambda x, c: c - x,
+    "mul": lambda x, c: x * c, "div": lambda x, c: x / c,
+}
+
+
+def _slice(node: ir.Node, x: np.ndarray) -> np.ndarray:
+    """Python's basic slicing, which clamps as torch does."""
+    return x[tuple(slice(a, z) for a, z in ir.slice_index(node, x.shape))]
+
+
 _MERGE_IMPLS: dict[str, Callable[[ir.Node, list[np.ndarray]], np.ndarray]] = {
     "cat": lambda node, args: np.concatenate(args, axis=node.dim),
     "add": lambda node, args: args[0] + args[1],
+    "sub": lambda node, args: args[0] - args[1],
+    "mul": lambda node, args: args[0] * args[1],
     "crop": lambda node, args: _crop(args[0], args[1]),
+    "pad_like": lambda node, args: _pad_like(node, *args),
+    "interp_like": lambda node, args: _interp_like(node, *args),
+    "scalar": lambda node, args: _SCALAR_IMPLS[str(node.attr("op"))](args[0], float(node.attr("value"))),  # type: ignore[arg-type]
+    "slice": lambda node, args: _slice(node, args[0]),
 }
 
 
