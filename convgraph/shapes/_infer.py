@@ -491,6 +491,8 @@ def _broadcast(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
             out.append(q if p == 1 else p)
             continue
         lab = _axis_label(a, j)
+        if isinstance(p, int) and isinstance(q, int) and p != q:
+            raise ctx.fail(f"{lab} sizes {p} and {q} differ and neither is 1 (broadcasting)")
         ctx.require(p, "==", q, f"{lab} sizes must be equal or 1 (broadcasting)", kind="merge", axis=lab)
         out.append(p)
     return tuple(out)
