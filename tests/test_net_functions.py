@@ -270,3 +270,31 @@ def test_bad_input_is_one_positioned_line(tmp_path, capsys, text, pos, message):
     assert main(["shapes", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0] == f"{path}:{pos}: error: {message}"
+
+
+def test_builder_builds_the_same_ir_as_the_dsl():
+    text = ("x = input(N, 4, H, W)\ns = input(N, 8, H2, W2)\nh = Conv2d(4, 8, 3)(x)\n"
+            "p = pad(h, like=s, mode='reflect')\ni = interpolate(h, like=s, mode='bilinear')\nm = p * i\n"
+            "k = 0.5 * s\nd = m - k\na, b = chunk(d, 2, dim=1)\nc = a[:, :, :-2]\ny = 1.0 - c\noutput(y, b)\n")
+    x = cg.input("N", 4, "H", "W")
+    s = cg.input("N", 8, "H2", "W2", name="s")
+    h = cg.Conv2d(4, 8, 3, name="h")(x)
+    m = cg.pad(h, like=s, mode="reflect") * cg.interpolate(h, like=s, mode="bilinear")
+    a, b = cg.chunk(m - 0.5 * s, 2, dim=1)
+    y = 1.0 - a[:, :, :-2]
+    built, parsed = cg.build(y, b), cg.parse(text)
+    strip = lambda g: [(n.op, n.attrs, n.layer) for n in g.nodes]  # noqa: E731
+    assert strip(built) == strip(parsed)
+    assert list(built.output_shapes().values()) == list(parsed.output_shapes().values())
+
+
+def test_builder_rejects_bad_arguments():
+    x = cg.input(1, 4, "H", "W")
+    with pytest.raises(ConvGraphError, match="slices of int bounds and no step"):
+        x[:, :, ::2]
+    with pytest.raises(ConvGraphError, match="mode must be one of"):
+        cg.pad(x, like=x, mode="bogus")
+    with pytest.raises(ConvGraphError, match="divided by a number only"):
+        x / x
+    with pytest.raises(ConvGraphError, match="chunks must be a positive int"):
+        cg.chunk(x, 0)
