@@ -136,6 +136,11 @@ FUNCTIONAL = [
     ("F.interpolate(v, scale_factor=0.5, mode='linear')",
      lambda F, x: F.interpolate(x, scale_factor=0.5, mode="linear")),
     ("F.pixel_shuffle(v, 2)", lambda F, x: F.pixel_shuffle(x, 2)),
+    ("mean(v, dim=(2,), keepdim=True)", lambda F, x: x.mean((2,), keepdim=True)),
+    ("torch.mean(v, -1)", lambda F, x: x.mean(-1)), ("mean(v, (1, -1))", lambda F, x: x.mean((1, -1))),
+    ("unsqueeze(v, 1)", lambda F, x: x.unsqueeze(1)), ("torch.unsqueeze(v, -1)", lambda F, x: x.unsqueeze(-1)),
+    ("squeeze(v, 1)", lambda F, x: x.squeeze(1)), ("squeeze(v)", lambda F, x: x.squeeze()),
+    ("squeeze(v, (0, 2))", lambda F, x: x.squeeze((0, 2))),
 ]
 
 
@@ -258,6 +263,9 @@ BAD = [
      "has size 4"),
     (X + "y = chunk(x, 2)\n", "3:5", "chunk returns several values: unpack them, e.g. a, b = chunk(v, ..., dim=1)"),
     (X + "a, a = chunk(x, 2, dim=1)\n", "3:1", "the unpacked names must differ"),
+    (X + "y = squeeze(x)\n", "3:5", "squeeze at 'y': dim 2 has size H: name the dims to squeeze"),
+    (X + "y = mean(x, dim=1.5)\n", "3:5", "mean: dim must be an int or a tuple of ints, got 1.5"),
+    (X + "y = unsqueeze(x, 7)\n", "3:5", "unsqueeze at 'y': dim 7 out of range for a 4-D value"),
     (X + "y = F.pad(x, (1, 2, 3))\n", "3:5", "F.pad: pad must be a tuple of an even number (2 to 10) of ints, "
      "got (1, 2, 3)"),
 ]

@@ -371,6 +371,12 @@ def _functional_step(node: ir.Node, xs: list):
             kind, arg, dim, k, _ = part
             return (torch.chunk if kind == "chunk" else torch.split)(xs[0], arg, dim)[k]
         return xs[0][tuple(slice(a, z) for a, z in attr("index", ()))]
+    if op == "mean":
+        return xs[0].mean(dim=tuple(attr("dims")), keepdim=attr("keepdim"))
+    if op == "unsqueeze":
+        return xs[0].unsqueeze(attr("dim"))
+    if op == "squeeze":
+        return xs[0].squeeze() if attr("dims") is None else xs[0].squeeze(tuple(attr("dims")))
     raise NotImplementedError(f"node op {op!r}")
 
 

@@ -719,6 +719,33 @@ def _slice(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
     b.op("Slice", [node.inputs[0], starts, ends, b.ints(f"{n}/axes", [j for j, _, _ in index])], n, n)
 
 
+def _mean(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
+    rank = len(shapes[0])
+    axes = sorted(d % rank for d in node.attr("dims"))  # type: ignore[union-attr]
+    keep = int(bool(node.attr("keepdim")))
+    if b.opset >= 18:
+        b.op("ReduceMean", [node.inputs[0], b.ints(f"{node.name}/axes", axes)], node.name, node.name, keepdims=keep)
+    else:
+        b.op("ReduceMean", [node.inputs[0]], node.name, node.name, axes=axes, keepdims=keep)
+
+
+def _unsqueeze(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
+    axis = int(node.attr("dim")) % (len(shapes[0]) + 1)  # type: ignore[arg-type]
+    b.op("Unsqueeze", [node.inputs[0], b.ints(f"{node.name}/axes", [axis])], node.name, node.name)
+
+
+def _squeeze(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
+    """Squeeze exactly the dims the shape stage removed (size 1 in the formulas)."""
+    x = shapes[0]
+    named = node.attr("dims")
+    dims = range(len(x)) if named is None else [d % len(x) for d in named]  # type: ignore[union-attr]
+    axes = [j for j in dims if x[j] == 1]
+    if not axes:
+        b.op("Identity", [node.inputs[0]], node.name, node.name)
+        return
+    b.op("Squeeze", [node.inputs[0], b.ints(f"{node.name}/axes", axes)], node.name, node.name)
+
+
 MERGE_EMITTERS: dict[str, Callable[[Builder, ir.Node, list[Shape]], None]] = {
     "cat": _cat,
     "add": _add,
@@ -729,6 +756,9 @@ MERGE_EMITTERS: dict[str, Callable[[Builder, ir.Node, list[Shape]], None]] = {
     "interp_like": _interp_like,
     "scalar": _scalar,
     "slice": _slice,
+    "mean": _mean,
+    "unsqueeze": _unsqueeze,
+    "squeeze": _squeeze,
 }
 
 

@@ -17,8 +17,8 @@ from numbers import Real
 
 from convgraph.errors import GraphError
 from convgraph.front.catalogue import CATALOGUE
-from convgraph.front.functions import (DSL_FUNCTIONS, FUNCTIONAL, TORCH_FUNCTIONS, functional_layer, like_attrs,
-                                       part_arg)
+from convgraph.front.functions import (DSL_FUNCTIONS, FUNCTIONAL, SHAPE_FUNCTIONS, TORCH_FUNCTIONS, functional_layer,
+                                       like_attrs, part_arg, shape_function_attrs)
 from convgraph.ir import Node
 
 _FUNCTIONAL_PREFIXES = (("F",), ("nn", "functional"), ("torch", "nn", "functional"))
@@ -50,6 +50,10 @@ class FunctionsMixin:
         if prefix == "" and name in ("pad", "interpolate") and any(k.arg == "like" for k in call.keywords):
             return self.like(call, target, name)
         src, args, kwargs = self.call_args(call, kind)
+        if name in SHAPE_FUNCTIONS:
+            attrs = shape_function_attrs(name, args, kwargs, self.loc(call), f"{prefix}." if prefix else "")
+            self.define(Node(self.fresh(target, False), name, (src,), self.loc(call), attrs=attrs), target)
+            return
         spec = functional_layer(name, args, kwargs, self.loc(call), prefix=f"{prefix}." if prefix else "")
         node_name = self.fresh(target, names_layer=True)
         node_name = self.layer_name(call, None, node_name)

@@ -69,9 +69,39 @@ def _functional() -> dict[str, tuple[str, Params]]:
 #: ``F.<name>`` (also ``nn.functional.``, ``torch.nn.functional.``) -> (layer, parameters)
 FUNCTIONAL: dict[str, tuple[str, Params]] = _functional()
 #: what ``torch.<name>`` may call (torch.softmax's dim is required, unlike F.softmax's)
-TORCH_FUNCTIONS = ("cat", "flatten", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "chunk", "split")
+TORCH_FUNCTIONS = ("cat", "flatten", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "chunk", "split", "mean",
+                   "unsqueeze", "squeeze")
 #: the DSL's own functions besides input/output/assume/expect
-DSL_FUNCTIONS = ("cat", "crop", "pad", "interpolate", "chunk", "split", "softmax", "flatten")
+DSL_FUNCTIONS = ("cat", "crop", "pad", "interpolate", "chunk", "split", "softmax", "flatten", "mean", "unsqueeze",
+                 "squeeze")
+#: functions that are node ops (not layers): name -> (torch's parameters after the input)
+SHAPE_FUNCTIONS: dict[str, Params] = {
+    "mean": (("dim", REQUIRED), ("keepdim", False), ("dtype", None)),
+    "unsqueeze": (("dim", REQUIRED),),
+    "squeeze": (("dim", None),),
+}
+
+
+def shape_function_attrs(name: str, args: tuple, kwargs: dict, loc: Loc, prefix: str = "") -> tuple:
+    """Node attrs of ``mean(v, dim, keepdim)``, ``unsqueeze(v, dim)``, ``squeeze(v, dim=None)``."""
+    b = bind(f"{prefix}{name}", SHAPE_FUNCTIONS[name], args, kwargs, loc)
+    dim = b["dim"]
+    ints = (dim,) if isinstance(dim, Integral) else dim
+    ok = isinstance(ints, (tuple, list)) and all(isinstance(d, Integral) and not isinstance(d, bool) for d in ints)
+    if name == "unsqueeze" and not (ok and len(ints) == 1 and not isinstance(dim, (tuple, list))):
+        raise GraphError(f"{prefix}unsqueeze: dim must be an int, got {dim!r}", loc)
+    if name == "unsqueeze":
+        return (("dim", int(dim)),)  # type: ignore[arg-type]
+    if name == "squeeze" and dim is None:
+        return (("dims", None),)
+    if isinstance(dim, bool) or not ok or not ints:
+        raise GraphError(f"{prefix}{name}: dim must be an int or a tuple of ints, got {dim!r}", loc)
+    dims = tuple(int(d) for d in ints)  # type: ignore[union-attr]
+    if name == "squeeze":
+        return (("dims", dims),)
+    if not isinstance(b["keepdim"], bool) or b["dtype"] is not None:
+        raise GraphError(f"{prefix}mean: keepdim must be True or False and dtype None", loc)
+    return (("dims", dims), ("keepdim", b["keepdim"]))
 
 
 def bind(what: str, params: Params, args: tuple, kwargs: dict, loc: Loc) -> dict[str, object]:

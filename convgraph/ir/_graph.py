@@ -242,7 +242,8 @@ LayerSpec = Union[Conv, ConvTranspose, Pool, AdaptiveAvgPool, AdaptiveMaxPool, P
                   InstanceNorm, GroupNorm, PReLU, Softmax, Elementwise, Flatten, Linear]
 
 #: node ops that are not layers (see ``Node``)
-MERGE_OPS = ("cat", "add", "sub", "mul", "crop", "pad_like", "interp_like", "scalar", "slice")
+MERGE_OPS = ("cat", "add", "sub", "mul", "crop", "pad_like", "interp_like", "scalar", "slice", "mean", "unsqueeze",
+             "squeeze")
 
 #: the elementwise binary ops, torch broadcasting
 BINARY_OPS = ("add", "sub", "mul")
@@ -278,6 +279,10 @@ class Node:
       k of count, its bounds computed from the dim's size by ``part_bounds`` (so they follow the
       graph's shapes; ``slice_index`` gives every slice node's index). In the JSON and the ONNX
       export each output is a value of its own (a Slice each).
+    - 'mean': one input; attrs ``dims`` (a tuple of ints, as written) and ``keepdim``.
+    - 'unsqueeze': one input; attr ``dim``: a new dim of size 1 there (``torch.unsqueeze``).
+    - 'squeeze': one input; attr ``dims`` (None: every dim): those of size 1 are removed; a dim of
+      symbolic size must not be named (whether torch removes it depends on the size).
     """
 
     name: str

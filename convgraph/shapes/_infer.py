@@ -574,6 +574,47 @@ def _slice(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
     return tuple(out)
 
 
+def _dims_in_range(ctx: _Ctx, dims, rank: int, what: str) -> list[int]:
+    for d in dims:
+        if not -rank <= d < rank:
+            raise ctx.fail(f"dim {d} out of range for a {rank}-D value")
+    out = [d % rank for d in dims]
+    if len(set(out)) != len(out):
+        raise ctx.fail(f"a dim appears twice in {what}'s dims")
+    return out
+
+
+def _mean(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
+    """``torch.mean(v, dims, keepdim)``: the dims become 1 (keepdim) or go."""
+    (x,) = xs
+    dims = _dims_in_range(ctx, node.attr("dims"), len(x), "mean")
+    if node.attr("keepdim"):
+        return tuple(1 if j in dims else d for j, d in enumerate(x))
+    return tuple(d for j, d in enumerate(x) if j not in dims)
+
+
+def _unsqueeze(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
+    (x,) = xs
+    dim = node.attr("dim")
+    if not -len(x) - 1 <= dim <= len(x):
+        raise ctx.fail(f"dim {dim} out of range for a {len(x)}-D value")
+    j = dim % (len(x) + 1)
+    return (*x[:j], 1, *x[j:])
+
+
+def _squeeze(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
+    """Dims of size 1 go; torch keeps a named dim of another size, which convgraph allows only
+    for an int size (on a size symbol the result's rank would depend on the size)."""
+    (x,) = xs
+    named = node.attr("dims")
+    dims = range(len(x)) if named is None else _dims_in_range(ctx, named, len(x), "squeeze")
+    for j in dims:
+        if not isinstance(x[j], int):
+            why = "name the dims to squeeze" if named is None else "whether it goes depends on the size"
+            raise ctx.fail(f"dim {j} has size {D.dim_str(x[j])}: {why}")
+    return tuple(d for j, d in enumerate(x) if not (j in dims and d == 1))
+
+
 def _part_index(ctx: _Ctx, node: Node, x: Shape) -> tuple:
     """Output k of ``chunk``/``split``: the dim must have a known size, and torch must return as
     many outputs as the statement unpacks."""
@@ -609,7 +650,8 @@ def _crop(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
 
 MERGE_RULES: dict[str, Callable] = {"cat": _cat, "add": _broadcast, "sub": _broadcast, "mul": _broadcast,
                                     "crop": _crop, "pad_like": _pad_like, "interp_like": _interp_like,
-                                    "scalar": _scalar, "slice": _slice}
+                                    "scalar": _scalar, "slice": _slice, "mean": _mean, "unsqueeze": _unsqueeze,
+                                    "squeeze": _squeeze}
 
 
 def _input(ctx: _Ctx, node: Node) -> Shape:

@@ -411,6 +411,9 @@ _TORCH_MERGES: dict[str, Callable] = {
                                                           align_corners=node.attr("align_corners")),
     "scalar": lambda F, node, x: _TORCH_SCALAR[node.attr("op")](x, float(node.attr("value"))),
     "slice": lambda F, node, x: x[tuple(slice(a, z) for a, z in ir.slice_index(node, tuple(x.shape)))],
+    "mean": lambda F, node, x: x.mean(dim=tuple(node.attr("dims")), keepdim=bool(node.attr("keepdim"))),
+    "unsqueeze": lambda F, node, x: x.unsqueeze(node.attr("dim")),
+    "squeeze": lambda F, node, x: x.squeeze() if node.attr("dims") is None else x.squeeze(tuple(node.attr("dims"))),
 }
 
 

@@ -563,6 +563,13 @@ def _slice(node: ir.Node, x: np.ndarray) -> np.ndarray:
     return x[tuple(slice(a, z) for a, z in ir.slice_index(node, x.shape))]
 
 
+def _squeeze(node: ir.Node, x: np.ndarray) -> np.ndarray:
+    """Drop the named dims (None: all) that have size 1; keep the others."""
+    named = node.attr("dims")
+    dims = range(x.ndim) if named is None else [d % x.ndim for d in named]  # type: ignore[union-attr]
+    return x.squeeze(axis=tuple(j for j in dims if x.shape[j] == 1))
+
+
 _MERGE_IMPLS: dict[str, Callable[[ir.Node, list[np.ndarray]], np.ndarray]] = {
     "cat": lambda node, args: np.concatenate(args, axis=node.dim),
     "add": lambda node, args: args[0] + args[1],
@@ -573,6 +580,9 @@ _MERGE_IMPLS: dict[str, Callable[[ir.Node, list[np.ndarray]], np.ndarray]] = {
     "interp_like": lambda node, args: _interp_like(node, *args),
     "scalar": lambda node, args: _SCALAR_IMPLS[str(node.attr("op"))](args[0], float(node.attr("value"))),  # type: ignore[arg-type]
     "slice": lambda node, args: _slice(node, args[0]),
+    "mean": lambda node, args: args[0].mean(axis=tuple(node.attr("dims")), keepdims=bool(node.attr("keepdim"))),  # type: ignore[arg-type]
+    "unsqueeze": lambda node, args: np.expand_dims(args[0], int(node.attr("dim")) % (args[0].ndim + 1)),  # type: ignore[arg-type]
+    "squeeze": lambda node, args: _squeeze(node, args[0]),
 }
 
 
