@@ -239,3 +239,17 @@ def test_every_layer_kind_is_in_every_table():
     spec = construct("GroupNorm", (2, 4))
     with pytest.raises(ConvGraphError, match="no sliding window"):
         check_animatable(spec)
+
+
+def test_solve_states_the_coupled_instancenorm_rule(capsys):
+    from convgraph.cli import main
+
+    import tempfile, os  # noqa: E401
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "m.cg")
+        with open(path, "w") as f:
+            f.write("x = input(N, 3, H, W)\np = MaxPool2d(4)(x)\ny = InstanceNorm2d(3)(p)\n")
+        main(["solve", path])
+    out = capsys.readouterr().out
+    assert "line 3: InstanceNorm2d 'y': floor(H/4)*floor(W/4) > 1 couples H, W; the smallest solutions: " \
+           "H=4, W=8; H=8, W=4" in out
