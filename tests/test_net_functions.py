@@ -236,7 +236,7 @@ X = "x = input(1, 4, H, W)\nz = input(1, 4, 9)\n"
 BAD = [
     (X + "y = pad(x, like=z)\n", "3:5", "pad at 'y': needs two values of the same rank with spatial dims, got 4-D and 3-D"),
     ("x = input(1, 4, 9)\nz = input(1, 4, 5)\ny = pad(x, like=z)\n", "3:5",
-     "pad at 'y': dim 2: the target must be at least as large as the padded value, 5 >= 9 is false"),
+     "pad at 'y': dim 2: the target must be at least as large as the padded value, 9 <= 5 is false"),
     (X + "y = interpolate(x, like=z, mode='bilinear')\n", "3:5",
      "interpolate at 'y': needs two values of the same rank with spatial dims, got 4-D and 3-D"),
     (X + "y = interpolate(x, like=x, mode='bicubic')\n", "3:5",

@@ -533,7 +533,7 @@ def _pad_like(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
     mode = node.attr("mode", "constant")
     for j in range(2, len(v)):
         lab = _axis_label(v, j)
-        ctx.require(w[j], ">=", v[j], f"{lab}: the target must be at least as large as the padded value",
+        ctx.require(v[j], "<=", w[j], f"{lab}: the target must be at least as large as the padded value",
                     kind="merge", axis=lab)
         # the larger amount is ceil((w - v)/2): < v  iff  w <= 3v - 2;  <= v  iff  w <= 3v
         if mode == "reflect":
