@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convgraph.errors import ConvGraphError, LayerConfigError, Loc
-from convgraph.ir import AdaptiveAvgPool, AdaptiveMaxPool, Conv, ConvTranspose, Elementwise, Pad, PixelShuffle, Pool, Upsample
+from convgraph.ir import AdaptiveAvgPool, AdaptiveMaxPool, Conv, ConvTranspose, Elementwise, Pad, PixelShuffle, Pool, Unflatten, Upsample
 from convgraph.front.catalogue import CATALOGUE, construct, param_names
 
 LOC = Loc("m.cg", 7, 5)
@@ -162,6 +162,9 @@ SIMPLE_PARAMS = {
     "Softmax": {"dim": V(st.sampled_from([None, 1, -1, 3, -4, 0]), st.sampled_from([1.0, "a", (1,)]))},
     "LogSoftmax": {"dim": V(st.sampled_from([None, 1, -1, 3, -4, 0]), st.sampled_from([1.0, "a", (1,)]))},
     "GroupNorm": GROUPNORM_PARAMS,
+    "Unflatten": {"dim": V(st.sampled_from([1, -2]), st.sampled_from([1.0, "a", None])),
+                  "unflattened_size": V(st.sampled_from([(3, 4), [2, 6], (-1, 4), (12,), (-1,), (1, -1, 3)]),
+                                        st.sampled_from([(), (0, -1), (-1, -1), (3.0, 4), (-2, 6), 12, None]))},
     "PixelShuffle": {"upscale_factor": FACTOR},
     "PixelUnshuffle": {"downscale_factor": FACTOR},
     "ReLU": {"inplace": FLAG},
@@ -287,6 +290,8 @@ def make_input(torch, name: str, b: dict):
         return torch.randn(2, _channels_of(b, "num_channels"), 4)
     if name == "PReLU":
         return torch.randn(2, _channels_of(b, "num_parameters"), 4)
+    if name == "Unflatten":
+        return torch.randn(2, 12, 5)
     if name in ("Softmax", "LogSoftmax", "PixelShuffle", "PixelUnshuffle"):
         return torch.randn(2, 36, 6, 6)
     if name == "Upsample":
@@ -452,7 +457,7 @@ def compare_with_torch(torch, name, args, kwargs):
     assert ours == expect_raise, (
         f"{name}(*{args!r}, **{kwargs!r}): torch {'raises' if t_raised else 'accepts'}, "
         f"convgraph {'raises' if ours else 'accepts: ' + repr(spec)}")
-    if not ours and out is not None and out.dim() >= 3 and not isinstance(spec, Elementwise):
+    if not ours and out is not None and out.dim() >= 3 and not isinstance(spec, (Elementwise, Unflatten)):
         x_sizes = list(make_input(torch, name, bound).shape[2:])
         assert list(out.shape[2:]) == expected_spatial(spec, x_sizes), spec
 
@@ -528,7 +533,7 @@ def test_catalogue_matches_design():
                                          "ReplicationPad", "CircularPad") for nd in (1, 2, 3)}
     want |= {"Upsample", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "SiLU", "Identity", "Dropout",
              "Flatten", "Linear", "PixelShuffle", "PixelUnshuffle", "GroupNorm", "ReLU6", "PReLU", "ELU", "Mish",
-             "Hardswish", "Hardsigmoid", "Softmax", "LogSoftmax"}
+             "Hardswish", "Hardsigmoid", "Softmax", "LogSoftmax", "Unflatten"}
     assert set(CATALOGUE) == want
 
 

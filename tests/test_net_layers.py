@@ -102,7 +102,15 @@ def shuffle_layers(draw):
     return f"PixelUnshuffle({r})", (draw(st.sampled_from([1, 2])), 2, *_sizes(draw, 2, 1, 9))
 
 
-LAYERS = st.one_of(norm_layers(), activation_layers(), pool_layers(), pad_layers(), shuffle_layers())
+@st.composite
+def unflatten_layers(draw):
+    sizes = draw(st.sampled_from([(3, 4), (-1, 4), (2, -1, 3), (5,), (-1,), (4, 1), (7, -1)]))
+    dim = draw(st.sampled_from([1, -1, 2]))
+    return f"Unflatten({dim}, {sizes!r})", (draw(st.sampled_from([1, 2])), 12, *_sizes(draw, draw(st.integers(1, 2)), 1, 13))
+
+
+LAYERS = st.one_of(norm_layers(), activation_layers(), pool_layers(), pad_layers(), shuffle_layers(),
+                   unflatten_layers())
 
 
 def dsl(call: str, shape: tuple[int, ...]) -> str:

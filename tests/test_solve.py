@@ -22,7 +22,7 @@ from convgraph.dims import EPSet
 from convgraph.errors import LayerConfigError, Loc, ShapeError
 from convgraph.ir import (AdaptiveAvgPool, AdaptiveMaxPool, Assume, BatchNorm, Conv, ConvTranspose, Elementwise,
                           Expect, Flatten, Graph, GroupNorm, InstanceNorm, Linear, Node, Pad, PixelShuffle, Pool,
-                          PReLU, Softmax, Upsample)
+                          PReLU, Softmax, Unflatten, Upsample)
 from convgraph.front.catalogue import construct
 from convgraph.solve import check_sizes, solve
 
@@ -111,6 +111,11 @@ def _layer(spec, x):
         return x, not spec.uses_input_stats or math.prod(sp) > 1, []
     if isinstance(spec, GroupNorm):  # torch: "Expected more than 1 value per channel"
         return x, x[0] * x[1] // spec.num_groups * math.prod(sp) != 1, []
+    if isinstance(spec, Unflatten):
+        j = spec.dim % len(x)
+        known = math.prod(s for s in spec.sizes if s != -1)
+        sizes = [x[j] // known if s == -1 else s for s in spec.sizes]
+        return (*x[:j], *sizes, *x[j + 1:]), math.prod(sizes) == x[j], []
     assert isinstance(spec, (BatchNorm, Elementwise, PReLU, Softmax)), spec
     return x, True, []
 

@@ -180,6 +180,7 @@ _BUILDERS: dict[type, Callable[[Any], Any]] = {
     ir.Softmax: _softmax,
     ir.Elementwise: _elementwise,
     ir.Flatten: _flatten,
+    ir.Unflatten: lambda spec: _nn().Unflatten(spec.dim, spec.sizes),
     ir.Linear: _linear,
 }
 

@@ -580,6 +580,19 @@ def _flatten(b: Builder, s: Site) -> None:
     b.op("Reshape", [s.x, target], s.name, s.out)
 
 
+def _unflatten(b: Builder, s: Site) -> None:
+    """Reshape to Shape[:dim] ++ sizes ++ Shape[dim+1:] (a -1 is ONNX's own inferred dim)."""
+    spec: ir.Unflatten = s.spec
+    rank = len(s.x_shape)
+    j = spec.dim % rank
+    parts = [b.shape(s.x, f"{s.name}/head", 0, j)] if j > 0 else []
+    parts.append(b.ints(f"{s.name}/sizes", list(spec.sizes)))
+    if j < rank - 1:
+        parts.append(b.shape(s.x, f"{s.name}/tail", j + 1))
+    target = b.op("Concat", parts, f"{s.name}/shape", axis=0) if len(parts) > 1 else parts[0]
+    b.op("Reshape", [s.x, target], s.name, s.out)
+
+
 def _linear(b: Builder, s: Site) -> None:
     """Gemm(transB=1) on (N, in); MatMul with the transposed weight (+ Add) on other ranks."""
     spec: ir.Linear = s.spec
@@ -645,6 +658,7 @@ LOWERINGS: dict[type, Lowering] = {
     ir.Softmax: Lowering(_softmax, _no_requirement),
     ir.Elementwise: Lowering(_elementwise, _no_requirement),
     ir.Flatten: Lowering(_flatten, _no_requirement),
+    ir.Unflatten: Lowering(_unflatten, _no_requirement),
     ir.Linear: Lowering(_linear, _no_requirement),
 }
 

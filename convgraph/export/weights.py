@@ -89,6 +89,7 @@ _PARAM_RULES: dict[type, Callable[..., Iterator[tuple[str, tuple[int, ...]]]]] =
     ir.Softmax: _no_params,
     ir.Elementwise: _no_params,
     ir.Flatten: _no_params,
+    ir.Unflatten: _no_params,
 }
 
 

@@ -55,6 +55,7 @@ from convgraph.ir import (
     PoolMode,
     PReLU,
     Softmax,
+    Unflatten,
     Upsample,
     UpsampleMode,
 )
@@ -445,6 +446,15 @@ def _pad(a: _Args) -> Pad:
     return Pad(a.type_name, a.nd, pad_pairs(flat), mode, value)
 
 
+def _unflatten(a: _Args) -> Unflatten:
+    dim, v = a.int_("dim"), a["unflattened_size"]
+    if not (isinstance(v, (tuple, list)) and v and all(_is_int(x) for x in v)):
+        raise a.fail(f"unflattened_size must be a non-empty tuple of ints, got {_show(v)}")
+    if sum(x == -1 for x in v) > 1 or any(x < 1 and x != -1 for x in v):
+        raise a.fail(f"unflattened_size must be positive ints with at most one -1, got {_show(v)}")
+    return Unflatten(a.type_name, dim, tuple(int(x) for x in v))
+
+
 def _linear(a: _Args) -> Linear:
     return Linear(a.type_name, a.int_("in_features", 1), a.int_("out_features", 1), a.flag("bias"))
 
@@ -544,6 +554,7 @@ def _catalogue() -> dict[str, Entry]:
     cat["PixelShuffle"] = Entry(_pixel_shuffle, 0, (("upscale_factor", REQUIRED),))
     cat["PixelUnshuffle"] = Entry(_pixel_shuffle, 0, (("downscale_factor", REQUIRED),))
     cat["Identity"] = Entry(_activation(), 0, (), varargs=True)
+    cat["Unflatten"] = Entry(_unflatten, 0, (("dim", REQUIRED), ("unflattened_size", REQUIRED)))
     cat["Flatten"] = Entry(_flatten, 0, (("start_dim", 1), ("end_dim", -1)))
     cat["Linear"] = Entry(_linear, 0, (("in_features", REQUIRED), ("out_features", REQUIRED), ("bias", True),
                                        *_DEVICE))

@@ -30,6 +30,7 @@ from convgraph.ir._graph import (  # noqa: F401
     Softmax,
     Upsample,
     UpsampleMode,
+    Unflatten,
     bake,
     part_bounds,
     slice_index,

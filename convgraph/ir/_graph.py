@@ -244,6 +244,15 @@ class Flatten:
 
 
 @dataclass(frozen=True)
+class Unflatten:
+    """nn.Unflatten: dim ``dim`` becomes ``sizes`` (ints >= 1, at most one -1: the rest of the dim)."""
+
+    type_name: str
+    dim: int
+    sizes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Linear:
     type_name: str
     in_features: int
@@ -252,7 +261,7 @@ class Linear:
 
 
 LayerSpec = (Conv | ConvTranspose | Pool | AdaptiveAvgPool | AdaptiveMaxPool | Pad | PixelShuffle | Upsample | BatchNorm
-             | InstanceNorm | GroupNorm | PReLU | Softmax | Elementwise | Flatten | Linear)
+             | InstanceNorm | GroupNorm | PReLU | Softmax | Elementwise | Flatten | Unflatten | Linear)
 
 #: node ops that are not layers (see ``Node``)
 MERGE_OPS = ("cat", "add", "sub", "mul", "crop", "pad_like", "interp_like", "scalar", "slice", "mean", "unsqueeze",

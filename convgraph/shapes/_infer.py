@@ -8,6 +8,7 @@ A constraint on constants only is decided at once: a failed one raises at build 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,7 @@ from convgraph.ir import (
     PReLU,
     Rules,
     Softmax,
+    Unflatten,
     Upsample,
     interpret,
     part_bounds,
@@ -445,6 +447,24 @@ def _flatten(ctx: _Ctx, spec: Flatten, x: Shape) -> Shape:
     return (*x[:a], _product(x[a:b + 1]), *x[b + 1:])
 
 
+def _unflatten(ctx: _Ctx, spec: Unflatten, x: Shape) -> Shape:
+    """Dim ``dim`` (size n) becomes ``sizes``; their product must be n, or, with a -1, divide n
+    (the -1 is n // product of the others)."""
+    r = len(x)
+    if not -r <= spec.dim < r:
+        raise ctx.fail(f"dim {spec.dim} out of range for a {r}-D value")
+    j = spec.dim % r
+    n, lab, known = x[j], _axis_label(x, j), math.prod(s for s in spec.sizes if s != -1)
+    if -1 not in spec.sizes:
+        ctx.require(n, "==", known, f"the sizes {list(spec.sizes)} must multiply up to the size of dim {j}",
+                    axis=lab)
+        return (*x[:j], *spec.sizes, *x[j + 1:])
+    _divisible(ctx, n, known, f"the size of dim {j} must be divisible by {known} (the sizes {list(spec.sizes)})",
+               lab)
+    rest = D.floordiv(n, known) if known > 1 else n
+    return (*x[:j], *(rest if s == -1 else s for s in spec.sizes), *x[j + 1:])
+
+
 def _linear(ctx: _Ctx, spec: Linear, x: Shape) -> Shape:
     if len(x) < 1:
         raise ctx.fail("needs at least a 1-D input")
@@ -469,6 +489,7 @@ LAYER_RULES: dict[type, Callable] = {
     Softmax: _softmax,
     Elementwise: _elementwise,
     Flatten: _flatten,
+    Unflatten: _unflatten,
     Linear: _linear,
 }
 

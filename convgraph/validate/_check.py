@@ -271,6 +271,7 @@ _FANS: dict[type, Callable[[Any, Ints], int]] = {  # keyed by the spec type each
     ir.Softmax: lambda spec, x: 4 + x[softmax_dim(spec.dim, len(x))],
     ir.Elementwise: lambda spec, x: 4,
     ir.Flatten: lambda spec, x: 0,
+    ir.Unflatten: lambda spec, x: 0,
     ir.Linear: lambda spec, x: spec.in_features,
 }
 
@@ -390,6 +391,7 @@ _TORCH_LAYERS: dict[type, Callable[..., Any]] = {
     ir.Softmax: lambda F, spec, x, p: (F.log_softmax if spec.log else F.softmax)(x, softmax_dim(spec.dim, x.dim())),
     ir.Elementwise: _t_elementwise,
     ir.Flatten: lambda F, spec, x, p: x.flatten(spec.start_dim, spec.end_dim),
+    ir.Unflatten: lambda F, spec, x, p: x.unflatten(spec.dim, spec.sizes),
     ir.Linear: lambda F, spec, x, p: F.linear(x, p["weight"], p.get("bias")),
 }
 

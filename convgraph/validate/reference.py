@@ -511,6 +511,12 @@ def _flatten(spec: ir.Flatten, x: np.ndarray, params: Params) -> np.ndarray:
     return x.reshape((*x.shape[:start], -1, *x.shape[end + 1:]))
 
 
+def _unflatten(spec: ir.Unflatten, x: np.ndarray, params: Params) -> np.ndarray:
+    """Dim ``dim`` split into ``sizes`` (C order, as torch.unflatten)."""
+    j = spec.dim % x.ndim
+    return x.reshape(x.shape[:j] + spec.sizes + x.shape[j + 1:])
+
+
 def _linear(spec: ir.Linear, x: np.ndarray, params: Params) -> np.ndarray:
     """``y = x @ W.T + b`` over the last axis."""
     y = x @ params["weight"].T
@@ -534,6 +540,7 @@ LAYER_IMPLS: dict[type, LayerFn] = {
     ir.Softmax: _softmax,
     ir.Elementwise: _elementwise,
     ir.Flatten: _flatten,
+    ir.Unflatten: _unflatten,
     ir.Linear: _linear,
 }
 
