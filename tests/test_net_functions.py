@@ -141,6 +141,8 @@ FUNCTIONAL = [
     ("unsqueeze(v, 1)", lambda F, x: x.unsqueeze(1)), ("torch.unsqueeze(v, -1)", lambda F, x: x.unsqueeze(-1)),
     ("squeeze(v, 1)", lambda F, x: x.squeeze(1)), ("squeeze(v)", lambda F, x: x.squeeze()),
     ("squeeze(v, (0, 2))", lambda F, x: x.squeeze((0, 2))),
+    ("reshape(v, (-1,))", lambda F, x: x.reshape(-1)), ("torch.reshape(v, (2, -1))", lambda F, x: x.reshape(2, -1)),
+    ("reshape(v, (4, 1, -1, 2))", lambda F, x: x.reshape(4, 1, -1, 2)),
 ]
 
 
@@ -266,6 +268,13 @@ BAD = [
     (X + "y = squeeze(x)\n", "3:5", "squeeze at 'y': dim 2 has size H: name the dims to squeeze"),
     (X + "y = mean(x, dim=1.5)\n", "3:5", "mean: dim must be an int or a tuple of ints, got 1.5"),
     (X + "y = unsqueeze(x, 7)\n", "3:5", "unsqueeze at 'y': dim 7 out of range for a 4-D value"),
+    (X + "y = reshape(x, (1, 3, H, W))\n", "3:5", "reshape at 'y': the sizes do not multiply up to the value's size"),
+    (X + "y = reshape(x, (1, -1, 8 * H))\n", "3:5",
+     "reshape at 'y': the -1 would be a fraction (1/2) of the value's remaining dims"),
+    (X + "y = reshape(x, (1, 4, W))\n", "3:5", "reshape at 'y': the sizes do not multiply up to the value's size"),
+    (X + "y = reshape(x, (-1, -1))\n", "3:16", "only one dimension can be -1"),
+    (X + "y = reshape(x, (1, H + 1))\n", "3:20",
+     "a reshape entry is a positive int, -1, a size symbol or a size symbol times an int"),
     (X + "y = F.pad(x, (1, 2, 3))\n", "3:5", "F.pad: pad must be a tuple of an even number (2 to 10) of ints, "
      "got (1, 2, 3)"),
 ]
@@ -278,6 +287,21 @@ def test_bad_input_is_one_positioned_line(tmp_path, capsys, text, pos, message):
     assert main(["shapes", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0] == f"{path}:{pos}: error: {message}"
+
+
+@pytest.mark.parametrize("sizes", [{"N": 1, "L": 5}, {"N": 3, "L": 1}, {"N": 2, "L": 8}])
+def test_reshape_with_carried_dims_matches_torch(torch, sizes):
+    from torch_equiv import run_torch
+
+    text = ("x = input(N, 32, L)\nr = reshape(x, (N, 2, 16, L))\nq = torch.reshape(r, (N, -1))\n"
+            "s = reshape(x, (-1, 16, L))\nt = reshape(x, (N, 4, 8 * L))\noutput(r, q, s, t)\n")
+    g = cg.parse(text)
+    x = np.random.default_rng(0).standard_normal((sizes["N"], 32, sizes["L"]))
+    want = run_torch(g, {"x": x}, {})
+    got = reference.run(g, {"x": x}, {})
+    for name, shape in g.output_shapes(**sizes).items():
+        assert want[name].shape == shape == got[name].shape
+        np.testing.assert_array_equal(want[name], got[name])
 
 
 def test_builder_builds_the_same_ir_as_the_dsl():

@@ -325,6 +325,8 @@ def _graph_module_class():
             missing = [n for n in names if n not in env]
             if missing:
                 raise TypeError(f"missing input(s): {', '.join(missing)}")
+            self._cg_sizes = {d: int(env[n.name].shape[k]) for n in self._cg_graph.inputs
+                              for k, d in enumerate(n.dims) if isinstance(d, str)}
             for node in self._cg_graph.nodes:
                 if node.op != "input":
                     env[node.name] = self._step(node, [env[i] for i in node.inputs])
@@ -340,6 +342,8 @@ def _graph_module_class():
                 return xs[0] + xs[1]
             if node.op == "crop":
                 return crop_center(xs[0], tuple(xs[1].shape[2:]))
+            if node.op == "reshape":  # entries (symbol, k) are k times the symbol's size
+                return xs[0].reshape(tuple(ir.reshape_entry(e, self._cg_sizes) for e in node.attr("shape")))
             return _functional_step(node, xs)
 
     return GraphModule

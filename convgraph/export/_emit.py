@@ -767,6 +767,27 @@ def _squeeze(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
     b.op("Squeeze", [node.inputs[0], b.ints(f"{node.name}/axes", axes)], node.name, node.name)
 
 
+def _reshape(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
+    """Reshape to the plan of the shape stage: ints, -1, and carried dims read at run time
+    (``Shape(v)[j] * num / den``, exact)."""
+    from convgraph.shapes import reshape_plan
+
+    n, v = node.name, node.inputs[0]
+    parts = []
+    for i, step in enumerate(reshape_plan(node.attr("shape"), shapes[0])):  # type: ignore[arg-type]
+        if step[0] != "dim":
+            parts.append(b.ints(f"{n}/d{i}", [step[1] if step[0] == "int" else -1]))
+            continue
+        _, j, num, den = step
+        d = b.shape(v, f"{n}/dim{i}", j, j + 1)
+        if num != den:
+            d = b.op("Div", [b.op("Mul", [d, b.ints(f"{n}/num{i}", [num])], f"{n}/times{i}"),
+                             b.ints(f"{n}/den{i}", [den])], f"{n}/scaled{i}")
+        parts.append(d)
+    target = b.op("Concat", parts, f"{n}/shape", axis=0)
+    b.op("Reshape", [v, target], n, n)
+
+
 MERGE_EMITTERS: dict[str, Callable[[Builder, ir.Node, list[Shape]], None]] = {
     "cat": _cat,
     "add": _add,
@@ -780,6 +801,7 @@ MERGE_EMITTERS: dict[str, Callable[[Builder, ir.Node, list[Shape]], None]] = {
     "mean": _mean,
     "unsqueeze": _unsqueeze,
     "squeeze": _squeeze,
+    "reshape": _reshape,
 }
 
 

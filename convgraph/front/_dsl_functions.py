@@ -47,6 +47,8 @@ class FunctionsMixin:
         prefix, _, name = kind.rpartition(".")
         if name in ("chunk", "split"):
             raise self.error(call, f"{name} returns several values: unpack them, e.g. a, b = {name}(v, ..., dim=1)")
+        if name == "reshape":
+            return self.reshape(call, target, kind)
         if prefix == "" and name in ("pad", "interpolate") and any(k.arg == "like" for k in call.keywords):
             return self.like(call, target, name)
         src, args, kwargs = self.call_args(call, kind)
@@ -127,6 +129,38 @@ class FunctionsMixin:
         if missing:
             raise self.error(call, f"{what}: missing required argument {missing[0]!r}")
         return bound
+
+    def reshape(self, call: ast.Call, target: str, kind: str) -> None:
+        """``reshape(v, (N, 2, 16, L))``: entries are ints, one -1, or a size symbol times an int."""
+        shape_kw = [k.value for k in call.keywords if k.arg == "shape"]
+        extra = [k for k in call.keywords if k.arg != "shape"]
+        args = list(call.args[1:]) + shape_kw
+        if not call.args or len(args) != 1 or extra:
+            raise self.error(extra[0] if extra else call, f"{kind} takes a value and a shape: {kind}(v, (N, -1, L))")
+        src = self.value(call.args[0])
+        seq = args[0]
+        if not isinstance(seq, (ast.Tuple, ast.List)) or not 1 <= len(seq.elts) <= 5:
+            raise self.error(seq, "the shape is a tuple of 1 to 5 entries")
+        entries = tuple(self.reshape_entry(e) for e in seq.elts)
+        if sum(e == -1 for e in entries) > 1:
+            raise self.error(seq, "only one dimension can be -1")
+        self.define(Node(self.fresh(target, False), "reshape", (src,), self.loc(call),
+                         attrs=(("shape", entries),)), target)
+
+    def reshape_entry(self, node: ast.expr) -> int | tuple[str, int]:
+        """An int >= 1, -1, a size symbol, or a size symbol times an int (``2 * L``, ``L * 2``)."""
+        if isinstance(node, (ast.Constant, ast.UnaryOp)):
+            v = self.literal(node)
+            if isinstance(v, int) and not isinstance(v, bool) and (v >= 1 or v == -1):
+                return v
+        elif isinstance(node, ast.Name) and node.id in self.symbols:
+            return (node.id, 1)
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+            for sym, k in ((node.left, node.right), (node.right, node.left)):
+                if isinstance(sym, ast.Name) and sym.id in self.symbols and isinstance(k, ast.Constant) \
+                        and isinstance(k.value, int) and not isinstance(k.value, bool) and 1 <= k.value <= 2**31:
+                    return (sym.id, k.value)
+        raise self.error(node, "a reshape entry is a positive int, -1, a size symbol or a size symbol times an int")
 
     # -- operators -----------------------------------------------------------------------------
 

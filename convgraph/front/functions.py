@@ -70,10 +70,10 @@ def _functional() -> dict[str, tuple[str, Params]]:
 FUNCTIONAL: dict[str, tuple[str, Params]] = _functional()
 #: what ``torch.<name>`` may call (torch.softmax's dim is required, unlike F.softmax's)
 TORCH_FUNCTIONS = ("cat", "flatten", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "chunk", "split", "mean",
-                   "unsqueeze", "squeeze")
+                   "unsqueeze", "squeeze", "reshape")
 #: the DSL's own functions besides input/output/assume/expect
 DSL_FUNCTIONS = ("cat", "crop", "pad", "interpolate", "chunk", "split", "softmax", "flatten", "mean", "unsqueeze",
-                 "squeeze")
+                 "squeeze", "reshape")
 #: functions that are node ops (not layers): name -> (torch's parameters after the input)
 SHAPE_FUNCTIONS: dict[str, Params] = {
     "mean": (("dim", REQUIRED), ("keepdim", False), ("dtype", None)),

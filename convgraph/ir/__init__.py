@@ -33,6 +33,7 @@ from convgraph.ir._graph import (  # noqa: F401
     Unflatten,
     bake,
     part_bounds,
+    reshape_entry,
     slice_index,
 )
 from convgraph.ir._interpret import Rules, interpret  # noqa: F401

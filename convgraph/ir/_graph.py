@@ -265,7 +265,7 @@ LayerSpec = (Conv | ConvTranspose | Pool | AdaptiveAvgPool | AdaptiveMaxPool | P
 
 #: node ops that are not layers (see ``Node``)
 MERGE_OPS = ("cat", "add", "sub", "mul", "crop", "pad_like", "interp_like", "scalar", "slice", "mean", "unsqueeze",
-             "squeeze")
+             "squeeze", "reshape")
 
 #: the elementwise binary ops, torch broadcasting
 BINARY_OPS = ("add", "sub", "mul")
@@ -305,6 +305,9 @@ class Node:
     - 'unsqueeze': one input; attr ``dim``: a new dim of size 1 there (``torch.unsqueeze``).
     - 'squeeze': one input; attr ``dims`` (None: every dim): those of size 1 are removed; a dim of
       symbolic size must not be named (whether torch removes it depends on the size).
+    - 'reshape': one input; attr ``shape``: entries as written, each an int, -1 (at most one) or
+      ``(symbol, k)`` for ``k * symbol``, which must be one of the value's dims times an int
+      (``reshape(v, (N, 2, 16, L))``; see ``reshape_entry``).
     """
 
     name: str
@@ -326,6 +329,14 @@ class Node:
         if self.layer is None:
             raise TypeError(f"node '{self.name}' is a {self.op!r} node, not a layer")
         return self.layer
+
+
+def reshape_entry(e, env: Mapping[str, int] | None = None):
+    """A reshape entry as a size: ints stay; ``(symbol, k)`` is ``k * env[symbol]`` (with no env:
+    the pair itself)."""
+    if isinstance(e, tuple) and env is not None:
+        return env[e[0]] * e[1]
+    return e
 
 
 def part_bounds(kind: str, n: int, arg) -> list[tuple[int, int]]:

@@ -11,6 +11,7 @@ from convgraph.shapes._infer import (  # noqa: F401
     infer,
     slice_bounds,
     softmax_dim,
+    reshape_plan,
     transposed_size,
     window_count,
 )

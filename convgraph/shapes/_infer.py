@@ -654,6 +654,73 @@ def _squeeze(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
     return tuple(d for j, d in enumerate(x) if not (j in dims and d == 1))
 
 
+def _factor(d: Dim) -> tuple[int, Dim]:
+    """d = coef * base with base's own coefficient 1 (a QA without constant term), else (1, d)."""
+    if isinstance(d, D.QA) and d.n == 0 and d.base is not None:
+        return d.m, D.QA(1, 0, d.base)
+    return 1, d
+
+
+def reshape_plan(entries: tuple, x: Shape) -> list[tuple]:
+    """How each target entry is computed from the value: ('int', c), ('rest',) for the -1, or
+    ('dim', j, num, den): the value's dim j times num/den. Raises ValueError when an entry is not
+    one of the value's dims times an int, or when the sizes cannot match."""
+    from fractions import Fraction
+
+    used: set[int] = set()
+    plan: list[tuple] = []
+    ratio = Fraction(math.prod(d for d in x if isinstance(d, int)))
+    for e in entries:
+        if isinstance(e, int):
+            plan.append(("int", e) if e != -1 else ("rest",))
+            ratio /= e if e != -1 else 1
+            continue
+        ce, be = _factor(_entry_dim(e))
+        j = next((j for j, d in enumerate(x) if j not in used and not isinstance(d, int) and _factor(d)[1] == be),
+                 None)
+        if j is None:
+            raise ValueError(f"{D.dim_str(_entry_dim(e))} is not one of the value's dims (times an int)")
+        used.add(j)
+        cj = _factor(x[j])[0]
+        plan.append(("dim", j, ce, cj))
+        ratio *= Fraction(cj, ce)
+    rest = [j for j, d in enumerate(x) if not isinstance(d, int) and j not in used]
+    if ("rest",) not in plan:
+        if rest or ratio != 1:
+            raise ValueError("the sizes do not multiply up to the value's size")
+    elif ratio.denominator != 1 or ratio < 1:
+        raise ValueError(f"the -1 would be a fraction ({ratio}) of the value's remaining dims")
+    return plan
+
+
+def _reshape(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
+    """``reshape(v, shape)``: the -1 is what remains of the value's size; every other entry an
+    int or one of the value's dims times an int (so the result is exact for every size)."""
+    (x,) = xs
+    entries = node.attr("shape")
+    try:
+        plan = reshape_plan(entries, x)
+    except ValueError as e:
+        raise ctx.fail(str(e)) from e
+    dims = [p for p in plan if p[0] == "dim"]
+    carried = {p[1] for p in dims}
+    known = math.prod(e for e in entries if isinstance(e, int) and e != -1) * math.prod(p[2] for p in dims)
+    k = math.prod(d for d in x if isinstance(d, int)) * math.prod(p[3] for p in dims) // known  # exact: see plan
+    out = []
+    for e, step in zip(entries, plan):
+        if step[0] == "rest":
+            rest = _product(d for j, d in enumerate(x) if not isinstance(d, int) and j not in carried)
+            out.append(D.lower(D.mul(rest, k)))
+        else:
+            out.append(_entry_dim(e))
+    return tuple(out)
+
+
+def _entry_dim(e) -> Dim:
+    """A reshape entry as a dim: an int, or ``(symbol, k)`` for k * symbol."""
+    return e if isinstance(e, int) else D.lower(D.mul(D.sym(e[0]), e[1]))
+
+
 def _part_index(ctx: _Ctx, node: Node, x: Shape) -> tuple:
     """Output k of ``chunk``/``split``: the dim must have a known size, and torch must return as
     many outputs as the statement unpacks."""
@@ -690,7 +757,7 @@ def _crop(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
 MERGE_RULES: dict[str, Callable] = {"cat": _cat, "add": _broadcast, "sub": _broadcast, "mul": _broadcast,
                                     "crop": _crop, "pad_like": _pad_like, "interp_like": _interp_like,
                                     "scalar": _scalar, "slice": _slice, "mean": _mean, "unsqueeze": _unsqueeze,
-                                    "squeeze": _squeeze}
+                                    "squeeze": _squeeze, "reshape": _reshape}
 
 
 def _input(ctx: _Ctx, node: Node) -> Shape:

@@ -276,6 +276,19 @@ _FANS: dict[type, Callable[[Any, Ints], int]] = {  # keyed by the spec type each
 }
 
 
+def _merge_fan(node: ir.Node, xs: list[tuple]) -> int:
+    """Float32 terms per output element of a non-layer node: one rounding for arithmetic, the
+    interpolation taps (and the coordinate rounding, as Upsample) for interpolate(like=), the
+    square of the averaged elements for mean."""
+    if node.op in ("add", "sub", "mul", "scalar"):
+        return 1
+    if node.op == "interp_like" and "linear" in str(node.attr("mode")):
+        return 2 ** (len(xs[0]) - 2) * (1 + max(max(xs[0][2:]), max(xs[1][2:])))
+    if node.op == "mean":  # squared: a mean cancels, so its size is far below the terms' (the scale)
+        return math.prod(xs[0][d] for d in node.attr("dims")) ** 2  # type: ignore[union-attr]
+    return 0
+
+
 def accumulation(graph: ir.Graph, shapes: Mapping[str, tuple]) -> dict[str, int]:
     """Per value: the largest sum of fan-ins along a path from an input (concrete ``shapes``)."""
     acc: dict[str, int] = {}
@@ -284,7 +297,7 @@ def accumulation(graph: ir.Graph, shapes: Mapping[str, tuple]) -> dict[str, int]
         if node.op == "layer":
             acc[node.name] = before + _FANS[type(node.layer)](node.layer, shapes[node.inputs[0]])
         else:
-            acc[node.name] = before + (1 if node.op in ("add", "sub", "mul", "scalar") else 0)
+            acc[node.name] = before + _merge_fan(node, [shapes[i] for i in node.inputs])
     return acc
 
 
@@ -411,12 +424,15 @@ def _import_torch() -> Any:
     return torch
 
 
-def _torch_node(F: Any, torch: Any, node: ir.Node, args: list[Any], tparams: dict[str, Any]) -> Any:
+def _torch_node(F: Any, torch: Any, node: ir.Node, args: list[Any], tparams: dict[str, Any],
+                sizes: Mapping[str, int] | None = None) -> Any:
     if node.op == "layer":
         local = {k.rsplit(".", 1)[1]: v for k, v in tparams.items() if k.rsplit(".", 1)[0] == node.layer_name}
         return _TORCH_LAYERS[type(node.layer)](F, node.layer, args[0], local)
     if node.op == "cat":
         return torch.cat(args, dim=node.dim)
+    if node.op == "reshape":
+        return args[0].reshape(tuple(ir.reshape_entry(e, sizes or {}) for e in node.attr("shape")))
     return _TORCH_MERGES[node.op](F, node, *args)
 
 
@@ -464,8 +480,10 @@ def run_torch(graph: ir.Graph, inputs: Mapping[str, np.ndarray], params: Mapping
     torch.set_num_threads(1)
     try:
         with torch.no_grad():
+            sizes = {d: int(inputs[n.name].shape[k]) for n in graph.inputs for k, d in enumerate(n.dims)
+                     if isinstance(d, str)}
             rules = ir.Rules(lambda node, x: _torch_node(F, torch, node, [x], tparams),
-                             lambda node, args: _torch_node(F, torch, node, args, tparams))
+                             lambda node, args: _torch_node(F, torch, node, args, tparams, sizes))
             env = ir.interpret(graph, rules, env)
     finally:
         torch.backends.mkldnn.enabled = onednn

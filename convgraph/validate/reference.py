@@ -618,7 +618,15 @@ def _layer(node: ir.Node, x: np.ndarray, params: Params, dtype: DTypeLike) -> np
         raise KeyError(f"no parameter '{node.layer_name}.{e.args[0]}' for layer '{node.name}'") from e
 
 
-def _merge(node: ir.Node, args: list[np.ndarray]) -> np.ndarray:
+def symbol_sizes(graph: ir.Graph, inputs: dict[str, Any]) -> dict[str, int]:
+    """The size symbols' values, read from the input arrays' shapes."""
+    return {d: int(inputs[n.name].shape[k]) for n in graph.inputs if n.name in inputs
+            for k, d in enumerate(n.dims) if isinstance(d, str)}
+
+
+def _merge(node: ir.Node, args: list[np.ndarray], sizes: dict[str, int] | None = None) -> np.ndarray:
+    if node.op == "reshape":  # C order, as torch.reshape; the entries name input symbols
+        return args[0].reshape(tuple(ir.reshape_entry(e, sizes or {}) for e in node.attr("shape")))  # type: ignore[union-attr]
     if node.op not in _MERGE_IMPLS:
         raise ValueError(f"unknown node op {node.op!r} at '{node.name}'")
     return _MERGE_IMPLS[node.op](node, args)
@@ -631,5 +639,6 @@ def run(graph: ir.Graph, inputs: dict[str, np.ndarray], params: Params,
     ``inputs`` maps input names to arrays; ``params`` uses the weight-file keys
     (``{layer_name}.weight``, see ``convgraph.export.weights.param_specs``)."""
     env = {n.name: np.asarray(inputs[n.name], dtype=dtype) for n in graph.inputs if n.name in inputs}
-    rules = ir.Rules(lambda node, x: _layer(node, x, params, dtype), _merge)
+    sizes = symbol_sizes(graph, env)
+    rules = ir.Rules(lambda node, x: _layer(node, x, params, dtype), lambda node, args: _merge(node, args, sizes))
     return ir.interpret(graph, rules, env)
