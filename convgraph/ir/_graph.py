@@ -319,6 +319,9 @@ class Node:
     dims: tuple[int | str, ...] = ()
     dim: int = 1
     attrs: tuple[tuple[str, object], ...] = ()
+    #: the name the value is assigned to in the file ("" when unnamed or built in Python); what
+    #: convgraph prints for the user to paste. Not part of equality: a built graph equals its DSL twin.
+    source: str = field(default="", compare=False)
 
     def attr(self, key: str, default: object = None) -> object:
         return dict(self.attrs).get(key, default)
