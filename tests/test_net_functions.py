@@ -275,6 +275,8 @@ BAD = [
     (X + "y = reshape(x, (-1, -1))\n", "3:16", "only one dimension can be -1"),
     (X + "y = reshape(x, (1, H + 1))\n", "3:20",
      "a reshape entry is a positive int, -1, a size symbol or a size symbol times an int"),
+    (X + "y = F.interpolate(x, size=z.shape[2:])\n", "3:27",
+     "F.interpolate: a size read from another value is written interpolate(v, like=w, mode=...)"),
     (X + "y = F.pad(x, (1, 2, 3))\n", "3:5", "F.pad: pad must be a tuple of an even number (2 to 10) of ints, "
      "got (1, 2, 3)"),
 ]

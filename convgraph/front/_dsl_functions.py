@@ -72,6 +72,9 @@ class FunctionsMixin:
                 raise self.error(kw, "**keyword unpacking is not allowed")
             if kw.arg in kwargs:
                 raise self.error(kw, f"{kind}: keyword argument {kw.arg!r} repeated")
+            if kw.arg == "size" and isinstance(kw.value, (ast.Subscript, ast.Attribute)):
+                raise self.error(kw.value, f"{kind}: a size read from another value is written "
+                                           "interpolate(v, like=w, mode=...)")
             kwargs[kw.arg] = self.literal(kw.value)
         return src, tuple(self.literal(a) for a in call.args[1:]), kwargs
 
