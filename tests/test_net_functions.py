@@ -103,7 +103,7 @@ def part_cases(draw):
     else:
         n = v[dim]
         sizes = draw(st.one_of(st.integers(1, 4), st.lists(st.integers(1, 4), min_size=count, max_size=count)
-                               .map(lambda s: s if draw(st.booleans()) else [*s[:-1], max(1, n - sum(s[:-1]))]))) 
+                               .map(lambda s: s if draw(st.booleans()) else [*s[:-1], max(1, n - sum(s[:-1]))])))
         text = _inputs(v) + f"{names} = split(v, {sizes!r}, dim={dim})\noutput(p{pick})\n"
         fn = lambda F, x: _unpack(x.split(sizes, dim), count)[pick]  # noqa: E731
     return text, (v,), fn
@@ -124,7 +124,8 @@ FUNCTIONAL = [
     ("F.avg_pool{nd}d(v, 2, 1, 1)", lambda F, x: getattr(F, f"avg_pool{x.dim() - 2}d")(x, 2, 1, 1)),
     ("F.adaptive_avg_pool{nd}d(v, 1)", lambda F, x: getattr(F, f"adaptive_avg_pool{x.dim() - 2}d")(x, 1)),
     ("F.adaptive_max_pool{nd}d(v, 2)", lambda F, x: getattr(F, f"adaptive_max_pool{x.dim() - 2}d")(x, 2)),
-    ("softmax(v, dim=1)", lambda F, x: F.softmax(x, dim=1)), ("F.log_softmax(v, -1)", lambda F, x: F.log_softmax(x, -1)),
+    ("softmax(v, dim=1)", lambda F, x: F.softmax(x, dim=1)),
+    ("F.log_softmax(v, -1)", lambda F, x: F.log_softmax(x, -1)),
     ("torch.softmax(v, 2)", lambda F, x: torch_softmax(x, 2)),
     ("F.dropout(v, 0.3, training=False)", lambda F, x: F.dropout(x, 0.3, training=False)),
     ("F.pad(v, (1, 2))", lambda F, x: F.pad(x, (1, 2))),
@@ -236,7 +237,8 @@ def test_pad_like_is_an_exact_formula_of_both_operands():
 
 X = "x = input(1, 4, H, W)\nz = input(1, 4, 9)\n"
 BAD = [
-    (X + "y = pad(x, like=z)\n", "3:5", "pad at 'y': needs two values of the same rank with spatial dims, got 4-D and 3-D"),
+    (X + "y = pad(x, like=z)\n", "3:5",
+     "pad at 'y': needs two values of the same rank with spatial dims, got 4-D and 3-D"),
     ("x = input(1, 4, 9)\nz = input(1, 4, 5)\ny = pad(x, like=z)\n", "3:5",
      "pad at 'y': dim 2: the target must be at least as large as the padded value, 9 <= 5 is false"),
     (X + "y = interpolate(x, like=z, mode='bilinear')\n", "3:5",
@@ -248,7 +250,8 @@ BAD = [
     (X + "y = x[:, :, ::2]\n", "3:15", "slicing with a step is not supported"),
     (X + "y = x[:, :, :H]\n", "3:14", "slice bounds are int literals (size symbols are not allowed here)"),
     (X + "y = x[:, 5:]\n", "3:5", "slice at 'y': the slice [5:] of dim 1 (size 4) is empty"),
-    (X + "w = input(1, 3, 9)\ny = z * w\n", "4:5", "'*' at 'y': C sizes 4 and 3 differ and neither is 1 (broadcasting)"),
+    (X + "w = input(1, 3, 9)\ny = z * w\n", "4:5",
+     "'*' at 'y': C sizes 4 and 3 differ and neither is 1 (broadcasting)"),
     (X + "y = x * 'a'\n", "3:9", "an operand is a value or a number, got 'a'"),
     (X + "y = 2 * 3\n", "3:5", "at least one operand must be a value"),
     (X + "y = F.relu(x, True, 3)\n", "3:5", "F.relu: takes at most 1 argument(s) after the value, got 2"),

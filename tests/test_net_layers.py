@@ -106,7 +106,8 @@ def shuffle_layers(draw):
 def unflatten_layers(draw):
     sizes = draw(st.sampled_from([(3, 4), (-1, 4), (2, -1, 3), (5,), (-1,), (4, 1), (7, -1)]))
     dim = draw(st.sampled_from([1, -1, 2]))
-    return f"Unflatten({dim}, {sizes!r})", (draw(st.sampled_from([1, 2])), 12, *_sizes(draw, draw(st.integers(1, 2)), 1, 13))
+    spatial = _sizes(draw, draw(st.integers(1, 2)), 1, 13)
+    return f"Unflatten({dim}, {sizes!r})", (draw(st.sampled_from([1, 2])), 12, *spatial)
 
 
 LAYERS = st.one_of(norm_layers(), activation_layers(), pool_layers(), pad_layers(), shuffle_layers(),
@@ -123,7 +124,7 @@ def torch_outcome(torch, call: str, shape: tuple[int, ...]):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            module = eval(f"nn.{call}", {"nn": nn}).eval()  # noqa: S307 - drawn from the strategies above
+            module = eval(f"nn.{call}", {"nn": nn}).eval()
             with torch.no_grad():
                 return tuple(module(torch.randn(shape)).shape)
     except (RuntimeError, ValueError, IndexError, NotImplementedError, TypeError):
@@ -149,7 +150,7 @@ def _uninitialised_circular(call: str, shape: tuple[int, ...]) -> bool:
     crop leaves reads uninitialised memory (torch 2.13 returns garbage; convgraph refuses)."""
     if not call.startswith("CircularPad") or "((" not in call:
         return False
-    flat = eval(call[call.index("(") + 1:-1])  # noqa: S307 - the drawn tuple
+    flat = eval(call[call.index("(") + 1:-1])
     pairs = [flat[i:i + 2] for i in range(0, len(flat), 2)]
     return any(min(p) < 0 < max(p) and i + min(p) < max(p) for p, i in zip(pairs, reversed(shape)))
 
@@ -251,9 +252,10 @@ def test_every_layer_kind_is_in_every_table():
 
 
 def test_solve_states_the_coupled_instancenorm_rule(capsys):
-    from convgraph.cli import main
+    import os
+    import tempfile
 
-    import tempfile, os  # noqa: E401
+    from convgraph.cli import main
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "m.cg")
         with open(path, "w") as f:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_models import doc_sizes, full_sizes, torch_output_shapes, torch_refuses
+from torch_equiv import load_params, to_torch
 
 import convgraph as cg
 from convgraph.errors import ShapeError
 from convgraph.export.weights import init_params
-from test_models import doc_sizes, full_sizes, torch_output_shapes, torch_refuses
-from torch_equiv import load_params, to_torch
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 NEW = ["unet_milesial.cg", "espcn.cg", "mobilenetv3_small.cg", "cyclegan_resnet.cg", "wavenet_gated.cg",

@@ -220,10 +220,11 @@ def _divided_pool(b: Builder, s: Site, attrs: dict) -> None:
     the sum is the count_include_pad mean times prod(kernel). Ceil mode: the mean over the real
     elements times their count, the count being LpPool(p=1) of ones (zero padding adds 0)."""
     spec: ir.Pool = s.spec
-    n = s.name
+    n, divisor = s.name, spec.divisor_override
+    assert divisor is not None  # _pool calls this only with a divisor
     if not spec.ceil_mode:
         mean = b.op("AveragePool", [s.x], f"{n}/mean", count_include_pad=1, **attrs)
-        factor = math.prod(spec.kernel_size) / spec.divisor_override
+        factor = math.prod(spec.kernel_size) / divisor
         b.op("Mul", [mean, b.floats(f"{n}/factor", factor)], n, s.out)
         return
     mean = b.op("AveragePool", [s.x], f"{n}/mean", count_include_pad=0, **attrs)
@@ -233,7 +234,7 @@ def _divided_pool(b: Builder, s: Site, attrs: dict) -> None:
                 value=numpy_helper.from_array(np.ones(1, np.float32), f"{n}/one"))
     count = b.op("LpPool", [ones], f"{n}/count", p=1, **attrs)
     total = b.op("Mul", [mean, count], f"{n}/sum")
-    b.op("Div", [total, b.floats(f"{n}/divisor", float(spec.divisor_override))], n, s.out)
+    b.op("Div", [total, b.floats(f"{n}/divisor", float(divisor))], n, s.out)
 
 
 def _adaptive(b: Builder, s: Site) -> None:
@@ -698,7 +699,7 @@ _SCALAR_TYPES = {"add": "Add", "sub": "Sub", "rsub": "Sub", "mul": "Mul", "div":
 
 def _scalar(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
     op = str(node.attr("op"))
-    c = b.floats(f"{node.name}/value", float(node.attr("value")))  # type: ignore[arg-type]
+    c = b.floats(f"{node.name}/value", float(node.attr("value")))
     args = [c, node.inputs[0]] if op == "rsub" else [node.inputs[0], c]
     b.op(_SCALAR_TYPES[op], args, node.name, node.name)
 
@@ -714,7 +715,7 @@ def _pad_like(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
     zeros = b.ints(f"{n}/nc", [0, 0])
     pads = b.op("Concat", [zeros, begins, zeros, ends], f"{n}/pads", axis=0)
     mode = PAD_MODES.get(str(node.attr("mode", "constant")), "constant")
-    inputs = [v, pads] + ([b.floats(f"{n}/value", float(node.attr("value", 0.0)))] if mode == "constant" else [])  # type: ignore[arg-type]
+    inputs = [v, pads] + ([b.floats(f"{n}/value", float(node.attr("value", 0.0)))] if mode == "constant" else [])
     b.op("Pad", inputs, n, n, mode=mode)
 
 
@@ -742,7 +743,7 @@ def _slice(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
 
 def _mean(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
     rank = len(shapes[0])
-    axes = sorted(d % rank for d in node.attr("dims"))  # type: ignore[union-attr]
+    axes = sorted(d % rank for d in node.attr("dims"))
     keep = int(bool(node.attr("keepdim")))
     if b.opset >= 18:
         b.op("ReduceMean", [node.inputs[0], b.ints(f"{node.name}/axes", axes)], node.name, node.name, keepdims=keep)
@@ -751,7 +752,7 @@ def _mean(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
 
 
 def _unsqueeze(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
-    axis = int(node.attr("dim")) % (len(shapes[0]) + 1)  # type: ignore[arg-type]
+    axis = int(node.attr("dim")) % (len(shapes[0]) + 1)
     b.op("Unsqueeze", [node.inputs[0], b.ints(f"{node.name}/axes", [axis])], node.name, node.name)
 
 
@@ -759,7 +760,7 @@ def _squeeze(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
     """Squeeze exactly the dims the shape stage removed (size 1 in the formulas)."""
     x = shapes[0]
     named = node.attr("dims")
-    dims = range(len(x)) if named is None else [d % len(x) for d in named]  # type: ignore[union-attr]
+    dims = range(len(x)) if named is None else [d % len(x) for d in named]
     axes = [j for j in dims if x[j] == 1]
     if not axes:
         b.op("Identity", [node.inputs[0]], node.name, node.name)
@@ -774,7 +775,7 @@ def _reshape(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
 
     n, v = node.name, node.inputs[0]
     parts = []
-    for i, step in enumerate(reshape_plan(node.attr("shape"), shapes[0])):  # type: ignore[arg-type]
+    for i, step in enumerate(reshape_plan(node.attr("shape"), shapes[0])):
         if step[0] != "dim":
             parts.append(b.ints(f"{n}/d{i}", [step[1] if step[0] == "int" else -1]))
             continue

@@ -67,7 +67,7 @@ def _prelu_params(spec: ir.PReLU) -> Iterator[tuple[str, tuple[int, ...]]]:
     yield "weight", (spec.num_parameters,)
 
 
-def _no_params(spec) -> Iterator[tuple[str, tuple[int, ...]]]:
+def _no_params(spec: object) -> Iterator[tuple[str, tuple[int, ...]]]:
     return iter(())
 
 

@@ -14,11 +14,20 @@ from __future__ import annotations
 
 import ast
 from numbers import Real
+from typing import TYPE_CHECKING, Any
 
-from convgraph.errors import GraphError
+from convgraph.errors import ConvGraphError, DSLSyntaxError, GraphError, Loc
 from convgraph.front.catalogue import CATALOGUE
-from convgraph.front.functions import (DSL_FUNCTIONS, FUNCTIONAL, SHAPE_FUNCTIONS, TORCH_FUNCTIONS, functional_layer,
-                                       like_attrs, part_arg, shape_function_attrs)
+from convgraph.front.functions import (
+    DSL_FUNCTIONS,
+    FUNCTIONAL,
+    SHAPE_FUNCTIONS,
+    TORCH_FUNCTIONS,
+    functional_layer,
+    like_attrs,
+    part_arg,
+    shape_function_attrs,
+)
 from convgraph.ir import Node
 
 _FUNCTIONAL_PREFIXES = (("F",), ("nn", "functional"), ("torch", "nn", "functional"))
@@ -29,6 +38,19 @@ MAX_SLICE_DIMS = 5
 
 class FunctionsMixin:
     """Function calls, operators and slicing for ``dsl._Parser`` (see the module doc)."""
+
+    if TYPE_CHECKING:  # what the parser provides
+        symbols: dict[str, Loc]
+
+        def loc(self, node: ast.AST) -> Loc: ...
+        def error(self, node: ast.AST, message: str, cls: type[ConvGraphError] = DSLSyntaxError) -> ConvGraphError: ...
+        def callee(self, func: ast.expr) -> str: ...
+        def check_value_name(self, target: ast.Name) -> None: ...
+        def value(self, node: ast.expr) -> str: ...
+        def fresh(self, base: str, names_layer: bool) -> str: ...
+        def define(self, node: Node, source_name: str | None) -> None: ...
+        def layer_name(self, ctor: ast.Call, explicit: str | None, default: str) -> str: ...
+        def literal(self, node: ast.expr, depth: int = 0) -> Any: ...
 
     # -- callee names ------------------------------------------------------------------------
 
@@ -96,7 +118,7 @@ class FunctionsMixin:
         targets, call = stmt.targets[0], stmt.value
         kind = self.callee(call.func) if isinstance(call, ast.Call) and not isinstance(call.func, ast.Call) else ""
         name = kind.rpartition(".")[2]
-        if name not in ("chunk", "split"):  # only chunk(...) and split(...) unpack into several names
+        if name not in ("chunk", "split") or not isinstance(call, ast.Call):  # only they unpack
             raise self.error(stmt.targets[0], "assign to exactly one plain name, e.g. h = ...")
         names = targets.elts  # type: ignore[attr-defined]
         if not 2 <= len(names) <= 64 or not all(isinstance(t, ast.Name) for t in names):

@@ -27,8 +27,8 @@ from types import FrameType
 from convgraph.errors import GraphError, Loc
 from convgraph.front.catalogue import CATALOGUE, construct
 from convgraph.front.dsl import LAYER_NAME_RE, NAME_RE, RESERVED, parse_conditions, parse_size, suffixed
-from convgraph.ir import Assume, Expect, Graph, LayerSpec, Node
 from convgraph.front.functions import like_attrs, part_arg
+from convgraph.ir import Assume, Expect, Graph, LayerSpec, Node
 
 _order = itertools.count()  # definition order of values, across every graph being built
 
@@ -50,13 +50,13 @@ def _checked_name(name: str | None, loc: Loc, what: str = "name") -> str | None:
 class Value:
     """A value of the graph being built. Combine with ``+``, ``cat``, ``crop``; apply layers."""
 
-    def __init__(self, op: str, inputs: tuple["Value", ...], loc: Loc, *, layer: LayerSpec | None = None,
+    def __init__(self, op: str, inputs: tuple[Value, ...], loc: Loc, *, layer: LayerSpec | None = None,
                  name: str | None = None, dims: tuple = (), dim: int = 1, attrs: tuple = ()):
         self.op, self.inputs, self.loc, self.layer = op, inputs, loc, layer
         self.name, self.dims, self.dim, self.attrs = name, dims, dim, attrs
         self.seq = next(_order)
 
-    def _arith(self, other: object, op: str, scalar_op: str | None, symbol: str) -> "Value":
+    def _arith(self, other: object, op: str, scalar_op: str | None, symbol: str) -> Value:
         """``value op value`` (broadcasting) or ``value op number`` (a 'scalar' node)."""
         loc = _caller(sys._getframe(2))
         if isinstance(other, Real) and not isinstance(other, bool) and scalar_op is not None:
@@ -65,28 +65,28 @@ class Value:
             raise GraphError(f"a value is divided by a number only, got {other!r}", loc)
         return Value(op, _values([self, other], symbol, loc), loc)
 
-    def __add__(self, other) -> "Value":
+    def __add__(self, other: Value | float) -> Value:
         return self._arith(other, "add", "add", "+")
 
-    def __radd__(self, other) -> "Value":
+    def __radd__(self, other: Value | float) -> Value:
         return self._arith(other, "add", "add", "+")
 
-    def __sub__(self, other) -> "Value":
+    def __sub__(self, other: Value | float) -> Value:
         return self._arith(other, "sub", "sub", "-")
 
-    def __rsub__(self, other) -> "Value":
+    def __rsub__(self, other: Value | float) -> Value:
         return self._arith(other, "sub", "rsub", "-")
 
-    def __mul__(self, other) -> "Value":
+    def __mul__(self, other: Value | float) -> Value:
         return self._arith(other, "mul", "mul", "*")
 
-    def __rmul__(self, other) -> "Value":
+    def __rmul__(self, other: Value | float) -> Value:
         return self._arith(other, "mul", "mul", "*")
 
-    def __truediv__(self, other) -> "Value":
+    def __truediv__(self, other: Value | float) -> Value:
         return self._arith(other, "div", "div", "/")
 
-    def __getitem__(self, key) -> "Value":
+    def __getitem__(self, key: slice | tuple[slice, ...]) -> Value:
         """``v[:, :, :-2]``: slices with int (or None) bounds and no step."""
         loc = _caller(sys._getframe(1))
         items = key if isinstance(key, tuple) else (key,)
@@ -200,7 +200,7 @@ def chunk(value: Value, chunks: int, dim: int = 0) -> tuple[Value, ...]:
     return _parts(value, "chunk", part_arg("chunk", chunks, loc), dim, loc)
 
 
-def split(value: Value, sizes, dim: int = 0) -> tuple[Value, ...]:
+def split(value: Value, sizes: Sequence[int], dim: int = 0) -> tuple[Value, ...]:
     """``torch.split`` with a list of sizes (one value each; they must sum to the dim's size)."""
     loc = _caller(sys._getframe(1))
     arg = part_arg("split", sizes, loc)
@@ -209,11 +209,11 @@ def split(value: Value, sizes, dim: int = 0) -> tuple[Value, ...]:
     return _parts(value, "split", arg, dim, loc)
 
 
-def _parts(value: Value, kind: str, arg, dim: int, loc: Loc) -> tuple[Value, ...]:
+def _parts(value: Value, kind: str, arg: int | tuple[int, ...], dim: int, loc: Loc) -> tuple[Value, ...]:
     (value,) = _values([value], kind, loc)
     if not isinstance(dim, int) or isinstance(dim, bool):
         raise GraphError(f"{kind}: dim must be an int, got {dim!r}", loc)
-    count = arg if kind == "chunk" else len(arg)
+    count = arg if isinstance(arg, int) else len(arg)
     return tuple(Value("slice", (value,), loc, attrs=(("part", (kind, arg, dim, k, count)),)) for k in range(count))
 
 
@@ -356,5 +356,5 @@ def _expectation(e: Expectation, names: dict[int, str], symbols: list[str]) -> E
     return Expect(e.loc, text, names[id(e.value)], dims)
 
 
-__all__ = ["input", "cat", "crop", "pad", "interpolate", "chunk", "split", "assume", "expect", "build", "Value", "Layer", "Assumption", "Expectation",
-           *CATALOGUE]
+__all__ = ["input", "cat", "crop", "pad", "interpolate", "chunk", "split", "assume", "expect", "build", "Value",
+           "Layer", "Assumption", "Expectation", *CATALOGUE]

@@ -27,8 +27,8 @@ from typing import Literal, TypeVar, overload
 
 from convgraph import dims as D
 from convgraph.errors import ConvGraphError, DSLSyntaxError, GraphError, Loc
-from convgraph.front.catalogue import CATALOGUE, construct, suggest
 from convgraph.front._dsl_functions import FunctionsMixin
+from convgraph.front.catalogue import CATALOGUE, construct, suggest
 from convgraph.front.functions import DSL_FUNCTIONS
 from convgraph.ir import Assume, Expect, Graph, LayerSpec, Node
 

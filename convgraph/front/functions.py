@@ -21,10 +21,18 @@ from __future__ import annotations
 
 import math
 from numbers import Integral, Real
+from typing import Any
 
 from convgraph.errors import NOWHERE, GraphError, LayerConfigError, Loc
-from convgraph.front.catalogue import (INTERPOLATING_MODES, PAD_MODES, REQUIRED, UPSAMPLE_MODES, construct,
-                                       pad_pairs, suggest)
+from convgraph.front.catalogue import (
+    INTERPOLATING_MODES,
+    PAD_MODES,
+    REQUIRED,
+    UPSAMPLE_MODES,
+    construct,
+    pad_pairs,
+    suggest,
+)
 from convgraph.ir import LayerSpec, Pad
 
 Params = tuple[tuple[str, object], ...]
@@ -85,18 +93,18 @@ SHAPE_FUNCTIONS: dict[str, Params] = {
 def shape_function_attrs(name: str, args: tuple, kwargs: dict, loc: Loc, prefix: str = "") -> tuple:
     """Node attrs of ``mean(v, dim, keepdim)``, ``unsqueeze(v, dim)``, ``squeeze(v, dim=None)``."""
     b = bind(f"{prefix}{name}", SHAPE_FUNCTIONS[name], args, kwargs, loc)
-    dim = b["dim"]
-    ints = (dim,) if isinstance(dim, Integral) else dim
+    dim: Any = b["dim"]
+    ints: Any = (dim,) if isinstance(dim, Integral) else dim
     ok = isinstance(ints, (tuple, list)) and all(isinstance(d, Integral) and not isinstance(d, bool) for d in ints)
     if name == "unsqueeze" and not (ok and len(ints) == 1 and not isinstance(dim, (tuple, list))):
         raise GraphError(f"{prefix}unsqueeze: dim must be an int, got {dim!r}", loc)
     if name == "unsqueeze":
-        return (("dim", int(dim)),)  # type: ignore[arg-type]
+        return (("dim", int(dim)),)
     if name == "squeeze" and dim is None:
         return (("dims", None),)
     if isinstance(dim, bool) or not ok or not ints:
         raise GraphError(f"{prefix}{name}: dim must be an int or a tuple of ints, got {dim!r}", loc)
-    dims = tuple(int(d) for d in ints)  # type: ignore[union-attr]
+    dims = tuple(int(d) for d in ints)
     if name == "squeeze":
         return (("dims", dims),)
     if not isinstance(b["keepdim"], bool) or b["dtype"] is not None:
@@ -198,7 +206,7 @@ def part_arg(kind: str, arg: object, loc: Loc) -> int | tuple[int, ...]:
             raise GraphError(f"{kind}: {what} must be a positive int, got {arg!r}", loc)
         return int(arg)
     if kind == "split" and isinstance(arg, (tuple, list)) and arg and all(
-            isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in arg):
+            isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in arg):
         return tuple(int(s) for s in arg)
     what = "chunks must be a positive int" if kind == "chunk" else \
         "split_size_or_sections must be a positive int or a list of them"

@@ -1,8 +1,8 @@
 """The IR: frozen, canonical layer specs, graph nodes and the graph. Every front end produces it;
 every later stage reads it. It imports no later stage."""
 from convgraph.ir._graph import (  # noqa: F401
-    MERGE_OPS,
     BINARY_OPS,
+    MERGE_OPS,
     SCALAR_OPS,
     AdaptiveAvgPool,
     AdaptiveMaxPool,
@@ -28,9 +28,9 @@ from convgraph.ir._graph import (  # noqa: F401
     PoolMode,
     PReLU,
     Softmax,
+    Unflatten,
     Upsample,
     UpsampleMode,
-    Unflatten,
     bake,
     part_bounds,
     reshape_entry,

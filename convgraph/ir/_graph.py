@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from convgraph.dims import Dim
 from convgraph.errors import Loc
@@ -323,7 +323,8 @@ class Node:
     #: convgraph prints for the user to paste. Not part of equality: a built graph equals its DSL twin.
     source: str = field(default="", compare=False)
 
-    def attr(self, key: str, default: object = None) -> object:
+    def attr(self, key: str, default: Any = None) -> Any:
+        """An attribute of a function node (``mode``, ``index``, ``part``, ...); see the op list above."""
         return dict(self.attrs).get(key, default)
 
     @property
@@ -334,7 +335,7 @@ class Node:
         return self.layer
 
 
-def reshape_entry(e, env: Mapping[str, int] | None = None):
+def reshape_entry(e: int | tuple[str, int], env: Mapping[str, int] | None = None) -> int | tuple[str, int]:
     """A reshape entry as a size: ints stay; ``(symbol, k)`` is ``k * env[symbol]`` (with no env:
     the pair itself)."""
     if isinstance(e, tuple) and env is not None:
@@ -342,11 +343,11 @@ def reshape_entry(e, env: Mapping[str, int] | None = None):
     return e
 
 
-def part_bounds(kind: str, n: int, arg) -> list[tuple[int, int]]:
+def part_bounds(kind: str, n: int, arg: int | tuple[int, ...]) -> list[tuple[int, int]]:
     """(start, stop) of each output of ``torch.chunk(v, arg)`` ('chunk': parts of ceil(n/arg), so
     possibly fewer than arg) or ``torch.split(v, arg)`` ('split': parts of size arg, the last one
     shorter, or the listed sizes, which must sum to n) along a dim of size n."""
-    if kind == "chunk" or isinstance(arg, int):
+    if isinstance(arg, int):  # chunk's count, or split's part size
         size = -(-n // arg) if kind == "chunk" else arg
         return [(a, min(a + size, n)) for a in range(0, n, max(size, 1))]
     if sum(arg) != n:
@@ -355,13 +356,13 @@ def part_bounds(kind: str, n: int, arg) -> list[tuple[int, int]]:
     return list(zip([0, *ends[:-1]], ends))
 
 
-def slice_index(node: Node, dims: tuple) -> tuple[tuple[int | None, int | None], ...]:
+def slice_index(node: Node, dims: tuple[Any, ...]) -> tuple[tuple[int | None, int | None], ...]:
     """The (start, stop) per leading dim of a 'slice' node, given its input's dims (a part's dim
     must be an int)."""
     part = node.attr("part")
     if part is None:
-        return node.attr("index", ())  # type: ignore[return-value]
-    kind, arg, dim, k, _count = part  # type: ignore[misc]
+        return tuple(node.attr("index", ()))
+    kind, arg, dim, k, _count = part
     dim = dim % len(dims)
     return ((None, None),) * dim + (part_bounds(kind, dims[dim], arg)[k],)
 

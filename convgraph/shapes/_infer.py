@@ -7,8 +7,8 @@ A constraint on constants only is decided at once: a failed one raises at build 
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -332,7 +332,7 @@ def _elementwise(ctx: _Ctx, spec: Elementwise, x: Shape) -> Shape:
     return x
 
 
-def _product(dims) -> Dim:
+def _product(dims: Iterable[Dim]) -> Dim:
     prod: Dim = 1
     for d in dims:
         prod = D.mul(prod, d)
@@ -622,7 +622,7 @@ def _slice(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
     return tuple(out)
 
 
-def _dims_in_range(ctx: _Ctx, dims, rank: int, what: str) -> list[int]:
+def _dims_in_range(ctx: _Ctx, dims: Iterable[int], rank: int, what: str) -> list[int]:
     for d in dims:
         if not -rank <= d < rank:
             raise ctx.fail(f"dim {d} out of range for a {rank}-D value")
@@ -715,17 +715,17 @@ def _reshape(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
     carried = {p[1] for p in dims}
     known = math.prod(e for e in entries if isinstance(e, int) and e != -1) * math.prod(p[2] for p in dims)
     k = math.prod(d for d in x if isinstance(d, int)) * math.prod(p[3] for p in dims) // known  # exact: see plan
-    out = []
-    for e, step in zip(entries, plan):
+    out: list[Dim] = []
+    for entry, step in zip(entries, plan):
         if step[0] == "rest":
             rest = _product(d for j, d in enumerate(x) if not isinstance(d, int) and j not in carried)
             out.append(D.lower(D.mul(rest, k)))
         else:
-            out.append(_entry_dim(e))
+            out.append(_entry_dim(entry))
     return tuple(out)
 
 
-def _entry_dim(e) -> Dim:
+def _entry_dim(e: int | tuple[str, int]) -> Dim:
     """A reshape entry as a dim: an int, or ``(symbol, k)`` for k * symbol."""
     return e if isinstance(e, int) else D.lower(D.mul(D.sym(e[0]), e[1]))
 
@@ -733,7 +733,7 @@ def _entry_dim(e) -> Dim:
 def _part_index(ctx: _Ctx, node: Node, x: Shape) -> tuple:
     """Output k of ``chunk``/``split``: the dim must have a known size, and torch must return as
     many outputs as the statement unpacks."""
-    kind, arg, dim, k, count = node.attr("part")  # type: ignore[misc]
+    kind, arg, dim, _k, count = node.attr("part")
     if not -len(x) <= dim < len(x):
         raise ctx.fail(f"{kind}: dim {dim} out of range for a {len(x)}-D value")
     n = x[dim]

@@ -272,11 +272,11 @@ def _fan_batchnorm(spec: ir.BatchNorm, x: Ints) -> int:
     return 4 if spec.track_running_stats else 4 + x[0] * math.prod(x[2:])
 
 
-def _fan_instancenorm(spec, x: tuple) -> int:
+def _fan_instancenorm(spec: ir.InstanceNorm, x: Ints) -> int:
     return 4 if spec.track_running_stats else 4 + math.prod(x[2:])
 
 
-def _fan_groupnorm(spec, x: tuple) -> int:
+def _fan_groupnorm(spec: ir.GroupNorm, x: Ints) -> int:
     return 4 + x[1] // spec.num_groups * math.prod(x[2:])
 
 
@@ -311,7 +311,7 @@ def _merge_fan(node: ir.Node, xs: list[tuple]) -> int:
     if node.op == "interp_like" and "linear" in str(node.attr("mode")):
         return 2 ** (len(xs[0]) - 2) * (1 + max(max(xs[0][2:]), max(xs[1][2:])))
     if node.op == "mean":  # squared: a mean cancels, so its size is far below the terms' (the scale)
-        return math.prod(xs[0][d] for d in node.attr("dims")) ** 2  # type: ignore[union-attr]
+        return math.prod(xs[0][d] for d in node.attr("dims")) ** 2
     return 0
 
 
@@ -364,7 +364,8 @@ def _t_pool(F: Any, spec: ir.Pool, x: Any, p: dict[str, Any]) -> Any:
                                                  ceil_mode=spec.ceil_mode)
     extra = {} if spec.divisor_override is None else {"divisor_override": spec.divisor_override}
     return getattr(F, f"avg_pool{spec.nd}d")(x, spec.kernel_size, spec.stride, spec.padding,
-                                             ceil_mode=spec.ceil_mode, count_include_pad=spec.count_include_pad, **extra)
+                                             ceil_mode=spec.ceil_mode, count_include_pad=spec.count_include_pad,
+                                             **extra)
 
 
 def _t_upsample(F: Any, spec: ir.Upsample, x: Any, p: dict[str, Any]) -> Any:
@@ -377,12 +378,12 @@ def _t_batchnorm(F: Any, spec: ir.BatchNorm, x: Any, p: dict[str, Any]) -> Any:
                         training=not spec.track_running_stats, momentum=0.0, eps=spec.eps)
 
 
-def _t_instancenorm(F, spec: ir.InstanceNorm, x, p):
+def _t_instancenorm(F: Any, spec: ir.InstanceNorm, x: Any, p: dict[str, Any]) -> Any:
     return F.instance_norm(x, p.get("running_mean"), p.get("running_var"), p.get("weight"), p.get("bias"),
                            use_input_stats=spec.uses_input_stats, momentum=0.0, eps=spec.eps)
 
 
-def _t_pad(F, spec: ir.Pad, x, p):
+def _t_pad(F: Any, spec: ir.Pad, x: Any, p: dict[str, Any]) -> Any:
     flat = [v for pair in reversed(spec.padding) for v in pair]
     if spec.mode == "constant":
         return F.pad(x, flat, mode="constant", value=spec.value)
@@ -462,12 +463,14 @@ def _torch_node(F: Any, torch: Any, node: ir.Node, args: list[Any], tparams: dic
     return _TORCH_MERGES[node.op](F, node, *args)
 
 
-def _t_pad_like(F, node: ir.Node, v, like):
+def _t_pad_like(F: Any, node: ir.Node, v: Any, like: Any) -> Any:
     flat: list[int] = []
     for a, b in reversed(list(zip(v.shape[2:], like.shape[2:]))):
         flat += [(b - a) // 2, (b - a) - (b - a) // 2]
     mode = str(node.attr("mode", "constant"))
-    return F.pad(v, flat, mode=mode, value=float(node.attr("value", 0.0))) if mode == "constant" else F.pad(v, flat, mode=mode)  # type: ignore[arg-type]
+    if mode == "constant":
+        return F.pad(v, flat, mode=mode, value=float(node.attr("value", 0.0)))
+    return F.pad(v, flat, mode=mode)
 
 
 _TORCH_SCALAR = {"add": lambda x, c: x + c, "sub": lambda x, c: x - c, "rsub": lambda x, c: c - x,

@@ -259,6 +259,12 @@ def _adaptive_max_pool(spec: ir.AdaptiveMaxPool, x: np.ndarray, params: Params) 
 NP_FPAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
+def _pad_np(x: np.ndarray, width: list[tuple[int, int]], mode: str, value: float) -> np.ndarray:
+    if mode == "constant":
+        return np.pad(x, width, constant_values=value)
+    return np.pad(x, width, mode=mode)  # type: ignore[call-overload]
+
+
 def _pad_layer(spec: ir.Pad, x: np.ndarray, params: Params) -> np.ndarray:
     """Pad the last len(padding) axes by the positive amounts, then crop by the negative ones;
     circular mode crops first and wraps the cropped part (as torch)."""
@@ -266,10 +272,11 @@ def _pad_layer(spec: ir.Pad, x: np.ndarray, params: Params) -> np.ndarray:
     if spec.mode == "circular":
         x = x[tuple([slice(None)] * first + [slice(max(-b, 0), n - max(-e, 0))
                                             for (b, e), n in zip(spec.padding, x.shape[first:])])]
-        return np.pad(x, [(0, 0)] * first + [(max(b, 0), max(e, 0)) for b, e in spec.padding], mode="wrap")
+        wrap = [(0, 0)] * first + [(max(b, 0), max(e, 0)) for b, e in spec.padding]
+        return np.pad(x, wrap, mode="wrap")
     width = [(0, 0)] * first + [(max(b, 0), max(e, 0)) for b, e in spec.padding]
     mode = NP_FPAD_MODES[spec.mode]
-    y = np.pad(x, width, constant_values=spec.value) if mode == "constant" else np.pad(x, width, mode=mode)
+    y = _pad_np(x, width, mode, spec.value)
     crop = [slice(None)] * first + [slice(max(-b, 0), n - max(-e, 0))
                                     for (b, e), n in zip(spec.padding, y.shape[first:])]
     return y[tuple(crop)]
@@ -567,7 +574,7 @@ def _layer_params(node: ir.Node, params: Params, dtype: DTypeLike) -> Params:
 def _pad_like(node: ir.Node, v: np.ndarray, like: np.ndarray) -> np.ndarray:
     """Pad v's spatial axes to like's: ``(w - v)//2`` at the start, the rest at the end."""
     pads = tuple(((b - a) // 2, (b - a) - (b - a) // 2) for a, b in zip(v.shape[2:], like.shape[2:]))
-    spec = ir.Pad("pad", 0, pads, str(node.attr("mode", "constant")), float(node.attr("value", 0.0)))  # type: ignore[arg-type]
+    spec = ir.Pad("pad", 0, pads, str(node.attr("mode", "constant")), float(node.attr("value", 0.0)))
     return _pad_layer(spec, v, {})
 
 
@@ -591,7 +598,7 @@ def _slice(node: ir.Node, x: np.ndarray) -> np.ndarray:
 def _squeeze(node: ir.Node, x: np.ndarray) -> np.ndarray:
     """Drop the named dims (None: all) that have size 1; keep the others."""
     named = node.attr("dims")
-    dims = range(x.ndim) if named is None else [d % x.ndim for d in named]  # type: ignore[union-attr]
+    dims = range(x.ndim) if named is None else [d % x.ndim for d in named]
     return x.squeeze(axis=tuple(j for j in dims if x.shape[j] == 1))
 
 
@@ -603,10 +610,10 @@ _MERGE_IMPLS: dict[str, Callable[[ir.Node, list[np.ndarray]], np.ndarray]] = {
     "crop": lambda node, args: _crop(args[0], args[1]),
     "pad_like": lambda node, args: _pad_like(node, *args),
     "interp_like": lambda node, args: _interp_like(node, *args),
-    "scalar": lambda node, args: _SCALAR_IMPLS[str(node.attr("op"))](args[0], float(node.attr("value"))),  # type: ignore[arg-type]
+    "scalar": lambda node, args: _SCALAR_IMPLS[str(node.attr("op"))](args[0], float(node.attr("value"))),
     "slice": lambda node, args: _slice(node, args[0]),
-    "mean": lambda node, args: args[0].mean(axis=tuple(node.attr("dims")), keepdims=bool(node.attr("keepdim"))),  # type: ignore[arg-type]
-    "unsqueeze": lambda node, args: np.expand_dims(args[0], int(node.attr("dim")) % (args[0].ndim + 1)),  # type: ignore[arg-type]
+    "mean": lambda node, args: args[0].mean(axis=tuple(node.attr("dims")), keepdims=bool(node.attr("keepdim"))),
+    "unsqueeze": lambda node, args: np.expand_dims(args[0], int(node.attr("dim")) % (args[0].ndim + 1)),
     "squeeze": lambda node, args: _squeeze(node, args[0]),
 }
 
@@ -626,7 +633,7 @@ def symbol_sizes(graph: ir.Graph, inputs: dict[str, Any]) -> dict[str, int]:
 
 def _merge(node: ir.Node, args: list[np.ndarray], sizes: dict[str, int] | None = None) -> np.ndarray:
     if node.op == "reshape":  # C order, as torch.reshape; the entries name input symbols
-        return args[0].reshape(tuple(ir.reshape_entry(e, sizes or {}) for e in node.attr("shape")))  # type: ignore[union-attr]
+        return args[0].reshape(tuple(ir.reshape_entry(e, sizes or {}) for e in node.attr("shape")))
     if node.op not in _MERGE_IMPLS:
         raise ValueError(f"unknown node op {node.op!r} at '{node.name}'")
     return _MERGE_IMPLS[node.op](node, args)
