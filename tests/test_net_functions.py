@@ -335,3 +335,17 @@ def test_builder_rejects_bad_arguments():
         x / x
     with pytest.raises(ConvGraphError, match="chunks must be a positive int"):
         cg.chunk(x, 0)
+
+
+def test_chunk_exports_as_one_split_with_an_output_per_value():
+    g = cg.parse("x = input(N, 6, L)\na, b, c = chunk(x, 3, dim=1)\nd, e = split(x, [2, 4], dim=1)\n"
+                 "output(a, b, c, d, e)\n")
+    model = to_onnx(g)
+    splits = [(list(n.output), n) for n in model.graph.node if n.op_type == "Split"]
+    assert [outs for outs, _ in splits] == [["a", "b", "c"], ["d", "e"]]
+    import onnxruntime as ort
+
+    x = np.arange(2 * 6 * 5, dtype=np.float32).reshape(2, 6, 5)
+    got = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    want = [x[:, 0:2], x[:, 2:4], x[:, 4:6], x[:, 0:2], x[:, 2:6]]
+    assert all(np.array_equal(g_, w) for g_, w in zip(got, want))

@@ -20,7 +20,8 @@ Lowering rules (``/work/shared/reference/conv-semantics.md`` §4, §5, §8):
 - ``crop`` is a Slice whose starts are computed from the runtime shapes, so it stays dynamic.
 
 ``LOWERINGS`` maps each spec type to its emitter and to the lowest opset at which its lowering is
-faithful (``min_opset``); ``MERGE_EMITTERS`` covers ``cat``, ``add`` and ``crop``.
+faithful (``min_opset``); ``MERGE_EMITTERS`` covers ``cat``, ``add``, ``crop`` and the DSL
+functions; ``emit_nodes`` writes the outputs of a ``chunk``/``split`` as one Split.
 """
 from __future__ import annotations
 
@@ -79,6 +80,11 @@ class Builder:
         out = output if output is not None else self.value(node_name)
         self.nodes.append(helper.make_node(op_type, list(inputs), [out], name=node_name, **attrs))
         return out
+
+    def multi_op(self, op_type: str, inputs: Sequence[str], name: str, outputs: Sequence[str], **attrs: Any) -> None:
+        """Append one node with several named outputs (Split)."""
+        self.nodes.append(helper.make_node(op_type, list(inputs), list(outputs),
+                                           name=self._unique(name, self._node_names), **attrs))
 
     def const(self, name: str, values: ArrayLike, dtype: DTypeLike = np.int64) -> str:
         """A Constant node holding ``values`` (int64 unless told)."""
@@ -818,3 +824,45 @@ def emit_node(b: Builder, node: ir.Node, values: dict[str, Shape]) -> None:
         LOWERINGS[type(node.layer)].emit(b, site)
     else:
         MERGE_EMITTERS[node.op](b, node, [values[i] for i in node.inputs])
+
+
+def _split_groups(nodes: Sequence[ir.Node]) -> dict[str, list[ir.Node]]:
+    """The complete output sets of chunk/split statements ('slice' nodes with a ``part`` attr of
+    the same input and arguments, one per position), keyed by their first output's name."""
+    by_key: dict[tuple, list[ir.Node]] = {}
+    for n in nodes:
+        part = n.attr("part") if n.op == "slice" else None
+        if part is not None:
+            by_key.setdefault((n.inputs[0], part[0], part[1], part[2], part[4]), []).append(n)
+    groups = {}
+    for key, parts in by_key.items():
+        ks = sorted(p.attr("part")[3] for p in parts)
+        if ks == list(range(key[4])):  # complete, no duplicates: one Split
+            ordered = sorted(parts, key=lambda p: p.attr("part")[3])
+            groups[ordered[0].name] = ordered
+    return groups
+
+
+def _split(b: Builder, parts: list[ir.Node], values: dict[str, Shape]) -> None:
+    """One ONNX Split for all outputs of a chunk/split, each output named after its value."""
+    first = parts[0]
+    kind, arg, dim, _k, _count = first.attr("part")
+    x = values[first.inputs[0]]
+    axis = dim % len(x)
+    sizes = [stop - start for start, stop in ir.part_bounds(kind, x[axis], arg)]
+    b.multi_op("Split", [first.inputs[0], b.ints(f"{first.name}/split", sizes)], first.name,
+               [p.name for p in parts], axis=axis)
+
+
+def emit_nodes(b: Builder, nodes: Sequence[ir.Node], values: dict[str, Shape]) -> None:
+    """Lower every non-input node in order; the outputs of a chunk/split become one Split."""
+    groups = _split_groups(nodes)
+    done: set[str] = set()
+    for node in nodes:
+        if node.op == "input" or node.name in done:
+            continue
+        if node.name in groups:
+            _split(b, groups[node.name], values)
+            done.update(p.name for p in groups[node.name])
+            continue
+        emit_node(b, node, values)

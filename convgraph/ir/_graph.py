@@ -299,8 +299,9 @@ class Node:
       are one 'slice' node per output: ``a, b = chunk(v, 2, dim=1)`` and ``split(v, [16, 48],
       dim=1)`` give nodes with the attr ``part`` = (kind, chunks or sizes, dim, k, count): output
       k of count, its bounds computed from the dim's size by ``part_bounds`` (so they follow the
-      graph's shapes; ``slice_index`` gives every slice node's index). In the JSON and the ONNX
-      export each output is a value of its own (a Slice each).
+      graph's shapes; ``slice_index`` gives every slice node's index). In the JSON each output is
+      a value of its own; the ONNX export writes one Split with an output per value (a Slice per
+      part when not every part is in the graph).
     - 'mean': one input; attrs ``dims`` (a tuple of ints, as written) and ``keepdim``.
     - 'unsqueeze': one input; attr ``dim``: a new dim of size 1 there (``torch.unsqueeze``).
     - 'squeeze': one input; attr ``dims`` (None: every dim): those of size 1 are removed; a dim of
