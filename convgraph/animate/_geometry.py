@@ -21,18 +21,7 @@ from dataclasses import dataclass
 
 from convgraph.dims import ceil_window_count, effective_kernel, stretched_size, window_count
 from convgraph.errors import ConvGraphError, Loc, ShapeError
-from convgraph.ir import (
-    AdaptiveAvgPool,
-    BatchNorm,
-    Conv,
-    ConvTranspose,
-    Elementwise,
-    Flatten,
-    LayerSpec,
-    Linear,
-    Pool,
-    Upsample,
-)
+from convgraph.ir import Conv, ConvTranspose, LayerSpec, Pool
 
 # kinds of drawn cells on the source side of a window
 INPUT = "input"  # an input cell (holds input[src])
@@ -254,8 +243,6 @@ GATHER_AXIS: dict[type, Callable[..., GatherAxis]] = {
     Pool: _pool_axis,
     ConvTranspose: _conv_transpose_axis,
 }
-#: the layer kinds without a sliding window, which animate refuses (every kind is in one of the two)
-NOT_ANIMATED = frozenset({AdaptiveAvgPool, Upsample, BatchNorm, Elementwise, Flatten, Linear})
 
 
 def layer_kind(spec: LayerSpec) -> str:
