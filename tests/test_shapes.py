@@ -257,6 +257,7 @@ def stack_case(draw):
     return nd, layers
 
 
+@pytest.mark.slow
 def test_stacks_match_torch(torch):
     @settings(max_examples=300, derandomize=True)
     @given(case=stack_case(), data=st.data())
