@@ -31,11 +31,11 @@ from functools import cached_property
 from typing import Mapping
 
 from . import dims as D
-from .dims import Dim, EPSet
+from .dims import Dim
 from .errors import ShapeError
 from .ir import Conv, Graph, Pool
 from .shapes import Constraint, ShapeResult
-from .solve_sets import (BRUTE_LIMIT, CondSet, ProductCoupling, condition_set, intersect_all, minus,
+from .solve_sets import (BRUTE_LIMIT, CondSet, EPSet, ProductCoupling, condition_set, intersect_all, minus,
                          product_coupling)
 
 #: a coupling that is not a product is searched over this many valid sizes of each symbol
@@ -424,7 +424,9 @@ def _candidates(s: SymbolSizes, want: int) -> list[int]:
     big = next(iter(s.runs.iter(2 * lo + 2 * period)), None)
     out = [lo] + ([s.exact.min] if not s.exact.empty else []) + ([big] if big is not None else [])
     seen = {x % period for x in out}
-    for x in s.runs.first(period, lo):  # consecutive valid sizes: every class mod each divisor early
+    import itertools
+
+    for x in itertools.islice(s.runs.iter(lo), min(period, 4096)):  # consecutive valid sizes: every class early
         if len(out) >= want + 2:
             break
         if x % period not in seen:

@@ -15,12 +15,12 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Iterator
 
 from . import dims as D
-from .dims import EPSet
 from .errors import ConvGraphError, Loc
 from .ir import Assume, ConvTranspose, Conv, Graph, Node, Pool
 from .shapes import Constraint, ShapeResult, infer
 from .solve_report import classes_text, describe_set, periodic_start
-from .solve_sets import condition_set, subset
+from .solve_exact import prev_member
+from .solve_sets import EPSet, condition_set, subset
 
 if TYPE_CHECKING:  # pragma: no cover
     from .solve import Fix, Merge, Solution
@@ -272,7 +272,7 @@ def _assumes(sol: "Solution", m: "Merge") -> Iterator[Candidate]:
 
 def _class_condition(s: EPSet | None, n: str):
     """(text, conds) for ``n % m == r`` / ``n % m >= a, n % m <= b`` plus ``n >= start``."""
-    if s is None or s.empty or s.exceptions or not s.residues:
+    if s is None or s.empty or s.finite_windows() or s.finite or s.modulus > 1 << 16:
         return None
     x = D.sym(n)
     texts, conds = [], []
@@ -291,7 +291,7 @@ def _class_condition(s: EPSet | None, n: str):
         else:
             return None
     start = periodic_start(s)
-    if any(y % mod in s.residues for y in range(1, start)):
+    if start > 1 and (prev_member(s.tail, start - 1) or 0) >= 1:  # a class member below start
         texts.append(f"{n} >= {start}")
         conds.append((x, ">=", start))
     if not conds:

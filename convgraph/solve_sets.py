@@ -4,8 +4,9 @@ Every condition the shape stage records is ``lhs op rhs`` over dims. For one sym
 
 - a monotone inequality (every layer's own size rule: ``i + 2p >= ek``, ``o >= 1``) is a half-line,
   found by exponential + binary search (``dims.min_at_least``), exact for any period;
-- a periodic condition (``d(x + P) == d(x) + slope*P``) is an eventually periodic set, decided on
-  each residue class mod P (``dims.solve_condition``);
+- a periodic condition (``d(x + P) == d(x) + slope*P``) is an eventually periodic set, found by
+  residue lifting on the structure of the dims, never by enumerating the period
+  (``solve_exact.condition_sizes``: exact for periods of 2**40 and beyond);
 - ``F(x) == c`` with F a product of non-decreasing factors (a Linear after Flatten of one symbol)
   is an interval: F is non-decreasing once every factor is non-negative;
 - anything else (a non-dyadic Upsample scale inside an equality) is checked size by size over
@@ -23,12 +24,13 @@ from functools import lru_cache, reduce
 from typing import Callable, Mapping
 
 from . import dims as D
-from .dims import Dim, EPSet
+from .dims import Dim
+from .solve_exact import Sizes, condition_sizes
+
+EPSet = Sizes  # the set type every solver result holds (an EPSet-compatible, exact, compact set)
 
 #: sizes checked one by one when a condition has no period (non-dyadic Upsample scale)
 BRUTE_LIMIT = 4096
-#: periods above this are not enumerated residue by residue
-MAX_PERIOD = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class CondSet:
 
 def minus(a: EPSet, b: EPSet) -> EPSet:
     """a \\ b"""
-    return a.combine(b, lambda p, q: p and not q)
+    return Sizes.lift(a) - b
 
 
 def subset(a: EPSet, b: EPSet) -> bool:
@@ -50,16 +52,12 @@ def subset(a: EPSet, b: EPSet) -> bool:
 
 
 def finite_set(xs) -> EPSet:
-    xs = frozenset(int(x) for x in xs if x >= 1)
-    return EPSet((max(xs) + 1) if xs else 1, 1, frozenset(), xs).normalized()
+    return Sizes.of(xs)
 
 
 def interval(a: int, b: int | None) -> EPSet:
     """{a <= x < b} (b None: unbounded), x >= 1."""
-    a = max(a, 1)
-    if b is None:
-        return EPSet.build(a, 1, lambda x: x >= a)
-    return finite_set(range(a, b))
+    return Sizes.interval(a, None if b is None else b - 1)
 
 
 def brute(pred: Callable[[int], bool], limit: int = BRUTE_LIMIT) -> EPSet:
@@ -106,7 +104,7 @@ def condition_set(lhs: Dim, op: str, rhs: Dim, name: str) -> CondSet:
     """The exact set of sizes x >= 1 of ``name`` where ``lhs op rhs`` holds (the condition must
     involve ``name`` alone). Cached: re-solving an edited graph only solves what changed."""
     lhs, rhs = D.lower(lhs), D.lower(rhs)
-    for solver in (_monotone_inequality, _periodic, _monotone_equality):
+    for solver in (_monotone_inequality, condition_sizes, _monotone_equality):
         got = solver(lhs, op, rhs, name)
         if got is not None:
             return CondSet(got)
@@ -126,15 +124,8 @@ def _monotone_inequality(lhs: Dim, op: str, rhs: Dim, name: str) -> EPSet | None
     c = D.lower(rhs)
     need = {">=": c, ">": c + 1, "<=": c + 1, "<": c}[op]
     x = D.min_at_least(lhs, need, name)
-    at_least = interval(x, None) if x is not None else EPSet.none()
-    return at_least if op in (">=", ">") else minus(EPSet.all(), at_least)
-
-
-def _periodic(lhs: Dim, op: str, rhs: Dim, name: str) -> EPSet | None:
-    ps = D.period_slope(D.add(lhs, D.mul(rhs, -1)))
-    if ps is None or ps[0] > MAX_PERIOD:
-        return None
-    return D.solve_condition(lhs, op, rhs, name)
+    at_least = interval(x, None) if x is not None else Sizes.none()
+    return at_least if op in (">=", ">") else minus(Sizes.all(), at_least)
 
 
 def _monotone_equality(lhs: Dim, op: str, rhs: Dim, name: str) -> EPSet | None:
@@ -150,9 +141,9 @@ def _monotone_equality(lhs: Dim, op: str, rhs: Dim, name: str) -> EPSet | None:
     c, f = D.lower(rhs), _value(lhs, name)
     a = D.min_at_least(lhs, c, name, lo=lo)
     b = D.min_at_least(lhs, c + 1, name, lo=lo) if a is not None else None
-    hit = EPSet.none() if a is None or f(a) != c else interval(a, b)
+    hit = Sizes.none() if a is None or f(a) != c else interval(a, b)
     hit = hit | finite_set(x for x in range(1, lo) if f(x) == c)
-    return hit if op == "==" else minus(EPSet.all(), hit)
+    return hit if op == "==" else minus(Sizes.all(), hit)
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,7 +161,7 @@ class ProductCoupling:
     tuples: tuple[tuple[tuple[str, EPSet], ...], ...]
 
     def per_symbol(self) -> dict[str, EPSet]:
-        out = {name: EPSet.none() for name, _ in self.groups}
+        out = {name: Sizes.none() for name, _ in self.groups}
         for tup in self.tuples:
             for name, s in tup:
                 out[name] = out[name] | s
@@ -233,4 +224,4 @@ def _preimages(f: Dim, name: str, values: list[int], allowed: EPSet) -> dict[int
 
 
 def intersect_all(sets) -> EPSet:
-    return reduce(lambda a, b: a & b, sets, EPSet.all())
+    return reduce(lambda a, b: a & b, sets, Sizes.all())
