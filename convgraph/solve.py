@@ -36,7 +36,7 @@ from .errors import ShapeError
 from .ir import Conv, Graph, Pool
 from .shapes import Constraint, ShapeResult
 from .solve_sets import (BRUTE_LIMIT, CondSet, EPSet, ProductCoupling, condition_set, intersect_all, minus,
-                         product_coupling)
+                         product_coupling, symbol_radix)
 
 #: a coupling that is not a product is searched over this many valid sizes of each symbol
 PAIR_SPAN = 64
@@ -192,8 +192,8 @@ class Solution:
 # --------------------------------------------------------------------------------------------
 
 
-def _cond(c: Constraint, name: str) -> CondSet:
-    return condition_set(c.lhs, c.op, c.rhs, name)
+def _cond(c: Constraint, name: str, radix: Mapping[str, tuple] | None = None) -> CondSet:
+    return condition_set(c.lhs, c.op, c.rhs, name, (radix or {}).get(name, ()))
 
 
 def _meet(sets) -> tuple[EPSet, bool]:
@@ -209,23 +209,24 @@ def solve(graph: Graph, tiling: bool = True) -> Solution:
     res = graph.infer()
     names = res.sym_names
     single = {n: [c for c in res.constraints if c.symbols == {n}] for n in names}
+    rx = symbol_radix(res)
     layers, decided = {}, {}
     for n in names:
-        layers[n], decided[n] = _meet(_cond(c, n) for c in single[n] if c.kind in ("size", "assume"))
+        layers[n], decided[n] = _meet(_cond(c, n, rx) for c in single[n] if c.kind in ("size", "assume"))
     expects = {(e.loc, e.value): e.text for e in graph.expects}
-    merges = [_judge(c, _where(c, expects), layers, decided) for c in _merge_points(graph, res)]
+    merges = [_judge(c, _where(c, expects), layers, decided, rx) for c in _merge_points(graph, res)]
     runs = dict(layers)
     for m in merges:
         if m.constraint.kind == "merge" and m.symbol is not None:
-            runs[m.symbol] = runs[m.symbol] & _cond(m.constraint, m.symbol).sizes
+            runs[m.symbol] = runs[m.symbol] & _cond(m.constraint, m.symbol, rx).sizes
             decided[m.symbol] &= m.decided
     couplings = _couplings(res, runs)
     for cp in couplings:
         if cp.product is not None:
             for n, s in cp.product.per_symbol().items():
                 runs[n] = runs[n] & s
-    _check_assumes(res, single, runs, decided)
-    exact, notes, exact_decided = _tiling(graph, res, runs) if tiling else ({n: None for n in names}, [], {})
+    _check_assumes(res, single, runs, decided, rx)
+    exact, notes, exact_decided = _tiling(graph, res, runs, rx) if tiling else ({n: None for n in names}, [], {})
     constrained = {n for c in res.constraints for n in c.symbols}
     symbols = {n: SymbolSizes(n, runs[n], exact[n], layers[n], decided[n], n in constrained,
                               decided[n] and exact_decided.get(n, True)) for n in names}
@@ -249,7 +250,8 @@ def _merge_points(graph: Graph, res: ShapeResult) -> list[Constraint]:
     return sorted(out, key=lambda c: (c.loc.line, c.loc.col))
 
 
-def _judge(c: Constraint, where: str, layers: Mapping[str, EPSet], decided: Mapping[str, bool]) -> Merge:
+def _judge(c: Constraint, where: str, layers: Mapping[str, EPSet], decided: Mapping[str, bool],
+           rx: Mapping[str, tuple] | None = None) -> Merge:
     """proved / classes / never over the symbol's layer-valid sizes; 'coupled' for several symbols."""
     from .solve_report import merge_message
 
@@ -258,7 +260,7 @@ def _judge(c: Constraint, where: str, layers: Mapping[str, EPSet], decided: Mapp
         return Merge(c, where, "coupled", "", syms)
     (n,) = syms
     base = layers[n]
-    cs = _cond(c, n)
+    cs = _cond(c, n, rx)
     holds = cs.sizes & base
     fails = minus(base, holds)
     verdict = "proved" if fails.empty and not base.empty else "never" if holds.empty else "classes"
@@ -327,7 +329,7 @@ def _pair_examples(c: Constraint, allowed: Mapping[str, EPSet], want: int = 3) -
 # --- assume ----------------------------------------------------------------------------------
 
 
-def _check_assumes(res: ShapeResult, single, runs, decided) -> None:
+def _check_assumes(res: ShapeResult, single, runs, decided, rx=None) -> None:
     """An ``assume`` that leaves a symbol no valid size is an error at that assume's position
     (unless the graph has no valid size for that symbol even without any assume)."""
     from .solve_report import describe_set
@@ -336,10 +338,10 @@ def _check_assumes(res: ShapeResult, single, runs, decided) -> None:
         assumes = [c for c in cs if c.kind == "assume"]
         if not assumes:
             continue
-        without, _ = _meet(_cond(c, n) for c in cs if c.kind in ("size", "merge"))
+        without, _ = _meet(_cond(c, n, rx) for c in cs if c.kind in ("size", "merge"))
         allowed = EPSet.all()
         for c in assumes:
-            allowed = allowed & _cond(c, n).sizes
+            allowed = allowed & _cond(c, n, rx).sizes
             if allowed.empty:
                 raise ShapeError(f"{c.value} leaves no valid size for {n}: the assumptions "
                                  f"contradict each other", c.loc)
@@ -387,7 +389,7 @@ def tilings(graph: Graph, res: ShapeResult) -> list[Tiling]:
     return out
 
 
-def _tiling(graph: Graph, res: ShapeResult, runs) -> tuple[dict[str, EPSet], list[str], dict[str, bool]]:
+def _tiling(graph: Graph, res: ShapeResult, runs, rx=None) -> tuple[dict[str, EPSet], list[str], dict[str, bool]]:
     exact, notes, decided = dict(runs), [], {n: True for n in runs}
     for t in tilings(graph, res):
         if not t.symbols:
@@ -399,7 +401,7 @@ def _tiling(graph: Graph, res: ShapeResult, runs) -> tuple[dict[str, EPSet], lis
             continue
         (n,) = t.symbols
         for lhs, op, rhs in t.conds():
-            cs = condition_set(lhs, op, rhs, n)
+            cs = condition_set(lhs, op, rhs, n, (rx or {}).get(n, ()))
             exact[n] = exact[n] & cs.sizes
             decided[n] &= cs.exact
     return exact, notes, decided

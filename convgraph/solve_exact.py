@@ -303,16 +303,51 @@ def _decide(g: Dim, op: str) -> int | None:
 
 
 @lru_cache(maxsize=None)
-def periodic_trie(g: Dim, op: str) -> int:
-    """The trie of ``{y : g(y) op 0}`` for g of slope 0 in the internal symbol; op '==' or '>='."""
+def periodic_trie(g: Dim, op: str, radix: tuple[int, ...] = ()) -> int:
+    """The trie of ``{y : g(y) op 0}`` for g of slope 0 in the internal symbol; op '==' or '>='.
+    Digits are split in the order ``radix`` (then by the smallest prime of a denominator left):
+    conditions of one symbol split in one order intersect by zipping their tries."""
     got = _decide(g, op)
     if got is not None:
         return got
     den = _denominator(g)
     if den == 1:
         raise ValueError(f"undecided affine condition {D.dim_str(g)} {op} 0")  # pragma: no cover
-    p = _prime_factors(den)[0]
-    return mk(p, tuple(periodic_trie(D.lower(subst(g, _X, p, r)), op) for r in range(p)))
+    p, rest = (radix[0], radix[1:]) if radix else (_prime_factors(den)[0], ())
+    return mk(p, tuple(periodic_trie(D.lower(subst(g, _X, p, r)), op, rest) for r in range(p)))
+
+
+def radix_for(ds: Iterable[Dim]) -> tuple[int, ...]:
+    """One digit order for every condition of a symbol: the primes of the chain of its floor
+    denominators (as seen from x), innermost first: (2, 3, 2, 3) for strides 2, 3, 2, 3."""
+    dens: set[int] = set()
+    for d in ds:
+        _x_denominators(d, dens)
+    out: list[int] = []
+    have = 1
+    for k in sorted(dens):
+        step = math.lcm(have, k) // have
+        for q in _prime_factors(step):
+            while step % q == 0:
+                out.append(q)
+                step //= q
+        have = math.lcm(have, k)
+    return tuple(out)
+
+
+def _x_denominators(d: Dim, out: set[int]) -> int:
+    """Add the denominators of d as functions of x (inner floors multiply); return d's period."""
+    if isinstance(d, int):
+        return 1
+    if isinstance(d, D.Combo):
+        return reduce(math.lcm, (_x_denominators(a, out) for a in d.args), 1)
+    if d.base is None or isinstance(d.base, D.Var):
+        return 1
+    if isinstance(d.base, D.FScale):
+        return _x_denominators(d.base.arg, out)
+    inner = _x_denominators(d.base.arg, out)
+    out.add(inner * d.base.k)
+    return inner * d.base.k
 
 
 def normal_op(lhs: Dim, op: str, rhs: Dim) -> tuple[Dim, str, bool]:
@@ -325,15 +360,15 @@ def normal_op(lhs: Dim, op: str, rhs: Dim) -> tuple[Dim, str, bool]:
     return D.add(D.mul(diff, -1), 0), ">=", op == ">"  # '<=' and '>' as -diff >= 0
 
 
-def condition_sizes(lhs: Dim, op: str, rhs: Dim, name: str) -> "Sizes | None":
+def condition_sizes(lhs: Dim, op: str, rhs: Dim, name: str, radix: tuple[int, ...] = ()) -> "Sizes | None":
     """The exact set of x >= 1 with ``lhs op rhs`` (one symbol ``name``); None when the dims hold a
-    non-dyadic scale or a product (no exact form here)."""
+    non-dyadic scale or a product (no exact form here). ``radix``: the digit order (``radix_for``)."""
     diff, op2, neg = normal_op(lhs, op, rhs)
     try:
         g = D.lower(rename(diff, name))
         slope, lo, hi = bounds(g)
         if slope == 0:
-            t = periodic_trie(g, op2)
+            t = periodic_trie(g, op2, radix)
             return Sizes.periodic(negate(t) if neg else t)
         s = _sloped(g, op2, slope, lo, hi)
     except ValueError:

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Iterator
 from . import dims as D
 from .errors import ConvGraphError, Loc
 from .ir import Assume, ConvTranspose, Conv, Graph, Node, Pool
-from .shapes import Constraint, ShapeResult, infer
+from .shapes import Constraint, ShapeResult
 from .solve_report import classes_text, describe_set, periodic_start
 from .solve_exact import prev_member
-from .solve_sets import EPSet, condition_set, subset
+from .solve_incremental import infer_edited
+from .solve_sets import EPSet, condition_set, intersect_all, subset, symbol_radix
 
 if TYPE_CHECKING:  # pragma: no cover
     from .solve import Fix, Merge, Solution
@@ -76,12 +77,22 @@ def _fixes_for(sol: "Solution", m: "Merge") -> list["Fix"]:
 # --------------------------------------------------------------------------------------------
 
 
-def _sizes(res: ShapeResult, name: str, kinds: tuple[str, ...], values=None) -> EPSet:
-    acc = EPSet.all()
-    for c in res.constraints:
-        if c.symbols == {name} and c.kind in kinds and (values is None or c.value in values):
-            acc = acc & condition_set(c.lhs, c.op, c.rhs, name).sizes
-    return acc
+def _sizes(res: ShapeResult, name: str, kinds: tuple[str, ...], values=None, radix=()) -> EPSet:
+    return intersect_all(condition_set(c.lhs, c.op, c.rhs, name, radix).sizes for c in res.constraints
+                         if c.kind in kinds and (values is None or c.value in values) and _symbols(c) == {name})
+
+
+def _symbols(c: Constraint) -> frozenset[str]:
+    """``c.symbols``, remembered per constraint object (an edited graph reuses most of them)."""
+    got = _SYMBOLS.get(id(c))
+    if got is None or got[0] is not c:
+        if len(_SYMBOLS) > 1 << 16:
+            _SYMBOLS.clear()
+        got = _SYMBOLS[id(c)] = (c, c.symbols)
+    return got[1]
+
+
+_SYMBOLS: dict = {}
 
 
 def _verify(sol: "Solution", m: "Merge", cand: Candidate):
@@ -89,14 +100,15 @@ def _verify(sol: "Solution", m: "Merge", cand: Candidate):
     edit is invalid, leaves no size, or breaks a merge that was proved."""
     n = m.symbol
     try:
-        res = infer(cand.graph)
+        res = infer_edited(sol.result, cand.graph)  # only what the edit changes is re-inferred
     except ConvGraphError:
         return None
-    layers = _sizes(res, n, ("size", "assume"))
+    rx = _radix(sol).get(n, ())  # the original's digit order: unchanged conditions hit the cache
+    layers = _sizes(res, n, ("size", "assume"), radix=rx)
     if layers.empty:
         return None
-    holds = layers & _sizes(res, n, ("merge",), {m.constraint.value, *cand.inserted})
-    if holds.empty or _breaks_proved(sol, res, n, layers):
+    holds = layers & _sizes(res, n, ("merge",), {m.constraint.value, *cand.inserted}, rx)
+    if holds.empty or _breaks_proved(sol, res, n, layers, rx):
         return None
     complete = subset(layers, holds)
     base = sol.symbols[n].layers
@@ -105,12 +117,25 @@ def _verify(sol: "Solution", m: "Merge", cand: Candidate):
     return holds, complete, text
 
 
-def _breaks_proved(sol: "Solution", res: ShapeResult, n: str, layers: EPSet) -> bool:
+def _radix(sol: "Solution") -> dict:
+    """The solved graph's digit orders (computed once per solution)."""
+    got = _RADIX.get(id(sol))
+    if got is None or got[0] is not sol:
+        got = _RADIX[id(sol)] = (sol, symbol_radix(sol.result))
+        while len(_RADIX) > 8:
+            _RADIX.pop(next(iter(_RADIX)))
+    return got[1]
+
+
+_RADIX: dict = {}
+
+
+def _breaks_proved(sol: "Solution", res: ShapeResult, n: str, layers: EPSet, rx=()) -> bool:
     proved = {(m.constraint.value, m.constraint.axis, m.constraint.rule) for m in sol.merges
               if m.verdict == "proved" and m.symbol == n}
     for c in res.constraints:
         if c.kind == "merge" and c.symbols == {n} and (c.value, c.axis, c.rule) in proved:
-            if not subset(layers, condition_set(c.lhs, c.op, c.rhs, n).sizes):
+            if not subset(layers, condition_set(c.lhs, c.op, c.rhs, n, rx).sizes):
                 return True
     return False
 

@@ -25,7 +25,7 @@ from typing import Callable, Mapping
 
 from . import dims as D
 from .dims import Dim
-from .solve_exact import Sizes, condition_sizes
+from .solve_exact import TRUE, Sizes, condition_sizes, radix_for
 
 EPSet = Sizes  # the set type every solver result holds (an EPSet-compatible, exact, compact set)
 
@@ -99,15 +99,17 @@ def _value(d: Dim, name: str) -> Callable[[int], int]:
 # --------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4096)
-def condition_set(lhs: Dim, op: str, rhs: Dim, name: str) -> CondSet:
+@lru_cache(maxsize=1 << 16)
+def condition_set(lhs: Dim, op: str, rhs: Dim, name: str, radix: tuple[int, ...] = ()) -> CondSet:
     """The exact set of sizes x >= 1 of ``name`` where ``lhs op rhs`` holds (the condition must
-    involve ``name`` alone). Cached: re-solving an edited graph only solves what changed."""
+    involve ``name`` alone). Cached: re-solving an edited graph only solves what changed.
+    ``radix``: the digit order shared by the symbol's conditions (``solve_exact.radix_for``)."""
     lhs, rhs = D.lower(lhs), D.lower(rhs)
-    for solver in (_monotone_inequality, condition_sizes, _monotone_equality):
-        got = solver(lhs, op, rhs, name)
-        if got is not None:
-            return CondSet(got)
+    got = _monotone_inequality(lhs, op, rhs, name)
+    got = got if got is not None else condition_sizes(lhs, op, rhs, name, radix)
+    got = got if got is not None else _monotone_equality(lhs, op, rhs, name)
+    if got is not None:
+        return CondSet(got)
     f, g = _value(lhs, name), _value(rhs, name)
     return CondSet(brute(lambda x: D.compare(f(x), op, g(x))), exact=False)
 
@@ -223,5 +225,28 @@ def _preimages(f: Dim, name: str, values: list[int], allowed: EPSet) -> dict[int
     return out
 
 
+def symbol_radix(res) -> dict[str, tuple[int, ...]]:
+    """symbol -> the digit order its conditions are solved in (``solve_exact.radix_for``), from
+    every dim of the shape result that depends on that symbol alone."""
+    by_sym: dict[str, list] = {}
+    for shape in res.values.values():
+        for d in shape:
+            syms = D.symbols(d)
+            if len(syms) == 1:
+                by_sym.setdefault(next(iter(syms)), []).append(d)
+    return {n: radix_for(ds) for n, ds in by_sym.items()}
+
+
 def intersect_all(sets) -> EPSet:
-    return reduce(lambda a, b: a & b, sets, Sizes.all())
+    """The intersection; half-lines (most size rules) fold into one bound first, and a set met
+    twice (the same cached object) is intersected once."""
+    lo, rest = 1, {}
+    for s in sets:
+        s = Sizes.lift(s)
+        if s.empty:
+            return Sizes.none()
+        if len(s.windows) == 1 and s.windows[0][1] is None and s.windows[0][2] == TRUE:
+            lo = max(lo, s.windows[0][0])
+        else:
+            rest[id(s)] = s
+    return reduce(lambda a, b: a & b, rest.values(), Sizes.all(lo))
