@@ -307,14 +307,105 @@ def periodic_trie(g: Dim, op: str, radix: tuple[int, ...] = ()) -> int:
     """The trie of ``{y : g(y) op 0}`` for g of slope 0 in the internal symbol; op '==' or '>='.
     Digits are split in the order ``radix`` (then by the smallest prime of a denominator left):
     conditions of one symbol split in one order intersect by zipping their tries."""
+    flat = _flat(g)
+    if flat is not None:
+        return _flat_trie(flat, op, radix, 0)
+    return _general_trie(g, op, radix)
+
+
+@lru_cache(maxsize=None)
+def _general_trie(g: Dim, op: str, radix: tuple[int, ...]) -> int:
+    """``periodic_trie`` on the dim itself: split, substitute, canonicalise."""
     got = _decide(g, op)
     if got is not None:
         return got
     den = _denominator(g)
     if den == 1:
         raise ValueError(f"undecided affine condition {D.dim_str(g)} {op} 0")  # pragma: no cover
-    p, rest = (radix[0], radix[1:]) if radix else (_prime_factors(den)[0], ())
+    p, rest = (radix[0], radix[1:]) if radix else (radix_for([g])[0], ())  # innermost floor first
     return mk(p, tuple(periodic_trie(D.lower(subst(g, _X, p, r)), op, rest) for r in range(p)))
+
+
+# A flat condition (every floor directly of x: what convs, pools and transposed convs give) is
+# kept as ints: (K, L, ((m, b, D), ...)) for K + L*y + sum m*floor((y + b)/D), 0 <= b < D.
+
+_FLAT: dict = {}
+
+
+def _flat(g: Dim):
+    terms = list(g.args) if isinstance(g, D.Combo) and g.op == "add" else [g]
+    k, lin, out = 0, 0, []
+    for t in terms:
+        if isinstance(t, D.Combo):
+            return None
+        if isinstance(t, int) or t.base is None:
+            k += t if isinstance(t, int) else t.n
+        elif isinstance(t.base, D.Var):
+            lin, k = lin + t.m, k + t.n
+        elif isinstance(t.base, D.FloorDiv) and t.base.arg.m == 1 and isinstance(t.base.arg.base, D.Var):
+            out.append((t.m, t.base.arg.n, t.base.k))
+            k += t.n
+        else:
+            return None
+    return _flat_norm(k, lin, out)
+
+
+def _flat_norm(k: int, lin: int, terms) -> tuple:
+    acc: dict = {}
+    for m, b, den in terms:
+        if den == 1:
+            lin, k = lin + m, k + m * b
+            continue
+        q, b = divmod(b, den)
+        k += m * q
+        acc[(b, den)] = acc.get((b, den), 0) + m
+    return k, lin, tuple(sorted((m, b, den) for (b, den), m in acc.items() if m))
+
+
+def _flat_decide(st: tuple, op: str) -> int | None:
+    k, lin, terms = st
+    n = reduce(math.lcm, (den for _, _, den in terms), 1)
+    # each term is m*(y + b)/D - m*frac with frac in [0, (D-1)/D]; the y parts cancel (slope 0)
+    lo = hi = k * n
+    for m, b, den in terms:
+        w = n // den
+        lo += m * b * w - max(m, 0) * (den - 1) * w
+        hi += m * b * w - min(m, 0) * (den - 1) * w
+    lo, hi = -((-lo) // n), hi // n
+    if op == "==":
+        g = reduce(math.gcd, (m for m, _, _ in terms), abs(lin))
+        if lo > 0 or hi < 0 or (g and k % g):
+            return FALSE
+        return TRUE if lo == hi == 0 else None
+    return TRUE if lo >= 0 else FALSE if hi < 0 else None
+
+
+def _flat_trie(st: tuple, op: str, radix: tuple[int, ...], i: int) -> int:
+    memo = _FLAT.setdefault((radix, op), {})
+    got = memo.get((st, i))
+    if got is not None:
+        return got
+    got = _flat_decide(st, op)
+    if got is None:
+        k, lin, terms = st
+        p = radix[i] if i < len(radix) else _prime_factors(terms[0][2])[0]
+        if any(den % p for _, _, den in terms):  # not flat after this split: the general path
+            got = _general_trie(_flat_dim(st), op, radix[i:])
+        else:
+            got = mk(p, tuple(_flat_trie(_flat_norm(k + lin * r, lin * p, [(m, (r + b) // p, den // p)
+                                                                             for m, b, den in terms]),
+                                         op, radix, i + 1) for r in range(p)))
+    memo[(st, i)] = got
+    return got
+
+
+def _flat_dim(st: tuple) -> Dim:
+    k, lin, terms = st
+    x = D.sym(_X)
+    out = D.add(D.mul(x, lin), k)
+    for m, b, den in terms:
+        out = D.add(out, D.mul(D.floordiv(D.add(x, b), den), m))
+    return D.lower(out)
 
 
 def radix_for(ds: Iterable[Dim]) -> tuple[int, ...]:
