@@ -54,7 +54,7 @@ def find_fixes(sol: "Solution") -> tuple["Fix", ...]:
 def _fixes_for(sol: "Solution", m: "Merge") -> list["Fix"]:
     from .solve import Fix
 
-    checked = [(cand, _verify(sol, m, cand)) for cand in _candidates(sol, m)]
+    checked = _check(sol, m, list(_candidates(sol, m)))
     good = [(cand, v) for cand, v in checked if v is not None]
     complete = [(cand, v) for cand, v in good if v[1]]
     out, per_kind = [], {}
@@ -95,13 +95,47 @@ def _symbols(c: Constraint) -> frozenset[str]:
 _SYMBOLS: dict = {}
 
 
-def _verify(sol: "Solution", m: "Merge", cand: Candidate):
+def _check(sol: "Solution", m: "Merge", cands: list[Candidate]) -> list:
+    """(candidate, ``_verify`` result) for every candidate whose result can be shown. A candidate
+    that a point check proves incomplete (a size the edited layers accept where the merge fails)
+    can only be shown as a partial fix, and partial fixes (other than the output_padding ones of the
+    per-class note) are shown only when no complete fix other than an assume exists: those are
+    verified last, and only then (else their result stays None)."""
+    edited = [_infer(sol, c) for c in cands]
+    probe = m.fails.first(3) if m.fails is not None else []
+    later = {i for i, (c, res) in enumerate(zip(cands, edited))
+             if c.kind not in ("output_padding", "assume") and res is not None and _fails_at(res, m, c, probe)}
+    out = {i: _verify(sol, m, c, edited[i]) for i, c in enumerate(cands) if i not in later}
+    if not any(v is not None and v[1] and cands[i].kind != "assume" for i, v in out.items()):
+        out.update({i: _verify(sol, m, cands[i], edited[i]) for i in later})
+    return [(c, out.get(i)) for i, c in enumerate(cands)]
+
+
+def _infer(sol: "Solution", cand: Candidate) -> ShapeResult | None:
+    try:
+        return infer_edited(sol.result, cand.graph)  # only what the edit changes is re-inferred
+    except ConvGraphError:
+        return None
+
+
+def _fails_at(res: ShapeResult, m: "Merge", cand: Candidate, sizes: list[int]) -> bool:
+    """At one of ``sizes`` the edited graph's layers accept the size and the merge fails."""
+    n, values = m.symbol, {m.constraint.value, *cand.inserted}
+    mine = [c for c in res.constraints if _symbols(c) == {n}]
+    for x in sizes:
+        env = {n: x}
+        if all(c.holds(env) for c in mine if c.kind in ("size", "assume")) and \
+                not all(c.holds(env) for c in mine if c.kind == "merge" and c.value in values):
+            return True
+    return False
+
+
+def _verify(sol: "Solution", m: "Merge", cand: Candidate, res: ShapeResult | None = None):
     """(sizes where the merge holds on the edited graph, complete?, 'holds' text) or None when the
     edit is invalid, leaves no size, or breaks a merge that was proved."""
     n = m.symbol
-    try:
-        res = infer_edited(sol.result, cand.graph)  # only what the edit changes is re-inferred
-    except ConvGraphError:
+    res = res if res is not None else _infer(sol, cand)
+    if res is None:
         return None
     rx = _radix(sol).get(n, ())  # the original's digit order: unchanged conditions hit the cache
     layers = _sizes(res, n, ("size", "assume"), radix=rx)
