@@ -428,7 +428,7 @@ def _candidates(s: SymbolSizes, want: int) -> list[int]:
     seen = {x % period for x in out}
     import itertools
 
-    for x in itertools.islice(s.runs.iter(lo), min(period, 4096)):  # consecutive valid sizes: every class early
+    for x in itertools.islice(s.runs.iter(lo), min(period, 512)):  # consecutive valid sizes: a new class each until the period wraps
         if len(out) >= want + 2:
             break
         if x % period not in seen:

@@ -213,6 +213,24 @@ def classes(n: int, limit: int = 64) -> list[tuple[int, int]] | None:
     return sorted(out, key=lambda t: (t[1], t[0])) if walk(n, 0, 1) else None
 
 
+def residue_runs(n: int, modulus: int, limit: int = 8) -> list[tuple[int, int]] | None:
+    """The members of n in [0, modulus) as maximal runs ``(a, b)``; None when there are more than
+    ``limit`` (found by jumping from run to run: no residue is visited one by one)."""
+    out: list[tuple[int, int]] = []
+    gaps = negate(n)
+    pos = 0
+    while True:
+        a = next_member(n, pos)
+        if a is None or a >= modulus:
+            return out
+        end = next_member(gaps, a)
+        b = modulus - 1 if end is None or end > modulus else end - 1
+        out.append((a, b))
+        if len(out) > limit:
+            return None
+        pos = b + 1
+
+
 # --------------------------------------------------------------------------------------------
 # Conditions g(x) op 0 on a quasi-affine dim
 # --------------------------------------------------------------------------------------------

@@ -50,7 +50,16 @@ def _residue_set(res: list[int]) -> str:
 
 
 def _big_classes(s: EPSet, name: str) -> str:
-    """A periodic part with a huge modulus, as the union of its classes."""
+    """A periodic part with a huge modulus: its residues as a few ranges (``H % 2**40 in
+    {0..2**39 - 1}``), else the union of its classes, else how many ranges it has."""
+    from .solve_exact import residue_runs
+
+    runs = residue_runs(s.tail, s.modulus, 8)
+    if runs is not None and len(runs) == 1 and runs[0][0] == runs[0][1]:
+        return f"{name} % {_pow(s.modulus)} == {runs[0][0]}"
+    if runs is not None:
+        text = ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in runs)
+        return f"{name} % {_pow(s.modulus)} in {{{text}}}"
     cls = s.classes(16)
     if cls is None:
         return f"{name} in a union of more than 16 classes mod {_pow(s.modulus)} (listed in the JSON)"
