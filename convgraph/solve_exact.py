@@ -213,6 +213,26 @@ def classes(n: int, limit: int = 64) -> list[tuple[int, int]] | None:
     return sorted(out, key=lambda t: (t[1], t[0])) if walk(n, 0, 1) else None
 
 
+@lru_cache(maxsize=4096)
+def residues_of(n: int, modulus: int) -> frozenset[int]:
+    """The members of n in [0, modulus), read off the trie's TRUE leaves (modulus a period of n)."""
+    full = _path_period(n)  # a multiple of modulus: every leaf's class is a union of classes mod it
+    if full > MATERIALISE:
+        return frozenset(r for r in range(modulus) if member(n, r))
+    out: list[int] = []
+
+    def walk(node: int, r: int, m: int) -> None:
+        if node == TRUE:
+            out.extend(range(r, full, m))
+        elif node != FALSE:
+            p, ch = _NODES[node]
+            for t, c in enumerate(ch):
+                walk(c, r + m * t, m * p)
+
+    walk(n, 0, 1)
+    return frozenset(x % modulus for x in out)
+
+
 def residue_runs(n: int, modulus: int, limit: int = 8) -> list[tuple[int, int]] | None:
     """The members of n in [0, modulus) as maximal runs ``(a, b)``; None when there are more than
     ``limit`` (found by jumping from run to run: no residue is visited one by one)."""
@@ -648,8 +668,7 @@ class Sizes:
         m = self.modulus
         if m > MATERIALISE:
             raise OverflowError(f"{m} residues: use classes() for a compact form")
-        t = self.tail
-        return frozenset(r for r in range(m) if member(t, r)) if t != FALSE else frozenset()
+        return residues_of(self.tail, m)
 
     @property
     def exceptions(self) -> frozenset[int]:

@@ -15,6 +15,25 @@ from . import dims as D
 _OWN = ("assume", "expect")  # constraint kinds that belong to the graph, not to one node
 
 
+class _Ctx2(_Ctx):
+    """``shapes._Ctx`` that remembers which symbolic conditions hold for every size (the rules
+    drop those after a bound search): the same conditions recur in every candidate graph."""
+
+    def require(self, lhs, op, rhs, rule, kind="size", axis=""):
+        key = (D.lower(lhs), op, D.lower(rhs))
+        if key in _TRIVIAL:
+            return
+        before = len(self.constraints)
+        super().require(lhs, op, rhs, rule, kind, axis)
+        if len(self.constraints) == before and not D.is_const(key[0]) and key[0] != key[2]:
+            if len(_TRIVIAL) > 1 << 16:
+                _TRIVIAL.clear()
+            _TRIVIAL.add(key)
+
+
+_TRIVIAL: set = set()
+
+
 def _by_node(base: ShapeResult) -> dict[str, list]:
     out: dict[str, list] = {}
     for c in base.constraints:
@@ -28,7 +47,7 @@ def infer_edited(base: ShapeResult, graph: Graph) -> ShapeResult:
     assumes), re-running the rules only where a node or its input dims changed."""
     old = {n.name: n for n in base.graph.nodes}
     kept = _by_node(base)
-    ctx = _Ctx(graph)
+    ctx = _Ctx2(graph)
     values: dict = {}
     changed: set[str] = set()
     for node in graph.nodes:
