@@ -806,6 +806,10 @@ class Sizes:
     def __hash__(self) -> int:
         return hash((self.min, self.finite))
 
+    def __reduce__(self):
+        """Tries are ids into this process's node table: pickle them as their node lists."""
+        return _unpickle, (tuple((lo, hi, export(t)) for lo, hi, t in self.windows),)
+
     def __repr__(self) -> str:
         from .solve_report import describe_set
 
@@ -838,3 +842,34 @@ def _lower_start(out: list[list]) -> list[list]:
         cur = a
         keep.pop()
     return keep + [[cur, None, t]]
+
+
+def export(n: int) -> tuple:
+    """A trie as a portable node list: ``((p, child refs), ...)``, refs 0/1 leaves, else 2 + index."""
+    order: dict[int, int] = {}
+
+    def visit(node: int) -> int:
+        if node <= TRUE:
+            return node
+        if node not in order:
+            p, ch = _NODES[node]
+            refs = tuple(visit(c) for c in ch)
+            order[node] = len(order)
+            nodes.append((p, refs))
+        return 2 + order[node]
+
+    nodes: list = []
+    root = visit(n)
+    return root, tuple(nodes)
+
+
+def load(portable: tuple) -> int:
+    root, nodes = portable
+    ids: list[int] = []
+    for p, refs in nodes:
+        ids.append(mk(p, tuple(r if r <= TRUE else ids[r - 2] for r in refs)))
+    return root if root <= TRUE else ids[root - 2]
+
+
+def _unpickle(windows) -> Sizes:
+    return Sizes(tuple((lo, hi, load(t)) for lo, hi, t in windows))

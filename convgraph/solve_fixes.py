@@ -112,10 +112,23 @@ def _check(sol: "Solution", m: "Merge", cands: list[Candidate]) -> list:
 
 
 def _infer(sol: "Solution", cand: Candidate) -> ShapeResult | None:
+    """The edited graph's shapes; an edit proposed for two merges (a crop or a ceil_mode for the H
+    and the W axis of one cat) is inferred once: its text names the layer and the new value."""
+    key = (id(sol), cand.kind, cand.edit)
+    got = _INFERRED.get(key)
+    if got is not None and got[0] is sol:
+        return got[1]
     try:
-        return infer_edited(sol.result, cand.graph)  # only what the edit changes is re-inferred
+        res = infer_edited(sol.result, cand.graph)  # only what the edit changes is re-inferred
     except ConvGraphError:
-        return None
+        res = None
+    if len(_INFERRED) > 256:
+        _INFERRED.clear()
+    _INFERRED[key] = (sol, res)
+    return res
+
+
+_INFERRED: dict = {}
 
 
 def _fails_at(res: ShapeResult, m: "Merge", cand: Candidate, sizes: list[int]) -> bool:

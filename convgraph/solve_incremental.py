@@ -9,7 +9,7 @@ rest: the edited node and what it feeds when its dims changed.
 from __future__ import annotations
 
 from .ir import Graph
-from .shapes import LAYER_RULES, MERGE_RULES, ShapeResult, _assumptions, _Ctx, _input
+from .shapes import LAYER_RULES, MERGE_RULES, Constraint, ShapeResult, _assumptions, _Ctx, _input
 from . import dims as D
 
 _OWN = ("assume", "expect")  # constraint kinds that belong to the graph, not to one node
@@ -21,17 +21,21 @@ class _Ctx2(_Ctx):
 
     def require(self, lhs, op, rhs, rule, kind="size", axis=""):
         key = (D.lower(lhs), op, D.lower(rhs))
-        if key in _TRIVIAL:
+        known = _KNOWN.get(key)
+        if known is not None:  # a symbolic condition seen before: dropped, or kept as is
+            if known:
+                self.constraints.append(Constraint(self.node.name, self.where, self.node.loc, rule, key[0],
+                                                   op, key[2], kind, axis))
             return
         before = len(self.constraints)
         super().require(lhs, op, rhs, rule, kind, axis)
-        if len(self.constraints) == before and not D.is_const(key[0]) and key[0] != key[2]:
-            if len(_TRIVIAL) > 1 << 16:
-                _TRIVIAL.clear()
-            _TRIVIAL.add(key)
+        if not (D.is_const(key[0]) and D.is_const(key[2])) and key[0] != key[2]:
+            if len(_KNOWN) > 1 << 16:
+                _KNOWN.clear()
+            _KNOWN[key] = len(self.constraints) > before
 
 
-_TRIVIAL: set = set()
+_KNOWN: dict = {}  # (lhs, op, rhs) -> kept (True) or dropped as true for every size (False)
 
 
 def _by_node(base: ShapeResult) -> dict[str, list]:

@@ -281,3 +281,14 @@ def test_no_valid_size_is_never_claimed_for_a_huge_period():
     s = solve(graph).symbols["L"]
     assert s.runs.min == 93312 and s.runs.modulus == 93312
     assert runs_pred(evaluate_graph(graph, {"L": 93312})[1])
+
+
+def test_sizes_pickle_into_a_fresh_process():
+    import pickle
+    import subprocess
+    import sys
+
+    s = Sizes.classes_of([1, 5, 7], 12, 30) | Sizes.of([2, 3])
+    code = "import pickle, sys; s = pickle.loads(sys.stdin.buffer.read()); print(s.first(6), s.start)"
+    out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(s), capture_output=True, check=True)
+    assert out.stdout.decode().strip() == f"{s.first(6)} {s.start}"
