@@ -16,6 +16,9 @@ The previous implementation (commit 357b3b0) is run from a frozen copy of that c
 subprocess (``git archive`` into a temporary folder), on the same graphs, with a time limit per
 graph, so both figures come from the same run on the same machine:
 
+The figures of the old implementation from one such run on the development machine are kept in
+``benchmarks/bench_solver_scaling_old_357b3b0.txt`` (graphs that took over 100 s were stopped).
+
     python benchmarks/bench_solver_scaling.py                 # new and old
     python benchmarks/bench_solver_scaling.py --only new      # the current code only
     python benchmarks/bench_solver_scaling.py --old-timeout 120
