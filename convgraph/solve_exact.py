@@ -743,7 +743,13 @@ class Sizes:
             out["residues"] = sorted(self.residues)
         else:
             cls = self.classes(256)
-            out["classes"] = [[r, m] for r, m in cls] if cls is not None else None
+            if cls is not None:
+                out["classes"] = [[r, m] for r, m in cls]
+            else:  # the digit trie itself: exact, and as small as the set's structure
+                root, nodes = export(self.tail)
+                out["trie"] = {"root": root, "nodes": [[p, list(ch)] for p, ch in nodes],
+                               "how": "node [p, children]: x = p*q + r goes to child r with q; "
+                                      "refs 0 = no, 1 = yes, k >= 2 = nodes[k - 2]"}
         fin = self.finite_windows()
         if sum(b - a + 1 for a, b, _ in fin) <= 4096:
             out["exceptions"] = sorted(self.exceptions)

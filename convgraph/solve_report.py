@@ -62,7 +62,7 @@ def _big_classes(s: EPSet, name: str) -> str:
         return f"{name} % {_pow(s.modulus)} in {{{text}}}"
     cls = s.classes(16)
     if cls is None:
-        return f"{name} in a union of more than 16 classes mod {_pow(s.modulus)} (listed in the JSON)"
+        return f"{name} in a union of more than 16 classes mod {_pow(s.modulus)} (given exactly in the JSON)"
     return " or ".join(f"{name} ≡ {r} (mod {_pow(m)})" for r, m in cls)
 
 

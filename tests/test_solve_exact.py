@@ -292,3 +292,22 @@ def test_sizes_pickle_into_a_fresh_process():
     code = "import pickle, sys; s = pickle.loads(sys.stdin.buffer.read()); print(s.first(6), s.start)"
     out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(s), capture_output=True, check=True)
     assert out.stdout.decode().strip() == f"{s.first(6)} {s.start}"
+
+
+def test_json_of_a_complex_set_is_its_trie():
+    sol = solve(_stack_2_3(200))  # period 2**10 * 3**10
+    got = sol.to_json()["symbols"]["H"]["exact"]
+    s = sol.exact("H")
+    assert ("classes" in got) != ("trie" in got)
+    if "trie" in got:
+        t = X.load((got["trie"]["root"], tuple((p, tuple(ch)) for p, ch in got["trie"]["nodes"])))
+        assert all(X.member(t, x) == (x in s) for x in range(s.start, s.start + 5000))
+
+
+def _stack_2_3(n):
+    b = B()
+    x = b.input("x", 1, C, "H")
+    for i in range(n):
+        s = (2 if (i // 10) % 2 == 0 else 3) if i % 10 == 9 else 1
+        x = b.layer("Conv1d", x, C, C, 3, stride=s, padding=1)
+    return b.graph()
