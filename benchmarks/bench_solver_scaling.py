@@ -206,7 +206,7 @@ def main() -> None:
     print(f"\n{'graph':<28}{'new solve':>10}{'new fixes':>10}{'old solve':>10}{'old fixes':>10}")
     for key in args.graphs:
         n, o = new.get(key, {}), old.get(key, {})
-        cell = lambda d, k: f"{d[k]:.3f}" if k in d else ("-" if not d else "error")  # noqa: E731
+        cell = lambda d, k: f"{d[k]:.3f}" if k in d else ("-" if not d else "error")
         print(f"{key:<28}{cell(n, 'solve_s'):>10}{cell(n, 'fixes_s'):>10}{cell(o, 'solve_s'):>10}"
               f"{cell(o, 'fixes_s'):>10}")
     for key in args.graphs:

@@ -20,10 +20,10 @@ unbounded), each carrying a trie. It offers ``dims.EPSet``'s interface (``start`
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import lru_cache, reduce
-from typing import Iterable, Iterator
+from functools import cache, lru_cache, reduce
 
 from . import dims as D
 from .dims import Dim
@@ -56,7 +56,7 @@ def _prime(n: int) -> int:
     return 1 << 62 if n <= TRUE else _NODES[n][0]
 
 
-@lru_cache(maxsize=None)
+@cache
 def restrict(n: int, m: int, c: int) -> int:
     """The trie of ``{w : m*w + c in n}`` (m >= 1)."""
     if n <= TRUE or (m == 1 and c == 0):
@@ -67,7 +67,7 @@ def restrict(n: int, m: int, c: int) -> int:
     return mk(p, tuple(restrict(ch[(m * t + c) % p], m, (m * t + c) // p) for t in range(p)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def apply(op: str, a: int, b: int) -> int:
     """Pointwise ``op`` ('and', 'or', 'xor', 'minus') of two tries."""
     if a <= TRUE and b <= TRUE:
@@ -96,7 +96,7 @@ def member(n: int, y: int) -> bool:
     return n == TRUE
 
 
-@lru_cache(maxsize=None)
+@cache
 def next_member(n: int, lo: int) -> int | None:
     """The smallest y >= lo in n (None when n is empty)."""
     if n <= TRUE:
@@ -110,7 +110,7 @@ def next_member(n: int, lo: int) -> int | None:
     return best
 
 
-@lru_cache(maxsize=None)
+@cache
 def prev_member(n: int, hi: int) -> int | None:
     """The largest y <= hi in n (None when n is empty)."""
     if n <= TRUE:
@@ -124,7 +124,7 @@ def prev_member(n: int, hi: int) -> int | None:
     return best
 
 
-@lru_cache(maxsize=None)
+@cache
 def _path_period(n: int) -> int:
     if n <= TRUE:
         return 1
@@ -132,7 +132,7 @@ def _path_period(n: int) -> int:
     return p * reduce(math.lcm, (_path_period(c) for c in ch), 1)
 
 
-@lru_cache(maxsize=None)
+@cache
 def period(n: int) -> int:
     """The smallest P > 0 with y in n iff y + P in n."""
     big = _path_period(n)
@@ -340,7 +340,7 @@ def _decide(g: Dim, op: str) -> int | None:
     return TRUE if lo >= 0 else FALSE if hi < 0 else None
 
 
-@lru_cache(maxsize=None)
+@cache
 def periodic_trie(g: Dim, op: str, radix: tuple[int, ...] = ()) -> int:
     """The trie of ``{y : g(y) op 0}`` for g of slope 0 in the internal symbol; op '==' or '>='.
     Digits are split in the order ``radix`` (then by the smallest prime of a denominator left):
@@ -351,7 +351,7 @@ def periodic_trie(g: Dim, op: str, radix: tuple[int, ...] = ()) -> int:
     return _general_trie(g, op, radix)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _general_trie(g: Dim, op: str, radix: tuple[int, ...]) -> int:
     """``periodic_trie`` on the dim itself: split, substitute, canonicalise."""
     got = _decide(g, op)
@@ -489,7 +489,7 @@ def normal_op(lhs: Dim, op: str, rhs: Dim) -> tuple[Dim, str, bool]:
     return D.add(D.mul(diff, -1), 0), ">=", op == ">"  # '<=' and '>' as -diff >= 0
 
 
-def condition_sizes(lhs: Dim, op: str, rhs: Dim, name: str, radix: tuple[int, ...] = ()) -> "Sizes | None":
+def condition_sizes(lhs: Dim, op: str, rhs: Dim, name: str, radix: tuple[int, ...] = ()) -> Sizes | None:
     """The exact set of x >= 1 with ``lhs op rhs`` (one symbol ``name``); None when the dims hold a
     non-dyadic scale or a product (no exact form here). ``radix``: the digit order (``radix_for``)."""
     diff, op2, neg = normal_op(lhs, op, rhs)
@@ -505,14 +505,14 @@ def condition_sizes(lhs: Dim, op: str, rhs: Dim, name: str, radix: tuple[int, ..
     return s.complement() if neg else s
 
 
-def _sloped(g: Dim, op: str, slope: Fraction, lo: Fraction, hi: Fraction) -> "Sizes":
+def _sloped(g: Dim, op: str, slope: Fraction, lo: Fraction, hi: Fraction) -> Sizes:
     """``g(x) op 0`` with g = slope*x + (a part in [lo, hi]), slope != 0: outside the window where
     ``slope*x + [lo, hi]`` contains 0 the sign is fixed; inside, bisection decides whole intervals by
     monotone bounds."""
     e1, e2 = -hi / slope, -lo / slope
     a, b = max(1, math.floor(min(e1, e2)) - 1), max(1, math.ceil(max(e1, e2)) + 1)
-    f = lambda x: D.evaluate(g, {_X: x})  # noqa: E731
-    holds = (lambda v: v == 0) if op == "==" else (lambda v: v >= 0)  # noqa: E731
+    f = lambda x: D.evaluate(g, {_X: x})
+    holds = (lambda v: v == 0) if op == "==" else (lambda v: v >= 0)
     windows = []
     if a > 1 and holds(f(a - 1)):  # the sign below the window: fixed
         windows.append((1, a - 1, TRUE))
@@ -586,7 +586,7 @@ class Sizes:
     # -- construction ----------------------------------------------------------------------------
 
     @staticmethod
-    def make(windows: Iterable[Window]) -> "Sizes":
+    def make(windows: Iterable[Window]) -> Sizes:
         """Canonicalise: drop empty windows, trim each to its members, merge neighbours, and start
         the periodic tail as early as the set allows (as ``EPSet.normalized`` does)."""
         out: list[list] = []
@@ -606,24 +606,24 @@ class Sizes:
         return Sizes(tuple(tuple(w) for w in out))
 
     @staticmethod
-    def periodic(t: int, start: int = 1) -> "Sizes":
+    def periodic(t: int, start: int = 1) -> Sizes:
         return Sizes.make([(start, None, t)])
 
     @staticmethod
-    def all(start: int = 1) -> "Sizes":
+    def all(start: int = 1) -> Sizes:
         return Sizes.make([(start, None, TRUE)])
 
     @staticmethod
-    def none() -> "Sizes":
+    def none() -> Sizes:
         return Sizes(())
 
     @staticmethod
-    def interval(a: int, b: int | None) -> "Sizes":
+    def interval(a: int, b: int | None) -> Sizes:
         """{a <= x <= b} (b None: unbounded)."""
         return Sizes.make([(a, b, TRUE)])
 
     @staticmethod
-    def of(xs: Iterable[int]) -> "Sizes":
+    def of(xs: Iterable[int]) -> Sizes:
         """A finite set."""
         runs: list[list[int]] = []
         for x in sorted(set(int(x) for x in xs if x >= 1)):
@@ -634,11 +634,11 @@ class Sizes:
         return Sizes.make([(a, b, TRUE) for a, b in runs])
 
     @staticmethod
-    def classes_of(residues: Iterable[int], modulus: int, start: int = 1) -> "Sizes":
+    def classes_of(residues: Iterable[int], modulus: int, start: int = 1) -> Sizes:
         return Sizes.periodic(from_residues(residues, modulus), start)
 
     @staticmethod
-    def lift(s) -> "Sizes":
+    def lift(s) -> Sizes:
         """A ``dims.EPSet`` (or a Sizes) as a Sizes."""
         if isinstance(s, Sizes):
             return s
@@ -765,7 +765,7 @@ class Sizes:
 
     # -- algebra ---------------------------------------------------------------------------------
 
-    def _op(self, other, op: str) -> "Sizes":
+    def _op(self, other, op: str) -> Sizes:
         other = Sizes.lift(other)
         cuts = sorted({w[0] for w in self.windows + other.windows} |
                       {w[1] + 1 for w in self.windows + other.windows if w[1] is not None} | {1})
@@ -782,23 +782,23 @@ class Sizes:
                 return t
         return FALSE
 
-    def __and__(self, other) -> "Sizes":
+    def __and__(self, other) -> Sizes:
         return self._op(other, "and")
 
     __rand__ = __and__
 
-    def __or__(self, other) -> "Sizes":
+    def __or__(self, other) -> Sizes:
         return self._op(other, "or")
 
     __ror__ = __or__
 
-    def __sub__(self, other) -> "Sizes":
+    def __sub__(self, other) -> Sizes:
         return self._op(other, "minus")
 
-    def __xor__(self, other) -> "Sizes":
+    def __xor__(self, other) -> Sizes:
         return self._op(other, "xor")
 
-    def complement(self) -> "Sizes":
+    def complement(self) -> Sizes:
         return Sizes.all() - self
 
     def __le__(self, other) -> bool:
