@@ -35,8 +35,8 @@ from .dims import Dim
 from .errors import ShapeError
 from .ir import Conv, Graph, Pool
 from .shapes import Constraint, ShapeResult
-from .solve_sets import (BRUTE_LIMIT, CondSet, EPSet, ProductCoupling, condition_set, intersect_all, minus,
-                         product_coupling, symbol_radix)
+from .solve_sets import (BRUTE_LIMIT, BareCoupling, CondSet, EPSet, ProductCoupling, bare_coupling, condition_set,
+                         intersect_all, minus, product_coupling, symbol_radix)
 
 #: a coupling that is not a product is searched over this many valid sizes of each symbol
 PAIR_SPAN = 64
@@ -107,6 +107,7 @@ class Coupling:
     message: str
     product: ProductCoupling | None = None
     examples: tuple[dict, ...] = ()
+    bare: BareCoupling | None = None  # exact projections of ``f(A) == B + e`` (then examples are exact)
 
 
 @dataclass(frozen=True)
@@ -222,8 +223,9 @@ def solve(graph: Graph, tiling: bool = True) -> Solution:
             decided[m.symbol] &= m.decided
     couplings = _couplings(res, runs)
     for cp in couplings:
-        if cp.product is not None:
-            for n, s in cp.product.per_symbol().items():
+        exact = cp.product or cp.bare
+        if exact is not None:
+            for n, s in exact.per_symbol().items():
                 runs[n] = runs[n] & s
     _check_assumes(res, single, runs, decided, rx)
     exact, notes, exact_decided = _tiling(graph, res, runs, rx) if tiling else ({n: None for n in names}, [], {})
@@ -289,7 +291,7 @@ def _with_coupling(m: Merge, couplings: list[Coupling]) -> Merge:
     if m.verdict != "coupled":
         return m
     cp = next(cp for cp in couplings if cp.constraint is m.constraint)
-    if cp.product is not None and not cp.product.tuples:
+    if cp.product is not None and not cp.product.tuples or cp.bare is not None and cp.bare.sizes_a.empty:
         return _replace_message(Merge(m.constraint, m.where, "never", "", m.symbols), cp.message)
     return _replace_message(m, cp.message)
 
@@ -302,9 +304,10 @@ def _couplings(res: ShapeResult, allowed: Mapping[str, EPSet]) -> list[Coupling]
         if len(c.symbols) < 2:
             continue
         prod = product_coupling(c.lhs, c.rhs, allowed) if c.op == "==" else None
-        examples = () if prod is not None else _pair_examples(c, allowed)
-        cp = Coupling(c, tuple(sorted(c.symbols)), "", prod, examples)
-        out.append(Coupling(c, cp.symbols, coupling_message(cp), prod, examples))
+        bare = bare_coupling(c.lhs, c.rhs, allowed) if c.op == "==" and prod is None else None
+        examples = () if prod is not None else bare.examples() if bare is not None else _pair_examples(c, allowed)
+        cp = Coupling(c, tuple(sorted(c.symbols)), "", prod, examples, bare)
+        out.append(Coupling(c, cp.symbols, coupling_message(cp), prod, examples, bare))
     return out
 
 

@@ -214,6 +214,13 @@ def coupling_message(cp: "Coupling") -> str:
         shown = ["(" + " and ".join(f"{n} in {{{_ranges_of(s)}}}" for n, s in t) + ")" for t in tups[:6]]
         more = f" and {len(tups) - 6} more" if len(tups) > 6 else ""
         return f"{c.where}: {c.condition()} pins {names} to {len(tups)} admissible tuple(s): {'; '.join(shown)}{more}"
+    if cp.bare is not None:
+        bare = cp.bare
+        if bare.sizes_a.empty:
+            return f"{c.where}: {c.rule}: {c.condition()} holds for no valid sizes of {names}"
+        ex = "; ".join(", ".join(f"{k}={v}" for k, v in e.items()) for e in cp.examples)
+        return (f"{c.where}: {c.condition()} couples {names}: {bare.b} = {D.dim_str(D.add(bare.f, -bare.e))} for "
+                f"{describe_set(bare.sizes_a, bare.a)}; the smallest solutions: {ex}")
     if not cp.examples:
         return (f"{c.where}: {c.condition()} couples {names}; no solution among the first few valid sizes "
                 f"of each (a bounded search, not a proof)")

@@ -25,7 +25,7 @@ from typing import Callable, Mapping
 
 from . import dims as D
 from .dims import Dim
-from .solve_exact import TRUE, Sizes, condition_sizes, radix_for
+from .solve_exact import TRUE, Sizes, condition_sizes, preimage, radix_for
 
 EPSet = Sizes  # the set type every solver result holds (an EPSet-compatible, exact, compact set)
 
@@ -168,6 +168,51 @@ class ProductCoupling:
             for name, s in tup:
                 out[name] = out[name] | s
         return out
+
+
+@dataclass(frozen=True)
+class BareCoupling:
+    """``f(A) == B + e`` with B a bare symbol (a cat of two inputs, ``assume(W == H)``): exactly the
+    sizes of A that have a partner ``B = f(A) - e`` among B's allowed sizes; when f is bare too,
+    B's sizes the same way (else B's set is left as it was: a superset)."""
+
+    a: str
+    b: str
+    f: Dim
+    e: int
+    sizes_a: EPSet
+    sizes_b: EPSet | None = None
+
+    def per_symbol(self) -> dict[str, EPSet]:
+        return {self.a: self.sizes_a, **({self.b: self.sizes_b} if self.sizes_b is not None else {})}
+
+    def examples(self, want: int = 3) -> tuple[dict, ...]:
+        """The smallest solutions by A (exact: every one listed is a solution, none smaller is)."""
+        out = []
+        for x in self.sizes_a.first(want):
+            pair = {self.a: x, self.b: D.evaluate(self.f, {self.a: x}) - self.e}
+            out.append(dict(sorted(pair.items())))
+        return tuple(out)
+
+
+def bare_coupling(lhs: Dim, rhs: Dim, allowed: Mapping[str, EPSet]) -> BareCoupling | None:
+    """Solve ``lhs == rhs`` exactly when one side is a bare symbol plus a constant and the other a
+    non-decreasing dim of another symbol (``solve_exact.preimage``); None when not of that form."""
+    for f, g in ((lhs, rhs), (rhs, lhs)):
+        fs, gs = D.symbols(f), D.symbols(g)
+        if not (_bare(g) and len(fs) == 1 and fs != gs):
+            continue
+        (a,), b, e = fs, g.base.name, g.n
+        got = preimage(Sizes.lift(allowed[b]), D.add(f, -e), a)
+        if got is None:
+            continue
+        other = preimage(Sizes.lift(allowed[a]), D.add(g, -f.n), b) if _bare(f) else None
+        return BareCoupling(a, b, f, e, got & allowed[a], None if other is None else other & allowed[b])
+    return None
+
+
+def _bare(d: Dim) -> bool:
+    return isinstance(d, D.QA) and isinstance(d.base, D.Var) and d.m == 1
 
 
 def split_product(d: Dim) -> tuple[int, dict[str, Dim]] | None:

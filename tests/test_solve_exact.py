@@ -312,3 +312,53 @@ def _stack_2_3(n):
         s = (2 if (i // 10) % 2 == 0 else 3) if i % 10 == 9 else 1
         x = b.layer("Conv1d", x, C, C, 3, stride=s, padding=1)
     return b.graph()
+
+
+# --------------------------------------------------------------------------------------------
+# Couplings: a cat of two inputs, assume(W == H)
+# --------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=20, **SETTINGS)
+@given(st.lists(st.tuples(st.sampled_from([1, 2, 3]), st.integers(1, 4), st.integers(0, 1)), min_size=1, max_size=6),
+       )
+def test_cat_of_two_inputs_is_exact(layers):
+    b = B()
+    x = b.input("x", 1, C, "L")
+    y = b.input("y", 1, C, "K")
+    for s, k, p in layers:
+        try:
+            x = b.layer("Conv1d", x, C, C, k, stride=s, padding=min(p, k // 2))
+        except LayerConfigError:
+            assume(False)
+    b.merge("cat", x, y)
+    graph = b.graph()
+    sol = solve(graph)
+    (cp,) = sol.couplings
+    assert cp.bare is not None
+    want = set()
+    for lv in range(1, 3000):
+        vals, fails = evaluate_graph(graph, {"L": lv, "K": 1})
+        kv = vals[x][2]
+        if kv >= 1 and runs_pred(evaluate_graph(graph, {"L": lv, "K": kv})[1]):
+            want.add(lv)
+    assert {lv for lv in range(1, 3000) if lv in sol.runs("L")} == want
+    assert [e["L"] for e in cp.examples] == sorted(want)[:3]
+    assert all(runs_pred(evaluate_graph(graph, e)[1]) for e in cp.examples)
+    assert (sol.merges[0].verdict == "never") == (not want)
+
+
+def test_assume_w_equals_h_is_exact():
+    from convgraph.errors import Loc
+    from convgraph.ir import Assume
+
+    b = B()
+    x = b.input("x", 1, C, "H", "W")
+    x = b.layer("Conv2d", x, C, C, (3, 2), stride=(2, 3), padding=(1, 0))
+    x = b.layer("MaxPool2d", x, (2, 3))
+    b.assumes.append(Assume(Loc("<test>", 9, 1), "W == H", ((D.sym("W"), "==", D.sym("H")),)))
+    graph = b.graph()
+    sol = solve(graph)
+    both = {h for h in range(1, 2000) if runs_pred(evaluate_graph(graph, {"H": h, "W": h})[1])}
+    assert {h for h in range(1, 2000) if h in sol.runs("H")} == both
+    assert {w for w in range(1, 2000) if w in sol.runs("W")} == both
