@@ -11,19 +11,20 @@ from __future__ import annotations
 import math
 import random
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from test_solve import B, check_fixes, evaluate_graph, exact_pred_for, layers_pred, runs_pred
 
 import convgraph as cg
 from convgraph import dims as D
 from convgraph.dims import EPSet
 from convgraph.errors import LayerConfigError
-from convgraph.solve import solve
 from convgraph.solve import _conditions as XC
 from convgraph.solve import _tree as X
+from convgraph.solve import solve
 from convgraph.solve._report import describe_set
 from convgraph.solve._sizes import Sizes
-from test_solve import B, check_fixes, evaluate_graph, exact_pred_for, layers_pred, runs_pred
 
 BIG = 1 << 40
 SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck))
@@ -220,6 +221,7 @@ def _brute_sets(graph, xs):
     return runs, exact, layers
 
 
+@pytest.mark.slow
 @settings(max_examples=25, **SETTINGS)
 @given(deep_graphs(), st.randoms(use_true_random=False))
 def test_deep_graphs_equal_brute_force(graph, rng):

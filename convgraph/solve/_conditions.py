@@ -9,13 +9,13 @@ canonical sub-expression. The cost grows with the number of distinct carries, no
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from fractions import Fraction
 from functools import cache, reduce
 
 from convgraph import dims as D
 from convgraph.dims import Dim
-from convgraph.solve._sizes import Sizes
+from convgraph.solve._sizes import Sizes, Window
 from convgraph.solve._tree import FALSE, TRUE, apply, member, mk, negate, node, prime_factors
 
 _X = "_x"
@@ -58,6 +58,8 @@ def bounds(d: Dim) -> tuple[Fraction, Fraction, Fraction]:
         return Fraction(0), Fraction(d.n), Fraction(d.n)
     if isinstance(d.base, D.Var):
         s, lo, hi = Fraction(1), Fraction(0), Fraction(0)
+    elif isinstance(d.base, D.FScale):
+        raise ValueError("no exact set for a non-dyadic scale")
     else:
         s, lo, hi = bounds(d.base.arg)
         k = d.base.k
@@ -87,13 +89,15 @@ def _denominator(d: Dim) -> int:
         return reduce(math.lcm, (_denominator(a) for a in d.args), 1)
     if d.base is None or isinstance(d.base, D.Var):
         return 1
+    if isinstance(d.base, D.FScale):
+        raise ValueError("no exact set for a non-dyadic scale")
     return d.base.k * _denominator(d.base.arg)
 
 
 def _decide(g: Dim, op: str) -> int | None:
     """TRUE / FALSE when ``g op 0`` holds for every / no y; None when it depends on y."""
-    _, lo, hi = bounds(g)
-    lo, hi = math.ceil(lo), math.floor(hi)
+    _, lo0, hi0 = bounds(g)
+    lo, hi = math.ceil(lo0), math.floor(hi0)
     if op == "==":
         m, k = _congruence(g)
         if lo > 0 or hi < 0 or (m and k % m):
@@ -130,10 +134,13 @@ def _general_trie(g: Dim, op: str, radix: tuple[int, ...]) -> int:
 # A flat condition (every floor directly of x: what convs, pools and transposed convs give) is
 # kept as ints: (K, L, ((m, b, D), ...)) for K + L*y + sum m*floor((y + b)/D), 0 <= b < D.
 
-_FLAT: dict = {}
+#: (K, L, ((m, b, D), ...)) as above
+Flat = tuple[int, int, tuple[tuple[int, int, int], ...]]
+
+_FLAT: dict[tuple[tuple[int, ...], str], dict[tuple[Flat, int], int]] = {}
 
 
-def _flat(g: Dim):
+def _flat(g: Dim) -> Flat | None:
     terms = list(g.args) if isinstance(g, D.Combo) and g.op == "add" else [g]
     k, lin, out = 0, 0, []
     for t in terms:
@@ -151,8 +158,8 @@ def _flat(g: Dim):
     return _flat_norm(k, lin, out)
 
 
-def _flat_norm(k: int, lin: int, terms) -> tuple:
-    acc: dict = {}
+def _flat_norm(k: int, lin: int, terms: Iterable[tuple[int, int, int]]) -> Flat:
+    acc: dict[tuple[int, int], int] = {}
     for m, b, den in terms:
         if den == 1:
             lin, k = lin + m, k + m * b
@@ -163,7 +170,7 @@ def _flat_norm(k: int, lin: int, terms) -> tuple:
     return k, lin, tuple(sorted((m, b, den) for (b, den), m in acc.items() if m))
 
 
-def _flat_decide(st: tuple, op: str) -> int | None:
+def _flat_decide(st: Flat, op: str) -> int | None:
     k, lin, terms = st
     n = reduce(math.lcm, (den for _, _, den in terms), 1)
     # each term is m*(y + b)/D - m*frac with frac in [0, (D-1)/D]; the y parts cancel (slope 0)
@@ -181,7 +188,7 @@ def _flat_decide(st: tuple, op: str) -> int | None:
     return TRUE if lo >= 0 else FALSE if hi < 0 else None
 
 
-def _flat_trie(st: tuple, op: str, radix: tuple[int, ...], i: int) -> int:
+def _flat_trie(st: Flat, op: str, radix: tuple[int, ...], i: int) -> int:
     memo = _FLAT.setdefault((radix, op), {})
     got = memo.get((st, i))
     if got is not None:
@@ -200,7 +207,7 @@ def _flat_trie(st: tuple, op: str, radix: tuple[int, ...], i: int) -> int:
     return got
 
 
-def _flat_dim(st: tuple) -> Dim:
+def _flat_dim(st: Flat) -> Dim:
     k, lin, terms = st
     x = D.sym(_X)
     out = D.add(D.mul(x, lin), k)
@@ -309,9 +316,13 @@ def _sloped(g: Dim, op: str, slope: Fraction, lo: Fraction, hi: Fraction) -> Siz
     monotone bounds."""
     e1, e2 = -hi / slope, -lo / slope
     a, b = max(1, math.floor(min(e1, e2)) - 1), max(1, math.ceil(max(e1, e2)) + 1)
-    f = lambda x: D.evaluate(g, {_X: x})
-    holds = (lambda v: v == 0) if op == "==" else (lambda v: v >= 0)
-    windows = []
+    def f(x: int) -> int:
+        return D.evaluate(g, {_X: x})
+
+    def holds(v: int) -> bool:
+        return v == 0 if op == "==" else v >= 0
+
+    windows: list[Window] = []
     if a > 1 and holds(f(a - 1)):  # the sign below the window: fixed
         windows.append((1, a - 1, TRUE))
     windows += [(x, y, TRUE) for x, y in _bisect(g, f, op, a, b)]
@@ -320,7 +331,7 @@ def _sloped(g: Dim, op: str, slope: Fraction, lo: Fraction, hi: Fraction) -> Siz
     return Sizes.make(windows)
 
 
-def _bisect(g: Dim, f, op: str, a: int, b: int) -> list[tuple[int, int]]:
+def _bisect(g: Dim, f: Callable[[int], int], op: str, a: int, b: int) -> list[tuple[int, int]]:
     """The maximal intervals of [a, b] where ``f(x) op 0``: an interval whose range bound decides
     it is taken or dropped whole, else halved."""
     plus, minus = _monotone_parts(g)
@@ -353,7 +364,8 @@ def _bisect(g: Dim, f, op: str, a: int, b: int) -> list[tuple[int, int]]:
 def _monotone_parts(g: Dim) -> tuple[Dim, Dim]:
     """g = plus - minus with both non-decreasing (each QA term sorted by the sign of its slope)."""
     terms = list(g.args) if isinstance(g, D.Combo) and g.op == "add" else [g]
-    plus, minus = 0, 0
+    plus: Dim = 0
+    minus: Dim = 0
     for t in terms:
         if D.is_monotone(t):
             plus = D.add(plus, t)

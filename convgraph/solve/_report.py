@@ -5,6 +5,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from convgraph import dims as D
+from convgraph.dims import EPSet as DimsEPSet
 from convgraph.solve._sets import BRUTE_LIMIT, EPSet
 
 NO_PERIOD = "some condition has no usable period (a non-dyadic Upsample scale)"
@@ -37,7 +38,7 @@ LIST_MAX = 8
 SMALL_MODULUS = 4096
 
 
-def _lift(s) -> EPSet:
+def _lift(s: EPSet | DimsEPSet) -> EPSet:
     return EPSet.lift(s)
 
 
@@ -124,7 +125,8 @@ def periodic_start(s: EPSet) -> int:
     from convgraph.solve._tree import next_member
 
     s = _lift(s)
-    return next_member(s.tail, s.start) if not s.finite else s.start
+    first = next_member(s.tail, s.start) if not s.finite else None
+    return s.start if first is None else first
 
 
 def classes_text(s: EPSet, name: str) -> str:

@@ -26,8 +26,8 @@ from functools import lru_cache, reduce
 from convgraph import dims as D
 from convgraph.dims import Dim
 from convgraph.shapes import ShapeResult
-from convgraph.solve._sizes import TRUE, Sizes
 from convgraph.solve._conditions import condition_sizes, preimage, radix_for
+from convgraph.solve._sizes import TRUE, Sizes
 
 EPSet = Sizes  # the set type every solver result holds (an EPSet-compatible, exact, compact set)
 
@@ -201,20 +201,24 @@ def bare_coupling(lhs: Dim, rhs: Dim, allowed: Mapping[str, EPSet]) -> BareCoupl
     """Solve ``lhs == rhs`` exactly when one side is a bare symbol plus a constant and the other a
     non-decreasing dim of another symbol (``_conditions.preimage``); None when not of that form."""
     for f, g in ((lhs, rhs), (rhs, lhs)):
-        fs, gs = D.symbols(f), D.symbols(g)
-        if not (_bare(g) and len(fs) == 1 and fs != gs):
+        fs, gs, bare_g = D.symbols(f), D.symbols(g), _bare(g)
+        if bare_g is None or len(fs) != 1 or fs == gs:
             continue
-        (a,), b, e = fs, g.base.name, g.n
+        (a,), (b, e) = fs, bare_g
         got = preimage(Sizes.lift(allowed[b]), D.add(f, -e), a)
         if got is None:
             continue
-        other = preimage(Sizes.lift(allowed[a]), D.add(g, -f.n), b) if _bare(f) else None
+        bare_f = _bare(f)
+        other = preimage(Sizes.lift(allowed[a]), D.add(g, -bare_f[1]), b) if bare_f is not None else None
         return BareCoupling(a, b, f, e, got & allowed[a], None if other is None else other & allowed[b])
     return None
 
 
-def _bare(d: Dim) -> bool:
-    return isinstance(d, D.QA) and isinstance(d.base, D.Var) and d.m == 1
+def _bare(d: Dim) -> tuple[str, int] | None:
+    """(name, e) when d is ``name + e``, else None."""
+    if isinstance(d, D.QA) and isinstance(d.base, D.Var) and d.m == 1:
+        return d.base.name, d.n
+    return None
 
 
 def split_product(d: Dim) -> tuple[int, dict[str, Dim]] | None:

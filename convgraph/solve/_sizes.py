@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
+
 from convgraph import dims as D
 from convgraph.solve._tree import (
     FALSE,
@@ -25,8 +27,7 @@ from convgraph.solve._tree import (
     residues_of,
 )
 
-
-Window = tuple  # (lo, hi or None, trie)
+Window = tuple[int, int | None, int]  # (lo, hi or None, trie)
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,9 +43,9 @@ class Sizes:
     def make(windows: Iterable[Window]) -> Sizes:
         """Canonicalise: drop empty windows, trim each to its members, merge neighbours, and start
         the periodic tail as early as the set allows (as ``EPSet.normalized`` does)."""
-        out: list[list] = []
-        for lo, hi, t in sorted(windows, key=lambda w: w[0]):
-            lo = next_member(t, max(1, lo)) if t != FALSE else None
+        out: list[list[Any]] = []
+        for lo0, hi, t in sorted(windows, key=lambda w: w[0]):
+            lo = next_member(t, max(1, lo0)) if t != FALSE else None
             if lo is None or (hi is not None and lo > hi):
                 continue
             if hi is not None:
@@ -91,11 +92,11 @@ class Sizes:
         return Sizes.periodic(from_residues(residues, modulus), start)
 
     @staticmethod
-    def lift(s) -> Sizes:
+    def lift(s: Sizes | D.EPSet) -> Sizes:
         """A ``dims.EPSet`` (or a Sizes) as a Sizes."""
         if isinstance(s, Sizes):
             return s
-        tail = [(s.start, None, from_residues(s.residues, s.modulus))] if s.residues else []
+        tail: list[Window] = [(s.start, None, from_residues(s.residues, s.modulus))] if s.residues else []
         return Sizes.make(list(Sizes.of(s.exceptions).windows) + tail)
 
     # -- EPSet's interface -----------------------------------------------------------------------
@@ -135,8 +136,8 @@ class Sizes:
                 raise OverflowError(f"{hi - lo + 1} sizes: use finite_ranges() for a compact form")
             yield from (x for x in range(lo, hi + 1) if member(t, x))
 
-    def finite_windows(self) -> list[Window]:
-        return [w for w in self.windows if w[1] is not None]
+    def finite_windows(self) -> list[tuple[int, int, int]]:
+        return [(lo, hi, t) for lo, hi, t in self.windows if hi is not None]
 
     def classes(self, limit: int = 64) -> list[tuple[int, int]] | None:
         """The periodic part as classes ``(r, m)``; None when there are more than ``limit``."""
@@ -180,7 +181,7 @@ class Sizes:
                 x = next_member(t, x + 1)
 
     def first(self, n: int = 10, lo: int = 1) -> list[int]:
-        out = []
+        out: list[int] = []
         for x in self.iter(lo):
             if len(out) == n:
                 break
@@ -198,8 +199,8 @@ class Sizes:
                 below = y
         return below, next(iter(self.iter(x)), None)
 
-    def to_json(self) -> dict:
-        out = {"min": self.min, "modulus": self.modulus}
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"min": self.min, "modulus": self.modulus}
         if self.modulus <= 4096:
             out["residues"] = sorted(self.residues)
         else:
@@ -226,11 +227,11 @@ class Sizes:
 
     # -- algebra ---------------------------------------------------------------------------------
 
-    def _op(self, other, op: str) -> Sizes:
-        other = Sizes.lift(other)
+    def _op(self, other_set: Sizes | D.EPSet, op: str) -> Sizes:
+        other = Sizes.lift(other_set)
         cuts = sorted({w[0] for w in self.windows + other.windows} |
                       {w[1] + 1 for w in self.windows + other.windows if w[1] is not None} | {1})
-        out = []
+        out: list[Window] = []
         for i, lo in enumerate(cuts):
             hi = cuts[i + 1] - 1 if i + 1 < len(cuts) else None
             t = apply(op, self._trie_at(lo), other._trie_at(lo))
@@ -243,29 +244,29 @@ class Sizes:
                 return t
         return FALSE
 
-    def __and__(self, other) -> Sizes:
+    def __and__(self, other: Sizes | D.EPSet) -> Sizes:
         return self._op(other, "and")
 
     __rand__ = __and__
 
-    def __or__(self, other) -> Sizes:
+    def __or__(self, other: Sizes | D.EPSet) -> Sizes:
         return self._op(other, "or")
 
     __ror__ = __or__
 
-    def __sub__(self, other) -> Sizes:
+    def __sub__(self, other: Sizes | D.EPSet) -> Sizes:
         return self._op(other, "minus")
 
-    def __xor__(self, other) -> Sizes:
+    def __xor__(self, other: Sizes | D.EPSet) -> Sizes:
         return self._op(other, "xor")
 
     def complement(self) -> Sizes:
         return Sizes.all() - self
 
-    def __le__(self, other) -> bool:
+    def __le__(self, other: Sizes | D.EPSet) -> bool:
         return (self - other).empty
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sizes) and not isinstance(other, D.EPSet):
             return NotImplemented
         return (self ^ other).empty
@@ -273,7 +274,7 @@ class Sizes:
     def __hash__(self) -> int:
         return hash((self.min, self.finite))
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         """Tries are ids into this process's node table: pickle them as their node lists."""
         return _unpickle, (tuple((lo, hi, export(t)) for lo, hi, t in self.windows),)
 
@@ -283,7 +284,7 @@ class Sizes:
         return f"Sizes({describe_set(self, 'x')})"
 
 
-def _lower_start(out: list[list]) -> list[list]:
+def _lower_start(out: list[list[Any]]) -> list[list[Any]]:
     """Move the periodic tail's start down past every finite size that agrees with it."""
     t = out[-1][2]
     cur = out[-1][0]
@@ -308,8 +309,8 @@ def _lower_start(out: list[list]) -> list[list]:
             break
         cur = a
         keep.pop()
-    return keep + [[cur, None, t]]
+    return [*keep, [cur, None, t]]
 
 
-def _unpickle(windows) -> Sizes:
+def _unpickle(windows: tuple[tuple[int, int | None, Any], ...]) -> Sizes:
     return Sizes(tuple((lo, hi, load(t)) for lo, hi, t in windows))

@@ -273,9 +273,9 @@ def _solve(graph: Graph, tiling: bool) -> Solution:
             decided[m.symbol] &= m.decided
     couplings = _couplings(res, runs)
     for cp in couplings:
-        exact = cp.product or cp.bare
-        if exact is not None:
-            for n, s in exact.per_symbol().items():
+        solved = cp.product or cp.bare
+        if solved is not None:
+            for n, s in solved.per_symbol().items():
                 runs[n] = runs[n] & s
     _check_assumes(res, single, runs, decided, rx)
     exact: Mapping[str, EPSet | None] = {n: None for n in names}
@@ -345,7 +345,7 @@ def _with_coupling(m: Merge, couplings: list[Coupling]) -> Merge:
     if m.verdict != "coupled":
         return m
     cp = next(cp for cp in couplings if cp.constraint is m.constraint)
-    if cp.product is not None and not cp.product.tuples or cp.bare is not None and cp.bare.sizes_a.empty:
+    if (cp.product is not None and not cp.product.tuples) or (cp.bare is not None and cp.bare.sizes_a.empty):
         return _replace_message(Merge(m.constraint, m.where, "never", "", m.symbols), cp.message)
     return _replace_message(m, cp.message)
 
@@ -488,7 +488,8 @@ def _candidates(s: SymbolSizes, want: int) -> list[int]:
     seen = {x % period for x in out}
     import itertools
 
-    for x in itertools.islice(s.runs.iter(lo), min(period, 512)):  # consecutive valid sizes: a new class each until the period wraps
+    # consecutive valid sizes: a new class each until the period wraps
+    for x in itertools.islice(s.runs.iter(lo), min(period, 512)):
         if len(out) >= want + 2:
             break
         if x % period not in seen:

@@ -64,7 +64,7 @@ def apply(op: str, a: int, b: int) -> int:
     """Pointwise ``op`` ('and', 'or', 'xor', 'minus') of two tries."""
     if a <= TRUE and b <= TRUE:
         return _OPS[op](a, b)
-    if op == "and" and FALSE in (a, b) or op == "minus" and (a == FALSE or b == TRUE):
+    if (op == "and" and FALSE in (a, b)) or (op == "minus" and (a == FALSE or b == TRUE)):
         return FALSE
     if op == "or" and TRUE in (a, b):
         return TRUE
@@ -129,7 +129,7 @@ def period(n: int) -> int:
     """The smallest P > 0 with y in n iff y + P in n."""
     big = _path_period(n)
     for q in prime_factors(big):
-        while big % q == 0 and restrict(n, 1, big // q) == n or (
+        while (big % q == 0 and restrict(n, 1, big // q) == n) or (
                 big % q == 0 and apply("xor", restrict(n, 1, big // q), n) == FALSE):
             big //= q
     return big

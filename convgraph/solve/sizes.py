@@ -23,9 +23,9 @@ import math
 from collections.abc import Callable, Iterable
 
 from convgraph import dims as D
-from convgraph.dims import EPSet
 from convgraph.ir import Graph
 from convgraph.shapes import ShapeResult, infer
+from convgraph.solve._sets import EPSet
 
 #: largest period enumerated by residue class
 MAX_PERIOD = 1024
