@@ -12,6 +12,9 @@ from convgraph.shapes._infer import (  # noqa: F401
     effective_kernel,
     infer,
     infer_reusing,
+    reshape_plan,
+    slice_bounds,
+    softmax_dim,
     transposed_size,
     window_count,
 )
