@@ -262,6 +262,8 @@ def load_weights(path: PathLike, graph: ir.Graph) -> dict[str, np.ndarray]:
 def resolve_params(graph: ir.Graph, params: Mapping[str, np.ndarray] | None, seed: int,
             weights: str | os.PathLike | None) -> dict[str, np.ndarray]:
     """float32 parameters keyed ``{layer}.weight`` ...: given, loaded from a file, or initialised."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise WeightsError(f"seed must be an int from 0 to 2**63 - 1, got {seed!r}", Loc(graph.filename, 0, 0))
     if params is None and weights is not None:
         return load_weights(weights, graph)
     if params is None:

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import ast
 import itertools
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Callable
 
@@ -71,6 +73,15 @@ def suffixed(base: str):
     return itertools.chain([base], (f"{base}_{k}" for k in itertools.count(1)))
 
 
+#: the line ends ``ast`` counts (``str.splitlines`` also splits on \f, \v, \x1c, \x85, \u2028, ...)
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def source_lines(text: str) -> list[str]:
+    """The lines of ``text`` as ``ast`` numbers them (``lineno``/``col_offset`` index into these)."""
+    return _LINE_END.split(text)
+
+
 def describe(node: ast.AST) -> str:
     return _WORDS.get(type(node), f"a {type(node).__name__} node")
 
@@ -93,12 +104,7 @@ def parse(text: str, filename: str = "<string>") -> Graph:
 def load(path: str | Path) -> Graph:
     """Read and parse a ``.cg`` file: ``load("models/unet.cg")``."""
     p = Path(path)
-    try:
-        if p.stat().st_size > 4 * MAX_SOURCE_CHARS:
-            raise ConvGraphError(f"{p} is too large for a .cg file ({p.stat().st_size} bytes)", Loc(str(p), 0, 0))
-        data = p.read_bytes()
-    except OSError as e:
-        raise ConvGraphError(f"cannot read {p}: {e.strerror or e}", Loc(str(p), 0, 0)) from e
+    data = read_bounded(p, 4 * MAX_SOURCE_CHARS, "a .cg file")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -106,6 +112,30 @@ def load(path: str | Path) -> Graph:
         col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
         raise DSLSyntaxError(f"the file is not UTF-8 text (byte 0x{data[e.start]:02x})", Loc(str(p), line, col)) from e
     return parse(text, filename=str(p))
+
+
+def read_bounded(p: Path, limit: int, what: str) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes. Opened without blocking (a FIFO
+    would wait for a writer), refused unless regular (a device's size says nothing: /dev/zero is
+    endless), and read up to ``limit + 1`` bytes whatever the size said (the file may grow)."""
+    loc = Loc(str(p), 0, 0)
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise ConvGraphError(f"cannot read {p}: {e.strerror or e}", loc) from e
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a device, FIFO or socket)"
+        raise ConvGraphError(f"cannot read {p}: it is {kind}", loc)
+    with os.fdopen(fd, "rb") as f:
+        try:
+            data = f.read(limit + 1)
+        except OSError as e:
+            raise ConvGraphError(f"cannot read {p}: {e.strerror or e}", loc) from e
+    if len(data) > limit:
+        raise ConvGraphError(f"{p} is too large for {what} (more than {limit} bytes)", loc)
+    return data
 
 
 def parse_layer(text: str, filename: str = "<layer>") -> LayerSpec:
@@ -167,7 +197,7 @@ def _python_ast(text: str, filename: str, mode: str) -> ast.AST:
 class _Parser:
     def __init__(self, text: str, filename: str):
         self.filename = filename
-        self.lines = text.splitlines()
+        self.lines = source_lines(text)
         self.nodes: list[Node] = []
         self.values: dict[str, Node] = {}  # node name -> node
         self.env: dict[str, str] = {}  # source name -> node name of its latest binding
@@ -346,7 +376,8 @@ class _Parser:
     def input_dim(self, node: ast.expr) -> int | str:
         if isinstance(node, ast.Name):
             if node.id in RESERVED or not NAME_RE.match(node.id):
-                raise self.error(node, f"{node.id!r} cannot be a size symbol: it is a reserved name")
+                why = "a reserved name" if node.id in RESERVED else "not an ASCII identifier"
+                raise self.error(node, f"{node.id!r} cannot be a size symbol: it is {why}")
             if node.id in self.env:
                 raise self.error(node, f"{node.id!r} is a value and cannot also be a size symbol")
             self.symbols.setdefault(node.id, self.loc(node))
@@ -390,9 +421,13 @@ class _Parser:
         args = tuple(self.literal(a) for a in ctor.args)
         kwargs: dict[str, object] = {}
         explicit = None
+        seen: set[str] = set()
         for kw in ctor.keywords:
             if kw.arg is None:
                 raise self.error(kw, "**keyword unpacking is not allowed")
+            if kw.arg in seen:  # Python refuses it too: f(padding=1, padding=2)
+                raise self.error(kw, f"keyword argument repeated: {kw.arg}")
+            seen.add(kw.arg)
             if kw.arg == "name":
                 explicit = self.explicit_name(kw)
             else:

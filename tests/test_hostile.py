@@ -1,0 +1,185 @@
+"""Hostile and extreme input (issue 15): every failure class the fuzzing campaign found, each
+answered with one positioned line, exit status 2, in bounded time, nothing half-written."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+import convgraph as cg
+from convgraph.cli._main import main
+from convgraph.errors import ConvGraphError
+
+OK = "x = input(N, 3, H, W)\ny = Conv2d(3, 8, 3)(x)\n"
+
+
+class OverBudget(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def budget(seconds: float):
+    """Fail (rather than hang the suite) when the body runs longer than ``seconds``: SIGALRM
+    interrupts pure-Python loops and blocking system calls alike."""
+    def expire(signum, frame):
+        raise OverBudget(f"over the time budget of {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def run(capsys, *argv: str, seconds: float = 60) -> tuple[int, str, str]:
+    with budget(seconds):
+        rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def one_error_line(err: str, where: str = "<command line>:0:0: error: ") -> str:
+    """The first line of stderr, asserted to be the documented error line (hints may follow)."""
+    lines = err.splitlines()
+    assert lines and lines[0].startswith(where), err
+    assert all(ln.startswith("  hint: ") for ln in lines[1:]), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.fixture
+def ok_cg(tmp_path):
+    p = tmp_path / "ok.cg"
+    p.write_text(OK)
+    return p
+
+
+# --- 1, 2: -o onto special files, symlinks, the input itself ----------------------------------------
+
+
+@pytest.mark.parametrize("dest", ["/dev/null", "fifo"])
+def test_export_refuses_non_regular_destination(capsys, ok_cg, tmp_path, dest):
+    if dest == "fifo":
+        dest = str(tmp_path / "fifo")
+        os.mkfifo(dest)
+    before = os.stat(dest).st_mode
+    rc, _, err = run(capsys, "export", str(ok_cg), "-o", dest)
+    assert rc == 2 and "not a regular file" in one_error_line(err, f"{dest}:0:0: error: ")
+    assert os.stat(dest).st_mode == before and not stat.S_ISREG(before)
+
+
+def test_export_writes_through_a_symlink(capsys, ok_cg, tmp_path):
+    target = tmp_path / "real.onnx"
+    target.write_bytes(b"old")
+    link = tmp_path / "link.onnx"
+    link.symlink_to(target)
+    rc, _, err = run(capsys, "export", str(ok_cg), "-o", str(link))
+    assert rc == 0, err
+    assert link.is_symlink() and target.stat().st_size > 100
+
+
+def test_export_refuses_to_overwrite_its_input(capsys, ok_cg, tmp_path):
+    alias = tmp_path / "alias.cg"
+    os.link(ok_cg, alias)  # the same inode under another name
+    for dest in (ok_cg, alias):
+        rc, _, err = run(capsys, "export", str(ok_cg), "-o", str(dest))
+        assert rc == 2 and "it is the input file" in one_error_line(err, f"{dest}:0:0: error: ")
+    assert ok_cg.read_text() == OK
+
+
+# --- 3, 4: line ends that str.splitlines() knows and ast does not -----------------------------------
+
+ODD_ENDS = ["\f", "\v", "\x1c", "\x85", "\u2028"]
+
+
+@pytest.mark.parametrize("end", ODD_ENDS)
+def test_odd_line_end_in_comment_keeps_quoted_source(end):
+    g = cg.parse(f"x = input(N, 3, H, W)\n#{end}\u00e9\u00e9\u00e9 \u00e9\nassume(H >= 1)\nexpect(x, N, 3, H, W)\n")
+    assert [a.text for a in g.assumes] == ["H >= 1"]
+    assert [e.text for e in g.expects] == ["x, N, 3, H, W"]
+
+
+@pytest.mark.parametrize("end", ODD_ENDS)
+def test_odd_line_end_in_comment_keeps_columns(end):
+    with pytest.raises(ConvGraphError) as e:
+        cg.parse(f"x = input(N, 3, H, W)\n#{end}\u00e9\nyy= Foo(x)\n")
+    assert str(e.value).startswith("<string>:3:5: error: unknown layer or function 'Foo'")
+
+
+# --- 6, 7: command-line arguments -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["--5", "\u00b2", "9" * 5000, "0", "-7", "9223372036854775808", "1e3", ""])
+@pytest.mark.parametrize("verb,flag", [("shapes", "--at"), ("solve", "--near"), ("export", "--at")])
+def test_bad_size_argument_is_one_line(capsys, ok_cg, tmp_path, verb, flag, value):
+    extra = ["-o", str(tmp_path / "o.onnx")] if verb == "export" else []
+    rc, _, err = run(capsys, verb, str(ok_cg), flag, f"H={value}", *extra)
+    assert rc == 2 and f"{flag} expects SYM=INT" in one_error_line(err)
+    assert len(err) < 400
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["export", "ok.cg", "-o", "o.onnx", "--opset", "abc"], "invalid int value: 'abc'"),
+    (["check", "ok.cg", "--provider", "garbage"], "invalid choice: 'garbage'"),
+    (["export", "ok.cg"], "the following arguments are required: -o/--output"),
+    (["frobnicate", "ok.cg"], "invalid choice: 'frobnicate'"),
+    (["export", "ok.cg", "-o", "o.onnx", "--seed", "-1"], "argument --seed"),
+])
+def test_argparse_errors_are_the_documented_line(capsys, argv, needle):
+    rc, out, err = run(capsys, *argv)
+    assert rc == 2 and needle in one_error_line(err) and out == ""
+    rc, out, err = run(capsys, *argv, "--json")
+    assert rc == 2 and err == ""
+    obj = json.loads(out)["error"]
+    assert obj["file"] == "<command line>" and needle in obj["message"] and isinstance(obj["hints"], list)
+
+
+def test_api_seed_out_of_range_is_a_user_error():
+    g = cg.parse(OK)
+    with pytest.raises(ConvGraphError, match="seed must be an int"):
+        g.to_onnx(seed=-1)
+
+
+# --- 8: special input files -------------------------------------------------------------------------
+
+
+def test_fifo_and_devices_as_input_are_refused_at_once(capsys, tmp_path):
+    fifo = tmp_path / "in.cg"
+    os.mkfifo(fifo)
+    for path in (str(fifo), "/dev/zero", "/dev/urandom", str(tmp_path)):
+        rc, _, err = run(capsys, "shapes", path, seconds=5)
+        assert rc == 2 and "cannot read" in one_error_line(err, f"{path}:0:0: error: ")
+
+
+def test_input_larger_than_the_limit_is_read_only_up_to_it(tmp_path, monkeypatch):
+    from convgraph.front import dsl
+
+    p = tmp_path / "big.cg"
+    p.write_text(OK + "#" * 5000)
+    monkeypatch.setattr(dsl, "MAX_SOURCE_CHARS", 1000)
+    with pytest.raises(ConvGraphError, match=r"too large for a .cg file \(more than 4000 bytes\)"):
+        cg.load(p)
+
+
+# --- 14: repeated keyword, non-ASCII names ------------------------------------------------------------
+
+
+def test_repeated_keyword_is_refused_as_python_does():
+    with pytest.raises(ConvGraphError) as e:
+        cg.parse("x = input(N, 3, H, W)\ny = Conv2d(3, 8, 3, padding=1, padding=2)(x)")
+    assert str(e.value) == "<string>:2:32: error: keyword argument repeated: padding"
+
+
+def test_non_ascii_symbol_is_not_called_reserved():
+    with pytest.raises(ConvGraphError) as e:
+        cg.parse("x = input(N, 3, H\u00e9, W)")
+    assert "not an ASCII identifier" in str(e.value)
