@@ -66,15 +66,25 @@ def ok_cg(tmp_path):
 # --- 1, 2: -o onto special files, symlinks, the input itself ----------------------------------------
 
 
-@pytest.mark.parametrize("dest", ["/dev/null", "fifo"])
-def test_export_refuses_non_regular_destination(capsys, ok_cg, tmp_path, dest):
-    if dest == "fifo":
-        dest = str(tmp_path / "fifo")
-        os.mkfifo(dest)
+@pytest.mark.parametrize("kind", ["fifo", "chardev", "link to chardev"])
+def test_export_refuses_non_regular_destination(capsys, ok_cg, tmp_path, kind):
+    # never the real /dev/null: a regression would replace it for the whole machine
+    dev = str(tmp_path / "null")
+    if kind == "fifo":
+        os.mkfifo(dev)
+    else:
+        try:
+            os.mknod(dev, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        except PermissionError:
+            pytest.skip("creating a device node needs root")
+    dest = dev if kind != "link to chardev" else str(tmp_path / "link")
+    if dest != dev:
+        os.symlink(dev, dest)
     before = os.stat(dest).st_mode
     rc, _, err = run(capsys, "export", str(ok_cg), "-o", dest)
     assert rc == 2 and "not a regular file" in one_error_line(err, f"{dest}:0:0: error: ")
     assert os.stat(dest).st_mode == before and not stat.S_ISREG(before)
+    assert os.path.islink(dest) == (kind == "link to chardev")
 
 
 def test_export_writes_through_a_symlink(capsys, ok_cg, tmp_path):
