@@ -193,3 +193,39 @@ def test_non_ascii_symbol_is_not_called_reserved():
     with pytest.raises(ConvGraphError) as e:
         cg.parse("x = input(N, 3, H\u00e9, W)")
     assert "not an ASCII identifier" in str(e.value)
+
+
+# --- 5: time polynomial in the input's length, whatever the magnitudes of its numbers ---------------
+
+
+def test_repeated_reassignment_names_in_linear_time():
+    src = "x = input(N, 3, H, W)\n" + "x = ReLU()(x)\n" * 10_000  # quadratic allocation: 173 s
+    with budget(20):
+        g = cg.parse(src)
+    assert g.outputs == ("x_10000",) and g.nodes[-2].name == "x_9999"
+
+
+X = "x = input(N, 3, H, W)\n"
+PRIMES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43)
+HUGE_CONSTANTS = {
+    "kernel": X + "y = Conv2d(3, 8, 2147483648)(x)",
+    "assume": X + "assume(H >= 2147483648)\ny = Conv2d(3, 8, 3)(x)",
+    "dilation": X + "y = MaxPool2d(3, dilation=2147483648)(x)",
+    "primes": X + "assume(" + ", ".join(f"H % {p} == 1" for p in PRIMES) + ")\ny = Conv2d(3, 8, 3)(x)",
+    "linear": X + "f = Flatten()(x)\ny = Linear(2147483646, 2)(f)",
+    "strides": X + "x0 = ReLU()(x)\n" + "".join(f"x = MaxPool2d({s})(x)\n" for s in PRIMES[:7])
+    + "".join(f"x = Upsample(scale_factor={s})(x)\n" for s in reversed(PRIMES[:7])) + "z = cat([x, x0], dim=1)",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason="solver rewrite, issue 12: EPSet.build enumerates up to the "
+                                        "start and the lcm of the periods")
+@pytest.mark.parametrize("case", sorted(HUGE_CONSTANTS))
+def test_huge_constants_are_answered_in_bounded_time(case):
+    g = cg.parse(HUGE_CONSTANTS[case])  # the shape stage alone is already fast
+    with budget(10):
+        try:
+            cg.solve(g).text()
+        except ConvGraphError as e:
+            assert "\n" not in e.message

@@ -202,6 +202,7 @@ class _Parser:
         self.values: dict[str, Node] = {}  # node name -> node
         self.env: dict[str, str] = {}  # source name -> node name of its latest binding
         self.layer_names: dict[str, Loc] = {}
+        self.next_suffix: dict[tuple[str, bool], int] = {}  # (base, names_layer) -> first suffix to try
         self.symbols: dict[str, Loc] = {}
         self.current: str | None = None
         self.outputs: tuple[str, ...] | None = None
@@ -348,7 +349,16 @@ class _Parser:
     def fresh(self, base: str, names_layer: bool) -> str:
         """``base``, else ``base_1``, ``base_2``, ...: the first name free as a value (and as a
         layer name, when the layer is named after its value)."""
-        return next(n for n in suffixed(base) if n not in self.values and not (names_layer and n in self.layer_names))
+        # names are never freed, so the first free suffix only moves up: resume where the last
+        # search for this base stopped (linear in all, where restarting at 0 was quadratic)
+        key = (base, names_layer)
+        k = self.next_suffix.get(key, 0)
+        while True:
+            name = f"{base}_{k}" if k else base
+            if name not in self.values and not (names_layer and name in self.layer_names):
+                self.next_suffix[key] = k
+                return name
+            k += 1
 
     def define(self, node: Node, source_name: str | None) -> None:
         self.nodes.append(node)
