@@ -229,3 +229,33 @@ def test_huge_constants_are_answered_in_bounded_time(case):
             cg.solve(g).text()
         except ConvGraphError as e:
             assert "\n" not in e.message
+
+
+# --- 6, 9: sizes and resources checked against int64 and a memory budget before allocating ----------
+
+
+@pytest.mark.parametrize("src,needle", [
+    ("x = input(N, 3, L)\ny = Conv1d(3, 65536, 65536)(x)", "the parameters need 48 GiB ('y.weight'"),
+    ("x = input(N, 3, L)\nf = Flatten()(x)\ny = Linear(2147483648, 2147483648)(f)", "the parameters need"),
+    (X + "y = AdaptiveAvgPool2d(2147483648)(x)", "output size 2147483648 is too large to export"),
+    (X + "u = Upsample(scale_factor=2147483648)(x)\nv = Upsample(scale_factor=2147483648)(u)",
+     "beyond ONNX's int64 dims"),
+])
+def test_export_refuses_what_cannot_be_allocated_or_stored(src, needle):
+    g = cg.parse(src)
+    with budget(30), pytest.raises(ConvGraphError) as e:
+        g.to_onnx()
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_export_sizes_beyond_int64_are_refused():
+    g = cg.parse(X + "u = Upsample(scale_factor=4)(x)")
+    with pytest.raises(ConvGraphError, match="beyond ONNX's int64 dims"):
+        g.to_onnx(sizes={"H": 2**62})
+    with pytest.raises(ConvGraphError, match="must be a positive int below 2\\*\\*63"):
+        g.to_onnx(sizes={"H": 2**63})
+
+
+def test_check_refuses_sizes_beyond_the_memory_budget(capsys, ok_cg):
+    rc, _, err = run(capsys, "check", str(ok_cg), "--at", "H=2147483648", seconds=30)
+    assert rc == 2 and "would hold 408 GiB of values" in one_error_line(err, f"{ok_cg}:0:0: error: ")

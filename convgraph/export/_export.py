@@ -56,6 +56,8 @@ MAX_OPSET = onnx.defs.onnx_opset_version()
 #: protobuf cannot serialise a message of 2 GiB; above this many bytes weights go to external data
 EXTERNAL_DATA_THRESHOLD = 2**31 - 2**24
 
+INT64_MAX = 2**63 - 1
+
 #: how many concrete size assignments a dynamic export is probed at with ONNX shape inference
 PROBE_SIZES = 2
 
@@ -116,15 +118,27 @@ def validate_sizes(graph: ir.Graph, sizes: Mapping[str, int]) -> None:
         raise ShapeError(f"unknown size symbol(s) {', '.join(unknown)}; the graph has "
                          f"{', '.join(res.sym_names) or 'none'}", loc)
     for name, v in sizes.items():
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ShapeError(f"size {name}={v!r} must be a positive int", loc)
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= INT64_MAX:
+            raise ShapeError(f"size {name}={v!r} must be a positive int below 2**63 (ONNX dims are int64)", loc)
     res.check(sizes)
+
+
+def check_int64(values: Mapping[str, tuple], env: Mapping[str, int], loc: Loc) -> None:
+    """ExportError when a dim of some value, at sizes ``env``, does not fit ONNX's int64 dims."""
+    at = ", ".join(f"{k}={v}" for k, v in env.items())
+    for name, dims in values.items():
+        for j, d in enumerate(dims):
+            v = d if isinstance(d, int) or not env else D.evaluate(d, env)
+            if isinstance(v, int) and v > INT64_MAX:
+                raise ExportError(f"'{name}' dim {j} is {v}{' at ' + at if at else ''}: beyond ONNX's int64 "
+                                  "dims (2**63 - 1)", loc)
 
 
 def _plan(graph: ir.Graph, opset: int | None, sizes: Mapping[str, int] | None) -> Plan:
     sizes = dict(sizes or {})
     validate_sizes(graph, sizes)
     baked = ir.bake(graph, sizes)
+    check_int64(infer(baked).values, {}, Loc(graph.filename, 0, 0))
     return Plan(baked, graph, dict(infer(baked).values), _choose_opset(graph, opset), sizes)
 
 
@@ -319,6 +333,7 @@ def _verify(plan: Plan, built: Built, params: Mapping[str, np.ndarray], model: o
     expected = {k: v for k, v in built.known.items() if k not in {n.name for n in plan.graph.inputs}}
     _compare(_inferred(_skeleton(plan, built, params, None), loc), expected, "as exported", plan.graph.symbols, loc)
     for env in _probe_sizes(plan):
+        check_int64(expected, env, loc)
         at = ", ".join(f"{k}={v}" for k, v in env.items())
         concrete = {k: tuple(D.evaluate(d, env) for d in v) for k, v in expected.items()}
         _compare(_inferred(_skeleton(plan, built, params, env), loc), concrete, f"at {at}", (), loc)

@@ -146,6 +146,27 @@ def init_params(graph: ir.Graph, seed: int = 0, *, realistic_bn: bool = False) -
     return {key: np.asarray(v, dtype=np.float32) for key, v in out.items()}
 
 
+#: the most parameter bytes (float32) export and check will allocate
+MAX_PARAM_BYTES = 16 * 2**30
+
+
+def check_param_budget(graph: ir.Graph) -> None:
+    """WeightsError naming the largest parameter when the graph's parameters exceed MAX_PARAM_BYTES
+    (Conv1d(3, 65536, 65536) holds 48 GiB), before anything is allocated."""
+    sizes = {k: math.prod(s) for k, s in param_specs(graph).items()}
+    total = 4 * sum(sizes.values())
+    if total > MAX_PARAM_BYTES:
+        big = max(sizes, key=sizes.get)
+        raise WeightsError(f"the parameters need {total / 2**30:.3g} GiB ('{big}' alone {sizes[big]} floats); "
+                           f"at most {MAX_PARAM_BYTES / 2**30:.3g} GiB can be exported or checked",
+                           _param_loc(graph, big))
+
+
+def _param_loc(graph: ir.Graph, key: str) -> Loc:
+    layer = key.rsplit(".", 1)[0]
+    return next((n.loc for n in graph.layers() if n.layer_name == layer), Loc(graph.filename, 0, 0))
+
+
 # --- weight files ---------------------------------------------------------------------------------
 
 _IGNORED_SUFFIXES = (".num_batches_tracked",)
@@ -264,6 +285,7 @@ def resolve_params(graph: ir.Graph, params: Mapping[str, np.ndarray] | None, see
     """float32 parameters keyed ``{layer}.weight`` ...: given, loaded from a file, or initialised."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
         raise WeightsError(f"seed must be an int from 0 to 2**63 - 1, got {seed!r}", Loc(graph.filename, 0, 0))
+    check_param_budget(graph)
     if params is None and weights is not None:
         return load_weights(weights, graph)
     if params is None:
