@@ -259,3 +259,37 @@ def test_export_sizes_beyond_int64_are_refused():
 def test_check_refuses_sizes_beyond_the_memory_budget(capsys, ok_cg):
     rc, _, err = run(capsys, "check", str(ok_cg), "--at", "H=2147483648", seconds=30)
     assert rc == 2 and "would hold 408 GiB of values" in one_error_line(err, f"{ok_cg}:0:0: error: ")
+
+
+# --- 11: one line per error, no warning first -------------------------------------------------------
+
+
+def test_parsing_emits_no_warning():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cg.parse('"""a \\d b"""\nx = input(N, 3, H, W)\ny = ReLU()(x)\n')
+    assert [str(w.message) for w in caught] == []
+
+
+def test_huge_scale_export_is_one_error_without_warning():
+    import warnings
+
+    g = cg.parse(X + "y = Upsample(scale_factor=1e300)(x)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ConvGraphError, match="scale_factor 1e\\+300 is not a float32 value"):
+            g.to_onnx()
+
+
+def test_onnx_multi_line_errors_become_one_line(monkeypatch):
+    import onnx
+
+    def fail(*a, **k):
+        raise onnx.shape_inference.InferenceError("[ShapeInferenceError] Inference error(s):\n(op_type:Resize): "
+                                                  "\x1b[31moverflow\x1b[0m\n  more")
+    monkeypatch.setattr(onnx.shape_inference, "infer_shapes", fail)
+    with pytest.raises(ConvGraphError) as e:
+        cg.parse(OK).to_onnx()
+    assert "\n" not in str(e.value) and "\x1b" not in str(e.value) and "(op_type:Resize): overflow more" in str(e.value)

@@ -268,6 +268,8 @@ def float32_exact(sf: float) -> bool:
     """ONNX Resize carries float32 scales and onnxruntime computes ``floor(i*scale)`` in float32;
     torch uses the double ``floor(i*sf)``. They agree for every practical size only when sf is a
     float32 value (then ``i*sf`` is exact for ``i*mantissa < 2**24``)."""
+    if not abs(sf) <= float(np.finfo(np.float32).max):  # 1e300 would overflow the cast (a numpy warning)
+        return False
     return float(np.float32(sf)) == sf
 
 

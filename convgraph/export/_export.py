@@ -42,7 +42,7 @@ from onnx import TensorProto, helper
 from convgraph._version import __version__
 from convgraph import dims as D
 from convgraph import ir
-from convgraph.errors import ConvGraphError, ExportError, Loc, ShapeError
+from convgraph.errors import ConvGraphError, ExportError, Loc, ShapeError, one_line
 from convgraph.export._emit import BASE_OPSET, Builder, emit_node, requirement
 from convgraph.export.weights import resolve_params
 from convgraph.shapes import infer
@@ -272,7 +272,7 @@ def _inferred(model: onnx.ModelProto, loc: Loc) -> dict[str, list]:
     try:
         out = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
     except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError) as e:
-        raise InferenceMismatch(f"ONNX shape inference failed on the exported graph: {e}", loc) from e
+        raise InferenceMismatch(f"ONNX shape inference failed on the exported graph: {one_line(e)}", loc) from e
     found = {}
     for vi in list(out.graph.value_info) + list(out.graph.output):
         t = vi.type.tensor_type
@@ -343,7 +343,7 @@ def _check_model(model, loc: Loc) -> None:
     try:
         onnx.checker.check_model(model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
-        raise InferenceMismatch(f"onnx.checker rejects the exported model: {e}", loc) from e
+        raise InferenceMismatch(f"onnx.checker rejects the exported model: {one_line(e)}", loc) from e
 
 
 # --------------------------------------------------------------------------------------------

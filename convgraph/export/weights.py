@@ -26,7 +26,7 @@ from typing import Callable, Iterator, Mapping, Union
 import numpy as np
 
 from convgraph import ir
-from convgraph.errors import Loc, WeightsError
+from convgraph.errors import Loc, WeightsError, one_line
 
 Shapes = dict[str, tuple[int, ...]]
 PathLike = Union[str, "os.PathLike[str]"]
@@ -210,11 +210,11 @@ def _read_safetensors(path: str) -> dict[str, np.ndarray]:
         from safetensors import SafetensorError
         from safetensors.numpy import load_file
     except ImportError as e:
-        raise WeightsError(f"reading '{path}' needs the safetensors package: {e}", Loc(path, 0, 0)) from e
+        raise WeightsError(f"reading '{path}' needs the safetensors package: {one_line(e)}", Loc(path, 0, 0)) from e
     try:
         return load_file(path)
     except SafetensorError as e:
-        raise WeightsError(f"weights file '{path}' is not a valid safetensors file: {e}", Loc(path, 0, 0)) from e
+        raise WeightsError(f"weights file '{path}' is not a valid safetensors file: {one_line(e)}", Loc(path, 0, 0)) from e
 
 
 def _read_torch(path: str) -> dict[str, np.ndarray]:
@@ -250,7 +250,7 @@ def _read(path: str) -> dict[str, np.ndarray]:
         raise WeightsError(f"cannot read weights file '{path}': {e.strerror or e}", loc) from e
     except (ValueError, KeyError, EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile,
             json.JSONDecodeError) as e:
-        raise WeightsError(f"weights file '{path}' is damaged or unreadable: {e}", loc) from e
+        raise WeightsError(f"weights file '{path}' is damaged or unreadable: {one_line(e)}", loc) from e
 
 
 def _mismatch(tensors: dict[str, np.ndarray], expected: Shapes) -> list[str]:

@@ -21,6 +21,7 @@ import itertools
 import os
 import re
 import stat
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -181,7 +182,9 @@ def _python_ast(text: str, filename: str, mode: str) -> ast.AST:
         line = text.count("\n", 0, i) + 1
         raise DSLSyntaxError("the source contains a NUL character", Loc(filename, line, i - text.rfind("\n", 0, i)))
     try:
-        return ast.parse(text, filename=filename, mode=mode)
+        with warnings.catch_warnings():  # '\d' in a string: a SyntaxWarning on stderr before any error
+            warnings.simplefilter("ignore")
+            return ast.parse(text, filename=filename, mode=mode)
     except SyntaxError as e:
         msg = e.msg if e.msg.startswith("invalid syntax") else f"invalid syntax: {e.msg}"
         raise DSLSyntaxError(msg, Loc(filename, e.lineno or 1, e.offset or 1)) from None
