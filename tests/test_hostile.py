@@ -293,3 +293,19 @@ def test_onnx_multi_line_errors_become_one_line(monkeypatch):
     with pytest.raises(ConvGraphError) as e:
         cg.parse(OK).to_onnx()
     assert "\n" not in str(e.value) and "\x1b" not in str(e.value) and "(op_type:Resize): overflow more" in str(e.value)
+
+
+# --- 10: valid graphs export, their dims named by what holds on the valid set -------------------------
+
+
+@pytest.mark.parametrize("src,pinned", [
+    (X + "u = Upsample(size=8)(x)\nc = cat([x, u], dim=1)", ["N", 6, 8, 8]),
+    (X + "u = AdaptiveAvgPool2d(2)(x)\nc = cat([x, u], dim=1)", ["N", 6, 2, 2]),
+    (X + "u = AdaptiveAvgPool2d((2, 5))(x)\nc = cat([u, x], dim=1)", ["N", 6, 2, 5]),
+])
+def test_dims_constant_on_the_valid_set_export_as_that_constant(src, pinned):
+    g = cg.parse(src)
+    m = g.to_onnx()
+    assert [d.dim_value or d.dim_param for d in m.graph.output[0].type.tensor_type.shape.dim] == pinned
+    assert [d.dim_value or d.dim_param for d in m.graph.input[0].type.tensor_type.shape.dim] == ["N", 3, "H", "W"]
+    assert g.check().ok

@@ -27,7 +27,9 @@ input and Resize axes from 18).
 """
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import os
 import re
 import shutil
@@ -57,6 +59,9 @@ MAX_OPSET = onnx.defs.onnx_opset_version()
 EXTERNAL_DATA_THRESHOLD = 2**31 - 2**24
 
 INT64_MAX = 2**63 - 1
+
+#: the most combinations of valid sizes tried when naming a dim by what holds on the valid set
+PIN_COMBINATIONS = 64
 
 #: how many concrete size assignments a dynamic export is probed at with ONNX shape inference
 PROBE_SIZES = 2
@@ -139,7 +144,42 @@ def _plan(graph: ir.Graph, opset: int | None, sizes: Mapping[str, int] | None) -
     validate_sizes(graph, sizes)
     baked = ir.bake(graph, sizes)
     check_int64(infer(baked).values, {}, Loc(graph.filename, 0, 0))
-    return Plan(baked, graph, dict(infer(baked).values), _choose_opset(graph, opset), sizes)
+    return Plan(baked, graph, _pin_dims(baked, infer(baked).values), _choose_opset(graph, opset), sizes)
+
+
+def _pin_dims(graph: ir.Graph, values: Mapping[str, tuple]) -> dict:
+    """Dims named by what holds on the valid set: a formula that takes one value at every valid
+    size (``H`` after ``cat([x, Upsample(size=8)(x)])``, valid for H = 8 only) is exported as that
+    int, which is also what ONNX's inference finds. Inputs keep their symbols."""
+    finite = _finite_sizes(graph)
+    inputs = {n.name for n in graph.inputs}
+    if not finite:
+        return dict(values)
+    return {name: dims if name in inputs else tuple(_pinned(d, finite) for d in dims)
+            for name, dims in values.items()}
+
+
+def _finite_sizes(graph: ir.Graph) -> dict[str, list[int]]:
+    """symbol -> its valid sizes, for the symbols with a few (at most PIN_COMBINATIONS) only."""
+    from convgraph.solve import solve
+
+    try:
+        sol = solve(graph, tiling=False)
+    except ConvGraphError:
+        return {}
+    sets = {s: sol.runs(s) for s in graph.symbols if s in sol.symbols}
+    return {s: sorted(st.exceptions) for s, st in sets.items()
+            if st is not None and st.finite and 0 < len(st.exceptions) <= PIN_COMBINATIONS}
+
+
+def _pinned(d, finite: Mapping[str, list[int]]):
+    if isinstance(d, int):
+        return d
+    syms = sorted(D.symbols(d))
+    if not syms or any(s not in finite for s in syms) or math.prod(len(finite[s]) for s in syms) > PIN_COMBINATIONS:
+        return d
+    vals = {D.evaluate(d, dict(zip(syms, combo))) for combo in itertools.product(*(finite[s] for s in syms))}
+    return vals.pop() if len(vals) == 1 else d
 
 
 # --------------------------------------------------------------------------------------------
