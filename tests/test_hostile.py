@@ -309,3 +309,117 @@ def test_dims_constant_on_the_valid_set_export_as_that_constant(src, pinned):
     assert [d.dim_value or d.dim_param for d in m.graph.output[0].type.tensor_type.shape.dim] == pinned
     assert [d.dim_value or d.dim_param for d in m.graph.input[0].type.tensor_type.shape.dim] == ["N", 3, "H", "W"]
     assert g.check().ok
+
+
+# --- 12: weight files ---------------------------------------------------------------------------------
+
+W = cg.parse("x = input(N, 2, L)\ny = Conv1d(2, 3, 2)(x)")  # y.weight [3, 2, 2], y.bias [3]
+
+
+def good_params() -> dict:
+    import numpy as np
+
+    return {"y.weight": np.arange(12, dtype=np.float32).reshape(3, 2, 2), "y.bias": np.ones(3, np.float32)}
+
+
+def load_err(path) -> str:
+    from convgraph.export.weights import load_weights
+
+    with budget(20), pytest.raises(ConvGraphError) as e:
+        load_weights(path, W)
+    assert "\n" not in str(e.value) and "\x1b" not in str(e.value)
+    return str(e.value)
+
+
+@pytest.mark.parametrize("bad,needle", [
+    (["a", "b", "c"], "as <U1"), ([b"ab"], "as |S2"), ("datetime", "as datetime64[D]"), ("complex", "as complex128"),
+    ("void", "as |V4"), ("struct", "float, int or bool"),
+    ("nan", "non-finite values in 'y.bias'"), ("inf", "non-finite"), ("1e300", "non-finite"),
+])
+def test_npz_weights_of_the_wrong_kind_are_refused(tmp_path, bad, needle):
+    import numpy as np
+
+    values = {"datetime": np.array(["2020-01-01"] * 3, "M8[D]"), "complex": np.ones(3, complex),
+              "void": np.zeros(3, "V4"), "struct": np.zeros(3, [("a", "f4")]), "nan": np.array([1.0, np.nan, 0]),
+              "inf": np.array([np.inf, 0, 0]), "1e300": np.array([1e300, 0, 0])}
+    params = good_params()
+    params["y.bias"] = values[bad] if isinstance(bad, str) else np.array(bad * 3)[:3]
+    np.savez(tmp_path / "w.npz", **params)
+    assert needle in load_err(tmp_path / "w.npz")
+
+
+def test_npz_header_declaring_a_huge_array_is_not_allocated(tmp_path):
+    import io
+    import zipfile
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False, "shape": (10**12,)})
+    with zipfile.ZipFile(tmp_path / "w.npz", "w") as z:
+        z.writestr("y.bias.npy", buf.getvalue() + b"\0" * 12)
+        with z.open("y.weight.npy", "w") as f:
+            np.lib.format.write_array(f, good_params()["y.weight"])
+    assert "misshapen y.bias: file [1000000000000], graph [3]" in load_err(tmp_path / "w.npz")
+
+
+def test_zip_bomb_is_refused_from_its_declared_sizes(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "w.npz", "w", compression=zipfile.ZIP_DEFLATED) as z:
+        with z.open("y.weight.npy", "w", force_zip64=True) as f:
+            for _ in range(64):
+                f.write(bytes(1 << 20))  # 64 MiB of zeros, 64 KiB compressed
+        z.writestr("y.bias.npy", b"")
+    t0 = time.monotonic()
+    assert "declares 67108864 bytes" in load_err(tmp_path / "w.npz")
+    assert time.monotonic() - t0 < 2
+
+
+@pytest.mark.parametrize("member", ["readme.txt", "y.bias.npy"])
+def test_npz_with_a_foreign_or_broken_member_is_one_error(tmp_path, member):
+    import zipfile
+
+    import numpy as np
+
+    with zipfile.ZipFile(tmp_path / "w.npz", "w") as z:
+        with z.open("y.weight.npy", "w") as f:
+            np.lib.format.write_array(f, good_params()["y.weight"])
+        z.writestr(member, b"\x93NUMPY garbage")
+    load_err(tmp_path / "w.npz")
+
+
+@pytest.mark.parametrize("dtype", ["F8_E4M3", "F8_E5M2", "BF16"])
+def test_safetensors_dtypes_numpy_cannot_hold_are_refused(tmp_path, dtype):
+    header = json.dumps({"y.weight": {"dtype": dtype, "shape": [3, 2, 2], "data_offsets": [0, 12]},
+                         "y.bias": {"dtype": "F32", "shape": [3], "data_offsets": [12, 24]}}).encode()
+    (tmp_path / "w.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + bytes(24))
+    assert f"holds 'y.weight' as {dtype}" in load_err(tmp_path / "w.safetensors")
+
+
+def test_weights_fifo_is_refused(tmp_path):
+    os.mkfifo(tmp_path / "w.npz")
+    assert "not a regular file" in load_err(tmp_path / "w.npz")
+
+
+@pytest.mark.parametrize("kind", ["sparse", "meta", "quantized", "complex"])
+def test_torch_tensors_that_are_not_dense_real_are_refused(torch, tmp_path, kind):
+    p = good_params()
+    sd = {k: torch.from_numpy(v) for k, v in p.items()}
+    b = sd["y.bias"]
+    sd["y.bias"] = {"sparse": lambda: b.to_sparse(), "meta": lambda: b.to("meta"),
+                    "quantized": lambda: torch.quantize_per_tensor(b, 0.1, 0, torch.qint8),
+                    "complex": lambda: b.to(torch.complex64)}[kind]()
+    torch.save(sd, tmp_path / "w.pt")
+    assert "holds 'y.bias', which" in load_err(tmp_path / "w.pt")
+
+
+def test_malicious_pickle_is_one_plain_line(torch, tmp_path):
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    (tmp_path / "w.pt").write_bytes(pickle.dumps({"y.bias": Evil()}, protocol=2))
+    assert "damaged or unreadable" in load_err(tmp_path / "w.pt")
