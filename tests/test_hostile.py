@@ -423,3 +423,43 @@ def test_malicious_pickle_is_one_plain_line(torch, tmp_path):
 
     (tmp_path / "w.pt").write_bytes(pickle.dumps({"y.bias": Evil()}, protocol=2))
     assert "damaged or unreadable" in load_err(tmp_path / "w.pt")
+
+
+# --- 13: the external-data pair is installed atomically and can be exported again ----------------------
+
+
+def run_model(path):
+    import numpy as np
+    import onnxruntime as ort
+
+    x = np.linspace(-1, 1, 2 * 3 * 6 * 7, dtype=np.float32).reshape(2, 3, 6, 7)
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
+def test_external_data_pair_survives_a_kill_between_the_renames(tmp_path, monkeypatch):
+    import numpy as np
+
+    from convgraph.export import _export
+
+    out = tmp_path / "big.onnx"
+    cg.parse(OK).export(out, external_data_threshold=0)
+    before = run_model(out)
+    real_replace, calls = os.replace, []
+
+    def killed_at_the_second(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as a kill would land: the data moved in, the model not yet
+        real_replace(src, dst)
+
+    bigger = cg.parse("x = input(N, 3, H, W)\ny = Conv2d(3, 16, 5)(x)\n")
+    monkeypatch.setattr(_export.os, "replace", killed_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        bigger.export(out, external_data_threshold=0)
+    monkeypatch.setattr(_export.os, "replace", real_replace)
+    assert np.array_equal(run_model(out), before)  # the old pair, intact
+    bigger.export(out, external_data_threshold=0)  # and the destination takes a new export
+    bigger.export(out, external_data_threshold=0, seed=1)
+    assert run_model(out).shape == (2, 16, 2, 3)
+    data = sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".data"))
+    assert len(data) == 1 and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -27,6 +27,7 @@ input and Resize axes from 18).
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
@@ -516,10 +517,15 @@ def _write_atomic(path: str, data: bytes) -> None:
 
 
 def _write_external(model: onnx.ModelProto, path: str) -> None:
-    """Model + ``path.data`` written into a temp directory beside the destination, checked there
-    with ``check_model(path, full_check=True)``, then moved into place (data first, model last)."""
+    """Model + weights file, the pair installed atomically: the weights go to ``OUT.data``, or when
+    the model installed at ``OUT`` uses that name, to ``OUT.<hash>.data`` (named by their content),
+    so moving them in touches no file an installed model refers to; the model is renamed over
+    ``OUT`` last (until then the old pair is intact); then the data files the old model referred
+    to are removed. Written and checked (``check_model(full_check)``) in a temp directory beside
+    the destination first."""
     folder, base = os.path.split(os.path.abspath(path))
-    data_name = base + ".data"
+    old_data = _external_files(path, base)
+    data_name = f"{base}.data" if f"{base}.data" not in old_data else f"{base}.{_content_hash(model)}.data"
     try:
         tmpdir = tempfile.mkdtemp(dir=folder, prefix=f".{base}.")
     except OSError as e:
@@ -538,6 +544,27 @@ def _write_external(model: onnx.ModelProto, path: str) -> None:
         raise ExportError(f"cannot write '{path}': {e.strerror or e}", _loc(path)) from e
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+    for name in old_data - {data_name}:
+        _remove(os.path.join(folder, name))
+
+
+def _content_hash(model: onnx.ModelProto) -> str:
+    h = hashlib.sha256()
+    for t in model.graph.initializer:
+        h.update(t.name.encode())
+        h.update(t.raw_data)
+    return h.hexdigest()[:16]
+
+
+def _external_files(path: str, base: str) -> set[str]:
+    """The data files an existing model at ``path`` refers to that an export of it wrote
+    (``base.data`` or ``base.<hash>.data`` beside it); none when there is no readable model."""
+    try:
+        old = onnx.load(path, load_external_data=False)
+    except Exception:  # noqa: BLE001 - no model there, or not one of ours: nothing to clean up
+        return set()
+    names = {e.value for t in old.graph.initializer for e in t.external_data if e.key == "location"}
+    return {n for n in names if re.fullmatch(re.escape(base) + r"(\.[0-9a-f]{16})?\.data", n)}
 
 
 def _remove(path: str) -> None:
