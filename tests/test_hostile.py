@@ -463,3 +463,39 @@ def test_external_data_pair_survives_a_kill_between_the_renames(tmp_path, monkey
     assert run_model(out).shape == (2, 16, 2, 3)
     data = sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".data"))
     assert len(data) == 1 and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+# --- 14: signals ----------------------------------------------------------------------------------------
+
+
+def test_sigterm_during_export_removes_the_temp_file(tmp_path, ok_cg):
+    out = tmp_path / "out.onnx"
+    code = ("import os, signal, sys\n"
+            "from convgraph.export import _export\n"
+            "def fsync(fd):\n"
+            "    os.kill(os.getpid(), signal.SIGTERM)\n"  # the kill lands while the temp file exists
+            "_export.os.fsync = fsync\n"
+            "from convgraph.cli._main import main\n"
+            f"sys.exit(main(['export', {str(ok_cg)!r}, '-o', {str(out)!r}]))\n")
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(cg.__file__))}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 143, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.cg"]
+
+
+def test_interrupt_after_the_final_rename_says_the_file_was_written(capsys, tmp_path, ok_cg, monkeypatch):
+    from convgraph.export import _export
+
+    out = tmp_path / "out.onnx"
+    real_replace = os.replace
+
+    def then_interrupted(src, dst):
+        real_replace(src, dst)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_export.os, "replace", then_interrupted)
+    rc, _, err = run(capsys, "export", str(ok_cg), "-o", str(out))
+    assert rc == 130 and err == f"convgraph: interrupted after {out} was written (it is complete)\n"
+    import onnx
+
+    onnx.checker.check_model(str(out), full_check=True)

@@ -11,6 +11,7 @@ import importlib
 import json
 import os
 import re
+import signal
 import sys
 
 from convgraph.errors import ConvGraphError, Loc
@@ -115,8 +116,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _terminate(signum, frame):
+    """SIGTERM unwinds like Ctrl-C (every ``finally`` runs: temp files are removed), exit 143."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: signals stay as they are
+        return _run(argv)
+    try:
+        return _run(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv: list[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
         module, func = COMMANDS[args.command]

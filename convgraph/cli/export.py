@@ -1,6 +1,7 @@
 """``convgraph export``: write the verified ONNX model."""
 from __future__ import annotations
 
+import os
 import sys
 
 from convgraph.api import load
@@ -12,10 +13,27 @@ def cli_export(args) -> int:
     """``convgraph export FILE -o OUT [--opset N] [--at SYM=INT ...] [--weights FILE] [--seed N]``."""
     sizes = parse_at(args.at)
     graph = load(args.file)
-    model = export_model(graph, args.output, args.opset, sizes, seed=args.seed, weights=args.weights)
+    before = _identity(args.output)
+    try:
+        model = export_model(graph, args.output, args.opset, sizes, seed=args.seed, weights=args.weights)
+    except KeyboardInterrupt:
+        # the model is installed by one rename: a new file at OUT means the interrupt came after it
+        if _identity(args.output) not in (before, None):
+            print(f"convgraph: interrupted after {args.output} was written (it is complete)", file=sys.stderr)
+            return 130
+        raise
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     dyn = sorted({d.dim_param for vi in model.graph.input for d in vi.type.tensor_type.shape.dim if d.dim_param})
     print(f"wrote {args.output}: opset {opset}, {len(model.graph.node)} nodes, "
           f"{len(model.graph.initializer)} initializers, "
           f"{'dynamic ' + ', '.join(dyn) if dyn else 'static sizes'}", file=sys.stderr)
     return 0
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path`` (through a symlink), None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
