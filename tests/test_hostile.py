@@ -302,6 +302,7 @@ def test_onnx_multi_line_errors_become_one_line(monkeypatch):
     (X + "u = Upsample(size=8)(x)\nc = cat([x, u], dim=1)", ["N", 6, 8, 8]),
     (X + "u = AdaptiveAvgPool2d(2)(x)\nc = cat([x, u], dim=1)", ["N", 6, 2, 2]),
     (X + "u = AdaptiveAvgPool2d((2, 5))(x)\nc = cat([u, x], dim=1)", ["N", 6, 2, 5]),
+    (X + "r = ReLU()(x)\nu = Upsample(size=8)(r)\nv = Upsample(size=(4, 6))(u)\nc = cat([v, r], dim=1)", ["N", 6, 4, 6]),
 ])
 def test_dims_constant_on_the_valid_set_export_as_that_constant(src, pinned):
     g = cg.parse(src)
@@ -499,3 +500,10 @@ def test_interrupt_after_the_final_rename_says_the_file_was_written(capsys, tmp_
     import onnx
 
     onnx.checker.check_model(str(out), full_check=True)
+
+
+def test_graph_with_no_valid_size_is_refused_plainly():
+    g = cg.parse(X + "a = AdaptiveAvgPool2d(2)(x)\np = AvgPool2d(3, stride=2)(x)\nc = cat([x, a], dim=1)\noutput(c, p)")
+    with pytest.raises(ConvGraphError) as e:
+        g.to_onnx()
+    assert "no size of H satisfies every constraint" in str(e.value) and "report" not in str(e.value)

@@ -169,6 +169,10 @@ def _finite_sizes(graph: ir.Graph) -> dict[str, list[int]]:
     except ConvGraphError:
         return {}
     sets = {s: sol.runs(s) for s in graph.symbols if s in sol.symbols}
+    empty = [s for s, st in sets.items() if st is not None and st.empty]
+    if empty:  # ONNX's inference and ours could only disagree about sizes that never occur
+        raise ShapeError(f"no size of {empty[0]} satisfies every constraint of the graph, so there is "
+                         "nothing to export ('convgraph solve' shows why)", Loc(graph.filename, 0, 0))
     return {s: sorted(st.exceptions) for s, st in sets.items()
             if st is not None and st.finite and 0 < len(st.exceptions) <= PIN_COMBINATIONS}
 
@@ -325,22 +329,27 @@ def _inferred(model: onnx.ModelProto, loc: Loc) -> dict[str, list]:
 _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 
 
-def _dim_agrees(ours, theirs, symbols: frozenset[str]) -> bool:
-    """An inferred dim agrees when unknown, equal to our int, or a dim_param naming our formula.
-    dim_params over names that are not the graph's symbols (onnx invents ``unk__0``) are unknown."""
+def _dim_agrees(ours, theirs, symbols: frozenset[str], finite: Mapping[str, list[int]] | None = None) -> bool:
+    """An inferred dim agrees when unknown, equal to our int, a dim_param naming our formula, or
+    equal to ours on the valid set (``finite``: the symbols with few valid sizes; there ONNX may
+    keep ``H`` where convgraph knows H is 8). dim_params over names that are not the graph's
+    symbols (onnx invents ``unk__0``) are unknown."""
     if theirs is None or (isinstance(theirs, str) and not set(_NAME.findall(theirs)) - {"floor"} <= symbols):
         return True
-    if isinstance(theirs, int):
-        return ours == theirs
-    if isinstance(ours, int):
-        return False
+    if isinstance(theirs, str) and not isinstance(ours, int) and D.dim_str(ours) == theirs:
+        return True
     try:
-        return D.dim_str(ours) == theirs or D.parse_dim(theirs) == ours
+        theirs_dim = theirs if isinstance(theirs, int) else D.parse_dim(theirs)
     except (ValueError, TypeError, SyntaxError):
         return False
+    if theirs_dim == ours:
+        return True
+    here, there = _pinned(ours, finite or {}), _pinned(theirs_dim, finite or {})
+    return isinstance(here, int) and here == there
 
 
-def _compare(found: dict[str, list], expected: Mapping[str, tuple], where: str, symbols, loc: Loc) -> None:
+def _compare(found: dict[str, list], expected: Mapping[str, tuple], where: str, symbols, loc: Loc,
+             finite: Mapping[str, list[int]] | None = None) -> None:
     symbols = frozenset(symbols)
     for name, dims in expected.items():
         got = found.get(name)
@@ -350,7 +359,7 @@ def _compare(found: dict[str, list], expected: Mapping[str, tuple], where: str, 
             raise InferenceMismatch(f"ONNX shape inference gives '{name}' rank {len(got)}, convgraph {len(dims)} "
                                     f"({where}); please report this", loc)
         for j, (ours, theirs) in enumerate(zip(dims, got)):
-            if not _dim_agrees(ours, theirs, symbols):
+            if not _dim_agrees(ours, theirs, symbols, finite):
                 raise InferenceMismatch(f"ONNX shape inference disagrees with convgraph on '{name}' dim {j} "
                                         f"({where}): onnx {theirs}, convgraph {_onnx_dims([ours])[0]}; "
                                         "please report this", loc)
@@ -372,7 +381,8 @@ def _verify(plan: Plan, built: Built, params: Mapping[str, np.ndarray], model: o
     if model is not None:
         _check_model(model, loc)
     expected = {k: v for k, v in built.known.items() if k not in {n.name for n in plan.graph.inputs}}
-    _compare(_inferred(_skeleton(plan, built, params, None), loc), expected, "as exported", plan.graph.symbols, loc)
+    _compare(_inferred(_skeleton(plan, built, params, None), loc), expected, "as exported", plan.graph.symbols, loc,
+             _finite_sizes(plan.graph))
     for env in _probe_sizes(plan):
         check_int64(expected, env, loc)
         at = ", ".join(f"{k}={v}" for k, v in env.items())
