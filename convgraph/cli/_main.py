@@ -13,6 +13,8 @@ import os
 import re
 import signal
 import sys
+from types import FrameType
+from typing import NoReturn
 
 from convgraph.errors import ConvGraphError, Loc
 
@@ -67,7 +69,7 @@ class _ArgumentParser(argparse.ArgumentParser):
     """argparse, but its errors are ``<command line>:0:0: error: ...`` (exit 2) rather than a usage
     block; subparsers inherit the class."""
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {_clip(message, 300)}", Loc("<command line>", 0, 0),
                          hints=(f"see '{self.prog} --help'",))
 
@@ -116,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _terminate(signum, frame):
+def _terminate(signum: int, frame: FrameType | None) -> NoReturn:
     """SIGTERM unwinds like Ctrl-C (every ``finally`` runs: temp files are removed), exit 143."""
     raise SystemExit(128 + signum)
 

@@ -23,7 +23,8 @@ import stat
 import struct
 import warnings
 import zipfile
-from typing import Callable, Iterator, Mapping, Union
+from collections.abc import Callable, Iterator, Mapping
+from typing import IO, Any, Union
 
 import numpy as np
 
@@ -33,7 +34,7 @@ from convgraph.errors import Loc, WeightsError, one_line
 Shapes = dict[str, tuple[int, ...]]
 PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["param_specs", "init_params", "load_weights"]
+__all__ = ["init_params", "load_weights", "param_specs"]
 
 # --- names and shapes -----------------------------------------------------------------------------
 
@@ -158,7 +159,7 @@ def check_param_budget(graph: ir.Graph) -> None:
     sizes = {k: math.prod(s) for k, s in param_specs(graph).items()}
     total = 4 * sum(sizes.values())
     if total > MAX_PARAM_BYTES:
-        big = max(sizes, key=sizes.get)
+        big = max(sizes, key=lambda k: sizes[k])
         raise WeightsError(f"the parameters need {total / 2**30:.3g} GiB ('{big}' alone {sizes[big]} floats); "
                            f"at most {MAX_PARAM_BYTES / 2**30:.3g} GiB can be exported or checked",
                            _param_loc(graph, big))
@@ -222,7 +223,7 @@ def _check_declared_size(path: str, info: zipfile.ZipInfo, elements: int) -> Non
                             f"{elements} parameters it can hold need")
 
 
-def _npy_header(f) -> tuple[tuple[int, ...], np.dtype]:
+def _npy_header(f: IO[bytes]) -> tuple[tuple[int, ...], np.dtype]:
     version = np.lib.format.read_magic(f)
     if version == (1, 0):
         shape, _, dtype = np.lib.format.read_array_header_1_0(f)
@@ -270,7 +271,7 @@ def _read_safetensors(path: str, expected: Shapes) -> dict[str, np.ndarray]:
     try:
         return load_file(path)
     except SafetensorError as e:
-        raise WeightsError(f"weights file '{path}' is not a valid safetensors file: {one_line(e)}", Loc(path, 0, 0)) from e
+        raise _refuse(path, f"is not a valid safetensors file: {one_line(e)}") from e
 
 
 def _check_safetensors_header(path: str) -> None:
@@ -319,7 +320,7 @@ def _check_torch_zip(path: str, expected: Shapes) -> None:
         raise _refuse(path, f"declares {declared} bytes, more than the graph's parameters can take ({budget})")
 
 
-def _check_torch_tensor(path: str, key: str, v, torch) -> None:
+def _check_torch_tensor(path: str, key: str, v: Any, torch: Any) -> None:
     why = ("is sparse" if v.layout != torch.strided else "is quantized" if v.is_quantized else
            "has no data (a meta tensor)" if v.device.type == "meta" else "is complex" if v.is_complex() else
            None)
@@ -391,7 +392,7 @@ def _finite_float32(path: str, key: str, v: np.ndarray) -> np.ndarray:
 
 
 def resolve_params(graph: ir.Graph, params: Mapping[str, np.ndarray] | None, seed: int,
-            weights: str | os.PathLike | None) -> dict[str, np.ndarray]:
+            weights: str | os.PathLike[str] | None) -> dict[str, np.ndarray]:
     """float32 parameters keyed ``{layer}.weight`` ...: given, loaded from a file, or initialised."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
         raise WeightsError(f"seed must be an int from 0 to 2**63 - 1, got {seed!r}", Loc(graph.filename, 0, 0))
