@@ -507,3 +507,13 @@ def test_graph_with_no_valid_size_is_refused_plainly():
     with pytest.raises(ConvGraphError) as e:
         g.to_onnx()
     assert "no size of H satisfies every constraint" in str(e.value) and "report" not in str(e.value)
+
+
+def test_animate_refuses_its_input_and_special_files_as_output(capsys, ok_cg, tmp_path):
+    fifo = tmp_path / "out.gif"
+    os.mkfifo(fifo)
+    for dest in (ok_cg, fifo):
+        rc, _, err = run(capsys, "animate", str(ok_cg), "--layer", "y", "--at", "H=6", "--at", "W=7",
+                         "--at", "N=1", "-o", str(dest), seconds=20)
+        assert rc == 2 and "cannot write" in one_error_line(err, f"{dest}:0:0: error: ")
+    assert ok_cg.read_text() == OK

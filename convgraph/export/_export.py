@@ -49,6 +49,7 @@ from convgraph import ir
 from convgraph._version import __version__
 from convgraph.errors import ConvGraphError, ExportError, Loc, ShapeError, one_line
 from convgraph.export._emit import BASE_OPSET, Builder, emit_node, requirement
+from convgraph.export._paths import check_destination
 from convgraph.export.weights import check_param_budget, resolve_params
 from convgraph.shapes import infer
 
@@ -467,7 +468,7 @@ def export_model(graph: ir.Graph, path: str, opset: int | None = None, sizes: Ma
                  weights: str | os.PathLike[str] | None = None,
                  external_data_threshold: int | None = None) -> onnx.ModelProto:
     """``export`` that returns the written model (for the CLI's summary line)."""
-    path = _check_destination(path, (graph.filename, weights))
+    path = check_destination(path, (graph.filename, weights))
     plan, params, built = _prepare(graph, opset, sizes, params, seed, weights)
     threshold = EXTERNAL_DATA_THRESHOLD if external_data_threshold is None else external_data_threshold
     model = _model(plan, built, params, _metadata(plan))
@@ -484,33 +485,6 @@ def export_model(graph: ir.Graph, path: str, opset: int | None = None, sizes: Ma
 
 def _loc(path: str) -> Loc:
     return Loc(path, 0, 0)
-
-
-def _check_destination(path: str, sources: tuple = ()) -> str:
-    """Fail early, before any work, when the output cannot be written; returns the path to write:
-    a symlink is written through (atomically at its target), anything but a regular file refused,
-    and so is a destination that is one of the ``sources`` (the same file, by inode)."""
-    target = os.path.realpath(path) if os.path.islink(path) else path
-    folder = os.path.dirname(os.path.abspath(target))
-    if os.path.isdir(target):
-        raise ExportError(f"cannot write '{path}': it is a directory", _loc(path))
-    if os.path.exists(target) and not os.path.isfile(target):
-        raise ExportError(f"cannot write '{path}': it is not a regular file (a device, FIFO or socket)", _loc(path))
-    for src in sources:
-        if src is not None and os.path.exists(target) and _same_file(target, os.fspath(src)):
-            raise ExportError(f"cannot write '{path}': it is the input file '{os.fspath(src)}'", _loc(path))
-    if not os.path.isdir(folder):
-        raise ExportError(f"cannot write '{path}': directory '{folder}' does not exist", _loc(path))
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ExportError(f"cannot write '{path}': directory '{folder}' is not writable", _loc(path))
-    return target
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except (OSError, ValueError):
-        return False
 
 
 def _file_mode(path: str) -> int:
