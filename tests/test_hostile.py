@@ -506,7 +506,7 @@ def test_graph_with_no_valid_size_is_refused_plainly():
     g = cg.parse(X + "a = AdaptiveAvgPool2d(2)(x)\np = AvgPool2d(3, stride=2)(x)\nc = cat([x, a], dim=1)\noutput(c, p)")
     with pytest.raises(ConvGraphError) as e:
         g.to_onnx()
-    assert "no size of H satisfies every constraint" in str(e.value) and "report" not in str(e.value)
+    assert "no valid size" in str(e.value) and "report" not in str(e.value) and "\n" not in e.value.message
 
 
 def test_animate_refuses_its_input_and_special_files_as_output(capsys, ok_cg, tmp_path):

@@ -23,6 +23,7 @@ import re
 import stat
 import warnings
 from collections.abc import Callable, Collection, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal, TypeVar, overload
 
@@ -376,6 +377,8 @@ class _Parser:
             k += 1
 
     def define(self, node: Node, source_name: str | None) -> None:
+        if source_name is not None:
+            node = replace(node, source=source_name)
         self.nodes.append(node)
         self.values[node.name] = node
         if node.layer_name is not None:
