@@ -230,6 +230,10 @@ def error_json(err: ConvGraphError) -> dict:
                       "hints": list(err.hints)}}
 
 
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    return [p for a in parser._actions if isinstance(a, argparse._SubParsersAction) for p in a.choices.values()]
+
+
 def _terminate(signum: int, frame: FrameType | None) -> NoReturn:
     """SIGTERM unwinds like Ctrl-C (every ``finally`` runs: temp files are removed), exit 143."""
     raise SystemExit(128 + signum)
