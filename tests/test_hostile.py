@@ -519,3 +519,10 @@ def test_animate_refuses_its_input_and_special_files_as_output(capsys, ok_cg, tm
                          "--at", "N=1", "-o", str(dest), seconds=20)
         assert rc == 2 and "cannot write" in one_error_line(err, f"{dest}:0:0: error: ")
     assert ok_cg.read_text() == OK
+
+
+@pytest.mark.parametrize("call", ["interpolate(x, like=x, mode='nearest', mode='bilinear')",
+                                  "cat([x, x], dim=1, dim=0)", "Conv2d(3, 8, 3, name='a', name='b')(x)"])
+def test_repeated_keyword_is_refused_in_every_call(call):
+    with pytest.raises(ConvGraphError, match="keyword argument repeated"):
+        cg.parse(f"x = input(N, 3, H, W)\ny = {call}")
