@@ -5,7 +5,10 @@ The CLI prints ``str(err)``, which is exactly one line ``FILE:LINE:COL: error: M
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,13 @@ class Loc:
 
 
 NOWHERE = Loc("<builder>", 0, 0)
+
+
+def one_line(text: object, limit: int = 400) -> str:
+    """Another library's error text fit for one error line: ANSI escapes dropped, every run of
+    whitespace (newlines included) one space, clipped to ``limit`` characters."""
+    flat = " ".join(_ANSI.sub("", str(text)).split())
+    return flat if len(flat) <= limit else flat[:limit - 3] + "..."
 
 
 class ConvGraphError(Exception):

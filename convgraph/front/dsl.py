@@ -20,6 +20,8 @@ import ast
 import itertools
 import os
 import re
+import stat
+import warnings
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -79,6 +81,15 @@ def suffixed(base: str) -> Iterator[str]:
     return itertools.chain([base], (f"{base}_{k}" for k in itertools.count(1)))
 
 
+#: the line ends ``ast`` counts (``str.splitlines`` also splits on \f, \v, \x1c, \x85, \u2028, ...)
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def source_lines(text: str) -> list[str]:
+    """The lines of ``text`` as ``ast`` numbers them (``lineno``/``col_offset`` index into these)."""
+    return _LINE_END.split(text)
+
+
 def describe(node: ast.AST) -> str:
     return _WORDS.get(type(node), f"a {type(node).__name__} node")
 
@@ -101,12 +112,7 @@ def parse(text: str, filename: str = "<string>") -> Graph:
 def load(path: str | os.PathLike[str]) -> Graph:
     """Read and parse a ``.cg`` file: ``load("models/unet.cg")``."""
     p = Path(path)
-    try:
-        if p.stat().st_size > 4 * MAX_SOURCE_CHARS:
-            raise ConvGraphError(f"{p} is too large for a .cg file ({p.stat().st_size} bytes)", Loc(str(p), 0, 0))
-        data = p.read_bytes()
-    except OSError as e:
-        raise ConvGraphError(f"cannot read {p}: {e.strerror or e}", Loc(str(p), 0, 0)) from e
+    data = read_bounded(p, 4 * MAX_SOURCE_CHARS, "a .cg file")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -114,6 +120,30 @@ def load(path: str | os.PathLike[str]) -> Graph:
         col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
         raise DSLSyntaxError(f"the file is not UTF-8 text (byte 0x{data[e.start]:02x})", Loc(str(p), line, col)) from e
     return parse(text, filename=str(p))
+
+
+def read_bounded(p: Path, limit: int, what: str) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes. Opened without blocking (a FIFO
+    would wait for a writer), refused unless regular (a device's size says nothing: /dev/zero is
+    endless), and read up to ``limit + 1`` bytes whatever the size said (the file may grow)."""
+    loc = Loc(str(p), 0, 0)
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as e:
+        raise ConvGraphError(f"cannot read {p}: {e.strerror or e}", loc) from e
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a device, FIFO or socket)"
+        raise ConvGraphError(f"cannot read {p}: it is {kind}", loc)
+    with os.fdopen(fd, "rb") as f:
+        try:
+            data = f.read(limit + 1)
+        except OSError as e:
+            raise ConvGraphError(f"cannot read {p}: {e.strerror or e}", loc) from e
+    if len(data) > limit:
+        raise ConvGraphError(f"{p} is too large for {what} (more than {limit} bytes)", loc)
+    return data
 
 
 def parse_layer(text: str, filename: str = "<layer>") -> LayerSpec:
@@ -167,14 +197,32 @@ def _python_ast(text: str, filename: str, mode: Literal["exec", "eval"]) -> ast.
         line = text.count("\n", 0, i) + 1
         raise DSLSyntaxError("the source contains a NUL character", Loc(filename, line, i - text.rfind("\n", 0, i)))
     try:
-        tree = ast.parse(text, filename=filename, mode=mode)
+        with warnings.catch_warnings():  # '\d' in a string: a SyntaxWarning on stderr before any error
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text, filename=filename, mode=mode)
         assert isinstance(tree, (ast.Module, ast.Expression))
-        return tree
     except SyntaxError as e:
         msg = e.msg if e.msg.startswith("invalid syntax") else f"invalid syntax: {e.msg}"
         raise DSLSyntaxError(msg, Loc(filename, e.lineno or 1, e.offset or 1)) from None
     except (RecursionError, MemoryError):
         raise DSLSyntaxError("the source is nested too deeply", Loc(filename, 1, 1)) from None
+    _check_keywords(tree, text, filename)
+    return tree
+
+
+def _check_keywords(tree: ast.AST, text: str, filename: str) -> None:
+    """A keyword given twice in one call is refused, as Python's compiler refuses it (``ast.parse``
+    accepts ``f(padding=1, padding=2)``; the last would silently win)."""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        seen: set[str] = set()
+        for kw in node.keywords:
+            if kw.arg is not None and kw.arg in seen:
+                raw = source_lines(text)[kw.lineno - 1].encode("utf-8")[:kw.col_offset]
+                col = len(raw.decode("utf-8", errors="replace")) + 1
+                raise DSLSyntaxError(f"keyword argument repeated: {kw.arg}", Loc(filename, kw.lineno, col))
+            seen.add(kw.arg or "")
 
 
 # --------------------------------------------------------------------------------------------
@@ -185,11 +233,12 @@ def _python_ast(text: str, filename: str, mode: Literal["exec", "eval"]) -> ast.
 class _Parser(FunctionsMixin):
     def __init__(self, text: str, filename: str):
         self.filename = filename
-        self.lines = text.splitlines()
+        self.lines = source_lines(text)
         self.nodes: list[Node] = []
         self.values: dict[str, Node] = {}  # node name -> node
         self.env: dict[str, str] = {}  # source name -> node name of its latest binding
         self.layer_names: dict[str, Loc] = {}
+        self.next_suffix: dict[tuple[str, bool], int] = {}  # (base, names_layer) -> first suffix to try
         self.symbols: dict[str, Loc] = {}
         self.current: str | None = None
         self.outputs: tuple[str, ...] | None = None
@@ -344,7 +393,16 @@ class _Parser(FunctionsMixin):
     def fresh(self, base: str, names_layer: bool) -> str:
         """``base``, else ``base_1``, ``base_2``, ...: the first name free as a value (and as a
         layer name, when the layer is named after its value)."""
-        return next(n for n in suffixed(base) if n not in self.values and not (names_layer and n in self.layer_names))
+        # names are never freed, so the first free suffix only moves up: resume where the last
+        # search for this base stopped (linear in all, where restarting at 0 was quadratic)
+        key = (base, names_layer)
+        k = self.next_suffix.get(key, 0)
+        while True:
+            name = f"{base}_{k}" if k else base
+            if name not in self.values and not (names_layer and name in self.layer_names):
+                self.next_suffix[key] = k
+                return name
+            k += 1
 
     def define(self, node: Node, source_name: str | None) -> None:
         if source_name is not None:
@@ -375,7 +433,8 @@ class _Parser(FunctionsMixin):
         """A symbol or a positive int; the batch N may be 0 (torch runs an empty batch)."""
         if isinstance(node, ast.Name):
             if node.id in RESERVED or not NAME_RE.match(node.id):
-                raise self.error(node, f"{node.id!r} cannot be a size symbol: it is a reserved name")
+                why = "a reserved name" if node.id in RESERVED else "not an ASCII identifier"
+                raise self.error(node, f"{node.id!r} cannot be a size symbol: it is {why}")
             if node.id in self.env:
                 raise self.error(node, f"{node.id!r} is a value and cannot also be a size symbol")
             self.symbols.setdefault(node.id, self.loc(node))
@@ -420,7 +479,7 @@ class _Parser(FunctionsMixin):
         args = tuple(self.literal(a) for a in ctor.args)
         kwargs: dict[str, object] = {}
         explicit = None
-        for kw in ctor.keywords:
+        for kw in ctor.keywords:  # a repeated keyword was refused with the syntax (_check_keywords)
             if kw.arg is None:
                 raise self.error(kw, "**keyword unpacking is not allowed")
             if kw.arg == "name":
