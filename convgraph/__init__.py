@@ -16,7 +16,7 @@ from convgraph.errors import ConvGraphError, ShapeError
 __all__ = ["Graph", "ConvGraphError", "ShapeError", "load", "parse", "solve", "check", "input", "build",
            "__version__"]
 
-_BUILDER_FUNCS = frozenset({"input", "cat", "crop", "assume", "expect"})
+_BUILDER_FUNCS = frozenset({"input", "cat", "crop", "assume", "expect", "scope"})
 
 
 def __getattr__(name: str) -> Any:
