@@ -280,7 +280,7 @@ def _closest_hints(missing: list[str], extra: list[str], shapes: dict[str, tuple
 def _prefix_hint(missing: list[str], extra: list[str]) -> tuple[str, ...]:
     """The renaming ``old`` -> ``new`` of a key prefix that turns the unused keys into exactly the
     missing ones, as a line of Python that does it to a state_dict ``sd``."""
-    if not missing or len(missing) != len(extra) or len(extra) > 2000:
+    if len(missing) < 2 or len(missing) != len(extra) or len(extra) > 2000:
         return ()
     want = set(missing)
     for e in extra:
