@@ -15,7 +15,7 @@ from typing import Protocol
 
 from convgraph.errors import ConvGraphError
 
-MAX_EXPANDED = 20_000  # statements all block calls of one file may expand to
+MAX_EXPANDED = 5_000  # statements all block calls of one file may expand to (ResNet-152 needs ~600)
 MAX_RETURNED = 16
 
 #: expressions that have no meaning anywhere in a .cg file (refused at a block's definition,

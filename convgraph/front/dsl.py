@@ -406,6 +406,8 @@ class _Parser(Modules):
         if node.id in self.scope.env:
             raise self.error(node, f"{node.id!r} is a value, not a constant: layer arguments are numbers, "
                                    "strings, True/False/None, constants or tuples of them")
+        if node.id in self.later:
+            raise self.error(node, f"{node.id!r} is a block: call it, e.g. {node.id}(x, ...)")
         known = {**self.top.consts, **self.scope.consts}
         raise self.error(node, f"undefined constant {node.id!r}{suggest(node.id, known)}", GraphError)
 
