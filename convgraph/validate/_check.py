@@ -25,7 +25,9 @@ is missing the report says so and the numpy reference alone decides.
 from __future__ import annotations
 
 import math
+import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
@@ -36,8 +38,9 @@ from convgraph import dims as D
 from convgraph import ir
 from convgraph.errors import ConvGraphError, Loc
 from convgraph.shapes import infer
+from convgraph.validate._placement import Placement, fallbacks, read_profile
 
-__all__ = ["check", "cli_check", "CheckReport", "SizeCheck", "OutputCheck", "TOL_C"]
+__all__ = ["check", "CheckReport", "SizeCheck", "OutputCheck", "TOL_C"]
 
 #: safety factor of the tolerance. Measured max |err| / (eps32*sqrt(A)*max|ref|): 0.19 over every
 #: model in models/ (4 sizes, 2 seeds), 1.1 over thousands of randomized single layers (trilinear
@@ -103,6 +106,9 @@ class CheckReport:
     notes: tuple[str, ...] = ()
     torch: str | None = None  # torch version used, None when not installed
     seconds: dict[str, float] = field(default_factory=dict)
+    #: per provider asked for other than 'cpu': the nodes onnxruntime ran on another provider
+    #: (read from its profiler at the first size; the nodes of the optimized graph)
+    fallbacks: dict[str, tuple[Placement, ...]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -112,6 +118,7 @@ class CheckReport:
         return {
             "model": self.model, "opset": self.opset, "ok": self.ok, "torch": self.torch,
             "notes": list(self.notes), "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
+            "fallbacks": {p: [f.to_json() for f in fs] for p, fs in self.fallbacks.items()},
             "results": [{
                 "sizes": r.sizes, "provider": r.provider, "ran": r.ran, "ok": r.ok, "error": r.error,
                 "outputs": [{"name": o.name, "expected": list(o.expected), "actual": list(o.actual),
@@ -137,8 +144,19 @@ class CheckReport:
         failed = sum(not r.ok for r in self.results)
         verdict = (f"ok: {len(self.results)} runs" if self.ok else f"MISMATCH in {failed} of {len(self.results)} runs")
         split = ", ".join(f"{k} {v:.2f}s" for k, v in self.seconds.items())
-        return "\n".join([*lines, *(f"note: {n}" for n in self.notes),
+        return "\n".join([*lines, *(f"note: {n}" for n in self.notes), *self._fallback_lines(),
                           f"{self.model} (opset {self.opset}): {verdict}; time: {split}"])
+
+
+    def _fallback_lines(self) -> list[str]:
+        out = []
+        for p, fs in self.fallbacks.items():
+            if not fs:
+                out.append(f"{p}: every node ran on {PROVIDERS[p]}")
+                continue
+            nodes = ", ".join(f"{f.node} ({f.op}) on {f.provider.removesuffix('ExecutionProvider')}" for f in fs)
+            out.append(f"{p}: {len(fs)} node(s) fell back to another provider: {nodes}")
+        return out
 
 
 def _finite(x: float | None) -> float | None:
@@ -385,9 +403,14 @@ def _sessions(model_bytes: bytes, providers: Sequence[str], loc: Loc) -> tuple[l
             notes.append(f"{p}: onnxruntime has no {PROVIDERS[p]} (available: {', '.join(available)}); "
                          "install onnxruntime-gpu for CUDA" if p == "cuda" else f"{p}: not available")
             continue
-        chain = [PROVIDERS[p]] + (["CPUExecutionProvider"] if p != "cpu" else [])
+        chain: list = list(dict.fromkeys([PROVIDERS[p], "CPUExecutionProvider"]))
+        if chain[0] == "CUDAExecutionProvider":  # float32 as specified: TF32 convs miss the tolerance by 2-45x
+            chain[0] = (chain[0], {"use_tf32": "0"})
         opts = ort.SessionOptions()
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # leave the cores to the reference
+        if p != "cpu":  # the profiler says which provider ran each node (see _placement)
+            opts.enable_profiling = True
+            opts.profile_file_prefix = os.path.join(tempfile.gettempdir(), f"convgraph-ort-{os.getpid()}")
         sessions.append((p, ort.InferenceSession(model_bytes, sess_options=opts, providers=chain)))
     if not sessions:
         raise ConvGraphError(f"no requested provider can run: {'; '.join(notes)}", loc)
@@ -454,7 +477,7 @@ def check(graph: ir.Graph, sizes=None, providers: Sequence[str] = ("cpu",),
         notes.append("torch is not installed: values compared with the numpy reference only")
     rng = np.random.default_rng(seed)
     bar = _progress(len(envs) * len(sessions), progress)
-    results = []
+    results, placed = [], {}
     for env in envs:
         inputs = _inputs(graph, env, rng)
         shapes = infer(graph).shapes(**env)
@@ -463,13 +486,15 @@ def check(graph: ir.Graph, sizes=None, providers: Sequence[str] = ("cpu",),
         acc = accumulation(graph, shapes)
         for asked, sess in sessions:
             results.append(clock.timed("onnxruntime", _run_one, graph, sess, asked, env, inputs, shapes, refs, ref_t, acc))
+            if asked != "cpu" and asked not in placed:  # one profiled run tells where every node runs
+                placed[asked] = fallbacks(read_profile(sess.end_profiling()), PROVIDERS[asked])
             if bar is not None:
                 bar.update(1)
     if bar is not None:
         bar.close()
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     return CheckReport(model.graph.name, opset, tuple(results), tuple(notes),
-                       None if torch is None else torch.__version__, clock.seconds)
+                       None if torch is None else torch.__version__, clock.seconds, placed)
 
 
 def _run_one(graph, sess, asked, env, inputs, shapes, refs, ref_t, acc) -> SizeCheck:
