@@ -216,6 +216,12 @@ def test_block_call_errors():
         assert info.value.render() == f"m.cg:{pos}: error: {message}", text
 
 
+def test_a_value_returned_twice_takes_the_first_name():
+    g = parse("x = input(1, 2, 5)\ndef B(x):\n    h = ReLU()(x)\n    return h, h\na, b = B(x, name='q')\nc = a + b")
+    assert [(n.name, n.layer_name, n.inputs) for n in g.nodes] == [
+        ("x", None, ()), ("a", "q.h", ("x",)), ("c", None, ("a", "a"))]
+
+
 def test_block_parameters_see_file_constants_and_a_block_may_return_its_input():
     g = parse("C = 3\nx = input(1, C, 5)\ndef B(x, y):\n    h = Conv1d(C, C, 1)(y)\n    return x\nz = B(x, x)\n"
               "output(z)")

@@ -33,7 +33,20 @@ class Scope:
 
 
 class Modules:
-    """Sequential and block calls (mixed into the DSL parser)."""
+    """Sequential and block calls (mixed into the DSL parser, whose state and methods they use:
+    ``error``, ``loc``, ``callee``, ``layer``, ``value``, ``literal``, ``fresh``, ``define``, ...)."""
+
+    FUNCTIONS: tuple[str, ...]
+    scope: Scope
+    top: Scope
+    nodes: list[Node]
+    values: dict[str, Node]
+    layer_names: dict[str, Loc]  # layer name -> where it is defined
+    containers: dict[str, Loc]  # module paths holding layers (Sequential, block calls) -> where
+    symbols: dict[str, Loc]
+    blocks: dict[str, _blocks.Block]
+    later: dict[str, int]  # every block of the file -> its line
+    expanded: int  # statements expanded by block calls so far
 
     # -- module paths ---------------------------------------------------------------------------
 
@@ -232,14 +245,12 @@ class Modules:
                                    f"{'s' * (len(returned) != 1)}{' (a tuple)' * block.tuple_return}, "
                                    f"assigned to {got}")
         made = {n.name for n in self.nodes[start:]}
+        renamed: dict[str, str] = {}
         for target, node in zip(names, returned):
-            if node in made:
-                new = self.fresh(target, names_layer=False)
-                self.rename(start, node, new)
-                made.discard(node)
-                made.add(new)
-                node = new
-            self.scope.env[target] = node
+            if node in made and node not in renamed:
+                renamed[node] = self.fresh(target, names_layer=False)
+                self.rename(start, node, renamed[node])
+            self.scope.env[target] = renamed.get(node, node)
             self.scope.consts.pop(target, None)
         self.scope.current = self.scope.env[names[0]]
         self.scope.modules += 1
