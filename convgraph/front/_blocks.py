@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 from convgraph.errors import ConvGraphError
+from convgraph.front._consts import REFUSED_OPS
 
 MAX_EXPANDED = 5_000  # statements all block calls of one file may expand to (ResNet-152 needs ~600)
 MAX_RETURNED = 16
@@ -63,8 +64,7 @@ def define(fn: ast.stmt, blocks: dict[str, Block], later: dict[str, int], parser
     if ast.get_docstring(fn, clean=False) is not None:
         body = body[1:]
     _check_body(fn, body, blocks, later, parser)
-    ret = body[-1]
-    assert isinstance(ret, ast.Return)  # _check_body made sure
+    ret = cast(ast.Return, body[-1])  # _check_body made sure
     returns, is_tuple = _returns(fn, ret, parser)
     cost = 1 + sum(_statement_cost(stmt, blocks) for stmt in body)
     return Block(fn.name, params, tuple(body[:-1]), returns, is_tuple, ret, min(cost, MAX_EXPANDED + 1), fn.lineno)
@@ -101,9 +101,9 @@ def _check_body(fn: ast.FunctionDef, body: list[ast.stmt], blocks: dict[str, Blo
 
 def _check_node(fn: ast.FunctionDef, node: ast.AST, blocks: dict[str, Block], later: dict[str, int],
                 parser: _Parser) -> None:
-    if isinstance(node, NEVER) or isinstance(node, (ast.BinOp)) and isinstance(node.op, ast.Pow):
-        if isinstance(node, ast.BinOp):
-            raise parser.error(node, "'**' is not an operator of the DSL (its integer operators are + - * // %)")
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+        raise parser.error(node, REFUSED_OPS[ast.Pow])
+    if isinstance(node, NEVER):
         raise parser.forbidden(node)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         callee = node.func.id
