@@ -276,6 +276,7 @@ VALID_SETS = {
     "resnet18.cg": ("H", {"W": 7}, range(1, 70), lambda h: True),
     "dilated_tcn.cg": ("T", {}, range(1, 40), lambda n: True),
     "unet_original.cg": ("H", {"W": 188}, range(150, 260), lambda h: h >= 188),
+    "unet_milesial.cg": ("H", {"W": 16}, range(1, 70), lambda h: h % 16 == 0),
 }
 
 
