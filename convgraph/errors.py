@@ -19,7 +19,7 @@ class Loc:
     file: str = "<string>"
     line: int = 0
     col: int = 0
-    calls: tuple[tuple[str, "Loc"], ...] = ()
+    calls: tuple[tuple[str, Loc], ...] = ()
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
@@ -53,7 +53,7 @@ class ConvGraphError(Exception):
         lines += [f"  hint: {h}" for h in self.hints]
         return "\n".join(lines)
 
-    def at(self, loc: Loc) -> "ConvGraphError":
+    def at(self, loc: Loc) -> ConvGraphError:
         """The same error, re-anchored at ``loc`` when it has no position yet."""
         if self.loc is NOWHERE or self.loc.line == 0:
             return type(self)(self.message, loc, self.hints)

@@ -22,7 +22,8 @@ import os
 import pickle
 import struct
 import zipfile
-from typing import Callable, Iterator, Mapping, Union
+from collections.abc import Callable, Iterator, Mapping
+from typing import Union
 
 import numpy as np
 
@@ -32,7 +33,7 @@ from convgraph.errors import Loc, WeightsError
 Shapes = dict[str, tuple[int, ...]]
 PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["param_specs", "init_params", "load_weights"]
+__all__ = ["init_params", "load_weights", "param_specs"]
 
 # --- names and shapes -----------------------------------------------------------------------------
 
@@ -239,7 +240,7 @@ _INLINE_KEYS = 6
 _HINTED_KEYS = 10
 
 
-def _mismatch(tensors: Mapping[str, object], expected: Shapes, source: str = "file"
+def _mismatch(tensors: Mapping[str, np.ndarray], expected: Shapes, source: str = "file"
               ) -> tuple[str, tuple[str, ...]] | None:
     """None when the keys and shapes match; else the message's tail and the hint lines: per
     missing key the closest unused keys of the same shape, and the one prefix renaming that maps
@@ -299,7 +300,7 @@ def _prefix_pair(a: str, b: str) -> tuple[str, str]:
         k += 1
     if k == 0:
         return a, b
-    return ".".join(pa[:-k] + [""]) if len(pa) > k else "", ".".join(pb[:-k] + [""]) if len(pb) > k else ""
+    return "".join(part + "." for part in pa[:len(pa) - k]), "".join(part + "." for part in pb[:len(pb) - k])
 
 
 def load_weights(path: PathLike, graph: ir.Graph) -> dict[str, np.ndarray]:
@@ -318,7 +319,7 @@ def load_weights(path: PathLike, graph: ir.Graph) -> dict[str, np.ndarray]:
 
 
 def resolve_params(graph: ir.Graph, params: Mapping[str, np.ndarray] | None, seed: int,
-            weights: str | os.PathLike | None) -> dict[str, np.ndarray]:
+            weights: str | os.PathLike[str] | None) -> dict[str, np.ndarray]:
     """float32 parameters keyed ``{layer}.weight`` ...: given, loaded from a file, or initialised."""
     if params is None and weights is not None:
         return load_weights(weights, graph)

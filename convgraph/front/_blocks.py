@@ -74,7 +74,7 @@ def _params(fn: ast.FunctionDef, parser: _Parser) -> tuple[tuple[str, object], .
     a = fn.args
     odd = a.posonlyargs or a.kwonlyargs or a.vararg or a.kwarg
     if odd:
-        where = (a.posonlyargs or a.kwonlyargs or [a.vararg or a.kwarg])[0]
+        where = next(x for x in (*a.posonlyargs, *a.kwonlyargs, a.vararg, a.kwarg) if x is not None)
         raise parser.error(where, f"block {fn.name!r}: parameters are plain names with optional literal "
                                   "defaults (no /, *, *args or **kwargs)")
     if fn.returns is not None:

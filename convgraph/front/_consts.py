@@ -19,7 +19,8 @@ from __future__ import annotations
 import ast
 import math
 import operator
-from typing import Callable
+from collections.abc import Callable
+from typing import TypeGuard
 
 from convgraph.errors import ConvGraphError
 
@@ -47,7 +48,7 @@ REFUSED_OPS: dict[type, str] = {
 }
 
 
-def is_int(v: object) -> bool:
+def is_int(v: object) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -86,8 +87,8 @@ class Evaluator:
         if isinstance(node, ast.Name):
             return self.lookup(node)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-            if isinstance(node.operand, ast.Constant) and type(node.operand.value) in (int, float):
-                v = node.operand.value  # a negative literal: bounded as one literal
+            v = node.operand.value if isinstance(node.operand, ast.Constant) else None
+            if isinstance(v, (int, float)) and not isinstance(v, bool):  # a negative literal, bounded as one
                 return check_scalar(node, -v if isinstance(node.op, ast.USub) else v, self.error)
             return self.sign(node, self(node.operand, depth + 1, nest))
         if isinstance(node, ast.BinOp):
@@ -103,7 +104,7 @@ class Evaluator:
         raise self.other(node)
 
     def sign(self, node: ast.UnaryOp, v: object) -> object:
-        if not (is_int(v) or isinstance(v, float)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise self.error(node, f"a sign applies to a number, got {v!r}")
         return -v if isinstance(node.op, ast.USub) else v
 
@@ -111,12 +112,15 @@ class Evaluator:
         if type(node.op) in REFUSED_OPS:
             raise self.error(node, REFUSED_OPS[type(node.op)])
         a, b = self(node.left, depth + 1), self(node.right, depth + 1)
-        for side, v in ((node.left, a), (node.right, b)):
-            if not is_int(v):
-                raise self.error(side, f"arithmetic works on ints only (+ - * // %), got {v!r}")
+        if not is_int(a):
+            raise self.error(node.left, f"arithmetic works on ints only (+ - * // %), got {a!r}")
+        if not is_int(b):
+            raise self.error(node.right, f"arithmetic works on ints only (+ - * // %), got {b!r}")
         if isinstance(node.op, (ast.FloorDiv, ast.Mod)) and b == 0:
             raise self.error(node, "integer division by zero")
-        return check_scalar(node, INT_OPS[type(node.op)](a, b), self.error, "result")
+        result = INT_OPS[type(node.op)](a, b)
+        check_scalar(node, result, self.error, "result")
+        return result
 
     def or_(self, node: ast.BoolOp, depth: int, nest: int) -> object:
         """Python's ``a or b``: the first truthy operand, else the last (``mid or cout``)."""

@@ -7,9 +7,10 @@ layer names through the parser's own methods.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from convgraph.errors import GraphError, Loc
+from convgraph.errors import ConvGraphError, GraphError, Loc
 from convgraph.front import _blocks
 from convgraph.front._consts import MAX_ITEMS
 from convgraph.front.catalogue import CATALOGUE, CONTAINERS, suggest
@@ -47,6 +48,21 @@ class Modules:
     blocks: dict[str, _blocks.Block]
     later: dict[str, int]  # every block of the file -> its line
     expanded: int  # statements expanded by block calls so far
+    # the parser's methods used here (declared for the type checker)
+    error: Callable[..., ConvGraphError]
+    forbidden: Callable[[ast.AST], ConvGraphError]
+    loc: Callable[[ast.AST], Loc]
+    callee: Callable[[ast.expr], str]
+    layer: Callable[[ast.Call], tuple[LayerSpec, str | None]]
+    explicit_name: Callable[[ast.keyword], str]
+    value: Callable[[ast.expr], str]
+    literal: Callable[[ast.expr], object]
+    default: Callable[[ast.expr], object]
+    fresh: Callable[..., str]
+    fresh_exact: Callable[[str], str]
+    define: Callable[[Node, str | None], None]
+    statement: Callable[[ast.stmt], None]
+    check_value_name: Callable[[ast.Name | ast.arg], None]
 
     # -- module paths ---------------------------------------------------------------------------
 
@@ -157,7 +173,7 @@ class Modules:
         self.check_value_name(arg)
 
     def block_call(self, call: ast.Call, targets: list[ast.expr], is_tuple: bool) -> None:
-        block = self.blocks[call.func.id]  # type: ignore[union-attr]
+        block = self.blocks[self.callee(call.func)]
         values, consts, explicit = self.bind(block, call)
         self.budget(block, call)
         names = [t.id for t in targets]  # type: ignore[attr-defined]
