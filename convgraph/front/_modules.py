@@ -145,12 +145,10 @@ class Modules:
         self.claim_container(seq, path)
         for k, (rel, spec, ctor) in enumerate(kids):
             layer_name = self.claim_layer(ctor, f"{path}.{rel}")
-            name = last if k == len(kids) - 1 else self.fresh_exact(f"{last}.{rel}")
-            self.define(Node(name, "layer", (src,), self.loc(ctor), spec, layer_name), None)
+            final = k == len(kids) - 1
+            name = last if final else self.fresh_exact(f"{last}.{rel}")
+            self.define(Node(name, "layer", (src,), self.loc(ctor), spec, layer_name), target if final else None)
             src = name
-        if target is not None:
-            self.scope.env[target] = last
-            self.scope.consts.pop(target, None)
         self.scope.modules += 1
 
     # -- blocks ---------------------------------------------------------------------------------

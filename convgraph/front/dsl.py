@@ -36,6 +36,7 @@ import itertools
 import os
 import re
 from collections.abc import Callable, Collection, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal, TypeVar, overload
 
@@ -437,6 +438,8 @@ class _Parser(Modules):
     def define(self, node: Node, source_name: str | None) -> None:
         if len(self.nodes) >= MAX_NODES:
             raise ConvGraphError(f"too many values (at most {MAX_NODES}, block expansions included)", node.loc)
+        if source_name is not None:
+            node = replace(node, source=source_name)
         self.nodes.append(node)
         self.values[node.name] = node
         if source_name is not None:
