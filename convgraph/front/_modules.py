@@ -263,19 +263,22 @@ class Modules:
         for target, node in zip(names, returned):
             if node in made and node not in renamed:
                 renamed[node] = self.fresh(target, names_layer=False)
-                self.rename(start, node, renamed[node])
+                self.rename(start, node, renamed[node], target)
             self.scope.env[target] = renamed.get(node, node)
             self.scope.consts.pop(target, None)
         self.scope.current = self.scope.env[names[0]]
         self.scope.modules += 1
 
-    def rename(self, start: int, old: str, new: str) -> None:
-        """Rename a value made since node ``start`` (and its uses, all made since then too)."""
+    def rename(self, start: int, old: str, new: str, source: str) -> None:
+        """Rename a value made since node ``start`` (and its uses, all made since then too); its
+        source name becomes ``source``, the name it has where the block is called."""
         for i in range(start, len(self.nodes)):
             n = self.nodes[i]
-            if n.name == old or old in n.inputs:
-                n = replace(n, name=new if n.name == old else n.name,
-                            inputs=tuple(new if v == old else v for v in n.inputs))
+            if n.name == old:
+                n = replace(n, name=new, source=source)
+            if old in n.inputs:
+                n = replace(n, inputs=tuple(new if v == old else v for v in n.inputs))
+            if n is not self.nodes[i]:
                 self.nodes[i] = n
                 self.values[n.name] = n
         del self.values[old]
