@@ -176,7 +176,7 @@ def _ort(path: Path, x: np.ndarray) -> np.ndarray:
 
 
 CASES = [
-    ("unet_milesial.cg", milesial_unet, [(1, 3, 32, 48), (2, 3, 16, 16)]),
+    ("unet_milesial.cg", milesial_unet, [(1, 3, 32, 48), (2, 3, 37, 50), (1, 3, 16, 23)]),
     ("resnet18.cg", resnet18, [(1, 3, 45, 37), (2, 3, 17, 32)]),
 ]
 

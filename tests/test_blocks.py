@@ -68,6 +68,15 @@ def test_or_picks_a_default_as_python_does():
     assert [g.node(n).layer.out_channels for n in "abc"] == [5, 6, 5]
 
 
+def test_constants_in_operators_and_slices():
+    g = parse("C = 4\nS = 0.5\nx = input(1, 8, 9)\na = x * S\nb = x[:, :C]\nc = x * (C // 2)\nd = C * x\n")
+    assert [(n.op, n.attrs) for n in g.nodes[1:3]] == [
+        ("scalar", (("op", "mul"), ("value", 0.5))), ("slice", (("index", ((None, None), (None, 4))),))]
+    assert g.node("c").attrs == (("op", "mul"), ("value", 2.0)) and g.node("d").attrs == (("op", "mul"), ("value", 4.0))
+    with pytest.raises(ConvGraphError, match="^<string>:6:10: error: write one operator per statement"):
+        parse("C = 4\nx = input(1, 8, 9)\ny = x + x\nz = (C + 1) * (C - 1)\nw = z * C\nv = y * (x * 2)")
+
+
 def test_reassigning_constants_and_values():
     g = parse("C = 2\nx = input(1, C, 5)\nC = C * 3\ny = Conv1d(2, C, 1)(x)\ny = C")
     assert g.node("y").layer.out_channels == 6 and g.outputs == ("y",)

@@ -44,8 +44,10 @@ from convgraph import dims as D
 from convgraph.errors import ConvGraphError, DSLSyntaxError, GraphError, Loc
 from convgraph.front import _blocks
 from convgraph.front._consts import MAX_ITEMS, Evaluator, is_int
+from convgraph.front._dsl_functions import FunctionsMixin
 from convgraph.front._modules import Modules, Scope
 from convgraph.front.catalogue import CATALOGUE, CONTAINERS, construct, suggest
+from convgraph.front.functions import DSL_FUNCTIONS
 from convgraph.ir import Assume, Expect, Graph, LayerSpec, Node
 
 MAX_SOURCE_CHARS = 1_000_000
@@ -54,7 +56,10 @@ MAX_DEPTH = 32  # nesting of size expressions
 MAX_NODES = 100_000  # values one file may define, block expansions included
 
 FUNCTIONS = ("input", "output", "cat", "crop", "assume", "expect")
-RESERVED = frozenset(FUNCTIONS) | frozenset(CATALOGUE) | frozenset(CONTAINERS) | {"nn", "torch", "floor", "ceiling"}
+RESERVED = (frozenset(FUNCTIONS) | frozenset(CATALOGUE) | frozenset(CONTAINERS)
+            | {"nn", "torch", "F", "floor", "ceiling"})
+#: callable names that are not reserved: a value may be named ``flatten`` (``flatten(v, 1)`` still calls)
+CALLABLE = frozenset(FUNCTIONS) | frozenset(DSL_FUNCTIONS) | frozenset(CATALOGUE) | frozenset(CONTAINERS)
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 #: a layer name: a module path, names of letters, digits, '_' or '-' joined by '.'
 LAYER_NAME_RE = re.compile(r"(?=.{1,256}\Z)[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_][A-Za-z0-9_-]*)*\Z")
@@ -196,7 +201,7 @@ def _python_ast(text: str, filename: str, mode: Literal["exec", "eval"]) -> ast.
 # --------------------------------------------------------------------------------------------
 
 
-class _Parser(Modules):
+class _Parser(Modules, FunctionsMixin):
     FUNCTIONS = FUNCTIONS
 
     def __init__(self, text: str, filename: str):
@@ -297,7 +302,9 @@ class _Parser(Modules):
 
     def assignment(self, stmt: ast.Assign) -> None:
         target, value = stmt.targets[0], stmt.value
-        if len(stmt.targets) == 1 and isinstance(target, ast.Tuple) and self.is_block_call(value):
+        if len(stmt.targets) == 1 and isinstance(target, ast.Tuple):
+            if not self.is_block_call(value):
+                return self.multi(stmt)
             for t in target.elts:
                 if not isinstance(t, ast.Name):
                     raise self.error(t, "assign to plain names, e.g. a, b = Block(x)")
@@ -313,7 +320,9 @@ class _Parser(Modules):
             if isinstance(value, ast.Name):
                 return self.alias(target.id, value)
             if isinstance(value, ast.BinOp):
-                return self.add(value, target.id)
+                return self.binop(value, target.id)
+            if isinstance(value, ast.Subscript):
+                return self.subscript(value, target.id)
             if type(value) in _WORDS:
                 raise self.forbidden(value)
             raise self.error(value, "assign a layer applied to a value, input(...), cat(...), crop(...) or a + b")
@@ -333,7 +342,9 @@ class _Parser(Modules):
             return self.cat(value, target.id) if kind == "cat" else self.crop(value, target.id)
         if kind in CATALOGUE or kind in CONTAINERS:
             raise self.error(value, f"apply the layer to a value: {target.id} = {kind}(...)(x)")
-        raise self.error(value, f"{kind}(...) has no value to assign")
+        if kind in ("output", "assume", "expect"):
+            raise self.error(value, f"{kind}(...) has no value to assign")
+        return self.function(value, target.id, kind)
 
     def is_block_call(self, value: ast.expr) -> bool:
         return (isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
@@ -342,6 +353,9 @@ class _Parser(Modules):
     def mentions_value(self, node: ast.expr) -> bool:
         """Whether an expression refers to a value (else it may be a constant expression)."""
         return any(isinstance(n, ast.Name) and n.id in self.scope.env for n in ast.walk(node))
+
+    def is_constant(self, name: str) -> bool:
+        return name in self.scope.consts or name in self.top.consts
 
     def alias(self, name: str, value: ast.Name) -> None:
         """``h = x``: another name for the same value (no node)."""
@@ -354,12 +368,12 @@ class _Parser(Modules):
     def callee(self, func: ast.expr) -> str:
         """The function, layer or block a call names: 'input', 'cat', 'Conv2d', ...; rejects anything else."""
         if isinstance(func, ast.Name):
-            if func.id in FUNCTIONS or func.id in CATALOGUE or func.id in CONTAINERS or func.id in self.blocks:
+            if func.id in CALLABLE or func.id in self.blocks:
                 return func.id
             if func.id in self.later:
                 raise self.error(func, f"block {func.id!r} is used before its definition (line "
                                        f"{self.later[func.id]}): define blocks before using them")
-            hint = suggest(func.id, (*CATALOGUE, *CONTAINERS, *FUNCTIONS, *self.blocks))
+            hint = suggest(func.id, (*CATALOGUE, *CONTAINERS, *FUNCTIONS, *DSL_FUNCTIONS, *self.blocks))
             raise self.error(func, f"unknown layer or function {func.id!r}{hint}")
         if isinstance(func, ast.Attribute):
             return self.dotted(func)
@@ -374,11 +388,13 @@ class _Parser(Modules):
         if not isinstance(node, ast.Name):
             raise self.error(func, "attribute access is not allowed (only the nn. and torch.nn. layer prefixes)")
         prefix, last = (node.id, *parts[:-1]), parts[-1]
-        if prefix == ("torch",) and last == "cat":
-            return "cat"
+        function = self.function_name(prefix, last)
+        if function is not None:
+            return function
         if prefix not in _LAYER_PREFIXES:
             raise self.error(func, f"attribute access is not allowed: {'.'.join((node.id, *parts))!r} "
-                                   "(only the nn. and torch.nn. layer prefixes, and torch.cat)")
+                                   "(only the nn. and torch.nn. layer prefixes, F./torch.nn.functional. "
+                                   "functions and torch.cat, torch.flatten, ...)")
         if last not in CATALOGUE and last not in CONTAINERS:
             raise self.error(func, f"unknown layer {'.'.join((*prefix, last))!r}{suggest(last)}")
         return last
@@ -458,10 +474,11 @@ class _Parser(Modules):
         if name in self.env or name in self.values:
             first = self.values[self.env.get(name, name)].loc.line
             raise self.error(call, f"reused value {name!r}: already defined at line {first}", GraphError)
-        dims = tuple(self.input_dim(a) for a in call.args)
+        dims = tuple(self.input_dim(a, j == 0) for j, a in enumerate(call.args))
         self.define(Node(name, "input", (), self.loc(call), dims=dims), name)
 
-    def input_dim(self, node: ast.expr) -> int | str:
+    def input_dim(self, node: ast.expr, batch: bool = False) -> int | str:
+        """A symbol or a positive int (or a constant); the batch N may be 0 (torch runs an empty batch)."""
         if isinstance(node, ast.Name) and node.id not in self.top.consts:
             if node.id in RESERVED or not NAME_RE.match(node.id):
                 raise self.error(node, f"{node.id!r} cannot be a size symbol: it is a reserved name")
@@ -470,8 +487,9 @@ class _Parser(Modules):
             self.symbols.setdefault(node.id, self.loc(node))
             return node.id
         v = self.literal(node)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise self.error(node, f"an input size is a positive int or a symbol name, got {v!r}")
+        if not isinstance(v, int) or isinstance(v, bool) or v < (0 if batch else 1):
+            what = "a non-negative int (an empty batch)" if batch else "a positive int"
+            raise self.error(node, f"an input size is {what} or a symbol name, got {v!r}")
         return v
 
     def applied(self, call: ast.Call, target: str) -> None:
@@ -487,9 +505,13 @@ class _Parser(Modules):
             return self.sequential(ctor, src, target)
         spec, explicit = self.layer(ctor)
         name = self.fresh(target, names_layer=explicit is None)
-        layer_name = self.claim_layer(ctor, self.scope.prefix + explicit if explicit is not None else name)
+        layer_name = self.layer_name(ctor, explicit, name)
         self.define(Node(name, "layer", (src,), self.loc(ctor), spec, layer_name), target)
         self.scope.modules += 1
+
+    def layer_name(self, ctor: ast.Call, explicit: str | None, default: str) -> str:
+        """``name=`` within the scope's module path, else ``default``; claimed as a layer name."""
+        return self.claim_layer(ctor, self.scope.prefix + explicit if explicit is not None else default)
 
     def shorthand(self, ctor: ast.Call, kind: str) -> None:
         if self.scope.current is None:
@@ -524,15 +546,6 @@ class _Parser(Modules):
         if not (isinstance(v, ast.Constant) and isinstance(v.value, str) and LAYER_NAME_RE.match(v.value)):
             raise self.error(v, f"name= must be {LAYER_NAME_RULE}")
         return v.value
-
-    def add(self, expr: ast.BinOp, target: str) -> None:
-        if not isinstance(expr.op, ast.Add):
-            raise self.error(expr, "only + of two values is supported (elementwise add)")
-        for side in (expr.left, expr.right):
-            if isinstance(side, ast.BinOp):
-                raise self.error(side, "write one + per statement: name the partial sum first")
-        inputs = (self.value(expr.left), self.value(expr.right))
-        self.define(Node(self.fresh(target, False), "add", inputs, self.loc(expr)), target)
 
     def cat(self, call: ast.Call, target: str) -> None:
         dim_nodes = list(call.args[1:]) + [k.value for k in call.keywords if k.arg == "dim"]
