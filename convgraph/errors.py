@@ -13,14 +13,25 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 @dataclass(frozen=True)
 class Loc:
-    """A source position: 1-based line and column, as editors show them."""
+    """A source position: 1-based line and column, as editors show them.
+
+    ``calls`` is the chain of block expansions the position lies in, innermost first: pairs of the
+    block's name and the call site (``("DoubleConv", Loc("unet.cg", 52, 7))``). An error at such a
+    position names both places: ``... (in DoubleConv, called at unet.cg:52:7)``."""
 
     file: str = "<string>"
     line: int = 0
     col: int = 0
+    calls: tuple[tuple[str, Loc], ...] = ()
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
+
+    def trail(self) -> str:
+        """`` (in B, called at f:3:5; in A, called at f:9:1)``, or ``''`` outside any block."""
+        if not self.calls:
+            return ""
+        return " (" + "; ".join(f"in {name}, called at {site}" for name, site in self.calls) + ")"
 
 
 NOWHERE = Loc("<builder>", 0, 0)
@@ -40,8 +51,10 @@ class ConvGraphError(Exception):
     """
 
     def __init__(self, message: str, loc: Loc | None = None, hints: tuple[str, ...] = ()):
-        self.message = message
-        self.loc = loc or NOWHERE
+        loc = loc or NOWHERE
+        trail = loc.trail()
+        self.message = message if message.endswith(trail) else message + trail
+        self.loc = loc
         self.hints = tuple(hints)
         super().__init__(self.render())
 

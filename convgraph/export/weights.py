@@ -15,6 +15,7 @@ ConvTranspose ``[C_in, C_out/g, *k]``, Linear ``[out, in]``.
 """
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import os
@@ -389,15 +390,73 @@ def _read(path: str, expected: Shapes) -> dict[str, np.ndarray]:
         raise WeightsError(f"weights file '{path}' is damaged or unreadable: {one_line(e)}", loc) from e
 
 
-def _mismatch(tensors: dict[str, np.ndarray], expected: Shapes) -> list[str]:
-    """'missing a, b', 'extra c', 'misshapen d: file [..], graph [..]' parts, in that order."""
+#: a mismatch of at most this many keys is listed in the message itself; a bigger one is counted
+#: there and detailed in hint lines, one per missing key
+_INLINE_KEYS = 6
+_HINTED_KEYS = 10
+
+
+def _mismatch(tensors: Mapping[str, np.ndarray], expected: Shapes, source: str = "file"
+              ) -> tuple[str, tuple[str, ...]] | None:
+    """None when the keys and shapes match; else the message's tail and the hint lines: per
+    missing key the closest unused keys of the same shape, and the one prefix renaming that maps
+    every unused key onto a missing one, when there is such a renaming."""
     missing = [k for k in expected if k not in tensors]
     extra = [k for k in tensors if k not in expected]
-    parts = [f"missing {', '.join(missing)}"] if missing else []
-    parts += [f"extra {', '.join(extra)}"] if extra else []
-    parts += [f"misshapen {k}: file {list(tensors[k].shape)}, graph {list(shape)}"
-              for k, shape in expected.items() if k in tensors and tuple(tensors[k].shape) != shape]
-    return parts
+    shapes = {k: tuple(np.shape(v)) for k, v in tensors.items()}
+    misshapen = [f"{k}: {source} {list(shapes[k])}, graph {list(shape)}"
+                 for k, shape in expected.items() if k in tensors and shapes[k] != tuple(shape)]
+    if not (missing or extra or misshapen):
+        return None
+    hints = _prefix_hint(missing, extra)
+    hints += _closest_hints(missing, extra, shapes, expected)
+    if len(missing) + len(extra) + len(misshapen) <= _INLINE_KEYS:
+        parts = [f"missing {', '.join(missing)}"] if missing else []
+        parts += [f"extra {', '.join(extra)}"] if extra else []
+        parts += [f"misshapen {m}" for m in misshapen]
+        return "; ".join(parts), hints
+    counts = [f"{len(missing)} missing", f"{len(extra)} extra (unused)", f"{len(misshapen)} misshapen"]
+    hints += tuple(f"misshapen {m}" for m in misshapen[:_HINTED_KEYS])
+    return ", ".join(c for c in counts if not c.startswith("0 ")) + " keys", hints
+
+
+def _closest_hints(missing: list[str], extra: list[str], shapes: dict[str, tuple], expected: Shapes) -> tuple[str, ...]:
+    """``missing inc.conv.weight [8, 3, 3, 3]: closest unused 'inc.0.weight', ...`` per missing key."""
+    out = []
+    for key in missing[:_HINTED_KEYS]:
+        same = [e for e in extra if shapes[e] == tuple(expected[key])]
+        close = difflib.get_close_matches(key, same, n=3, cutoff=0.0) if same else []
+        if close or len(missing) + len(extra) > _INLINE_KEYS:
+            which = ", ".join(map(repr, close)) if close else "none of the same shape"
+            out.append(f"missing {key} {list(expected[key])}: closest unused {which}")
+    if len(missing) > _HINTED_KEYS:
+        out.append(f"... and {len(missing) - _HINTED_KEYS} more missing keys")
+    return tuple(out)
+
+
+def _prefix_hint(missing: list[str], extra: list[str]) -> tuple[str, ...]:
+    """The renaming ``old`` -> ``new`` of a key prefix that turns the unused keys into exactly the
+    missing ones, as a line of Python that does it to a state_dict ``sd``."""
+    if len(missing) < 2 or len(missing) != len(extra) or len(extra) > 2000:
+        return ()
+    want = set(missing)
+    for e in extra:
+        old, new = _prefix_pair(e, missing[0])
+        if {new + k[len(old):] if k.startswith(old) else k for k in extra} == want:
+            return (f"every key matches after renaming the prefix {old!r} to {new!r} in the file: "
+                    f"sd = {{({new!r} + k[{len(old)}:] if k.startswith({old!r}) else k): v for k, v in sd.items()}}",)
+    return ()
+
+
+def _prefix_pair(a: str, b: str) -> tuple[str, str]:
+    """The prefixes of ``a`` and ``b`` before their longest common suffix of whole '.'-parts."""
+    pa, pb = a.split("."), b.split(".")
+    k = 0
+    while k < min(len(pa), len(pb)) and pa[-1 - k] == pb[-1 - k]:
+        k += 1
+    if k == 0:
+        return a, b
+    return "".join(part + "." for part in pa[:len(pa) - k]), "".join(part + "." for part in pb[:len(pb) - k])
 
 
 def load_weights(path: PathLike, graph: ir.Graph) -> dict[str, np.ndarray]:
@@ -409,10 +468,9 @@ def load_weights(path: PathLike, graph: ir.Graph) -> dict[str, np.ndarray]:
     path = os.fspath(path)
     expected = param_specs(graph)
     tensors = {k: v for k, v in _read(path, expected).items() if not k.endswith(_IGNORED_SUFFIXES)}
-    parts = _mismatch(tensors, expected)
-    if parts:
-        raise WeightsError(f"weights file '{path}' does not match the graph: {'; '.join(parts)}",
-                           Loc(path, 0, 0))
+    bad = _mismatch(tensors, expected)
+    if bad:
+        raise WeightsError(f"weights file '{path}' does not match the graph: {bad[0]}", Loc(path, 0, 0), bad[1])
     return {k: _finite_float32(path, k, tensors[k]) for k in expected}
 
 
@@ -436,12 +494,7 @@ def resolve_params(graph: ir.Graph, params: Mapping[str, np.ndarray] | None, see
     if params is None:
         return init_params(graph, seed)
     specs = param_specs(graph)
-    missing = [k for k in specs if k not in params]
-    extra = [k for k in params if k not in specs]
-    wrong = [f"{k}: given {list(np.shape(params[k]))}, graph {list(s)}" for k, s in specs.items()
-             if k in params and tuple(np.shape(params[k])) != tuple(s)]
-    parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
-            ([f"extra {', '.join(extra)}"] if extra else []) + ([f"misshapen {w}" for w in wrong])
-    if parts:
-        raise WeightsError(f"params do not match the graph: {'; '.join(parts)}", Loc(graph.filename, 0, 0))
+    bad = _mismatch(params, specs, "given")
+    if bad:
+        raise WeightsError(f"params do not match the graph: {bad[0]}", Loc(graph.filename, 0, 0), bad[1])
     return {k: np.asarray(params[k], dtype=np.float32) for k in specs}
