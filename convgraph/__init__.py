@@ -26,7 +26,8 @@ __all__ = [
     "solve",
 ]
 
-_BUILDER_FUNCS = frozenset({"input", "cat", "crop", "pad", "interpolate", "chunk", "split", "assume", "expect"})
+_BUILDER_FUNCS = frozenset({"input", "cat", "crop", "pad", "interpolate", "chunk", "split", "assume", "expect",
+                            "scope"})
 
 
 def __getattr__(name: str) -> Any:
