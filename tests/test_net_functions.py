@@ -193,6 +193,7 @@ def test_shapes_and_errors_agree_with_torch(torch, case):
     assert convgraph_outcome(text) == torch_outcome(torch, fn, shapes), text
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(case=CASES)
 def test_values_agree_with_torch_and_reference(torch, case):

@@ -165,6 +165,7 @@ def test_shapes_and_errors_agree_with_torch(torch, layer):
     assert convgraph_outcome(call, shape) == want, (call, shape)
 
 
+@pytest.mark.slow
 @VALUE_SETTINGS
 @given(layer=LAYERS)
 def test_values_agree_with_torch_and_reference(torch, layer):

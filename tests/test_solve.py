@@ -598,6 +598,7 @@ def test_linear_with_no_admissible_size():
     assert m.verdict == "never"
 
 
+@pytest.mark.slow
 def test_non_periodic_upsample_falls_back_to_brute_force():
     b = B()
     x = b.input("x", 1, C, "L")

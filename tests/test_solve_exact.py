@@ -325,6 +325,7 @@ def _stack_2_3(n):
 @settings(max_examples=20, **SETTINGS)
 @given(st.lists(st.tuples(st.sampled_from([1, 2, 3]), st.integers(1, 4), st.integers(0, 1)), min_size=1, max_size=6),
        )
+@pytest.mark.slow
 def test_cat_of_two_inputs_is_exact(layers):
     b = B()
     x = b.input("x", 1, C, "L")
