@@ -35,5 +35,6 @@ from convgraph.ir._graph import (  # noqa: F401
     part_bounds,
     reshape_entry,
     slice_index,
+    upsample_mode,
 )
 from convgraph.ir._interpret import Rules, interpret  # noqa: F401

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 from convgraph.dims import Dim
 from convgraph.errors import Loc
@@ -23,6 +23,14 @@ Ints = tuple[int, ...]
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
 PoolMode = Literal["max", "avg"]
 UpsampleMode = Literal["nearest", "nearest-exact", "linear", "bilinear", "trilinear"]
+
+
+def upsample_mode(name: object) -> UpsampleMode:
+    """``name`` narrowed to an UpsampleMode (ValueError for any other value)."""
+    for mode in get_args(UpsampleMode):
+        if name == mode:
+            return mode
+    raise ValueError(f"not an Upsample mode: {name!r}")
 Pads = tuple[tuple[int, int], ...]  # (begin, end) per spatial axis
 T = TypeVar("T")
 

@@ -496,7 +496,7 @@ ELEMENTWISE_IMPLS: dict[str, Callable[[np.ndarray, ir.Elementwise], np.ndarray]]
     "ReLU6": lambda x, spec: np.clip(x, 0.0, 6.0),
     "Hardswish": lambda x, spec: _hardswish(x),
     "Hardsigmoid": lambda x, spec: np.clip(x + 3.0, 0.0, 6.0) / 6.0,
-    "ELU": lambda x, spec: _elu(x, float(spec.param("alpha", 1.0))),  # type: ignore[arg-type]
+    "ELU": lambda x, spec: _elu(x, spec.number("alpha", 1.0)),
     "Mish": lambda x, spec: x * np.tanh(np.logaddexp(0.0, x)),
     "Identity": _identity,
     "Dropout": _identity,  # inference: identity
@@ -580,7 +580,8 @@ def _pad_like(node: ir.Node, v: np.ndarray, like: np.ndarray) -> np.ndarray:
 
 def _interp_like(node: ir.Node, v: np.ndarray, like: np.ndarray) -> np.ndarray:
     """``F.interpolate(v, size=like.shape[2:], mode, align_corners)``."""
-    spec = ir.Upsample("Upsample", tuple(like.shape[2:]), None, str(node.attr("mode")), node.attr("align_corners"))  # type: ignore[arg-type]
+    spec = ir.Upsample("Upsample", tuple(like.shape[2:]), None, ir.upsample_mode(node.attr("mode")),
+                       node.attr("align_corners"))
     return _upsample(spec, v, {})
 
 
