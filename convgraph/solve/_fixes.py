@@ -20,6 +20,7 @@ from convgraph.errors import ConvGraphError, Loc
 from convgraph.ir import Assume, Conv, ConvTranspose, Graph, LayerSpec, Node, Pool
 from convgraph.shapes import Constraint, ShapeResult
 from convgraph.solve._incremental import infer_edited
+from convgraph.solve._point import point_fails
 from convgraph.solve._report import classes_text, describe_set, periodic_start
 from convgraph.solve._sets import EPSet, condition_set, intersect_all, subset, symbol_radix
 from convgraph.solve._tree import prev_member
@@ -57,7 +58,7 @@ def _fixes_for(sol: Solution, m: Merge) -> list[Fix]:
     from convgraph.solve._solve import Fix
 
     checked = _check(sol, m, list(_candidates(sol, m)))
-    good = [(cand, v) for cand, v in checked if v is not None]
+    good = [(cand, v) for cand, v in checked if isinstance(v, tuple)]
     complete = [(cand, v) for cand, v in good if v[1]]
     out: list[Fix] = []
     per_kind: dict[str, int] = {}
@@ -65,14 +66,18 @@ def _fixes_for(sol: Solution, m: Merge) -> list[Fix]:
         per_kind[cand.kind] = per_kind.get(cand.kind, 0) + 1
         if per_kind[cand.kind] <= MAX_PER_KIND:
             out.append(Fix(m, cand.edit, text, sizes, True, cand.graph, cand.kind))
-    partial = [(cand, v) for cand, v in good if not v[1] and not (v[0] & m.fails_set).empty]
-    note = _per_class_note(m, sol, partial)
+    partial = [(cand, v) for cand, v in good if _partial(m, v)]
+    note = _per_class_note(m, sol, checked)
     if note is not None:
         out.append(note)
     if not any(c.kind != "assume" for c, _ in complete):
         out += [Fix(m, cand.edit, text, sizes, False, cand.graph, cand.kind)
                 for cand, (sizes, _, text) in partial]
     return out
+
+
+def _partial(m: Merge, v: Verified) -> bool:
+    return not v[1] and not (v[0] & m.fails_set).empty
 
 
 # --------------------------------------------------------------------------------------------
@@ -101,20 +106,48 @@ _SYMBOLS: dict[int, tuple[Constraint, frozenset[str]]] = {}
 Verified = tuple[EPSet, bool, str]
 
 
-def _check(sol: Solution, m: Merge, cands: list[Candidate]) -> list[tuple[Candidate, Verified | None]]:
+class _Deferred:
+    """The result of an output_padding candidate that the point check ruled out: not verified
+    unless the per-class note needs it."""
+
+
+DEFERRED = _Deferred()
+Checked = list[tuple[Candidate, "Verified | None | _Deferred"]]
+
+
+def _check(sol: Solution, m: Merge, cands: list[Candidate]) -> Checked:
     """(candidate, ``_verify`` result) for every candidate whose result can be shown. A candidate
     that a point check proves incomplete (a size the edited layers accept where the merge fails)
-    can only be shown as a partial fix, and partial fixes (other than the output_padding ones of the
-    per-class note) are shown only when no complete fix other than an assume exists: those are
-    verified last, and only then (else their result stays None)."""
-    edited = [_infer(sol, c) for c in cands]
+    can only be shown as a partial fix, and partial fixes are shown only when no complete fix
+    other than an assume exists: those are verified last, and only then (else their result stays
+    None). The output_padding ones the point check rules out are left to the per-class note,
+    which verifies them layer by layer (``_note_options``): their result is ``DEFERRED``."""
     probe = m.fails.first(3) if m.fails is not None else []
-    later = {i for i, (c, res) in enumerate(zip(cands, edited))
-             if c.kind not in ("output_padding", "assume") and res is not None and _fails_at(res, m, c, probe)}
-    out = {i: _verify(sol, m, c, edited[i]) for i, c in enumerate(cands) if i not in later}
+    ax = _axis_of(sol, m)
+    fails = [_point_fails(sol, m, c, probe, ax) for c in cands]
+    later = {i for i, c in enumerate(cands) if c.kind not in ("output_padding", "assume") and fails[i]}
+    deferred = {i for i, c in enumerate(cands) if c.kind == "output_padding" and fails[i]}
+    out = {i: _verify(sol, m, c) for i, c in enumerate(cands) if i not in later and i not in deferred}
     if not any(v is not None and v[1] and cands[i].kind != "assume" for i, v in out.items()):
-        out.update({i: _verify(sol, m, cands[i], edited[i]) for i in later})
-    return [(c, out.get(i)) for i, c in enumerate(cands)]
+        out.update({i: _verify(sol, m, cands[i]) for i in sorted(later | deferred)})
+    return [(c, out.get(i, DEFERRED if i in deferred else None)) for i, c in enumerate(cands)]
+
+
+def _axis_of(sol: Solution, m: Merge) -> int:
+    """The shape position of the merge's axis (-1 when the merge is not a cat / + / crop)."""
+    ops = _operands(sol.result, sol.graph.node(m.constraint.value), m.constraint)
+    return ops[2] if ops is not None else -1
+
+
+def _point_fails(sol: Solution, m: Merge, cand: Candidate, probe: list[int], ax: int) -> bool:
+    """The point check: on integers first (no symbolic inference), else on the edited graph's
+    symbolic conditions."""
+    if ax >= 0 and point_fails(sol, m, cand.kind, cand.graph, ax, probe):
+        return True
+    if cand.kind in ("output_padding", "assume"):
+        return False  # verified anyway: the symbolic check would not change what is done
+    res = _infer(sol, cand)
+    return res is not None and _fails_at(res, m, cand, probe)
 
 
 def _infer(sol: Solution, cand: Candidate) -> ShapeResult | None:
@@ -389,21 +422,24 @@ def _class_condition(s: EPSet | None, n: str) -> tuple[str, tuple[tuple[D.Dim, s
 # --------------------------------------------------------------------------------------------
 
 
-def _per_class_note(m: Merge, sol: Solution, partial: list[tuple[Candidate, tuple[EPSet, bool, str]]]
-                    ) -> Fix | None:
+def _per_class_note(m: Merge, sol: Solution, checked: Checked) -> Fix | None:
     """When the output_padding of one ConvTranspose would have to depend on the size's class:
-    say so, with the value each class needs (the current value included)."""
+    say so, with the value each class needs (the current value included). The layers are tried
+    nearest first; a deferred candidate is verified when its layer's turn comes."""
     from convgraph.solve._solve import Fix
 
     n = m.one_symbol
-    by_layer: dict[str, list[tuple[tuple[int, int], EPSet]]] = {}
-    for cand, (sizes, _, _) in partial:
+    by_layer: dict[str, list[tuple[Candidate, Verified | None | _Deferred]]] = {}
+    for cand, v in checked:
         if cand.kind == "output_padding" and cand.value is not None:
-            by_layer.setdefault(cand.layer, []).append((cand.value, sizes))
-    for layer, options in by_layer.items():
+            by_layer.setdefault(cand.layer, []).append((cand, v))
+    for layer, cands in by_layer.items():
         node = sol.graph.node(layer)
         spec = node.spec
         if not isinstance(spec, ConvTranspose):
+            continue
+        options = _note_options(sol, m, cands)
+        if not options:
             continue
         ax = options[0][0][0]
         ax_vals = [(v, s) for (_, v), s in options]
@@ -422,3 +458,14 @@ def _per_class_note(m: Merge, sol: Solution, partial: list[tuple[Candidate, tupl
         return Fix(m, edit, f"for {describe_set(m.holds_set, n)} (unchanged graph)", m.holds_set, False,
                    sol.graph, "note")
     return None
+
+
+def _note_options(sol: Solution, m: Merge, cands: list[tuple[Candidate, Verified | None | _Deferred]]
+                  ) -> list[tuple[tuple[int, int], EPSet]]:
+    """((axis, output_padding), sizes where the merge holds) of a layer's partial candidates."""
+    out = []
+    for cand, v in cands:
+        got = _verify(sol, m, cand) if isinstance(v, _Deferred) else v
+        if got is not None and cand.value is not None and _partial(m, got):
+            out.append((cand.value, got[0]))
+    return out
