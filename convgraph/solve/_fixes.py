@@ -194,7 +194,7 @@ def _verify(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | None = 
     if layers.empty:
         return None
     holds = layers & _sizes(res, n, ("merge",), {m.constraint.value, *cand.inserted}, rx)
-    if holds.empty or _breaks_proved(sol, res, n, layers, rx):
+    if holds.empty or _breaks_proved(sol, res, n, layers, rx) or _shrinks_others(sol, res, n):
         return None
     complete = subset(layers, holds)
     base = sol.symbols[n].layers
@@ -214,6 +214,37 @@ def _radix(sol: Solution) -> dict[str, tuple[int, ...]]:
 
 
 _RADIX: dict[int, tuple[Solution, dict[str, tuple[int, ...]]]] = {}
+
+
+def _shrinks_others(sol: Solution, res: ShapeResult, n: str) -> bool:
+    """The edit takes away a size where the graph ran for another symbol (a ``ceil_mode`` or a crop
+    changes every axis): e.g. it makes the other axis's merge never hold, so that the edited graph
+    runs for no size at all. Only symbols whose own conditions the edit changed are solved."""
+    for s, sizes in sol.symbols.items():
+        if s == n or sizes.runs.empty or _own_base(sol, s) == _own(res, s):
+            continue
+        rx = _radix(sol).get(s, ())
+        if not subset(sizes.runs, _sizes(res, s, ("size", "assume", "merge"), radix=rx)):
+            return True
+    return False
+
+
+def _own_base(sol: Solution, s: str) -> frozenset[tuple]:
+    got = _OWN.get((id(sol), s))
+    if got is None or got[0] is not sol:
+        if len(_OWN) > 64:
+            _OWN.clear()
+        got = _OWN[(id(sol), s)] = (sol, _own(sol.result, s))
+    return got[1]
+
+
+_OWN: dict[tuple[int, str], tuple[Solution, frozenset[tuple]]] = {}
+
+
+def _own(res: ShapeResult, s: str) -> frozenset[tuple]:
+    """The conditions on symbol ``s`` alone."""
+    return frozenset((c.lhs, c.op, c.rhs, c.kind) for c in res.constraints
+                     if c.kind in ("size", "assume", "merge") and _symbols(c) == {s})
 
 
 def _breaks_proved(sol: Solution, res: ShapeResult, n: str, layers: EPSet, rx: tuple[int, ...] = ()) -> bool:
