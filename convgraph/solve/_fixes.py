@@ -11,7 +11,7 @@ makes no merge that was proved fail.
 """
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
@@ -20,9 +20,10 @@ from convgraph.errors import ConvGraphError, Loc
 from convgraph.ir import Assume, Conv, ConvTranspose, Graph, LayerSpec, Node, Pool
 from convgraph.shapes import Constraint, ShapeResult
 from convgraph.solve._incremental import infer_edited
-from convgraph.solve._point import point_fails
+from convgraph.solve._point import point_fails, probes
 from convgraph.solve._report import classes_text, describe_set, periodic_start
 from convgraph.solve._sets import EPSet, condition_set, intersect_all, subset, symbol_radix
+from convgraph.solve._sizes import Sizes
 from convgraph.solve._tree import prev_member
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -124,7 +125,8 @@ def _check(sol: Solution, m: Merge, cands: list[Candidate]) -> Checked:
     which verifies them layer by layer (``_note_options``): their result is ``DEFERRED``."""
     probe = m.fails.first(3) if m.fails is not None else []
     ax = _axis_of(sol, m)
-    fails = [_point_fails(sol, m, c, probe, ax) for c in cands]
+    spread = probes(m, probe)
+    fails = [_point_fails(sol, m, c, probe, spread, ax) for c in cands]
     later = {i for i, c in enumerate(cands) if c.kind not in ("output_padding", "assume") and fails[i]}
     deferred = {i for i, c in enumerate(cands) if c.kind == "output_padding" and fails[i]}
     out = {i: _verify(sol, m, c) for i, c in enumerate(cands) if i not in later and i not in deferred}
@@ -139,10 +141,10 @@ def _axis_of(sol: Solution, m: Merge) -> int:
     return ops[2] if ops is not None else -1
 
 
-def _point_fails(sol: Solution, m: Merge, cand: Candidate, probe: list[int], ax: int) -> bool:
-    """The point check: on integers first (no symbolic inference), else on the edited graph's
-    symbolic conditions."""
-    if ax >= 0 and point_fails(sol, m, cand.kind, cand.graph, ax, probe):
+def _point_fails(sol: Solution, m: Merge, cand: Candidate, probe: list[int], spread: list[int], ax: int) -> bool:
+    """The point check: on integers first (no symbolic inference; at ``spread``, more sizes than
+    the symbolic check tries), else on the edited graph's symbolic conditions (at ``probe``)."""
+    if ax >= 0 and point_fails(sol, m, cand.kind, cand.graph, ax, spread):
         return True
     if cand.kind in ("output_padding", "assume"):
         return False  # verified anyway: the symbolic check would not change what is done
@@ -190,11 +192,12 @@ def _verify(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | None = 
     if res is None:
         return None
     rx = _radix(sol).get(n, ())  # the original's digit order: unchanged conditions hit the cache
-    layers = _sizes(res, n, ("size", "assume"), radix=rx)
+    k = _common_prefix(sol.result.constraints, res.constraints)
+    layers = _layer_sizes(sol, res, n, rx, k)
     if layers.empty:
         return None
     holds = layers & _sizes(res, n, ("merge",), {m.constraint.value, *cand.inserted}, rx)
-    if holds.empty or _breaks_proved(sol, res, n, layers, rx) or _shrinks_others(sol, res, n):
+    if holds.empty or _breaks_proved(sol, res, n, layers, rx) or _shrinks_others(sol, res, n, k):
         return None
     complete = subset(layers, holds)
     base = sol.symbols[n].layers
@@ -216,12 +219,48 @@ def _radix(sol: Solution) -> dict[str, tuple[int, ...]]:
 _RADIX: dict[int, tuple[Solution, dict[str, tuple[int, ...]]]] = {}
 
 
-def _shrinks_others(sol: Solution, res: ShapeResult, n: str) -> bool:
+def _common_prefix(base: Sequence[Constraint], res: Sequence[Constraint]) -> int:
+    """How many leading conditions the edited graph shares (the same objects) with the solved one."""
+    k, top = 0, min(len(base), len(res))
+    while k < top and base[k] is res[k]:
+        k += 1
+    return k
+
+
+def _layer_sizes(sol: Solution, res: ShapeResult, n: str, rx: tuple[int, ...], k: int) -> EPSet:
+    """The sizes of ``n`` the edited graph's layers (and assumes) accept: the solved graph's
+    intersection over the ``k`` shared leading conditions, met with the rest."""
+    pre = _prefixes(sol, n, rx)[k]
+    return intersect_all([pre, *(condition_set(c.lhs, c.op, c.rhs, n, rx).sizes for c in res.constraints[k:]
+                                 if c.kind in ("size", "assume") and _symbols(c) == {n})])
+
+
+def _prefixes(sol: Solution, n: str, rx: tuple[int, ...]) -> list[EPSet]:
+    """[i]: the intersection of the solved graph's layer conditions on ``n`` among its first i."""
+    key = (id(sol), n)
+    got = _PREFIXES.get(key)
+    if got is None or got[0] is not sol:
+        out, cur = [Sizes.all(1)], Sizes.all(1)
+        for c in sol.result.constraints:
+            if c.kind in ("size", "assume") and _symbols(c) == {n}:
+                cur = intersect_all([cur, condition_set(c.lhs, c.op, c.rhs, n, rx).sizes])
+            out.append(cur)
+        if len(_PREFIXES) > 32:
+            _PREFIXES.clear()
+        got = _PREFIXES[key] = (sol, out)
+    return got[1]
+
+
+_PREFIXES: dict[tuple[int, str], tuple[Solution, list[EPSet]]] = {}
+
+
+def _shrinks_others(sol: Solution, res: ShapeResult, n: str, k: int) -> bool:
     """The edit takes away a size where the graph ran for another symbol (a ``ceil_mode`` or a crop
     changes every axis): e.g. it makes the other axis's merge never hold, so that the edited graph
-    runs for no size at all. Only symbols whose own conditions the edit changed are solved."""
+    runs for no size at all. Only symbols whose own conditions the edit changed (after the ``k``
+    shared leading ones) are solved."""
     for s, sizes in sol.symbols.items():
-        if s == n or sizes.runs.empty or _own_base(sol, s) == _own(res, s):
+        if s == n or sizes.runs.empty or _own(sol.result.constraints[k:], s) == _own(res.constraints[k:], s):
             continue
         rx = _radix(sol).get(s, ())
         if not subset(sizes.runs, _sizes(res, s, ("size", "assume", "merge"), radix=rx)):
@@ -229,21 +268,9 @@ def _shrinks_others(sol: Solution, res: ShapeResult, n: str) -> bool:
     return False
 
 
-def _own_base(sol: Solution, s: str) -> frozenset[tuple]:
-    got = _OWN.get((id(sol), s))
-    if got is None or got[0] is not sol:
-        if len(_OWN) > 64:
-            _OWN.clear()
-        got = _OWN[(id(sol), s)] = (sol, _own(sol.result, s))
-    return got[1]
-
-
-_OWN: dict[tuple[int, str], tuple[Solution, frozenset[tuple]]] = {}
-
-
-def _own(res: ShapeResult, s: str) -> frozenset[tuple]:
+def _own(cs: Sequence[Constraint], s: str) -> frozenset[tuple]:
     """The conditions on symbol ``s`` alone."""
-    return frozenset((c.lhs, c.op, c.rhs, c.kind) for c in res.constraints
+    return frozenset((c.lhs, c.op, c.rhs, c.kind) for c in cs
                      if c.kind in ("size", "assume", "merge") and _symbols(c) == {s})
 
 

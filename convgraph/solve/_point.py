@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from convgraph import dims as D
 from convgraph.errors import ConvGraphError
 from convgraph.ir import Graph, Node
+from convgraph.dims import Dim
 from convgraph.shapes import Constraint, Shape, ShapeResult, merge_failures_reusing
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,6 +29,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: edit kinds the check handles: one layer's spec changed, nothing inserted
 KINDS = ("padding", "ceil_mode", "output_padding")
+
+#: failing / holding sizes tried at offsets 2**i, i < SPREAD (each costs a run on integers)
+SPREAD = 4
 
 Base = tuple[dict[str, Shape], dict[str, list[Constraint]]]
 
@@ -41,10 +45,23 @@ def point_fails(sol: Solution, m: Merge, kind: str, graph: Graph, axis: int, siz
     if others is None:
         return False
     for x in sizes:
-        base = _base(sol, {**others, m.one_symbol: x})
+        base = _base(sol, {**others, m.one_symbol: x}, m.one_symbol)
         if base is not None and _fails(sol.result, base, m, graph, axis):
             return True
     return False
+
+
+def probes(m: Merge, first: list[int]) -> list[int]:
+    """``first`` (the smallest failing sizes), the smallest holding sizes, then failing and holding
+    sizes spread over the classes: the first at or above ``x0 + 2**i`` (``i < SPREAD``). An edit
+    that shifts a size by a few steps of some stride fails away from the smallest sizes, or where
+    the merge held."""
+    sets = [s for s in (m.fails, m.holds) if s is not None and not s.empty]
+    out = list(first) + (m.holds.first(2) if m.holds is not None else [])
+    for i in range(1, SPREAD):
+        for s in sets:
+            out += s.first(1, lo=(s.min or 1) + 2 ** i)
+    return list(dict.fromkeys(out))
 
 
 def _fails(res: ShapeResult, base: Base, m: Merge, graph: Graph, axis: int) -> bool:
@@ -97,18 +114,19 @@ def _smallest(sol: Solution) -> dict[str, int] | None:
 _OTHERS: dict[int, tuple[Solution, dict[str, int] | None]] = {}
 
 
-def _base(sol: Solution, env: dict[str, int]) -> Base | None:
+def _base(sol: Solution, env: dict[str, int], n: str) -> Base | None:
     """The solved graph's concrete dims at ``env`` and its failing conditions per node; None when
-    an ``assume`` fails there."""
+    an ``assume`` fails there. Only what depends on ``n`` is evaluated per size."""
     key = (id(sol), tuple(sorted(env.items())))
     got = _BASES.get(key)
     if got is not None and got[0] is sol:
         return got[1]
-    res, base = sol.result, None
-    if all(c.holds(env) for c in res.constraints if c.kind == "assume"):
-        values = {k: tuple(D.evaluate(d, env) for d in v) for k, v in res.values.items()}
-        failing: dict[str, list[Constraint]] = {}
-        for c in res.constraints:
+    dims, conds, fixed = _split(sol, n, env)
+    base = None
+    if all(c.holds(env) for c in conds if c.kind == "assume"):
+        values = {k: tuple(D.evaluate(d, env) if dep else d for d, dep in v) for k, v in dims.items()}
+        failing: dict[str, list[Constraint]] = {k: list(v) for k, v in fixed.items()}
+        for c in conds:
             if c.kind not in ("assume", "expect") and not c.holds(env):
                 failing.setdefault(c.value, []).append(c)
         base = (values, failing)
@@ -118,4 +136,28 @@ def _base(sol: Solution, env: dict[str, int]) -> Base | None:
     return base
 
 
+Split = tuple[dict[str, list[tuple[Dim, bool]]], list[Constraint], dict[str, list[Constraint]]]
+
+
+def _split(sol: Solution, n: str, env: dict[str, int]) -> Split:
+    """(per node: each dim, evaluated at ``env`` when it does not depend on ``n``, and whether it
+    does; the conditions on ``n``; the failing conditions on the other symbols, per node)."""
+    key = (id(sol), n)
+    got = _SPLITS.get(key)
+    if got is None or got[0] is not sol:
+        dims = {k: [(d, True) if n in D.symbols(d) else (D.evaluate(d, env), False) for d in v]
+                for k, v in sol.result.values.items()}
+        conds, fixed = [], {}
+        for c in sol.result.constraints:
+            if n in c.symbols or c.kind == "assume":
+                conds.append(c)
+            elif c.kind not in ("assume", "expect") and not c.holds(env):
+                fixed.setdefault(c.value, []).append(c)
+        if len(_SPLITS) > 16:
+            _SPLITS.clear()
+        got = _SPLITS[key] = (sol, (dims, conds, fixed))
+    return got[1]
+
+
+_SPLITS: dict[tuple[int, str], tuple[Solution, Split]] = {}
 _BASES: dict[tuple[int, tuple[tuple[str, int], ...]], tuple[Solution, Base | None]] = {}
