@@ -845,20 +845,23 @@ class _Recording(_Ctx):
         super().require(a, op, b, rule, kind, axis)
 
 
-def merge_failures_reusing(graph: Graph, reuse: Reuse) -> list[Constraint]:
+def merge_failures_reusing(graph: Graph, reuse: Reuse, known: Mapping[str, Shape] | None = None,
+                           start: int = 0) -> list[Constraint]:
     """The rules run on concrete sizes (``reuse`` gives every input node's concrete dims, and the
     dims and *failing* conditions of the nodes it knows): the failing conditions ``reuse`` gave
     plus every failing merge condition of the nodes run here, whose ``axis`` is ``'dim j'``.
     Raises ShapeError/GraphError at the first other condition that fails at these sizes.
-    ``assume`` / ``expect`` conditions are not checked."""
+    ``assume`` / ``expect`` conditions are not checked. With ``start``, the first ``start`` nodes
+    are not visited: ``known`` holds their dims (and the caller their failing conditions)."""
     ctx = _Recording(graph)
-    _run_reusing(ctx, graph, reuse)
+    _run_reusing(ctx, graph, reuse, known, start)
     return ctx.constraints + ctx.failed
 
 
-def _run_reusing(ctx: _Ctx, graph: Graph, reuse: Reuse) -> dict[str, Shape]:
-    values: dict[str, Shape] = {}
-    for node in graph.nodes:
+def _run_reusing(ctx: _Ctx, graph: Graph, reuse: Reuse, known: Mapping[str, Shape] | None = None,
+                 start: int = 0) -> dict[str, Shape]:
+    values: dict[str, Shape] = dict(known) if known is not None else {}
+    for node in graph.nodes[start:] if start else graph.nodes:
         got = reuse(node, values)
         if got is not None:
             values[node.name] = got[0]

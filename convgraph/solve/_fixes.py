@@ -20,7 +20,7 @@ from convgraph.errors import ConvGraphError, Loc
 from convgraph.ir import Assume, Conv, ConvTranspose, Graph, LayerSpec, Node, Pool
 from convgraph.shapes import Constraint, ShapeResult
 from convgraph.solve._incremental import infer_edited
-from convgraph.solve._point import point_fails, probes
+from convgraph.solve._point import excludes, point_fails, probes
 from convgraph.solve._report import classes_text, describe_set, periodic_start
 from convgraph.solve._sets import EPSet, condition_set, intersect_all, subset, symbol_radix
 from convgraph.solve._sizes import Sizes
@@ -496,6 +496,8 @@ def _per_class_note(m: Merge, sol: Solution, checked: Checked) -> Fix | None:
         spec = node.spec
         if not isinstance(spec, ConvTranspose):
             continue
+        if _uncovered(sol, m, cands):
+            continue
         options = _note_options(sol, m, cands)
         if not options:
             continue
@@ -516,6 +518,13 @@ def _per_class_note(m: Merge, sol: Solution, checked: Checked) -> Fix | None:
         return Fix(m, edit, f"for {describe_set(m.holds_set, n)} (unchanged graph)", m.holds_set, False,
                    sol.graph, "note")
     return None
+
+
+def _uncovered(sol: Solution, m: Merge, cands: list[tuple[Candidate, Verified | None | _Deferred]]) -> bool:
+    """A size where the merge fails today that no output_padding value of the layer makes hold
+    (proved on integers): then the layer's values cannot cover every size."""
+    ax = _axis_of(sol, m)
+    return any(all(excludes(sol, m, c.kind, c.graph, ax, x) for c, _ in cands) for x in m.fails_set.first(2))
 
 
 def _note_options(sol: Solution, m: Merge, cands: list[tuple[Candidate, Verified | None | _Deferred]]

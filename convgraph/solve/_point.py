@@ -22,7 +22,7 @@ from convgraph import dims as D
 from convgraph.errors import ConvGraphError
 from convgraph.ir import Graph, Node
 from convgraph.dims import Dim
-from convgraph.shapes import Constraint, Shape, ShapeResult, merge_failures_reusing
+from convgraph.shapes import Constraint, Reuse, Shape, ShapeResult, merge_failures_reusing
 
 if TYPE_CHECKING:  # pragma: no cover
     from convgraph.solve._solve import Merge, Solution
@@ -44,11 +44,60 @@ def point_fails(sol: Solution, m: Merge, kind: str, graph: Graph, axis: int, siz
     others = _others(sol, m.one_symbol)
     if others is None:
         return False
+    start = _first_changed(sol.result.graph, graph)
     for x in sizes:
         base = _base(sol, {**others, m.one_symbol: x}, m.one_symbol)
-        if base is not None and _fails(sol.result, base, m, graph, axis):
+        if base is not None and _fails(sol.result, base, m, graph, axis, start):
             return True
     return False
+
+
+def excludes(sol: Solution, m: Merge, kind: str, graph: Graph, axis: int, x: int) -> bool:
+    """True when, on the edited ``graph`` (an edit of one axis only: padding or output_padding),
+    ``x`` is provably not a size where the merge holds: a layer rejects it or the merge fails.
+    False when it holds there or the check cannot tell."""
+    others = _others(sol, m.one_symbol) if kind in ("padding", "output_padding") and axis >= 0 else None
+    base = _base(sol, {**others, m.one_symbol: x}, m.one_symbol) if others is not None else None
+    if base is None:
+        return False
+    values, failing = base
+    start = _first_changed(sol.result.graph, graph)
+    before = [c for n in graph.nodes[:start] for c in failing.get(n.name, ())]
+    reuse = _reuser(sol.result, base)
+    try:
+        failed = before + merge_failures_reusing(graph, reuse, values, start)
+    except ConvGraphError:
+        return True  # a layer condition fails: on this axis, the only one the edit changed
+    except (ArithmeticError, ValueError):
+        return False
+    return any(c.kind != "merge" for c in failed) or _merge_failed(failed, m, axis)
+
+
+def _reuser(res: ShapeResult, base: Base) -> Reuse:
+    values, failing = base
+    old = {n.name: n for n in res.graph.nodes}
+
+    def reuse(node: Node, got: Mapping[str, Shape]) -> tuple[Shape, Sequence[Constraint]] | None:
+        prev = old.get(node.name)
+        same = (prev is node or prev == node) and all(got[i] == values[i] for i in node.inputs)
+        return (values[node.name], failing.get(node.name, [])) if same else None
+
+    return reuse
+
+
+def _merge_failed(failed: list[Constraint], m: Merge, axis: int) -> bool:
+    label, value = f"dim {axis}", m.constraint.value
+    return any(c is m.constraint or (c.value == value and c.axis == label and isinstance(c.lhs, int))
+               for c in failed)
+
+
+def _first_changed(before: Graph, after: Graph) -> int:
+    """The index of the first node that is not the solved graph's (the nodes before it, and their
+    dims, are the solved graph's)."""
+    for i, (a, b) in enumerate(zip(before.nodes, after.nodes)):
+        if a is not b:
+            return i
+    return min(len(before.nodes), len(after.nodes))
 
 
 def probes(m: Merge, first: list[int]) -> list[int]:
@@ -64,24 +113,16 @@ def probes(m: Merge, first: list[int]) -> list[int]:
     return list(dict.fromkeys(out))
 
 
-def _fails(res: ShapeResult, base: Base, m: Merge, graph: Graph, axis: int) -> bool:
+def _fails(res: ShapeResult, base: Base, m: Merge, graph: Graph, axis: int, start: int) -> bool:
     values, failing = base
-    old = {n.name: n for n in res.graph.nodes}
-
-    def reuse(node: Node, got: Mapping[str, Shape]) -> tuple[Shape, Sequence[Constraint]] | None:
-        prev = old.get(node.name)
-        same = (prev is node or prev == node) and all(got[i] == values[i] for i in node.inputs)
-        return (values[node.name], failing.get(node.name, [])) if same else None
-
+    before = [c for n in graph.nodes[:start] for c in failing.get(n.name, ())]
+    if any(c.kind != "merge" for c in before):
+        return False
     try:
-        failed = merge_failures_reusing(graph, reuse)
+        failed = before + merge_failures_reusing(graph, _reuser(res, base), values, start)
     except (ConvGraphError, ArithmeticError, ValueError):
         return False
-    if any(c.kind != "merge" for c in failed):
-        return False
-    label, value = f"dim {axis}", m.constraint.value
-    return any(c is m.constraint or (c.value == value and c.axis == label and isinstance(c.lhs, int))
-               for c in failed)
+    return not any(c.kind != "merge" for c in failed) and _merge_failed(failed, m, axis)
 
 
 def _others(sol: Solution, n: str) -> dict[str, int] | None:
