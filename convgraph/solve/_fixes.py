@@ -113,7 +113,7 @@ class _Deferred:
 
 
 DEFERRED = _Deferred()
-Checked = list[tuple[Candidate, "Verified | None | _Deferred"]]
+Checked = list[tuple[Candidate, "Verified | _Deferred | None"]]
 
 
 def _check(sol: Solution, m: Merge, cands: list[Candidate]) -> Checked:
@@ -487,7 +487,7 @@ def _per_class_note(m: Merge, sol: Solution, checked: Checked) -> Fix | None:
     from convgraph.solve._solve import Fix
 
     n = m.one_symbol
-    by_layer: dict[str, list[tuple[Candidate, Verified | None | _Deferred]]] = {}
+    by_layer: dict[str, list[tuple[Candidate, Verified | _Deferred | None]]] = {}
     for cand, v in checked:
         if cand.kind == "output_padding" and cand.value is not None:
             by_layer.setdefault(cand.layer, []).append((cand, v))
@@ -520,14 +520,14 @@ def _per_class_note(m: Merge, sol: Solution, checked: Checked) -> Fix | None:
     return None
 
 
-def _uncovered(sol: Solution, m: Merge, cands: list[tuple[Candidate, Verified | None | _Deferred]]) -> bool:
+def _uncovered(sol: Solution, m: Merge, cands: list[tuple[Candidate, Verified | _Deferred | None]]) -> bool:
     """A size where the merge fails today that no output_padding value of the layer makes hold
     (proved on integers): then the layer's values cannot cover every size."""
     ax = _axis_of(sol, m)
     return any(all(excludes(sol, m, c.kind, c.graph, ax, x) for c, _ in cands) for x in m.fails_set.first(2))
 
 
-def _note_options(sol: Solution, m: Merge, cands: list[tuple[Candidate, Verified | None | _Deferred]]
+def _note_options(sol: Solution, m: Merge, cands: list[tuple[Candidate, Verified | _Deferred | None]]
                   ) -> list[tuple[tuple[int, int], EPSet]]:
     """((axis, output_padding), sizes where the merge holds) of a layer's partial candidates."""
     out = []

@@ -19,9 +19,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from convgraph import dims as D
+from convgraph.dims import Dim
 from convgraph.errors import ConvGraphError
 from convgraph.ir import Graph, Node
-from convgraph.dims import Dim
 from convgraph.shapes import Constraint, Reuse, Shape, ShapeResult, merge_failures_reusing
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -188,7 +188,8 @@ def _split(sol: Solution, n: str, env: dict[str, int]) -> Split:
     if got is None or got[0] is not sol:
         dims = {k: [(d, True) if n in D.symbols(d) else (D.evaluate(d, env), False) for d in v]
                 for k, v in sol.result.values.items()}
-        conds, fixed = [], {}
+        conds: list[Constraint] = []
+        fixed: dict[str, list[Constraint]] = {}
         for c in sol.result.constraints:
             if n in c.symbols or c.kind == "assume":
                 conds.append(c)
