@@ -92,6 +92,13 @@ def solve(graph: ir.Graph, tiling: bool = True) -> Solution:
     return _solve(graph, tiling=tiling)
 
 
+def to_torch_source(graph: ir.Graph) -> str:
+    """Standalone PyTorch source defining ``Model`` (see ``convgraph.export.torch_source``)."""
+    from convgraph.export.torch_source import to_torch_source as _source
+
+    return _source(graph)
+
+
 def check(graph: ir.Graph, **kw: Any) -> Any:
     """Validate the ONNX export on onnxruntime across sizes (see ``convgraph.validate.check``)."""
     from convgraph.validate import check as _check

@@ -20,6 +20,7 @@ COMMANDS = {
     "check": ("convgraph.cli.check", "cli_check"),
     "solve": ("convgraph.cli.solve", "cli_solve"),
     "animate": ("convgraph.cli.animate", "cli_animate"),
+    "torch": ("convgraph.cli.torch", "cli_torch"),
 }
 
 
@@ -75,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("-o", "--output", required=True)
     a.add_argument("--png", action="store_true", help="write a static strip of frames instead")
     a.add_argument("--scatter", action="store_true", help="transposed conv: scatter view")
+    t = sub.add_parser("torch", help="write a PyTorch nn.Module source file (imports only torch)")
+    t.add_argument("file")
+    t.add_argument("-o", "--output", required=True, help="the .py file to write")
     return p
 
 

@@ -1,0 +1,341 @@
+r"""PyTorch source for a graph: ``to_torch_source(graph)`` writes a standalone module file.
+
+The file imports only torch. Its ``Model`` registers every layer under its layer name, so
+``Model().state_dict()`` keys are the ONNX initializer names and the weight-file keys
+(``{layer_name}.weight``, ...); a dotted layer name ``inc.double_conv.0`` is reached through nested
+containers (numeric children in an ``nn.Sequential``, named ones in an ``nn.ModuleDict``), so it is
+that state_dict key too. ``forward`` applies the graph's nodes in order, one line per value.
+
+>>> import convgraph as cg
+>>> src = to_torch_source(cg.parse("x = input(N, 3, H, W)\nc = Conv2d(3, 8, 3)(x)"))
+>>> print(src[src.index("class Model"):])
+class Model(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.c = nn.Conv2d(3, 8, kernel_size=(3, 3))
+<BLANKLINE>
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.c(x)
+        return c
+<BLANKLINE>
+
+One generator per layer kind (``LAYER_SOURCE``) and per node op (``OP_SOURCE``); what a
+constructor cannot express (asymmetric conv pads, a centre crop) comes from a small helper
+written into the file only when used.
+"""
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from convgraph import ir
+
+
+@dataclass(frozen=True)
+class Source:
+    """A constructor expression and the helpers (names in ``HELPERS``) it needs."""
+
+    expr: str
+    helpers: tuple[str, ...] = ()
+
+
+def _args(*positional: object, **keywords: object) -> str:
+    """``3, 8, kernel_size=(3, 3)``: positional reprs, then keywords."""
+    parts = [repr(p) for p in positional]
+    parts += [f"{k}={v!r}" for k, v in keywords.items()]
+    return ", ".join(parts)
+
+
+def _non_default(values: dict[str, object], defaults: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in values.items() if k not in defaults or defaults[k] != v}
+
+
+# --- layer kinds ----------------------------------------------------------------------------------
+
+
+def _same_pads(spec: ir.Conv) -> ir.Pads:
+    """PyTorch's padding='same': total d*(k-1) per axis, floor half at the start."""
+    totals = [d * (k - 1) for k, d in zip(spec.kernel_size, spec.dilation)]
+    return tuple((t // 2, t - t // 2) for t in totals)
+
+
+def _conv(spec: ir.Conv) -> Source:
+    ones = (1,) * spec.nd
+    common = _non_default({"stride": spec.stride, "dilation": spec.dilation, "groups": spec.groups,
+                           "bias": spec.bias, "padding_mode": spec.padding_mode},
+                          {"stride": ones, "dilation": ones, "groups": 1, "bias": True, "padding_mode": "zeros"})
+    head = (spec.in_channels, spec.out_channels)
+    if all(b == e for b, e in spec.padding):
+        pads = tuple(b for b, _ in spec.padding)
+        kw = {"kernel_size": spec.kernel_size, **({"padding": pads} if any(pads) else {}), **common}
+        return Source(f"nn.Conv{spec.nd}d({_args(*head, **kw)})")
+    if all(s == 1 for s in spec.stride) and spec.padding == _same_pads(spec):
+        return Source(f"nn.Conv{spec.nd}d({_args(*head, kernel_size=spec.kernel_size, padding='same', **common)})")
+    mode = "constant" if spec.padding_mode == "zeros" else spec.padding_mode
+    common.pop("padding_mode", None)
+    flat = tuple(p for pair in reversed(spec.padding) for p in pair)  # F.pad order: last axis first
+    kw = {"kernel_size": spec.kernel_size, **common, "pads": flat, "pad_mode": mode}
+    return Source(f"PadThenConv{spec.nd}d({_args(*head, **kw)})", (f"PadThenConv{spec.nd}d",))
+
+
+def _conv_transpose(spec: ir.ConvTranspose) -> Source:
+    ones, zeros = (1,) * spec.nd, (0,) * spec.nd
+    kw = _non_default({"stride": spec.stride, "padding": spec.padding, "output_padding": spec.output_padding,
+                       "groups": spec.groups, "bias": spec.bias, "dilation": spec.dilation},
+                      {"stride": ones, "padding": zeros, "output_padding": zeros, "groups": 1, "bias": True,
+                       "dilation": ones})
+    return Source(f"nn.ConvTranspose{spec.nd}d({_args(spec.in_channels, spec.out_channels, kernel_size=spec.kernel_size, **kw)})")
+
+
+def _pool(spec: ir.Pool) -> Source:
+    zeros, ones = (0,) * spec.nd, (1,) * spec.nd
+    kw: dict[str, object] = {"kernel_size": spec.kernel_size}
+    if spec.stride != spec.kernel_size:
+        kw["stride"] = spec.stride
+    extra = {"padding": spec.padding, "ceil_mode": spec.ceil_mode}
+    if spec.mode == "max":
+        kw |= _non_default({**extra, "dilation": spec.dilation}, {"padding": zeros, "ceil_mode": False, "dilation": ones})
+        return Source(f"nn.MaxPool{spec.nd}d({_args(**kw)})")
+    kw |= _non_default({**extra, "count_include_pad": spec.count_include_pad},
+                       {"padding": zeros, "ceil_mode": False, "count_include_pad": True})
+    return Source(f"nn.AvgPool{spec.nd}d({_args(**kw)})")
+
+
+def _adaptive(spec: ir.AdaptiveAvgPool) -> Source:
+    return Source(f"nn.AdaptiveAvgPool{spec.nd}d({spec.output_size!r})")
+
+
+def _upsample(spec: ir.Upsample) -> Source:
+    kw = _non_default({"size": spec.size, "scale_factor": spec.scale_factor, "mode": spec.mode,
+                       "align_corners": spec.align_corners},
+                      {"size": None, "scale_factor": None, "mode": "nearest", "align_corners": None})
+    return Source(f"nn.Upsample({_args(**kw)})")
+
+
+def _batchnorm(spec: ir.BatchNorm) -> Source:
+    kw = _non_default({"eps": spec.eps, "momentum": spec.momentum, "affine": spec.affine,
+                       "track_running_stats": spec.track_running_stats},
+                      {"eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True})
+    return Source(f"nn.BatchNorm{spec.nd}d({_args(spec.num_features, **kw)})")
+
+
+def _elementwise(spec: ir.Elementwise) -> Source:
+    """Activations, Identity, Dropout*: torch's class of the same name with the IR's knobs."""
+    return Source(f"nn.{spec.type_name}({_args(**dict(spec.params))})")
+
+
+def _flatten(spec: ir.Flatten) -> Source:
+    kw = _non_default({"start_dim": spec.start_dim, "end_dim": spec.end_dim}, {"start_dim": 1, "end_dim": -1})
+    return Source(f"nn.Flatten({_args(**kw)})")
+
+
+def _linear(spec: ir.Linear) -> Source:
+    kw = {} if spec.bias else {"bias": False}
+    return Source(f"nn.Linear({_args(spec.in_features, spec.out_features, **kw)})")
+
+
+#: layer kind -> its constructor source
+LAYER_SOURCE: dict[type, Callable] = {
+    ir.Conv: _conv,
+    ir.ConvTranspose: _conv_transpose,
+    ir.Pool: _pool,
+    ir.AdaptiveAvgPool: _adaptive,
+    ir.Upsample: _upsample,
+    ir.BatchNorm: _batchnorm,
+    ir.Elementwise: _elementwise,
+    ir.Flatten: _flatten,
+    ir.Linear: _linear,
+}
+
+
+def layer_source(spec: ir.LayerSpec) -> Source:
+    """The constructor expression of one layer: ``nn.Conv2d(3, 8, kernel_size=(3, 3))``."""
+    return LAYER_SOURCE[type(spec)](spec)
+
+
+# --- helpers written into the file when used --------------------------------------------------------
+
+_PAD_THEN_CONV = '''
+class PadThenConv{nd}d(nn.Conv{nd}d):
+    """nn.Conv{nd}d after F.pad with (begin, end) pads that Conv{nd}d's constructor cannot express
+    (pads in F.pad order: last axis first). Same parameters, so the same state_dict keys."""
+
+    def __init__(self, *args, pads: tuple, pad_mode: str = "constant", **kwargs) -> None:
+        super().__init__(*args, padding=0, **kwargs)
+        self.pads, self.pad_mode = pads, pad_mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.pads, mode=self.pad_mode))
+'''
+
+_CENTER_CROP = '''
+def center_crop(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """v's spatial dims cut to like's: (v - like) // 2 dropped at the start, the rest at the end."""
+    index = [slice(None), slice(None)]
+    for size, keep in zip(v.shape[2:], like.shape[2:]):
+        start = (size - keep) // 2
+        index.append(slice(start, start + keep))
+    return v[tuple(index)]
+'''
+
+HELPERS: dict[str, str] = {
+    **{f"PadThenConv{nd}d": _PAD_THEN_CONV.format(nd=nd) for nd in (1, 2, 3)},
+    "center_crop": _CENTER_CROP,
+}
+
+# --- node ops -----------------------------------------------------------------------------------------
+
+
+def _op_cat(node: ir.Node, args: list[str]) -> Source:
+    return Source(f"torch.cat([{', '.join(args)}], dim={node.dim})")
+
+
+def _op_add(node: ir.Node, args: list[str]) -> Source:
+    return Source(f"{args[0]} + {args[1]}")
+
+
+def _op_crop(node: ir.Node, args: list[str]) -> Source:
+    return Source(f"center_crop({args[0]}, {args[1]})", ("center_crop",))
+
+
+#: node op (other than 'input' and 'layer') -> its forward expression
+OP_SOURCE: dict[str, Callable[[ir.Node, list[str]], Source]] = {
+    "cat": _op_cat,
+    "add": _op_add,
+    "crop": _op_crop,
+}
+
+# --- the module tree of dotted layer names -------------------------------------------------------------
+
+#: names that cannot be attributes of a module: nn.Module's and nn.ModuleDict's own members
+_RESERVED = frozenset("""training forward train eval to type cuda cpu float double half bfloat16 ipu xpu mtia
+    parameters buffers children modules state_dict load_state_dict apply zero_grad share_memory compile
+    register_buffer register_parameter register_module add_module get_submodule set_submodule get_parameter
+    get_buffer get_extra_state set_extra_state named_parameters named_modules named_children named_buffers
+    requires_grad_ extra_repr dump_patches call_super_init keys items values update pop clear""".split())
+
+Tree = dict  # name -> Tree | Source, in first-use order
+
+
+def _attr_ok(name: str) -> bool:
+    return name.isidentifier() and not keyword.iskeyword(name) and name not in _RESERVED and not name.startswith("_")
+
+
+def _tree(graph: ir.Graph) -> Tree:
+    root: Tree = {}
+    for node in graph.layers():
+        *path, leaf = node.layer_name.split(".")
+        at = root
+        for part in path:
+            at = at.setdefault(part, {})
+        at[leaf] = layer_source(node.layer)
+    return root
+
+
+def _is_sequential(tree: Tree) -> bool:
+    """Children named 0, 1, ..., n-1: what nn.Sequential names them."""
+    return sorted(tree, key=lambda k: int(k) if k.isdigit() else -1) == [str(i) for i in range(len(tree))]
+
+
+def _render(item: Tree | Source, indent: str) -> str:
+    if isinstance(item, Source):
+        return item.expr
+    inner = indent + "    "
+    if _is_sequential(item):
+        body = "".join(f"{inner}{_render(item[str(i)], inner)},\n" for i in range(len(item)))
+        return f"nn.Sequential(\n{body}{indent})"
+    body = "".join(f"{inner}{k!r}: {_render(v, inner)},\n" for k, v in item.items())
+    return f"nn.ModuleDict({{\n{body}{indent}}})"
+
+
+def _access(tree: Tree, dotted: str) -> str:
+    """``self.inc.double_conv[0]``: the path to a layer through the containers."""
+    *path, leaf = dotted.split(".")
+    out, at = "self", tree
+    for i, part in enumerate(dotted.split(".")):
+        if i == 0:
+            out += f".{part}" if _attr_ok(part) else f"._modules[{part!r}]"
+        elif _is_sequential(at):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if _attr_ok(part) else f"[{part!r}]"
+        at = at[part] if isinstance(at, dict) else at
+    return out
+
+
+def _helpers_used(tree: Tree) -> set[str]:
+    used: set[str] = set()
+    for v in tree.values():
+        used |= _helpers_used(v) if isinstance(v, dict) else set(v.helpers)
+    return used
+
+
+# --- the file ------------------------------------------------------------------------------------------
+
+_TAKEN = frozenset({"self", "torch", "nn", "F", "Model", *HELPERS})
+
+
+def _local_names(graph: ir.Graph) -> dict[str, str]:
+    """Each value's Python variable in forward: its own name where that is an identifier."""
+    names: dict[str, str] = {}
+    used = set(_TAKEN)
+    for node in graph.nodes:
+        base = node.name if node.name.isidentifier() and not keyword.iskeyword(node.name) else \
+            "v_" + re.sub(r"\W", "_", node.name)
+        name, k = base, 1
+        while name in used:
+            name, k = f"{base}_{k}", k + 1
+        used.add(name)
+        names[node.name] = name
+    return names
+
+
+def _forward_line(node: ir.Node, tree: Tree, local: dict[str, str], helpers: set[str]) -> str:
+    args = [local[i] for i in node.inputs]
+    if node.op == "layer":
+        return f"{local[node.name]} = {_access(tree, node.layer_name)}({args[0]})"
+    src = OP_SOURCE[node.op](node, args)
+    helpers.update(src.helpers)
+    return f"{local[node.name]} = {src.expr}"
+
+
+def _init_lines(tree: Tree) -> list[str]:
+    lines = []
+    for name, item in tree.items():
+        expr = _render(item, " " * 8)
+        if _attr_ok(name):
+            lines.append(f"self.{name} = {expr}")
+        else:
+            lines.append(f"self.add_module({name!r}, {expr})" if not name.startswith("_") and name not in _RESERVED
+                         else f"self._modules[{name!r}] = {expr}")
+    return lines
+
+
+def _forward(graph: ir.Graph, tree: Tree, helpers: set[str]) -> list[str]:
+    local = _local_names(graph)
+    params = ", ".join(f"{local[n.name]}: torch.Tensor" for n in graph.inputs)
+    body = [_forward_line(n, tree, local, helpers) for n in graph.nodes if n.op != "input"]
+    outs = [local[o] for o in graph.outputs]
+    ret = "torch.Tensor" if len(outs) == 1 else f"tuple[{', '.join(['torch.Tensor'] * len(outs))}]"
+    return [f"def forward(self, {params}) -> {ret}:", *("    " + b for b in body), f"    return {', '.join(outs)}"]
+
+
+def _docstring(graph: ir.Graph) -> str:
+    head = f"PyTorch module generated by convgraph from {graph.filename}."
+    text = f"{head}\n\n{graph.doc.strip()}" if graph.doc else head
+    return '"""' + text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"') + '\n"""'
+
+
+def to_torch_source(graph: ir.Graph) -> str:
+    """The source of a standalone module file (imports only torch) defining ``Model``, whose
+    state_dict keys are the graph's parameter names and whose forward takes the inputs in order."""
+    tree = _tree(graph)
+    helpers = _helpers_used(tree)
+    forward = _forward(graph, tree, helpers)
+    init = ["def __init__(self) -> None:", "    super().__init__()", *("    " + line for line in _init_lines(tree))]
+    cls = ["class Model(nn.Module):", *("    " + line if line else "" for line in init + [""] + forward)]
+    parts = [_docstring(graph), "import torch\nimport torch.nn.functional as F\nfrom torch import nn\n",
+             *(HELPERS[h].strip("\n") + "\n" for h in sorted(helpers)), "\n".join(cls) + "\n"]
+    return "\n\n".join(parts)
