@@ -129,6 +129,42 @@ def test_dotted_layer_names_nest(torch, tmp_path):
     assert_matches_onnxruntime(torch, graph, tmp_path, [{"N": 2, "H": 6, "W": 10}])
 
 
+BLOCKS = """\
+x = input(N, 3, H, W)
+def DoubleConv(x, cin, cout, mid=None):
+    double_conv = Sequential(
+        Conv2d(cin, mid or cout, 3, padding=1, bias=False), BatchNorm2d(mid or cout), ReLU(inplace=True),
+        Conv2d(mid or cout, cout, 3, padding=1, bias=False), BatchNorm2d(cout), ReLU(inplace=True))(x)
+    return double_conv
+inc = DoubleConv(x, 3, 4)
+p = MaxPool2d(2)(inc)
+d = DoubleConv(p, 4, 8, name="down1.maxpool_conv.1")
+u = ConvTranspose2d(8, 4, 2, stride=2)(d)
+y = cat([inc, u], dim=1)
+"""
+
+
+def test_blocks_and_sequential(torch, tmp_path):
+    """A block's Sequential is one nn.Sequential, applied in one call."""
+    try:
+        graph = cg.parse(BLOCKS)
+    except cg.ConvGraphError as e:
+        pytest.skip(f"the DSL here has no blocks: {e}")
+    source = to_torch_source(graph)
+    assert "inc = self.inc.double_conv(x)" in source
+    model = load_source(source, tmp_path).Model()
+    assert isinstance(model.down1.maxpool_conv["1"].double_conv, torch.nn.Sequential)  # no child 0: a ModuleDict
+    assert "down1.maxpool_conv.1.double_conv.3.weight" in state_keys(model)
+    assert_matches_onnxruntime(torch, graph, tmp_path, [{"N": 2, "H": 6, "W": 10}])
+
+
+def test_shorthand_chain_is_a_sequential(torch, tmp_path):
+    graph = cg.parse("input(N, 3, L)\nConv1d(3, 4, 3, stride=2)\nReLU()\nConv1d(4, 2, 1)")
+    model = load_source(to_torch_source(graph), tmp_path).Model()
+    assert isinstance(model, torch.nn.Sequential) and len(model) == 3
+    assert_matches_onnxruntime(torch, graph, tmp_path, [{"N": 2, "L": 13}])
+
+
 ODD_NAMES = """\
 x = input(N, 3, L)
 h = Conv1d(3, 4, 3, padding=1)(x)

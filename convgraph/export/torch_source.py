@@ -292,6 +292,55 @@ def _local_names(graph: ir.Graph) -> dict[str, str]:
     return names
 
 
+def _subtree(tree: Tree, dotted: str) -> Tree | Source:
+    at: Tree | Source = tree
+    for part in dotted.split("."):
+        at = at[part]  # type: ignore[index]
+    return at
+
+
+def _sequential_run(graph: ir.Graph, tree: Tree, start: int, uses: dict[str, int]) -> int:
+    """How many nodes from ``start`` apply one whole nn.Sequential in order (0 if they do not):
+    layers ``P.0`` ... ``P.(n-1)`` each on the previous value, intermediates used nowhere else."""
+    first = graph.nodes[start]
+    if first.op != "layer" or not first.layer_name.endswith(".0"):
+        return 0
+    prefix = first.layer_name[:-2]
+    seq = _subtree(tree, prefix)
+    n = len(seq) if isinstance(seq, dict) and _is_sequential(seq) else 0
+    run = graph.nodes[start:start + n]
+    if n < 2 or len(run) < n:
+        return 0
+    chained = all(b.op == "layer" and b.layer_name == f"{prefix}.{i}" and b.inputs == (a.name,)
+                  for i, (a, b) in enumerate(zip(run, run[1:]), 1))
+    private = all(uses.get(a.name, 0) == 1 and a.name not in graph.outputs for a in run[:-1])
+    return n if chained and private else 0
+
+
+def _uses(graph: ir.Graph) -> dict[str, int]:
+    count: dict[str, int] = {}
+    for node in graph.nodes:
+        for i in node.inputs:
+            count[i] = count.get(i, 0) + 1
+    return count
+
+
+def _forward_lines(graph: ir.Graph, tree: Tree, local: dict[str, str], helpers: set[str]) -> list[str]:
+    """One line per value; a whole nn.Sequential applied in order is one call."""
+    lines, uses, i = [], _uses(graph), 0
+    while i < len(graph.nodes):
+        node, n = graph.nodes[i], _sequential_run(graph, tree, i, uses)
+        if n:
+            last = graph.nodes[i + n - 1]
+            lines.append(f"{local[last.name]} = {_access(tree, node.layer_name[:-2])}({local[node.inputs[0]]})")
+            i += n
+            continue
+        if node.op != "input":
+            lines.append(_forward_line(node, tree, local, helpers))
+        i += 1
+    return lines
+
+
 def _forward_line(node: ir.Node, tree: Tree, local: dict[str, str], helpers: set[str]) -> str:
     args = [local[i] for i in node.inputs]
     if node.op == "layer":
@@ -316,7 +365,7 @@ def _init_lines(tree: Tree) -> list[str]:
 def _forward(graph: ir.Graph, tree: Tree, helpers: set[str]) -> list[str]:
     local = _local_names(graph)
     params = ", ".join(f"{local[n.name]}: torch.Tensor" for n in graph.inputs)
-    body = [_forward_line(n, tree, local, helpers) for n in graph.nodes if n.op != "input"]
+    body = _forward_lines(graph, tree, local, helpers)
     outs = [local[o] for o in graph.outputs]
     ret = "torch.Tensor" if len(outs) == 1 else f"tuple[{', '.join(['torch.Tensor'] * len(outs))}]"
     return [f"def forward(self, {params}) -> {ret}:", *("    " + b for b in body), f"    return {', '.join(outs)}"]
@@ -328,14 +377,35 @@ def _docstring(graph: ir.Graph) -> str:
     return '"""' + text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"') + '\n"""'
 
 
+def _is_chain(graph: ir.Graph) -> bool:
+    """One input, then layers each applied to the previous value, the last one the only output."""
+    nodes = graph.nodes
+    if len(nodes) < 2 or nodes[0].op != "input" or graph.outputs != (nodes[-1].name,):
+        return False
+    return all(n.op == "layer" and n.inputs == (prev.name,) for prev, n in zip(nodes, nodes[1:]))
+
+
+def _sequential_class(tree: Tree) -> list[str]:
+    """``class Model(nn.Sequential)`` for a chain of layers named 0, 1, ... (the shorthand)."""
+    body = _render(tree, " " * 8)[len("nn.Sequential("):-1].rstrip()
+    return ["class Model(nn.Sequential):", "    def __init__(self) -> None:",
+            f"        super().__init__({body}", "        )"]
+
+
+def _module_class(graph: ir.Graph, tree: Tree, helpers: set[str]) -> list[str]:
+    forward = _forward(graph, tree, helpers)
+    init = ["def __init__(self) -> None:", "    super().__init__()", *("    " + line for line in _init_lines(tree))]
+    return ["class Model(nn.Module):", *("    " + line if line else "" for line in init + [""] + forward)]
+
+
 def to_torch_source(graph: ir.Graph) -> str:
     """The source of a standalone module file (imports only torch) defining ``Model``, whose
     state_dict keys are the graph's parameter names and whose forward takes the inputs in order."""
     tree = _tree(graph)
     helpers = _helpers_used(tree)
-    forward = _forward(graph, tree, helpers)
-    init = ["def __init__(self) -> None:", "    super().__init__()", *("    " + line for line in _init_lines(tree))]
-    cls = ["class Model(nn.Module):", *("    " + line if line else "" for line in init + [""] + forward)]
-    parts = [_docstring(graph), "import torch\nimport torch.nn.functional as F\nfrom torch import nn\n",
+    chain = _is_chain(graph) and _is_sequential(tree)
+    cls = _sequential_class(tree) if chain else _module_class(graph, tree, helpers)
+    functional = "import torch.nn.functional as F\n" if any(h.startswith("PadThenConv") for h in helpers) else ""
+    parts = [_docstring(graph), f"import torch\n{functional}from torch import nn\n",
              *(HELPERS[h].strip("\n") + "\n" for h in sorted(helpers)), "\n".join(cls) + "\n"]
     return "\n\n".join(parts)
