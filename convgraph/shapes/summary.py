@@ -1,0 +1,269 @@
+"""The summary table: per value its shape formula, parameters, MACs as an exact formula of the
+input symbols, and per spatial axis the receptive field, effective stride (jump) and start offset.
+
+Definitions (one table per quantity, keyed by layer kind):
+
+- parameters: what ``sum(p.numel() for p in module.parameters())`` counts (BatchNorm's running
+  statistics are buffers, not parameters);
+- MACs: multiply-accumulates of the layer's products: Conv ``out.numel() * in/groups * prod(k)``,
+  ConvTranspose ``in.numel() * out/groups * prod(k)`` (every input element meets every tap once),
+  Linear ``out.numel() * in_features``; every other layer 0 (no products of two operands);
+- receptive field along a spatial axis: the span, in input elements, of the input positions one
+  output element depends on (holes left by dilation included), the largest over positions;
+  jump: the input distance between neighbouring output elements; start: the input index where
+  output element 0's window begins (negative inside the padding). ``None`` marks an axis whose
+  output depends on the whole input (global pooling, or a resize to a size given from outside).
+  The recurrences (Dumoulin & Visin 2016; Araujo et al. 2019): ``r' = r + (ek - 1) * j``,
+  ``j' = j * s``, ``start' = start - p_begin * j`` with ``ek = d*(k - 1) + 1``: exact for graphs
+  that only slide windows. Transposed convolutions and upsampling by s make ``j' = j / s``; output
+  o reads layer-input indices between two lines ``o/s - a`` and ``o/s + b``, so from then on the
+  window ``[start + o*jump, start + o*jump + size - 1]`` (fractional) bounds the true one, tightly
+  but not exactly (the floors between the lines are dropped).
+
+>>> import convgraph as cg
+>>> s = summarize(cg.parse("x = input(N, 3, H, W)\\ny = Conv2d(3, 8, 3, stride=2)(x)"))
+>>> s.rows[-1].macs
+216*N*(floor(H/2 + 1/2) - 1)*(floor(W/2 + 1/2) - 1)
+>>> evaluate(s.macs, {"N": 2, "H": 9, "W": 12})
+8640
+>>> s.rows[-1].fields[0]
+Field(size=3, jump=2, start=0)
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import sympy as sp
+
+from convgraph import dims as D
+from convgraph import ir
+from convgraph.dims import Dim
+from convgraph.shapes._infer import Shape, infer
+
+
+@dataclass(frozen=True)
+class Field:
+    """One spatial axis' receptive field: ``size`` input elements, ``jump`` between neighbouring
+    outputs, window of output 0 starting at input index ``start`` (sympy numbers/expressions)."""
+
+    size: object
+    jump: object
+    start: object
+
+    def at(self, sizes: Mapping[str, int]) -> "Field":
+        env = {D.sympy_symbol(k): v for k, v in sizes.items()}
+        return Field(*(sp.sympify(v).subs(env) for v in (self.size, self.jump, self.start)))
+
+
+Fields = tuple["Field | None", ...]  # one per spatial axis; None: the whole input
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    kind: str  # "Conv2d", "cat", "+", "crop", "input"
+    layer_name: str | None
+    shape: Shape
+    params: int
+    macs: object  # sympy expression of the symbols
+    fields: Fields
+
+
+@dataclass(frozen=True)
+class Summary:
+    rows: tuple[Row, ...]
+
+    @property
+    def params(self) -> int:
+        return sum(r.params for r in self.rows)
+
+    @property
+    def macs(self):
+        return sp.Add(*(r.macs for r in self.rows))
+
+    @property
+    def activations(self):
+        """Elements of every value but the inputs (float32: 4 bytes each)."""
+        return sp.Add(*(numel(r.shape) for r in self.rows if r.kind != "input"))
+
+
+def numel(shape: Shape):
+    """The number of elements, a sympy expression."""
+    return sp.Mul(*(D.to_sympy(d) for d in shape))
+
+
+def evaluate(expr, sizes: Mapping[str, int]) -> int:
+    """An exact int (every symbol given): sympy evaluates floors of rationals exactly."""
+    return int(sp.sympify(expr).subs({D.sympy_symbol(k): v for k, v in sizes.items()}))
+
+
+# --- parameters and MACs, per layer kind ---------------------------------------------------------
+
+
+def _conv_params(spec: ir.Conv | ir.ConvTranspose) -> int:
+    return math.prod(spec.weight_shape) + (spec.out_channels if spec.bias else 0)
+
+
+PARAMS: dict[type, Callable[[object], int]] = {
+    ir.Conv: _conv_params,
+    ir.ConvTranspose: _conv_params,
+    ir.Pool: lambda s: 0,
+    ir.AdaptiveAvgPool: lambda s: 0,
+    ir.Upsample: lambda s: 0,
+    ir.BatchNorm: lambda s: 2 * s.num_features if s.affine else 0,
+    ir.Elementwise: lambda s: 0,
+    ir.Flatten: lambda s: 0,
+    ir.Linear: lambda s: s.in_features * s.out_features + (s.out_features if s.bias else 0),
+}
+
+MACS: dict[type, Callable[[object, Shape, Shape], object]] = {
+    ir.Conv: lambda s, x, y: numel(y) * (s.in_channels // s.groups * math.prod(s.kernel_size)),
+    ir.ConvTranspose: lambda s, x, y: numel(x) * (s.out_channels // s.groups * math.prod(s.kernel_size)),
+    ir.Pool: lambda s, x, y: 0,
+    ir.AdaptiveAvgPool: lambda s, x, y: 0,
+    ir.Upsample: lambda s, x, y: 0,
+    ir.BatchNorm: lambda s, x, y: 0,
+    ir.Elementwise: lambda s, x, y: 0,
+    ir.Flatten: lambda s, x, y: 0,
+    ir.Linear: lambda s, x, y: numel(y) * s.in_features,
+}
+
+
+# --- receptive fields, per layer kind -----------------------------------------------------------------
+
+
+def _window(f: Field | None, k: int, s: int, p: int, d: int) -> Field | None:
+    """A sliding window: r + (ek - 1) j, j s, start - p j."""
+    if f is None:
+        return None
+    ek = d * (k - 1) + 1
+    return Field(f.size + (ek - 1) * f.jump, f.jump * s, f.start - p * f.jump)
+
+
+def _conv_field(spec: ir.Conv, fs: Fields, x: Shape) -> Fields:
+    return tuple(_window(f, k, s, p[0], d) for f, k, s, p, d in
+                 zip(fs, spec.kernel_size, spec.stride, spec.padding, spec.dilation))
+
+
+def _pool_field(spec: ir.Pool, fs: Fields, x: Shape) -> Fields:
+    return tuple(_window(f, k, s, p, d) for f, k, s, p, d in
+                 zip(fs, spec.kernel_size, spec.stride, spec.padding, spec.dilation))
+
+
+def _spread(f: Field | None, s: object, before: object, after: object) -> Field | None:
+    """Upsampling by s: output o reads layer-input indices in [o/s - before, o/s + after]."""
+    if f is None:
+        return None
+    return Field(f.size + (before + after) * f.jump, f.jump / s, f.start - before * f.jump)
+
+
+def _conv_transpose_field(spec: ir.ConvTranspose, fs: Fields, x: Shape) -> Fields:
+    """Output o = i*s - p + m*d reads i in [(o + p - d(k - 1))/s, (o + p)/s]."""
+    return tuple(_spread(f, sp.Integer(s), sp.Rational(d * (k - 1) - p, s), sp.Rational(p, s))
+                 for f, k, s, p, d in zip(fs, spec.kernel_size, spec.stride, spec.padding, spec.dilation))
+
+
+def _upsample_window(mode: str, sc: object) -> tuple[object, object]:
+    """(before, after) of o/sc for the input indices one output reads."""
+    if mode == "nearest":  # floor(o/sc)
+        return ((sc - 1) / sc if sc.is_Integer else sp.Integer(1)), sp.Integer(0)
+    if mode == "nearest-exact":  # floor((o + 1/2)/sc)
+        return 1 - 1 / (2 * sc), 1 / (2 * sc)
+    return sp.Rational(3, 2) - 1 / (2 * sc), 1 / (2 * sc) + sp.Rational(1, 2)  # two taps around (o + 1/2)/sc - 1/2
+
+
+def _upsample_field(spec: ir.Upsample, fs: Fields, x: Shape) -> Fields:
+    scales = spec.scales_for(len(fs))
+    if scales is None or spec.align_corners:  # the source positions depend on the sizes
+        return (None,) * len(fs)
+    out = []
+    for f, sc in zip(fs, scales):
+        sc = sp.nsimplify(sc)
+        out.append(_spread(f, sc, *_upsample_window(spec.mode, sc)))
+    return tuple(out)
+
+
+def _adaptive_field(spec: ir.AdaptiveAvgPool, fs: Fields, x: Shape) -> Fields:
+    return tuple(f if o is None else None for f, o in zip(fs, spec.output_size))
+
+
+def _same(spec: object, fs: Fields, x: Shape) -> Fields:
+    return fs
+
+
+def _no_axes(spec: object, fs: Fields, x: Shape) -> Fields:
+    return ()
+
+
+FIELDS: dict[type, Callable[[object, Fields, Shape], Fields]] = {
+    ir.Conv: _conv_field,
+    ir.ConvTranspose: _conv_transpose_field,
+    ir.Pool: _pool_field,
+    ir.AdaptiveAvgPool: _adaptive_field,
+    ir.Upsample: _upsample_field,
+    ir.BatchNorm: _same,
+    ir.Elementwise: _same,
+    ir.Flatten: _no_axes,
+    ir.Linear: _no_axes,
+}
+
+
+def _union(fields: list[Field | None]) -> Field | None:
+    """Several values meeting (cat, +): the union of their windows; one jump if they agree."""
+    if any(f is None for f in fields) or len({sp.simplify(f.jump) for f in fields}) != 1:  # type: ignore[union-attr]
+        return None
+    starts = [f.start for f in fields]  # type: ignore[union-attr]
+    ends = [f.start + f.size - 1 for f in fields]  # type: ignore[union-attr]
+    start = sp.Min(*starts)
+    return Field(sp.simplify(sp.Max(*ends) - start + 1), fields[0].jump, start)  # type: ignore[union-attr]
+
+
+def _merge_fields(node: ir.Node, ins: list[Fields], shapes: list[Shape]) -> Fields:
+    if node.op == "crop":  # drops (v - w) // 2 at the start of each spatial axis
+        v, w = shapes
+        return tuple(None if f is None else
+                     Field(f.size, f.jump, f.start + f.jump * sp.floor((D.to_sympy(a) - D.to_sympy(b)) / 2))
+                     for f, a, b in zip(ins[0], v[2:], w[2:]))
+    n = min(len(f) for f in ins)
+    return tuple(_union([f[j] for f in ins]) for j in range(n))
+
+
+# --- the stage ---------------------------------------------------------------------------------------------
+
+
+def _kind(node: ir.Node) -> str:
+    if node.op == "layer":
+        return node.layer.type_name  # type: ignore[union-attr]
+    return {"add": "+"}.get(node.op, node.op)
+
+
+def _row(node: ir.Node, values: Mapping[str, Shape], fields: Mapping[str, Fields]) -> Row:
+    y = values[node.name]
+    if node.op == "input":
+        fs: Fields = tuple(Field(sp.Integer(1), sp.Integer(1), sp.Integer(0)) for _ in y[2:])
+        return Row(node.name, "input", None, y, 0, sp.Integer(0), fs)
+    if node.op != "layer":
+        fs = _merge_fields(node, [fields[i] for i in node.inputs], [values[i] for i in node.inputs])
+        return Row(node.name, _kind(node), None, y, 0, sp.Integer(0), fs)
+    spec, x = node.layer, values[node.inputs[0]]
+    fs = FIELDS[type(spec)](spec, fields[node.inputs[0]], x)
+    macs = sp.sympify(MACS[type(spec)](spec, x, y))
+    return Row(node.name, _kind(node), node.layer_name, y, PARAMS[type(spec)](spec), macs, fs)
+
+
+def summarize(graph: ir.Graph) -> Summary:
+    """The summary of every value, in graph order (computed once per graph)."""
+    return graph.memo(summarize, lambda: _summarize(graph))
+
+
+def _summarize(graph: ir.Graph) -> Summary:
+    values = infer(graph).values
+    fields: dict[str, Fields] = {}
+    rows = []
+    for node in graph.nodes:
+        row = _row(node, values, fields)
+        fields[node.name] = row.fields
+        rows.append(row)
+    return Summary(tuple(rows))
