@@ -187,3 +187,54 @@ def test_receptive_fields_equal_gradients(torch, tmp_path, path):
         else:
             for (mlo, mhi), (plo, phi) in zip(measured, predicted):
                 assert plo <= mlo and mhi <= phi, (sizes, o, fields, measured)
+
+
+# --- the verb -------------------------------------------------------------------------------------------
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "convgraph", "summary", *map(str, args)],
+                          capture_output=True, text=True, cwd=ROOT)
+
+
+def test_cli_json_at_sizes_is_numbers():
+    proc = run_cli(MODELS / "resnet18.cg", "--json", "--at", "N=2", "--at", "H=97", "--at", "W=131")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    s = summarize(cg.load(MODELS / "resnet18.cg"))
+    sizes = {"N": 2, "H": 97, "W": 131}
+    assert int(out["total"]["macs"]) == evaluate(s.macs, sizes)
+    assert out["total"]["params"] == 11689512
+    conv1 = next(v for v in out["values"] if v["name"] == "conv1")
+    assert conv1["shape"] == ["2", "64", "49", "66"]
+    assert conv1["fields"] == [{"size": "7", "jump": "2", "start": "-3"}] * 2
+
+
+def test_cli_formulas_and_totals():
+    proc = run_cli(MODELS / "unet.cg")
+    assert proc.returncode == 0, proc.stderr
+    assert "864*H*N*W" in proc.stdout and "total: 7,763,074 parameters" in proc.stdout
+
+
+def test_cli_violated_size_is_one_line():
+    proc = run_cli(MODELS / "unet.cg", "--at", "H=40", "--at", "W=48", "--at", "N=1")
+    assert proc.returncode == 2 and proc.stderr.count("error:") == 1 and "Traceback" not in proc.stderr
+
+
+def test_cli_plot(tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "unet.png"
+    proc = run_cli(MODELS / "unet.cg", "--plot", out)
+    assert proc.returncode == 0, proc.stderr
+    with Image.open(out) as im:
+        assert im.format == "PNG" and im.size[0] > 600
+
+
+def test_plot_series_uses_valid_sizes_only():
+    from convgraph.animate.plot import series
+
+    graph = cg.load(MODELS / "unet.cg")
+    s = series(graph, summarize(graph))
+    assert len(s.sizes) >= 8 and all(sz["H"] % 16 == 0 and sz["W"] % 16 == 0 for sz in s.sizes)
+    assert list(s.macs) == sorted(s.macs) and s.macs[0] == evaluate(summarize(graph).macs, s.sizes[0])

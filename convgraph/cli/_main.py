@@ -21,6 +21,7 @@ COMMANDS = {
     "solve": ("convgraph.cli.solve", "cli_solve"),
     "animate": ("convgraph.cli.animate", "cli_animate"),
     "torch": ("convgraph.cli.torch", "cli_torch"),
+    "summary": ("convgraph.cli.summary", "cli_summary"),
 }
 
 
@@ -79,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("torch", help="write a PyTorch nn.Module source file (imports only torch)")
     t.add_argument("file")
     t.add_argument("-o", "--output", required=True, help="the .py file to write")
+    m = sub.add_parser("summary", help="per value: shape, parameters, MACs as formulas, receptive field")
+    m.add_argument("file")
+    m.add_argument("--at", action="append", metavar="SYM=INT", help="numbers at these sizes")
+    m.add_argument("--json", action="store_true")
+    m.add_argument("--plot", metavar="OUT.png", help="draw MACs and activation memory against the input size")
     return p
 
 

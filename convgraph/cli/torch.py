@@ -11,14 +11,19 @@ from convgraph.errors import ConvGraphError, Loc
 
 def write_atomic(path: str, text: str) -> None:
     """Write ``text`` to ``path`` in one step: a failure leaves no half-written file."""
+    write_atomic_bytes(path, text.encode("utf-8"))
+
+
+def write_atomic_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` in one step (a temporary file renamed over it)."""
     folder = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".convgraph-", suffix=".tmp")
     except OSError as e:
         raise ConvGraphError(f"cannot write {path}: {e.strerror}", Loc(path, 0, 0)) from e
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
     except OSError as e:
         os.unlink(tmp)
