@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from convgraph import ir
+from convgraph.shapes import infer
 
 
 @dataclass(frozen=True)
@@ -170,38 +171,42 @@ class PadThenConv{nd}d(nn.Conv{nd}d):
         return super().forward(F.pad(x, self.pads, mode=self.pad_mode))
 '''
 
-_CENTER_CROP = '''
-def center_crop(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """v's spatial dims cut to like's: (v - like) // 2 dropped at the start, the rest at the end."""
-    index = [slice(None), slice(None)]
-    for size, keep in zip(v.shape[2:], like.shape[2:]):
-        start = (size - keep) // 2
-        index.append(slice(start, start + keep))
-    return v[tuple(index)]
-'''
+_AXES = ("depth", "top", "left")
+
+
+def _center_crop(nd: int) -> str:
+    """``center_crop{nd}d``: one line per axis (no loop, so torch.fx can trace it)."""
+    names = _AXES[3 - nd:]
+    starts = "".join(f"    {n} = (v.shape[{j}] - like.shape[{j}]) // 2\n" for j, n in enumerate(names, 2))
+    index = ", ".join(f"{n}:{n} + like.shape[{j}]" for j, n in enumerate(names, 2))
+    return (f"\ndef center_crop{nd}d(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:\n"
+            f'    """v cut to like\'s spatial size: (v - like) // 2 dropped at the start, the rest at the end."""\n'
+            f"{starts}    return v[:, :, {index}]\n")
+
 
 HELPERS: dict[str, str] = {
     **{f"PadThenConv{nd}d": _PAD_THEN_CONV.format(nd=nd) for nd in (1, 2, 3)},
-    "center_crop": _CENTER_CROP,
+    **{f"center_crop{nd}d": _center_crop(nd) for nd in (1, 2, 3)},
 }
 
 # --- node ops -----------------------------------------------------------------------------------------
 
 
-def _op_cat(node: ir.Node, args: list[str]) -> Source:
+def _op_cat(node: ir.Node, args: list[str], rank: int) -> Source:
     return Source(f"torch.cat([{', '.join(args)}], dim={node.dim})")
 
 
-def _op_add(node: ir.Node, args: list[str]) -> Source:
+def _op_add(node: ir.Node, args: list[str], rank: int) -> Source:
     return Source(f"{args[0]} + {args[1]}")
 
 
-def _op_crop(node: ir.Node, args: list[str]) -> Source:
-    return Source(f"center_crop({args[0]}, {args[1]})", ("center_crop",))
+def _op_crop(node: ir.Node, args: list[str], rank: int) -> Source:
+    helper = f"center_crop{rank - 2}d"
+    return Source(f"{helper}({args[0]}, {args[1]})", (helper,))
 
 
-#: node op (other than 'input' and 'layer') -> its forward expression
-OP_SOURCE: dict[str, Callable[[ir.Node, list[str]], Source]] = {
+#: node op (other than 'input' and 'layer') -> its forward expression (given the value's rank)
+OP_SOURCE: dict[str, Callable[[ir.Node, list[str], int], Source]] = {
     "cat": _op_cat,
     "add": _op_add,
     "crop": _op_crop,
@@ -336,16 +341,16 @@ def _forward_lines(graph: ir.Graph, tree: Tree, local: dict[str, str], helpers: 
             i += n
             continue
         if node.op != "input":
-            lines.append(_forward_line(node, tree, local, helpers))
+            lines.append(_forward_line(graph, node, tree, local, helpers))
         i += 1
     return lines
 
 
-def _forward_line(node: ir.Node, tree: Tree, local: dict[str, str], helpers: set[str]) -> str:
+def _forward_line(graph: ir.Graph, node: ir.Node, tree: Tree, local: dict[str, str], helpers: set[str]) -> str:
     args = [local[i] for i in node.inputs]
     if node.op == "layer":
         return f"{local[node.name]} = {_access(tree, node.layer_name)}({args[0]})"
-    src = OP_SOURCE[node.op](node, args)
+    src = OP_SOURCE[node.op](node, args, len(infer(graph).values[node.name]))
     helpers.update(src.helpers)
     return f"{local[node.name]} = {src.expr}"
 
