@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from convgraph._version import __version__
-from convgraph.api import Graph, build, check, load, parse, solve, to_torch_source
+from convgraph.api import Graph, build, check, from_torch, load, parse, solve, to_torch_source
 from convgraph.errors import ConvGraphError, ShapeError
 
 __all__ = ["Graph", "ConvGraphError", "ShapeError", "load", "parse", "solve", "check", "input", "build",
-           "to_torch_source",
+           "to_torch_source", "from_torch",
            "__version__"]
 
 _BUILDER_FUNCS = frozenset({"input", "cat", "crop", "assume", "expect"})

@@ -36,6 +36,42 @@ def parse_at(items: list[str] | None, flag: str = "--at") -> dict[str, int]:
     return out
 
 
+def parse_dims(items: list[str] | None) -> list[tuple]:
+    """``["x=N,3,H,W"]`` (or ``["N,3,H,W"]``) -> ``[("N", 3, "H", "W")]``, one per forward input."""
+    out = []
+    for item in items or ():
+        _, _, text = item.rpartition("=")
+        parts = [p.strip() for p in text.split(",")]
+        if not parts or not all(p.isdigit() or p.isidentifier() for p in parts):
+            raise ConvGraphError(f"--dims expects [NAME=]D,D,... with ints or symbols, got {item!r}",
+                                 Loc("<command line>", 0, 0))
+        out.append(tuple(int(p) if p.isdigit() else p for p in parts))
+    return out
+
+
+def load_input(args: argparse.Namespace):
+    """The graph of FILE: a .cg file, or ``model.py:ClassName`` (imported and run) with ``--dims``."""
+    from convgraph.front.python_file import is_python_target
+
+    if is_python_target(args.file):
+        from convgraph.api import load_python
+
+        dims = parse_dims(getattr(args, "dims", None))
+        if not dims:
+            raise ConvGraphError("a Python module needs --dims for its inputs, e.g. --dims x=N,3,H,W",
+                                 Loc(args.file, 0, 0))
+        return load_python(args.file, dims)
+    from convgraph.api import load
+
+    return load(args.file)
+
+
+PY_HELP = ("a .cg file (parsed, never executed), or path/to/model.py:ClassName: a PyTorch module, which "
+           "convgraph IMPORTS AND RUNS (the file's code executes, then ClassName() is built and traced "
+           "with torch.fx; needs torch and --dims)")
+DIMS_HELP = "input dims of a Python module, one per forward input: x=N,3,H,W"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="convgraph", description=__doc__.splitlines()[0])
     from convgraph._version import __version__
@@ -44,12 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("shapes", help="every value's shape as an exact formula, and the constraints")
-    s.add_argument("file")
+    s.add_argument("file", help=PY_HELP)
+    s.add_argument("--dims", action="append", metavar="NAME=D,D,...", help=DIMS_HELP)
     s.add_argument("--at", action="append", metavar="SYM=INT", help="evaluate at these sizes")
     s.add_argument("--json", action="store_true")
 
     e = sub.add_parser("export", help="export ONNX with symbolic dims named by the formulas")
-    e.add_argument("file")
+    e.add_argument("file", help=PY_HELP)
+    e.add_argument("--dims", action="append", metavar="NAME=D,D,...", help=DIMS_HELP)
     e.add_argument("-o", "--output", required=True)
     e.add_argument("--opset", type=int)
     e.add_argument("--at", action="append", metavar="SYM=INT", help="bake in static sizes")
@@ -65,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--seed", type=int, default=0)
 
     v = sub.add_parser("solve", help="the exact valid input sizes, merge-point proofs and fixes")
-    v.add_argument("file")
+    v.add_argument("file", help=PY_HELP)
+    v.add_argument("--dims", action="append", metavar="NAME=D,D,...", help=DIMS_HELP)
     v.add_argument("--near", action="append", metavar="SYM=INT")
     v.add_argument("--json", action="store_true")
 

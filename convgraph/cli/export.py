@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from convgraph.api import load
+from convgraph.cli._main import load_input
 from convgraph.cli._main import parse_at
 from convgraph.export import export_model
 
@@ -11,7 +11,7 @@ from convgraph.export import export_model
 def cli_export(args) -> int:
     """``convgraph export FILE -o OUT [--opset N] [--at SYM=INT ...] [--weights FILE] [--seed N]``."""
     sizes = parse_at(args.at)
-    graph = load(args.file)
+    graph = load_input(args)
     model = export_model(graph, args.output, args.opset, sizes, seed=args.seed, weights=args.weights)
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     dyn = sorted({d.dim_param for vi in model.graph.input for d in vi.type.tensor_type.shape.dim if d.dim_param})

@@ -97,10 +97,9 @@ def valid_sizes(graph: Graph) -> dict:
 
 
 def cli_shapes(args) -> int:
-    from convgraph.cli._main import parse_at
-    from convgraph.front.dsl import load
+    from convgraph.cli._main import load_input, parse_at
 
-    graph = load(args.file)
+    graph = load_input(args)
     sizes = parse_at(args.at)
     res = infer(graph)
     try:
