@@ -164,10 +164,16 @@ class _Walk:
     def rank(self, name: str) -> int:
         return self.ranks[name]
 
-    def add(self, op: str, inputs: tuple[str, ...], **kw: Any) -> Tensor:
+    def unique(self, base: str) -> str:
+        name, k = base, 1
+        while name in self.ranks:
+            name, k = f"{base}_{k}", k + 1
+        return name
+
+    def add(self, op: str, inputs: tuple[str, ...], name: str | None = None, **kw: Any) -> Tensor:
         """Append a node; its rank is its first input's, but for Flatten (the front end needs ranks
         before the shape stage runs: negative dims, x.size())."""
-        name = self.current.name
+        name = self.unique(name or self.current.name)
         self.nodes.append(ir.Node(name, op, inputs, self.loc, **kw))
         rank = self.ranks[inputs[0]]
         spec = kw.get("layer")
@@ -178,7 +184,9 @@ class _Walk:
         return Tensor(name)
 
     def layer(self, spec: ir.LayerSpec, x: str, layer_name: str | None = None) -> Tensor:
-        return self.add("layer", (x,), layer=spec, layer_name=layer_name or self.current.name)
+        """A layer; a module's value is named by its path (as a DSL block names it), a function's by fx."""
+        t = self.add("layer", (x,), name=layer_name, layer=spec, layer_name=layer_name or self.current.name)
+        return t
 
     def construct(self, type_name: str, kwargs: dict) -> ir.LayerSpec:
         try:
@@ -189,9 +197,10 @@ class _Walk:
     # --- fx ops ---
 
     def placeholder(self, node: Any, dims: DimsSpec) -> object:
-        self.nodes.append(ir.Node(node.name, "input", (), self.loc, dims=tuple(dims)))
-        self.ranks[node.name] = len(dims)
-        return Tensor(node.name)
+        name = str(node.target)  # the forward argument's own name (fx renames 'input' to 'input_1')
+        self.nodes.append(ir.Node(name, "input", (), self.loc, dims=tuple(dims)))
+        self.ranks[name] = len(dims)
+        return Tensor(name)
 
     def call_module(self, node: Any) -> object:
         module = self.root.get_submodule(node.target)
