@@ -316,6 +316,7 @@ def cli(*args):
                           cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_cli_python_module(torch, tmp_path):
     path = tmp_path / "net.py"
     path.write_text(NET_PY)
@@ -328,6 +329,7 @@ def test_cli_python_module(torch, tmp_path):
     assert proc.returncode == 0 and (tmp_path / "net.onnx").exists(), proc.stderr
 
 
+@pytest.mark.slow
 def test_cli_python_module_errors(torch, tmp_path):
     path = tmp_path / "net.py"
     path.write_text(NET_PY)
