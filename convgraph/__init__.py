@@ -13,9 +13,20 @@ from convgraph._version import __version__
 from convgraph.api import Graph, build, check, from_torch, load, parse, solve, to_torch_source
 from convgraph.errors import ConvGraphError, ShapeError
 
-__all__ = ["Graph", "ConvGraphError", "ShapeError", "load", "parse", "solve", "check", "input", "build",
-           "to_torch_source", "from_torch",
-           "__version__"]
+__all__ = [
+    "ConvGraphError",
+    "Graph",
+    "ShapeError",
+    "__version__",
+    "build",
+    "check",
+    "from_torch",
+    "input",
+    "load",
+    "parse",
+    "solve",
+    "to_torch_source",
+]
 
 _BUILDER_FUNCS = frozenset({"input", "cat", "crop", "assume", "expect"})
 

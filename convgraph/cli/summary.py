@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Mapping
+from collections.abc import Mapping
 
 import sympy as sp
 
@@ -14,7 +14,7 @@ from convgraph.api import load
 from convgraph.cli._main import parse_at
 from convgraph.errors import ConvGraphError, Loc
 from convgraph.shapes import infer
-from convgraph.shapes.summary import Field, Row, Summary, summarize
+from convgraph.shapes.summary import Row, Summary, summarize
 
 #: a formula longer than this shows as "(--at)" in the text table (the JSON has it in full)
 CELL = 40

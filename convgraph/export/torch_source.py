@@ -25,10 +25,11 @@ written into the file only when used.
 """
 from __future__ import annotations
 
+import itertools
 import keyword
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from convgraph import ir
 from convgraph.shapes import infer
@@ -87,7 +88,8 @@ def _conv_transpose(spec: ir.ConvTranspose) -> Source:
                        "groups": spec.groups, "bias": spec.bias, "dilation": spec.dilation},
                       {"stride": ones, "padding": zeros, "output_padding": zeros, "groups": 1, "bias": True,
                        "dilation": ones})
-    return Source(f"nn.ConvTranspose{spec.nd}d({_args(spec.in_channels, spec.out_channels, kernel_size=spec.kernel_size, **kw)})")
+    args = _args(spec.in_channels, spec.out_channels, kernel_size=spec.kernel_size, **kw)
+    return Source(f"nn.ConvTranspose{spec.nd}d({args})")
 
 
 def _pool(spec: ir.Pool) -> Source:
@@ -97,7 +99,8 @@ def _pool(spec: ir.Pool) -> Source:
         kw["stride"] = spec.stride
     extra = {"padding": spec.padding, "ceil_mode": spec.ceil_mode}
     if spec.mode == "max":
-        kw |= _non_default({**extra, "dilation": spec.dilation}, {"padding": zeros, "ceil_mode": False, "dilation": ones})
+        kw |= _non_default({**extra, "dilation": spec.dilation},
+                           {"padding": zeros, "ceil_mode": False, "dilation": ones})
         return Source(f"nn.MaxPool{spec.nd}d({_args(**kw)})")
     kw |= _non_default({**extra, "count_include_pad": spec.count_include_pad},
                        {"padding": zeros, "ceil_mode": False, "count_include_pad": True})
@@ -215,11 +218,14 @@ OP_SOURCE: dict[str, Callable[[ir.Node, list[str], int], Source]] = {
 # --- the module tree of dotted layer names -------------------------------------------------------------
 
 #: names that cannot be attributes of a module: nn.Module's and nn.ModuleDict's own members
-_RESERVED = frozenset("""training forward train eval to type cuda cpu float double half bfloat16 ipu xpu mtia
-    parameters buffers children modules state_dict load_state_dict apply zero_grad share_memory compile
-    register_buffer register_parameter register_module add_module get_submodule set_submodule get_parameter
-    get_buffer get_extra_state set_extra_state named_parameters named_modules named_children named_buffers
-    requires_grad_ extra_repr dump_patches call_super_init keys items values update pop clear""".split())
+_RESERVED = frozenset((
+    "training", "forward", "train", "eval", "to", "type", "cuda", "cpu", "float", "double", "half", "bfloat16",
+    "ipu", "xpu", "mtia", "parameters", "buffers", "children", "modules", "state_dict", "load_state_dict",
+    "apply", "zero_grad", "share_memory", "compile", "register_buffer", "register_parameter", "register_module",
+    "add_module", "get_submodule", "set_submodule", "get_parameter", "get_buffer", "get_extra_state",
+    "set_extra_state", "named_parameters", "named_modules", "named_children", "named_buffers", "requires_grad_",
+    "extra_repr", "dump_patches", "call_super_init", "keys", "items", "values", "update", "pop", "clear",
+))
 
 Tree = dict  # name -> Tree | Source, in first-use order
 
@@ -257,7 +263,6 @@ def _render(item: Tree | Source, indent: str) -> str:
 
 def _access(tree: Tree, dotted: str) -> str:
     """``self.inc.double_conv[0]``: the path to a layer through the containers."""
-    *path, leaf = dotted.split(".")
     out, at = "self", tree
     for i, part in enumerate(dotted.split(".")):
         if i == 0:
@@ -317,7 +322,7 @@ def _sequential_run(graph: ir.Graph, tree: Tree, start: int, uses: dict[str, int
     if n < 2 or len(run) < n:
         return 0
     chained = all(b.op == "layer" and b.layer_name == f"{prefix}.{i}" and b.inputs == (a.name,)
-                  for i, (a, b) in enumerate(zip(run, run[1:]), 1))
+                  for i, (a, b) in enumerate(itertools.pairwise(run), 1))
     private = all(uses.get(a.name, 0) == 1 and a.name not in graph.outputs for a in run[:-1])
     return n if chained and private else 0
 
@@ -387,7 +392,7 @@ def _is_chain(graph: ir.Graph) -> bool:
     nodes = graph.nodes
     if len(nodes) < 2 or nodes[0].op != "input" or graph.outputs != (nodes[-1].name,):
         return False
-    return all(n.op == "layer" and n.inputs == (prev.name,) for prev, n in zip(nodes, nodes[1:]))
+    return all(n.op == "layer" and n.inputs == (prev.name,) for prev, n in itertools.pairwise(nodes))
 
 
 def _sequential_class(tree: Tree) -> list[str]:
@@ -400,7 +405,7 @@ def _sequential_class(tree: Tree) -> list[str]:
 def _module_class(graph: ir.Graph, tree: Tree, helpers: set[str]) -> list[str]:
     forward = _forward(graph, tree, helpers)
     init = ["def __init__(self) -> None:", "    super().__init__()", *("    " + line for line in _init_lines(tree))]
-    return ["class Model(nn.Module):", *("    " + line if line else "" for line in init + [""] + forward)]
+    return ["class Model(nn.Module):", *("    " + line if line else "" for line in [*init, "", *forward])]
 
 
 def to_torch_source(graph: ir.Graph) -> str:

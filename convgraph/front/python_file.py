@@ -39,7 +39,7 @@ def load_module(target: str) -> Any:
         return cls().eval()
     except ConvGraphError:
         raise
-    except Exception as e:  # noqa: BLE001 - the user's own code failed; say how, without a traceback
+    except Exception as e:
         raise _fail(target, f"running {file} to build {name}() failed: {type(e).__name__}: {e}") from e
     finally:
         sys.path.remove(os.path.dirname(os.path.abspath(file)))

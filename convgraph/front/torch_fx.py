@@ -18,10 +18,10 @@ Anything else is an error naming the fx node, its target and what is supported.
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from convgraph import dims as D
 from convgraph import ir
 from convgraph.errors import ConvGraphError, GraphError, Loc
 from convgraph.front.catalogue import CATALOGUE, construct
@@ -372,7 +372,7 @@ def _trace(module: Any, label: str) -> Any:
 
     try:
         return fx.symbolic_trace(module)
-    except Exception as e:  # noqa: BLE001 - whatever the user's forward raised under tracing
+    except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TorchImportError(f"torch.fx cannot trace {type(module).__name__}.forward: {type(e).__name__}: "
                                f"{first} (convgraph reads modules by symbolic tracing: no Python control flow "

@@ -32,14 +32,13 @@ Field(size=3, jump=2, start=0)
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import sympy as sp
 
 from convgraph import dims as D
 from convgraph import ir
-from convgraph.dims import Dim
 from convgraph.shapes._infer import Shape, infer
 
 
@@ -52,7 +51,7 @@ class Field:
     jump: object
     start: object
 
-    def at(self, sizes: Mapping[str, int]) -> "Field":
+    def at(self, sizes: Mapping[str, int]) -> Field:
         env = {D.sympy_symbol(k): v for k, v in sizes.items()}
         return Field(*(sp.sympify(v).subs(env) for v in (self.size, self.jump, self.start)))
 
