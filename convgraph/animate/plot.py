@@ -31,7 +31,8 @@ class Series:
 
 
 def _targets(start: int) -> list[int]:
-    out, t = [], max(start, 1)
+    out: list[int] = []
+    t = float(max(start, 1))
     while t <= LARGEST and len(out) < POINTS:
         out.append(int(t))
         t = max(t + 1, t * 1.25)
@@ -47,8 +48,9 @@ def series(graph: Graph, summary: Summary) -> Series:
     runs = {s: v.runs for s, v in solve(graph, tiling=False).symbols.items()}
     res, chosen = infer(graph), []
     for t in _targets(runs[spatial[0]].min or 1):
-        sizes = {s: 1 for s in batch} | {s: runs[s].near(t)[1] for s in spatial}
-        if all(v is not None for v in sizes.values()) and all(c.holds(sizes) for c in res.constraints) \
+        above = {s: runs[s].near(t)[1] for s in spatial}
+        sizes = {s: 1 for s in batch} | {s: v for s, v in above.items() if v is not None}
+        if len(sizes) == len(batch) + len(spatial) and all(c.holds(sizes) for c in res.constraints) \
                 and sizes not in chosen:
             chosen.append(sizes)
     macs = tuple(evaluate(summary.macs, s) for s in chosen)

@@ -10,8 +10,12 @@ import argparse
 import importlib
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from convgraph.errors import ConvGraphError, Loc
+
+if TYPE_CHECKING:
+    from convgraph.api import Graph
 
 #: subcommand -> (module, function); the function takes the parsed args and returns an exit code
 COMMANDS = {
@@ -49,7 +53,7 @@ def parse_dims(items: list[str] | None) -> list[tuple]:
     return out
 
 
-def load_input(args: argparse.Namespace):
+def load_input(args: argparse.Namespace) -> Graph:
     """The graph of FILE: a .cg file, or ``model.py:ClassName`` (imported and run) with ``--dims``."""
     from convgraph.front.python_file import is_python_target
 
@@ -120,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("file")
     t.add_argument("-o", "--output", required=True, help="the .py file to write")
     m = sub.add_parser("summary", help="per value: shape, parameters, MACs as formulas, receptive field")
-    m.add_argument("file")
+    m.add_argument("file", help=PY_HELP)
+    m.add_argument("--dims", action="append", metavar="NAME=D,D,...", help=DIMS_HELP)
     m.add_argument("--at", action="append", metavar="SYM=INT", help="numbers at these sizes")
     m.add_argument("--json", action="store_true")
     m.add_argument("--plot", metavar="OUT.png", help="draw MACs and activation memory against the input size")

@@ -3,16 +3,18 @@ receptive field, jump and start offset per spatial axis, and totals; ``--at`` gi
 ``--plot`` draws MACs and activation memory against the input size. Imports no onnx."""
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Mapping
+from typing import Any
 
 import sympy as sp
 
 from convgraph import dims as D
-from convgraph.api import load
-from convgraph.cli._main import parse_at
+from convgraph.cli._main import load_input, parse_at
 from convgraph.errors import ConvGraphError, Loc
+from convgraph.ir import Graph
 from convgraph.shapes import infer
 from convgraph.shapes.summary import Row, Summary, summarize
 
@@ -20,7 +22,7 @@ from convgraph.shapes.summary import Row, Summary, summarize
 CELL = 40
 
 
-def _expr(e: object, sizes: Mapping[str, int]) -> str:
+def _expr(e: Any, sizes: Mapping[str, int]) -> str:
     e = sp.sympify(e)
     if sizes:
         e = e.subs({D.sympy_symbol(k): v for k, v in sizes.items()})
@@ -72,10 +74,10 @@ def _table(s: Summary, sizes: Mapping[str, int]) -> list[str]:
     return ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
 
 
-def cli_summary(args) -> int:
+def cli_summary(args: argparse.Namespace) -> int:
     """``convgraph summary FILE [--json] [--at SYM=INT ...] [--plot OUT.png]``."""
     sizes = parse_at(args.at)
-    graph = load(args.file)
+    graph = load_input(args)
     infer(graph).validate(sizes)
     s = summarize(graph)
     if args.plot:
@@ -91,7 +93,7 @@ def cli_summary(args) -> int:
     return 0
 
 
-def _plot(graph, s: Summary, path: str) -> None:
+def _plot(graph: Graph, s: Summary, path: str) -> None:
     from convgraph.animate.plot import plot_png, series
     from convgraph.cli.torch import write_atomic_bytes
 

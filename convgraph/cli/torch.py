@@ -1,6 +1,7 @@
 """``convgraph torch``: write the PyTorch module source of a graph."""
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -30,7 +31,7 @@ def write_atomic_bytes(path: str, data: bytes) -> None:
         raise ConvGraphError(f"cannot write {path}: {e.strerror}", Loc(path, 0, 0)) from e
 
 
-def cli_torch(args) -> int:
+def cli_torch(args: argparse.Namespace) -> int:
     """``convgraph torch FILE.cg -o OUT.py``."""
     graph = load(args.file)
     source = to_torch_source(graph)

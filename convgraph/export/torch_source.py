@@ -234,14 +234,21 @@ def _attr_ok(name: str) -> bool:
     return name.isidentifier() and not keyword.iskeyword(name) and name not in _RESERVED and not name.startswith("_")
 
 
+def _lname(node: ir.Node) -> str:
+    """A layer node's layer name (every layer node has one)."""
+    if node.layer_name is None:
+        raise TypeError(f"node '{node.name}' has no layer name")
+    return node.layer_name
+
+
 def _tree(graph: ir.Graph) -> Tree:
     root: Tree = {}
     for node in graph.layers():
-        *path, leaf = node.layer_name.split(".")
+        *path, leaf = _lname(node).split(".")
         at = root
         for part in path:
             at = at.setdefault(part, {})
-        at[leaf] = layer_source(node.layer)
+        at[leaf] = layer_source(node.spec)
     return root
 
 
@@ -313,9 +320,9 @@ def _sequential_run(graph: ir.Graph, tree: Tree, start: int, uses: dict[str, int
     """How many nodes from ``start`` apply one whole nn.Sequential in order (0 if they do not):
     layers ``P.0`` ... ``P.(n-1)`` each on the previous value, intermediates used nowhere else."""
     first = graph.nodes[start]
-    if first.op != "layer" or not first.layer_name.endswith(".0"):
+    if first.op != "layer" or not _lname(first).endswith(".0"):
         return 0
-    prefix = first.layer_name[:-2]
+    prefix = _lname(first)[:-2]
     seq = _subtree(tree, prefix)
     n = len(seq) if isinstance(seq, dict) and _is_sequential(seq) else 0
     run = graph.nodes[start:start + n]
@@ -342,7 +349,7 @@ def _forward_lines(graph: ir.Graph, tree: Tree, local: dict[str, str], helpers: 
         node, n = graph.nodes[i], _sequential_run(graph, tree, i, uses)
         if n:
             last = graph.nodes[i + n - 1]
-            lines.append(f"{local[last.name]} = {_access(tree, node.layer_name[:-2])}({local[node.inputs[0]]})")
+            lines.append(f"{local[last.name]} = {_access(tree, _lname(node)[:-2])}({local[node.inputs[0]]})")
             i += n
             continue
         if node.op != "input":
@@ -354,7 +361,7 @@ def _forward_lines(graph: ir.Graph, tree: Tree, local: dict[str, str], helpers: 
 def _forward_line(graph: ir.Graph, node: ir.Node, tree: Tree, local: dict[str, str], helpers: set[str]) -> str:
     args = [local[i] for i in node.inputs]
     if node.op == "layer":
-        return f"{local[node.name]} = {_access(tree, node.layer_name)}({args[0]})"
+        return f"{local[node.name]} = {_access(tree, _lname(node))}({args[0]})"
     src = OP_SOURCE[node.op](node, args, len(infer(graph).values[node.name]))
     helpers.update(src.helpers)
     return f"{local[node.name]} = {src.expr}"

@@ -150,11 +150,11 @@ class _Walk:
     def fail(self, message: str) -> TorchImportError:
         return TorchImportError(f"{_node_text(self.current)}: {message}", self.loc)
 
-    def value(self, arg: Any) -> object:
+    def value(self, arg: Any) -> Any:
         """An fx argument with every node replaced by what it stands for."""
         import torch.fx as fx
 
-        return fx.node.map_arg(arg, lambda n: self.env[n.name])
+        return fx.node.map_arg(arg, lambda n: self.env[n.name])  # type: ignore[arg-type,return-value]
 
     def tensor(self, v: object, what: str = "input") -> str:
         if not isinstance(v, Tensor):
@@ -290,10 +290,11 @@ def _crop(w: _Walk, v: str, index: tuple) -> object:
         raise w.fail("tensor indexing is supported only as a centre crop of the spatial axes "
                      "(v[:, :, t:t + w.shape[2], ...], t = (v.shape[2] - w.shape[2]) // 2)")
     likes = {_crop_like(v, j, s) for j, s in enumerate(index[2:], 2)}
-    if len(likes) != 1 or None in likes:
+    like = likes.pop() if len(likes) == 1 else None
+    if like is None:
         raise w.fail("this slice is not a centre crop to another tensor's size "
                      "(v[:, :, t:t + w.shape[2], ...] with t = (v.shape[2] - w.shape[2]) // 2 on every spatial axis)")
-    return w.add("crop", (v, likes.pop()))
+    return w.add("crop", (v, like))
 
 
 def _crop_like(v: str, j: int, s: object) -> str | None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import sympy as sp
 
@@ -47,9 +48,9 @@ class Field:
     """One spatial axis' receptive field: ``size`` input elements, ``jump`` between neighbouring
     outputs, window of output 0 starting at input index ``start`` (sympy numbers/expressions)."""
 
-    size: object
-    jump: object
-    start: object
+    size: Any  # sympy numbers or expressions
+    jump: Any
+    start: Any
 
     def at(self, sizes: Mapping[str, int]) -> Field:
         env = {D.sympy_symbol(k): v for k, v in sizes.items()}
@@ -66,7 +67,7 @@ class Row:
     layer_name: str | None
     shape: Shape
     params: int
-    macs: object  # sympy expression of the symbols
+    macs: Any  # sympy expression of the symbols
     fields: Fields
 
 
@@ -79,21 +80,21 @@ class Summary:
         return sum(r.params for r in self.rows)
 
     @property
-    def macs(self):
+    def macs(self) -> Any:
         return sp.Add(*(r.macs for r in self.rows))
 
     @property
-    def activations(self):
+    def activations(self) -> Any:
         """Elements of every value but the inputs (float32: 4 bytes each)."""
         return sp.Add(*(numel(r.shape) for r in self.rows if r.kind != "input"))
 
 
-def numel(shape: Shape):
+def numel(shape: Shape) -> Any:
     """The number of elements, a sympy expression."""
     return sp.Mul(*(D.to_sympy(d) for d in shape))
 
 
-def evaluate(expr, sizes: Mapping[str, int]) -> int:
+def evaluate(expr: Any, sizes: Mapping[str, int]) -> int:
     """An exact int (every symbol given): sympy evaluates floors of rationals exactly."""
     return int(sp.sympify(expr).subs({D.sympy_symbol(k): v for k, v in sizes.items()}))
 
@@ -105,7 +106,7 @@ def _conv_params(spec: ir.Conv | ir.ConvTranspose) -> int:
     return math.prod(spec.weight_shape) + (spec.out_channels if spec.bias else 0)
 
 
-PARAMS: dict[type, Callable[[object], int]] = {
+PARAMS: dict[type, Callable[[Any], int]] = {
     ir.Conv: _conv_params,
     ir.ConvTranspose: _conv_params,
     ir.Pool: lambda s: 0,
@@ -117,7 +118,7 @@ PARAMS: dict[type, Callable[[object], int]] = {
     ir.Linear: lambda s: s.in_features * s.out_features + (s.out_features if s.bias else 0),
 }
 
-MACS: dict[type, Callable[[object, Shape, Shape], object]] = {
+MACS: dict[type, Callable[[Any, Shape, Shape], Any]] = {
     ir.Conv: lambda s, x, y: numel(y) * (s.in_channels // s.groups * math.prod(s.kernel_size)),
     ir.ConvTranspose: lambda s, x, y: numel(x) * (s.out_channels // s.groups * math.prod(s.kernel_size)),
     ir.Pool: lambda s, x, y: 0,
@@ -151,7 +152,7 @@ def _pool_field(spec: ir.Pool, fs: Fields, x: Shape) -> Fields:
                  zip(fs, spec.kernel_size, spec.stride, spec.padding, spec.dilation))
 
 
-def _spread(f: Field | None, s: object, before: object, after: object) -> Field | None:
+def _spread(f: Field | None, s: Any, before: Any, after: Any) -> Field | None:
     """Upsampling by s: output o reads layer-input indices in [o/s - before, o/s + after]."""
     if f is None:
         return None
@@ -164,7 +165,7 @@ def _conv_transpose_field(spec: ir.ConvTranspose, fs: Fields, x: Shape) -> Field
                  for f, k, s, p, d in zip(fs, spec.kernel_size, spec.stride, spec.padding, spec.dilation))
 
 
-def _upsample_window(mode: str, sc: object) -> tuple[object, object]:
+def _upsample_window(mode: str, sc: Any) -> tuple[Any, Any]:
     """(before, after) of o/sc for the input indices one output reads."""
     if mode == "nearest":  # floor(o/sc)
         return ((sc - 1) / sc if sc.is_Integer else sp.Integer(1)), sp.Integer(0)
@@ -188,15 +189,15 @@ def _adaptive_field(spec: ir.AdaptiveAvgPool, fs: Fields, x: Shape) -> Fields:
     return tuple(f if o is None else None for f, o in zip(fs, spec.output_size))
 
 
-def _same(spec: object, fs: Fields, x: Shape) -> Fields:
+def _same(spec: Any, fs: Fields, x: Shape) -> Fields:
     return fs
 
 
-def _no_axes(spec: object, fs: Fields, x: Shape) -> Fields:
+def _no_axes(spec: Any, fs: Fields, x: Shape) -> Fields:
     return ()
 
 
-FIELDS: dict[type, Callable[[object, Fields, Shape], Fields]] = {
+FIELDS: dict[type, Callable[[Any, Fields, Shape], Fields]] = {
     ir.Conv: _conv_field,
     ir.ConvTranspose: _conv_transpose_field,
     ir.Pool: _pool_field,
