@@ -50,6 +50,10 @@ def summary_json(filename: str, s: Summary, sizes: Mapping[str, int]) -> dict:
                       "activations": _expr(s.activations, sizes)}}
 
 
+def _paren(text: str) -> str:
+    return f"({text})" if " " in text else text
+
+
 def _cell(text: str) -> str:
     return text if len(text) <= CELL else "(--at)"
 
@@ -67,7 +71,7 @@ def _table(s: Summary, sizes: Mapping[str, int]) -> list[str]:
     rows = [head]
     for r in s.rows:
         kind = r.kind + (f" '{r.layer_name}'" if r.layer_name and r.layer_name != r.name else "")
-        shape = " x ".join(_dim(d, sizes) for d in r.shape)
+        shape = " x ".join(_paren(_dim(d, sizes)) for d in r.shape)
         rows.append((r.name, kind, shape, f"{r.params:,}" if r.params else "",
                      _cell(_expr(r.macs, sizes)) if r.macs != 0 else "", *_axis_cells(r, sizes)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]

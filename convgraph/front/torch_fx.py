@@ -18,6 +18,8 @@ Anything else is an error naming the fx node, its target and what is supported.
 from __future__ import annotations
 
 import operator
+import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -368,11 +370,25 @@ _CALLS: dict[str, Callable[[_Walk, tuple, dict], object]] = {
 # --- entry ----------------------------------------------------------------------------------------------------
 
 
+_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
+
+
+def node_loc(node: Any, default: Loc) -> Loc:
+    """The line of the user's forward that made an fx node (its innermost frame outside torch)."""
+    import torch
+
+    torch_dir = os.path.dirname(torch.__file__)
+    frames = [(f, int(n)) for f, n in _FRAME.findall(node.stack_trace or "") if not f.startswith(torch_dir)]
+    return Loc(frames[-1][0], frames[-1][1], 0) if frames else default
+
+
 def _trace(module: Any, label: str) -> Any:
     import torch.fx as fx
 
+    tracer = fx.Tracer()
+    tracer.record_stack_traces = True  # each node's line in the user's forward, for errors
     try:
-        return fx.symbolic_trace(module)
+        return fx.GraphModule(module, tracer.trace(module))
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TorchImportError(f"torch.fx cannot trace {type(module).__name__}.forward: {type(e).__name__}: "
@@ -394,6 +410,7 @@ def from_torch(module: Any, *inputs: DimsSpec, label: str | None = None) -> ir.G
     outputs: tuple[str, ...] = ()
     for node in traced.graph.nodes:
         walk.current = node
+        walk.loc = node_loc(node, Loc(label, 0, 0))
         if node.op == "placeholder":
             walk.env[node.name] = walk.placeholder(node, dims[node.name])
         elif node.op == "call_module":
