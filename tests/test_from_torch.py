@@ -17,10 +17,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import convgraph as cg
 from convgraph import dims as D
-from convgraph.errors import ConvGraphError
+from convgraph.errors import ConvGraphError, ShapeError
 from test_models import MODEL_FILES, MODELS
 from test_torch_source import load_source
 
@@ -207,6 +209,14 @@ def _traced(torch, name):
         raise
 
 
+def _accepts(graph, sizes) -> bool:
+    try:
+        graph.output_shapes(**sizes)
+    except ShapeError:
+        return False
+    return True
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NETS)
 def test_valid_sets_equal_torch_brute_force(torch, name):
@@ -347,3 +357,37 @@ def test_help_says_python_files_are_run():
     for verb in ("shapes", "solve", "export"):
         out = cli(verb, "--help").stdout
         assert "IMPORTS AND RUNS" in out and "--dims" in out
+
+
+# --- random stacks -------------------------------------------------------------------------------------------
+
+LAYER = st.sampled_from(["conv", "convt", "maxpool", "avgpool", "relu"])
+
+
+@settings(max_examples=25)
+@given(kinds=st.lists(LAYER, min_size=1, max_size=4), k=st.integers(1, 4), s=st.integers(1, 3), p=st.integers(0, 2),
+       d=st.integers(1, 2), h=st.integers(1, 30), w=st.integers(1, 30))
+def test_random_stacks_agree_with_torch(torch, kinds, k, s, p, d, h, w):
+    """A random torch stack read by from_torch: it accepts exactly the (H, W) torch runs, with the
+    same output shape (asymmetric kernels and strides: (k, k + 1), (s, s % 3 + 1))."""
+    nn = torch.nn
+    layers = []
+    for kind in kinds:
+        kk, ss = (k, k + 1), (s, s % 3 + 1)
+        if kind == "conv":
+            layers.append(nn.Conv2d(2, 2, kk, ss, padding=(min(p, k // 2), 0), dilation=(d, 1)))
+        elif kind == "convt":
+            layers.append(nn.ConvTranspose2d(2, 2, kk, ss, padding=(0, min(p, k // 2))))
+        elif kind == "maxpool":
+            layers.append(nn.MaxPool2d(kk, ss, padding=(min(p, k // 2), 0), dilation=(1, d)))
+        elif kind == "avgpool":
+            layers.append(nn.AvgPool2d(kk, ss, padding=(0, min(p, k // 2)), ceil_mode=bool(p % 2)))
+        else:
+            layers.append(nn.ReLU())
+    module = nn.Sequential(*layers).eval()
+    graph = cg.from_torch(module, ("N", 2, "H", "W"))
+    got = _runs(torch, module, ("N", 2, "H", "W"), {"N": 1, "H": h, "W": w})
+    sizes = {"N": 1, "H": h, "W": w}
+    assert (got is not None) == _accepts(graph, sizes)
+    if got is not None:
+        assert got == graph.output_shapes(**sizes)[graph.outputs[0]]
