@@ -212,12 +212,11 @@ FIELDS: dict[type, Callable[[Any, Fields, Shape], Fields]] = {
 
 def _union(fields: list[Field | None]) -> Field | None:
     """Several values meeting (cat, +): the union of their windows; one jump if they agree."""
-    if any(f is None for f in fields) or len({sp.simplify(f.jump) for f in fields}) != 1:  # type: ignore[union-attr]
+    known = [f for f in fields if f is not None]
+    if len(known) < len(fields) or len({f.jump for f in known}) != 1:  # jumps are numbers
         return None
-    starts = [f.start for f in fields]  # type: ignore[union-attr]
-    ends = [f.start + f.size - 1 for f in fields]  # type: ignore[union-attr]
-    start = sp.Min(*starts)
-    return Field(sp.simplify(sp.Max(*ends) - start + 1), fields[0].jump, start)  # type: ignore[union-attr]
+    start = sp.Min(*(f.start for f in known))
+    return Field(sp.Max(*(f.start + f.size - 1 for f in known)) - start + 1, known[0].jump, start)
 
 
 def _merge_fields(node: ir.Node, ins: list[Fields], shapes: list[Shape]) -> Fields:
