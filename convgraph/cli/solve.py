@@ -7,6 +7,7 @@ import sys
 
 from convgraph.cli._main import load_input, parse_at
 from convgraph.errors import ConvGraphError, Loc
+from convgraph.front.python_file import is_python_target
 from convgraph.solve import solve
 
 
@@ -25,4 +26,8 @@ def cli_solve(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print(sol.text(near))
+        if is_python_target(args.file) and sol.fixes:
+            print("\nnote: the fixes are written in convgraph's language (.cg); in this PyTorch module make the "
+                  "same change in forward at the line given (a crop or pad to the other value, a padding or "
+                  "output_padding), or feed only the valid sizes above")
     return 0 if sol.ok else 1
