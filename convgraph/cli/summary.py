@@ -12,10 +12,9 @@ from typing import Any
 import sympy as sp
 
 from convgraph import dims as D
-from convgraph.cli._main import load_input, parse_at
+from convgraph.cli._main import check_at, load_input, parse_at
 from convgraph.errors import ConvGraphError, Loc
 from convgraph.ir import Graph
-from convgraph.shapes import infer
 from convgraph.shapes.summary import Row, Summary, summarize
 
 #: a formula longer than this shows as "(--at)" in the text table (the JSON has it in full)
@@ -82,7 +81,7 @@ def cli_summary(args: argparse.Namespace) -> int:
     """``convgraph summary FILE [--json] [--at SYM=INT ...] [--plot OUT.png]``."""
     sizes = parse_at(args.at)
     graph = load_input(args)
-    infer(graph).validate(sizes)
+    check_at(graph, sizes)
     s = summarize(graph)
     if args.plot:
         _plot(graph, s, args.plot)

@@ -33,7 +33,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -150,8 +150,19 @@ def _onnx_dims(dims: Iterable[D.Dim]) -> list[int | str]:
     return [d if isinstance(d, int) else D.dim_str(d) for d in dims]
 
 
-def _vi(name: str, dims: Iterable[D.Dim]) -> onnx.ValueInfoProto:
-    return helper.make_tensor_value_info(name, TensorProto.FLOAT, _onnx_dims(dims))
+def _vi(name: str, dims: Iterable[D.Dim], namer: Callable[[D.Dim], str] | None = None) -> onnx.ValueInfoProto:
+    shown = _onnx_dims(dims) if namer is None else [d if isinstance(d, int) else namer(d) for d in dims]
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shown)
+
+
+def _valid_namer(graph: ir.Graph) -> Callable[[D.Dim], str]:
+    """dim -> its dim_param: the formula simplified on the valid sizes (``floor(H/2)`` is ``H/2``
+    where every valid H is even); the general formulas go to the ``convgraph.formulas`` metadata."""
+    from convgraph.solve import solve
+    from convgraph.solve._simplify import simplified, valid_sets
+
+    sets = valid_sets(solve(graph, tiling=False))
+    return lambda d: simplified(d, sets)
 
 
 @dataclass(frozen=True)
@@ -175,9 +186,10 @@ def _build(plan: Plan) -> Built:
             emit_node(b, node, values)
     known = {**values, **dict(b.known_shapes)}
     outs = set(g.outputs)
+    namer = _valid_namer(g) if g.symbols else None
     inputs = [_vi(n.name, values[n.name]) for n in g.inputs]
-    outputs = [_vi(name, values[name]) for name in g.outputs]
-    inner = [_vi(name, dims) for name, dims in known.items()
+    outputs = [_vi(name, values[name], namer) for name in g.outputs]
+    inner = [_vi(name, dims, namer) for name, dims in known.items()
              if name not in outs and name not in {n.name for n in g.inputs}]
     return Built(b.nodes, inputs, outputs, inner, known)
 
@@ -194,6 +206,7 @@ def _metadata(plan: Plan) -> dict[str, str]:
             {"where": c.where, "line": c.loc.line, "rule": c.rule, "condition": c.condition()}
             for c in res.constraints]),
     }
+    meta["convgraph.formulas"] = json.dumps({n.name: _onnx_dims(plan.values[n.name]) for n in plan.graph.nodes})
     if plan.source.doc:
         meta["convgraph.doc"] = plan.source.doc
     if plan.sizes:
@@ -349,6 +362,11 @@ def _check_model(model: onnx.ModelProto | str, loc: Loc) -> None:
 def _prepare(graph: ir.Graph, opset: int | None, sizes: Mapping[str, int] | None,
              params: Mapping[str, np.ndarray] | None, seed: int, weights: str | os.PathLike[str] | None
              ) -> tuple[Plan, dict[str, np.ndarray], Built]:
+    from convgraph.solve import solve
+
+    err = solve(graph, tiling=False).no_valid_size()  # a graph with no valid size is not exported
+    if err is not None:
+        raise err
     plan = _plan(graph, opset, sizes)
     params = resolve_params(graph, params, seed, weights)
     built = _build(plan)
