@@ -9,6 +9,9 @@ from convgraph.shapes._infer import (  # noqa: F401
     ceil_window_count,
     effective_kernel,
     infer,
+    reshape_plan,
+    slice_bounds,
+    softmax_dim,
     transposed_size,
     window_count,
 )
