@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 import convgraph as cg
 from convgraph import dims as D
+from convgraph import ir
 from convgraph.errors import ConvGraphError, ShapeError
 from test_models import MODEL_FILES, MODELS
 from test_torch_source import load_source
@@ -33,8 +34,15 @@ ROOT = Path(__file__).resolve().parent.parent
 def structure(graph) -> list[tuple]:
     """The IR up to value names: per node its op, spec, layer name, dim and inputs by position."""
     index = {n.name: i for i, n in enumerate(graph.nodes)}
-    return [(n.op, n.layer, n.layer_name if n.op == "layer" else None, n.dim if n.op == "cat" else None,
-             tuple(index[i] for i in n.inputs), n.dims) for n in graph.nodes]
+    return [(n.op, n.layer, _module_name(n), n.dim if n.op == "cat" else None,
+             tuple(index[i] for i in n.inputs), n.dims, n.attrs) for n in graph.nodes]
+
+
+def _module_name(node):
+    """A layer's name, but for F.pad, which the source writes in forward (fx names it 'pad')."""
+    if node.op != "layer" or (isinstance(node.layer, ir.Pad) and node.layer.nd == 0):
+        return None
+    return node.layer_name
 
 
 def valid_sets(graph) -> dict[str, str]:
@@ -54,8 +62,9 @@ def test_round_trip_through_torch_source(torch, tmp_path, path):
     shapes = lambda g: [tuple(D.dim_str(d) for d in g.infer().values[o]) for o in g.outputs]  # noqa: E731
     assert shapes(back) == shapes(graph)
     assert valid_sets(back) == valid_sets(graph)
-    # a layer's value is named by its module path, as in the file (inputs: the forward's argument)
-    assert [n.name for n in back.layers()] == [n.layer_name for n in graph.layers()]
+    # a module's value is named by its module path, as in the file (inputs: the forward's argument)
+    assert [n.name for n in back.layers() if _module_name(n)] == \
+        [n.layer_name for n in graph.layers() if _module_name(n)]
 
 
 # --- modules written in plain torch.nn --------------------------------------------------------------------
@@ -178,13 +187,30 @@ def _nets(torch):
         def forward(self, x):
             return self.main(x)
 
-    return {"padded_unet": (PaddedUNet, ("N", 3, "H", "W")), "milesial_unet": (MilesialUNet, ("N", 3, "H", "W")),
+    class Functional(nn.Module):
+        """Statistics, shuffles, resize to the input's size, slicing, numbers, chunk."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+            self.gn, self.norm = nn.GroupNorm(2, 8), nn.InstanceNorm2d(8)
+            self.shuffle, self.conv2 = nn.PixelShuffle(2), nn.Conv2d(2, 4, 3, padding=1)
+
+        def forward(self, x):
+            a = self.gn(F.relu(self.conv1(x)))
+            t = F.pad(self.conv2(self.shuffle(a)), [1, 0, 0, 1])[:, :, 1:, :-2]
+            u = F.interpolate(self.norm(a), size=t.shape[2:], mode="bilinear", align_corners=False)
+            m = u[:, :4] * 0.5 - t
+            q1, q2 = torch.chunk(m, 2, dim=1)
+            return torch.cat([q2, 1.0 - q1, x], 1)
+
+    return {"padded_unet": (PaddedUNet, ("N", 3, "H", "W")), "functional": (Functional, ("N", 3, "H", "W")), "milesial_unet": (MilesialUNet, ("N", 3, "H", "W")),
             "resnet": (ResNetish, ("N", 3, "H", "W")), "encdec1d": (EncDec1d, ("N", 2, "L")),
             "dcgan_generator": (DCGANGenerator, ("N", 16, "H", "W")),
             "dcgan_discriminator": (DCGANDiscriminator, ("N", 3, "H", "W"))}
 
 
-NETS = ["padded_unet", "milesial_unet", "resnet", "encdec1d", "dcgan_generator", "dcgan_discriminator"]
+NETS = ["padded_unet", "functional", "milesial_unet", "resnet", "encdec1d", "dcgan_generator", "dcgan_discriminator"]
 #: sizes tried per spatial symbol (the others held at a valid size)
 RANGE = range(1, 41)
 
@@ -201,12 +227,7 @@ def _runs(torch, module, dims, sizes):
 def _traced(torch, name):
     cls, dims = _nets(torch)[name]
     module = cls().eval()
-    try:
-        return module, dims, cg.from_torch(module, dims)
-    except ConvGraphError as e:
-        if name == "milesial_unet" and "F.pad" in e.message:
-            pytest.skip(f"this build has no pad-to-size operation: {e.message}")
-        raise
+    return module, dims, cg.from_torch(module, dims)
 
 
 def _accepts(graph, sizes) -> bool:
@@ -220,15 +241,22 @@ def _accepts(graph, sizes) -> bool:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NETS)
 def test_valid_sets_equal_torch_brute_force(torch, name):
+    """At every size of a sweep: torch runs iff convgraph accepts, with the same output shape. A
+    symbol not coupled to another (by InstanceNorm's element count, say) is in its exact valid set
+    iff torch runs; a coupled one is checked on the whole assignment (the solver states the coupled
+    set separately)."""
     module, dims, graph = _traced(torch, name)
     sol = cg.solve(graph, tiling=False)
     spatial = [d for d in dims[2:] if isinstance(d, str)]
+    coupled = {s for c in sol.couplings for s in c.symbols}
     base = {s: next(iter(sol.runs(s).iter(8))) for s in spatial} | {"N": 1}
     for s in spatial:
         for v in RANGE:
             sizes = base | {s: v}
             got = _runs(torch, module, dims, sizes)
-            assert (got is not None) == (v in sol.runs(s)), (s, v, sol.describe_runs(s))
+            assert (got is not None) == _accepts(graph, sizes), (s, v)
+            if s not in coupled:
+                assert (got is not None) == (v in sol.runs(s)), (s, v, sol.describe_runs(s))
             if got is not None:
                 assert got == graph.output_shapes(**sizes)[graph.outputs[0]]
 
@@ -243,14 +271,11 @@ def test_names_are_module_paths(torch):
     assert param_specs(graph) == state
 
 
-def test_milesial_pad_is_named_when_unsupported(torch):
-    cls, dims = _nets(torch)["milesial_unet"]
-    try:
-        cg.from_torch(cls(), dims)
-    except ConvGraphError as e:
-        assert "fx node 'pad'" in e.message and "F.pad" in e.message
-    else:  # a pad-to-size operation exists: the brute-force test covers it
-        pass
+def test_milesial_pad_is_a_pad_to_the_skip(torch):
+    module, dims, graph = _traced(torch, "milesial_unet")
+    pad = next(n for n in graph.nodes if n.op == "pad_like")
+    assert pad.inputs == ("up1.up", "inc.5") and pad.attr("mode") == "constant"
+    assert cg.solve(graph, tiling=False).describe_runs("H") == "H >= 2"
 
 
 # --- errors ---------------------------------------------------------------------------------------------------
@@ -391,3 +416,15 @@ def test_random_stacks_agree_with_torch(torch, kinds, k, s, p, d, h, w):
     assert (got is not None) == _accepts(graph, sizes)
     if got is not None:
         assert got == graph.output_shapes(**sizes)[graph.outputs[0]]
+
+
+@pytest.mark.parametrize("text", ["SINK", "SHAPE_FUNCTIONS"])
+def test_round_trip_of_every_function(torch, tmp_path, text):
+    """The DSL's functions and the published-net layers through the generated source and back."""
+    import test_torch_source
+
+    graph = cg.parse(getattr(test_torch_source, text))
+    model = load_source(cg.to_torch_source(graph), tmp_path).Model()
+    back = cg.from_torch(model, *(n.dims for n in graph.inputs))
+    assert structure(back) == structure(graph)
+    assert valid_sets(back) == valid_sets(graph)

@@ -24,7 +24,7 @@ import sympy as sp
 
 import convgraph as cg
 from convgraph import ir
-from convgraph.shapes.summary import FIELDS, MACS, PARAMS, evaluate, summarize
+from convgraph.shapes.summary import FIELDS, MACS, PARAMS, Field, evaluate, summarize
 from convgraph.solve.sizes import check_sizes
 from test_models import MODEL_FILES, MODELS
 from test_torch_source import load_source
@@ -241,3 +241,61 @@ def test_plot_series_uses_valid_sizes_only():
     s = series(graph, summarize(graph))
     assert len(s.sizes) >= 8 and all(sz["H"] % 16 == 0 and sz["W"] % 16 == 0 for sz in s.sizes)
     assert list(s.macs) == sorted(s.macs) and s.macs[0] == evaluate(summarize(graph).macs, s.sizes[0])
+
+
+LOCAL = """\
+x = input(N, 3, H, W)
+a = ReflectionPad2d((1, 2, 0, 1))(x)
+b = Conv2d(3, 8, 3, stride=2)(a)
+c = PixelUnshuffle(2)(b)
+d = Conv2d(32, 8, 1)(c)
+e = F.pad(d, (1, 0, 0, 2))
+f = e[:, :, 1:, 2:]
+g = Softmax(dim=1)(f)
+h = PReLU(8)(g)
+i = MaxPool2d(3, stride=1)(h)
+j = pad(i, like=h)
+k = crop(h, like=i)
+m = j * 2.0
+n, o = chunk(m, 2, dim=1)
+y = cat([n, o], dim=1)
+"""
+
+UP = """\
+x = input(N, 3, H, W)
+a = Conv2d(3, 8, 3, stride=2, padding=1)(x)
+b = PixelShuffle(2)(a)
+c = Conv2d(2, 4, 3, padding=1)(b)
+y = c * 1.5
+"""
+
+
+@pytest.mark.parametrize("text", [LOCAL, UP], ids=["local", "upsampling"])
+def test_fields_of_pads_shuffles_slices_and_merges(torch, tmp_path, text):
+    """Exact without upsampling; a bound after PixelShuffle (as after any upsampling)."""
+    graph = cg.parse(text)
+    row = summarize(graph).rows[-1]
+    module = torch_module(torch, graph, tmp_path)
+    _sum_pools(torch, module)
+    _positive(torch, module)
+    sol = cg.solve(graph, tiling=False)
+    for h, w in ((23, 30), (36, 27)):
+        sizes = {"N": 1, "H": sol.runs("H").near(h)[1], "W": sol.runs("W").near(w)[1]}
+        out_shape = graph.output_shapes(**sizes)[graph.outputs[0]][2:]
+        o = tuple(n // 2 for n in out_shape)
+        measured = measured_support(torch, module, graph, sizes, o)
+        fields = [f.at(sizes) for f in row.fields]
+        predicted = [_window(f, oi, n) for f, oi, n in zip(fields, o, (sizes["H"], sizes["W"]))]
+        if text is LOCAL:
+            assert measured == predicted, (sizes, o, fields)
+        else:
+            assert all(p[0] <= m[0] and m[1] <= p[1] for m, p in zip(measured, predicted)), (measured, predicted)
+        assert evaluate(summarize(graph).macs, sizes) == hook_macs(torch, module, inputs_at(torch, graph, sizes))
+
+
+def test_resize_to_another_value_and_statistics_are_global():
+    g = cg.parse("x = input(N, 3, H, W)\na = Conv2d(3, 4, 3, stride=2)(x)\n"
+                 "b = interpolate(a, like=x)\nc = InstanceNorm2d(3)(x)\nd = GroupNorm(1, 3)(x)")
+    rows = {r.name: r for r in summarize(g).rows}
+    assert rows["b"].fields == rows["c"].fields == rows["d"].fields == (None, None)
+    assert rows["a"].fields[0] == Field(3, 2, 0)

@@ -169,8 +169,8 @@ ODD_NAMES = """\
 x = input(N, 3, L)
 h = Conv1d(3, 4, 3, padding=1)(x)
 h = ReLU()(h)
-F = Conv1d(4, 4, 1)(h)
-self = F + h
+G = Conv1d(4, 4, 1)(h)
+self = G + h
 train = Conv1d(4, 2, 3)(self)
 """
 
@@ -179,7 +179,7 @@ def test_reassigned_and_clashing_names(torch, tmp_path):
     graph = cg.parse(ODD_NAMES)
     source = to_torch_source(graph)
     model = load_source(source, tmp_path).Model()
-    assert state_keys(model) == {f"{n}.{p}" for n in ("h", "F", "train") for p in ("weight", "bias")}
+    assert state_keys(model) == {f"{n}.{p}" for n in ("h", "G", "train") for p in ("weight", "bias")}
     assert_matches_onnxruntime(torch, graph, tmp_path, [{"N": 2, "L": 11}])
 
 
@@ -214,3 +214,59 @@ def test_cli_bad_file_is_one_line(tmp_path):
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2 and "error:" in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+# every layer kind and node op of the catalogue's published-net layers and the DSL's functions
+SINK = """\
+x = input(N, 4, H, W)
+a = InstanceNorm2d(4, affine=True)(x)
+b = GroupNorm(2, 4)(a)
+c = PReLU(4)(b)
+d = ReflectionPad2d((1, 2, 0, 1))(c)
+e = Conv2d(4, 8, 3)(d)
+f = PixelShuffle(2)(e)
+g = PixelUnshuffle(2)(f)
+h = AdaptiveMaxPool2d((3, 4))(g)
+i = F.pad(e, (1, 1, 2, 0), mode="replicate")
+j = pad(h, like=i)
+k = interpolate(h, like=i, mode="bilinear", align_corners=False)
+l = j - k
+m = l * j
+n = m * 0.5
+o = 1.0 - n
+p, q = chunk(o, 2, dim=1)
+r = o[:, :4]
+s = Softmax(dim=1)(p)
+t = ZeroPad2d(1)(q)
+u = crop(t, like=r)
+y = cat([s, u, r], dim=1)
+"""
+
+
+def test_every_function_and_new_layer_matches_onnxruntime(torch, tmp_path):
+    graph = cg.parse(SINK)
+    source = to_torch_source(graph)
+    assert "p, q = torch.chunk(o, 2, dim=1)" in source and "F.pad(e, (1, 1, 2, 0), mode='replicate')" in source
+    assert_matches_onnxruntime(torch, graph, tmp_path, [{"N": 2, "H": 9, "W": 13}, {"N": 1, "H": 12, "W": 7}])
+
+
+SHAPE_FUNCTIONS = """\
+x = input(N, 4, L)
+a = mean(x, (2,), keepdim=True)
+b = unsqueeze(x, 1)
+c = squeeze(b, 1)
+d = reshape(c, (N, 2, 2, L))
+e = reshape(d, (N, -1, 2 * L))
+f = a * 1.0
+g = x + f
+h = reshape(g, (N, 2, -1))
+y = cat([h, e], dim=1)
+"""
+
+
+def test_shape_functions_match_onnxruntime(torch, tmp_path):
+    """mean, unsqueeze, squeeze, reshape (a symbol's size read from the input that carries it)."""
+    graph = cg.parse(SHAPE_FUNCTIONS)
+    source = to_torch_source(graph)
+    assert "e = d.reshape(x.shape[0], -1, 2 * x.shape[2])" in source
+    assert_matches_onnxruntime(torch, graph, tmp_path, [{"N": 2, "L": 11}, {"N": 3, "L": 6}])

@@ -37,10 +37,12 @@ from convgraph.shapes import infer
 
 @dataclass(frozen=True)
 class Source:
-    """A constructor expression and the helpers (names in ``HELPERS``) it needs."""
+    """A constructor expression and the helpers (names in ``HELPERS``) it needs; ``inline``: a
+    parameter-free call written in forward instead (``expr`` has ``{x}`` for its input)."""
 
     expr: str
     helpers: tuple[str, ...] = ()
+    inline: bool = False
 
 
 def _args(*positional: object, **keywords: object) -> str:
@@ -111,6 +113,46 @@ def _adaptive(spec: ir.AdaptiveAvgPool) -> Source:
     return Source(f"nn.AdaptiveAvgPool{spec.nd}d({spec.output_size!r})")
 
 
+def _adaptive_max(spec: ir.AdaptiveMaxPool) -> Source:
+    return Source(f"nn.AdaptiveMaxPool{spec.nd}d({spec.output_size!r})")
+
+
+def _pad(spec: ir.Pad) -> Source:
+    """A pad module, or for the F.pad spelling (nd 0) the FPad helper (F.pad in a module)."""
+    flat = tuple(v for pair in reversed(spec.padding) for v in pair)
+    if spec.nd == 0:  # F.pad in the file: F.pad in forward
+        kw = {"value": spec.value} if spec.mode == "constant" else {"mode": spec.mode}
+        return Source(f"F.pad({{x}}, {_args(flat, **kw)})", ("F",), inline=True)
+    if spec.type_name.startswith("Constant"):
+        return Source(f"nn.{spec.type_name}({_args(flat, spec.value)})")
+    return Source(f"nn.{spec.type_name}({_args(flat)})")
+
+
+def _pixel_shuffle(spec: ir.PixelShuffle) -> Source:
+    return Source(f"nn.{spec.type_name}({spec.factor})")
+
+
+def _instancenorm(spec: ir.InstanceNorm) -> Source:
+    kw = _non_default({"eps": spec.eps, "momentum": spec.momentum, "affine": spec.affine,
+                       "track_running_stats": spec.track_running_stats},
+                      {"eps": 1e-5, "momentum": 0.1, "affine": False, "track_running_stats": False})
+    return Source(f"nn.InstanceNorm{spec.nd}d({_args(spec.num_features, **kw)})")
+
+
+def _groupnorm(spec: ir.GroupNorm) -> Source:
+    kw = _non_default({"eps": spec.eps, "affine": spec.affine}, {"eps": 1e-5, "affine": True})
+    return Source(f"nn.GroupNorm({_args(spec.num_groups, spec.num_channels, **kw)})")
+
+
+def _prelu(spec: ir.PReLU) -> Source:
+    kw = _non_default({"num_parameters": spec.num_parameters, "init": spec.init}, {"num_parameters": 1, "init": 0.25})
+    return Source(f"nn.PReLU({_args(**kw)})")
+
+
+def _softmax(spec: ir.Softmax) -> Source:
+    return Source(f"nn.{spec.type_name}({_args(**({} if spec.dim is None else {'dim': spec.dim}))})")
+
+
 def _upsample(spec: ir.Upsample) -> Source:
     kw = _non_default({"size": spec.size, "scale_factor": spec.scale_factor, "mode": spec.mode,
                        "align_corners": spec.align_corners},
@@ -135,6 +177,10 @@ def _flatten(spec: ir.Flatten) -> Source:
     return Source(f"nn.Flatten({_args(**kw)})")
 
 
+def _unflatten(spec: ir.Unflatten) -> Source:
+    return Source(f"nn.Unflatten({_args(spec.dim, spec.sizes)})")
+
+
 def _linear(spec: ir.Linear) -> Source:
     kw = {} if spec.bias else {"bias": False}
     return Source(f"nn.Linear({_args(spec.in_features, spec.out_features, **kw)})")
@@ -146,10 +192,18 @@ LAYER_SOURCE: dict[type, Callable] = {
     ir.ConvTranspose: _conv_transpose,
     ir.Pool: _pool,
     ir.AdaptiveAvgPool: _adaptive,
+    ir.AdaptiveMaxPool: _adaptive_max,
+    ir.Pad: _pad,
+    ir.PixelShuffle: _pixel_shuffle,
+    ir.InstanceNorm: _instancenorm,
+    ir.GroupNorm: _groupnorm,
+    ir.PReLU: _prelu,
+    ir.Softmax: _softmax,
     ir.Upsample: _upsample,
     ir.BatchNorm: _batchnorm,
     ir.Elementwise: _elementwise,
     ir.Flatten: _flatten,
+    ir.Unflatten: _unflatten,
     ir.Linear: _linear,
 }
 
@@ -187,7 +241,20 @@ def _center_crop(nd: int) -> str:
             f"{starts}    return v[:, :, {index}]\n")
 
 
+def _pad_to(nd: int) -> str:
+    """``pad_to{nd}d``: pad v's spatial dims up to like's, (like - v) // 2 at the start (milesial's Up)."""
+    names = _AXES[3 - nd:]
+    diffs = "".join(f"    d{n} = like.shape[{j}] - v.shape[{j}]\n" for j, n in enumerate(names, 2))
+    flat = ", ".join(f"d{n} // 2, d{n} - d{n} // 2" for n in reversed(names))
+    return (f"\ndef pad_to{nd}d(v: torch.Tensor, like: torch.Tensor, mode: str = \"constant\", value: float = 0.0)"
+            " -> torch.Tensor:\n"
+            f'    """v padded to like\'s spatial size: (like - v) // 2 at the start, the rest at the end."""\n'
+            f"{diffs}    pads = [{flat}]\n"
+            "    return F.pad(v, pads, value=value) if mode == \"constant\" else F.pad(v, pads, mode=mode)\n")
+
+
 HELPERS: dict[str, str] = {
+    **{f"pad_to{nd}d": _pad_to(nd) for nd in (1, 2, 3)},
     **{f"PadThenConv{nd}d": _PAD_THEN_CONV.format(nd=nd) for nd in (1, 2, 3)},
     **{f"center_crop{nd}d": _center_crop(nd) for nd in (1, 2, 3)},
 }
@@ -208,11 +275,75 @@ def _op_crop(node: ir.Node, args: list[str], rank: int) -> Source:
     return Source(f"{helper}({args[0]}, {args[1]})", (helper,))
 
 
+def _op_sub(node: ir.Node, args: list[str], rank: int) -> Source:
+    return Source(f"{args[0]} - {args[1]}")
+
+
+def _op_mul(node: ir.Node, args: list[str], rank: int) -> Source:
+    return Source(f"{args[0]} * {args[1]}")
+
+
+def _op_pad_like(node: ir.Node, args: list[str], rank: int) -> Source:
+    mode, value = node.attr("mode", "constant"), node.attr("value", 0.0)
+    kw = "".join([f", mode={mode!r}" if mode != "constant" else "", f", value={value!r}" if value else ""])
+    return Source(f"pad_to{rank - 2}d({args[0]}, {args[1]}{kw})", (f"pad_to{rank - 2}d",))
+
+
+def _op_interp_like(node: ir.Node, args: list[str], rank: int) -> Source:
+    ac = node.attr("align_corners")
+    kw = f", align_corners={ac!r}" if ac is not None else ""
+    return Source(f"F.interpolate({args[0]}, size={args[1]}.shape[2:], mode={node.attr('mode')!r}{kw})", ("F",))
+
+
+_SCALAR = {"add": "{v} + {c!r}", "sub": "{v} - {c!r}", "rsub": "{c!r} - {v}", "mul": "{v} * {c!r}",
+           "div": "{v} / {c!r}"}
+
+
+def _op_scalar(node: ir.Node, args: list[str], rank: int) -> Source:
+    return Source(_SCALAR[str(node.attr("op"))].format(v=args[0], c=node.attr("value")))
+
+
+def _slice_text(a: object, b: object) -> str:
+    return f"{'' if a is None else a}:{'' if b is None else b}"
+
+
+def _op_slice(node: ir.Node, args: list[str], rank: int) -> Source:
+    part = node.attr("part")
+    if part is not None:  # output k of torch.chunk / torch.split
+        kind, arg, dim, k, _ = part
+        return Source(f"torch.{kind}({args[0]}, {arg!r}, dim={dim})[{k}]")
+    index = node.attr("index", ())
+    return Source(f"{args[0]}[{', '.join(_slice_text(a, b) for a, b in index)}]")
+
+
+def _op_mean(node: ir.Node, args: list[str], rank: int) -> Source:
+    return Source(f"{args[0]}.mean(dim={node.attr('dims')!r}, keepdim={node.attr('keepdim')!r})")
+
+
+def _op_unsqueeze(node: ir.Node, args: list[str], rank: int) -> Source:
+    return Source(f"{args[0]}.unsqueeze({node.attr('dim')!r})")
+
+
+def _op_squeeze(node: ir.Node, args: list[str], rank: int) -> Source:
+    dims = node.attr("dims")
+    return Source(f"{args[0]}.squeeze({'' if dims is None else repr(dims)})")
+
+
 #: node op (other than 'input' and 'layer') -> its forward expression (given the value's rank)
-OP_SOURCE: dict[str, Callable[[ir.Node, list[str], int], Source]] = {
+OP_SOURCE: dict[str, Callable[[ir.Node, list[str], int], Source] | None] = {
     "cat": _op_cat,
     "add": _op_add,
+    "sub": _op_sub,
+    "mul": _op_mul,
     "crop": _op_crop,
+    "pad_like": _op_pad_like,
+    "interp_like": _op_interp_like,
+    "scalar": _op_scalar,
+    "slice": _op_slice,
+    "mean": _op_mean,
+    "unsqueeze": _op_unsqueeze,
+    "squeeze": _op_squeeze,
+    "reshape": None,  # needs the inputs' names: _reshape_line
 }
 
 # --- the module tree of dotted layer names -------------------------------------------------------------
@@ -248,7 +379,9 @@ def _tree(graph: ir.Graph) -> Tree:
         at = root
         for part in path:
             at = at.setdefault(part, {})
-        at[leaf] = layer_source(node.spec)
+        src = layer_source(node.spec)
+        if not src.inline:
+            at[leaf] = src
     return root
 
 
@@ -342,11 +475,30 @@ def _uses(graph: ir.Graph) -> dict[str, int]:
     return count
 
 
+def _unpacked_parts(graph: ir.Graph, node: ir.Node, local: dict[str, str]) -> str | None:
+    """``a, b = torch.chunk(v, 2, dim=1)`` at the first part of a chunk/split ("" at the others)."""
+    part = node.attr("part") if node.op == "slice" else None
+    if part is None:
+        return None
+    kind, arg, dim, k, _ = part
+    if k:
+        return ""
+    names = [local[n.name] for n in graph.nodes if n.op == "slice" and n.inputs == node.inputs
+             and n.attr("part") is not None and n.attr("part")[:3] == (kind, arg, dim)]
+    targets = ", ".join(names) + ("," if len(names) == 1 else "")
+    return f"{targets} = torch.{kind}({local[node.inputs[0]]}, {arg!r}, dim={dim})"
+
+
 def _forward_lines(graph: ir.Graph, tree: Tree, local: dict[str, str], helpers: set[str]) -> list[str]:
-    """One line per value; a whole nn.Sequential applied in order is one call."""
+    """One line per value; a whole nn.Sequential applied in order is one call; chunk/split unpacked."""
     lines, uses, i = [], _uses(graph), 0
     while i < len(graph.nodes):
         node, n = graph.nodes[i], _sequential_run(graph, tree, i, uses)
+        unpacked = _unpacked_parts(graph, node, local)
+        if unpacked is not None:
+            lines += [unpacked] if unpacked else []
+            i += 1
+            continue
         if n:
             last = graph.nodes[i + n - 1]
             lines.append(f"{local[last.name]} = {_access(tree, _lname(node)[:-2])}({local[node.inputs[0]]})")
@@ -358,11 +510,37 @@ def _forward_lines(graph: ir.Graph, tree: Tree, local: dict[str, str], helpers: 
     return lines
 
 
+def _symbol_size(graph: ir.Graph, symbol: str, local: dict[str, str]) -> str:
+    """``x.shape[2]``: where an input carries the size symbol."""
+    for n in graph.inputs:
+        if symbol in n.dims:
+            return f"{local[n.name]}.shape[{n.dims.index(symbol)}]"
+    raise ValueError(f"no input has the size {symbol}")
+
+
+def _reshape_expr(graph: ir.Graph, node: ir.Node, arg: str, local: dict[str, str]) -> str:
+    """``v.reshape(x.shape[0], 2, 16, x.shape[2])``: a symbol's size read from the input that has it."""
+    entries = []
+    for e in node.attr("shape"):
+        if isinstance(e, tuple):
+            size = _symbol_size(graph, e[0], local)
+            entries.append(size if e[1] == 1 else f"{e[1]} * {size}")
+        else:
+            entries.append(repr(e))
+    return f"{arg}.reshape({', '.join(entries)})"
+
+
 def _forward_line(graph: ir.Graph, node: ir.Node, tree: Tree, local: dict[str, str], helpers: set[str]) -> str:
     args = [local[i] for i in node.inputs]
     if node.op == "layer":
+        src = layer_source(node.spec)
+        if src.inline:
+            helpers.update(src.helpers)
+            return f"{local[node.name]} = {src.expr.format(x=args[0])}"
         return f"{local[node.name]} = {_access(tree, _lname(node))}({args[0]})"
-    src = OP_SOURCE[node.op](node, args, len(infer(graph).values[node.name]))
+    if node.op == "reshape":
+        return f"{local[node.name]} = {_reshape_expr(graph, node, args[0], local)}"
+    src = OP_SOURCE[node.op](node, args, len(infer(graph).values[node.name]))  # type: ignore[misc]
     helpers.update(src.helpers)
     return f"{local[node.name]} = {src.expr}"
 
@@ -422,7 +600,8 @@ def to_torch_source(graph: ir.Graph) -> str:
     helpers = _helpers_used(tree)
     chain = _is_chain(graph) and _is_sequential(tree)
     cls = _sequential_class(tree) if chain else _module_class(graph, tree, helpers)
-    functional = "import torch.nn.functional as F\n" if any(h.startswith("PadThenConv") for h in helpers) else ""
+    needs_f = any(h.startswith(("PadThenConv", "pad_to")) or h == "F" for h in helpers)
+    functional = "import torch.nn.functional as F\n" if needs_f else ""
     parts = [_docstring(graph), f"import torch\n{functional}from torch import nn\n",
-             *(HELPERS[h].strip("\n") + "\n" for h in sorted(helpers)), "\n".join(cls) + "\n"]
+             *(HELPERS[h].strip("\n") + "\n" for h in sorted(helpers) if h in HELPERS), "\n".join(cls) + "\n"]
     return "\n\n".join(parts)

@@ -6,14 +6,19 @@ into the IR. torch is imported only here, only when called.
   layer name the module path (``inc.double_conv.0``), so the state_dict keys are convgraph's names;
 - functional spellings (``F.relu``, ``torch.sigmoid``, ``F.max_pool2d``, ``torch.flatten``,
   ``x.view(x.size(0), -1)``, ``F.interpolate(scale_factor=...)``, ...) become the same layers;
-- ``torch.cat``, tensor ``+``, and the centre crop ``v[:, :, t:t + w.shape[2], l:l + w.shape[3]]``
-  with ``t = (v.shape[2] - w.shape[2]) // 2`` become cat / add / crop;
+- ``torch.cat``, tensor ``+ - *`` (broadcasting), a tensor with a number (``x * 0.5``, ``1.0 - x``),
+  int slicing, ``torch.chunk`` / ``split``, ``mean`` / ``unsqueeze`` / ``squeeze`` / ``reshape`` are
+  the DSL's node ops of the same meaning (``convgraph.front.functions`` binds their arguments);
 - sizes (``x.size()``, ``x.shape[2]``, ``x.size(3)``) and integer arithmetic on them are kept as
-  expressions of (value, axis) leaves and matched structurally where they feed an operation
-  (``F.pad(x1, [dX // 2, dX - dX // 2, ...])`` with ``dX = x2.size()[3] - x1.size()[3]`` is a pad
-  of x1 to x2's size).
+  expressions of (value, axis) leaves and matched structurally where they feed an operation:
+  ``F.pad(x1, [dX // 2, dX - dX // 2, ...])`` with ``dX = x2.size()[3] - x1.size()[3]`` is a pad
+  of x1 to x2's size (pad_like), ``F.interpolate(v, size=w.shape[2:])`` a resize to w's size
+  (interp_like), ``v[:, :, t:t + w.shape[2], ...]`` with ``t = (v.shape[2] - w.shape[2]) // 2`` a
+  centre crop, a reshape entry ``x.shape[j]`` of an input the size symbol there.
 
-Anything else is an error naming the fx node, its target and what is supported.
+Value names: a module's value is named by its module path, a function's by fx (``cat``, ``add_1``),
+an input by its forward argument. Every node is located at its line in the user's ``forward``.
+Anything else is an error naming the fx node, its line and what is supported.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from typing import Any
 from convgraph import ir
 from convgraph.errors import ConvGraphError, GraphError, Loc
 from convgraph.front.catalogue import CATALOGUE, construct
+from convgraph.front.functions import FUNCTIONAL, functional_layer, like_attrs, part_arg, shape_function_attrs
 
 DimsSpec = Sequence[int | str]
 
@@ -53,8 +59,10 @@ class Tensor:
     name: str
 
 
-_ARITH = {operator.add: "add", operator.sub: "sub", operator.mul: "mul", operator.floordiv: "floordiv"}
-_FOLD = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "floordiv": operator.floordiv}
+_ARITH = {operator.add: "add", operator.sub: "sub", operator.mul: "mul", operator.floordiv: "floordiv",
+          operator.truediv: "div", operator.iadd: "add", operator.imul: "mul", operator.isub: "sub"}
+_FOLD = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "floordiv": operator.floordiv,
+         "div": operator.truediv}
 
 
 def arith(op: str, a: object, b: object) -> object:
@@ -94,27 +102,7 @@ def module_spec(module: Any, loc: Loc) -> ir.LayerSpec:
     return construct(name, (), kwargs, loc)  # type: ignore[arg-type]
 
 
-# --- functional spellings -> catalogue names and parameter orders ------------------------------------------
-
-#: functional name -> (catalogue name, positional parameter names after the input)
-FUNCTIONAL: dict[str, tuple[str, tuple[str, ...]]] = {
-    "relu": ("ReLU", ("inplace",)),
-    "sigmoid": ("Sigmoid", ()),
-    "tanh": ("Tanh", ()),
-    "gelu": ("GELU", ()),
-    "silu": ("SiLU", ("inplace",)),
-    "leaky_relu": ("LeakyReLU", ("negative_slope", "inplace")),
-    "dropout": ("Dropout", ("p", "training", "inplace")),
-    **{f"dropout{nd}d": (f"Dropout{nd}d", ("p", "training", "inplace")) for nd in (1, 2, 3)},
-    **{f"max_pool{nd}d": (f"MaxPool{nd}d", ("kernel_size", "stride", "padding", "dilation", "ceil_mode",
-                                             "return_indices")) for nd in (1, 2, 3)},
-    **{f"avg_pool{nd}d": (f"AvgPool{nd}d", ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
-                                             "divisor_override")) for nd in (1, 2, 3)},
-    **{f"adaptive_avg_pool{nd}d": (f"AdaptiveAvgPool{nd}d", ("output_size",)) for nd in (1, 2, 3)},
-    "flatten": ("Flatten", ("start_dim", "end_dim")),
-}
-#: arguments of the functional form that the module form does not have
-_DROPPED = ("training",)
+# --- functional spellings: convgraph.front.functions binds them as torch does -------------------------------
 
 
 def _functional_name(target: Any) -> str | None:
@@ -124,8 +112,10 @@ def _functional_name(target: Any) -> str | None:
 
 
 SUPPORTED = ("catalogue modules (" + ", ".join(sorted(CATALOGUE)) + "), functional forms ("
-             + ", ".join(sorted(FUNCTIONAL)) + "), torch.cat, tensor +, x.size()/x.shape and int arithmetic "
-             "on sizes, centre-crop slicing, x.view(x.size(0), -1), F.interpolate(scale_factor=...)")
+             + ", ".join(sorted(FUNCTIONAL)) + ", pad), torch.cat, torch.chunk, torch.split, tensor + - * "
+             "(broadcasting) and with numbers, x.size()/x.shape and int arithmetic on sizes, slicing with ints, "
+             "centre crop / F.pad / F.interpolate to another tensor's size, mean, unsqueeze, squeeze, "
+             "view/reshape with ints, -1 and the inputs' sizes")
 
 
 # --- the walk ------------------------------------------------------------------------------------------------
@@ -143,7 +133,7 @@ class _Walk:
         self.root, self.label = root, label
         self.nodes: list[ir.Node] = []
         self.env: dict[str, object] = {}
-        self.ranks: dict[str, int] = {}
+        self.ranks: dict[str, int | None] = {}
         self.loc = Loc(label, 0, 0)
         self.current: Any = None
 
@@ -164,7 +154,19 @@ class _Walk:
         return v.name
 
     def rank(self, name: str) -> int:
-        return self.ranks[name]
+        rank = self.ranks[name]
+        if rank is None:
+            raise self.fail(f"the rank of '{name}' (after squeeze() of every size-1 dim) is not known before "
+                            "the shapes are; name the dims to squeeze")
+        return rank
+
+    def input_symbol(self, e: object) -> str | None:
+        """The size symbol of ``x.shape[j]`` for an input x whose dim j is a symbol."""
+        if isinstance(e, Size):
+            node = next((n for n in self.nodes if n.name == e.value and n.op == "input"), None)
+            if node is not None and isinstance(node.dims[e.axis], str):
+                return str(node.dims[e.axis])
+        return None
 
     def unique(self, base: str) -> str:
         name, k = base, 1
@@ -172,17 +174,21 @@ class _Walk:
             name, k = f"{base}_{k}", k + 1
         return name
 
-    def add(self, op: str, inputs: tuple[str, ...], name: str | None = None, **kw: Any) -> Tensor:
-        """Append a node; its rank is its first input's, but for Flatten (the front end needs ranks
-        before the shape stage runs: negative dims, x.size())."""
-        name = self.unique(name or self.current.name)
+    def add(self, op: str, inputs: tuple[str, ...], name: str | None = None, rank: int | None = -1,
+            **kw: Any) -> Tensor:
+        """Append a node. Its rank (the front end needs ranks before the shape stage runs: negative
+        dims, x.size()) is ``rank`` when given (None: unknown), else its inputs' largest
+        (broadcasting), but for Flatten and Unflatten."""
+        given, name = rank, self.unique(name or self.current.name)
         self.nodes.append(ir.Node(name, op, inputs, self.loc, **kw))
-        rank = self.ranks[inputs[0]]
+        rank = max(self.rank(i) for i in inputs) if given == -1 else 0
         spec = kw.get("layer")
         if isinstance(spec, ir.Flatten):
             start, end = (d + rank if d < 0 else d for d in (spec.start_dim, spec.end_dim))
             rank -= end - start
-        self.ranks[name] = rank
+        elif isinstance(spec, ir.Unflatten):
+            rank += len(spec.sizes) - 1
+        self.ranks[name] = rank if given == -1 else given
         return Tensor(name)
 
     def layer(self, spec: ir.LayerSpec, x: str, layer_name: str | None = None) -> Tensor:
@@ -232,20 +238,31 @@ class _Walk:
 
     def arithmetic(self, op: str, args: tuple) -> object:
         a, b = args
+        if isinstance(a, Tensor) and isinstance(b, Tensor) and op in ir.BINARY_OPS:
+            return self.add(op, (a.name, b.name))
         if isinstance(a, Tensor) or isinstance(b, Tensor):
-            if op == "add" and isinstance(a, Tensor) and isinstance(b, Tensor):
-                return self.add("add", (a.name, b.name))
-            raise self.fail(f"tensor '{op}' with these operands is not supported (only tensor + tensor)")
+            return self.scalar(op, a, b)
         return arith(op, a, b)
 
+    def scalar(self, op: str, a: object, b: object) -> object:
+        """tensor op number (or number - tensor): a 'scalar' node."""
+        t, c = (a, b) if isinstance(a, Tensor) else (b, a)
+        if not isinstance(t, Tensor):
+            raise self.fail(f"{op} of {a!r} and {b!r} is not supported")
+        op = "rsub" if op == "sub" and isinstance(b, Tensor) else op
+        if not isinstance(c, (int, float)) or isinstance(c, bool) or op not in ir.SCALAR_OPS or \
+                (op == "div" and not isinstance(a, Tensor)):
+            raise self.fail(f"tensor {op} with {c!r} is not supported (tensors combine by + - * with tensors, "
+                            "and by + - * / with numbers)")
+        return self.add("scalar", (t.name,), attrs=(("op", op), ("value", float(c))))
+
     def functional(self, name: str, args: tuple, kwargs: dict) -> object:
-        type_name, params = FUNCTIONAL[name]
         x = self.tensor(args[0])
-        bound = dict(zip(params, args[1:])) | dict(kwargs)
-        bound = {k: v for k, v in bound.items() if k not in _DROPPED}
-        if type_name == "Flatten" and "end_dim" not in bound:
-            bound.setdefault("start_dim", 0)  # torch.flatten's default start_dim is 0, the module's 1
-        return self.layer(self.construct(type_name, bound), x)
+        try:
+            spec = functional_layer(name, tuple(args[1:]), dict(kwargs), self.loc, prefix="F.")
+        except ConvGraphError as e:
+            raise self.fail(e.message) from e
+        return self.layer(spec, x)
 
     def output(self, node: Any) -> tuple[str, ...]:
         out = self.value(node.args[0])
@@ -276,8 +293,12 @@ def _getitem(w: _Walk, args: tuple, kwargs: dict) -> object:
     obj, index = args
     if isinstance(obj, tuple):
         return obj[index]
+    if isinstance(obj, Parts) and isinstance(index, int):
+        return _part(w, obj, index)
     if isinstance(obj, Tensor):
-        return _crop(w, obj.name, index if isinstance(index, tuple) else (index,))
+        index = index if isinstance(index, tuple) else (index,)
+        sliced = _slice(w, obj.name, index)
+        return sliced if sliced is not None else _crop(w, obj.name, index)
     raise w.fail(f"indexing {obj!r} is not supported")
 
 
@@ -325,31 +346,163 @@ def _add(w: _Walk, args: tuple, kwargs: dict) -> object:
     return w.arithmetic("add", args[:2])
 
 
+def _sub(w: _Walk, args: tuple, kwargs: dict) -> object:
+    if kwargs.get("alpha", 1) != 1:
+        raise w.fail("torch.sub with alpha is not supported")
+    return w.arithmetic("sub", args[:2])
+
+
+def _mul(w: _Walk, args: tuple, kwargs: dict) -> object:
+    return w.arithmetic("mul", args[:2])
+
+
 def _view(w: _Walk, args: tuple, kwargs: dict) -> object:
-    """``x.view(x.size(0), -1)`` / ``reshape``: a Flatten(1)."""
+    """``x.view(x.size(0), -1)`` is a Flatten(1); any other shape a 'reshape' whose entries are ints,
+    -1, or an input's symbolic size times an int."""
     x = w.tensor(args[0])
     shape = args[1] if len(args) == 2 and isinstance(args[1], (tuple, list)) else args[1:]
+    shape = kwargs.get("shape", shape)
     if len(shape) == 2 and shape[0] == Size(x, 0) and shape[1] == -1:
         return w.layer(w.construct("Flatten", {"start_dim": 1}), x)
-    raise w.fail("view/reshape is supported only as x.view(x.size(0), -1) (a Flatten)")
+    entries = tuple(_reshape_entry(w, e) for e in shape)
+    return w.add("reshape", (x,), attrs=(("shape", entries),), rank=len(entries))
+
+
+def _reshape_entry(w: _Walk, e: object) -> int | tuple[str, int]:
+    if isinstance(e, int):
+        return e
+    leaf: object = e
+    k: object = 1
+    if isinstance(e, Arith) and e.op == "mul":
+        leaf, k = (e.a, e.b) if isinstance(e.b, int) else (e.b, e.a)
+    symbol = w.input_symbol(leaf) if isinstance(k, int) else None
+    if symbol is None or not isinstance(k, int):
+        raise w.fail(f"a reshape entry must be an int, -1, or an input's size (x.shape[j], times an int), got {e!r}")
+    return (symbol, k)
+
+
+def _shape_function(w: _Walk, args: tuple, kwargs: dict, name: str) -> object:
+    """``x.mean(dims, keepdim)``, ``x.unsqueeze(d)``, ``x.squeeze(dims)`` (and torch.*)."""
+    x = w.tensor(args[0])
+    try:
+        attrs = shape_function_attrs(name, tuple(args[1:]), dict(kwargs), w.loc)
+    except ConvGraphError as e:
+        raise w.fail(e.message) from e
+    a, rank = dict(attrs), w.rank(x)
+    if name == "unsqueeze":
+        new: int | None = rank + 1
+    elif name == "mean":
+        new = rank if a["keepdim"] else rank - len(set(a["dims"]))
+    else:
+        new = None  # squeeze: a dim goes only if its size is 1, which the shape stage knows
+    return w.add(name, (x,), attrs=attrs, rank=new)
+
+
+def _like_target(w: _Walk, v: str, sizes: object) -> str | None:
+    """The tensor w when ``sizes`` is ``w.shape[2:]`` (one leaf per spatial axis of v)."""
+    if not isinstance(sizes, (tuple, list)) or len(sizes) != w.rank(v) - 2:
+        return None
+    owners = {s.value for j, s in enumerate(sizes, 2) if isinstance(s, Size) and s.axis == j}
+    return owners.pop() if len(owners) == 1 and all(isinstance(s, Size) for s in sizes) else None
 
 
 def _interpolate(w: _Walk, args: tuple, kwargs: dict) -> object:
     names = ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor", "antialias")
     bound = dict(zip(names, args[1:])) | dict(kwargs)
     x = w.tensor(args[0])
-    if bound.pop("antialias", False):
-        raise w.fail("F.interpolate(antialias=True) is not supported")
-    size = bound.get("size")
-    if size is not None and not isinstance(size, int) and not all(isinstance(s, int) for s in size):
-        raise w.fail("F.interpolate to another tensor's size (size=w.shape[2:]) needs the interpolate(v, like=w) "
-                     "operation, which this convgraph build does not have; use scale_factor=")
-    return w.layer(w.construct("Upsample", bound), x)
+    like = _like_target(w, x, bound.get("size"))
+    if like is None:
+        return w.functional("interpolate", args, kwargs)
+    if bound.get("scale_factor") is not None or bound.get("antialias") or bound.get("recompute_scale_factor"):
+        raise w.fail("F.interpolate to another tensor's size takes only mode= and align_corners=")
+    try:
+        attrs = like_attrs("interp", {k: bound[k] for k in ("mode", "align_corners") if k in bound}, w.loc)
+    except ConvGraphError as e:
+        raise w.fail(e.message) from e
+    return w.add("interp_like", (x, like), attrs=attrs)
+
+
+def _pad_like_target(w: _Walk, v: str, pads: object) -> str | None:
+    """The tensor w when pads are ``[dX // 2, dX - dX // 2, dY // 2, ...]``, dX = w.shape[j] - v.shape[j]
+    for every spatial axis j, last axis first (the milesial U-Net's Up.forward)."""
+    rank = w.rank(v)
+    if not isinstance(pads, (tuple, list)) or len(pads) != 2 * (rank - 2):
+        return None
+    likes = set()
+    for k in range(rank - 2):
+        j, (lo, hi) = rank - 1 - k, pads[2 * k: 2 * k + 2]
+        if not (isinstance(lo, Arith) and lo.op == "floordiv" and lo.b == 2 and hi == Arith("sub", lo.a, lo)):
+            return None
+        diff = lo.a
+        if not (isinstance(diff, Arith) and diff.op == "sub" and diff.b == Size(v, j)
+                and isinstance(diff.a, Size) and diff.a.axis == j):
+            return None
+        likes.add(diff.a.value)
+    return likes.pop() if len(likes) == 1 else None
 
 
 def _pad(w: _Walk, args: tuple, kwargs: dict) -> object:
-    raise w.fail("F.pad is not supported by this convgraph build (it needs the pad operations of the layer "
-                 "catalogue); centre crops and convolution padding are")
+    x = w.tensor(args[0])
+    names = ("pad", "mode", "value")
+    bound = dict(zip(names, args[1:])) | dict(kwargs)
+    pads = bound.get("pad")
+    if isinstance(pads, (tuple, list)) and all(isinstance(p, int) for p in pads):
+        return w.functional("pad", args, kwargs)
+    like = _pad_like_target(w, x, pads)
+    if like is None:
+        raise w.fail("F.pad amounts must be ints, or pad to another tensor's size as "
+                     "[dX // 2, dX - dX // 2, dY // 2, dY - dY // 2] with dX = w.size()[3] - x.size()[3], ...")
+    try:
+        attrs = like_attrs("pad", {k: bound[k] for k in ("mode", "value") if bound.get(k) is not None}, w.loc)
+    except ConvGraphError as e:
+        raise w.fail(e.message) from e
+    return w.add("pad_like", (x, like), attrs=attrs)
+
+
+@dataclass(frozen=True)
+class Parts:
+    """The result of torch.chunk / torch.split, taken apart by indexing."""
+
+    value: str
+    kind: str
+    arg: object
+    dim: int
+    count: int
+
+
+def _parts(w: _Walk, args: tuple, kwargs: dict, kind: str) -> object:
+    x = w.tensor(args[0])
+    params = ("chunks", "dim") if kind == "chunk" else ("split_size_or_sections", "dim")
+    bound = dict(zip(params, args[1:])) | dict(kwargs)
+    try:
+        arg = part_arg(kind, bound.get(params[0]), w.loc)
+    except ConvGraphError as e:
+        raise w.fail(e.message) from e
+    dim = bound.get("dim", 0)
+    if not isinstance(dim, int):
+        raise w.fail(f"{kind}: dim must be an int, got {dim!r}")
+    users = [u.args[1] for u in w.current.users if u.target is operator.getitem and isinstance(u.args[1], int)]
+    if len(users) != len(w.current.users):
+        raise w.fail(f"the parts of torch.{kind} must be taken by indexing or unpacking (a, b = ...)")
+    return Parts(x, kind, arg, dim, max(users, default=-1) + 1)
+
+
+def _part(w: _Walk, parts: Parts, k: int) -> object:
+    part = (parts.kind, parts.arg, parts.dim, k, parts.count)
+    return w.add("slice", (parts.value,), attrs=(("part", part),))
+
+
+def _slice(w: _Walk, v: str, index: tuple) -> object:
+    """``v[a:b, :, c:]`` with int bounds: a 'slice' node (torch's clamping applies)."""
+    pairs = []
+    for s in index:
+        if not (isinstance(s, slice) and s.step in (None, 1)
+                and all(b is None or (isinstance(b, int) and not isinstance(b, bool)) for b in (s.start, s.stop))):
+            return None
+        pairs.append((s.start, s.stop))
+    if len(pairs) > w.rank(v):
+        raise w.fail(f"too many indices for a {w.rank(v)}-D tensor")
+    return w.add("slice", (v,), attrs=(("index", tuple(pairs)),))
 
 
 def _contiguous(w: _Walk, args: tuple, kwargs: dict) -> object:
@@ -363,7 +516,11 @@ def _dim(w: _Walk, args: tuple, kwargs: dict) -> object:
 _CALLS: dict[str, Callable[[_Walk, tuple, dict], object]] = {
     "size": _size, "getattr": _getattr, "getitem": _getitem, "cat": _cat, "concat": _cat, "add": _add,
     "iadd": _add, "view": _view, "reshape": _view, "interpolate": _interpolate, "pad": _pad,
-    "contiguous": _contiguous, "dim": _dim,
+    "contiguous": _contiguous, "dim": _dim, "sub": _sub, "mul": _mul,
+    "chunk": lambda w, a, k: _parts(w, a, k, "chunk"), "split": lambda w, a, k: _parts(w, a, k, "split"),
+    "mean": lambda w, a, k: _shape_function(w, a, k, "mean"),
+    "unsqueeze": lambda w, a, k: _shape_function(w, a, k, "unsqueeze"),
+    "squeeze": lambda w, a, k: _shape_function(w, a, k, "squeeze"),
 }
 
 

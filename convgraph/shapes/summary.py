@@ -111,10 +111,18 @@ PARAMS: dict[type, Callable[[Any], int]] = {
     ir.ConvTranspose: _conv_params,
     ir.Pool: lambda s: 0,
     ir.AdaptiveAvgPool: lambda s: 0,
+    ir.AdaptiveMaxPool: lambda s: 0,
+    ir.Pad: lambda s: 0,
+    ir.PixelShuffle: lambda s: 0,
     ir.Upsample: lambda s: 0,
     ir.BatchNorm: lambda s: 2 * s.num_features if s.affine else 0,
+    ir.InstanceNorm: lambda s: 2 * s.num_features if s.affine else 0,
+    ir.GroupNorm: lambda s: 2 * s.num_channels if s.affine else 0,
+    ir.PReLU: lambda s: s.num_parameters,
+    ir.Softmax: lambda s: 0,
     ir.Elementwise: lambda s: 0,
     ir.Flatten: lambda s: 0,
+    ir.Unflatten: lambda s: 0,
     ir.Linear: lambda s: s.in_features * s.out_features + (s.out_features if s.bias else 0),
 }
 
@@ -123,10 +131,18 @@ MACS: dict[type, Callable[[Any, Shape, Shape], Any]] = {
     ir.ConvTranspose: lambda s, x, y: numel(x) * (s.out_channels // s.groups * math.prod(s.kernel_size)),
     ir.Pool: lambda s, x, y: 0,
     ir.AdaptiveAvgPool: lambda s, x, y: 0,
+    ir.AdaptiveMaxPool: lambda s, x, y: 0,
+    ir.Pad: lambda s, x, y: 0,
+    ir.PixelShuffle: lambda s, x, y: 0,
     ir.Upsample: lambda s, x, y: 0,
     ir.BatchNorm: lambda s, x, y: 0,
+    ir.InstanceNorm: lambda s, x, y: 0,
+    ir.GroupNorm: lambda s, x, y: 0,
+    ir.PReLU: lambda s, x, y: 0,
+    ir.Softmax: lambda s, x, y: 0,
     ir.Elementwise: lambda s, x, y: 0,
     ir.Flatten: lambda s, x, y: 0,
+    ir.Unflatten: lambda s, x, y: 0,
     ir.Linear: lambda s, x, y: numel(y) * s.in_features,
 }
 
@@ -189,6 +205,45 @@ def _adaptive_field(spec: ir.AdaptiveAvgPool, fs: Fields, x: Shape) -> Fields:
     return tuple(f if o is None else None for f, o in zip(fs, spec.output_size))
 
 
+def _pad_field(spec: ir.Pad, fs: Fields, x: Shape) -> Fields:
+    """Padding shifts the start by the begin amount (F.pad's axes are the last ones)."""
+    begins = [0] * len(x)
+    for axis, (b, _) in zip(range(len(x) - len(spec.padding), len(x)), spec.padding):
+        begins[axis] = b
+    return tuple(None if f is None else Field(f.size, f.jump, f.start - b * f.jump) for f, b in zip(fs, begins[2:]))
+
+
+def _pixel_shuffle_field(spec: ir.PixelShuffle, fs: Fields, x: Shape) -> Fields:
+    """Shuffle by r: output o reads input o // r (an upsampling); unshuffle: a window of r, stride r."""
+    r = spec.factor
+    if spec.upscale:
+        return tuple(_spread(f, sp.Integer(r), sp.Rational(r - 1, r), sp.Integer(0)) for f in fs)
+    return tuple(_window(f, r, r, 0, 1) for f in fs)
+
+
+def _global(spec: Any, fs: Fields, x: Shape) -> Fields:
+    """Statistics over every spatial element (instance and group norm): the whole input."""
+    if isinstance(spec, ir.InstanceNorm) and spec.track_running_stats:
+        return fs
+    return (None,) * len(fs)
+
+
+def _softmax_field(spec: ir.Softmax, fs: Fields, x: Shape) -> Fields:
+    dim = spec.dim if spec.dim is not None else (0 if len(x) in (0, 1, 3) else 1)
+    dim = dim + len(x) if dim < 0 else dim
+    return tuple(None if j == dim else f for j, f in enumerate(fs, 2))
+
+
+def _unflatten_field(spec: ir.Unflatten, fs: Fields, x: Shape) -> Fields:
+    """Batch or channels split: the spatial axes keep their fields; a spatial axis split: the new
+    axes are parts of a reshape (no window)."""
+    dim = spec.dim + len(x) if spec.dim < 0 else spec.dim
+    if dim < 2:
+        return fs
+    j = dim - 2
+    return (*fs[:j], *(None,) * len(spec.sizes), *fs[j + 1:])
+
+
 def _same(spec: Any, fs: Fields, x: Shape) -> Fields:
     return fs
 
@@ -202,10 +257,18 @@ FIELDS: dict[type, Callable[[Any, Fields, Shape], Fields]] = {
     ir.ConvTranspose: _conv_transpose_field,
     ir.Pool: _pool_field,
     ir.AdaptiveAvgPool: _adaptive_field,
+    ir.AdaptiveMaxPool: _adaptive_field,
+    ir.Pad: _pad_field,
+    ir.PixelShuffle: _pixel_shuffle_field,
     ir.Upsample: _upsample_field,
     ir.BatchNorm: _same,
+    ir.InstanceNorm: _global,
+    ir.GroupNorm: _global,
+    ir.PReLU: _same,
+    ir.Softmax: _softmax_field,
     ir.Elementwise: _same,
     ir.Flatten: _no_axes,
+    ir.Unflatten: _unflatten_field,
     ir.Linear: _no_axes,
 }
 
@@ -219,12 +282,50 @@ def _union(fields: list[Field | None]) -> Field | None:
     return Field(sp.Max(*(f.start + f.size - 1 for f in known)) - start + 1, known[0].jump, start)
 
 
-def _merge_fields(node: ir.Node, ins: list[Fields], shapes: list[Shape]) -> Fields:
+def _shift(fs: Fields, shifts: list[Any]) -> Fields:
+    return tuple(None if f is None else Field(f.size, f.jump, f.start + f.jump * d) for f, d in zip(fs, shifts))
+
+
+def _half_gap(big: Shape, small: Shape) -> list[Any]:
+    return [sp.floor((D.to_sympy(a) - D.to_sympy(b)) / 2) for a, b in zip(big[2:], small[2:])]
+
+
+def _slice_fields(node: ir.Node, fs: Fields, x: Shape) -> Fields:
+    """A slice of spatial axes moves the start to its first kept index (chunk/split: channels)."""
+    index = node.attr("index", ()) if node.attr("part") is None else ()
+    shifts: list[Any] = [0] * len(fs)
+    for j, (a, _) in enumerate(index):
+        if j >= 2 and a is not None:
+            size = D.to_sympy(x[j])
+            shifts[j - 2] = sp.Max(0, a) if a >= 0 else sp.Max(0, size + a)
+    return _shift(fs, shifts)
+
+
+def _mean_fields(node: ir.Node, fs: Fields, x: Shape, y: Shape) -> Fields:
+    """The averaged spatial axes depend on the whole input; without keepdim they go."""
+    dims = {d % len(x) for d in node.attr("dims")}
+    if node.attr("keepdim"):
+        return tuple(None if j in dims else f for j, f in enumerate(fs, 2))
+    if dims & {0, 1}:  # batch or channels averaged: the axes after them move
+        return (None,) * (len(y) - 2)
+    return tuple(f for j, f in enumerate(fs, 2) if j not in dims)
+
+
+def _merge_fields(node: ir.Node, ins: list[Fields], shapes: list[Shape], y: Shape) -> Fields:
+    if node.op == "mean":
+        return _mean_fields(node, ins[0], shapes[0], y)
+    if node.op in ("unsqueeze", "squeeze", "reshape"):  # a reshape: no window (unless nothing moved)
+        return ins[0] if tuple(shapes[0]) == tuple(y) else (None,) * max(len(y) - 2, 0)
     if node.op == "crop":  # drops (v - w) // 2 at the start of each spatial axis
-        v, w = shapes
-        return tuple(None if f is None else
-                     Field(f.size, f.jump, f.start + f.jump * sp.floor((D.to_sympy(a) - D.to_sympy(b)) / 2))
-                     for f, a, b in zip(ins[0], v[2:], w[2:]))
+        return _shift(ins[0], _half_gap(shapes[0], shapes[1]))
+    if node.op == "pad_like":  # adds (w - v) // 2 at the start
+        return _shift(ins[0], [-g for g in _half_gap(shapes[1], shapes[0])])
+    if node.op == "interp_like":  # resized to a size from another value: no constant jump
+        return (None,) * len(ins[0])
+    if node.op == "slice":
+        return _slice_fields(node, ins[0], shapes[0])
+    if node.op == "scalar":
+        return ins[0]
     n = min(len(f) for f in ins)
     return tuple(_union([f[j] for f in ins]) for j in range(n))
 
@@ -235,7 +336,7 @@ def _merge_fields(node: ir.Node, ins: list[Fields], shapes: list[Shape]) -> Fiel
 def _kind(node: ir.Node) -> str:
     if node.op == "layer":
         return node.layer.type_name  # type: ignore[union-attr]
-    return {"add": "+"}.get(node.op, node.op)
+    return {"add": "+", "sub": "-", "mul": "*"}.get(node.op, node.op)
 
 
 def _row(node: ir.Node, values: Mapping[str, Shape], fields: Mapping[str, Fields]) -> Row:
@@ -244,7 +345,7 @@ def _row(node: ir.Node, values: Mapping[str, Shape], fields: Mapping[str, Fields
         fs: Fields = tuple(Field(sp.Integer(1), sp.Integer(1), sp.Integer(0)) for _ in y[2:])
         return Row(node.name, "input", None, y, 0, sp.Integer(0), fs)
     if node.op != "layer":
-        fs = _merge_fields(node, [fields[i] for i in node.inputs], [values[i] for i in node.inputs])
+        fs = _merge_fields(node, [fields[i] for i in node.inputs], [values[i] for i in node.inputs], y)
         return Row(node.name, _kind(node), None, y, 0, sp.Integer(0), fs)
     spec, x = node.layer, values[node.inputs[0]]
     fs = FIELDS[type(spec)](spec, fields[node.inputs[0]], x)
