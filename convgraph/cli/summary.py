@@ -92,7 +92,8 @@ def cli_summary(args: argparse.Namespace) -> int:
     acts = _expr(s.activations, sizes)
     print(f"\ntotal: {s.params:,} parameters; MACs {_expr(s.macs, sizes)}; activations {acts} elements"
           + (f" ({int(acts) * 4 / 2 ** 20:.1f} MiB float32)" if acts.isdigit() else ""))
-    print("receptive field, jump, start: per spatial axis, in input elements; 'all': the whole input (or no window, after a reshape)")
+    print("receptive field, jump, start: per spatial axis, in input elements; "
+          "'all': the whole input (or no window, after a reshape)")
     return 0
 
 
