@@ -28,7 +28,8 @@ __all__ = [
     "to_torch_source",
 ]
 
-_BUILDER_FUNCS = frozenset({"input", "cat", "crop", "pad", "interpolate", "chunk", "split", "assume", "expect"})
+_BUILDER_FUNCS = frozenset({"input", "cat", "crop", "pad", "interpolate", "chunk", "split", "assume", "expect",
+                            "scope"})
 
 
 def __getattr__(name: str) -> Any:

@@ -11,7 +11,10 @@ import argparse
 import importlib
 import json
 import os
+import re
+import signal
 import sys
+from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
 
 from convgraph.errors import ConvGraphError, Loc
@@ -32,14 +35,22 @@ COMMANDS = {
 }
 
 
+#: a size on the command line: ASCII digits only (``str.isdigit`` also accepts '²'), at most 2**63 - 1
+_SIZE = re.compile(r"\s*\+?([0-9]{1,19})\s*")
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def parse_at(items: list[str] | None, flag: str = "--at") -> dict[str, int]:
-    """``["H=64", "W=48"]`` -> ``{"H": 64, "W": 48}``; a malformed item is a user error."""
+    """``["H=64", "W=48"]`` -> ``{"H": 64, "W": 48}``; a malformed item or a size that is not a
+    positive int below 2**63 is a user error."""
     out: dict[str, int] = {}
     for item in items or ():
         name, eq, val = item.partition("=")
-        if not eq or not name.isidentifier() or not val.strip().lstrip("-").isdigit():
-            raise ConvGraphError(f"{flag} expects SYM=INT, got {item!r}", Loc("<command line>", 0, 0))
-        out[name] = int(val)
+        m = _SIZE.fullmatch(val)
+        if not eq or not NAME.fullmatch(name) or not m or not 1 <= int(m.group(1)) < 2**63:
+            raise ConvGraphError(f"{flag} expects SYM=INT with INT a positive size below 2**63, got "
+                                 f"{_clip(item)!r}", Loc("<command line>", 0, 0))
+        out[name] = int(m.group(1))
     return out
 
 
@@ -77,6 +88,31 @@ PY_HELP = ("a .cg file (parsed, never executed), or path/to/model.py:ClassName: 
            "convgraph IMPORTS AND RUNS (the file's code executes, then ClassName() is built and traced "
            "with torch.fx; needs torch and --dims)")
 DIMS_HELP = "input dims of a Python module, one per forward input: x=N,3,H,W"
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def seed(text: str) -> int:
+    """``--seed``: an int in numpy's seed range, 0 to 2**63 - 1 (argparse reports anything else)."""
+    m = _SIZE.fullmatch(text)
+    if not m or int(m.group(1)) >= 2**63:
+        raise argparse.ArgumentTypeError(f"expected an int from 0 to 2**63 - 1, got {_clip(text)!r}")
+    return int(m.group(1))
+
+
+class UsageError(ConvGraphError):
+    """The command line itself is malformed (argparse's errors, in the documented one-line form)."""
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse, but its errors are ``<command line>:0:0: error: ...`` (exit 2; JSON with --json)
+    rather than a usage block; subparsers inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {_clip(message, 300)}", Loc("<command line>", 0, 0),
+                         hints=(f"see '{self.prog} --help'",))
 
 
 def check_at(graph: Graph, sizes: dict[str, int]) -> None:
@@ -180,11 +216,12 @@ def _weights(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", metavar="FILE",
                    help=".npz, .safetensors or a PyTorch state_dict file, keys = layer names; "
                         "without it the weights are random (PyTorch's default initialisation)")
-    p.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the random weights and inputs (default 0)")
+    p.add_argument("--seed", type=seed, default=0, metavar="N",
+                   help="seed of the random weights and inputs (default 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="convgraph",
+    p = _ArgumentParser(prog="convgraph",
                                 description="exact shapes, valid sizes and ONNX export for conv layer stacks",
                                 epilog="run 'convgraph VERB --help' for a verb's options and an example")
     from convgraph._version import __version__
@@ -248,13 +285,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-class _JSONParser(argparse.ArgumentParser):
-    """With --json, a usage error is a user error in the JSON shape too."""
-
-    def error(self, message: str) -> NoReturn:
-        raise ConvGraphError(message, Loc("<command line>", 0, 0))
-
-
 def error_json(err: ConvGraphError) -> dict:
     """``{"error": {"file", "line", "col", "message", "hints"}}``."""
     loc = err.loc
@@ -262,23 +292,31 @@ def error_json(err: ConvGraphError) -> dict:
                       "hints": list(err.hints)}}
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser()
-    if "--json" in argv:
-        for action in [parser, *_subparsers(parser)]:
-            action.__class__ = _JSONParser
-    return parser.parse_args(argv)
-
-
 def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
     return [p for a in parser._actions if isinstance(a, argparse._SubParsersAction) for p in a.choices.values()]
 
 
+def _terminate(signum: int, frame: FrameType | None) -> NoReturn:
+    """SIGTERM unwinds like Ctrl-C (every ``finally`` runs: temp files are removed), exit 143."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
-    as_json = "--json" in (sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = _parse(argv)
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: signals stay as they are
+        return _run(argv)
+    try:
+        return _run(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv: list[str]) -> int:
+    as_json = "--json" in argv
+    try:
+        args = build_parser().parse_args(argv)
         module, func = COMMANDS[args.command]
         return int(getattr(importlib.import_module(module), func)(args) or 0)
     except ConvGraphError as err:

@@ -11,17 +11,18 @@ makes no merge that was proved fail.
 """
 from __future__ import annotations
 
-from collections.abc import Container, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
 from convgraph import dims as D
-from convgraph.dims import EPSet
 from convgraph.errors import ConvGraphError, Loc
 from convgraph.ir import Assume, Conv, ConvTranspose, Graph, LayerSpec, Node, Pool
-from convgraph.shapes import Constraint, ShapeResult, infer
+from convgraph.shapes import Constraint, ShapeResult
+from convgraph.solve._incremental import infer_edited
 from convgraph.solve._report import classes_text, describe_set, periodic_start
-from convgraph.solve._sets import condition_set, subset
+from convgraph.solve._sets import EPSet, condition_set, intersect_all, subset, symbol_radix
+from convgraph.solve._tree import prev_member
 
 if TYPE_CHECKING:  # pragma: no cover
     from convgraph.solve._solve import Fix, Merge, Solution
@@ -55,7 +56,7 @@ def find_fixes(sol: Solution) -> tuple[Fix, ...]:
 def _fixes_for(sol: Solution, m: Merge) -> list[Fix]:
     from convgraph.solve._solve import Fix
 
-    checked = [(cand, _verify(sol, m, cand)) for cand in _candidates(sol, m)]
+    checked = _check(sol, m, list(_candidates(sol, m)))
     good = [(cand, v) for cand, v in checked if v is not None]
     complete = [(cand, v) for cand, v in good if v[1]]
     out: list[Fix] = []
@@ -79,27 +80,88 @@ def _fixes_for(sol: Solution, m: Merge) -> list[Fix]:
 # --------------------------------------------------------------------------------------------
 
 
-def _sizes(res: ShapeResult, name: str, kinds: tuple[str, ...], values: Container[str] | None = None) -> EPSet:
-    acc = EPSet.all()
-    for c in res.constraints:
-        if c.symbols == {name} and c.kind in kinds and (values is None or c.value in values):
-            acc = acc & condition_set(c.lhs, c.op, c.rhs, name).sizes
-    return acc
+def _sizes(res: ShapeResult, name: str, kinds: tuple[str, ...], values: Container[str] | None = None,
+           radix: tuple[int, ...] = ()) -> EPSet:
+    return intersect_all(condition_set(c.lhs, c.op, c.rhs, name, radix).sizes for c in res.constraints
+                         if c.kind in kinds and (values is None or c.value in values) and _symbols(c) == {name})
 
 
-def _verify(sol: Solution, m: Merge, cand: Candidate) -> tuple[EPSet, bool, str] | None:
+def _symbols(c: Constraint) -> frozenset[str]:
+    """``c.symbols``, remembered per constraint object (an edited graph reuses most of them)."""
+    got = _SYMBOLS.get(id(c))
+    if got is None or got[0] is not c:
+        if len(_SYMBOLS) > 1 << 16:
+            _SYMBOLS.clear()
+        got = _SYMBOLS[id(c)] = (c, frozenset(c.symbols))
+    return got[1]
+
+
+_SYMBOLS: dict[int, tuple[Constraint, frozenset[str]]] = {}
+
+Verified = tuple[EPSet, bool, str]
+
+
+def _check(sol: Solution, m: Merge, cands: list[Candidate]) -> list[tuple[Candidate, Verified | None]]:
+    """(candidate, ``_verify`` result) for every candidate whose result can be shown. A candidate
+    that a point check proves incomplete (a size the edited layers accept where the merge fails)
+    can only be shown as a partial fix, and partial fixes (other than the output_padding ones of the
+    per-class note) are shown only when no complete fix other than an assume exists: those are
+    verified last, and only then (else their result stays None)."""
+    edited = [_infer(sol, c) for c in cands]
+    probe = m.fails.first(3) if m.fails is not None else []
+    later = {i for i, (c, res) in enumerate(zip(cands, edited))
+             if c.kind not in ("output_padding", "assume") and res is not None and _fails_at(res, m, c, probe)}
+    out = {i: _verify(sol, m, c, edited[i]) for i, c in enumerate(cands) if i not in later}
+    if not any(v is not None and v[1] and cands[i].kind != "assume" for i, v in out.items()):
+        out.update({i: _verify(sol, m, cands[i], edited[i]) for i in later})
+    return [(c, out.get(i)) for i, c in enumerate(cands)]
+
+
+def _infer(sol: Solution, cand: Candidate) -> ShapeResult | None:
+    """The edited graph's shapes; an edit proposed for two merges (a crop or a ceil_mode for the H
+    and the W axis of one cat) is inferred once: its text names the layer and the new value."""
+    key = (id(sol), cand.kind, cand.edit)
+    got = _INFERRED.get(key)
+    if got is not None and got[0] is sol:
+        return got[1]
+    try:
+        res: ShapeResult | None = infer_edited(sol.result, cand.graph)  # only what the edit changes
+    except ConvGraphError:
+        res = None
+    if len(_INFERRED) > 256:
+        _INFERRED.clear()
+    _INFERRED[key] = (sol, res)
+    return res
+
+
+_INFERRED: dict[tuple[int, str, str], tuple[Solution, ShapeResult | None]] = {}
+
+
+def _fails_at(res: ShapeResult, m: Merge, cand: Candidate, sizes: Iterable[int]) -> bool:
+    """At one of ``sizes`` the edited graph's layers accept the size and the merge fails."""
+    n, values = m.one_symbol, {m.constraint.value, *cand.inserted}
+    mine = [c for c in res.constraints if _symbols(c) == {n}]
+    for x in sizes:
+        env = {n: x}
+        if all(c.holds(env) for c in mine if c.kind in ("size", "assume")) and \
+                not all(c.holds(env) for c in mine if c.kind == "merge" and c.value in values):
+            return True
+    return False
+
+
+def _verify(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | None = None) -> Verified | None:
     """(sizes where the merge holds on the edited graph, complete?, 'holds' text) or None when the
     edit is invalid, leaves no size, or breaks a merge that was proved."""
     n = m.one_symbol
-    try:
-        res = infer(cand.graph)
-    except ConvGraphError:
+    res = res if res is not None else _infer(sol, cand)
+    if res is None:
         return None
-    layers = _sizes(res, n, ("size", "assume"))
+    rx = _radix(sol).get(n, ())  # the original's digit order: unchanged conditions hit the cache
+    layers = _sizes(res, n, ("size", "assume"), radix=rx)
     if layers.empty:
         return None
-    holds = layers & _sizes(res, n, ("merge",), {m.constraint.value, *cand.inserted})
-    if holds.empty or _breaks_proved(sol, res, n, layers):
+    holds = layers & _sizes(res, n, ("merge",), {m.constraint.value, *cand.inserted}, rx)
+    if holds.empty or _breaks_proved(sol, res, n, layers, rx):
         return None
     complete = subset(layers, holds)
     base = sol.symbols[n].layers
@@ -108,12 +170,25 @@ def _verify(sol: Solution, m: Merge, cand: Candidate) -> tuple[EPSet, bool, str]
     return holds, complete, text
 
 
-def _breaks_proved(sol: Solution, res: ShapeResult, n: str, layers: EPSet) -> bool:
+def _radix(sol: Solution) -> dict[str, tuple[int, ...]]:
+    """The solved graph's digit orders (computed once per solution)."""
+    got = _RADIX.get(id(sol))
+    if got is None or got[0] is not sol:
+        got = _RADIX[id(sol)] = (sol, symbol_radix(sol.result))
+        while len(_RADIX) > 8:
+            _RADIX.pop(next(iter(_RADIX)))
+    return got[1]
+
+
+_RADIX: dict[int, tuple[Solution, dict[str, tuple[int, ...]]]] = {}
+
+
+def _breaks_proved(sol: Solution, res: ShapeResult, n: str, layers: EPSet, rx: tuple[int, ...] = ()) -> bool:
     proved = {(m.constraint.value, m.constraint.axis, m.constraint.rule) for m in sol.merges
               if m.verdict == "proved" and m.one_symbol == n}
     for c in res.constraints:
         if (c.kind == "merge" and c.symbols == {n} and (c.value, c.axis, c.rule) in proved
-                and not subset(layers, condition_set(c.lhs, c.op, c.rhs, n).sizes)):
+                and not subset(layers, condition_set(c.lhs, c.op, c.rhs, n, rx).sizes)):
             return True
     return False
 
@@ -282,7 +357,7 @@ def _assumes(sol: Solution, m: Merge) -> Iterator[Candidate]:
 
 def _class_condition(s: EPSet | None, n: str) -> tuple[str, tuple[tuple[D.Dim, str, D.Dim], ...]] | None:
     """(text, conds) for ``n % m == r`` / ``n % m >= a, n % m <= b`` plus ``n >= start``."""
-    if s is None or s.empty or s.exceptions or not s.residues:
+    if s is None or s.empty or s.finite_windows() or s.finite or s.modulus > 1 << 16:
         return None
     x = D.sym(n)
     texts, conds = [], []
@@ -301,7 +376,7 @@ def _class_condition(s: EPSet | None, n: str) -> tuple[str, tuple[tuple[D.Dim, s
         else:
             return None
     start = periodic_start(s)
-    if any(y % mod in s.residues for y in range(1, start)):
+    if start > 1 and (prev_member(s.tail, start - 1) or 0) >= 1:  # a class member below start
         texts.append(f"{n} >= {start}")
         conds.append((x, ">=", start))
     if not conds:
