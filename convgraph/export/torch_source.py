@@ -432,8 +432,8 @@ def _local_names(graph: ir.Graph) -> dict[str, str]:
     names: dict[str, str] = {}
     used = set(_TAKEN)
     for node in graph.nodes:
-        base = node.name if node.name.isidentifier() and not keyword.iskeyword(node.name) else \
-            "v_" + re.sub(r"\W", "_", node.name)
+        base = re.sub(r"\W", "_", node.name)  # inc.pooled -> inc_pooled
+        base = base if base.isidentifier() and not keyword.iskeyword(base) else f"v_{base}"
         name, k = base, 1
         while name in used:
             name, k = f"{base}_{k}", k + 1
