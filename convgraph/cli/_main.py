@@ -30,6 +30,8 @@ COMMANDS = {
     "check": ("convgraph.cli.check", "cli_check"),
     "solve": ("convgraph.cli.solve", "cli_solve"),
     "animate": ("convgraph.cli.animate", "cli_animate"),
+    "torch": ("convgraph.cli.torch", "cli_torch"),
+    "summary": ("convgraph.cli.summary", "cli_summary"),
 }
 
 
@@ -50,6 +52,42 @@ def parse_at(items: list[str] | None, flag: str = "--at") -> dict[str, int]:
                                  f"{_clip(item)!r}", Loc("<command line>", 0, 0))
         out[name] = int(m.group(1))
     return out
+
+
+def parse_dims(items: list[str] | None) -> list[tuple]:
+    """``["x=N,3,H,W"]`` (or ``["N,3,H,W"]``) -> ``[("N", 3, "H", "W")]``, one per forward input."""
+    out = []
+    for item in items or ():
+        _, _, text = item.rpartition("=")
+        parts = [p.strip() for p in text.split(",")]
+        if not parts or not all(p.isdigit() or p.isidentifier() for p in parts):
+            raise ConvGraphError(f"--dims expects [NAME=]D,D,... with ints or symbols, got {item!r}",
+                                 Loc("<command line>", 0, 0))
+        out.append(tuple(int(p) if p.isdigit() else p for p in parts))
+    return out
+
+
+def load_input(args: argparse.Namespace) -> Graph:
+    """The graph of FILE: a .cg file, or ``model.py:ClassName`` (imported and run) with ``--dims``."""
+    from convgraph.front.python_file import is_python_target
+
+    if is_python_target(args.file):
+        from convgraph.api import load_python
+
+        dims = parse_dims(getattr(args, "dims", None))
+        if not dims:
+            raise ConvGraphError("a Python module needs --dims for its inputs, e.g. --dims x=N,3,H,W",
+                                 Loc(args.file, 0, 0))
+        return load_python(args.file, dims)
+    from convgraph.api import load
+
+    return load(args.file)
+
+
+PY_HELP = ("a .cg file (parsed, never executed), or path/to/model.py:ClassName: a PyTorch module, which "
+           "convgraph IMPORTS AND RUNS (the file's code executes, then ClassName() is built and traced "
+           "with torch.fx; needs torch and --dims)")
+DIMS_HELP = "input dims of a Python module, one per forward input: x=N,3,H,W"
 
 
 def _clip(text: str, limit: int = 60) -> str:
@@ -136,6 +174,14 @@ VERBS = {
                "  convgraph export models/unet.cg -o unet64.onnx --at N=1 --at H=64 --at W=64 --weights unet.npz"),
     "check": ("run the export on onnxruntime across sizes and compare with the formulas and references",
               "example:\n  convgraph check models/unet.cg\n  convgraph check models/unet.cg --sizes 12 --provider all"),
+    "torch": ("write a PyTorch nn.Module source file (imports only torch)",
+              "The file defines class Model; its state_dict keys are the ONNX initializer names.\n\n"
+              "example:\n  convgraph torch models/unet.cg -o unet.py"),
+    "summary": ("per value: shape, parameters, MACs as formulas, receptive field, jump and start",
+                "example:\n  convgraph summary models/resnet18.cg\n"
+                "  convgraph summary models/resnet18.cg --at N=1 --at H=224 --at W=224\n"
+                "  convgraph summary models/unet.cg --plot unet_cost.png\n"
+                "  convgraph summary model.py:Net --dims x=N,3,H,W"),
     "animate": ("animated convolution arithmetic for one layer",
                 "example:\n  convgraph animate \"Conv2d(1, 1, 3, stride=2)\" --input 5x7 -o conv.gif\n"
                 "  convgraph animate models/unet.cg --layer enc1_conv1 --at H=16 --at W=16 -o layer.gif"),
@@ -150,6 +196,12 @@ def _sub(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
 
 def _file(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="the model: a .cg file")
+
+
+def _py_file(p: argparse.ArgumentParser) -> None:
+    """FILE that may also be a PyTorch module (model.py:ClassName) with --dims."""
+    p.add_argument("file", help=PY_HELP)
+    p.add_argument("--dims", action="append", metavar="NAME=D,D,...", help=DIMS_HELP)
 
 
 def _at(p: argparse.ArgumentParser, what: str) -> None:
@@ -178,12 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="VERB")
 
     s = _sub(sub, "shapes")
-    _file(s)
+    _py_file(s)
     _at(s, "evaluate every shape at these sizes (an error with hints when the graph does not run there)")
     _json(s, "values, constraints and valid sizes")
 
     v = _sub(sub, "solve")
-    _file(v)
+    _py_file(v)
     v.add_argument("--near", action="append", metavar="SYM=INT",
                    help="also show the valid sizes nearest to this one, e.g. --near H=100")
     _json(v, "the sets, merge verdicts and fixes")
@@ -194,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where to write the edited file (never the input itself)")
 
     e = _sub(sub, "export")
-    _file(e)
+    _py_file(e)
     e.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="the ONNX file to write")
     e.add_argument("--opset", type=int, metavar="N",
                    help="ONNX opset (default: the lowest the graph needs, at least 17), e.g. --opset 22")
@@ -220,6 +272,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the animation to write: .gif (or .png with --png)")
     a.add_argument("--png", action="store_true", help="write a static strip of frames (.png) instead")
     a.add_argument("--scatter", action="store_true", help="transposed conv: draw the scatter view")
+
+    t = _sub(sub, "torch")
+    _file(t)
+    t.add_argument("-o", "--output", required=True, metavar="OUT.py", help="the .py file to write")
+
+    m = _sub(sub, "summary")
+    _py_file(m)
+    _at(m, "numbers instead of formulas at these sizes")
+    _json(m, "the table and totals")
+    m.add_argument("--plot", metavar="OUT.png", help="draw MACs and activation memory against the input size")
     return p
 
 

@@ -5,8 +5,7 @@ import argparse
 import os
 import sys
 
-from convgraph.api import load
-from convgraph.cli._main import check_at, parse_at
+from convgraph.cli._main import check_at, load_input, parse_at
 from convgraph.export import export_model
 from convgraph.solve import solve
 
@@ -15,7 +14,7 @@ def cli_export(args: argparse.Namespace) -> int:
     """``convgraph export FILE -o OUT [--opset N] [--at SYM=INT ...] [--weights FILE] [--seed N]``.
     A graph with no valid size is an error (exit 2) and nothing is written."""
     sizes = parse_at(args.at)
-    graph = load(args.file)
+    graph = load_input(args)
     check_at(graph, sizes)
     err = solve(graph, tiling=False).no_valid_size()
     if err is not None:

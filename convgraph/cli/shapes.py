@@ -120,10 +120,9 @@ def valid_sizes(graph: Graph) -> dict:
 
 
 def cli_shapes(args: argparse.Namespace) -> int:
-    from convgraph.cli._main import check_at, parse_at
-    from convgraph.front.dsl import load
+    from convgraph.cli._main import check_at, load_input, parse_at
 
-    graph = load(args.file)
+    graph = load_input(args)
     sizes = parse_at(args.at)
     res = infer(graph)
     check_at(graph, sizes)
