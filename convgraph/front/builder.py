@@ -334,7 +334,7 @@ _RESHAPE_SYMBOL = re.compile(r"^\s*(?:(\d+)\s*\*\s*)?([A-Za-z_]\w*)(?:\s*\*\s*(\
 def _function(kind: str, prefix: str) -> Callable[..., Value]:
     """The builder spelling of the DSL function ``{prefix}{name}``: PyTorch's arguments (bound by
     ``front.functions``, the table the DSL uses) plus ``name=`` for the value."""
-    def call(value: Value, *args: object, name: str | None = None, **kwargs: object) -> Value:
+    def call(value: Value, /, *args: object, name: str | None = None, **kwargs: object) -> Value:
         loc = _caller(sys._getframe(1))
         (value,) = _values([value], f"{prefix}{kind}", loc)
         checked = _scoped(_checked_name(name, loc))
