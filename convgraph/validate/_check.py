@@ -352,8 +352,10 @@ def tolerance(acc: int, ref: np.ndarray, cond: float = 1.0) -> float:
 #     K = max_g (M_g / s_g) / max_g max|y_g| ( * max_g M_g / s_g for the variance term ),
 # the factor by which subtracting the mean cancels: K ~ 1 for zero-mean data (M_g ~ max|x - m|),
 # and K = |mean| / std when the group barely varies around a large mean (InstanceNorm over 2
-# pooled elements). Measured: the variance term stays below the first on onnxruntime's CPU kernels
-# (they compute var as E[(x - m)^2]), so ``_norm_conditioning`` uses K, bounded below by 1. The
+# pooled elements). Measured on onnxruntime's CPU kernels (InstanceNorm, GroupNorm, BatchNorm
+# without running stats after ``x + c``, c up to 1000, so K up to ~10^4): max|err| / tolerance stays
+# at 0.04 to 0.1, linear in K: the squared variance term does not show, so ``_norm_conditioning``
+# uses K, bounded below by 1 (a GPU kernel with a one-pass variance would need the square). The
 # affine weight and bias scale y and max|ref| alike. BatchNorm with running statistics, and
 # InstanceNorm with track_running_stats, are an affine map with fixed scale: no K.
 
