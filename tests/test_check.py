@@ -271,7 +271,8 @@ def _eps_ignored(monkeypatch, spec_type):
     monkeypatch.setitem(onnx_emit.LOWERINGS, spec_type, lowering._replace(emit=emit))
 
 
-@pytest.mark.parametrize(("norm", "spec_type"), [("InstanceNorm2d(3)", ir.InstanceNorm), ("GroupNorm(3, 3)", ir.GroupNorm)])
+@pytest.mark.parametrize(("norm", "spec_type"), [("InstanceNorm2d(3)", ir.InstanceNorm),
+                                                 ("GroupNorm(3, 3)", ir.GroupNorm)])
 def test_wrong_normalisation_lowering_is_still_a_mismatch(monkeypatch, norm, spec_type):
     """The widened tolerance of a badly conditioned normalisation still catches eps dropped."""
     _eps_ignored(monkeypatch, spec_type)

@@ -185,7 +185,8 @@ class FunctionsMixin:
         elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
             for sym, k in ((node.left, node.right), (node.right, node.left)):
                 if isinstance(sym, ast.Name) and sym.id in self.symbols and isinstance(k, ast.Constant) \
-                        and isinstance(k.value, int) and not isinstance(k.value, bool) and 1 <= k.value <= MAX_RESHAPE_FACTOR:
+                        and isinstance(k.value, int) and not isinstance(k.value, bool) \
+                        and 1 <= k.value <= MAX_RESHAPE_FACTOR:
                     return (sym.id, k.value)
         raise self.error(node, "a reshape entry is a positive int, -1, a size symbol or a size symbol times an int")
 

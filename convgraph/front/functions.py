@@ -121,8 +121,9 @@ def reshape_attrs(entries: tuple, loc: Loc) -> tuple:
     ``(symbol, k)`` for ``k * symbol`` (1 <= k <= 2**31); the caller has resolved the symbols."""
     if not 1 <= len(entries) <= MAX_RESHAPE_DIMS:
         raise GraphError(f"the shape is a tuple of 1 to {MAX_RESHAPE_DIMS} entries", loc)
+    entries = tuple(int(e) if isinstance(e, Integral) and not isinstance(e, bool) else e for e in entries)
     for e in entries:
-        is_int = isinstance(e, Integral) and not isinstance(e, bool) and (e >= 1 or e == -1)
+        is_int = isinstance(e, int) and not isinstance(e, bool) and (e >= 1 or e == -1)
         is_sym = isinstance(e, tuple) and len(e) == 2 and isinstance(e[0], str) and isinstance(e[1], int) \
             and not isinstance(e[1], bool) and 1 <= e[1] <= MAX_RESHAPE_FACTOR
         if not (is_int or is_sym):

@@ -389,7 +389,7 @@ def conditioning(graph: ir.Graph, values: Mapping[str, np.ndarray]) -> dict[str,
     cond: dict[str, float] = {}
     for node in graph.nodes:
         before = max((cond[i] for i in node.inputs), default=1.0)
-        own = _norm_conditioning(node.layer, values[node.inputs[0]]) if node.op == "layer" else 1.0
+        own = _norm_conditioning(node.spec, values[node.inputs[0]]) if node.op == "layer" else 1.0
         cond[node.name] = before * own
     return cond
 
