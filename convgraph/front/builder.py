@@ -14,6 +14,14 @@ values reachable from its outputs: an input has its ``name`` (default ``x``); a 
 ``crop`` and ``+`` take ``name=`` (``(a + b).named("r")``), else ``cat``, ``cat_1``, ``add``, ...
 Every position is the caller's file and line.
 
+Functions, as the DSL spells them and bound by the same table (``front.functions``), each with
+``name=`` for its value: ``softmax(v, dim=1)``, ``flatten(v, 1)``, ``mean(v, dim=(2, 3),
+keepdim=True)``, ``unsqueeze(v, 1)``, ``squeeze(v, 1)``, ``reshape(v, ("N", -1, "2 * L"))`` (entries
+ints, one -1, a size symbol of the inputs or a symbol times an int, as strings); ``F.relu(v)``,
+``F.max_pool2d(v, 2)``, ``F.pad(v, (1, 2))``, ``F.interpolate(v, scale_factor=2)``, ... (every
+``torch.nn.functional`` name the DSL knows) and ``torch.flatten(v, 1)``, ``torch.mean(v, -1)``,
+``torch.cat([a, b], 1)``, ... A functional layer is a layer (numbered by position when unnamed).
+
 Module paths. ``Sequential(*layers, name="double_conv")`` applies its layers in order, naming them
 ``double_conv.0``, ``double_conv.1``, ... as ``torch.nn.Sequential`` does (unnamed and outside any
 scope, its children are numbered like any other layer). A Python function that builds values is
