@@ -145,13 +145,13 @@ y = cat([inc, u], dim=1)
 
 
 def test_blocks_and_sequential(torch, tmp_path):
-    """A block's Sequential is one nn.Sequential, applied in one call."""
+    """A block is a class; its Sequential one nn.Sequential, applied in one call."""
     try:
         graph = cg.parse(BLOCKS)
     except cg.ConvGraphError as e:
         pytest.skip(f"the DSL here has no blocks: {e}")
     source = to_torch_source(graph)
-    assert "inc = self.inc.double_conv(x)" in source
+    assert "inc = self.inc(x)" in source and "double_conv = self.double_conv(x)" in source
     model = load_source(source, tmp_path).Model()
     assert isinstance(model.down1.maxpool_conv["1"].double_conv, torch.nn.Sequential)  # no child 0: a ModuleDict
     assert "down1.maxpool_conv.1.double_conv.3.weight" in state_keys(model)

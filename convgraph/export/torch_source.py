@@ -25,13 +25,14 @@ written into the file only when used.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import keyword
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from convgraph import ir
+from convgraph.export import _torch_scopes as _sc
 from convgraph.shapes import infer
 
 
@@ -372,16 +373,15 @@ def _lname(node: ir.Node) -> str:
     return node.layer_name
 
 
-def _tree(graph: ir.Graph) -> Tree:
+def _tree(leaves: dict[str, Source]) -> Tree:
+    """The module tree of a class: its layers' (and child modules') relative dotted names."""
     root: Tree = {}
-    for node in graph.layers():
-        *path, leaf = _lname(node).split(".")
+    for dotted, src in leaves.items():
+        *path, leaf = dotted.split(".")
         at = root
         for part in path:
             at = at.setdefault(part, {})
-        src = layer_source(node.spec)
-        if not src.inline:
-            at[leaf] = src
+        at[leaf] = src
     return root
 
 
@@ -422,24 +422,15 @@ def _helpers_used(tree: Tree) -> set[str]:
     return used
 
 
-# --- the file ------------------------------------------------------------------------------------------
+# --- one class's forward --------------------------------------------------------------------------------
 
 _TAKEN = frozenset({"self", "torch", "nn", "F", "Model", *HELPERS})
 
 
 def _local_names(graph: ir.Graph) -> dict[str, str]:
-    """Each value's Python variable in forward: its own name where that is an identifier."""
-    names: dict[str, str] = {}
+    """Each value's Python variable in the Model's forward: its own name where that is an identifier."""
     used = set(_TAKEN)
-    for node in graph.nodes:
-        base = re.sub(r"\W", "_", node.name)  # inc.pooled -> inc_pooled
-        base = base if base.isidentifier() and not keyword.iskeyword(base) else f"v_{base}"
-        name, k = base, 1
-        while name in used:
-            name, k = f"{base}_{k}", k + 1
-        used.add(name)
-        names[node.name] = name
-    return names
+    return {node.name: _sc.identifier(node.name, used) for node in graph.nodes}
 
 
 def _subtree(tree: Tree, dotted: str) -> Tree | Source:
@@ -449,33 +440,63 @@ def _subtree(tree: Tree, dotted: str) -> Tree | Source:
     return at
 
 
-def _sequential_run(graph: ir.Graph, tree: Tree, start: int, uses: dict[str, int]) -> int:
-    """How many nodes from ``start`` apply one whole nn.Sequential in order (0 if they do not):
-    layers ``P.0`` ... ``P.(n-1)`` each on the previous value, intermediates used nowhere else."""
-    first = graph.nodes[start]
-    if first.op != "layer" or not _lname(first).endswith(".0"):
+@dataclass
+class _Writer:
+    """What the forward of one class is written from (``scope.items`` in order)."""
+
+    graph: ir.Graph
+    scope: _sc.Scope
+    tree: Tree
+    local: dict[str, str]
+    helpers: set[str]
+    outputs: tuple[str, ...]
+
+    def path(self, item: _sc.Item) -> str | None:
+        """The module path of an item with a module here (a layer or a child call), else None."""
+        if isinstance(item, ir.BlockCall):
+            return self.scope.relative(item.path)
+        if item.op == "layer" and not layer_source(item.spec).inline:
+            return self.scope.relative(_lname(item))
+        return None
+
+    def uses(self) -> dict[str, int]:
+        count: dict[str, int] = {}
+        for item in self.scope.items:
+            for v in (v for _, v in item.inputs) if isinstance(item, ir.BlockCall) else item.inputs:
+                count[v] = count.get(v, 0) + 1
+        return count
+
+
+def _single(item: _sc.Item) -> tuple[str, str] | None:
+    """(input, output) of an item that takes one value and makes one."""
+    if isinstance(item, ir.BlockCall):
+        ok = len(item.inputs) == 1 and len(item.outputs) == 1 and not item.tuple_return
+        return (item.inputs[0][1], item.outputs[0]) if ok else None
+    return (item.inputs[0], item.name) if item.op == "layer" else None
+
+
+def _sequential_run(w: _Writer, start: int, uses: dict[str, int]) -> int:
+    """How many items from ``start`` apply one whole nn.Sequential in order (0 if they do not):
+    modules ``P.0`` ... ``P.(n-1)`` each on the previous value, intermediates used nowhere else."""
+    items = w.scope.items
+    first = w.path(items[start])
+    if first is None or not first.endswith(".0"):
         return 0
-    prefix = _lname(first)[:-2]
-    seq = _subtree(tree, prefix)
+    prefix = first[:-2]
+    seq = _subtree(w.tree, prefix)
     n = len(seq) if isinstance(seq, dict) and _is_sequential(seq) else 0
-    run = graph.nodes[start:start + n]
+    run = items[start:start + n]
     if n < 2 or len(run) < n:
         return 0
-    chained = all(b.op == "layer" and b.layer_name == f"{prefix}.{i}" and b.inputs == (a.name,)
-                  for i, (a, b) in enumerate(itertools.pairwise(run), 1))
-    private = all(uses.get(a.name, 0) == 1 and a.name not in graph.outputs for a in run[:-1])
+    ends = [_single(i) for i in run]
+    if any(e is None or w.path(i) != f"{prefix}.{k}" for k, (i, e) in enumerate(zip(run, ends))):
+        return 0
+    chained = all(b[0] == a[1] for a, b in itertools.pairwise(ends))  # type: ignore[index]
+    private = all(uses.get(e[1], 0) == 1 and e[1] not in w.outputs for e in ends[:-1])  # type: ignore[index]
     return n if chained and private else 0
 
 
-def _uses(graph: ir.Graph) -> dict[str, int]:
-    count: dict[str, int] = {}
-    for node in graph.nodes:
-        for i in node.inputs:
-            count[i] = count.get(i, 0) + 1
-    return count
-
-
-def _unpacked_parts(graph: ir.Graph, node: ir.Node, local: dict[str, str]) -> str | None:
+def _unpacked_parts(w: _Writer, node: ir.Node) -> str | None:
     """``a, b = torch.chunk(v, 2, dim=1)`` at the first part of a chunk/split ("" at the others)."""
     part = node.attr("part") if node.op == "slice" else None
     if part is None:
@@ -483,29 +504,35 @@ def _unpacked_parts(graph: ir.Graph, node: ir.Node, local: dict[str, str]) -> st
     kind, arg, dim, k, _ = part
     if k:
         return ""
-    names = [local[n.name] for n in graph.nodes if n.op == "slice" and n.inputs == node.inputs
-             and n.attr("part") is not None and n.attr("part")[:3] == (kind, arg, dim)]
+    names = [w.local[n.name] for n in w.scope.items if isinstance(n, ir.Node) and n.op == "slice"
+             and n.inputs == node.inputs and n.attr("part") is not None and n.attr("part")[:3] == (kind, arg, dim)]
     targets = ", ".join(names) + ("," if len(names) == 1 else "")
-    return f"{targets} = torch.{kind}({local[node.inputs[0]]}, {arg!r}, dim={dim})"
+    return f"{targets} = torch.{kind}({w.local[node.inputs[0]]}, {arg!r}, dim={dim})"
 
 
-def _forward_lines(graph: ir.Graph, tree: Tree, local: dict[str, str], helpers: set[str]) -> list[str]:
+def _call_line(w: _Writer, call: ir.BlockCall, path: str) -> str:
+    """``a, b = self.enc1(x)``: a child module's call."""
+    targets = ", ".join(w.local[o] for o in call.outputs) + ("," if call.tuple_return and len(call.outputs) == 1
+                                                             else "")
+    return f"{targets} = {_access(w.tree, path)}({', '.join(w.local[v] for _, v in call.inputs)})"
+
+
+def _forward_lines(w: _Writer) -> list[str]:
     """One line per value; a whole nn.Sequential applied in order is one call; chunk/split unpacked."""
-    lines, uses, i = [], _uses(graph), 0
-    while i < len(graph.nodes):
-        node, n = graph.nodes[i], _sequential_run(graph, tree, i, uses)
-        unpacked = _unpacked_parts(graph, node, local)
-        if unpacked is not None:
-            lines += [unpacked] if unpacked else []
-            i += 1
-            continue
+    lines, uses, i, items = [], w.uses(), 0, w.scope.items
+    while i < len(items):
+        item, n = items[i], _sequential_run(w, i, uses)
         if n:
-            last = graph.nodes[i + n - 1]
-            lines.append(f"{local[last.name]} = {_access(tree, _lname(node)[:-2])}({local[node.inputs[0]]})")
+            first, last = _single(item), _single(items[i + n - 1])
+            lines.append(f"{w.local[last[1]]} = {_access(w.tree, w.path(item)[:-2])}({w.local[first[0]]})")  # type: ignore
             i += n
             continue
-        if node.op != "input":
-            lines.append(_forward_line(graph, node, tree, local, helpers))
+        if isinstance(item, ir.BlockCall):
+            lines.append(_call_line(w, item, w.path(item)))  # type: ignore[arg-type]
+        elif (unpacked := _unpacked_parts(w, item)) is not None:
+            lines += [unpacked] if unpacked else []
+        elif item.op != "input":
+            lines.append(_forward_line(w, item))
         i += 1
     return lines
 
@@ -530,18 +557,18 @@ def _reshape_expr(graph: ir.Graph, node: ir.Node, arg: str, local: dict[str, str
     return f"{arg}.reshape({', '.join(entries)})"
 
 
-def _forward_line(graph: ir.Graph, node: ir.Node, tree: Tree, local: dict[str, str], helpers: set[str]) -> str:
-    args = [local[i] for i in node.inputs]
+def _forward_line(w: _Writer, node: ir.Node) -> str:
+    args, local = [w.local[i] for i in node.inputs], w.local
     if node.op == "layer":
         src = layer_source(node.spec)
         if src.inline:
-            helpers.update(src.helpers)
+            w.helpers.update(src.helpers)
             return f"{local[node.name]} = {src.expr.format(x=args[0])}"
-        return f"{local[node.name]} = {_access(tree, _lname(node))}({args[0]})"
+        return f"{local[node.name]} = {_access(w.tree, w.scope.relative(_lname(node)))}({args[0]})"
     if node.op == "reshape":
-        return f"{local[node.name]} = {_reshape_expr(graph, node, args[0], local)}"
-    src = OP_SOURCE[node.op](node, args, len(infer(graph).values[node.name]))  # type: ignore[misc]
-    helpers.update(src.helpers)
+        return f"{local[node.name]} = {_reshape_expr(w.graph, node, args[0], local)}"
+    src = OP_SOURCE[node.op](node, args, len(infer(w.graph).values[node.name]))  # type: ignore[misc]
+    w.helpers.update(src.helpers)
     return f"{local[node.name]} = {src.expr}"
 
 
@@ -557,13 +584,158 @@ def _init_lines(tree: Tree) -> list[str]:
     return lines
 
 
-def _forward(graph: ir.Graph, tree: Tree, helpers: set[str]) -> list[str]:
-    local = _local_names(graph)
-    params = ", ".join(f"{local[n.name]}: torch.Tensor" for n in graph.inputs)
-    body = _forward_lines(graph, tree, local, helpers)
-    outs = [local[o] for o in graph.outputs]
-    ret = "torch.Tensor" if len(outs) == 1 else f"tuple[{', '.join(['torch.Tensor'] * len(outs))}]"
-    return [f"def forward(self, {params}) -> {ret}:", *("    " + b for b in body), f"    return {', '.join(outs)}"]
+def _returns(n: int) -> str:
+    return "torch.Tensor" if n == 1 else f"tuple[{', '.join(['torch.Tensor'] * n)}]"
+
+
+def _forward(w: _Writer, params: list[str]) -> list[str]:
+    body = _forward_lines(w)
+    outs = [w.local[o] for o in w.outputs]
+    tail = "," if len(outs) == 1 and w.scope.call is not None and w.scope.call.tuple_return else ""
+    args = "".join(f", {p}: torch.Tensor" for p in params)
+    return [f"def forward(self{args}) -> {_returns(len(outs))}:", *("    " + b for b in body),
+            f"    return {', '.join(outs)}{tail}"]
+
+
+# --- the classes ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A child call's module in its parent: ``DoubleConv(3, 64)``."""
+
+    cls: str
+    args: tuple[object, ...]
+
+
+Leaf = ir.LayerSpec | Instance
+
+
+def _leaves(scope: _sc.Scope, instances: dict[ir.BlockCall, Instance]) -> dict[str, Leaf]:
+    """A class's modules by relative path: its layers' specs and its child calls' instances."""
+    out: dict[str, Leaf] = {}
+    for item in scope.items:
+        if isinstance(item, ir.BlockCall):
+            out[scope.relative(item.path)] = instances[item]
+        elif item.op == "layer" and not layer_source(item.spec).inline:
+            out[scope.relative(_lname(item))] = item.spec
+    return out
+
+
+def _leaf_source(leaf: Leaf) -> Source:
+    if isinstance(leaf, Instance):
+        return Source(f"{leaf.cls}({_args(*leaf.args)})")
+    return layer_source(leaf)
+
+
+def _module_lines(w: _Writer, name: str, params: list[str], init_params: str = "") -> list[str]:
+    """``class {name}(nn.Module)`` with its __init__ and forward."""
+    forward = _forward(w, params)
+    init = [f"def __init__(self{init_params}) -> None:", "    super().__init__()",
+            *("    " + line for line in _init_lines(w.tree))]
+    return [f"class {name}(nn.Module):", *("    " + line if line else "" for line in [*init, "", *forward])]
+
+
+def _block_writer(graph: ir.Graph, scope: _sc.Scope, leaves: dict[str, Leaf], helpers: set[str]) -> _Writer:
+    call = scope.call
+    assert call is not None
+    tree = _tree({k: _leaf_source(v) for k, v in leaves.items()})
+    helpers |= _helpers_used(tree)
+    return _Writer(graph, scope, tree, _sc.block_locals(scope, _TAKEN), helpers, call.outputs)
+
+
+def _leaf_values(leaf: Leaf) -> tuple[object, ...]:
+    return leaf.args if isinstance(leaf, Instance) else tuple(getattr(leaf, f.name) for f in dataclasses.fields(leaf))
+
+
+#: the layer arguments a block's parameter may give (counts of channels, features, groups)
+_COUNTS = frozenset({"in_channels", "out_channels", "num_features", "num_channels", "num_groups", "in_features",
+                     "out_features", "num_parameters", "groups"})
+
+
+def _merged_leaf(column: list[Leaf], consts: list[dict[str, object]], params: list[str]) -> Leaf | None:
+    """The leaf of every call at one path, differing arguments as parameter expressions."""
+    first = column[0]
+    if any(type(v) is not type(first) or (isinstance(v, Instance) and v.cls != first.cls)  # type: ignore[union-attr]
+           for v in column):
+        return None
+    values = [_leaf_values(v) for v in column]
+    names = [None] * len(values[0]) if isinstance(first, Instance) else [f.name for f in dataclasses.fields(first)]
+    new = [_sc.follow([v[j] for v in values], consts, params, names[j] is None or names[j] in _COUNTS)
+           for j in range(len(values[0]))]
+    if any(v is _sc.NOTHING for v in new):
+        return None
+    if isinstance(first, Instance):
+        return Instance(first.cls, tuple(new))
+    return dataclasses.replace(first, **{f.name: v for f, v in zip(dataclasses.fields(first), new)})
+
+
+def _merged(calls: list[ir.BlockCall], leaves: list[dict[str, Leaf]]) -> tuple[dict[str, Leaf], list[str]] | None:
+    """One set of leaves for every call of a block, arguments that differ written as expressions of
+    the block's int parameters (``Conv2d(cin, cout, ...)``), and the parameters used; None if no
+    parameter explains a difference."""
+    if any(list(lv) != list(leaves[0]) for lv in leaves):
+        return None
+    consts = [dict(c.consts) for c in calls]
+    params = [p for p, _ in calls[0].consts if p not in _TAKEN]
+    out: dict[str, Leaf] = {}
+    for key in leaves[0]:
+        leaf = _merged_leaf([lv[key] for lv in leaves], consts, params)
+        if leaf is None:
+            return None
+        out[key] = leaf
+    used = {v.param for leaf in out.values() for v in _leaf_values(leaf) if isinstance(v, _sc.Expr)}
+    return out, [p for p in params if p in used]
+
+
+def _class_name(block: str, taken: set[str]) -> str:
+    name, k = block, 2
+    while name in taken:
+        name, k = f"{block}_{k}", k + 1
+    taken.add(name)
+    return name
+
+
+def _block_classes(graph: ir.Graph, calls: list[ir.BlockCall], by_call: dict[ir.BlockCall, _sc.Scope],
+                   helpers: set[str]) -> tuple[list[list[str]], dict[ir.BlockCall, Instance]]:
+    """One class per block (its calls' differing arguments as parameters), else one per distinct
+    body; children before parents. Returns the classes' lines and each call's instance."""
+    height = _sc.heights(calls, by_call)
+    groups: dict[tuple[int, str], list[ir.BlockCall]] = {}
+    for c in sorted(calls, key=lambda c: height[c]):
+        groups.setdefault((height[c], c.block), []).append(c)
+    instances: dict[ir.BlockCall, Instance] = {}
+    classes: list[list[str]] = []
+    taken = set(_TAKEN)
+    for (_, block), group in groups.items():
+        leaves = [_leaves(by_call[c], instances) for c in group]
+        bodies = [_module_lines(_block_writer(graph, by_call[c], lv, helpers), "_", list(dict(c.inputs)))
+                  for c, lv in zip(group, leaves)]
+        merged = _merged(group, leaves)
+        if merged is not None and all(_forward_of(b) == _forward_of(bodies[0]) for b in bodies):
+            shared, params = merged
+            name = _class_name(block, taken)
+            sig = "".join(f", {p}: int" for p in params)
+            w = _block_writer(graph, by_call[group[0]], shared, helpers)
+            classes.append(_module_lines(w, name, list(dict(group[0].inputs)), sig))
+            instances |= {c: Instance(name, tuple(dict(c.consts)[p] for p in params)) for c in group}
+            continue
+        distinct: dict[tuple[str, ...], str] = {}
+        for c, body in zip(group, bodies):
+            if tuple(body) not in distinct:
+                distinct[tuple(body)] = _class_name(block, taken)
+                classes.append([f"class {distinct[tuple(body)]}(nn.Module):", *body[1:]])
+            instances[c] = Instance(distinct[tuple(body)], ())
+    return classes, instances
+
+
+def _forward_of(lines: list[str]) -> list[str]:
+    """The forward part of a class's lines."""
+    k = next(i for i, line in enumerate(lines) if line.startswith("    def forward"))
+    return lines[k:]
+
+
+# --- the file ------------------------------------------------------------------------------------------
 
 
 def _docstring(graph: ir.Graph) -> str:
@@ -587,21 +759,30 @@ def _sequential_class(tree: Tree) -> list[str]:
             f"        super().__init__({body}", "        )"]
 
 
-def _module_class(graph: ir.Graph, tree: Tree, helpers: set[str]) -> list[str]:
-    forward = _forward(graph, tree, helpers)
-    init = ["def __init__(self) -> None:", "    super().__init__()", *("    " + line for line in _init_lines(tree))]
-    return ["class Model(nn.Module):", *("    " + line if line else "" for line in [*init, "", *forward])]
+def _classes(graph: ir.Graph, helpers: set[str]) -> list[list[str]]:
+    """The block classes, then ``Model``."""
+    calls = _sc.class_calls(graph)
+    top, by_call = _sc.scopes(graph, calls)
+    classes, instances = _block_classes(graph, calls, by_call, helpers)
+    tree = _tree({k: _leaf_source(v) for k, v in _leaves(top, instances).items()})
+    helpers |= _helpers_used(tree)
+    if not calls and _is_chain(graph) and _is_sequential(tree):
+        return [_sequential_class(tree)]
+    local = _local_names(graph)
+    w = _Writer(graph, top, tree, local, helpers, graph.outputs)
+    model = _module_lines(w, "Model", [local[n.name] for n in graph.inputs])
+    return [*classes, model]
 
 
 def to_torch_source(graph: ir.Graph) -> str:
     """The source of a standalone module file (imports only torch) defining ``Model``, whose
-    state_dict keys are the graph's parameter names and whose forward takes the inputs in order."""
-    tree = _tree(graph)
-    helpers = _helpers_used(tree)
-    chain = _is_chain(graph) and _is_sequential(tree)
-    cls = _sequential_class(tree) if chain else _module_class(graph, tree, helpers)
+    state_dict keys are the graph's parameter names and whose forward takes the inputs in order;
+    each DSL block is a class of its own."""
+    helpers: set[str] = set()
+    classes = _classes(graph, helpers)
     needs_f = any(h.startswith(("PadThenConv", "pad_to")) or h == "F" for h in helpers)
     functional = "import torch.nn.functional as F\n" if needs_f else ""
     parts = [_docstring(graph), f"import torch\n{functional}from torch import nn\n",
-             *(HELPERS[h].strip("\n") + "\n" for h in sorted(helpers) if h in HELPERS), "\n".join(cls) + "\n"]
+             *(HELPERS[h].strip("\n") + "\n" for h in sorted(helpers) if h in HELPERS),
+             *("\n".join(cls) + "\n" for cls in classes)]
     return "\n\n".join(parts)

@@ -31,13 +31,14 @@ class CallRecord:
     inputs: tuple[tuple[str, int], ...]
     outputs: tuple[int, ...]
     tuple_return: bool
+    returns: tuple[str, ...]
     start: int
     stop: int
     loc: Loc
 
     def resolve(self, nodes: list[Node]) -> BlockCall:
         return BlockCall(self.path, self.block, self.consts, tuple((p, nodes[i].name) for p, i in self.inputs),
-                         tuple(nodes[i].name for i in self.outputs), self.tuple_return,
+                         tuple(nodes[i].name for i in self.outputs), self.tuple_return, self.returns,
                          tuple(n.name for n in nodes[self.start:self.stop]), self.loc)
 
 
@@ -219,7 +220,8 @@ class Modules:
         inputs = tuple((p, self.position[values[p]]) for p in params if p in values)
         outputs = tuple(self.position[self.scope.env[t]] for t in names)
         self.calls.insert(at, CallRecord(path, block.name, tuple((p, consts[p]) for p in params if p in consts),
-                                         inputs, outputs, block.tuple_return, start, len(self.nodes),
+                                         inputs, outputs, block.tuple_return,
+                                         tuple(r.id for r in block.returns), start, len(self.nodes),
                                          self.loc(call)))
 
     def bind(self, block: _blocks.Block, call: ast.Call) -> tuple[dict[str, str], dict[str, object], str | None]:

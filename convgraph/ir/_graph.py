@@ -398,7 +398,8 @@ class BlockCall:
     ``path``: the call's module path (its layers are named ``{path}.{local}``); ``block``: the
     block's name; ``consts``: its constant arguments, defaults included, (parameter, value) in
     parameter order; ``inputs``: its value arguments, (parameter, value name) in parameter order;
-    ``outputs``: the value names it returns, in order (``tuple_return``: written ``return a, b``);
+    ``outputs``: the value names it returns, in order (``tuple_return``: written ``return a, b``),
+    ``returns`` the block's own names for them;
     ``nodes``: the values the call made, nested calls' included, in graph order (contiguous)."""
 
     path: str
@@ -407,6 +408,7 @@ class BlockCall:
     inputs: tuple[tuple[str, str], ...]
     outputs: tuple[str, ...]
     tuple_return: bool
+    returns: tuple[str, ...]
     nodes: tuple[str, ...]
     loc: Loc
 
