@@ -696,10 +696,24 @@ def _class_name(block: str, taken: set[str]) -> str:
     return name
 
 
+def _parts(group: list[ir.BlockCall], leaves: list[dict[str, Leaf]], forwards: list[list[str]]) -> list[list[int]]:
+    """The calls of one block in classes: each joins the first class whose calls it can share
+    (the same forward, its differing arguments explained by the block's parameters)."""
+    parts: list[list[int]] = []
+    for i in range(len(group)):
+        part = next((p for p in parts if forwards[p[0]] == forwards[i]
+                     and _merged([group[j] for j in (*p, i)], [leaves[j] for j in (*p, i)]) is not None), None)
+        if part is None:
+            parts.append([i])
+        else:
+            part.append(i)
+    return parts
+
+
 def _block_classes(graph: ir.Graph, calls: list[ir.BlockCall], by_call: dict[ir.BlockCall, _sc.Scope],
                    helpers: set[str]) -> tuple[list[list[str]], dict[ir.BlockCall, Instance]]:
-    """One class per block (its calls' differing arguments as parameters), else one per distinct
-    body; children before parents. Returns the classes' lines and each call's instance."""
+    """A class per block (``Name``, ``Name_2``, ... where its calls differ beyond what its parameters
+    say), children before parents. Returns the classes' lines and each call's instance."""
     height = _sc.heights(calls, by_call)
     groups: dict[tuple[int, str], list[ir.BlockCall]] = {}
     for c in sorted(calls, key=lambda c: height[c]):
@@ -709,30 +723,18 @@ def _block_classes(graph: ir.Graph, calls: list[ir.BlockCall], by_call: dict[ir.
     taken = set(_TAKEN)
     for (_, block), group in groups.items():
         leaves = [_leaves(by_call[c], instances) for c in group]
-        bodies = [_module_lines(_block_writer(graph, by_call[c], lv, helpers), "_", list(dict(c.inputs)))
-                  for c, lv in zip(group, leaves)]
-        merged = _merged(group, leaves)
-        if merged is not None and all(_forward_of(b) == _forward_of(bodies[0]) for b in bodies):
+        forwards = [_forward(_block_writer(graph, by_call[c], lv, helpers), list(dict(c.inputs)))
+                    for c, lv in zip(group, leaves)]
+        for part in _parts(group, leaves, forwards):
+            members = [group[j] for j in part]
+            merged = _merged(members, [leaves[j] for j in part])
+            assert merged is not None  # _parts made sure
             shared, params = merged
             name = _class_name(block, taken)
-            sig = "".join(f", {p}: int" for p in params)
-            w = _block_writer(graph, by_call[group[0]], shared, helpers)
-            classes.append(_module_lines(w, name, list(dict(group[0].inputs)), sig))
-            instances |= {c: Instance(name, tuple(dict(c.consts)[p] for p in params)) for c in group}
-            continue
-        distinct: dict[tuple[str, ...], str] = {}
-        for c, body in zip(group, bodies):
-            if tuple(body) not in distinct:
-                distinct[tuple(body)] = _class_name(block, taken)
-                classes.append([f"class {distinct[tuple(body)]}(nn.Module):", *body[1:]])
-            instances[c] = Instance(distinct[tuple(body)], ())
+            w = _block_writer(graph, by_call[members[0]], shared, helpers)
+            classes.append(_module_lines(w, name, list(dict(members[0].inputs)), "".join(f", {p}: int" for p in params)))
+            instances |= {c: Instance(name, tuple(dict(c.consts)[p] for p in params)) for c in members}
     return classes, instances
-
-
-def _forward_of(lines: list[str]) -> list[str]:
-    """The forward part of a class's lines."""
-    k = next(i for i, line in enumerate(lines) if line.startswith("    def forward"))
-    return lines[k:]
 
 
 # --- the file ------------------------------------------------------------------------------------------
