@@ -420,7 +420,7 @@ def _block_classes(graph: ir.Graph, calls: list[ir.BlockCall], by_call: dict[ir.
         groups.setdefault((height[c], c.block), []).append(c)
     instances: dict[ir.BlockCall, Instance] = {}
     classes: list[list[str]] = []
-    taken = set(_TAKEN)
+    taken = set(_TAKEN) | {p for c in calls for p, _ in c.consts}  # no class named as an __init__ parameter
     for (_, block), group in groups.items():
         leaves = [_leaves(by_call[c], instances) for c in group]
         forwards = [_forward(_block_writer(graph, by_call[c], lv, helpers), list(dict(c.inputs)))
