@@ -68,3 +68,16 @@ def test_fixes_equal_those_of_full_inference(make: object, monkeypatch: pytest.M
     monkeypatch.setattr(_fixes, "infer_edited", lambda base, graph: infer(graph))
     monkeypatch.setattr(_fixes, "_INFERRED", {})
     assert _fix_key(solve(make())) == fast  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("make", CASES)
+def test_fixes_equal_those_without_integer_shortcuts(make: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The point check on integers (``_point``), the per-class note's integer pruning and the
+    shared prefix of layer conditions only save work: every candidate checked symbolically, every
+    deferred output_padding verified and every layer set intersected in full give the same fixes."""
+    fast = _fix_key(solve(make()))  # type: ignore[operator]
+    monkeypatch.setattr(_fixes, "point_fails", lambda *a: False)
+    monkeypatch.setattr(_fixes, "excludes", lambda *a: False)
+    monkeypatch.setattr(_fixes, "_common_prefix", lambda base, res: 0)
+    monkeypatch.setattr(_fixes, "_INFERRED", {})
+    assert _fix_key(solve(make())) == fast  # type: ignore[operator]

@@ -12,6 +12,7 @@ from convgraph.shapes._infer import (  # noqa: F401
     effective_kernel,
     infer,
     infer_reusing,
+    merge_failures_reusing,
     reshape_plan,
     slice_bounds,
     softmax_dim,

@@ -825,8 +825,43 @@ def infer_reusing(graph: Graph, reuse: Reuse, known: Known | None = None) -> Sha
     every size. The rules are pure functions of a node and its input dims, so a caller that reuses
     only nodes equal to an earlier graph's with the same input dims gets ``infer(graph)``."""
     ctx = _Ctx(graph, known)
-    values: dict[str, Shape] = {}
-    for node in graph.nodes:
+    values = _run_reusing(ctx, graph, reuse)
+    _assumptions(ctx, graph, values)
+    return ShapeResult(graph, values, tuple(ctx.constraints), graph.symbols)
+
+
+class _Recording(_Ctx):
+    """A context for concrete sizes: a failing merge condition is recorded, not raised."""
+
+    def __init__(self, graph: Graph):
+        super().__init__(graph)
+        self.failed: list[Constraint] = []
+
+    def require(self, lhs: Dim, op: str, rhs: Dim, rule: str, kind: str = "size", axis: str = "") -> None:
+        a, b = D.lower(lhs), D.lower(rhs)
+        if kind == "merge" and isinstance(a, int) and isinstance(b, int) and not D.compare(a, op, b):
+            self.failed.append(Constraint(self.at.name, self.where, self.at.loc, rule, a, op, b, kind, axis))
+            return
+        super().require(a, op, b, rule, kind, axis)
+
+
+def merge_failures_reusing(graph: Graph, reuse: Reuse, known: Mapping[str, Shape] | None = None,
+                           start: int = 0) -> list[Constraint]:
+    """The rules run on concrete sizes (``reuse`` gives every input node's concrete dims, and the
+    dims and *failing* conditions of the nodes it knows): the failing conditions ``reuse`` gave
+    plus every failing merge condition of the nodes run here, whose ``axis`` is ``'dim j'``.
+    Raises ShapeError/GraphError at the first other condition that fails at these sizes.
+    ``assume`` / ``expect`` conditions are not checked. With ``start``, the first ``start`` nodes
+    are not visited: ``known`` holds their dims (and the caller their failing conditions)."""
+    ctx = _Recording(graph)
+    _run_reusing(ctx, graph, reuse, known, start)
+    return ctx.constraints + ctx.failed
+
+
+def _run_reusing(ctx: _Ctx, graph: Graph, reuse: Reuse, known: Mapping[str, Shape] | None = None,
+                 start: int = 0) -> dict[str, Shape]:
+    values: dict[str, Shape] = dict(known) if known is not None else {}
+    for node in graph.nodes[start:] if start else graph.nodes:
         got = reuse(node, values)
         if got is not None:
             values[node.name] = got[0]
@@ -837,8 +872,7 @@ def infer_reusing(graph: Graph, reuse: Reuse, known: Known | None = None) -> Sha
             values[node.name] = ctx.layer(node, values[node.inputs[0]])
         else:
             values[node.name] = ctx.merge(node, [values[i] for i in node.inputs])
-    _assumptions(ctx, graph, values)
-    return ShapeResult(graph, values, tuple(ctx.constraints), graph.symbols)
+    return values
 
 
 def _assumptions(ctx: _Ctx, graph: Graph, values: dict[str, Shape]) -> None:
