@@ -29,7 +29,8 @@ __all__ = [
 ]
 
 _BUILDER_FUNCS = frozenset({"input", "cat", "crop", "pad", "interpolate", "chunk", "split", "assume", "expect",
-                            "scope"})
+                            "scope", "softmax", "flatten", "mean", "unsqueeze", "squeeze", "reshape", "F",
+                            "torch"})
 
 
 def __getattr__(name: str) -> Any:

@@ -299,7 +299,8 @@ def assert_user_error(code: int, err: str, *words: str) -> None:
 
     assert code == 2, err
     lines = err.strip().splitlines()
-    assert len(lines) == 1, err
+    # one error line; a size outside the valid set adds hint lines (issue 11: hints in every verb)
+    assert len(lines) == 1 or all(line.startswith("  hint: ") for line in lines[1:]), err
     assert re.match(r"^[^\n]*:\d+:\d+: error: ", lines[0]), err
     assert "Traceback" not in err
     for w in words:
@@ -386,3 +387,9 @@ def test_cli_subprocess_exit_code(tmp_path):
                            "5x5", "-o", str(tmp_path / "x.gif")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and ": error: " in proc.stderr
+
+
+def test_cli_size_outside_the_valid_set_gets_the_hints(model, tmp_path, capsys):
+    code, _, err = run_cli(capsys, str(model), "--layer", "u", "--at", "H=7", "--at", "W=2", "-o", str(tmp_path / "x.gif"))
+    assert_user_error(code, err)
+    assert "  hint: valid W: " in err and "nearest valid: " in err

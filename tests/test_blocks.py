@@ -237,6 +237,27 @@ def test_block_parameters_see_file_constants_and_a_block_may_return_its_input():
     assert g.outputs == ("x",) and g.node("z.h").layer.in_channels == 3  # z is another name of x
 
 
+def test_block_calls_are_recorded_outside_equality():
+    """Graph.blocks: each call (nested ones after their parent) with its constant and value arguments,
+    what it returns under which names, and the values it made, contiguous in graph order."""
+    g = parse(BLOCKS, "m.cg")
+    assert [(b.path, b.block) for b in g.blocks] == [
+        ("inc", "DoubleConv"), ("down1", "Down"), ("down1.maxpool_conv.1", "DoubleConv"), ("split", "Split"),
+        ("same", "DoubleConv"), ("same_1", "DoubleConv")]
+    down, inner, split = g.blocks[1:4]
+    assert (down.consts, down.inputs, down.outputs, down.returns) == (
+        (("cin", 8), ("cout", 16)), (("x", "inc"),), ("down1",), ("h",))
+    assert (inner.inputs, inner.outputs, inner.consts[2]) == ((("x", "down1.p"),), ("down1",), ("mid", None))
+    assert (split.outputs, split.returns, split.tuple_return) == (("l", "r"), ("a", "b"), True)
+    names = [n.name for n in g.nodes]
+    for b in g.blocks:
+        start = names.index(b.nodes[0])
+        assert names[start:start + len(b.nodes)] == list(b.nodes)
+        assert all(g.node(n).layer_name is None or g.node(n).layer_name.startswith(b.path + ".") for n in b.nodes)
+    assert set(inner.nodes) < set(down.nodes) and down.loc.line == 22
+    assert dataclasses.replace(g, blocks=()) == g  # a record of the spelling, as Node.source
+
+
 # --------------------------------------------------------------------------------------------
 # The Python builder: scope and Sequential give the same names
 # --------------------------------------------------------------------------------------------

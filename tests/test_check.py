@@ -224,3 +224,75 @@ def test_cuda_sessions_run_float32_without_tf32(monkeypatch):
     _sessions(b"", ("cpu", "cuda"), Loc("<test>", 0, 0))
     assert made == [["CPUExecutionProvider"],
                     [("CUDAExecutionProvider", {"use_tf32": "0"}), "CPUExecutionProvider"]]
+
+
+# -- normalisation over few elements: the data-aware conditioning term ---------------------------
+
+FEW = "x = input(N, 3, H, W)\np = MaxPool2d(4)(x)\ny = {norm}(p)\noutput(y)\n"
+NORMS = ("InstanceNorm2d(3)", "InstanceNorm2d(3, affine=True)", "GroupNorm(3, 3)",
+         "BatchNorm2d(3, track_running_stats=False)")
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_normalising_few_pooled_elements_passes(norm):
+    """Max-pooled values lie close together far from 0: normalising 2 of them cancels ~|mean|/std
+    in float32, which the plain tolerance did not allow (a false MISMATCH at H=4, W=8)."""
+    g = cg.parse(FEW.format(norm=norm))
+    for seed in range(3):
+        report = check(g, sizes=[{"N": 1, "H": 4, "W": 8}, {"N": 2, "H": 8, "W": 4}, {"N": 2, "H": 8, "W": 8},
+                                 {"N": 3, "H": 12, "W": 5}], seed=seed, progress=False)
+        assert report.ok, report.table()
+
+
+def test_conditioning_is_the_cancellation_of_the_mean():
+    from convgraph.validate import conditioning
+
+    g = cg.parse(FEW.format(norm="InstanceNorm2d(3)"))
+    rng = np.random.default_rng(0)
+    p = rng.standard_normal((2, 3, 8, 8))  # zero mean: nothing cancels
+    assert conditioning(g, {"x": None, "p": p, "y": None})["y"] == pytest.approx(1.0, abs=0.3)
+    # offset by 1000 with a std of 1 (max deviation ~3): the subtraction cancels ~1000 / 3
+    assert 200 < conditioning(g, {"x": None, "p": p + 1000.0, "y": None})["y"] < 600
+    # running statistics: a fixed affine map, no conditioning
+    g = cg.parse(FEW.format(norm="BatchNorm2d(3)"))
+    assert conditioning(g, {"x": None, "p": p + 1000.0, "y": None})["y"] == 1.0
+
+
+def _eps_ignored(monkeypatch, spec_type):
+    """The lowering of ``spec_type`` emitted with epsilon=0 (eps dropped from sqrt(var + eps))."""
+    import dataclasses
+
+    lowering = onnx_emit.LOWERINGS[spec_type]
+
+    def emit(b, s):
+        node = dataclasses.replace(s.node, layer=dataclasses.replace(s.node.layer, eps=0.0))
+        lowering.emit(b, dataclasses.replace(s, node=node))
+
+    monkeypatch.setitem(onnx_emit.LOWERINGS, spec_type, lowering._replace(emit=emit))
+
+
+@pytest.mark.parametrize(("norm", "spec_type"), [("InstanceNorm2d(3)", ir.InstanceNorm),
+                                                 ("GroupNorm(3, 3)", ir.GroupNorm)])
+def test_wrong_normalisation_lowering_is_still_a_mismatch(monkeypatch, norm, spec_type):
+    """The widened tolerance of a badly conditioned normalisation still catches eps dropped."""
+    _eps_ignored(monkeypatch, spec_type)
+    report = check(cg.parse(FEW.format(norm=norm)), sizes=[{"N": 1, "H": 4, "W": 8}, {"N": 2, "H": 8, "W": 8}],
+                   progress=False)
+    assert not report.ok
+    for r in report.results:
+        o = r.outputs[0]
+        assert o.shape_ok and o.err_ref > 10 * o.tol
+    assert "MISMATCH" in report.table()
+
+
+def test_wrong_variance_denominator_is_still_a_mismatch(monkeypatch):
+    """A normalisation with the unbiased variance (n - 1) differs from the export beyond the tolerance."""
+    from convgraph.validate import reference
+
+    def unbiased(x, axes, eps):
+        return (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True, ddof=1) + eps)
+
+    monkeypatch.setattr(reference, "_normalise", unbiased)
+    report = check(cg.parse(FEW.format(norm="InstanceNorm2d(3)")), sizes=[{"N": 1, "H": 4, "W": 8},
+                                                                           {"N": 2, "H": 16, "W": 8}], progress=False)
+    assert not report.ok and all(r.outputs[0].err_ref > 10 * r.outputs[0].tol for r in report.results)

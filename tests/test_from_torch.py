@@ -418,7 +418,7 @@ def test_random_stacks_agree_with_torch(torch, kinds, k, s, p, d, h, w):
         assert got == graph.output_shapes(**sizes)[graph.outputs[0]]
 
 
-@pytest.mark.parametrize("text", ["SINK", "SHAPE_FUNCTIONS"])
+@pytest.mark.parametrize("text", ["SINK", "SHAPE_FUNCTIONS", "BLOCK_FORMS", "BLOCKS"])
 def test_round_trip_of_every_function(torch, tmp_path, text):
     """The DSL's functions and the published-net layers through the generated source and back."""
     import test_torch_source

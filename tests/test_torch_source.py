@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ from hypothesis import strategies as st
 import convgraph as cg
 from convgraph import ir
 from convgraph.export.torch_source import LAYER_SOURCE, OP_SOURCE, to_torch_source
-from convgraph.export.weights import init_params
+from convgraph.export.weights import init_params, param_specs
 from test_models import MODEL_FILES, MODELS, doc_sizes
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
@@ -82,6 +83,12 @@ def assert_matches_onnxruntime(torch, graph, tmp_path, sizes_list):
             np.testing.assert_allclose(g, e, rtol=2e-4, atol=2e-4 * max(1.0, float(np.abs(e).max())))
 
 
+def class_names(source: str) -> set[str]:
+    """The classes the source defines, but the conv-pad helper."""
+    return {n.name for n in ast.parse(source).body if isinstance(n, ast.ClassDef)
+            and not n.name.startswith("PadThenConv")}
+
+
 def _imports(source: str) -> set[str]:
     tree = ast.parse(source)
     names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
@@ -94,9 +101,30 @@ def test_every_model_matches_onnxruntime(torch, tmp_path, path):
     graph = cg.load(path)
     source = to_torch_source(graph)
     assert _imports(source) == {"torch"}
+    assert class_names(source) == {"Model"} | {b.block for b in graph.blocks}  # a class per block used
     sizes = doc_sizes(path, "Example")[:2]
     assert sizes, f"{path.name} documents no example sizes"
     assert_matches_onnxruntime(torch, graph, tmp_path, sizes)
+
+
+BLOCK_MODELS = [p for p in MODEL_FILES if cg.load(p).blocks]
+
+
+def test_the_block_models_are_the_five():
+    assert {p.stem for p in BLOCK_MODELS} >= {"unet", "unet_original", "unet3d", "resnet18", "unet_milesial"}
+
+
+@pytest.mark.parametrize("path", BLOCK_MODELS, ids=lambda p: p.stem)
+def test_each_block_call_is_an_instance_of_its_class(torch, tmp_path, path):
+    """One class per block (its calls differ only in counts its parameters give), each call's module
+    an instance at the call's path; the state_dict keys are still the layer names."""
+    graph = cg.load(path)
+    source = to_torch_source(graph)
+    assert class_names(source) == {"Model"} | {b.block for b in graph.blocks}
+    model = load_source(source, tmp_path).Model()
+    for call in graph.blocks:
+        assert type(model.get_submodule(call.path)).__name__ == call.block, call.path
+    assert state_keys(model) == set(param_specs(graph))
 
 
 def test_every_layer_kind_has_torch_source():
@@ -145,17 +173,86 @@ y = cat([inc, u], dim=1)
 
 
 def test_blocks_and_sequential(torch, tmp_path):
-    """A block's Sequential is one nn.Sequential, applied in one call."""
+    """A block is a class; its Sequential one nn.Sequential, applied in one call."""
     try:
         graph = cg.parse(BLOCKS)
     except cg.ConvGraphError as e:
         pytest.skip(f"the DSL here has no blocks: {e}")
     source = to_torch_source(graph)
-    assert "inc = self.inc.double_conv(x)" in source
+    assert "inc = self.inc(x)" in source and "double_conv = self.double_conv(x)" in source
     model = load_source(source, tmp_path).Model()
     assert isinstance(model.down1.maxpool_conv["1"].double_conv, torch.nn.Sequential)  # no child 0: a ModuleDict
     assert "down1.maxpool_conv.1.double_conv.3.weight" in state_keys(model)
     assert_matches_onnxruntime(torch, graph, tmp_path, [{"N": 2, "H": 6, "W": 10}])
+
+
+BLOCK_FORMS = """\
+x = input(N, 4, H, W)
+def Split(x, c):
+    a = Conv2d(c, c, 1)(x)
+    b = Conv2d(c, c, 3, padding=1)(x)
+    return a, b
+def Merge(a, b):
+    s = a + b
+    return s
+def Same(x):
+    return x
+def Flat(x, c):
+    h = Conv2d(c, 2, 1)(x)
+    r = reshape(h, (N, 1, 2 * H, W))
+    return r
+def K(x, c, k):
+    h = Conv2d(c, c, k, padding=k // 2)(x)
+    return h
+def Pair(x, c):
+    one = K(x, c, 3, name="ks.0")
+    two = K(one, c, 3, name="ks.1")
+    p, q = Split(two, c, name="split")
+    m = Merge(q, p)
+    return m, one
+p, q = Split(x, 4, name="split")
+s = Merge(p, q)
+t = Same(s)
+u, v = Pair(t, 4, name="pair")
+k3 = K(u, 4, 3)
+k5 = K(k3, 4, 5)
+f = Flat(k5, 4)
+y = Conv2d(1, 1, 1)(f)
+output(y, v)
+"""
+
+
+def test_block_forms(torch, tmp_path):
+    """Tuple returns, several value parameters, nested calls, a call that makes nothing (no class),
+    a reshape to a symbolic size (the block stays inline: its forward has no input to read the size
+    from), a block whose calls differ in a kernel size (two classes)."""
+    graph = cg.parse(BLOCK_FORMS)
+    source = to_torch_source(graph)
+    assert class_names(source) == {"Model", "Split", "Merge", "K", "K_2", "Pair"}
+    assert "u, v = self.pair(s)" in source and "p, q = self.split(two)" in source
+    assert "return m, one" in source and "def __init__(self, c: int) -> None:" in source
+    model = load_source(source, tmp_path).Model()
+    assert isinstance(model.f, torch.nn.ModuleDict) and type(model.pair.ks[1]).__name__ == "K"
+    assert (type(model.k3).__name__, type(model.k5).__name__) == ("K", "K_2")
+    assert_matches_onnxruntime(torch, graph, tmp_path, [{"N": 2, "H": 6, "W": 9}, {"N": 1, "H": 5, "W": 12}])
+
+
+@settings(max_examples=10, deadline=None)
+@given(channels=st.lists(st.integers(1, 6), min_size=2, max_size=4), mid=st.integers(1, 5),
+       h=st.integers(3, 9), w=st.integers(3, 9))
+def test_block_classes_with_any_arguments(torch, tmp_path_factory, channels, mid, h, w):
+    """A block called with arbitrary channel counts: every call's module computes what the export does."""
+    calls = "".join(f"h{i + 1} = B(h{i}, {a}, {b}, {mid if i % 2 else 'None'})\n"
+                    for i, (a, b) in enumerate(itertools.pairwise(channels)))
+    text = (f"h0 = input(N, {channels[0]}, H, W)\n"
+            "def B(x, cin, cout, mid=None):\n"
+            "    a = Conv2d(cin, mid or cout, 3, padding=(1, 0))(x)\n"
+            "    b = ConvTranspose2d(mid or cout, cout, (1, 3))(a)\n"
+            "    c = BatchNorm2d(cout)(b)\n"
+            "    return c\n" + calls)
+    graph = cg.parse(text)
+    assert class_names(to_torch_source(graph)) >= {"Model", "B"}
+    assert_matches_onnxruntime(torch, graph, tmp_path_factory.mktemp("b"), [{"N": 2, "H": h, "W": w}])
 
 
 def test_shorthand_chain_is_a_sequential(torch, tmp_path):

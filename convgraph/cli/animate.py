@@ -9,7 +9,7 @@ from convgraph.animate import animate, parse_size
 from convgraph.animate._caption import layer_text
 from convgraph.animate._geometry import CLI, Geometry, check_animatable, geometry
 from convgraph.api import load
-from convgraph.cli._main import parse_at
+from convgraph.cli._main import check_at, parse_at
 from convgraph.errors import ConvGraphError, GraphError, Loc
 from convgraph.export._paths import check_destination
 from convgraph.front.dsl import parse_layer
@@ -76,7 +76,9 @@ def _from_file(args: argparse.Namespace) -> tuple[LayerSpec, tuple[int, ...], st
     node = _find_layer(graph, args.layer)
     spec = node.spec
     check_animatable(spec, node.loc)
-    shapes = infer(graph).shapes(**parse_at(args.at))
+    at = parse_at(args.at)
+    check_at(graph, at)  # a size outside the valid set: the rule, the valid set and the nearest sizes
+    shapes = infer(graph).shapes(**at)
     sizes = _int_sizes(shapes[node.inputs[0]][2:], node, graph)
     _agree(geometry(spec, sizes, loc=node.loc), shapes[node.name][2:])
     return spec, sizes, f"{node.layer_name} = {layer_text(spec)}", node.loc

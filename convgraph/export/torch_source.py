@@ -6,6 +6,14 @@ The file imports only torch. Its ``Model`` registers every layer under its layer
 containers (numeric children in an ``nn.Sequential``, named ones in an ``nn.ModuleDict``), so it is
 that state_dict key too. ``forward`` applies the graph's nodes in order, one line per value.
 
+Each DSL block (``Graph.blocks``) is a class of its own, instantiated at the call's module path
+(``self.inc = DoubleConv(3, 64)``) and called in its parent's forward (``inc = self.inc(x)``); its
+``__init__`` creates its layers under their names inside the block, so the state_dict keys do not
+change. The calls of a block share one class where their layers differ only in counts (channels,
+features, groups) that the block's int parameters give, e.g. ``nn.Conv2d(cin, cout, ...)``; the
+calls that differ otherwise get a class of their own (``DoubleConv_2``). A Sequential stays an
+``nn.Sequential``, also of block modules (``self.layer1 = nn.Sequential(BasicBlock(64), ...)``).
+
 >>> import convgraph as cg
 >>> src = to_torch_source(cg.parse("x = input(N, 3, H, W)\nc = Conv2d(3, 8, 3)(x)"))
 >>> print(src[src.index("class Model"):])
@@ -19,332 +27,24 @@ class Model(nn.Module):
         return c
 <BLANKLINE>
 
-One generator per layer kind (``LAYER_SOURCE``) and per node op (``OP_SOURCE``); what a
-constructor cannot express (asymmetric conv pads, a centre crop) comes from a small helper
-written into the file only when used.
+One generator per layer kind (``LAYER_SOURCE``) and per node op (``OP_SOURCE``, both in
+``_torch_codegen``); what a constructor cannot express (asymmetric conv pads, a centre crop) comes
+from a small helper written into the file only when used.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import keyword
-import re
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from convgraph import ir
+from convgraph.export import _torch_scopes as _sc
+from convgraph.export._torch_codegen import HELPERS, LAYER_SOURCE, OP_SOURCE, Source, arg_list, layer_source
 from convgraph.shapes import infer
 
-
-@dataclass(frozen=True)
-class Source:
-    """A constructor expression and the helpers (names in ``HELPERS``) it needs; ``inline``: a
-    parameter-free call written in forward instead (``expr`` has ``{x}`` for its input)."""
-
-    expr: str
-    helpers: tuple[str, ...] = ()
-    inline: bool = False
-
-
-def _args(*positional: object, **keywords: object) -> str:
-    """``3, 8, kernel_size=(3, 3)``: positional reprs, then keywords."""
-    parts = [repr(p) for p in positional]
-    parts += [f"{k}={v!r}" for k, v in keywords.items()]
-    return ", ".join(parts)
-
-
-def _non_default(values: dict[str, object], defaults: dict[str, object]) -> dict[str, object]:
-    return {k: v for k, v in values.items() if k not in defaults or defaults[k] != v}
-
-
-# --- layer kinds ----------------------------------------------------------------------------------
-
-
-def _same_pads(spec: ir.Conv) -> ir.Pads:
-    """PyTorch's padding='same': total d*(k-1) per axis, floor half at the start."""
-    totals = [d * (k - 1) for k, d in zip(spec.kernel_size, spec.dilation)]
-    return tuple((t // 2, t - t // 2) for t in totals)
-
-
-def _conv(spec: ir.Conv) -> Source:
-    ones = (1,) * spec.nd
-    common = _non_default({"stride": spec.stride, "dilation": spec.dilation, "groups": spec.groups,
-                           "bias": spec.bias, "padding_mode": spec.padding_mode},
-                          {"stride": ones, "dilation": ones, "groups": 1, "bias": True, "padding_mode": "zeros"})
-    head = (spec.in_channels, spec.out_channels)
-    if all(b == e for b, e in spec.padding):
-        pads = tuple(b for b, _ in spec.padding)
-        kw = {"kernel_size": spec.kernel_size, **({"padding": pads} if any(pads) else {}), **common}
-        return Source(f"nn.Conv{spec.nd}d({_args(*head, **kw)})")
-    if all(s == 1 for s in spec.stride) and spec.padding == _same_pads(spec):
-        return Source(f"nn.Conv{spec.nd}d({_args(*head, kernel_size=spec.kernel_size, padding='same', **common)})")
-    mode = "constant" if spec.padding_mode == "zeros" else spec.padding_mode
-    common.pop("padding_mode", None)
-    flat = tuple(p for pair in reversed(spec.padding) for p in pair)  # F.pad order: last axis first
-    kw = {"kernel_size": spec.kernel_size, **common, "pads": flat, "pad_mode": mode}
-    return Source(f"PadThenConv{spec.nd}d({_args(*head, **kw)})", (f"PadThenConv{spec.nd}d",))
-
-
-def _conv_transpose(spec: ir.ConvTranspose) -> Source:
-    ones, zeros = (1,) * spec.nd, (0,) * spec.nd
-    kw = _non_default({"stride": spec.stride, "padding": spec.padding, "output_padding": spec.output_padding,
-                       "groups": spec.groups, "bias": spec.bias, "dilation": spec.dilation},
-                      {"stride": ones, "padding": zeros, "output_padding": zeros, "groups": 1, "bias": True,
-                       "dilation": ones})
-    args = _args(spec.in_channels, spec.out_channels, kernel_size=spec.kernel_size, **kw)
-    return Source(f"nn.ConvTranspose{spec.nd}d({args})")
-
-
-def _pool(spec: ir.Pool) -> Source:
-    zeros, ones = (0,) * spec.nd, (1,) * spec.nd
-    kw: dict[str, object] = {"kernel_size": spec.kernel_size}
-    if spec.stride != spec.kernel_size:
-        kw["stride"] = spec.stride
-    extra = {"padding": spec.padding, "ceil_mode": spec.ceil_mode}
-    if spec.mode == "max":
-        kw |= _non_default({**extra, "dilation": spec.dilation},
-                           {"padding": zeros, "ceil_mode": False, "dilation": ones})
-        return Source(f"nn.MaxPool{spec.nd}d({_args(**kw)})")
-    kw |= _non_default({**extra, "count_include_pad": spec.count_include_pad},
-                       {"padding": zeros, "ceil_mode": False, "count_include_pad": True})
-    return Source(f"nn.AvgPool{spec.nd}d({_args(**kw)})")
-
-
-def _adaptive(spec: ir.AdaptiveAvgPool) -> Source:
-    return Source(f"nn.AdaptiveAvgPool{spec.nd}d({spec.output_size!r})")
-
-
-def _adaptive_max(spec: ir.AdaptiveMaxPool) -> Source:
-    return Source(f"nn.AdaptiveMaxPool{spec.nd}d({spec.output_size!r})")
-
-
-def _pad(spec: ir.Pad) -> Source:
-    """A pad module, or for the F.pad spelling (nd 0) the FPad helper (F.pad in a module)."""
-    flat = tuple(v for pair in reversed(spec.padding) for v in pair)
-    if spec.nd == 0:  # F.pad in the file: F.pad in forward
-        kw = {"value": spec.value} if spec.mode == "constant" else {"mode": spec.mode}
-        return Source(f"F.pad({{x}}, {_args(flat, **kw)})", ("F",), inline=True)
-    if spec.type_name.startswith("Constant"):
-        return Source(f"nn.{spec.type_name}({_args(flat, spec.value)})")
-    return Source(f"nn.{spec.type_name}({_args(flat)})")
-
-
-def _pixel_shuffle(spec: ir.PixelShuffle) -> Source:
-    return Source(f"nn.{spec.type_name}({spec.factor})")
-
-
-def _instancenorm(spec: ir.InstanceNorm) -> Source:
-    kw = _non_default({"eps": spec.eps, "momentum": spec.momentum, "affine": spec.affine,
-                       "track_running_stats": spec.track_running_stats},
-                      {"eps": 1e-5, "momentum": 0.1, "affine": False, "track_running_stats": False})
-    return Source(f"nn.InstanceNorm{spec.nd}d({_args(spec.num_features, **kw)})")
-
-
-def _groupnorm(spec: ir.GroupNorm) -> Source:
-    kw = _non_default({"eps": spec.eps, "affine": spec.affine}, {"eps": 1e-5, "affine": True})
-    return Source(f"nn.GroupNorm({_args(spec.num_groups, spec.num_channels, **kw)})")
-
-
-def _prelu(spec: ir.PReLU) -> Source:
-    kw = _non_default({"num_parameters": spec.num_parameters, "init": spec.init}, {"num_parameters": 1, "init": 0.25})
-    return Source(f"nn.PReLU({_args(**kw)})")
-
-
-def _softmax(spec: ir.Softmax) -> Source:
-    return Source(f"nn.{spec.type_name}({_args(**({} if spec.dim is None else {'dim': spec.dim}))})")
-
-
-def _upsample(spec: ir.Upsample) -> Source:
-    kw = _non_default({"size": spec.size, "scale_factor": spec.scale_factor, "mode": spec.mode,
-                       "align_corners": spec.align_corners},
-                      {"size": None, "scale_factor": None, "mode": "nearest", "align_corners": None})
-    return Source(f"nn.Upsample({_args(**kw)})")
-
-
-def _batchnorm(spec: ir.BatchNorm) -> Source:
-    kw = _non_default({"eps": spec.eps, "momentum": spec.momentum, "affine": spec.affine,
-                       "track_running_stats": spec.track_running_stats},
-                      {"eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True})
-    return Source(f"nn.BatchNorm{spec.nd}d({_args(spec.num_features, **kw)})")
-
-
-def _elementwise(spec: ir.Elementwise) -> Source:
-    """Activations, Identity, Dropout*: torch's class of the same name with the IR's knobs."""
-    return Source(f"nn.{spec.type_name}({_args(**dict(spec.params))})")
-
-
-def _flatten(spec: ir.Flatten) -> Source:
-    kw = _non_default({"start_dim": spec.start_dim, "end_dim": spec.end_dim}, {"start_dim": 1, "end_dim": -1})
-    return Source(f"nn.Flatten({_args(**kw)})")
-
-
-def _unflatten(spec: ir.Unflatten) -> Source:
-    return Source(f"nn.Unflatten({_args(spec.dim, spec.sizes)})")
-
-
-def _linear(spec: ir.Linear) -> Source:
-    kw = {} if spec.bias else {"bias": False}
-    return Source(f"nn.Linear({_args(spec.in_features, spec.out_features, **kw)})")
-
-
-#: layer kind -> its constructor source
-LAYER_SOURCE: dict[type, Callable] = {
-    ir.Conv: _conv,
-    ir.ConvTranspose: _conv_transpose,
-    ir.Pool: _pool,
-    ir.AdaptiveAvgPool: _adaptive,
-    ir.AdaptiveMaxPool: _adaptive_max,
-    ir.Pad: _pad,
-    ir.PixelShuffle: _pixel_shuffle,
-    ir.InstanceNorm: _instancenorm,
-    ir.GroupNorm: _groupnorm,
-    ir.PReLU: _prelu,
-    ir.Softmax: _softmax,
-    ir.Upsample: _upsample,
-    ir.BatchNorm: _batchnorm,
-    ir.Elementwise: _elementwise,
-    ir.Flatten: _flatten,
-    ir.Unflatten: _unflatten,
-    ir.Linear: _linear,
-}
-
-
-def layer_source(spec: ir.LayerSpec) -> Source:
-    """The constructor expression of one layer: ``nn.Conv2d(3, 8, kernel_size=(3, 3))``."""
-    return LAYER_SOURCE[type(spec)](spec)
-
-
-# --- helpers written into the file when used --------------------------------------------------------
-
-_PAD_THEN_CONV = '''
-class PadThenConv{nd}d(nn.Conv{nd}d):
-    """nn.Conv{nd}d after F.pad with (begin, end) pads that Conv{nd}d's constructor cannot express
-    (pads in F.pad order: last axis first). Same parameters, so the same state_dict keys."""
-
-    def __init__(self, *args, pads: tuple, pad_mode: str = "constant", **kwargs) -> None:
-        super().__init__(*args, padding=0, **kwargs)
-        self.pads, self.pad_mode = pads, pad_mode
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(F.pad(x, self.pads, mode=self.pad_mode))
-'''
-
-_AXES = ("depth", "top", "left")
-
-
-def _center_crop(nd: int) -> str:
-    """``center_crop{nd}d``: one line per axis (no loop, so torch.fx can trace it)."""
-    names = _AXES[3 - nd:]
-    starts = "".join(f"    {n} = (v.shape[{j}] - like.shape[{j}]) // 2\n" for j, n in enumerate(names, 2))
-    index = ", ".join(f"{n}:{n} + like.shape[{j}]" for j, n in enumerate(names, 2))
-    return (f"\ndef center_crop{nd}d(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:\n"
-            f'    """v cut to like\'s spatial size: (v - like) // 2 dropped at the start, the rest at the end."""\n'
-            f"{starts}    return v[:, :, {index}]\n")
-
-
-def _pad_to(nd: int) -> str:
-    """``pad_to{nd}d``: pad v's spatial dims up to like's, (like - v) // 2 at the start (milesial's Up)."""
-    names = _AXES[3 - nd:]
-    diffs = "".join(f"    d{n} = like.shape[{j}] - v.shape[{j}]\n" for j, n in enumerate(names, 2))
-    flat = ", ".join(f"d{n} // 2, d{n} - d{n} // 2" for n in reversed(names))
-    return (f"\ndef pad_to{nd}d(v: torch.Tensor, like: torch.Tensor, mode: str = \"constant\", value: float = 0.0)"
-            " -> torch.Tensor:\n"
-            f'    """v padded to like\'s spatial size: (like - v) // 2 at the start, the rest at the end."""\n'
-            f"{diffs}    pads = [{flat}]\n"
-            "    return F.pad(v, pads, value=value) if mode == \"constant\" else F.pad(v, pads, mode=mode)\n")
-
-
-HELPERS: dict[str, str] = {
-    **{f"pad_to{nd}d": _pad_to(nd) for nd in (1, 2, 3)},
-    **{f"PadThenConv{nd}d": _PAD_THEN_CONV.format(nd=nd) for nd in (1, 2, 3)},
-    **{f"center_crop{nd}d": _center_crop(nd) for nd in (1, 2, 3)},
-}
-
-# --- node ops -----------------------------------------------------------------------------------------
-
-
-def _op_cat(node: ir.Node, args: list[str], rank: int) -> Source:
-    return Source(f"torch.cat([{', '.join(args)}], dim={node.dim})")
-
-
-def _op_add(node: ir.Node, args: list[str], rank: int) -> Source:
-    return Source(f"{args[0]} + {args[1]}")
-
-
-def _op_crop(node: ir.Node, args: list[str], rank: int) -> Source:
-    helper = f"center_crop{rank - 2}d"
-    return Source(f"{helper}({args[0]}, {args[1]})", (helper,))
-
-
-def _op_sub(node: ir.Node, args: list[str], rank: int) -> Source:
-    return Source(f"{args[0]} - {args[1]}")
-
-
-def _op_mul(node: ir.Node, args: list[str], rank: int) -> Source:
-    return Source(f"{args[0]} * {args[1]}")
-
-
-def _op_pad_like(node: ir.Node, args: list[str], rank: int) -> Source:
-    mode, value = node.attr("mode", "constant"), node.attr("value", 0.0)
-    kw = "".join([f", mode={mode!r}" if mode != "constant" else "", f", value={value!r}" if value else ""])
-    return Source(f"pad_to{rank - 2}d({args[0]}, {args[1]}{kw})", (f"pad_to{rank - 2}d",))
-
-
-def _op_interp_like(node: ir.Node, args: list[str], rank: int) -> Source:
-    ac = node.attr("align_corners")
-    kw = f", align_corners={ac!r}" if ac is not None else ""
-    return Source(f"F.interpolate({args[0]}, size={args[1]}.shape[2:], mode={node.attr('mode')!r}{kw})", ("F",))
-
-
-_SCALAR = {"add": "{v} + {c!r}", "sub": "{v} - {c!r}", "rsub": "{c!r} - {v}", "mul": "{v} * {c!r}",
-           "div": "{v} / {c!r}"}
-
-
-def _op_scalar(node: ir.Node, args: list[str], rank: int) -> Source:
-    return Source(_SCALAR[str(node.attr("op"))].format(v=args[0], c=node.attr("value")))
-
-
-def _slice_text(a: object, b: object) -> str:
-    return f"{'' if a is None else a}:{'' if b is None else b}"
-
-
-def _op_slice(node: ir.Node, args: list[str], rank: int) -> Source:
-    part = node.attr("part")
-    if part is not None:  # output k of torch.chunk / torch.split
-        kind, arg, dim, k, _ = part
-        return Source(f"torch.{kind}({args[0]}, {arg!r}, dim={dim})[{k}]")
-    index = node.attr("index", ())
-    return Source(f"{args[0]}[{', '.join(_slice_text(a, b) for a, b in index)}]")
-
-
-def _op_mean(node: ir.Node, args: list[str], rank: int) -> Source:
-    return Source(f"{args[0]}.mean(dim={node.attr('dims')!r}, keepdim={node.attr('keepdim')!r})")
-
-
-def _op_unsqueeze(node: ir.Node, args: list[str], rank: int) -> Source:
-    return Source(f"{args[0]}.unsqueeze({node.attr('dim')!r})")
-
-
-def _op_squeeze(node: ir.Node, args: list[str], rank: int) -> Source:
-    dims = node.attr("dims")
-    return Source(f"{args[0]}.squeeze({'' if dims is None else repr(dims)})")
-
-
-#: node op (other than 'input' and 'layer') -> its forward expression (given the value's rank)
-OP_SOURCE: dict[str, Callable[[ir.Node, list[str], int], Source] | None] = {
-    "cat": _op_cat,
-    "add": _op_add,
-    "sub": _op_sub,
-    "mul": _op_mul,
-    "crop": _op_crop,
-    "pad_like": _op_pad_like,
-    "interp_like": _op_interp_like,
-    "scalar": _op_scalar,
-    "slice": _op_slice,
-    "mean": _op_mean,
-    "unsqueeze": _op_unsqueeze,
-    "squeeze": _op_squeeze,
-    "reshape": None,  # needs the inputs' names: _reshape_line
-}
+__all__ = ["HELPERS", "LAYER_SOURCE", "OP_SOURCE", "Source", "layer_source", "to_torch_source"]
 
 # --- the module tree of dotted layer names -------------------------------------------------------------
 
@@ -372,16 +72,15 @@ def _lname(node: ir.Node) -> str:
     return node.layer_name
 
 
-def _tree(graph: ir.Graph) -> Tree:
+def _tree(leaves: dict[str, Source]) -> Tree:
+    """The module tree of a class: its layers' (and child modules') relative dotted names."""
     root: Tree = {}
-    for node in graph.layers():
-        *path, leaf = _lname(node).split(".")
+    for dotted, src in leaves.items():
+        *path, leaf = dotted.split(".")
         at = root
         for part in path:
             at = at.setdefault(part, {})
-        src = layer_source(node.spec)
-        if not src.inline:
-            at[leaf] = src
+        at[leaf] = src
     return root
 
 
@@ -422,24 +121,15 @@ def _helpers_used(tree: Tree) -> set[str]:
     return used
 
 
-# --- the file ------------------------------------------------------------------------------------------
+# --- one class's forward --------------------------------------------------------------------------------
 
 _TAKEN = frozenset({"self", "torch", "nn", "F", "Model", *HELPERS})
 
 
 def _local_names(graph: ir.Graph) -> dict[str, str]:
-    """Each value's Python variable in forward: its own name where that is an identifier."""
-    names: dict[str, str] = {}
+    """Each value's Python variable in the Model's forward: its own name where that is an identifier."""
     used = set(_TAKEN)
-    for node in graph.nodes:
-        base = re.sub(r"\W", "_", node.name)  # inc.pooled -> inc_pooled
-        base = base if base.isidentifier() and not keyword.iskeyword(base) else f"v_{base}"
-        name, k = base, 1
-        while name in used:
-            name, k = f"{base}_{k}", k + 1
-        used.add(name)
-        names[node.name] = name
-    return names
+    return {node.name: _sc.identifier(node.name, used) for node in graph.nodes}
 
 
 def _subtree(tree: Tree, dotted: str) -> Tree | Source:
@@ -449,33 +139,63 @@ def _subtree(tree: Tree, dotted: str) -> Tree | Source:
     return at
 
 
-def _sequential_run(graph: ir.Graph, tree: Tree, start: int, uses: dict[str, int]) -> int:
-    """How many nodes from ``start`` apply one whole nn.Sequential in order (0 if they do not):
-    layers ``P.0`` ... ``P.(n-1)`` each on the previous value, intermediates used nowhere else."""
-    first = graph.nodes[start]
-    if first.op != "layer" or not _lname(first).endswith(".0"):
+@dataclass
+class _Writer:
+    """What the forward of one class is written from (``scope.items`` in order)."""
+
+    graph: ir.Graph
+    scope: _sc.Scope
+    tree: Tree
+    local: dict[str, str]
+    helpers: set[str]
+    outputs: tuple[str, ...]
+
+    def path(self, item: _sc.Item) -> str | None:
+        """The module path of an item with a module here (a layer or a child call), else None."""
+        if isinstance(item, ir.BlockCall):
+            return self.scope.relative(item.path)
+        if item.op == "layer" and not layer_source(item.spec).inline:
+            return self.scope.relative(_lname(item))
+        return None
+
+    def uses(self) -> dict[str, int]:
+        count: dict[str, int] = {}
+        for item in self.scope.items:
+            for v in (v for _, v in item.inputs) if isinstance(item, ir.BlockCall) else item.inputs:
+                count[v] = count.get(v, 0) + 1
+        return count
+
+
+def _single(item: _sc.Item) -> tuple[str, str] | None:
+    """(input, output) of an item that takes one value and makes one."""
+    if isinstance(item, ir.BlockCall):
+        ok = len(item.inputs) == 1 and len(item.outputs) == 1 and not item.tuple_return
+        return (item.inputs[0][1], item.outputs[0]) if ok else None
+    return (item.inputs[0], item.name) if item.op == "layer" else None
+
+
+def _sequential_run(w: _Writer, start: int, uses: dict[str, int]) -> int:
+    """How many items from ``start`` apply one whole nn.Sequential in order (0 if they do not):
+    modules ``P.0`` ... ``P.(n-1)`` each on the previous value, intermediates used nowhere else."""
+    items = w.scope.items
+    first = w.path(items[start])
+    if first is None or not first.endswith(".0"):
         return 0
-    prefix = _lname(first)[:-2]
-    seq = _subtree(tree, prefix)
+    prefix = first[:-2]
+    seq = _subtree(w.tree, prefix)
     n = len(seq) if isinstance(seq, dict) and _is_sequential(seq) else 0
-    run = graph.nodes[start:start + n]
+    run = items[start:start + n]
     if n < 2 or len(run) < n:
         return 0
-    chained = all(b.op == "layer" and b.layer_name == f"{prefix}.{i}" and b.inputs == (a.name,)
-                  for i, (a, b) in enumerate(itertools.pairwise(run), 1))
-    private = all(uses.get(a.name, 0) == 1 and a.name not in graph.outputs for a in run[:-1])
+    ends = [_single(i) for i in run]
+    if any(e is None or w.path(i) != f"{prefix}.{k}" for k, (i, e) in enumerate(zip(run, ends))):
+        return 0
+    chained = all(b[0] == a[1] for a, b in itertools.pairwise(ends))  # type: ignore[index]
+    private = all(uses.get(e[1], 0) == 1 and e[1] not in w.outputs for e in ends[:-1])  # type: ignore[index]
     return n if chained and private else 0
 
 
-def _uses(graph: ir.Graph) -> dict[str, int]:
-    count: dict[str, int] = {}
-    for node in graph.nodes:
-        for i in node.inputs:
-            count[i] = count.get(i, 0) + 1
-    return count
-
-
-def _unpacked_parts(graph: ir.Graph, node: ir.Node, local: dict[str, str]) -> str | None:
+def _unpacked_parts(w: _Writer, node: ir.Node) -> str | None:
     """``a, b = torch.chunk(v, 2, dim=1)`` at the first part of a chunk/split ("" at the others)."""
     part = node.attr("part") if node.op == "slice" else None
     if part is None:
@@ -483,29 +203,35 @@ def _unpacked_parts(graph: ir.Graph, node: ir.Node, local: dict[str, str]) -> st
     kind, arg, dim, k, _ = part
     if k:
         return ""
-    names = [local[n.name] for n in graph.nodes if n.op == "slice" and n.inputs == node.inputs
-             and n.attr("part") is not None and n.attr("part")[:3] == (kind, arg, dim)]
+    names = [w.local[n.name] for n in w.scope.items if isinstance(n, ir.Node) and n.op == "slice"
+             and n.inputs == node.inputs and n.attr("part") is not None and n.attr("part")[:3] == (kind, arg, dim)]
     targets = ", ".join(names) + ("," if len(names) == 1 else "")
-    return f"{targets} = torch.{kind}({local[node.inputs[0]]}, {arg!r}, dim={dim})"
+    return f"{targets} = torch.{kind}({w.local[node.inputs[0]]}, {arg!r}, dim={dim})"
 
 
-def _forward_lines(graph: ir.Graph, tree: Tree, local: dict[str, str], helpers: set[str]) -> list[str]:
+def _call_line(w: _Writer, call: ir.BlockCall, path: str) -> str:
+    """``a, b = self.enc1(x)``: a child module's call."""
+    targets = ", ".join(w.local[o] for o in call.outputs) + ("," if call.tuple_return and len(call.outputs) == 1
+                                                             else "")
+    return f"{targets} = {_access(w.tree, path)}({', '.join(w.local[v] for _, v in call.inputs)})"
+
+
+def _forward_lines(w: _Writer) -> list[str]:
     """One line per value; a whole nn.Sequential applied in order is one call; chunk/split unpacked."""
-    lines, uses, i = [], _uses(graph), 0
-    while i < len(graph.nodes):
-        node, n = graph.nodes[i], _sequential_run(graph, tree, i, uses)
-        unpacked = _unpacked_parts(graph, node, local)
-        if unpacked is not None:
-            lines += [unpacked] if unpacked else []
-            i += 1
-            continue
+    lines, uses, i, items = [], w.uses(), 0, w.scope.items
+    while i < len(items):
+        item, n = items[i], _sequential_run(w, i, uses)
         if n:
-            last = graph.nodes[i + n - 1]
-            lines.append(f"{local[last.name]} = {_access(tree, _lname(node)[:-2])}({local[node.inputs[0]]})")
+            first, last = _single(item), _single(items[i + n - 1])
+            lines.append(f"{w.local[last[1]]} = {_access(w.tree, w.path(item)[:-2])}({w.local[first[0]]})")  # type: ignore
             i += n
             continue
-        if node.op != "input":
-            lines.append(_forward_line(graph, node, tree, local, helpers))
+        if isinstance(item, ir.BlockCall):
+            lines.append(_call_line(w, item, w.path(item)))  # type: ignore[arg-type]
+        elif (unpacked := _unpacked_parts(w, item)) is not None:
+            lines += [unpacked] if unpacked else []
+        elif item.op != "input":
+            lines.append(_forward_line(w, item))
         i += 1
     return lines
 
@@ -530,18 +256,18 @@ def _reshape_expr(graph: ir.Graph, node: ir.Node, arg: str, local: dict[str, str
     return f"{arg}.reshape({', '.join(entries)})"
 
 
-def _forward_line(graph: ir.Graph, node: ir.Node, tree: Tree, local: dict[str, str], helpers: set[str]) -> str:
-    args = [local[i] for i in node.inputs]
+def _forward_line(w: _Writer, node: ir.Node) -> str:
+    args, local = [w.local[i] for i in node.inputs], w.local
     if node.op == "layer":
         src = layer_source(node.spec)
         if src.inline:
-            helpers.update(src.helpers)
+            w.helpers.update(src.helpers)
             return f"{local[node.name]} = {src.expr.format(x=args[0])}"
-        return f"{local[node.name]} = {_access(tree, _lname(node))}({args[0]})"
+        return f"{local[node.name]} = {_access(w.tree, w.scope.relative(_lname(node)))}({args[0]})"
     if node.op == "reshape":
-        return f"{local[node.name]} = {_reshape_expr(graph, node, args[0], local)}"
-    src = OP_SOURCE[node.op](node, args, len(infer(graph).values[node.name]))  # type: ignore[misc]
-    helpers.update(src.helpers)
+        return f"{local[node.name]} = {_reshape_expr(w.graph, node, args[0], local)}"
+    src = OP_SOURCE[node.op](node, args, len(infer(w.graph).values[node.name]))  # type: ignore[misc]
+    w.helpers.update(src.helpers)
     return f"{local[node.name]} = {src.expr}"
 
 
@@ -557,13 +283,162 @@ def _init_lines(tree: Tree) -> list[str]:
     return lines
 
 
-def _forward(graph: ir.Graph, tree: Tree, helpers: set[str]) -> list[str]:
-    local = _local_names(graph)
-    params = ", ".join(f"{local[n.name]}: torch.Tensor" for n in graph.inputs)
-    body = _forward_lines(graph, tree, local, helpers)
-    outs = [local[o] for o in graph.outputs]
-    ret = "torch.Tensor" if len(outs) == 1 else f"tuple[{', '.join(['torch.Tensor'] * len(outs))}]"
-    return [f"def forward(self, {params}) -> {ret}:", *("    " + b for b in body), f"    return {', '.join(outs)}"]
+def _returns(n: int) -> str:
+    return "torch.Tensor" if n == 1 else f"tuple[{', '.join(['torch.Tensor'] * n)}]"
+
+
+def _forward(w: _Writer, params: list[str]) -> list[str]:
+    body = _forward_lines(w)
+    outs = [w.local[o] for o in w.outputs]
+    tail = "," if len(outs) == 1 and w.scope.call is not None and w.scope.call.tuple_return else ""
+    args = "".join(f", {p}: torch.Tensor" for p in params)
+    return [f"def forward(self{args}) -> {_returns(len(outs))}:", *("    " + b for b in body),
+            f"    return {', '.join(outs)}{tail}"]
+
+
+# --- the classes ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Instance:
+    """A child call's module in its parent: ``DoubleConv(3, 64)``."""
+
+    cls: str
+    args: tuple[object, ...]
+
+
+Leaf = ir.LayerSpec | Instance
+
+
+def _leaves(scope: _sc.Scope, instances: dict[ir.BlockCall, Instance]) -> dict[str, Leaf]:
+    """A class's modules by relative path: its layers' specs and its child calls' instances."""
+    out: dict[str, Leaf] = {}
+    for item in scope.items:
+        if isinstance(item, ir.BlockCall):
+            out[scope.relative(item.path)] = instances[item]
+        elif item.op == "layer" and not layer_source(item.spec).inline:
+            out[scope.relative(_lname(item))] = item.spec
+    return out
+
+
+def _leaf_source(leaf: Leaf) -> Source:
+    if isinstance(leaf, Instance):
+        return Source(f"{leaf.cls}({arg_list(*leaf.args)})")
+    return layer_source(leaf)
+
+
+def _module_lines(w: _Writer, name: str, params: list[str], init_params: str = "") -> list[str]:
+    """``class {name}(nn.Module)`` with its __init__ and forward."""
+    forward = _forward(w, params)
+    init = [f"def __init__(self{init_params}) -> None:", "    super().__init__()",
+            *("    " + line for line in _init_lines(w.tree))]
+    return [f"class {name}(nn.Module):", *("    " + line if line else "" for line in [*init, "", *forward])]
+
+
+def _block_writer(graph: ir.Graph, scope: _sc.Scope, leaves: dict[str, Leaf], helpers: set[str]) -> _Writer:
+    call = scope.call
+    assert call is not None
+    tree = _tree({k: _leaf_source(v) for k, v in leaves.items()})
+    helpers |= _helpers_used(tree)
+    return _Writer(graph, scope, tree, _sc.block_locals(scope, _TAKEN), helpers, call.outputs)
+
+
+def _leaf_values(leaf: Leaf) -> tuple[object, ...]:
+    return leaf.args if isinstance(leaf, Instance) else tuple(getattr(leaf, f.name) for f in dataclasses.fields(leaf))
+
+
+#: the layer arguments a block's parameter may give (counts of channels, features, groups)
+_COUNTS = frozenset({"in_channels", "out_channels", "num_features", "num_channels", "num_groups", "in_features",
+                     "out_features", "num_parameters", "groups"})
+
+
+def _merged_leaf(column: list[Leaf], consts: list[dict[str, object]], params: list[str]) -> Leaf | None:
+    """The leaf of every call at one path, differing arguments as parameter expressions."""
+    first = column[0]
+    if any(type(v) is not type(first) or (isinstance(v, Instance) and v.cls != first.cls)  # type: ignore[union-attr]
+           for v in column):
+        return None
+    values = [_leaf_values(v) for v in column]
+    names = [None] * len(values[0]) if isinstance(first, Instance) else [f.name for f in dataclasses.fields(first)]
+    new = [_sc.follow([v[j] for v in values], consts, params, names[j] is None or names[j] in _COUNTS)
+           for j in range(len(values[0]))]
+    if any(v is _sc.NOTHING for v in new):
+        return None
+    if isinstance(first, Instance):
+        return Instance(first.cls, tuple(new))
+    changed: dict[str, Any] = {f.name: v for f, v in zip(dataclasses.fields(first), new)}
+    return dataclasses.replace(first, **changed)
+
+
+def _merged(calls: list[ir.BlockCall], leaves: list[dict[str, Leaf]]) -> tuple[dict[str, Leaf], list[str]] | None:
+    """One set of leaves for every call of a block, arguments that differ written as expressions of
+    the block's int parameters (``Conv2d(cin, cout, ...)``), and the parameters used; None if no
+    parameter explains a difference."""
+    if any(list(lv) != list(leaves[0]) for lv in leaves):
+        return None
+    consts = [dict(c.consts) for c in calls]
+    params = [p for p, _ in calls[0].consts if p not in _TAKEN]
+    out: dict[str, Leaf] = {}
+    for key in leaves[0]:
+        leaf = _merged_leaf([lv[key] for lv in leaves], consts, params)
+        if leaf is None:
+            return None
+        out[key] = leaf
+    used = {v.param for leaf in out.values() for v in _leaf_values(leaf) if isinstance(v, _sc.Expr)}
+    return out, [p for p in params if p in used]
+
+
+def _class_name(block: str, taken: set[str]) -> str:
+    name, k = block, 2
+    while name in taken:
+        name, k = f"{block}_{k}", k + 1
+    taken.add(name)
+    return name
+
+
+def _parts(group: list[ir.BlockCall], leaves: list[dict[str, Leaf]], forwards: list[list[str]]) -> list[list[int]]:
+    """The calls of one block in classes: each joins the first class whose calls it can share
+    (the same forward, its differing arguments explained by the block's parameters)."""
+    parts: list[list[int]] = []
+    for i in range(len(group)):
+        part = next((p for p in parts if forwards[p[0]] == forwards[i]
+                     and _merged([group[j] for j in (*p, i)], [leaves[j] for j in (*p, i)]) is not None), None)
+        if part is None:
+            parts.append([i])
+        else:
+            part.append(i)
+    return parts
+
+
+def _block_classes(graph: ir.Graph, calls: list[ir.BlockCall], by_call: dict[ir.BlockCall, _sc.Scope],
+                   helpers: set[str]) -> tuple[list[list[str]], dict[ir.BlockCall, Instance]]:
+    """A class per block (``Name``, ``Name_2``, ... where its calls differ beyond what its parameters
+    say), children before parents. Returns the classes' lines and each call's instance."""
+    height = _sc.heights(calls, by_call)
+    groups: dict[tuple[int, str], list[ir.BlockCall]] = {}
+    for c in sorted(calls, key=lambda c: height[c]):
+        groups.setdefault((height[c], c.block), []).append(c)
+    instances: dict[ir.BlockCall, Instance] = {}
+    classes: list[list[str]] = []
+    taken = set(_TAKEN) | {p for c in calls for p, _ in c.consts}  # no class named as an __init__ parameter
+    for (_, block), group in groups.items():
+        leaves = [_leaves(by_call[c], instances) for c in group]
+        forwards = [_forward(_block_writer(graph, by_call[c], lv, helpers), list(dict(c.inputs)))
+                    for c, lv in zip(group, leaves)]
+        for part in _parts(group, leaves, forwards):
+            members = [group[j] for j in part]
+            merged = _merged(members, [leaves[j] for j in part])
+            assert merged is not None  # _parts made sure
+            shared, params = merged
+            name = _class_name(block, taken)
+            w = _block_writer(graph, by_call[members[0]], shared, helpers)
+            sig = "".join(f", {p}: int" for p in params)
+            classes.append(_module_lines(w, name, list(dict(members[0].inputs)), sig))
+            instances |= {c: Instance(name, tuple(dict(c.consts)[p] for p in params)) for c in members}
+    return classes, instances
+
+
+# --- the file ------------------------------------------------------------------------------------------
 
 
 def _docstring(graph: ir.Graph) -> str:
@@ -587,21 +462,30 @@ def _sequential_class(tree: Tree) -> list[str]:
             f"        super().__init__({body}", "        )"]
 
 
-def _module_class(graph: ir.Graph, tree: Tree, helpers: set[str]) -> list[str]:
-    forward = _forward(graph, tree, helpers)
-    init = ["def __init__(self) -> None:", "    super().__init__()", *("    " + line for line in _init_lines(tree))]
-    return ["class Model(nn.Module):", *("    " + line if line else "" for line in [*init, "", *forward])]
+def _classes(graph: ir.Graph, helpers: set[str]) -> list[list[str]]:
+    """The block classes, then ``Model``."""
+    calls = _sc.class_calls(graph)
+    top, by_call = _sc.scopes(graph, calls)
+    classes, instances = _block_classes(graph, calls, by_call, helpers)
+    tree = _tree({k: _leaf_source(v) for k, v in _leaves(top, instances).items()})
+    helpers |= _helpers_used(tree)
+    if not calls and _is_chain(graph) and _is_sequential(tree):
+        return [_sequential_class(tree)]
+    local = _local_names(graph)
+    w = _Writer(graph, top, tree, local, helpers, graph.outputs)
+    model = _module_lines(w, "Model", [local[n.name] for n in graph.inputs])
+    return [*classes, model]
 
 
 def to_torch_source(graph: ir.Graph) -> str:
     """The source of a standalone module file (imports only torch) defining ``Model``, whose
-    state_dict keys are the graph's parameter names and whose forward takes the inputs in order."""
-    tree = _tree(graph)
-    helpers = _helpers_used(tree)
-    chain = _is_chain(graph) and _is_sequential(tree)
-    cls = _sequential_class(tree) if chain else _module_class(graph, tree, helpers)
+    state_dict keys are the graph's parameter names and whose forward takes the inputs in order;
+    each DSL block is a class of its own."""
+    helpers: set[str] = set()
+    classes = _classes(graph, helpers)
     needs_f = any(h.startswith(("PadThenConv", "pad_to")) or h == "F" for h in helpers)
     functional = "import torch.nn.functional as F\n" if needs_f else ""
     parts = [_docstring(graph), f"import torch\n{functional}from torch import nn\n",
-             *(HELPERS[h].strip("\n") + "\n" for h in sorted(helpers) if h in HELPERS), "\n".join(cls) + "\n"]
+             *(HELPERS[h].strip("\n") + "\n" for h in sorted(helpers) if h in HELPERS),
+             *("\n".join(cls) + "\n" for cls in classes)]
     return "\n\n".join(parts)

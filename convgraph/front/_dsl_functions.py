@@ -21,11 +21,14 @@ from convgraph.front.catalogue import CATALOGUE
 from convgraph.front.functions import (
     DSL_FUNCTIONS,
     FUNCTIONAL,
+    MAX_RESHAPE_DIMS,
+    MAX_RESHAPE_FACTOR,
     SHAPE_FUNCTIONS,
     TORCH_FUNCTIONS,
     functional_layer,
     like_attrs,
     part_arg,
+    reshape_attrs,
     shape_function_attrs,
 )
 from convgraph.ir import Node
@@ -166,13 +169,10 @@ class FunctionsMixin:
             raise self.error(extra[0] if extra else call, f"{kind} takes a value and a shape: {kind}(v, (N, -1, L))")
         src = self.value(call.args[0])
         seq = args[0]
-        if not isinstance(seq, (ast.Tuple, ast.List)) or not 1 <= len(seq.elts) <= 5:
-            raise self.error(seq, "the shape is a tuple of 1 to 5 entries")
-        entries = tuple(self.reshape_entry(e) for e in seq.elts)
-        if sum(e == -1 for e in entries) > 1:
-            raise self.error(seq, "only one dimension can be -1")
-        self.define(Node(self.fresh(target, False), "reshape", (src,), self.loc(call),
-                         attrs=(("shape", entries),)), target)
+        if not isinstance(seq, (ast.Tuple, ast.List)) or not 1 <= len(seq.elts) <= MAX_RESHAPE_DIMS:
+            raise self.error(seq, f"the shape is a tuple of 1 to {MAX_RESHAPE_DIMS} entries")
+        attrs = reshape_attrs(tuple(self.reshape_entry(e) for e in seq.elts), self.loc(seq))
+        self.define(Node(self.fresh(target, False), "reshape", (src,), self.loc(call), attrs=attrs), target)
 
     def reshape_entry(self, node: ast.expr) -> int | tuple[str, int]:
         """An int >= 1, -1, a size symbol, or a size symbol times an int (``2 * L``, ``L * 2``)."""
@@ -185,7 +185,8 @@ class FunctionsMixin:
         elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
             for sym, k in ((node.left, node.right), (node.right, node.left)):
                 if isinstance(sym, ast.Name) and sym.id in self.symbols and isinstance(k, ast.Constant) \
-                        and isinstance(k.value, int) and not isinstance(k.value, bool) and 1 <= k.value <= 2**31:
+                        and isinstance(k.value, int) and not isinstance(k.value, bool) \
+                        and 1 <= k.value <= MAX_RESHAPE_FACTOR:
                     return (sym.id, k.value)
         raise self.error(node, "a reshape entry is a positive int, -1, a size symbol or a size symbol times an int")
 

@@ -14,10 +14,32 @@ from convgraph.errors import ConvGraphError, GraphError, Loc
 from convgraph.front import _blocks
 from convgraph.front._consts import MAX_ITEMS
 from convgraph.front.catalogue import CATALOGUE, CONTAINERS, suggest
-from convgraph.ir import LayerSpec, Node
+from convgraph.ir import BlockCall, LayerSpec, Node
 
 MAX_BLOCK_DEPTH = 32  # block calls inside block calls
 MAX_SEQUENTIAL_DEPTH = 8
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """A block call while parsing: values by their index in the parser's nodes (a later rename,
+    when an enclosing call returns one of them, changes names, never positions)."""
+
+    path: str
+    block: str
+    consts: tuple[tuple[str, object], ...]
+    inputs: tuple[tuple[str, int], ...]
+    outputs: tuple[int, ...]
+    tuple_return: bool
+    returns: tuple[str, ...]
+    start: int
+    stop: int
+    loc: Loc
+
+    def resolve(self, nodes: list[Node]) -> BlockCall:
+        return BlockCall(self.path, self.block, self.consts, tuple((p, nodes[i].name) for p, i in self.inputs),
+                         tuple(nodes[i].name for i in self.outputs), self.tuple_return, self.returns,
+                         tuple(n.name for n in nodes[self.start:self.stop]), self.loc)
 
 
 @dataclass
@@ -48,6 +70,8 @@ class Modules:
     blocks: dict[str, _blocks.Block]
     later: dict[str, int]  # every block of the file -> its line
     expanded: int  # statements expanded by block calls so far
+    position: dict[str, int]  # node name -> its index in nodes
+    calls: list[CallRecord]  # block calls so far, in call order (an outer call before its nested ones)
     # the parser's methods used here (declared for the type checker)
     error: Callable[..., ConvGraphError]
     forbidden: Callable[[ast.AST], ConvGraphError]
@@ -184,8 +208,21 @@ class Modules:
             where = (self.containers.get(path) or self.layer_names[path]).line
             raise self.error(call, f"module path {path!r} is already used at line {where}", GraphError)
         self.claim_container(call, path)
+        at = len(self.calls)
         returned, start = self.expand(block, call, path, values, consts)
         self.bind_returns(block, call, names, returned, start, is_tuple)
+        self.record(at, block, call, path, values, consts, names, start)
+
+    def record(self, at: int, block: _blocks.Block, call: ast.Call, path: str, values: dict[str, str],
+               consts: dict[str, object], names: list[str], start: int) -> None:
+        """Keep the call (at position ``at``: before the calls nested in it) for the graph's ``blocks``."""
+        params = [p for p, _ in block.params]
+        inputs = tuple((p, self.position[values[p]]) for p in params if p in values)
+        outputs = tuple(self.position[self.scope.env[t]] for t in names)
+        self.calls.insert(at, CallRecord(path, block.name, tuple((p, consts[p]) for p in params if p in consts),
+                                         inputs, outputs, block.tuple_return,
+                                         tuple(r.id for r in block.returns), start, len(self.nodes),
+                                         self.loc(call)))
 
     def bind(self, block: _blocks.Block, call: ast.Call) -> tuple[dict[str, str], dict[str, object], str | None]:
         """Arguments to parameters, as Python binds them: value names or constants."""
@@ -281,7 +318,8 @@ class Modules:
             if n is not self.nodes[i]:
                 self.nodes[i] = n
                 self.values[n.name] = n
-        del self.values[old]
+                self.position[n.name] = i
+        del self.values[old], self.position[old]
 
 
 RESERVED_BLOCK_NAMES = frozenset({"nn", "torch", "floor", "ceiling", "name"})

@@ -14,6 +14,14 @@ values reachable from its outputs: an input has its ``name`` (default ``x``); a 
 ``crop`` and ``+`` take ``name=`` (``(a + b).named("r")``), else ``cat``, ``cat_1``, ``add``, ...
 Every position is the caller's file and line.
 
+Functions, as the DSL spells them and bound by the same table (``front.functions``), each with
+``name=`` for its value: ``softmax(v, dim=1)``, ``flatten(v, 1)``, ``mean(v, dim=(2, 3),
+keepdim=True)``, ``unsqueeze(v, 1)``, ``squeeze(v, 1)``, ``reshape(v, ("N", -1, "2 * L"))`` (entries
+ints, one -1, a size symbol of the inputs or a symbol times an int, as strings); ``F.relu(v)``,
+``F.max_pool2d(v, 2)``, ``F.pad(v, (1, 2))``, ``F.interpolate(v, scale_factor=2)``, ... (every
+``torch.nn.functional`` name the DSL knows) and ``torch.flatten(v, 1)``, ``torch.mean(v, -1)``,
+``torch.cat([a, b], 1)``, ... A functional layer is a layer (numbered by position when unnamed).
+
 Module paths. ``Sequential(*layers, name="double_conv")`` applies its layers in order, naming them
 ``double_conv.0``, ``double_conv.1``, ... as ``torch.nn.Sequential`` does (unnamed and outside any
 scope, its children are numbered like any other layer). A Python function that builds values is
@@ -26,11 +34,12 @@ from __future__ import annotations
 import contextlib
 import inspect
 import itertools
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
-from types import FrameType
+from types import FrameType, SimpleNamespace
 
 from convgraph.errors import GraphError, Loc
 from convgraph.front.catalogue import CATALOGUE, construct
@@ -43,7 +52,16 @@ from convgraph.front.dsl import (
     parse_size,
     suffixed,
 )
-from convgraph.front.functions import like_attrs, part_arg
+from convgraph.front.functions import (
+    FUNCTIONAL,
+    SHAPE_FUNCTIONS,
+    TORCH_FUNCTIONS,
+    functional_layer,
+    like_attrs,
+    part_arg,
+    reshape_attrs,
+    shape_function_attrs,
+)
 from convgraph.ir import Assume, Expect, Graph, LayerSpec, Node
 
 _order = itertools.count()  # definition order of values, across every graph being built
@@ -314,6 +332,65 @@ def _parts(value: Value, kind: str, arg: int | tuple[int, ...], dim: int, loc: L
     return tuple(Value("slice", (value,), loc, attrs=(("part", (kind, arg, dim, k, count)),)) for k in range(count))
 
 
+# --------------------------------------------------------------------------------------------
+# Functions: softmax, flatten, mean, unsqueeze, squeeze, reshape and the F. / torch. spellings
+# --------------------------------------------------------------------------------------------
+
+_RESHAPE_SYMBOL = re.compile(r"^\s*(?:(\d+)\s*\*\s*)?([A-Za-z_]\w*)(?:\s*\*\s*(\d+))?\s*$")
+
+
+def _function(kind: str, prefix: str) -> Callable[..., Value]:
+    """The builder spelling of the DSL function ``{prefix}{name}``: PyTorch's arguments (bound by
+    ``front.functions``, the table the DSL uses) plus ``name=`` for the value."""
+    def call(value: Value, /, *args: object, name: str | None = None, **kwargs: object) -> Value:
+        loc = _caller(sys._getframe(1))
+        (value,) = _values([value], f"{prefix}{kind}", loc)
+        checked = _scoped(_checked_name(name, loc))
+        if kind == "reshape":
+            return _reshape(value, args, kwargs, checked, loc, prefix)
+        if kind in SHAPE_FUNCTIONS:
+            attrs = shape_function_attrs(kind, args, kwargs, loc, prefix)
+            return Value(kind, (value,), loc, name=checked, attrs=attrs)
+        spec = functional_layer(kind, args, kwargs, loc, prefix=prefix)
+        return Value("layer", (value,), loc, layer=spec, name=checked if checked is not None else _next_in_scope())
+
+    call.__name__ = call.__qualname__ = kind
+    call.__doc__ = f"``{prefix or 'torch.'}{kind}(value, ...)`` with PyTorch's arguments, plus ``name=``."
+    return call
+
+
+def _reshape(value: Value, args: tuple, kwargs: dict, name: str | None, loc: Loc, prefix: str) -> Value:
+    """``reshape(v, ("N", 2, 16, "L"))``: entries are ints, one -1, a size symbol or ``"2 * L"``."""
+    shape = list(args) + ([kwargs.pop("shape")] if "shape" in kwargs else [])
+    if len(shape) != 1 or kwargs or not isinstance(shape[0], (tuple, list)):
+        raise GraphError(f"{prefix}reshape takes a value and a shape: {prefix}reshape(v, ('N', -1, 'L'))", loc)
+    symbols = {d for v in _reachable((value,)) if v.op == "input" for d in v.dims if isinstance(d, str)}
+    return Value("reshape", (value,), loc, name=name,
+                 attrs=reshape_attrs(tuple(_reshape_entry(e, symbols, loc) for e in shape[0]), loc))
+
+
+def _reshape_entry(e: object, symbols: set[str], loc: Loc) -> object:
+    """A string entry as ``(symbol, k)``; anything else is checked by ``reshape_attrs``."""
+    if not isinstance(e, str):
+        return e
+    m = _RESHAPE_SYMBOL.match(e)
+    if m is None or (m.group(1) and m.group(3)) or m.group(2) not in symbols:
+        known = ", ".join(sorted(symbols)) or "none"
+        raise GraphError(f"a reshape entry string is a size symbol of the inputs or a symbol times an int "
+                         f"('L', '2 * L'), got {e!r} (the inputs declare: {known})", loc)
+    return (m.group(2), int(m.group(1) or m.group(3) or 1))
+
+
+softmax, flatten, mean, unsqueeze, squeeze, reshape = (
+    _function(n, "") for n in ("softmax", "flatten", "mean", "unsqueeze", "squeeze", "reshape"))
+
+#: ``F.relu(v)``, ``F.max_pool2d(v, 2)``, ``F.pad(v, (1, 2))``, ``F.interpolate(v, scale_factor=2)``, ...
+F = SimpleNamespace(**{n: _function(n, "F.") for n in (*FUNCTIONAL, "pad")})
+#: ``torch.flatten(v, 1)``, ``torch.mean(v, -1)``, ``torch.cat([a, b], 1)``, ``torch.chunk(v, 2, 1)``, ...
+torch = SimpleNamespace(**{n: {"cat": cat, "chunk": chunk, "split": split}.get(n) or _function(n, "torch.")
+                           for n in TORCH_FUNCTIONS})
+
+
 @dataclass(frozen=True)
 class Assumption:
     """``assume("H % 16 == 0", ...)``; give it to ``build(..., assume=[...])``."""
@@ -453,5 +530,6 @@ def _expectation(e: Expectation, names: dict[int, str], symbols: list[str]) -> E
     return Expect(e.loc, text, names[id(e.value)], dims)
 
 
-__all__ = ["input", "cat", "crop", "pad", "interpolate", "chunk", "split", "assume", "expect", "build", "scope",
+__all__ = ["input", "cat", "crop", "pad", "interpolate", "chunk", "split", "softmax", "flatten", "mean",
+           "unsqueeze", "squeeze", "reshape", "F", "torch", "assume", "expect", "build", "scope",
            "Sequential", "Value", "Layer", "Assumption", "Expectation", *CATALOGUE]

@@ -47,7 +47,7 @@ from convgraph.errors import ConvGraphError, DSLSyntaxError, GraphError, Loc
 from convgraph.front import _blocks
 from convgraph.front._consts import MAX_ITEMS, Evaluator, is_int
 from convgraph.front._dsl_functions import FunctionsMixin
-from convgraph.front._modules import Modules, Scope
+from convgraph.front._modules import CallRecord, Modules, Scope
 from convgraph.front.catalogue import CATALOGUE, CONTAINERS, construct, suggest
 from convgraph.front.functions import DSL_FUNCTIONS
 from convgraph.ir import Assume, Expect, Graph, LayerSpec, Node
@@ -265,6 +265,8 @@ class _Parser(Modules, FunctionsMixin):
         self.blocks: dict[str, _blocks.Block] = {}
         self.later: dict[str, int] = {}  # every block of the file -> its line
         self.expanded = 0
+        self.position: dict[str, int] = {}
+        self.calls: list[CallRecord] = []
         self.outputs: tuple[str, ...] | None = None
         self.output_loc: Loc | None = None
         self.assumes: list[Assume] = []
@@ -310,7 +312,8 @@ class _Parser(Modules, FunctionsMixin):
             where = body[0] if body else tree
             raise self.error(where, "no input: a .cg file starts with an input, e.g. x = input(N, 3, H, W)")
         outputs = self.outputs if self.outputs is not None else (self.nodes[-1].name,)
-        return Graph(tuple(self.nodes), outputs, self.filename, doc, tuple(self.assumes), tuple(self.expects))
+        return Graph(tuple(self.nodes), outputs, self.filename, doc, tuple(self.assumes), tuple(self.expects),
+                     tuple(c.resolve(self.nodes) for c in self.calls))
 
     def statement(self, stmt: ast.stmt) -> None:
         if isinstance(stmt, ast.Assign):
@@ -514,6 +517,7 @@ class _Parser(Modules, FunctionsMixin):
             raise ConvGraphError(f"too many values (at most {MAX_NODES}, block expansions included)", node.loc)
         if source_name is not None:
             node = replace(node, source=source_name)
+        self.position[node.name] = len(self.nodes)
         self.nodes.append(node)
         self.values[node.name] = node
         if source_name is not None:

@@ -112,6 +112,27 @@ def shape_function_attrs(name: str, args: tuple, kwargs: dict, loc: Loc, prefix:
     return (("dims", dims), ("keepdim", b["keepdim"]))
 
 
+MAX_RESHAPE_DIMS = 5
+MAX_RESHAPE_FACTOR = 2**31
+
+
+def reshape_attrs(entries: tuple, loc: Loc) -> tuple:
+    """Node attrs of ``reshape(v, shape)``: 1 to 5 entries, each an int >= 1, -1 (at most one) or
+    ``(symbol, k)`` for ``k * symbol`` (1 <= k <= 2**31); the caller has resolved the symbols."""
+    if not 1 <= len(entries) <= MAX_RESHAPE_DIMS:
+        raise GraphError(f"the shape is a tuple of 1 to {MAX_RESHAPE_DIMS} entries", loc)
+    entries = tuple(int(e) if isinstance(e, Integral) and not isinstance(e, bool) else e for e in entries)
+    for e in entries:
+        is_int = isinstance(e, int) and not isinstance(e, bool) and (e >= 1 or e == -1)
+        is_sym = isinstance(e, tuple) and len(e) == 2 and isinstance(e[0], str) and isinstance(e[1], int) \
+            and not isinstance(e[1], bool) and 1 <= e[1] <= MAX_RESHAPE_FACTOR
+        if not (is_int or is_sym):
+            raise GraphError("a reshape entry is a positive int, -1, a size symbol or a size symbol times an int", loc)
+    if sum(e == -1 for e in entries) > 1:
+        raise GraphError("only one dimension can be -1", loc)
+    return (("shape", tuple(entries)),)
+
+
 def bind(what: str, params: Params, args: tuple, kwargs: dict, loc: Loc) -> dict[str, object]:
     """Python's binding of ``args``/``kwargs`` to ``params`` (name, default), defaults filled in."""
     names = [n for n, _ in params]

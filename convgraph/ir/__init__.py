@@ -8,6 +8,7 @@ from convgraph.ir._graph import (  # noqa: F401
     AdaptiveMaxPool,
     Assume,
     BatchNorm,
+    BlockCall,
     Conv,
     ConvTranspose,
     Elementwise,

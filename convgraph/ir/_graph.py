@@ -399,6 +399,29 @@ class Expect:
 
 
 @dataclass(frozen=True)
+class BlockCall:
+    """One call of a DSL block (``def``), as the parser expanded it: which values it made, so that a
+    back end can write the block again as a module (PyTorch source: a class per block).
+
+    ``path``: the call's module path (its layers are named ``{path}.{local}``); ``block``: the
+    block's name; ``consts``: its constant arguments, defaults included, (parameter, value) in
+    parameter order; ``inputs``: its value arguments, (parameter, value name) in parameter order;
+    ``outputs``: the value names it returns, in order (``tuple_return``: written ``return a, b``),
+    ``returns`` the block's own names for them;
+    ``nodes``: the values the call made, nested calls' included, in graph order (contiguous)."""
+
+    path: str
+    block: str
+    consts: tuple[tuple[str, object], ...]
+    inputs: tuple[tuple[str, str], ...]
+    outputs: tuple[str, ...]
+    tuple_return: bool
+    returns: tuple[str, ...]
+    nodes: tuple[str, ...]
+    loc: Loc
+
+
+@dataclass(frozen=True)
 class Graph:
     """A parsed model. ``nodes`` are in definition order (a topological order).
 
@@ -412,6 +435,10 @@ class Graph:
     doc: str | None = None
     assumes: tuple[Assume, ...] = ()
     expects: tuple[Expect, ...] = ()
+    #: the DSL's block calls, outermost first in graph order (nested calls after their parent); a
+    #: record of how the file was written, like ``Node.source``: not part of equality (a built graph
+    #: equals its DSL twin), read only by the PyTorch source writer
+    blocks: tuple[BlockCall, ...] = field(default=(), compare=False)
     _index: dict[str, Node] = field(default_factory=dict, compare=False, hash=False, repr=False)
     _memo: dict[object, object] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
@@ -455,4 +482,4 @@ def bake(graph: Graph, sizes: Mapping[str, int]) -> Graph:
         return graph
     nodes = tuple(replace(n, dims=tuple(sizes.get(d, d) if isinstance(d, str) else d for d in n.dims))
                   if n.op == "input" else n for n in graph.nodes)
-    return Graph(nodes, graph.outputs, graph.filename, graph.doc)
+    return Graph(nodes, graph.outputs, graph.filename, graph.doc, blocks=graph.blocks)

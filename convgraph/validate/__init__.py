@@ -9,7 +9,7 @@ from typing import Any
 #: not import onnx and onnxruntime
 _PUBLIC = (
     "TOL_C", "EPS32", "PROVIDERS", "PROGRESS_MIN_RUNS", "OutputCheck", "SizeCheck", "CheckReport",
-    "choose_sizes", "accumulation", "tolerance", "run_torch", "check",
+    "choose_sizes", "accumulation", "conditioning", "tolerance", "run_torch", "check",
 )
 
 __all__ = list(_PUBLIC)
