@@ -66,11 +66,29 @@ def wrap(graph: ir.Graph) -> Graph:
     return g
 
 
-def load(path: str | os.PathLike) -> Graph:
-    """Read and check a ``.cg`` file: ``cg.load("models/unet.cg")``."""
+def load(path: str | os.PathLike, dims: dict | None = None) -> Graph:
+    """Read and check a ``.cg`` file or an ONNX model (told apart by content):
+    ``cg.load("models/unet.cg")``, ``cg.load("m.onnx", dims={"x": ("N", 3, "H", "W")})``."""
+    from convgraph.front.onnx_import import is_onnx
+
+    if is_onnx(path):
+        return wrap(load_onnx(path, dims).graph)
+    if dims:
+        from convgraph.errors import ConvGraphError, Loc
+
+        raise ConvGraphError("--dims applies to ONNX models; a .cg file names its sizes in input(...)",
+                             Loc(os.fspath(path), 0, 0))
     from convgraph.front.dsl import load as _load
 
     return wrap(_load(path))
+
+
+def load_onnx(path: str | os.PathLike, dims: dict | None = None):
+    """The ONNX import's full result (``graph`` and, per ONNX value name, what it became)."""
+    from convgraph.front.onnx_import import load_model
+    from convgraph.shapes import node_shape
+
+    return load_model(path, node_shape, dims)
 
 
 def parse(text: str, filename: str = "<string>") -> Graph:

@@ -10,13 +10,17 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Loc:
-    """A source position: 1-based line and column, as editors show them."""
+    """A source position: 1-based line and column, as editors show them; in an imported ONNX
+    model, the node instead (``node`` = ``"NAME (OpType)"``, rendered ``FILE:node NAME (OpType)``)."""
 
     file: str = "<string>"
     line: int = 0
     col: int = 0
+    node: str = ""
 
     def __str__(self) -> str:
+        if self.node:
+            return f"{self.file}:node {self.node}"
         return f"{self.file}:{self.line}:{self.col}"
 
 
@@ -42,7 +46,7 @@ class ConvGraphError(Exception):
 
     def at(self, loc: Loc) -> "ConvGraphError":
         """The same error, re-anchored at ``loc`` when it has no position yet."""
-        if self.loc is NOWHERE or self.loc.line == 0:
+        if self.loc is NOWHERE or (self.loc.line == 0 and not self.loc.node):
             return type(self)(self.message, loc, self.hints)
         return self
 

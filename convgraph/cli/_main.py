@@ -1,4 +1,4 @@
-"""Command line: ``convgraph {shapes,export,check,solve,animate} ...``.
+"""Command line: ``convgraph {shapes,export,check,solve,animate,annotate} ...``.
 
 Each subcommand lives in the module that owns its stage and is imported only when it runs, so
 ``convgraph shapes`` never imports onnx or onnxruntime. User errors print one line
@@ -20,7 +20,10 @@ COMMANDS = {
     "check": ("convgraph.cli.check", "cli_check"),
     "solve": ("convgraph.cli.solve", "cli_solve"),
     "animate": ("convgraph.cli.animate", "cli_animate"),
+    "annotate": ("convgraph.cli.annotate", "cli_annotate"),
 }
+
+DIMS_HELP = "an ONNX model's input shape, e.g. x=N,3,H,W (names become size symbols; repeatable)"
 
 
 def parse_at(items: list[str] | None, flag: str = "--at") -> dict[str, int]:
@@ -34,6 +37,14 @@ def parse_at(items: list[str] | None, flag: str = "--at") -> dict[str, int]:
     return out
 
 
+def load_arg(args):
+    """The graph of ``args.file`` (a .cg file or an ONNX model), with ``--dims`` where given."""
+    from convgraph.api import load
+    from convgraph.front.onnx_import import parse_dims
+
+    return load(args.file, parse_dims(getattr(args, "dims", None)) or None)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="convgraph", description=__doc__.splitlines()[0])
     from convgraph._version import __version__
@@ -45,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.add_argument("--at", action="append", metavar="SYM=INT", help="evaluate at these sizes")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--dims", action="append", metavar="INPUT=D0,D1,...", help=DIMS_HELP)
 
     e = sub.add_parser("export", help="export ONNX with symbolic dims named by the formulas")
     e.add_argument("file")
@@ -61,11 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true")
     c.add_argument("--weights")
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--dims", action="append", metavar="INPUT=D0,D1,...", help=DIMS_HELP)
 
     v = sub.add_parser("solve", help="the exact valid input sizes, merge-point proofs and fixes")
     v.add_argument("file")
     v.add_argument("--near", action="append", metavar="SYM=INT")
     v.add_argument("--json", action="store_true")
+    v.add_argument("--dims", action="append", metavar="INPUT=D0,D1,...", help=DIMS_HELP)
+
+    n = sub.add_parser("annotate", help="write an ONNX model's exact dims, constraints and valid sizes into it")
+    n.add_argument("file", help="an ONNX model")
+    n.add_argument("-o", "--output", required=True)
+    n.add_argument("--dims", action="append", metavar="INPUT=D0,D1,...", help=DIMS_HELP)
 
     a = sub.add_parser("animate", help="animated convolution arithmetic for one layer")
     a.add_argument("target", help='a layer, e.g. "Conv2d(1, 1, 3)", or a .cg file')

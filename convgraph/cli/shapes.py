@@ -49,7 +49,8 @@ def shapes_json(graph: Graph, res: ShapeResult, sizes: Mapping[str, int], valid:
         "values": [{"name": n.name, "op": _op_label(n), "line": n.loc.line, "shape": shape(n.name)}
                    for n in graph.nodes],
         "constraints": [{"layer": c.where, "line": c.loc.line, "condition": _condition(c, sizes),
-                         "rule": c.rule, "formula": c.condition(), "kind": c.kind}
+                         "rule": c.rule, "formula": c.condition(), "kind": c.kind,
+                         **({"node": c.loc.node} if c.loc.node else {})}
                         for c in res.constraints],
     }
     if sizes:
@@ -80,7 +81,8 @@ def shapes_text(graph: Graph, res: ShapeResult, sizes: Mapping[str, int], valid:
         out += ["", "constraints:"]
         for c in data["constraints"]:
             extra = "" if c["condition"] == c["formula"] else f"   [{c['formula']}]"
-            out.append(f"  line {c['line']}: {c['layer']}: {c['rule']}: {c['condition']}{extra}")
+            at = f"node {c['node']}" if c.get("node") else f"line {c['line']}"
+            out.append(f"  {at}: {c['layer']}: {c['rule']}: {c['condition']}{extra}")
     if valid:
         out += ["", "valid sizes:"]
         for name, text in valid.items():
@@ -97,10 +99,9 @@ def valid_sizes(graph: Graph) -> dict:
 
 
 def cli_shapes(args) -> int:
-    from convgraph.cli._main import parse_at
-    from convgraph.front.dsl import load
+    from convgraph.cli._main import load_arg, parse_at
 
-    graph = load(args.file)
+    graph = load_arg(args)
     sizes = parse_at(args.at)
     res = infer(graph)
     try:

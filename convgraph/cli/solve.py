@@ -4,8 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
-from convgraph.api import load
-from convgraph.cli._main import parse_at
+from convgraph.cli._main import load_arg, parse_at
 from convgraph.errors import ConvGraphError, Loc
 from convgraph.solve import solve
 
@@ -13,7 +12,7 @@ from convgraph.solve import solve
 def cli_solve(args) -> int:
     """``convgraph solve FILE [--near SYM=INT ...] [--json]``: exit 0 when every symbol has a valid
     size and no merge or expect is refuted for every size, 1 otherwise, 2 on a user error."""
-    graph = load(args.file)
+    graph = load_arg(args)
     near = parse_at(args.near, "--near")
     unknown = sorted(set(near) - set(graph.symbols))
     if unknown:

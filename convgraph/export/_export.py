@@ -178,20 +178,27 @@ def _build(plan: Plan) -> Built:
 def _metadata(plan: Plan) -> dict[str, str]:
     """convgraph version, the docstring, the inputs, the constraints on the input sizes (and the
     solver's valid size sets where the solver is available)."""
-    res = infer(plan.source)
+    return graph_metadata(plan.source, {n.name: plan.values[n.name] for n in plan.graph.inputs}, plan.sizes)
+
+
+def graph_metadata(source: ir.Graph, inputs: Mapping[str, tuple], sizes: Mapping[str, int] | None = None) -> dict[str, str]:
+    """The ``metadata_props`` convgraph writes (export and annotate): version, source, input dims,
+    constraints (an imported model's name their node), doc, baked sizes, the solver's valid sets."""
+    res = infer(source)
     meta = {
         "convgraph.version": __version__,
-        "convgraph.source": os.path.basename(plan.source.filename),
-        "convgraph.inputs": json.dumps({n.name: _onnx_dims(plan.values[n.name]) for n in plan.graph.inputs}),
+        "convgraph.source": os.path.basename(source.filename),
+        "convgraph.inputs": json.dumps({k: _onnx_dims(v) for k, v in inputs.items()}),
         "convgraph.constraints": json.dumps([
-            {"where": c.where, "line": c.loc.line, "rule": c.rule, "condition": c.condition()}
+            {"where": c.where, "line": c.loc.line, "rule": c.rule, "condition": c.condition(),
+             **({"node": c.loc.node} if c.loc.node else {})}
             for c in res.constraints]),
     }
-    if plan.source.doc:
-        meta["convgraph.doc"] = plan.source.doc
-    if plan.sizes:
-        meta["convgraph.sizes"] = json.dumps(plan.sizes)
-    meta.update(_solver_metadata(plan.source))
+    if source.doc:
+        meta["convgraph.doc"] = source.doc
+    if sizes:
+        meta["convgraph.sizes"] = json.dumps(dict(sizes))
+    meta.update(_solver_metadata(source))
     return meta
 
 
@@ -421,6 +428,11 @@ def _file_mode(path: str) -> int:
         mask = os.umask(0)
         os.umask(mask)
         return 0o666 & ~mask
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """``data`` to ``path`` through a temp file in the same directory and one ``os.replace``."""
+    _write_atomic(path, data)
 
 
 def _write_atomic(path: str, data: bytes) -> None:

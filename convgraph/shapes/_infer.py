@@ -392,6 +392,18 @@ def _input(ctx: _Ctx, node: Node) -> Shape:
     return tuple(out)
 
 
+def node_shape(node: Node, inputs: list[Shape], filename: str = "<string>") -> Shape:
+    """The dims of one node's value from its inputs' dims (a front end that needs shapes while
+    it builds, such as ONNX import, is handed this); constant violations raise as in ``infer``."""
+    ctx = _Ctx(Graph((), (), filename))
+    ctx.node = node
+    if node.op == "layer":
+        return tuple(D.lower(d) for d in LAYER_RULES[type(node.layer)](ctx, node.layer, inputs[0]))
+    if node.op == "input":
+        return _input(ctx, node)
+    return MERGE_RULES[node.op](ctx, node, inputs)
+
+
 def infer(graph: Graph) -> ShapeResult:
     """Every value's exact shape and the constraints (computed once per graph); raises
     GraphError/ShapeError for a graph that is wrong at every size."""

@@ -226,6 +226,9 @@ def _fix_lines(fixes) -> list[str]:
     for f in fixes:
         grouped.setdefault((f.line, f.where, f.kind, f.edit), []).append(f)
     out = []
+    if fixes and fixes[0].merge.constraint.loc.node:
+        return ["  (fixes are edits of a .cg file; this graph was imported from ONNX: change the model that "
+                "exported it, at the node named above)"]
     for (line, where, kind, edit), fs in grouped.items():
         body = f"note: {edit}" if kind == "note" else f"{edit}: holds {'; '.join(f.holds for f in fs)}"
         out.append(f"  line {line}, {where}: {body}")
@@ -240,7 +243,8 @@ def to_text(sol: "Solution", near: Mapping[str, int]) -> str:
     out += [f"  note: {t}" for t in sol.notes]
     out += ["", "merge points:" if sol.merges else "merge points: none"]
     for m in sol.merges:
-        out.append(f"  {m.verdict:<8} line {m.line}: {m.message}")
+        at = f"node {m.constraint.loc.node}" if m.constraint.loc.node else f"line {m.line}"
+        out.append(f"  {m.verdict:<8} {at}: {m.message}")
     fixes = sol.fixes
     if fixes:
         out += ["", "fixes (each verified on the edited graph):"] + _fix_lines(fixes)
