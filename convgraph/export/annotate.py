@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 
 import onnx
 from onnx import TensorProto
@@ -100,16 +101,30 @@ def _copy_external(model: onnx.ModelProto, src: str, dst: str) -> None:
 
 
 def annotate(imported: Imported, out: str) -> onnx.ModelProto:
-    """Write the annotated model to ``out`` atomically; returns it."""
+    """Write the annotated model to ``out`` atomically (checked by onnx.checker first); returns it."""
     _check_destination(out)
     model = annotated(imported)
-    try:
-        onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as e:
-        raise ExportError(f"the annotated model does not pass onnx.checker: {str(e).splitlines()[0]}",
-                          Loc(imported.graph.filename, 0, 0)) from e
     data = model.SerializeToString()
+    if not _external_files(model):
+        _check(lambda: onnx.checker.check_model(model), imported)
+        write_atomic(out, data)
+        return model
     _copy_external(model, imported.graph.filename, out)
-    write_atomic(out, data)
+    folder = os.path.dirname(os.path.abspath(out))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(out)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        _check(lambda: onnx.checker.check_model(tmp), imported)
+        write_atomic(out, data)
+    finally:
+        os.unlink(tmp)
     return model
 
+
+def _check(run, imported: Imported) -> None:
+    try:
+        run()
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        raise ExportError(f"the annotated model does not pass onnx.checker: {str(e).splitlines()[0]}",
+                          Loc(imported.graph.filename, 0, 0)) from e

@@ -14,7 +14,7 @@ import numpy as np
 from convgraph import ir
 from convgraph.errors import ConvGraphError, GraphError, Loc
 from convgraph.front.onnx_import import _values as V
-from convgraph.front.onnx_import._shapeops import SHAPE_OF, SHAPE_RULES, kind_of
+from convgraph.front.onnx_import._shapeops import SHAPE_OF, SHAPE_RULES
 from convgraph.front.onnx_import._values import Known, Padded, Tensor, Weight
 
 #: node -> input dims -> output dims (``convgraph.shapes.node_shape``, handed in by the API)
@@ -46,6 +46,7 @@ class Importer:
         self.values: dict[str, object] = {}
         self.nodes: list[ir.Node] = []
         self.expects: list[ir.Expect] = []
+        self.assumes: list[ir.Assume] = []
         self.producer: dict[str, ir.Node] = {}
         self.onnx_node = None
 
@@ -180,10 +181,6 @@ def _inputs(imp: Importer, dims: Mapping[str, Sequence], folded: set[str]) -> No
         if vi.name in inits:
             continue
         shape = _input_dims(imp, vi, dims.get(vi.name))
-        elem = vi.type.tensor_type.elem_type
-        if kind_of(elem) != "float":
-            raise imp.fail(f"graph input '{vi.name}' is not a float tensor (elem_type {elem}): convgraph "
-                           "imports conv nets whose inputs are feature maps")
         imp.add(vi.name, "input", [], dims=shape)
 
 
@@ -269,7 +266,7 @@ def _finish(imp: Importer, partial: bool) -> Imported:
         outs.append(_alias_output(imp, vi.name, v))
         _pinned_output(imp, vi, v)
     graph = ir.Graph(tuple(imp.nodes), tuple(outs), imp.filename, imp.model.doc_string or None,
-                     expects=tuple(imp.expects))
+                     assumes=tuple(imp.assumes), expects=tuple(imp.expects))
     return Imported(graph, dict(imp.values), imp.model)
 
 
@@ -283,7 +280,8 @@ def _alias_output(imp: Importer, name: str, v: Tensor) -> str:
 
 
 def _pinned_output(imp: Importer, vi, v: Tensor) -> None:
-    """A declared int dim of an output pins that size: an expect naming the producing node."""
+    """A declared int dim of an output that convgraph finds symbolic: an expect naming the producing
+    node (a verdict, not a restriction: onnxruntime only warns when an output's declared shape differs)."""
     t = vi.type.tensor_type
     if not t.HasField("shape") or len(t.shape.dim) != len(v.dims):
         return
@@ -296,6 +294,15 @@ def _pinned_output(imp: Importer, vi, v: Tensor) -> None:
                        _producer_node(imp, vi.name))
     dims = tuple(g if w is None else w for w, g in zip(want, v.dims))
     add_expect(imp, v, dims, _producer_node(imp, vi.name), f"declared shape of output '{vi.name}'")
+
+
+def add_pin(imp: Importer, got, want: int, node) -> None:
+    """A constant that the graph needs a symbolic size to equal (a Reshape target): an ``assume``
+    at the node, so the solver's valid sizes are those where it holds (onnxruntime fails elsewhere)."""
+    from convgraph import dims as D
+
+    text = f"{D.dim_str(got)} == {want}"
+    imp.assumes.append(ir.Assume(imp.loc(node), text, ((got, "==", want),)))
 
 
 def add_expect(imp: Importer, v: Tensor, dims: tuple, node, what: str) -> None:

@@ -15,7 +15,7 @@ from convgraph import dims as D
 from convgraph import ir
 from convgraph.front import catalogue
 from convgraph.front.onnx_import import _values as V
-from convgraph.front.onnx_import._import import Importer, add_expect
+from convgraph.front.onnx_import._import import Importer, add_pin
 from convgraph.front.onnx_import._shapeops import SHAPE_RULES
 from convgraph.front.onnx_import._values import Known, Padded, Tensor, Weight
 
@@ -310,6 +310,9 @@ _PAD_MODES = ("constant", "reflect", "edge", "wrap")
 def _pad(imp: Importer, node, a: dict, ins: list) -> None:
     x = _x(imp, ins[0])
     r = len(x.dims)
+    if len(ins) > 1 and isinstance(ins[1], Known) and ins[1].ints() is None:
+        raise imp.fail(f"Pad by computed amounts [{', '.join(V.show(e) for e in ins[1].arr.flat)}] (a pad-to-like): "
+                       "the IR has no pad-to-the-size-of-another-tensor yet")
     flat = _ints(imp, ins[1], "pads") if len(ins) > 1 and ins[1] is not None else list(a.get("pads", []))
     axes = [v % r for v in _ints(imp, ins[3], "axes")] if len(ins) > 3 and ins[3] is not None else list(range(r))
     value = 0.0
@@ -404,31 +407,55 @@ def _flatten(imp: Importer, node, a: dict, ins: list) -> None:
 
 
 def _reshape(imp: Importer, node, a: dict, ins: list) -> None:
-    """A Reshape of a feature map that merges axes a..b (a flatten); a constant target dim where
-    the merged size is symbolic pins that size: an expect naming this node."""
+    """A Reshape of a feature map that merges axes start..end (a flatten; -1 matches the merged
+    size); a constant target dim where the merged size is symbolic pins that size: an expect
+    naming this node."""
     x = _x(imp, ins[0])
     if not isinstance(ins[1], Known):
         raise imp.fail("Reshape target must be computable at import time")
-    target = [0 if (t == 0 and not a.get("allowzero", 0)) else t for t in ins[1].dims()]
-    target = [x.dims[j] if isinstance(t, int) and t == 0 else t for j, t in enumerate(target)]
-    r = len(x.dims)
-    for start in range(r):
-        end = start + r - len(target)
-        if end < start or end >= r:
-            continue
-        if all(_same(t, d) for t, d in zip(target[:start], x.dims[:start])) and \
-                all(_same(t, d) for t, d in zip(target[start + 1:], x.dims[end + 1:])):
-            if start == end and _same(target[start], x.dims[start]):
+    target = ins[1].dims()
+    if not a.get("allowzero", 0):
+        target = [x.dims[j] if isinstance(t, int) and t == 0 and j < len(x.dims) else t for j, t in enumerate(target)]
+    cands = _flatten_candidates(x.dims, len(target))
+    for pins_ok in (False, True):
+        for start, end, out in cands:
+            pins = [j for j, (t, d) in enumerate(zip(target, out)) if not _fits(t, d)]
+            if pins and (not pins_ok or any(not isinstance(target[j], int) or isinstance(out[j], int) for j in pins)):
+                continue
+            if start == end:
                 imp.values[node.output[0]] = x
-                return
-            t = imp.layer(node.output[0], ir.Flatten("Flatten", start, end), x)
-            want = target[start]
-            if not (isinstance(want, int) and want == -1) and not _same(want, t.dims[start]):
-                dims = tuple(want if j == start else d for j, d in enumerate(t.dims))
-                add_expect(imp, t, dims, node, f"Reshape '{node.name}' to {target}")
+            else:
+                imp.layer(node.output[0], ir.Flatten("Flatten", start, end), x)
+            for j in pins:
+                add_pin(imp, out[j], target[j], node)
             return
-    raise imp.fail(f"Reshape of a ({', '.join(D.dim_str(d) for d in x.dims)}) feature map to "
-                   f"[{', '.join(D.dim_str(t) for t in target)}]: only flattening consecutive axes maps to the IR")
+    shown = f"a ({', '.join(D.dim_str(d) for d in x.dims)}) feature map to [{', '.join(D.dim_str(t) for t in target)}]"
+    for start, end, out in cands:
+        bad = [j for j, (t, d) in enumerate(zip(target, out)) if not _fits(t, d)]
+        if bad and all(isinstance(target[j], int) and isinstance(out[j], int) for j in bad):
+            j = bad[0]
+            raise imp.fail(f"Reshape of {shown}: dim {j} would be {out[j]}, not {target[j]}, at every size "
+                           "(the model cannot run)")
+    raise imp.fail(f"Reshape of {shown}: only flattening consecutive axes maps to the IR")
+
+
+def _flatten_candidates(dims: tuple, rank: int) -> list[tuple[int, int, tuple]]:
+    """(start, end, dims after merging start..end) for every merge that leaves ``rank`` axes."""
+    r = len(dims)
+    out = []
+    for start in range(max(r, 1)):
+        end = start + r - rank
+        if rank < 1 or end < start or end >= r:
+            continue
+        prod = 1
+        for d in dims[start:end + 1]:
+            prod = D.mul(prod, d)
+        out.append((start, end, (*dims[:start], D.lower(prod), *dims[end + 1:])))
+    return out
+
+
+def _fits(t, d) -> bool:
+    return (isinstance(t, int) and t == -1) or _same(t, d)
 
 
 def _same(t, d) -> bool:
@@ -453,6 +480,27 @@ def _matmul(imp: Importer, node, a: dict, ins: list) -> None:
     if len(w) != 2:
         raise imp.fail("MatMul by a non-matrix constant: not a Linear")
     imp.layer(node.output[0], ir.Linear("Linear", w[0], w[1], False), x)
+
+
+def _slice(imp: Importer, node, a: dict, ins: list) -> None:
+    """A Slice of a feature map's spatial axes to the size of another feature map ``w``, centred
+    (starts = (size - w's size) / 2): the IR's ``crop(v, like=w)``."""
+    v = _x(imp, ins[0])
+    r = len(v.dims)
+    starts, ends = (ins[i].dims() if isinstance(ins[i], Known) else None for i in (1, 2))
+    axes = [x % r for x in _ints(imp, ins[3], "axes")] if len(ins) > 3 and ins[3] is not None else list(range(r))
+    steps = _ints(imp, ins[4], "steps") if len(ins) > 4 and ins[4] is not None else [1] * len(axes)
+    if starts is None or ends is None or sorted(axes) != list(range(2, r)) or set(steps) != {1}:
+        raise imp.fail("Slice of a feature map: only a centred crop of every spatial axis (step 1) maps to the IR")
+    size = {ax: D.lower(D.add(e, D.mul(b, -1))) for ax, b, e in zip(axes, starts, ends)}
+    for ax, b in zip(axes, starts):
+        if not _same(b, V.int_div(D.add(v.dims[ax], D.mul(size[ax], -1)), 2)):
+            raise imp.fail(f"Slice of a feature map that is not centred on axis {ax}: the IR has only the centred crop")
+    like = next((t for t in reversed(list(imp.values.values())) if isinstance(t, Tensor) and t.name != v.name
+                 and len(t.dims) == r and all(_same(t.dims[ax], size[ax]) for ax in axes)), None)
+    if like is None:
+        raise imp.fail("Slice of a feature map to a size no other feature map has: the IR's crop needs a `like`")
+    imp.add(node.output[0], "crop", [v, like])
 
 
 def _float_attr(key: str, default: float) -> Callable[[dict], float]:
@@ -486,6 +534,7 @@ TENSOR_RULES: dict[str, Callable] = {
     "Reshape": _reshape,
     "Gemm": _gemm,
     "MatMul": _matmul,
+    "Slice": _slice,
 }
 
 

@@ -221,6 +221,34 @@ def int_div(a, b):
     return _trunc(_as_dim(a), b)
 
 
+#: the longest period over which a bounded one-symbol dim is tabulated (``_periodic_floor``)
+MAX_TABLE = 4096
+
+
+def _periodic_floor(num: Dim, den: int) -> Dim | None:
+    """floor(num/den) for a dim the algebra cannot floor (a sum of different floors of one symbol)
+    when num is periodic with slope 0: the floor is then the constant it takes over one period, if
+    it takes one value (``num(x + P) == num(x)`` for every integer x)."""
+    syms = D.symbols(num)
+    ps = D.period_slope(num) if len(syms) == 1 else None
+    if ps is None or ps[1] != 0 or ps[0] > MAX_TABLE:
+        return None
+    name = next(iter(syms))
+    vals = {D.evaluate(num, {name: x}) // den for x in range(1, ps[0] + 1)}
+    return vals.pop() if len(vals) == 1 else None
+
+
+def _floordiv(num: Dim, den: int) -> Dim:
+    try:
+        return D.lower(D.floordiv(num, den))
+    except ValueError:
+        got = _periodic_floor(num, den)
+        if got is None:
+            raise ValueError(f"floor({D.dim_str(num)} / {den}) is not quasi-affine in one symbol (convgraph's dim "
+                             "algebra cannot hold it)") from None
+        return got
+
+
 def _trunc(num: Dim, den: int) -> Dim:
     if den < 0:
         return D.lower(D.mul(_trunc(num, -den), -1))
@@ -229,13 +257,13 @@ def _trunc(num: Dim, den: int) -> Dim:
         raise SignUnknown(f"the sign of {D.dim_str(num)} is not the same for every size, so its "
                           f"truncating division by {den} is not one floor")
     if s >= 0:
-        return D.lower(D.floordiv(num, den))
-    return D.lower(D.mul(D.floordiv(D.mul(num, -1), den), -1))
+        return _floordiv(num, den)
+    return D.lower(D.mul(_floordiv(D.lower(D.mul(num, -1)), den), -1))
 
 
 def floor(a):
     if isinstance(a, Frac):
-        return D.lower(D.floordiv(a.num, a.den))
+        return _floordiv(a.num, a.den)
     if isinstance(a, (float, np.floating)):
         return float(math.floor(a))
     return a
