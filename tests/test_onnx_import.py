@@ -453,3 +453,43 @@ def test_torch_legacy_export_valid_sets_equal_brute_force(torch, name, tmp_path)
 @pytest.mark.parametrize("name", _params(True))
 def test_torch_dynamo_export_valid_sets_equal_brute_force(torch, name, tmp_path):
     _check_against_torch(torch, name, True, tmp_path)
+
+
+# --------------------------------------------------------------------------------------------
+# check on an imported model: the file on onnxruntime vs the formulas and the numpy reference
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.torch
+def test_check_runs_the_original_file_against_formulas_and_reference(torch, tmp_path):
+    path = str(tmp_path / "ae.onnx")
+    _export(torch, "ae1d", False, path)
+    res = _cli("check", path, "--json")
+    assert res.returncode == 0, res.stdout + res.stderr
+    report = json.loads(res.stdout)
+    assert report["ok"] and len(report["results"]) >= 4
+    from convgraph.api import load_onnx
+    from convgraph.validate.onnx_check import file_params
+
+    imported = load_onnx(path)
+    params = file_params(imported, path)
+    assert params and all(k.split(".")[-1] in ("weight", "bias") for k in params)
+
+
+def test_check_imported_reports_a_wrong_weight(tmp_path):
+    """The values comparison can fail: a model whose Conv has a bias the reference is not given."""
+    from convgraph.api import load_onnx, wrap
+    from convgraph.validate.onnx_check import check_imported
+
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["y"], name="conv", kernel_shape=[3, 3])]
+    p = _save(tmp_path, nodes, [_vi("x", ["N", 1, "H", "W"])], [_vi("y", None)],
+              [_w("w", [2, 1, 3, 3]), helper.make_tensor("b", TensorProto.FLOAT, [2], [1.0, -1.0])])
+    imported = load_onnx(p)
+    wrap(imported.graph)
+    assert check_imported(imported, count=3).ok
+    broken = type(imported)(imported.graph, imported.values, imported.model,
+                            {k: v for k, v in imported.params.items() if not k.endswith("bias")})
+    try:
+        assert not check_imported(broken, count=2).ok
+    except Exception as e:  # noqa: BLE001 - a missing parameter may also be refused outright
+        assert "bias" in str(e)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 
 from convgraph.cli._main import load_arg, parse_at
+from convgraph.errors import ConvGraphError, Loc
+from convgraph.front.onnx_import import is_onnx, parse_dims
 from convgraph.validate import check
 
 
@@ -11,11 +13,27 @@ def cli_check(args) -> int:
     """``convgraph check FILE [--at SYM=INT ...] [--provider cpu|cuda|all] [--json]``: exit 0 when
     every run matches, 1 on any mismatch, 2 on a user error."""
     sizes = parse_at(args.at) or None
-    graph = load_arg(args)
     providers = {"cpu": ("cpu",), "cuda": ("cuda",), "all": ("cpu", "cuda")}[args.provider]
-    report = check(graph, sizes=sizes, providers=providers, seed=args.seed, weights=args.weights)
+    if is_onnx(args.file):
+        report = _check_onnx(args, sizes, providers)
+    else:
+        graph = load_arg(args)
+        report = check(graph, sizes=sizes, providers=providers, seed=args.seed, weights=args.weights)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
         print(report.table())
     return 0 if report.ok else 1
+
+
+def _check_onnx(args, sizes, providers):
+    """An ONNX model: the file itself on onnxruntime, against the formulas and the numpy reference
+    of the imported IR with the file's weights."""
+    from convgraph.api import load_onnx, wrap
+    from convgraph.validate.onnx_check import check_imported
+
+    if args.weights:
+        raise ConvGraphError("--weights: an ONNX model carries its own weights", Loc("<command line>", 0, 0))
+    imported = load_onnx(args.file, parse_dims(args.dims) or None)
+    wrap(imported.graph)
+    return check_imported(imported, sizes=sizes, providers=providers, seed=args.seed)

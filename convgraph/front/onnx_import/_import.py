@@ -35,6 +35,8 @@ class Imported:
     graph: ir.Graph
     values: Mapping[str, object]
     model: object  # the onnx.ModelProto as read (no external data loaded)
+    #: IR parameter key (``{layer}.weight``) -> (ONNX initializer or constant name, transposed?)
+    params: Mapping[str, tuple[str, bool]] = None  # type: ignore[assignment]
 
 
 class Importer:
@@ -48,6 +50,7 @@ class Importer:
         self.expects: list[ir.Expect] = []
         self.assumes: list[ir.Assume] = []
         self.producer: dict[str, ir.Node] = {}
+        self.params: dict[str, tuple[str, bool]] = {}
         self.onnx_node = None
 
     # -- locations and errors ---------------------------------------------------------------
@@ -76,6 +79,10 @@ class Importer:
     def layer(self, name: str, spec, x: Tensor) -> Tensor:
         node = self.onnx_node
         return self.add(name, "layer", [x], layer=spec, layer_name=node.name or name)
+
+    def param(self, t: Tensor, local: str, source: str, transposed: bool = False) -> None:
+        """Record that the IR layer that made ``t`` takes parameter ``local`` from ONNX ``source``."""
+        self.params[f"{self.producer[t.name].layer_name}.{local}"] = (source, transposed)
 
     def replace_layer(self, t: Tensor, spec) -> Tensor:
         """Swap the spec of the IR node that made ``t`` (MatMul + Add -> Linear with bias)."""
@@ -267,7 +274,7 @@ def _finish(imp: Importer, partial: bool) -> Imported:
         _pinned_output(imp, vi, v)
     graph = ir.Graph(tuple(imp.nodes), tuple(outs), imp.filename, imp.model.doc_string or None,
                      assumes=tuple(imp.assumes), expects=tuple(imp.expects))
-    return Imported(graph, dict(imp.values), imp.model)
+    return Imported(graph, dict(imp.values), imp.model, dict(imp.params))
 
 
 def _producer_node(imp: Importer, value: str):

@@ -121,7 +121,14 @@ def _conv(imp: Importer, node, a: dict, ins: list) -> None:
     x, pads, mode = _absorb(imp, ins[0], pads)
     has_bias = len(ins) > 2 and ins[2] is not None
     spec = ir.Conv(f"Conv{nd}d", nd, w[1] * g, w[0], k, s, pads, d, g, has_bias, mode)
-    imp.layer(node.output[0], spec, x)
+    _params(imp, imp.layer(node.output[0], spec, x), node, ("weight", "bias"))
+
+
+def _params(imp: Importer, t: Tensor, node, locals_: tuple) -> None:
+    """The node's inputs after the first are the layer's parameters, in this order (None: not one)."""
+    for local, name in zip(locals_, node.input[1:]):
+        if local and name:
+            imp.param(t, local, name)
 
 
 def _conv_transpose(imp: Importer, node, a: dict, ins: list) -> None:
@@ -143,7 +150,7 @@ def _conv_transpose(imp: Importer, node, a: dict, ins: list) -> None:
     spec = ir.ConvTranspose(f"ConvTranspose{nd}d", nd, w[0], w[1] * g, k, s, tuple(pb for pb, _ in pads),
                             tuple(o + pb - pe for (pb, pe), o in zip(pads, op)), d, g,
                             len(ins) > 2 and ins[2] is not None)
-    imp.layer(node.output[0], spec, x)
+    _params(imp, imp.layer(node.output[0], spec, x), node, ("weight", "bias"))
 
 
 def _transpose_pads(imp: Importer, a: dict, x: Tensor, nd: int, k, s, d, op) -> tuple:
@@ -355,6 +362,7 @@ def _add(imp: Importer, node, a: dict, ins: list) -> None:
     if isinstance(lin, ir.Linear) and not lin.bias and isinstance(c, (Known, Weight)) and \
             tuple(c.shape) == (lin.out_features,):
         imp.replace_layer(t, ir.Linear("Linear", lin.in_features, lin.out_features, True))
+        imp.param(t, "bias", node.input[1] if t is p else node.input[0])
         imp.values[node.output[0]] = t
         return
     raise imp.fail("Add of a feature map and a constant (other than a MatMul's bias): not in the IR yet")
@@ -395,7 +403,7 @@ def _batchnorm(imp: Importer, node, a: dict, ins: list) -> None:
     if a.get("training_mode", 0):
         raise imp.fail("BatchNormalization in training mode: convgraph imports inference graphs")
     spec = ir.BatchNorm(f"BatchNorm{nd}d", nd, c, float(a.get("epsilon", 1e-5)), float(a.get("momentum", 0.9)))
-    imp.layer(node.output[0], spec, x)
+    _params(imp, imp.layer(node.output[0], spec, x), node, ("weight", "bias", "running_mean", "running_var"))
 
 
 def _flatten(imp: Importer, node, a: dict, ins: list) -> None:
@@ -471,7 +479,10 @@ def _gemm(imp: Importer, node, a: dict, ins: list) -> None:
     bias = len(ins) > 2 and ins[2] is not None
     if bias and tuple(_param_shape(imp, ins[2], "C")) not in ((out_f,), (1, out_f)):
         raise imp.fail("Gemm's C is not a bias vector")
-    imp.layer(node.output[0], ir.Linear("Linear", in_f, out_f, bias), x)
+    t = imp.layer(node.output[0], ir.Linear("Linear", in_f, out_f, bias), x)
+    imp.param(t, "weight", node.input[1], not a.get("transB", 0))
+    if bias:
+        imp.param(t, "bias", node.input[2])
 
 
 def _matmul(imp: Importer, node, a: dict, ins: list) -> None:
@@ -479,7 +490,8 @@ def _matmul(imp: Importer, node, a: dict, ins: list) -> None:
     w = _param_shape(imp, ins[1], "the second operand")
     if len(w) != 2:
         raise imp.fail("MatMul by a non-matrix constant: not a Linear")
-    imp.layer(node.output[0], ir.Linear("Linear", w[0], w[1], False), x)
+    t = imp.layer(node.output[0], ir.Linear("Linear", w[0], w[1], False), x)
+    imp.param(t, "weight", node.input[1], True)
 
 
 def _slice(imp: Importer, node, a: dict, ins: list) -> None:
