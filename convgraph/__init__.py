@@ -13,8 +13,18 @@ from convgraph._version import __version__
 from convgraph.api import Graph, build, check, load, parse, solve
 from convgraph.errors import ConvGraphError, ShapeError
 
-__all__ = ["Graph", "ConvGraphError", "ShapeError", "load", "parse", "solve", "check", "input", "build",
-           "__version__"]
+__all__ = [
+    "ConvGraphError",
+    "Graph",
+    "ShapeError",
+    "__version__",
+    "build",
+    "check",
+    "input",
+    "load",
+    "parse",
+    "solve",
+]
 
 _BUILDER_FUNCS = frozenset({"input", "cat", "crop", "assume", "expect"})
 

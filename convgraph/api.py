@@ -6,7 +6,7 @@ the stages as methods; each stage's result is computed once per graph and handed
 >>> import convgraph as cg
 >>> g = cg.parse("x = input(N, 3, H, W)\\ny = Conv2d(3, 8, 3, stride=2)(x)")
 >>> g.output_shapes()
-{'y': (N, 8, floor((H - 3)/2) + 1, floor((W - 3)/2) + 1)}
+{'y': (N, 8, floor(H/2 + 1/2) - 1, floor(W/2 + 1/2) - 1)}
 >>> cg.solve(g).describe_runs("H")
 'H >= 3'
 """
@@ -66,7 +66,7 @@ def wrap(graph: ir.Graph) -> Graph:
     return g
 
 
-def load(path: str | os.PathLike, dims: dict | None = None) -> Graph:
+def load(path: str | os.PathLike[str], dims: dict | None = None) -> Graph:
     """Read and check a ``.cg`` file or an ONNX model (told apart by content):
     ``cg.load("models/unet.cg")``, ``cg.load("m.onnx", dims={"x": ("N", 3, "H", "W")})``."""
     from convgraph.front.onnx_import import is_onnx

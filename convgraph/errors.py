@@ -44,7 +44,7 @@ class ConvGraphError(Exception):
         lines += [f"  hint: {h}" for h in self.hints]
         return "\n".join(lines)
 
-    def at(self, loc: Loc) -> "ConvGraphError":
+    def at(self, loc: Loc) -> ConvGraphError:
         """The same error, re-anchored at ``loc`` when it has no position yet."""
         if self.loc is NOWHERE or (self.loc.line == 0 and not self.loc.node):
             return type(self)(self.message, loc, self.hints)

@@ -4,6 +4,7 @@ which turns that skip into a failure."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -31,3 +32,17 @@ def _import_torch():
 @pytest.fixture(scope="session")
 def torch():
     return _import_torch()
+
+
+#: models whose whole-model tests (brute-force sets, onnxruntime checks, torch runs) take seconds
+#: each: those tests are ``slow`` (``python -m pytest -m "not slow"`` is the quick run; CI runs all)
+HEAVY_MODELS = frozenset({"unet.cg", "unet_original.cg", "unet_strided.cg", "unet3d.cg", "resnet18.cg",
+                          "transformer_net.cg", "audio_autoencoder.cg", "fpn_lite.cg"})
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        path = params.get("path")
+        if isinstance(path, Path) and path.name in HEAVY_MODELS:
+            item.add_marker(pytest.mark.slow)

@@ -184,6 +184,7 @@ def current_output_cells(renderer, im) -> set:
     return cells
 
 
+@pytest.mark.slow
 @settings(max_examples=40)
 @given(st.one_of(conv_specs(), conv_transpose_specs(), pool_specs()))
 def test_drawn_frames_highlight_the_contributing_inputs_and_the_current_output(case):

@@ -14,7 +14,7 @@ import convgraph.validate as C
 from convgraph import ir
 from convgraph.export import _emit as onnx_emit
 from convgraph.validate import accumulation, check, choose_sizes, tolerance
-from convgraph.errors import ConvGraphError, ShapeError
+from convgraph.errors import ConvGraphError, Loc, ShapeError
 from convgraph.export.weights import init_params
 from test_export import MODEL_FILES, ROOT, TINY, Net, cli, write_cg
 
@@ -184,3 +184,43 @@ def test_cli_check_invalid_size_exit_2(tmp_path: Path, capsys):
     src = write_cg(tmp_path, '"""x"""\ninput(1, 1, H, W)\nConv2d(1, 1, 5)\n')
     assert cli("check", src, "--at", "H=3", "--at", "W=9") == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_profile_placements_name_the_nodes_that_fell_back():
+    from convgraph.validate._placement import fallbacks, placements
+
+    events = [
+        {"cat": "Session", "name": "model_run", "args": {}},
+        {"cat": "Node", "name": "conv_0_fence_before", "args": {"op_name": "Conv"}},
+        {"cat": "Node", "name": "conv_0_kernel_time", "args": {"op_name": "Conv", "provider": "CUDAExecutionProvider"}},
+        {"cat": "Node", "name": "up_1_kernel_time",
+         "args": {"op_name": "ConvTranspose", "provider": "CPUExecutionProvider"}},
+        {"cat": "Node", "name": "conv_0_kernel_time", "args": {"op_name": "Conv", "provider": "CUDAExecutionProvider"}},
+    ]
+    ran = placements(events)
+    assert [(p.node, p.op, p.provider) for p in ran] == [
+        ("conv_0", "Conv", "CUDAExecutionProvider"), ("up_1", "ConvTranspose", "CPUExecutionProvider")]
+    assert [p.node for p in fallbacks(ran, "CUDAExecutionProvider")] == ["up_1"]
+
+
+def test_a_profiled_provider_reports_where_every_node_ran(monkeypatch):
+    # no GPU here: let 'cuda' name the CPU provider, so the profiled path runs end to end
+    monkeypatch.setitem(C.PROVIDERS, "cuda", "CPUExecutionProvider")
+    report = check(_tiny(), sizes=[{"N": 1, "H": 8, "W": 9}], providers=("cuda",), progress=False)
+    assert report.ok and report.fallbacks == {"cuda": ()}
+    assert "cuda: every node ran on CPUExecutionProvider" in report.table()
+    assert report.to_json()["fallbacks"] == {"cuda": []}
+
+
+def test_cuda_sessions_run_float32_without_tf32(monkeypatch):
+    """TF32 convs missed the float32 tolerance by up to 45x on an H200 (docs/cuda/README.md)."""
+    import onnxruntime as ort
+
+    made = []
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "InferenceSession", lambda model, sess_options, providers: made.append(providers))
+    from convgraph.validate._check import _sessions
+
+    _sessions(b"", ("cpu", "cuda"), Loc("<test>", 0, 0))
+    assert made == [["CPUExecutionProvider"],
+                    [("CUDAExecutionProvider", {"use_tf32": "0"}), "CPUExecutionProvider"]]

@@ -394,18 +394,21 @@ SPATIAL = sorted(n for n in CATALOGUE if n[-2:-1].isdigit() and not n.startswith
 OTHER = sorted(set(CATALOGUE) - set(SPATIAL))
 
 
+@pytest.mark.slow
 @settings(max_examples=2500)
 @given(data=st.data())
 def test_spatial_layers_raise_exactly_when_torch_does(torch, data):
     check_against_torch(torch, data, data.draw(st.sampled_from(SPATIAL), label="layer"))
 
 
+@pytest.mark.slow
 @settings(max_examples=600)
 @given(data=st.data())
 def test_upsample_raises_exactly_when_torch_does(torch, data):
     check_against_torch(torch, data, "Upsample")
 
 
+@pytest.mark.slow
 @settings(max_examples=900)
 @given(data=st.data())
 def test_other_layers_raise_exactly_when_torch_does(torch, data):

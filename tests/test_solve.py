@@ -442,6 +442,7 @@ def random_graphs(draw):
     return g
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(random_graphs())
 def test_random_graphs_equal_brute_force(graph):

@@ -17,19 +17,19 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from PIL import Image
 
 from convgraph.animate._caption import layer_text
 from convgraph.animate._draw import UNUSED_INDEX, Layout, render
-from convgraph.animate._gif import write_gif
 from convgraph.animate._geometry import CLI, Geometry, geometry
+from convgraph.animate._gif import write_gif
 from convgraph.errors import ConvGraphError, Loc
 from convgraph.ir import LayerSpec
 
-__all__ = ["animate", "render_frames", "AnimationResult"]
+__all__ = ["AnimationResult", "animate", "render_frames"]
 
 MAX_FRAMES = 400  # every frame is held in memory until the GIF is written (~0.3 MB each)
 MAX_STRIP_FRAMES = 12

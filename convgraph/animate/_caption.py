@@ -8,9 +8,10 @@
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from convgraph.animate._geometry import Geometry, effective_kernel, stretched_size
+from convgraph.animate._geometry import Geometry
+from convgraph.dims import effective_kernel, stretched_size
 from convgraph.ir import Conv, ConvTranspose, LayerSpec, Pool
 
 
@@ -74,7 +75,7 @@ AXIS_FORMULAS: dict[type, Callable[..., list[str]]] = {Conv: _conv, Pool: _pool,
 
 def formula_lines(g: Geometry) -> list[str]:
     """The size formula with its values: one block when every axis is alike, else one per axis."""
-    rule = _scatter if g.view == "scatter" else AXIS_FORMULAS[type(g.spec)]
+    rule: Callable[..., list[str]] = _scatter if g.view == "scatter" else AXIS_FORMULAS[type(g.spec)]
     blocks = [rule(g.spec, a, ax.in_size, ax.out_size) for a, ax in enumerate(g.axes)]
     if all(b == blocks[0] for b in blocks):
         return blocks[0]
@@ -111,7 +112,7 @@ def frame_line(g: Geometry, pos: tuple[int, ...], cells: int, divisor: int | Non
 
 def layer_text(spec: LayerSpec) -> str:
     """A compact description of a spec, e.g. ``ConvTranspose2d k=(3, 3) s=(2, 2) p=(1, 1)``."""
-    parts = [spec.type_name]  # type: ignore[union-attr]
+    parts = [spec.type_name]
     for key, label in (("kernel_size", "k"), ("stride", "s"), ("padding", "p"), ("dilation", "d"),
                        ("output_padding", "op")):
         v = getattr(spec, key, None)
@@ -119,6 +120,6 @@ def layer_text(spec: LayerSpec) -> str:
             parts.append(f"{label}={v if len(v) > 1 else v[0]}")
     if getattr(spec, "ceil_mode", False):
         parts.append("ceil_mode")
-    if getattr(spec, "padding_mode", "zeros") != "zeros":
-        parts.append(f"padding_mode={spec.padding_mode!r}")  # type: ignore[union-attr]
+    if isinstance(spec, Conv) and spec.padding_mode != "zeros":
+        parts.append(f"padding_mode={spec.padding_mode!r}")
     return " ".join(parts)

@@ -11,14 +11,25 @@ transposed conv (169 frames) renders in well under a second.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
 
 from PIL import Image, ImageDraw
 
 from convgraph.animate import _caption as cap
-from convgraph.animate._geometry import (CROP, INPUT, OUT, OUTPAD, OVER, PAD, ZERO, Frame, GatherAxis, Geometry,
-                               ScatterAxis)
+from convgraph.animate._geometry import (
+    CROP,
+    INPUT,
+    OUT,
+    OUTPAD,
+    OVER,
+    PAD,
+    ZERO,
+    Frame,
+    GatherAxis,
+    Geometry,
+    ScatterAxis,
+)
 from convgraph.animate._text import Typeface, typeface
 from convgraph.ir import Pool
 
@@ -247,7 +258,8 @@ def _palette_image() -> Image.Image:
 
 
 def _blend(a: RGB, b: RGB, t: float) -> RGB:
-    return tuple(round(x * (1 - t) + y * t) for x, y in zip(a, b))  # type: ignore[return-value]
+    r, g, bl = (round(x * (1 - t) + y * t) for x, y in zip(a, b))
+    return r, g, bl
 
 
 class Painter:
@@ -282,7 +294,7 @@ class Painter:
 
 def _palette_colours(pal: Image.Image) -> list[RGB]:
     flat = pal.getpalette() or []
-    return [tuple(flat[i:i + 3]) for i in range(0, len(flat), 3)]  # type: ignore[misc]
+    return [(flat[i], flat[i + 1], flat[i + 2]) for i in range(0, len(flat) - 2, 3)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -310,7 +322,6 @@ def build_scene(g: Geometry, title: str) -> Scene:
     nd = len(g.axes)
     drawn = tuple(range(nd)) if nd <= 2 else (nd - 2, nd - 1)
     fixed = {0: g.frame_grid[0] // 2} if nd == 3 else {}
-    axes = [g.axes[a] for a in drawn]
     frames = tuple(g.frames(fixed))
     notes = cap.notes(g)
     if nd == 3:
@@ -318,14 +329,15 @@ def build_scene(g: Geometry, title: str) -> Scene:
         notes.append(f"3-D layer: one slice shown, {'output' if g.view == 'gather' else 'input'} depth "
                      f"{z} of {g.frame_grid[0]}; the frame lists its cells across all depths")
     if g.view == "gather":
-        labelled = any(k == PAD and s is not None for ax in axes for k, s in zip(ax.cells, ax.src))
-        source = _gather_source(axes, labelled)  # type: ignore[arg-type]
+        gather = [g.gather_axes[a] for a in drawn]
+        labelled = any(k == PAD and s is not None for ax in gather for k, s in zip(ax.cells, ax.src))
+        source = _gather_source(gather, labelled)
         target = _plain(OUT, *(_two(g.out_sizes, drawn)))
-        src_title = _source_title(g, axes)  # type: ignore[arg-type]
+        src_title = _source_title(g, gather)
         dst_title = f"output {cap.dims_str(g.out_sizes)}"
     else:
         source = _plain(INPUT, *(_two(g.in_sizes, drawn)))
-        target = _scatter_target(axes)  # type: ignore[arg-type]
+        target = _scatter_target([g.scatter_axes[a] for a in drawn])
         full = tuple(len(ax.cells) for ax in g.axes)
         src_title = f"input {cap.dims_str(g.in_sizes)}"
         dst_title = f"full output {cap.dims_str(full)}, cropped to {cap.dims_str(g.out_sizes)}"
@@ -502,8 +514,8 @@ def _divisor(g: Geometry, frame: Frame) -> int | None:
     if not isinstance(g.spec, Pool) or g.spec.mode != "avg":
         return None
     total = 1
-    for ax, j in zip(g.axes, frame.position):
-        total *= ax.counted(j) if g.spec.count_include_pad else ax.real_count(j)  # type: ignore[union-attr]
+    for ax, j in zip(g.gather_axes, frame.position):
+        total *= ax.counted(j) if g.spec.count_include_pad else ax.real_count(j)
     return total
 
 

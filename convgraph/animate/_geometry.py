@@ -16,9 +16,10 @@ original coordinates. ``Geometry.frames()`` is what the drawing and the tests bo
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator, Union
 
+from convgraph.dims import ceil_window_count, effective_kernel, stretched_size, window_count
 from convgraph.errors import ConvGraphError, Loc, ShapeError
 from convgraph.ir import Conv, ConvTranspose, LayerSpec, Pool
 
@@ -34,27 +35,6 @@ OUTPAD = "outpad"  # an output cell added by output_padding, which no stamp reac
 
 AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 CLI = Loc("<command line>", 0, 0)
-
-
-def effective_kernel(k: int, d: int) -> int:
-    """d·(k−1) + 1: the extent of a dilated kernel."""
-    return d * (k - 1) + 1
-
-
-def window_count(n: int, ek: int, s: int) -> int:
-    """⌊(n − ek)/s⌋ + 1: windows of extent ek at stride s that fit in n cells."""
-    return (n - ek) // s + 1
-
-
-def ceil_window_count(i: int, p: int, ek: int, s: int) -> int:
-    """⌈(i + 2p − ek)/s⌉ + 1, less one when the last window would start at or past i + p."""
-    o = -(-(i + 2 * p - ek) // s) + 1
-    return o - 1 if (o - 1) * s >= i + p else o
-
-
-def stretched_size(i: int, s: int) -> int:
-    """(i − 1)·s + 1: the input with s−1 zeros between neighbouring cells."""
-    return (i - 1) * s + 1
 
 
 def pad_source(q: int, i: int, mode: str) -> int | None:
@@ -92,7 +72,7 @@ class GatherAxis:
 
     def contributors(self, j: int) -> tuple[int, ...]:
         """The input indices whose values reach output j (padding copies included)."""
-        return tuple(sorted({self.src[c] for c in self.window(j) if self.src[c] is not None}))
+        return tuple(sorted({s for s in (self.src[c] for c in self.window(j)) if s is not None}))
 
     def real_count(self, j: int) -> int:
         """Window cells inside the input (AvgPool's divisor with count_include_pad=False)."""
@@ -126,7 +106,9 @@ class ScatterAxis:
         return tuple(f - self.padding for f in self.stamp(a) if 0 <= f - self.padding < self.out_size)
 
 
-Axis = Union[GatherAxis, ScatterAxis]
+Axis = GatherAxis | ScatterAxis
+#: the layers with a sliding window to draw
+Windowed = Conv | ConvTranspose | Pool
 
 
 @dataclass(frozen=True)
@@ -167,13 +149,29 @@ class Geometry:
         ranges = [[fixed[a]] if a in fixed else range(n) for a, n in enumerate(self.frame_grid)]
         return itertools.product(*ranges)
 
+    @property
+    def gather_axes(self) -> tuple[GatherAxis, ...]:
+        """``axes`` of a gather view, narrowed."""
+        out = tuple(ax for ax in self.axes if isinstance(ax, GatherAxis))
+        if len(out) != len(self.axes):
+            raise TypeError("a scatter view has no gather axes")
+        return out
+
+    @property
+    def scatter_axes(self) -> tuple[ScatterAxis, ...]:
+        """``axes`` of a scatter view, narrowed."""
+        out = tuple(ax for ax in self.axes if isinstance(ax, ScatterAxis))
+        if len(out) != len(self.axes):
+            raise TypeError("a gather view has no scatter axes")
+        return out
+
     def frame(self, pos: tuple[int, ...]) -> Frame:
         if self.view == "gather":
-            foot = tuple(ax.window(j) for ax, j in zip(self.axes, pos))
-            per_axis = [ax.contributors(j) for ax, j in zip(self.axes, pos)]
+            foot = tuple(ax.window(j) for ax, j in zip(self.gather_axes, pos))
+            per_axis = [ax.contributors(j) for ax, j in zip(self.gather_axes, pos)]
         else:
-            foot = tuple(ax.stamp(a) for ax, a in zip(self.axes, pos))
-            per_axis = [ax.targets(a) for ax, a in zip(self.axes, pos)]
+            foot = tuple(ax.stamp(a) for ax, a in zip(self.scatter_axes, pos))
+            per_axis = [ax.targets(a) for ax, a in zip(self.scatter_axes, pos)]
         return Frame(pos, foot, frozenset(itertools.product(*per_axis)))
 
     def frames(self, fixed: dict[int, int] | None = None) -> Iterator[Frame]:
@@ -196,14 +194,14 @@ def _padded_cells(i: int, pb: int, pe: int, mode: str) -> tuple[tuple[str, ...],
 def _conv_axis(spec: Conv, a: int, i: int) -> GatherAxis:
     (pb, pe), k, s, d = spec.padding[a], spec.kernel_size[a], spec.stride[a], spec.dilation[a]
     cells, src = _padded_cells(i, pb, pe, spec.padding_mode)
-    o = window_count(i + pb + pe, effective_kernel(k, d), s)
+    o = window_count(i, pb + pe, effective_kernel(k, d), s)
     return GatherAxis(_axis_name(spec.nd, a), i, cells, src, 0, s, d, k, o)
 
 
 def _pool_axis(spec: Pool, a: int, i: int) -> GatherAxis:
     p, k, s, d = spec.padding[a], spec.kernel_size[a], spec.stride[a], spec.dilation[a]
     ek = effective_kernel(k, d)
-    o = ceil_window_count(i, p, ek, s) if spec.ceil_mode else window_count(i + 2 * p, ek, s)
+    o = ceil_window_count(i, p, ek, s) if spec.ceil_mode else window_count(i, 2 * p, ek, s)
     cells, src = _padded_cells(i, p, p, "zeros")
     over = max(0, (o - 1) * s + ek - len(cells))  # a ceil-mode window may run past the padding
     return GatherAxis(_axis_name(spec.nd, a), i, cells + (OVER,) * over, src + (None,) * over, 0, s, d, k, o)
@@ -223,7 +221,7 @@ def _conv_transpose_axis(spec: ConvTranspose, a: int, i: int) -> GatherAxis:
     pb, pe = max(0, begin), max(0, end)
     cells = [PAD] * pb + cells + [PAD] * pe
     src = [None] * pb + src + [None] * pe
-    o = window_count(stretched_size(i, s) + begin + end, effective_kernel(k, d), 1)
+    o = window_count(stretched_size(i, s), begin + end, effective_kernel(k, d), 1)
     return GatherAxis(_axis_name(spec.nd, a), i, tuple(cells), tuple(src), max(0, -begin), 1, d, k, o)
 
 
@@ -251,12 +249,14 @@ def layer_kind(spec: LayerSpec) -> str:
     return getattr(spec, "type_name", type(spec).__name__)
 
 
-def check_animatable(spec: LayerSpec, loc: Loc | None = None) -> None:
-    """A clear error for layers without a spatial window (ReLU, BatchNorm, Linear, ...)."""
-    if type(spec) not in GATHER_AXIS:
+def check_animatable(spec: LayerSpec, loc: Loc | None = None) -> Windowed:
+    """The spec, narrowed to a windowed layer; a clear error for layers without a spatial window
+    (ReLU, BatchNorm, Linear, ...)."""
+    if not isinstance(spec, (Conv, ConvTranspose, Pool)) or type(spec) not in GATHER_AXIS:
         raise ConvGraphError(
             f"animate: {layer_kind(spec)} has no sliding window to draw; animate draws Conv, "
             "ConvTranspose, MaxPool and AvgPool layers (1-D, 2-D, 3-D)", loc or CLI)
+    return spec
 
 
 def geometry(spec: LayerSpec, in_sizes: tuple[int, ...], scatter: bool = False,
@@ -268,18 +268,20 @@ def geometry(spec: LayerSpec, in_sizes: tuple[int, ...], scatter: bool = False,
     >>> g.out_sizes, sorted(g.frame((0,)).cells)
     ((5,), [(0,), (1,)])
     """
-    check_animatable(spec, loc)
-    nd = spec.nd  # type: ignore[union-attr]
+    nd = check_animatable(spec, loc).nd
     if len(in_sizes) != nd:
         raise ConvGraphError(f"animate: {layer_kind(spec)} has {nd} spatial axes but the input size "
                              f"{'x'.join(map(str, in_sizes))} has {len(in_sizes)}", loc or CLI)
     if min(in_sizes) < 1:
         raise ShapeError(f"animate: input sizes must be positive, got {'x'.join(map(str, in_sizes))}", loc or CLI)
-    if scatter and not isinstance(spec, ConvTranspose):
-        raise ConvGraphError(f"animate: --scatter draws transposed convolutions, not {layer_kind(spec)}",
-                             loc or CLI)
-    build = _scatter_axis if scatter else GATHER_AXIS[type(spec)]
-    axes = tuple(build(spec, a, i) for a, i in enumerate(in_sizes))
+    axes: tuple[Axis, ...]
+    if scatter:
+        if not isinstance(spec, ConvTranspose):
+            raise ConvGraphError(f"animate: --scatter draws transposed convolutions, not {layer_kind(spec)}",
+                                 loc or CLI)
+        axes = tuple(_scatter_axis(spec, a, i) for a, i in enumerate(in_sizes))
+    else:
+        axes = tuple(GATHER_AXIS[type(spec)](spec, a, i) for a, i in enumerate(in_sizes))
     bad = [ax for ax in axes if ax.out_size < 1]
     if bad:
         raise ShapeError(f"animate: {layer_kind(spec)} on input {'x'.join(map(str, in_sizes))} gives output "

@@ -8,7 +8,7 @@ Frames are encoded with Pillow's GIF helpers (``getheader``/``getdata``).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import GifImagePlugin, Image

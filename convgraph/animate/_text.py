@@ -5,8 +5,8 @@
 """
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Iterator
+from collections.abc import Callable, Iterator
+from functools import cache
 
 from PIL import ImageDraw, ImageFont
 
@@ -22,7 +22,8 @@ class Typeface:
         self.font = _load_default(size)
         tofu = bytes(self.font.getmask("\ue000"))  # a private-use char: the font's missing glyph
         self.missing = frozenset(ch for ch in SPECIAL if bytes(self.font.getmask(ch)) == tofu)
-        _, self.top, _, self.bottom = self.font.getbbox("(")
+        _, top, _, bottom = self.font.getbbox("(")
+        self.top, self.bottom = int(top), int(bottom)
         _, t, _, b = self.font.getbbox("+")
         self.mid = (t + b) / 2
         self.unit = self.font.getlength("+")
@@ -51,7 +52,7 @@ class Typeface:
         return int(sum(self._glyph_width(r) if special else self.font.getlength(r)
                        for r, special in self._runs(text)) + 0.999)
 
-    def draw(self, draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, fill) -> None:
+    def draw(self, draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, fill: tuple[int, int, int]) -> None:
         x, y = xy
         for run, special in self._runs(text):
             if special:
@@ -61,7 +62,7 @@ class Typeface:
                 draw.text((x, y), run, font=self.font, fill=fill)
                 x += self.font.getlength(run)
 
-    def _draw_glyph(self, draw: ImageDraw.ImageDraw, x: float, y: float, ch: str, fill) -> None:
+    def _draw_glyph(self, draw: ImageDraw.ImageDraw, x: float, y: float, ch: str, fill: tuple[int, int, int]) -> None:
         w, lw = self._glyph_width(ch), max(1, round(self.size / 13))
         top, bot, mid = y + self.top, y + self.bottom - 1, y + self.mid
         left, right = x + w * 0.25, x + w * 0.75
@@ -69,8 +70,11 @@ class Typeface:
             draw.line(seg, fill=fill, width=lw)
 
 
-def _brackets(floor: bool, left_side: bool):
-    def segs(l, r, top, bot, mid, x0, x1):
+Segments = list[tuple[tuple[float, float], tuple[float, float]]]
+
+
+def _brackets(floor: bool, left_side: bool) -> Callable[..., Segments]:
+    def segs(l: float, r: float, top: float, bot: float, mid: float, x0: float, x1: float) -> Segments:
         stem = l if left_side else r
         foot = bot if floor else top
         return [((stem, top), (stem, bot)), ((l, foot), (r, foot))]
@@ -99,6 +103,6 @@ def _load_default(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
-@lru_cache(maxsize=None)
+@cache
 def typeface(size: int) -> Typeface:
     return Typeface(size)

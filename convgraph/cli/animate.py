@@ -1,8 +1,9 @@
 """``convgraph animate``: a layer string and ``--input``, or a .cg file, ``--layer`` and ``--at``."""
 from __future__ import annotations
 
+import argparse
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 from convgraph.animate import animate, parse_size
 from convgraph.animate._caption import layer_text
@@ -15,7 +16,7 @@ from convgraph.ir import Conv, ConvTranspose, Graph, LayerSpec, Node
 from convgraph.shapes import infer
 
 
-def cli_animate(args) -> int:
+def cli_animate(args: argparse.Namespace) -> int:
     """``convgraph animate``; user errors are ConvGraphError (the CLI prints one line, exit 2)."""
     if _looks_like_layer(args.target):
         spec, sizes, title, loc = _from_layer_text(args)
@@ -33,14 +34,13 @@ def _looks_like_layer(target: str) -> bool:
     return "(" in target and not os.path.exists(target)
 
 
-def _from_layer_text(args) -> tuple[LayerSpec, tuple[int, ...], str, Loc]:
+def _from_layer_text(args: argparse.Namespace) -> tuple[LayerSpec, tuple[int, ...], str, Loc]:
     if args.layer or args.at:
         raise ConvGraphError("animate: --layer and --at apply to a .cg file; a layer string takes --input", CLI)
     text = args.target.strip()
     spec = parse_layer(text, filename="<layer>")
     loc = Loc("<layer>", 1, 1)
-    check_animatable(spec, loc)
-    sizes = parse_size(args.input, spec.nd)  # type: ignore[union-attr]
+    sizes = parse_size(args.input, check_animatable(spec, loc).nd)
     x = Node("x", "input", (), loc, dims=(1, _in_channels(spec), *sizes))
     node = Node("layer", "layer", ("x",), loc, layer=spec, layer_name="layer")
     out = infer(Graph((x, node), ("layer",), filename="<layer>")).shapes()["layer"][2:]
@@ -52,7 +52,7 @@ def _in_channels(spec: LayerSpec) -> int:
     return spec.in_channels if isinstance(spec, (Conv, ConvTranspose)) else 1
 
 
-def _from_file(args) -> tuple[LayerSpec, tuple[int, ...], str, Loc]:
+def _from_file(args: argparse.Namespace) -> tuple[LayerSpec, tuple[int, ...], str, Loc]:
     if not os.path.exists(args.target):
         raise ConvGraphError(f"animate: no such file {args.target!r} (a layer is written like "
                              "\"Conv2d(1, 1, 3)\")", CLI)
@@ -60,17 +60,18 @@ def _from_file(args) -> tuple[LayerSpec, tuple[int, ...], str, Loc]:
         raise ConvGraphError("animate: --input applies to a layer string; for a .cg file give --at SYM=INT", CLI)
     graph = load(args.target)
     node = _find_layer(graph, args.layer)
-    check_animatable(node.layer, node.loc)  # type: ignore[arg-type]
+    spec = node.spec
+    check_animatable(spec, node.loc)
     shapes = infer(graph).shapes(**parse_at(args.at))
     sizes = _int_sizes(shapes[node.inputs[0]][2:], node, graph)
-    _agree(geometry(node.layer, sizes, loc=node.loc), shapes[node.name][2:])  # type: ignore[arg-type]
-    return node.layer, sizes, f"{node.layer_name} = {layer_text(node.layer)}", node.loc  # type: ignore[return-value]
+    _agree(geometry(spec, sizes, loc=node.loc), shapes[node.name][2:])
+    return spec, sizes, f"{node.layer_name} = {layer_text(spec)}", node.loc
 
 
 def _find_layer(graph: Graph, name: str | None) -> Node:
     layers = graph.layers()
     where = Loc(graph.filename, 0, 0)
-    names = ", ".join(f"{n.layer_name} ({n.layer.type_name})" for n in layers)  # type: ignore[union-attr]
+    names = ", ".join(f"{n.layer_name} ({n.spec.type_name})" for n in layers)
     if name is None:
         windowed = [n for n in layers if _windowed(n.layer)]
         if len(windowed) == 1:
@@ -86,8 +87,10 @@ def _find_layer(graph: Graph, name: str | None) -> Node:
 
 
 def _windowed(spec: LayerSpec | None) -> bool:
+    if spec is None:
+        return False
     try:
-        check_animatable(spec)  # type: ignore[arg-type]
+        check_animatable(spec)
     except ConvGraphError:
         return False
     return True

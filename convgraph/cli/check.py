@@ -1,6 +1,7 @@
 """``convgraph check``: the export on onnxruntime across sizes, against the formulas and references."""
 from __future__ import annotations
 
+import argparse
 import json
 
 from convgraph.cli._main import load_arg, parse_at
@@ -9,7 +10,7 @@ from convgraph.front.onnx_import import is_onnx, parse_dims
 from convgraph.validate import check
 
 
-def cli_check(args) -> int:
+def cli_check(args: argparse.Namespace) -> int:
     """``convgraph check FILE [--at SYM=INT ...] [--provider cpu|cuda|all] [--json]``: exit 0 when
     every run matches, 1 on any mismatch, 2 on a user error."""
     sizes = parse_at(args.at) or None

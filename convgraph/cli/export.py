@@ -1,6 +1,7 @@
 """``convgraph export``: write the verified ONNX model."""
 from __future__ import annotations
 
+import argparse
 import sys
 
 from convgraph.api import load
@@ -8,7 +9,7 @@ from convgraph.cli._main import parse_at
 from convgraph.export import export_model
 
 
-def cli_export(args) -> int:
+def cli_export(args: argparse.Namespace) -> int:
     """``convgraph export FILE -o OUT [--opset N] [--at SYM=INT ...] [--weights FILE] [--seed N]``."""
     sizes = parse_at(args.at)
     graph = load(args.file)

@@ -2,16 +2,16 @@
 constraints, and the valid input sizes. Imports no onnx / onnxruntime."""
 from __future__ import annotations
 
+import argparse
 import json
 import sys
-from typing import Mapping
+from collections.abc import Mapping
 
 from convgraph import dims as D
 from convgraph.dims import Dim
-from convgraph.ir import Graph, Node
 from convgraph.errors import ShapeError
-from convgraph.shapes import Constraint, ShapeResult
-from convgraph.shapes import infer
+from convgraph.ir import Graph, Node
+from convgraph.shapes import Constraint, ShapeResult, infer
 
 
 def _dim_at(d: Dim, sizes: Mapping[str, int]) -> int | str:
@@ -28,7 +28,7 @@ def _dim_at(d: Dim, sizes: Mapping[str, int]) -> int | str:
 def _op_label(node: Node) -> str:
     if node.op == "layer":
         named = f" '{node.layer_name}'" if node.layer_name != node.name else ""
-        return node.layer.type_name + named
+        return node.spec.type_name + named
     if node.op == "cat":
         return f"cat(dim={node.dim})"
     return {"add": "+", "crop": "crop", "input": "input"}[node.op]
@@ -61,7 +61,7 @@ def shapes_json(graph: Graph, res: ShapeResult, sizes: Mapping[str, int], valid:
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    widths = [max(len(str(r[i])) for r in [*rows, header]) for i in range(len(header))]
     fmt = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
     return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
 
@@ -98,7 +98,7 @@ def valid_sizes(graph: Graph) -> dict:
     return {name: sol.describe_runs(name) for name in graph.symbols}
 
 
-def cli_shapes(args) -> int:
+def cli_shapes(args: argparse.Namespace) -> int:
     from convgraph.cli._main import load_arg, parse_at
 
     graph = load_arg(args)

@@ -1,6 +1,7 @@
 """``convgraph solve``: the exact valid sizes, merge verdicts and fixes."""
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -9,7 +10,7 @@ from convgraph.errors import ConvGraphError, Loc
 from convgraph.solve import solve
 
 
-def cli_solve(args) -> int:
+def cli_solve(args: argparse.Namespace) -> int:
     """``convgraph solve FILE [--near SYM=INT ...] [--json]``: exit 0 when every symbol has a valid
     size and no merge or expect is refuted for every size, 1 otherwise, 2 on a user error."""
     graph = load_arg(args)

@@ -21,10 +21,11 @@ set of sizes where a condition holds, found from that property without sampling.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import reduce
-from typing import Callable, Iterable, Mapping, Union
+from typing import Any
 
 # --------------------------------------------------------------------------------------------
 # Expression trees
@@ -40,7 +41,7 @@ class Var:
 class FloorDiv:
     """floor(arg / k)."""
 
-    arg: "QA"
+    arg: QA
     k: int
 
 
@@ -48,45 +49,49 @@ class FloorDiv:
 class FScale:
     """floor(arg * sf), sf a Python float, computed in double precision as PyTorch does."""
 
-    arg: "QA"
+    arg: QA
     sf: float
 
 
-Base = Union[Var, FloorDiv, FScale]
+Base = Var | FloorDiv | FScale
 
 
 class DimOps:
     """Arithmetic shared by every dim expression; ints mix in freely."""
 
-    def __add__(self, o):
-        return add(self, o)
+    def _expr(self) -> Expr:
+        assert isinstance(self, (QA, Combo)), "DimOps is mixed into QA and Combo only"
+        return self
 
-    def __radd__(self, o):
-        return add(o, self)
+    def __add__(self, o: Dim) -> Dim:
+        return add(self._expr(), o)
 
-    def __sub__(self, o):
-        return add(self, mul(o, -1))
+    def __radd__(self, o: Dim) -> Dim:
+        return add(o, self._expr())
 
-    def __rsub__(self, o):
-        return add(o, mul(self, -1))
+    def __sub__(self, o: Dim) -> Dim:
+        return add(self._expr(), mul(o, -1))
 
-    def __neg__(self):
-        return mul(self, -1)
+    def __rsub__(self, o: Dim) -> Dim:
+        return add(o, mul(self._expr(), -1))
 
-    def __mul__(self, o):
-        return mul(self, o)
+    def __neg__(self) -> Dim:
+        return mul(self._expr(), -1)
 
-    def __rmul__(self, o):
-        return mul(o, self)
+    def __mul__(self, o: Dim) -> Dim:
+        return mul(self._expr(), o)
 
-    def __floordiv__(self, k):
-        return floordiv(self, k)
+    def __rmul__(self, o: Dim) -> Dim:
+        return mul(o, self._expr())
 
-    def __mod__(self, k):
-        return add(self, mul(floordiv(self, k), -k))
+    def __floordiv__(self, k: int) -> Dim:
+        return floordiv(self._expr(), k)
+
+    def __mod__(self, k: int) -> Dim:
+        return add(self._expr(), mul(floordiv(self._expr(), k), -k))
 
     def __str__(self) -> str:
-        return dim_str(self)
+        return dim_str(self._expr())
 
 
 @dataclass(frozen=True, eq=True)
@@ -105,13 +110,13 @@ class Combo(DimOps):
     """A sum or product of dims that no QA can hold (different symbols, or different bases)."""
 
     op: str  # 'add' | 'mul'
-    args: tuple
+    args: tuple[Dim, ...]
 
     __str__ = DimOps.__str__
 
 
-Dim = Union[int, QA, Combo]
-Expr = Union[QA, Combo]
+Dim = int | QA | Combo
+Expr = QA | Combo
 
 
 def const(n: int) -> QA:
@@ -122,7 +127,7 @@ def sym(name: str) -> QA:
     return QA(1, 0, Var(name))
 
 
-def lift(d) -> Expr:
+def lift(d: object) -> Expr:
     """int -> constant QA; dims unchanged."""
     if isinstance(d, (QA, Combo)):
         return d
@@ -142,13 +147,19 @@ def is_const(d: Dim) -> bool:
     return isinstance(lower(d), int)
 
 
+def as_int(d: Dim) -> int | None:
+    """The value of a constant dim; None when it depends on a symbol."""
+    v = lower(d)
+    return v if isinstance(v, int) else None
+
+
 # --------------------------------------------------------------------------------------------
 # Canonicalising constructors
 # --------------------------------------------------------------------------------------------
 
 
-def add(a, b) -> Dim:
-    a, b = lift(a), lift(b)
+def add(x: Dim, y: Dim) -> Dim:
+    a, b = lift(x), lift(y)
     if isinstance(a, QA) and isinstance(b, QA):
         if b.base is None:
             return lower(QA(a.m, a.n + b.n, a.base))
@@ -178,12 +189,12 @@ def _combo_add(terms: list) -> Dim:
     return lower(acc[0]) if len(acc) == 1 else Combo("add", tuple(sorted(acc, key=_sort_key)))
 
 
-def _sort_key(d) -> str:
+def _sort_key(d: object) -> str:
     return ("1" if isinstance(d, QA) and d.base is None else "0") + repr(d)
 
 
-def mul(a, b) -> Dim:
-    a, b = lift(a), lift(b)
+def mul(x: Dim, y: Dim) -> Dim:
+    a, b = lift(x), lift(y)
     if isinstance(b, QA) and b.base is None:
         a, b = b, a
     if isinstance(a, QA) and a.base is None:  # constant * dim
@@ -217,11 +228,11 @@ def _product(factors: list) -> Dim:
     return Combo("mul", tuple(args))
 
 
-def floordiv(q, k: int) -> Dim:
+def floordiv(d: Dim, k: int) -> Dim:
     """floor(q / k) for a positive int k, in canonical form."""
     if not isinstance(k, int) or k <= 0:
         raise ValueError(f"floor division by {k!r}: need a positive int")
-    q = lift(q)
+    q = lift(d)
     if not isinstance(q, QA):
         if k == 1:
             return q
@@ -246,18 +257,20 @@ def floordiv(q, k: int) -> Dim:
     return lower(QA(1, out, FloorDiv(QA(m, rem, q.base), k)))
 
 
-def ceildiv(q, k: int) -> Dim:
+def ceildiv(q: Dim, k: int) -> Dim:
     """ceil(q / k) = floor((q + k - 1) / k)."""
     return floordiv(add(q, k - 1), k)
 
 
-def scale_floor(q, sf: float) -> Dim:
+def scale_floor(d: Dim, sf: float) -> Dim:
     """floor(q * sf) with PyTorch's double-precision product (nn.Upsample's output size)."""
-    q = lift(q)
+    q = lift(d)
     fr = Fraction(sf)
     if fr.denominator <= 1 << 16:  # dyadic: q * sf is exact in double for any real size
         return floordiv(mul(q, fr.numerator), fr.denominator)
-    if isinstance(q, QA) and q.base is None:
+    if not isinstance(q, QA):
+        raise ValueError(f"cannot scale {dim_str(q)} by {sf!r}: not quasi-affine in one symbol")
+    if q.base is None:
         return math.floor(q.n * sf)
     return lower(QA(1, 0, FScale(q, float(sf))))
 
@@ -306,8 +319,8 @@ def period_slope(d: Dim) -> tuple[int, Fraction] | None:
     if isinstance(d, Combo):
         if d.op != "add":
             return None
-        parts = [period_slope(a) for a in d.args]
-        if any(p is None for p in parts):
+        parts = [ps for ps in (period_slope(a) for a in d.args) if ps is not None]
+        if len(parts) < len(d.args):
             return None
         return reduce(math.lcm, (p[0] for p in parts)), sum((p[1] for p in parts), Fraction(0))
     if d.base is None:
@@ -331,13 +344,13 @@ def period_slope(d: Dim) -> tuple[int, Fraction] | None:
 # --------------------------------------------------------------------------------------------
 
 
-def sympy_symbol(name: str):
+def sympy_symbol(name: str) -> Any:
     import sympy as sp
 
     return sp.Symbol(name, integer=True, positive=True)
 
 
-def to_sympy(d: Dim):
+def to_sympy(d: Dim) -> Any:
     """The evaluated sympy expression (what ``sympify(dim_str(d))`` gives back)."""
     import sympy as sp
 
@@ -351,7 +364,7 @@ def to_sympy(d: Dim):
     return d.m * _base_sympy(d.base) + d.n
 
 
-def _base_sympy(b: Base):
+def _base_sympy(b: Base) -> Any:
     import sympy as sp
 
     if isinstance(b, Var):
@@ -368,7 +381,8 @@ def dim_str(d: Dim) -> str:
     if isinstance(d, Combo):
         if d.op == "mul":  # the constant coefficient (sorted last) is written first
             return "*".join(_paren(a) for a in sorted(d.args, key=lambda a: not is_const(a)))
-        return _join_terms([(1, dim_str(a)) if not (isinstance(a, QA) and a.base is None) else (a.n, "") for a in d.args])
+        return _join_terms([(1, dim_str(a)) if not (isinstance(a, QA) and a.base is None) else (a.n, "")
+                            for a in d.args])
     if d.base is None:
         return str(d.n)
     return _join_terms([(d.m, _base_str(d.base)), (d.n, "")])
@@ -403,7 +417,7 @@ def _base_str(b: Base) -> str:
         a = dim_str(b.arg)
         a = a if isinstance(b.arg, QA) and b.arg.n == 0 else f"({a})"
         return f"floor({a}/{b.k})"
-    return f"floor({repr(b.sf)}*{_paren(b.arg)})"
+    return f"floor({b.sf!r}*{_paren(b.arg)})"
 
 
 def parse_dim(text: str) -> Dim:
@@ -420,7 +434,7 @@ def _names(text: str) -> set[str]:
     return set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", text)) - {"floor", "ceiling"}
 
 
-def from_sympy(e) -> Dim:
+def from_sympy(e: Any) -> Dim:
     """Rebuild a dim from sympy (Integer, Symbol, Add, Mul by integers, floor)."""
     import sympy as sp
 
@@ -442,7 +456,7 @@ def from_sympy(e) -> Dim:
     raise ValueError(f"not a dim expression: {e}")
 
 
-def _split_float(e):
+def _split_float(e: Any) -> tuple[Any, float | None]:
     import sympy as sp
 
     if isinstance(e, sp.Mul):
@@ -485,6 +499,14 @@ class EPSet:
     def min(self) -> int | None:
         return next(iter(self.iter()), None)
 
+    @property
+    def least(self) -> int:
+        """``min`` of a set known to be non-empty (raises ValueError on the empty set)."""
+        x = self.min
+        if x is None:
+            raise ValueError("the empty set has no least element")
+        return x
+
     def iter(self, lo: int = 1) -> Iterable[int]:
         yield from sorted(e for e in self.exceptions if e >= lo)
         if not self.residues:
@@ -496,7 +518,7 @@ class EPSet:
             x += 1
 
     def first(self, n: int = 10, lo: int = 1) -> list[int]:
-        out = []
+        out: list[int] = []
         for x in self.iter(lo):
             if len(out) == n:
                 break
@@ -541,33 +563,33 @@ class EPSet:
     # -- algebra -------------------------------------------------------------------------------
 
     @staticmethod
-    def all(start: int = 1) -> "EPSet":
+    def all(start: int = 1) -> EPSet:
         return EPSet(start, 1, frozenset([0]))
 
     @staticmethod
-    def none() -> "EPSet":
+    def none() -> EPSet:
         return EPSet(1, 1, frozenset())
 
     @staticmethod
-    def build(start: int, modulus: int, pred: Callable[[int], bool]) -> "EPSet":
+    def build(start: int, modulus: int, pred: Callable[[int], bool]) -> EPSet:
         """The set of x >= 1 where pred holds, given that pred is periodic (modulus) from start."""
         start = max(1, start)
         res = frozenset(r for r in range(modulus) if pred(start + ((r - start) % modulus)))
         exc = frozenset(x for x in range(1, start) if pred(x))
         return EPSet(start, modulus, res, exc).normalized()
 
-    def combine(self, other: "EPSet", op: Callable[[bool, bool], bool]) -> "EPSet":
+    def combine(self, other: EPSet, op: Callable[[bool, bool], bool]) -> EPSet:
         start = max(self.start, other.start)
         mod = math.lcm(self.modulus, other.modulus)
         return EPSet.build(start, mod, lambda x: op(x in self, x in other))
 
-    def __and__(self, other: "EPSet") -> "EPSet":
+    def __and__(self, other: EPSet) -> EPSet:
         return self.combine(other, lambda a, b: a and b)
 
-    def __or__(self, other: "EPSet") -> "EPSet":
+    def __or__(self, other: EPSet) -> EPSet:
         return self.combine(other, lambda a, b: a or b)
 
-    def normalized(self) -> "EPSet":
+    def normalized(self) -> EPSet:
         """Smallest modulus, then the lowest start, exceptions re-derived."""
         mod, res = self.modulus, self.residues
         for d in _divisors(mod):  # ascending; d is a period when res is a union of classes mod d

@@ -7,7 +7,10 @@ from typing import Any
 
 #: loaded on first use, so that importing a light submodule (``convgraph.export.weights``) does
 #: not import onnx and onnxruntime
-_PUBLIC = ('MAX_OPSET', 'EXTERNAL_DATA_THRESHOLD', 'PROBE_SIZES', 'InferenceMismatch', 'Plan', 'required_opset', 'validate_sizes', 'Built', 'to_onnx', 'export', 'export_model', 'graph_metadata', 'write_atomic')
+_PUBLIC = (
+    "MAX_OPSET", "EXTERNAL_DATA_THRESHOLD", "PROBE_SIZES", "InferenceMismatch", "Plan", "required_opset",
+    "validate_sizes", "Built", "to_onnx", "export", "export_model", "graph_metadata", "write_atomic",
+)
 
 __all__ = list(_PUBLIC)
 

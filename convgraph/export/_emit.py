@@ -25,10 +25,12 @@ faithful (``min_opset``); ``MERGE_EMITTERS`` covers ``cat``, ``add`` and ``crop`
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 from onnx import NodeProto, TensorProto, helper, numpy_helper
 
 from convgraph import dims as D
@@ -71,14 +73,14 @@ class Builder:
         """A fresh value name ``base`` (suffixed when taken)."""
         return self._unique(base, self._values)
 
-    def op(self, op_type: str, inputs: Sequence[str], name: str, output: str | None = None, **attrs) -> str:
+    def op(self, op_type: str, inputs: Sequence[str], name: str, output: str | None = None, **attrs: Any) -> str:
         """Append one node; its output is ``output`` or a fresh value named after the node."""
         node_name = self._unique(name, self._node_names)
         out = output if output is not None else self.value(node_name)
         self.nodes.append(helper.make_node(op_type, list(inputs), [out], name=node_name, **attrs))
         return out
 
-    def const(self, name: str, values, dtype=np.int64) -> str:
+    def const(self, name: str, values: ArrayLike, dtype: DTypeLike = np.int64) -> str:
         """A Constant node holding ``values`` (int64 unless told)."""
         arr = np.asarray(values, dtype=dtype)
         out = self.value(name)
@@ -86,11 +88,11 @@ class Builder:
                                            value=numpy_helper.from_array(arr, out)))
         return out
 
-    def ints(self, name: str, values) -> str:
+    def ints(self, name: str, values: int | np.ndarray | Iterable[int]) -> str:
         """An int64 Constant: a scalar, a sequence or an array."""
         return self.const(name, values if isinstance(values, (int, np.ndarray)) else list(values), np.int64)
 
-    def floats(self, name: str, values) -> str:
+    def floats(self, name: str, values: ArrayLike) -> str:
         return self.const(name, values, np.float32)
 
     def reduce_mean(self, x: str, axes: Sequence[int], name: str, output: str | None = None) -> str:
@@ -101,7 +103,7 @@ class Builder:
 
     def shape(self, x: str, name: str, start: int, end: int | None = None) -> str:
         """Shape(x)[start:end] as an int64 vector (Shape-15 start/end attributes)."""
-        attrs = {"start": start} if end is None else {"start": start, "end": end}
+        attrs: dict[str, Any] = {"start": start} if end is None else {"start": start, "end": end}
         return self.op("Shape", [x], name, **attrs)
 
     def channel_vector(self, v: str, rank: int, name: str) -> str:
@@ -122,8 +124,10 @@ class Site:
     out_shape: Shape
 
     @property
-    def spec(self):
-        return self.node.layer
+    def spec(self) -> Any:
+        """The layer spec. ``LOWERINGS`` is keyed by the spec's type, so each emitter declares the
+        one type it receives (``spec: ir.Conv = s.spec``); the table test checks the keys."""
+        return self.node.spec
 
     @property
     def name(self) -> str:
@@ -170,7 +174,7 @@ def _conv(b: Builder, s: Site) -> None:
 
 def _conv_transpose(b: Builder, s: Site) -> None:
     spec: ir.ConvTranspose = s.spec
-    attrs = dict(kernel_shape=list(spec.kernel_size), strides=list(spec.stride),
+    attrs: dict[str, Any] = dict(kernel_shape=list(spec.kernel_size), strides=list(spec.stride),
                  dilations=list(spec.dilation), group=spec.groups)
     weights = [s.x, s.param("weight")]
     if all(op < st for op, st in zip(spec.output_padding, spec.stride)):
@@ -277,7 +281,10 @@ def _upsample(b: Builder, s: Site) -> None:
         vec = b.floats(f"{s.name}/scales", [1.0, 1.0, *map(float, scales)])
         b.op("Resize", [s.x, "", vec], s.name, s.out, **_resize_attrs(spec))
         return
-    sizes = list(spec.sizes_for(nd))
+    given = spec.sizes_for(nd)
+    if given is None:
+        raise s.fail("needs size or scale_factor")
+    sizes = list(given)
     if b.opset >= 18:
         b.op("Resize", [s.x, "", "", b.ints(f"{s.name}/sizes", sizes)], s.name, s.out,
              axes=list(range(2, nd + 2)), **_resize_attrs(spec))
@@ -338,7 +345,7 @@ def _silu(b: Builder, s: Site) -> None:
     b.op("Mul", [s.x, b.op("Sigmoid", [s.x], f"{s.name}/sigmoid")], s.name, s.out)
 
 
-def _simple(op_type: str, **attrs) -> Callable[[Builder, Site], None]:
+def _simple(op_type: str, **attrs: Any) -> Callable[[Builder, Site], None]:
     def emit(b: Builder, s: Site) -> None:
         b.op(op_type, [s.x], s.name, s.out, **attrs)
 
@@ -346,7 +353,7 @@ def _simple(op_type: str, **attrs) -> Callable[[Builder, Site], None]:
 
 
 def _leaky_relu(b: Builder, s: Site) -> None:
-    b.op("LeakyRelu", [s.x], s.name, s.out, alpha=float(s.spec.param("negative_slope", 0.01)))
+    b.op("LeakyRelu", [s.x], s.name, s.out, alpha=s.spec.number("negative_slope", 0.01))
 
 
 #: Elementwise kinds by type_name (Dropout is the identity at inference)
@@ -408,7 +415,7 @@ def _linear(b: Builder, s: Site) -> None:
 Requirement = tuple[int, str]  # (opset, why)
 
 
-def _no_requirement(spec) -> Requirement | None:
+def _no_requirement(spec: object) -> Requirement | None:
     return None
 
 
@@ -428,7 +435,7 @@ def _pool_opset(spec: ir.Pool) -> Requirement | None:
 class Lowering(NamedTuple):
     emit: Callable[[Builder, Site], None]
     #: the lowest opset (above BASE_OPSET) this spec's lowering needs, with the reason
-    min_opset: Callable[[object], Requirement | None]
+    min_opset: Callable[[Any], Requirement | None]
 
 
 LOWERINGS: dict[type, Lowering] = {

@@ -1,10 +1,10 @@
 """The export stage: IR -> ONNX ModelProto with dynamic dims named by the exact formulas.
 
->>> import convgraph as cg                                                  # doctest: +SKIP
->>> g = cg.parse("input(N, 3, H, W)\\nConv2d(3, 8, 3, stride=2, padding=1)")  # doctest: +SKIP
->>> m = g.to_onnx()                                                         # doctest: +SKIP
->>> [d.dim_param for d in m.graph.output[0].type.tensor_type.shape.dim]     # doctest: +SKIP
-['N', '', 'floor((H - 1)/2) + 1', 'floor((W - 1)/2) + 1']
+>>> import convgraph as cg
+>>> g = cg.parse("input(N, 3, H, W)\\nConv2d(3, 8, 3, stride=2, padding=1)")
+>>> m = g.to_onnx()
+>>> [d.dim_param for d in m.graph.output[0].type.tensor_type.shape.dim]
+['N', '', 'floor((H + 1)/2)', 'floor((W + 1)/2)']
 
 Stages, each a pure function of the previous one's result:
 
@@ -27,28 +27,35 @@ input and Resize axes from 18).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from convgraph._version import __version__
 from convgraph import dims as D
 from convgraph import ir
+from convgraph._version import __version__
 from convgraph.errors import ConvGraphError, ExportError, Loc, ShapeError
 from convgraph.export._emit import BASE_OPSET, Builder, emit_node, requirement
 from convgraph.export.weights import resolve_params
 from convgraph.shapes import infer
 
-__all__ = ["to_onnx", "export", "cli_export", "InferenceMismatch", "required_opset", "MAX_OPSET",
-           "EXTERNAL_DATA_THRESHOLD"]
+__all__ = [
+    "EXTERNAL_DATA_THRESHOLD",
+    "MAX_OPSET",
+    "InferenceMismatch",
+    "export",
+    "required_opset",
+    "to_onnx",
+]
 
 #: the newest opset the installed onnx knows
 MAX_OPSET = onnx.defs.onnx_opset_version()
@@ -101,7 +108,7 @@ def _choose_opset(graph: ir.Graph, opset: int | None) -> int:
         raise ExportError(f"opset {opset} is newer than the installed onnx supports ({MAX_OPSET})", loc)
     if opset < need:
         node, n, reason = max(why, key=lambda t: t[1])
-        raise ExportError(f"opset {opset} is too low for this graph: {node.layer.type_name} "
+        raise ExportError(f"opset {opset} is too low for this graph: {node.spec.type_name} "
                           f"'{node.layer_name}' needs opset {n}: {reason}", node.loc,
                           hints=(f"use --opset {need} or leave --opset out",))
     return opset
@@ -138,12 +145,12 @@ def _plan(graph: ir.Graph, opset: int | None, sizes: Mapping[str, int] | None) -
 # --------------------------------------------------------------------------------------------
 
 
-def _onnx_dims(dims) -> list:
+def _onnx_dims(dims: Iterable[D.Dim]) -> list[int | str]:
     """ints as dim_value, formulas as a dim_param sympy parses back (``dims.dim_str``)."""
     return [d if isinstance(d, int) else D.dim_str(d) for d in dims]
 
 
-def _vi(name: str, dims) -> onnx.ValueInfoProto:
+def _vi(name: str, dims: Iterable[D.Dim]) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, _onnx_dims(dims))
 
 
@@ -224,7 +231,8 @@ def _add_initializers(graph: onnx.GraphProto, params: Mapping[str, np.ndarray]) 
         t.raw_data = arr.tobytes()
 
 
-def _model(plan: Plan, built: Built, params: Mapping[str, np.ndarray], meta: Mapping[str, str] | None = None) -> onnx.ModelProto:
+def _model(plan: Plan, built: Built, params: Mapping[str, np.ndarray],
+           meta: Mapping[str, str] | None = None) -> onnx.ModelProto:
     name = os.path.splitext(os.path.basename(plan.source.filename))[0]
     name = name if name and not name.startswith("<") else "convgraph"
     graph = helper.make_graph(built.nodes, name, built.inputs, built.outputs, value_info=built.value_info)
@@ -243,10 +251,11 @@ def _model(plan: Plan, built: Built, params: Mapping[str, np.ndarray], meta: Map
 # --------------------------------------------------------------------------------------------
 
 
-def _skeleton(plan: Plan, built: Built, params: Mapping[str, np.ndarray], env: Mapping[str, int] | None) -> onnx.ModelProto:
+def _skeleton(plan: Plan, built: Built, params: Mapping[str, np.ndarray],
+              env: Mapping[str, int] | None) -> onnx.ModelProto:
     """The model as ONNX inference sees it without our value_info: weights as typed inputs (no
     data), outputs typed but shapeless; with ``env``, the input dims set to those sizes."""
-    def in_dims(dims):
+    def in_dims(dims: Iterable[D.Dim]) -> list[int] | list[int | str]:
         return [D.evaluate(d, env) for d in dims] if env is not None else _onnx_dims(dims)
 
     inputs = [helper.make_tensor_value_info(vi.name, TensorProto.FLOAT, in_dims(plan.values[vi.name]))
@@ -277,7 +286,7 @@ def _inferred(model: onnx.ModelProto, loc: Loc) -> dict[str, list]:
 _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 
 
-def _dim_agrees(ours, theirs, symbols: frozenset[str]) -> bool:
+def _dim_agrees(ours: D.Dim, theirs: int | str | None, symbols: frozenset[str]) -> bool:
     """An inferred dim agrees when unknown, equal to our int, or a dim_param naming our formula.
     dim_params over names that are not the graph's symbols (onnx invents ``unk__0``) are unknown."""
     if theirs is None or (isinstance(theirs, str) and not set(_NAME.findall(theirs)) - {"floor"} <= symbols):
@@ -292,8 +301,9 @@ def _dim_agrees(ours, theirs, symbols: frozenset[str]) -> bool:
         return False
 
 
-def _compare(found: dict[str, list], expected: Mapping[str, tuple], where: str, symbols, loc: Loc) -> None:
-    symbols = frozenset(symbols)
+def _compare(found: dict[str, list[int | str | None]], expected: Mapping[str, tuple[D.Dim, ...]], where: str,
+             names: Iterable[str], loc: Loc) -> None:
+    symbols = frozenset(names)
     for name, dims in expected.items():
         got = found.get(name)
         if got is None:
@@ -331,7 +341,7 @@ def _verify(plan: Plan, built: Built, params: Mapping[str, np.ndarray], model: o
         _compare(_inferred(_skeleton(plan, built, params, env), loc), concrete, f"at {at}", (), loc)
 
 
-def _check_model(model, loc: Loc) -> None:
+def _check_model(model: onnx.ModelProto | str, loc: Loc) -> None:
     try:
         onnx.checker.check_model(model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
@@ -343,7 +353,9 @@ def _check_model(model, loc: Loc) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _prepare(graph: ir.Graph, opset, sizes, params, seed, weights):
+def _prepare(graph: ir.Graph, opset: int | None, sizes: Mapping[str, int] | None,
+             params: Mapping[str, np.ndarray] | None, seed: int, weights: str | os.PathLike[str] | None
+             ) -> tuple[Plan, dict[str, np.ndarray], Built]:
     plan = _plan(graph, opset, sizes)
     params = resolve_params(graph, params, seed, weights)
     built = _build(plan)
@@ -352,14 +364,17 @@ def _prepare(graph: ir.Graph, opset, sizes, params, seed, weights):
 
 def to_onnx(graph: ir.Graph, opset: int | None = None, sizes: Mapping[str, int] | None = None,
             params: Mapping[str, np.ndarray] | None = None, seed: int = 0,
-            weights: str | os.PathLike | None = None) -> onnx.ModelProto:
+            weights: str | os.PathLike[str] | None = None) -> onnx.ModelProto:
     """The ONNX model of ``graph``, verified (see the module docstring).
 
     ``sizes`` bakes in concrete sizes for some or all symbols (``{"N": 1, "H": 224}``); ``params``
     gives the parameters by name, ``weights`` a weights file (.npz, .safetensors, torch
     state_dict); otherwise they are initialised from ``seed`` as PyTorch's defaults are.
 
-    >>> m = cg.parse("input(1, 1, H, W)\\nConv2d(1, 2, 3)").to_onnx(opset=18)  # doctest: +SKIP
+    >>> import convgraph as cg
+    >>> m = cg.parse("input(1, 1, H, W)\\nConv2d(1, 2, 3)").to_onnx(opset=18)
+    >>> m.opset_import[0].version
+    18
     """
     plan, params, built = _prepare(graph, opset, sizes, params, seed, weights)
     big = _weight_bytes(params) > EXTERNAL_DATA_THRESHOLD
@@ -387,7 +402,8 @@ def export(graph: ir.Graph, path: str | os.PathLike, opset: int | None = None,
 
 
 def export_model(graph: ir.Graph, path: str, opset: int | None = None, sizes: Mapping[str, int] | None = None,
-                 params: Mapping[str, np.ndarray] | None = None, seed: int = 0, weights: str | os.PathLike | None = None,
+                 params: Mapping[str, np.ndarray] | None = None, seed: int = 0,
+                 weights: str | os.PathLike[str] | None = None,
                  external_data_threshold: int | None = None) -> onnx.ModelProto:
     """``export`` that returns the written model (for the CLI's summary line)."""
     _check_destination(path)
@@ -482,7 +498,5 @@ def _write_external(model: onnx.ModelProto, path: str) -> None:
 
 
 def _remove(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass

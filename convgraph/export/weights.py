@@ -21,7 +21,8 @@ import os
 import pickle
 import struct
 import zipfile
-from typing import Callable, Iterator, Mapping, Union
+from collections.abc import Callable, Iterator, Mapping
+from typing import Union
 
 import numpy as np
 
@@ -31,7 +32,7 @@ from convgraph.errors import Loc, WeightsError
 Shapes = dict[str, tuple[int, ...]]
 PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["param_specs", "init_params", "load_weights"]
+__all__ = ["init_params", "load_weights", "param_specs"]
 
 # --- names and shapes -----------------------------------------------------------------------------
 
@@ -260,7 +261,7 @@ def load_weights(path: PathLike, graph: ir.Graph) -> dict[str, np.ndarray]:
 
 
 def resolve_params(graph: ir.Graph, params: Mapping[str, np.ndarray] | None, seed: int,
-            weights: str | os.PathLike | None) -> dict[str, np.ndarray]:
+            weights: str | os.PathLike[str] | None) -> dict[str, np.ndarray]:
     """float32 parameters keyed ``{layer}.weight`` ...: given, loaded from a file, or initialised."""
     if params is None and weights is not None:
         return load_weights(weights, graph)

@@ -19,13 +19,14 @@ from __future__ import annotations
 import inspect
 import itertools
 import sys
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import FrameType
 
-from convgraph.front.dsl import LAYER_NAME_RE, NAME_RE, RESERVED, parse_conditions, parse_size, suffixed
 from convgraph.errors import GraphError, Loc
-from convgraph.ir import Assume, Expect, Graph, LayerSpec, Node
 from convgraph.front.catalogue import CATALOGUE, construct
+from convgraph.front.dsl import LAYER_NAME_RE, NAME_RE, RESERVED, parse_conditions, parse_size, suffixed
+from convgraph.ir import Assume, Expect, Graph, LayerSpec, Node
 
 _order = itertools.count()  # definition order of values, across every graph being built
 
@@ -47,17 +48,17 @@ def _checked_name(name: str | None, loc: Loc, what: str = "name") -> str | None:
 class Value:
     """A value of the graph being built. Combine with ``+``, ``cat``, ``crop``; apply layers."""
 
-    def __init__(self, op: str, inputs: tuple["Value", ...], loc: Loc, *, layer: LayerSpec | None = None,
+    def __init__(self, op: str, inputs: tuple[Value, ...], loc: Loc, *, layer: LayerSpec | None = None,
                  name: str | None = None, dims: tuple = (), dim: int = 1):
         self.op, self.inputs, self.loc, self.layer = op, inputs, loc, layer
         self.name, self.dims, self.dim = name, dims, dim
         self.seq = next(_order)
 
-    def __add__(self, other: "Value") -> "Value":
+    def __add__(self, other: Value) -> Value:
         loc = _caller(sys._getframe(1))
         return Value("add", _values([self, other], "+", loc), loc)
 
-    def named(self, name: str) -> "Value":
+    def named(self, name: str) -> Value:
         """Name a cat / crop / + value (layers take ``name=``): ``(a + b).named("r")``."""
         if self.op in ("input", "layer"):
             raise GraphError(f"named() is for cat, crop and + values; give an {self.op} its name= instead", self.loc)
@@ -88,11 +89,13 @@ class Layer:
         return f"<convgraph layer {self.spec!r}>"
 
 
-def _values(items, what: str, loc: Loc) -> tuple[Value, ...]:
+def _values(items: Iterable[object], what: str, loc: Loc) -> tuple[Value, ...]:
+    out = []
     for v in items:
         if not isinstance(v, Value):
             raise GraphError(f"{what} expects convgraph values, got {type(v).__name__} {v!r}", loc)
-    return tuple(items)
+        out.append(v)
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -100,7 +103,7 @@ def _values(items, what: str, loc: Loc) -> tuple[Value, ...]:
 # --------------------------------------------------------------------------------------------
 
 
-def input(*dims: int | str, name: str = "x") -> Value:  # noqa: A001 - mirrors the DSL's input()
+def input(*dims: int | str, name: str = "x") -> Value:
     """An input value ``(N, C, *spatial)``: ints or symbol names, e.g. ``input("N", 3, "H", "W")``."""
     loc = _caller(sys._getframe(1))
     if not (isinstance(name, str) and NAME_RE.match(name)):
@@ -115,7 +118,7 @@ def input(*dims: int | str, name: str = "x") -> Value:  # noqa: A001 - mirrors t
     return Value("input", (), loc, name=name, dims=tuple(dims))
 
 
-def cat(values, dim: int = 0, name: str | None = None) -> Value:
+def cat(values: Sequence[Value], dim: int = 0, name: str | None = None) -> Value:
     """``torch.cat`` of values along ``dim`` (torch's default 0): ``cat([a, b], dim=1)``."""
     loc = _caller(sys._getframe(1))
     if not isinstance(values, (list, tuple)) or not values:
@@ -165,8 +168,8 @@ def expect(value: Value, *dims: int | str) -> Expectation:
     return Expectation(value, dims, loc)
 
 
-def _layer_factory(type_name: str):
-    def make(*args, name: str | None = None, **kwargs) -> Layer:
+def _layer_factory(type_name: str) -> Callable[..., Layer]:
+    def make(*args: object, name: str | None = None, **kwargs: object) -> Layer:
         loc = _caller(sys._getframe(1))
         return Layer(construct(type_name, args, kwargs, loc), _checked_name(name, loc), loc)
 

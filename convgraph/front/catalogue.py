@@ -25,17 +25,33 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Callable
+from typing import Literal, TypeGuard, TypeVar, overload
 
 from convgraph.errors import NOWHERE, LayerConfigError, Loc
-from convgraph.ir import (AdaptiveAvgPool, BatchNorm, Conv, ConvTranspose, Elementwise, Flatten, LayerSpec, Linear,
-                 Pool, Upsample)
+from convgraph.ir import (
+    AdaptiveAvgPool,
+    BatchNorm,
+    Conv,
+    ConvTranspose,
+    Elementwise,
+    Flatten,
+    Ints,
+    LayerSpec,
+    Linear,
+    PaddingMode,
+    Pool,
+    PoolMode,
+    Upsample,
+    UpsampleMode,
+)
 
+S = TypeVar("S", bound=str)
 REQUIRED = object()  # marks a parameter without a default
-PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-UPSAMPLE_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear")
+PADDING_MODES: tuple[PaddingMode, ...] = ("zeros", "reflect", "replicate", "circular")
+UPSAMPLE_MODES: tuple[UpsampleMode, ...] = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear")
 INTERPOLATING_MODES = {"linear": 1, "bilinear": 2, "trilinear": 3}  # mode -> spatial rank
 _NOT_MODELLED = ("device", "dtype")
 
@@ -46,7 +62,7 @@ Params = tuple[tuple[str, object], ...]
 class Entry:
     """One catalogue class: its builder, spatial rank (0: any) and PyTorch's parameters in order."""
 
-    build: Callable[["_Args"], LayerSpec]
+    build: Callable[[_Args], LayerSpec]
     nd: int
     params: Params
     kwonly: Params = ()
@@ -58,11 +74,11 @@ class Entry:
 # --------------------------------------------------------------------------------------------
 
 
-def _is_int(v: object) -> bool:
+def _is_int(v: object) -> TypeGuard[int]:
     return isinstance(v, Integral) and not isinstance(v, bool)
 
 
-def _is_number(v: object) -> bool:
+def _is_number(v: object) -> TypeGuard[float]:
     return isinstance(v, Real) and not isinstance(v, bool)
 
 
@@ -115,6 +131,12 @@ class _Args:
             raise self.fail(f"{name} must be True or False, got {v!r}")
         return v
 
+    @overload
+    def number(self, name: str, optional: Literal[False] = False) -> float: ...
+
+    @overload
+    def number(self, name: str, optional: Literal[True]) -> float | None: ...
+
     def number(self, name: str, optional: bool = False) -> float | None:
         v = self.values[name]
         if optional and v is None:
@@ -123,11 +145,13 @@ class _Args:
             raise self.fail(f"{name} must be a finite number, got {_show(v)}")
         return float(v)
 
-    def choice(self, name: str, options: tuple[str, ...]) -> str:
+    def choice(self, name: str, options: tuple[S, ...]) -> S:
+        """The value, one of ``options`` (narrowed to their Literal type)."""
         v = self.values[name]
-        if v not in options or not isinstance(v, str):
-            raise self.fail(f"{name} must be one of {', '.join(map(repr, options))}, got {_show(v)}")
-        return v
+        for option in options:
+            if isinstance(v, str) and v == option:
+                return option
+        raise self.fail(f"{name} must be one of {', '.join(map(repr, options))}, got {_show(v)}")
 
     def unsupported_if(self, cond: bool, what: str) -> None:
         if cond:
@@ -160,7 +184,7 @@ def same_padding(kernel_size: tuple[int, ...], dilation: tuple[int, ...]) -> tup
     return tuple((t // 2, t - t // 2) for t in totals)
 
 
-def _conv_padding(a: _Args, k, stride, dilation, mode: str) -> tuple[tuple[int, int], ...]:
+def _conv_padding(a: _Args, k: Ints, stride: Ints, dilation: Ints, mode: str) -> tuple[tuple[int, int], ...]:
     p = a["padding"]
     if isinstance(p, str):
         if p not in ("same", "valid"):
@@ -220,7 +244,7 @@ def _pool_stride(a: _Args, kernel: tuple[int, ...]) -> tuple[int, ...]:
     return a.ints("stride", 1, (1,))
 
 
-def _pool(a: _Args, mode: str) -> Pool:
+def _pool(a: _Args, mode: PoolMode) -> Pool:
     kernel = a.ints("kernel_size", 1, (1,))
     stride = _pool_stride(a, kernel)
     padding = a.ints("padding", 0, (1,))
@@ -237,13 +261,11 @@ def _pool(a: _Args, mode: str) -> Pool:
 
 
 def _adaptive(a: _Args) -> AdaptiveAvgPool:
-    v = a["output_size"]
-    if _is_int(v):
-        v = (v,) * a.nd
+    given = a["output_size"]
+    v: object = (given,) * a.nd if _is_int(given) else given
     allow_none = a.nd > 1  # adaptive_avg_pool1d takes ints only
-    ok = isinstance(v, (tuple, list)) and len(v) == a.nd and all(
-        _is_int(x) or (allow_none and x is None) for x in v)
-    if not ok:
+    if not (isinstance(v, (tuple, list)) and len(v) == a.nd and all(
+            _is_int(x) or (allow_none and x is None) for x in v)):
         what = "ints or None" if allow_none else "int"
         raise a.fail(f"output_size must be an int or a tuple of {a.nd} {what}, got {_show(a['output_size'])}")
     if any(x is not None and x < 1 for x in v):
@@ -261,7 +283,7 @@ def _upsample_size(a: _Args) -> int | tuple[int, ...] | None:
     if v is None:
         return None
     if _is_int(v):
-        vals: tuple = (int(v),)
+        vals: tuple[int, ...] = (int(v),)
     elif isinstance(v, (tuple, list)) and 1 <= len(v) <= 3 and all(_is_int(x) for x in v):
         vals = tuple(int(x) for x in v)
     else:
@@ -273,6 +295,7 @@ def _upsample_size(a: _Args) -> int | tuple[int, ...] | None:
 
 def _upsample_scale(a: _Args) -> float | tuple[float, ...] | None:
     v = a["scale_factor"]
+    vals: tuple[object, ...]
     if isinstance(v, tuple):
         vals = v
         if not 1 <= len(v) <= 3:
@@ -281,11 +304,12 @@ def _upsample_scale(a: _Args) -> float | tuple[float, ...] | None:
         return None
     else:
         vals = (v,)
-    if not all(_is_number(x) and math.isfinite(x) for x in vals):
+    nums = [float(x) for x in vals if _is_number(x) and math.isfinite(x)]
+    if len(nums) < len(vals):
         raise a.fail(f"scale_factor must be a finite number or a tuple of them, got {_show(v)}")
-    if any(x <= 0 for x in vals):
+    if any(x <= 0 for x in nums):
         raise a.fail(f"scale_factor must be positive, got {_show(v)}")
-    return tuple(float(x) for x in vals) if isinstance(v, tuple) else float(v)
+    return tuple(nums) if isinstance(v, tuple) else nums[0]
 
 
 def _upsample_align(a: _Args, mode: str) -> bool | None:
@@ -301,9 +325,9 @@ def _upsample_align(a: _Args, mode: str) -> bool | None:
 
 
 def _upsample(a: _Args) -> Upsample:
-    mode = a["mode"]
-    if mode not in UPSAMPLE_MODES:
-        raise a.fail(f"mode {_show(mode)} is not supported; convgraph supports "
+    mode = next((m for m in UPSAMPLE_MODES if isinstance(a["mode"], str) and a["mode"] == m), None)
+    if mode is None:
+        raise a.fail(f"mode {_show(a['mode'])} is not supported; convgraph supports "
                      + ", ".join(map(repr, UPSAMPLE_MODES)))
     size, scale = _upsample_size(a), _upsample_scale(a)
     if (size is None) == (scale is None):
@@ -427,7 +451,7 @@ def param_names(type_name: str) -> tuple[str, ...]:
     return tuple(name for name, _ in CATALOGUE[type_name].params)
 
 
-def suggest(name: str, options=None) -> str:
+def suggest(name: str, options: Iterable[str] | None = None) -> str:
     """`` (did you mean 'Conv2d'?)`` for a near miss, else ``''``."""
     close = difflib.get_close_matches(name, list(options if options is not None else CATALOGUE), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""

@@ -18,16 +18,19 @@ from __future__ import annotations
 
 import ast
 import itertools
+import os
 import re
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
-from typing import Callable
+from typing import Literal, TypeVar, overload
 
 from convgraph import dims as D
 from convgraph.errors import ConvGraphError, DSLSyntaxError, GraphError, Loc
-from convgraph.ir import Assume, Expect, Graph, LayerSpec, Node
 from convgraph.front.catalogue import CATALOGUE, construct, suggest
+from convgraph.ir import Assume, Expect, Graph, LayerSpec, Node
 
 MAX_SOURCE_CHARS = 1_000_000
+T = TypeVar("T")
 MAX_INT = 2**31
 MAX_STR = 256
 MAX_ITEMS = 64
@@ -66,7 +69,7 @@ if hasattr(ast, "Match"):
     _WORDS[ast.Match] = "a 'match' statement"
 
 
-def suffixed(base: str):
+def suffixed(base: str) -> Iterator[str]:
     """``base``, ``base_1``, ``base_2``, ...: the names a reassigned value may take, in order."""
     return itertools.chain([base], (f"{base}_{k}" for k in itertools.count(1)))
 
@@ -90,7 +93,7 @@ def parse(text: str, filename: str = "<string>") -> Graph:
     return _Parser(text, filename).module(tree)
 
 
-def load(path: str | Path) -> Graph:
+def load(path: str | os.PathLike[str]) -> Graph:
     """Read and parse a ``.cg`` file: ``load("models/unet.cg")``."""
     p = Path(path)
     try:
@@ -121,17 +124,17 @@ def parse_layer(text: str, filename: str = "<layer>") -> LayerSpec:
     return spec
 
 
-def parse_conditions(text: str, symbols, loc: Loc) -> list[tuple]:
+def parse_conditions(text: str, symbols: Collection[str], loc: Loc) -> list[tuple[D.Dim, str, D.Dim]]:
     """Conditions as DSL text, for the builder: ``parse_conditions("H % 16 == 0", {"H"}, loc)``."""
     return _fragment(text, symbols, loc, lambda parser, expr: parser.conditions(expr))
 
 
-def parse_size(text: str, symbols, loc: Loc) -> D.Dim:
+def parse_size(text: str, symbols: Collection[str], loc: Loc) -> D.Dim:
     """A size expression as DSL text, for the builder: ``parse_size("H // 2", {"H"}, loc)``."""
     return _fragment(text, symbols, loc, lambda parser, expr: parser.dim(expr))
 
 
-def _fragment(text: str, symbols, loc: Loc, convert: Callable):
+def _fragment(text: str, symbols: Collection[str], loc: Loc, convert: Callable[[_Parser, ast.expr], T]) -> T:
     """Convert one expression; errors are re-anchored at ``loc`` (the builder call)."""
     try:
         tree = _python_ast(text.strip(), loc.file, "eval")
@@ -142,7 +145,15 @@ def _fragment(text: str, symbols, loc: Loc, convert: Callable):
         raise type(e)(f"in {text!r}: {e.message}", loc) from None
 
 
-def _python_ast(text: str, filename: str, mode: str) -> ast.AST:
+@overload
+def _python_ast(text: str, filename: str, mode: Literal["exec"]) -> ast.Module: ...
+
+
+@overload
+def _python_ast(text: str, filename: str, mode: Literal["eval"]) -> ast.Expression: ...
+
+
+def _python_ast(text: str, filename: str, mode: Literal["exec", "eval"]) -> ast.Module | ast.Expression:
     if len(text) > MAX_SOURCE_CHARS:
         raise DSLSyntaxError(f"the source is too large ({len(text)} characters, at most {MAX_SOURCE_CHARS})",
                              Loc(filename, 1, 1))
@@ -151,7 +162,9 @@ def _python_ast(text: str, filename: str, mode: str) -> ast.AST:
         line = text.count("\n", 0, i) + 1
         raise DSLSyntaxError("the source contains a NUL character", Loc(filename, line, i - text.rfind("\n", 0, i)))
     try:
-        return ast.parse(text, filename=filename, mode=mode)
+        tree = ast.parse(text, filename=filename, mode=mode)
+        assert isinstance(tree, (ast.Module, ast.Expression))
+        return tree
     except SyntaxError as e:
         msg = e.msg if e.msg.startswith("invalid syntax") else f"invalid syntax: {e.msg}"
         raise DSLSyntaxError(msg, Loc(filename, e.lineno or 1, e.offset or 1)) from None
@@ -193,7 +206,7 @@ class _Parser:
     def forbidden(self, node: ast.AST) -> ConvGraphError:
         return self.error(node, f"not allowed in a .cg file: {describe(node)} (it is parsed, never run)")
 
-    def source(self, first: ast.AST, last: ast.AST) -> str:
+    def source(self, first: ast.expr | ast.stmt, last: ast.expr | ast.stmt) -> str:
         """The source text from ``first`` to the end of ``last``, on one line."""
         lines = [ln.encode("utf-8") for ln in self.lines[first.lineno - 1:last.end_lineno]]
         lines[-1] = lines[-1][:last.end_col_offset]
@@ -358,7 +371,7 @@ class _Parser:
 
     def applied(self, call: ast.Call, target: str) -> None:
         ctor = call.func  # a Call: the caller checked
-        if isinstance(ctor.func, ast.Call) or self.callee(ctor.func) not in CATALOGUE:
+        if not isinstance(ctor, ast.Call) or isinstance(ctor.func, ast.Call) or self.callee(ctor.func) not in CATALOGUE:
             raise self.error(ctor, "only a layer can be applied to a value, e.g. Conv2d(3, 8, 3)(x)")
         if len(call.args) != 1 or call.keywords:
             raise self.error(call, "a layer is applied to exactly one value, e.g. Conv2d(3, 8, 3)(x)")
@@ -439,14 +452,16 @@ class _Parser:
 
     def output(self, call: ast.Call) -> None:
         if self.outputs is not None:
-            raise self.error(call, f"output() is given twice (first at line {self.output_loc.line})")
+            first = f" (first at line {self.output_loc.line})" if self.output_loc is not None else ""
+            raise self.error(call, f"output() is given twice{first}")
         if call.keywords or not call.args:
             raise self.error(call, "output() lists one or more values: output(a, b)")
         names: list[str] = []
         for arg in call.args:
             name = self.value(arg)
             if name in names:
-                raise self.error(arg, f"reused value {arg.id!r}: listed twice in output()", GraphError)
+                shown = arg.id if isinstance(arg, ast.Name) else name
+                raise self.error(arg, f"reused value {shown!r}: listed twice in output()", GraphError)
             names.append(name)
         self.outputs, self.output_loc = tuple(names), self.loc(call)
 
@@ -509,7 +524,8 @@ class _Parser:
             return self.constant(node, node.value)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             inner = node.operand
-            if isinstance(inner, ast.Constant) and type(inner.value) in (int, float):
+            if isinstance(inner, ast.Constant) and isinstance(inner.value, (int, float)) \
+                    and not isinstance(inner.value, bool):
                 return self.constant(node, -inner.value if isinstance(node.op, ast.USub) else inner.value)
             raise self.error(node, "a sign applies to a number literal only")
         if isinstance(node, (ast.Tuple, ast.List)):

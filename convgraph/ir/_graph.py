@@ -11,12 +11,18 @@ Canonical form (done once, in ``layers.py``):
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Callable, Mapping, TypeVar, Union
+from typing import Literal, TypeVar
 
+from convgraph.dims import Dim
 from convgraph.errors import Loc
 
 Ints = tuple[int, ...]
+#: the kinds a string names, as Literal types (the catalogue checks them; the tables key on them)
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
+PoolMode = Literal["max", "avg"]
+UpsampleMode = Literal["nearest", "nearest-exact", "linear", "bilinear", "trilinear"]
 Pads = tuple[tuple[int, int], ...]  # (begin, end) per spatial axis
 T = TypeVar("T")
 
@@ -35,7 +41,7 @@ class Conv:
     dilation: Ints
     groups: int = 1
     bias: bool = True
-    padding_mode: str = "zeros"  # zeros | reflect | replicate | circular
+    padding_mode: PaddingMode = "zeros"
 
     @property
     def weight_shape(self) -> Ints:
@@ -69,7 +75,7 @@ class Pool:
 
     type_name: str
     nd: int
-    mode: str
+    mode: PoolMode
     kernel_size: Ints
     stride: Ints
     padding: Ints
@@ -95,7 +101,7 @@ class Upsample:
     type_name: str
     size: int | Ints | None
     scale_factor: float | tuple[float, ...] | None
-    mode: str = "nearest"  # nearest | nearest-exact | linear | bilinear | trilinear
+    mode: UpsampleMode = "nearest"
     align_corners: bool | None = None
 
     def sizes_for(self, nd: int) -> Ints | None:
@@ -135,6 +141,13 @@ class Elementwise:
     def param(self, key: str, default: object = None) -> object:
         return dict(self.params).get(key, default)
 
+    def number(self, key: str, default: float) -> float:
+        """A numeric knob (``negative_slope``, ``p``), narrowed to float."""
+        v = self.param(key, default)
+        if not isinstance(v, (int, float)):
+            raise TypeError(f"{self.type_name}: {key} is not a number: {v!r}")
+        return float(v)
+
 
 @dataclass(frozen=True)
 class Flatten:
@@ -151,7 +164,7 @@ class Linear:
     bias: bool = True
 
 
-LayerSpec = Union[Conv, ConvTranspose, Pool, AdaptiveAvgPool, Upsample, BatchNorm, Elementwise, Flatten, Linear]
+LayerSpec = Conv | ConvTranspose | Pool | AdaptiveAvgPool | Upsample | BatchNorm | Elementwise | Flatten | Linear
 
 #: node ops that are not layers
 MERGE_OPS = ("cat", "add", "crop")
@@ -174,6 +187,13 @@ class Node:
     dims: tuple[int | str, ...] = ()
     dim: int = 1
 
+    @property
+    def spec(self) -> LayerSpec:
+        """The layer spec of a 'layer' node (``layer``, narrowed); any other op has none."""
+        if self.layer is None:
+            raise TypeError(f"node '{self.name}' is a {self.op!r} node, not a layer")
+        return self.layer
+
 
 @dataclass(frozen=True)
 class Assume:
@@ -184,7 +204,7 @@ class Assume:
 
     loc: Loc
     text: str
-    conds: tuple[tuple[object, str, object], ...]
+    conds: tuple[tuple[Dim, str, Dim], ...]
 
 
 @dataclass(frozen=True)
@@ -194,7 +214,7 @@ class Expect:
     loc: Loc
     text: str
     value: str
-    dims: tuple[object, ...]
+    dims: tuple[Dim, ...]
 
 
 @dataclass(frozen=True)

@@ -7,44 +7,30 @@ A constraint on constants only is decided at once: a failed one raises at build 
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Any
 
 from convgraph import dims as D
-from convgraph.dims import Dim
+from convgraph.dims import Dim, ceil_window_count, effective_kernel, transposed_size, window_count
 from convgraph.errors import GraphError, Loc, ShapeError
-from convgraph.ir import (AdaptiveAvgPool, BatchNorm, Conv, ConvTranspose, Elementwise, Flatten, Graph, Linear,
-                 Node, Pool, Upsample)
+from convgraph.ir import (
+    AdaptiveAvgPool,
+    BatchNorm,
+    Conv,
+    ConvTranspose,
+    Elementwise,
+    Flatten,
+    Graph,
+    Linear,
+    Node,
+    Pool,
+    Rules,
+    Upsample,
+    interpret,
+)
 
 Shape = tuple[Dim, ...]
-
-
-# --------------------------------------------------------------------------------------------
-# Per-axis size helpers (the formulas are their docstrings)
-# --------------------------------------------------------------------------------------------
-
-
-def effective_kernel(k: int, d: int) -> int:
-    """ek = d*(k - 1) + 1"""
-    return d * (k - 1) + 1
-
-
-def window_count(i: Dim, pad_total: int, ek: int, s: int) -> Dim:
-    """o = floor((i + pad_total - ek)/s) + 1"""
-    return D.add(D.floordiv(D.add(i, pad_total - ek), s), 1)
-
-
-def ceil_window_count(i: Dim, p: int, ek: int, s: int) -> Dim:
-    """ceil mode, dropping a last window that starts in the right padding:
-    o = floor((i + min(2p - ek + s - 1, p - 1))/s) + 1.
-    (torch: o = ceil((i + 2p - ek)/s) + 1, minus 1 if (o - 1)*s >= i + p; at most one window can
-    start in the right padding because p <= ek/2, so the two bounds fold into one floor.)"""
-    return D.add(D.floordiv(D.add(i, min(2 * p - ek + s - 1, p - 1)), s), 1)
-
-
-def transposed_size(i: Dim, k: int, s: int, p: int, op: int, d: int) -> Dim:
-    """o = (i - 1)*s - 2p + d*(k - 1) + op + 1"""
-    return D.add(D.mul(i, s), -s - 2 * p + d * (k - 1) + op + 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -91,13 +77,13 @@ class Constraint:
     def solved(self) -> str | None:
         """The same condition as a bound on its one symbol, when it is a monotone ``>=``:
         e.g. ``H >= 5``; None otherwise."""
-        syms = self.symbols
-        if len(syms) != 1 or self.op not in (">=", ">") or not D.is_const(self.rhs):
+        syms, rhs = self.symbols, D.lower(self.rhs)
+        if len(syms) != 1 or self.op not in (">=", ">") or not isinstance(rhs, int):
             return None
         (name,) = syms
         if not D.is_monotone(self.lhs):
             return None
-        need = D.lower(self.rhs) + (1 if self.op == ">" else 0)
+        need = rhs + (1 if self.op == ">" else 0)
         x = D.min_at_least(self.lhs, need, name)
         return f"{name} >= {x}" if x is not None else "never"
 
@@ -140,7 +126,7 @@ class ShapeResult:
                 raise ShapeError(f"size {name}={v!r} must be a positive int", Loc(self.graph.filename, 0, 0))
         self.check(sizes)
 
-    def _partial(self, d: Dim, sizes: Mapping[str, int]):
+    def _partial(self, d: Dim, sizes: Mapping[str, int]) -> Any:
         e = D.to_sympy(d)
         if sizes:
             e = e.subs({D.sympy_symbol(k): v for k, v in sizes.items()})
@@ -166,10 +152,17 @@ class _Ctx:
         self.node: Node | None = None
 
     @property
+    def at(self) -> Node:
+        """The node whose rule is running."""
+        if self.node is None:
+            raise RuntimeError("no node is being inferred")
+        return self.node
+
+    @property
     def where(self) -> str:
-        n = self.node
+        n = self.at
         if n.op == "layer":
-            return f"{n.layer.type_name} '{n.layer_name}'"
+            return f"{n.spec.type_name} '{n.layer_name}'"
         if n.op in ("assume", "expect"):
             return n.op
         return {"cat": "cat", "add": "'+'", "crop": "crop"}.get(n.op, n.op) + f" at '{n.name}'"
@@ -180,17 +173,31 @@ class _Ctx:
             if not D.compare(lhs, op, rhs):
                 err = GraphError if kind == "merge" or axis == "C" else ShapeError
                 why = f"got {lhs}" if op == "==" else f"{lhs} {op} {rhs} is false"
-                raise err(f"{self.where}: {rule}, {why}", self.node.loc)
+                raise err(f"{self.where}: {rule}, {why}", self.at.loc)
             return
         if op == "==" and lhs == rhs:
             return
-        c = Constraint(self.node.name, self.where, self.node.loc, rule, lhs, op, rhs, kind, axis)
+        c = Constraint(self.at.name, self.where, self.at.loc, rule, lhs, op, rhs, kind, axis)
         if c.solved() == f"{next(iter(c.symbols))} >= 1":
             return  # holds for every size
         self.constraints.append(c)
 
     def fail(self, message: str) -> GraphError:
-        return GraphError(f"{self.where}: {message}", self.node.loc)
+        return GraphError(f"{self.where}: {message}", self.at.loc)
+
+    # the rules the interpreter runs, each with its node as the context of what it records
+
+    def input(self, node: Node) -> Shape:
+        self.node = node
+        return _input(self, node)
+
+    def layer(self, node: Node, x: Shape) -> Shape:
+        self.node = node
+        return tuple(D.lower(d) for d in LAYER_RULES[type(node.spec)](self, node.spec, x))
+
+    def merge(self, node: Node, args: list[Shape]) -> Shape:
+        self.node = node
+        return MERGE_RULES[node.op](self, node, args)
 
 
 def _axis_label(x: Shape, j: int) -> str:
@@ -224,7 +231,8 @@ def _conv(ctx: _Ctx, spec: Conv, x: Shape) -> Shape:
     for i, (pb, pe), k, s, d, ax in zip(x[2:], spec.padding, spec.kernel_size, spec.stride, spec.dilation, names):
         for p, side in ((pb, "begin"), (pe, "end")):
             if p and spec.padding_mode == "reflect":
-                ctx.require(i, ">", p, f"reflect padding ({p} at the {side}) must be smaller than the input size", axis=ax)
+                ctx.require(i, ">", p, f"reflect padding ({p} at the {side}) must be smaller than the input size",
+                            axis=ax)
             if p and spec.padding_mode == "circular":
                 ctx.require(i, ">=", p, f"circular padding ({p} at the {side}) must not exceed the input size", axis=ax)
         ek = effective_kernel(k, d)
@@ -276,11 +284,13 @@ def _upsample(ctx: _Ctx, spec: Upsample, x: Shape) -> Shape:
     if need is not None and need != nd:
         raise ctx.fail(f"mode '{spec.mode}' needs {need + 2}-D input, got {len(x)}-D")
     sizes, scales = spec.sizes_for(nd), spec.scales_for(nd)
-    if (sizes or scales) and len(sizes or scales) != nd:
-        raise ctx.fail(f"{'size' if sizes else 'scale_factor'} has {len(sizes or scales)} entries "
-                       f"for {nd} spatial dims")
+    given = sizes or scales or ()
+    if given and len(given) != nd:
+        raise ctx.fail(f"{'size' if sizes else 'scale_factor'} has {len(given)} entries for {nd} spatial dims")
     if sizes is not None:
         return (*x[:2], *sizes)
+    if scales is None:
+        raise ctx.fail("needs size or scale_factor")
     names = _spatial_labels(x)
     out = []
     for i, sf, ax in zip(x[2:], scales, names):
@@ -381,7 +391,7 @@ MERGE_RULES: dict[str, Callable] = {"cat": _cat, "add": _add, "crop": _crop}
 def _input(ctx: _Ctx, node: Node) -> Shape:
     if not 3 <= len(node.dims) <= 5:
         raise ctx.fail(f"an input is (N, C, *spatial) with 1 to 3 spatial dims, got {len(node.dims)} dims")
-    out = []
+    out: list[Dim] = []
     for d in node.dims:
         if isinstance(d, str):
             out.append(D.sym(d))
@@ -396,12 +406,11 @@ def node_shape(node: Node, inputs: list[Shape], filename: str = "<string>") -> S
     """The dims of one node's value from its inputs' dims (a front end that needs shapes while
     it builds, such as ONNX import, is handed this); constant violations raise as in ``infer``."""
     ctx = _Ctx(Graph((), (), filename))
-    ctx.node = node
     if node.op == "layer":
-        return tuple(D.lower(d) for d in LAYER_RULES[type(node.layer)](ctx, node.layer, inputs[0]))
+        return ctx.layer(node, inputs[0])
     if node.op == "input":
-        return _input(ctx, node)
-    return MERGE_RULES[node.op](ctx, node, inputs)
+        return ctx.input(node)
+    return ctx.merge(node, inputs)
 
 
 def infer(graph: Graph) -> ShapeResult:
@@ -413,16 +422,7 @@ def infer(graph: Graph) -> ShapeResult:
 def _infer(graph: Graph) -> ShapeResult:
     """Run every shape rule in graph order."""
     ctx = _Ctx(graph)
-    values: dict[str, Shape] = {}
-    for node in graph.nodes:
-        ctx.node = node
-        if node.op == "input":
-            values[node.name] = _input(ctx, node)
-        elif node.op == "layer":
-            rule = LAYER_RULES[type(node.layer)]
-            values[node.name] = tuple(D.lower(d) for d in rule(ctx, node.layer, values[node.inputs[0]]))
-        else:
-            values[node.name] = MERGE_RULES[node.op](ctx, node, [values[i] for i in node.inputs])
+    values = interpret(graph, Rules(ctx.layer, ctx.merge, ctx.input))
     _assumptions(ctx, graph, values)
     return ShapeResult(graph, values, tuple(ctx.constraints), graph.symbols)
 
@@ -438,5 +438,6 @@ def _assumptions(ctx: _Ctx, graph: Graph, values: dict[str, Shape]) -> None:
         got = values[e.value]
         if len(got) != len(e.dims):
             raise ctx.fail(f"expect({e.text}): '{e.value}' is {len(got)}-D, expected {len(e.dims)} dims")
-        for j, (a, b) in enumerate(zip(got, e.dims)):
-            ctx.require(a, "==", b, f"dim {j} of '{e.value}' is expected to be {D.dim_str(b)}", kind="expect")
+        for j, (have, want) in enumerate(zip(got, e.dims)):
+            ctx.require(have, "==", want, f"dim {j} of '{e.value}' is expected to be {D.dim_str(want)}",
+                        kind="expect")

@@ -1,5 +1,14 @@
 """The solve stage: exact valid/tiling size sets, merge verdicts and verified fixes, computed once per
 graph (``solve(graph) -> Solution``), and the one size picker the later stages draw sizes from."""
 from convgraph.solve._solve import (  # noqa: F401
-    PAIR_SPAN, SymbolSizes, Merge, Coupling, Fix, Solution, solve, Tiling, tilings, check_sizes,
+    PAIR_SPAN,
+    Coupling,
+    Fix,
+    Merge,
+    Solution,
+    SymbolSizes,
+    Tiling,
+    check_sizes,
+    solve,
+    tilings,
 )

@@ -11,13 +11,14 @@ makes no merge that was proved fail.
 """
 from __future__ import annotations
 
+from collections.abc import Container, Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, TypeVar
 
 from convgraph import dims as D
 from convgraph.dims import EPSet
 from convgraph.errors import ConvGraphError, Loc
-from convgraph.ir import Assume, ConvTranspose, Conv, Graph, Node, Pool
+from convgraph.ir import Assume, Conv, ConvTranspose, Graph, LayerSpec, Node, Pool
 from convgraph.shapes import Constraint, ShapeResult, infer
 from convgraph.solve._report import classes_text, describe_set, periodic_start
 from convgraph.solve._sets import condition_set, subset
@@ -29,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 MAX_LAYERS = 8
 #: complete fixes kept per merge and per edit kind
 MAX_PER_KIND = 2
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,30 +40,31 @@ class Candidate:
     graph: Graph
     inserted: tuple[str, ...] = ()
     layer: str = ""  # the edited layer's node name (per-class output_padding notes)
-    value: object = None
+    value: tuple[int, int] | None = None  # (axis, output_padding) of an output_padding edit
 
 
-def find_fixes(sol: "Solution") -> tuple["Fix", ...]:
+def find_fixes(sol: Solution) -> tuple[Fix, ...]:
     out: list = []
     for m in sol.merges:
         if m.constraint.kind == "merge" and m.symbol is not None and m.verdict in ("classes", "never") \
-                and m.constraint.op in ("==", ">=", ">") and not m.holds is None:
+                and m.constraint.op in ("==", ">=", ">") and m.holds is not None:
             out += _fixes_for(sol, m)
     return tuple(out)
 
 
-def _fixes_for(sol: "Solution", m: "Merge") -> list["Fix"]:
+def _fixes_for(sol: Solution, m: Merge) -> list[Fix]:
     from convgraph.solve._solve import Fix
 
     checked = [(cand, _verify(sol, m, cand)) for cand in _candidates(sol, m)]
     good = [(cand, v) for cand, v in checked if v is not None]
     complete = [(cand, v) for cand, v in good if v[1]]
-    out, per_kind = [], {}
+    out: list[Fix] = []
+    per_kind: dict[str, int] = {}
     for cand, (sizes, _, text) in complete:
         per_kind[cand.kind] = per_kind.get(cand.kind, 0) + 1
         if per_kind[cand.kind] <= MAX_PER_KIND:
             out.append(Fix(m, cand.edit, text, sizes, True, cand.graph, cand.kind))
-    partial = [(cand, v) for cand, v in good if not v[1] and not (v[0] & m.fails).empty]
+    partial = [(cand, v) for cand, v in good if not v[1] and not (v[0] & m.fails_set).empty]
     note = _per_class_note(m, sol, partial)
     if note is not None:
         out.append(note)
@@ -76,7 +79,7 @@ def _fixes_for(sol: "Solution", m: "Merge") -> list["Fix"]:
 # --------------------------------------------------------------------------------------------
 
 
-def _sizes(res: ShapeResult, name: str, kinds: tuple[str, ...], values=None) -> EPSet:
+def _sizes(res: ShapeResult, name: str, kinds: tuple[str, ...], values: Container[str] | None = None) -> EPSet:
     acc = EPSet.all()
     for c in res.constraints:
         if c.symbols == {name} and c.kind in kinds and (values is None or c.value in values):
@@ -84,10 +87,10 @@ def _sizes(res: ShapeResult, name: str, kinds: tuple[str, ...], values=None) -> 
     return acc
 
 
-def _verify(sol: "Solution", m: "Merge", cand: Candidate):
+def _verify(sol: Solution, m: Merge, cand: Candidate) -> tuple[EPSet, bool, str] | None:
     """(sizes where the merge holds on the edited graph, complete?, 'holds' text) or None when the
     edit is invalid, leaves no size, or breaks a merge that was proved."""
-    n = m.symbol
+    n = m.one_symbol
     try:
         res = infer(cand.graph)
     except ConvGraphError:
@@ -105,13 +108,13 @@ def _verify(sol: "Solution", m: "Merge", cand: Candidate):
     return holds, complete, text
 
 
-def _breaks_proved(sol: "Solution", res: ShapeResult, n: str, layers: EPSet) -> bool:
+def _breaks_proved(sol: Solution, res: ShapeResult, n: str, layers: EPSet) -> bool:
     proved = {(m.constraint.value, m.constraint.axis, m.constraint.rule) for m in sol.merges
-              if m.verdict == "proved" and m.symbol == n}
+              if m.verdict == "proved" and m.one_symbol == n}
     for c in res.constraints:
-        if c.kind == "merge" and c.symbols == {n} and (c.value, c.axis, c.rule) in proved:
-            if not subset(layers, condition_set(c.lhs, c.op, c.rhs, n).sizes):
-                return True
+        if (c.kind == "merge" and c.symbols == {n} and (c.value, c.axis, c.rule) in proved
+                and not subset(layers, condition_set(c.lhs, c.op, c.rhs, n).sizes)):
+            return True
     return False
 
 
@@ -142,7 +145,7 @@ def _ancestors(graph: Graph, name: str) -> dict[str, int]:
     return dist
 
 
-def _candidates(sol: "Solution", m: "Merge") -> Iterator[Candidate]:
+def _candidates(sol: Solution, m: Merge) -> Iterator[Candidate]:
     graph, c = sol.graph, m.constraint
     node = graph.node(c.value)
     ops = _operands(sol.result, node, c)
@@ -161,12 +164,12 @@ def _candidates(sol: "Solution", m: "Merge") -> Iterator[Candidate]:
     yield from _assumes(sol, m)
 
 
-def _with_layer(graph: Graph, node: Node, spec) -> Graph:
+def _with_layer(graph: Graph, node: Node, spec: LayerSpec) -> Graph:
     nodes = tuple(replace(n, layer=spec) if n.name == node.name else n for n in graph.nodes)
     return _regraph(graph, nodes)
 
 
-def _regraph(graph: Graph, nodes, assumes=None) -> Graph:
+def _regraph(graph: Graph, nodes: tuple[Node, ...], assumes: tuple[Assume, ...] | None = None) -> Graph:
     return Graph(nodes, graph.outputs, graph.filename, graph.doc,
                  graph.assumes if assumes is None else assumes, graph.expects)
 
@@ -175,12 +178,12 @@ def _fmt(t: tuple) -> str:
     return str(t[0]) if len(t) == 1 else str(t)
 
 
-def _set_axis(t: tuple, ax: int, v) -> tuple:
+def _set_axis(t: tuple[T, ...], ax: int, v: T) -> tuple[T, ...]:
     return tuple(v if i == ax else x for i, x in enumerate(t))
 
 
 def _label(node: Node) -> str:
-    return f"{node.layer.type_name} '{node.layer_name}' (line {node.loc.line})"
+    return f"{node.spec.type_name} '{node.layer_name}' (line {node.loc.line})"
 
 
 def _output_paddings(graph: Graph, nodes: list[Node], ax: int) -> Iterator[Candidate]:
@@ -192,7 +195,8 @@ def _output_paddings(graph: Graph, nodes: list[Node], ax: int) -> Iterator[Candi
             new = _set_axis(spec.output_padding, ax, op)
             if op != spec.output_padding[ax]:
                 yield Candidate("output_padding", f"set output_padding={_fmt(new)} on {_label(node)}",
-                                _with_layer(graph, node, replace(spec, output_padding=new)), layer=node.name, value=(ax, op))
+                                _with_layer(graph, node, replace(spec, output_padding=new)), layer=node.name,
+                                value=(ax, op))
 
 
 def _ceil_modes(graph: Graph, nodes: list[Node]) -> Iterator[Candidate]:
@@ -215,7 +219,7 @@ def _paddings(graph: Graph, nodes: list[Node], ax: int) -> Iterator[Candidate]:
                                 _with_layer(graph, node, new_spec))
 
 
-def _pad_edit(spec, ax: int, delta: int):
+def _pad_edit(spec: LayerSpec | None, ax: int, delta: int) -> tuple[LayerSpec, str] | None:
     """The spec with padding on axis ``ax`` changed by delta (symmetric), and the padding as the
     user writes it; None when not expressible or not legal."""
     if isinstance(spec, Conv):
@@ -230,8 +234,8 @@ def _pad_edit(spec, ax: int, delta: int):
         p = spec.padding[ax] + delta
         if p < 0 or (isinstance(spec, Pool) and p > spec.kernel_size[ax] // 2):
             return None
-        new = _set_axis(spec.padding, ax, p)
-        return replace(spec, padding=new), _fmt(new)
+        pads = _set_axis(spec.padding, ax, p)
+        return replace(spec, padding=pads), _fmt(pads)
     return None
 
 
@@ -254,23 +258,23 @@ def _crops(graph: Graph, node: Node, a: str, b: str) -> Iterator[Candidate]:
         yield Candidate("crop", edit, _regraph(graph, tuple(nodes)), inserted=(name,))
 
 
-def _assumes(sol: "Solution", m: "Merge") -> Iterator[Candidate]:
+def _assumes(sol: Solution, m: Merge) -> Iterator[Candidate]:
     """``assume`` the classes where the merge already holds when one DSL condition says it, else
     the classes where the whole graph runs (when the merge holds on all of them)."""
-    graph, n = sol.graph, m.symbol
-    got = _class_condition(m.holds, n)
+    graph, n = sol.graph, m.one_symbol
+    got = _class_condition(m.holds_set, n)
     runs = sol.symbols[n].runs
-    if got is None and not runs.empty and subset(runs, m.holds):
+    if got is None and not runs.empty and subset(runs, m.holds_set):
         got = _class_condition(runs, n)
     if got is None:
         return
     text, conds = got
     loc = Loc(graph.filename, m.line, 0)
     yield Candidate("assume", f"add `assume({text})`",
-                    _regraph(graph, graph.nodes, graph.assumes + (Assume(loc, text, conds),)))
+                    _regraph(graph, graph.nodes, (*graph.assumes, Assume(loc, text, conds))))
 
 
-def _class_condition(s: EPSet | None, n: str):
+def _class_condition(s: EPSet | None, n: str) -> tuple[str, tuple[tuple[D.Dim, str, D.Dim], ...]] | None:
     """(text, conds) for ``n % m == r`` / ``n % m >= a, n % m <= b`` plus ``n >= start``."""
     if s is None or s.empty or s.exceptions or not s.residues:
         return None
@@ -304,32 +308,36 @@ def _class_condition(s: EPSet | None, n: str):
 # --------------------------------------------------------------------------------------------
 
 
-def _per_class_note(m: "Merge", sol: "Solution", partial) -> "Fix | None":
+def _per_class_note(m: Merge, sol: Solution, partial: list[tuple[Candidate, tuple[EPSet, bool, str]]]
+                    ) -> Fix | None:
     """When the output_padding of one ConvTranspose would have to depend on the size's class:
     say so, with the value each class needs (the current value included)."""
     from convgraph.solve._solve import Fix
 
-    n = m.symbol
-    by_layer: dict[str, list] = {}
+    n = m.one_symbol
+    by_layer: dict[str, list[tuple[tuple[int, int], EPSet]]] = {}
     for cand, (sizes, _, _) in partial:
-        if cand.kind == "output_padding":
+        if cand.kind == "output_padding" and cand.value is not None:
             by_layer.setdefault(cand.layer, []).append((cand.value, sizes))
     for layer, options in by_layer.items():
         node = sol.graph.node(layer)
+        spec = node.spec
+        if not isinstance(spec, ConvTranspose):
+            continue
         ax = options[0][0][0]
         ax_vals = [(v, s) for (_, v), s in options]
-        cur = node.layer.output_padding[ax]
-        covered = m.holds
+        cur = spec.output_padding[ax]
+        covered = m.holds_set
         for _, s in ax_vals:
             covered = covered | s
         if not subset(sol.symbols[n].layers, covered):
             continue
         parts = [f"output_padding {v} for {classes_text(s, n)}" for v, s in ax_vals]
-        if not m.holds.empty:
-            parts.insert(0, f"the current {cur} for {classes_text(m.holds, n)}")
+        if not m.holds_set.empty:
+            parts.insert(0, f"the current {cur} for {classes_text(m.holds_set, n)}")
         edit = (f"no single static edit of {_label(node)} makes it hold for every {n}: the output_padding "
                 f"would have to depend on {n}: {'; '.join(parts)}; pass output_size= at run time, crop, "
                 f"or assume one class")
-        return Fix(m, edit, f"for {describe_set(m.holds, n)} (unchanged graph)", m.holds, False,
+        return Fix(m, edit, f"for {describe_set(m.holds_set, n)} (unchanged graph)", m.holds_set, False,
                    sol.graph, "note")
     return None

@@ -1,7 +1,8 @@
 """Words, JSON and ONNX metadata for a ``convgraph.solve.Solution``."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from convgraph import dims as D
 from convgraph.dims import EPSet
@@ -11,7 +12,7 @@ NO_PERIOD = (f"some condition has no usable period (a non-dyadic Upsample scale,
              f"{MAX_PERIOD} from deeply nested strides)")
 
 if TYPE_CHECKING:  # pragma: no cover
-    from convgraph.solve._solve import Coupling, Merge, Solution
+    from convgraph.solve._solve import Coupling, Fix, Merge, Solution, SymbolSizes
 
 
 # --------------------------------------------------------------------------------------------
@@ -19,9 +20,9 @@ if TYPE_CHECKING:  # pragma: no cover
 # --------------------------------------------------------------------------------------------
 
 
-def _ranges(xs) -> str:
+def _ranges(values: Iterable[int]) -> str:
     """{1, 2, 3, 7} -> '1..3, 7'"""
-    xs = sorted(xs)
+    xs = sorted(values)
     out, i = [], 0
     while i < len(xs):
         j = i
@@ -106,8 +107,8 @@ def when(s: EPSet, name: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def merge_message(m: "Merge", base: EPSet) -> str:
-    c, n = m.constraint, m.symbol
+def merge_message(m: Merge, base: EPSet) -> str:
+    c, n = m.constraint, m.one_symbol
     lhs, rhs = D.dim_str(c.lhs), D.dim_str(c.rhs)
     both = f"{lhs} vs {rhs}" if c.op == "==" else f"{lhs} {c.op} {rhs}"
     verb = "they differ" if c.op == "==" else "it fails"
@@ -116,15 +117,15 @@ def merge_message(m: "Merge", base: EPSet) -> str:
         return f"{m.where}: no size of {n} passes the layers' own rules, so {both} is never reached{tail}"
     if m.verdict == "proved":
         return f"{m.where}: {c.condition()} holds for every valid {n} ({describe_set(base, n)}){tail}"
-    x = m.counterexample
+    x = m.counterexample or {}
     at = f"{n}={x['sizes'][n]}: {x['lhs']} vs {x['rhs']}"
     if m.verdict == "never":
         return f"{m.where}: {c.rule}: {both} ({verb} for every valid {n}); smallest counterexample {at}{tail}"
-    return (f"{m.where}: {c.rule}: {both} ({verb} when {when(m.fails, n)}); holds for "
-            f"{classes_text(m.holds, n)}, i.e. {describe_set(m.holds, n)}{tail}")
+    return (f"{m.where}: {c.rule}: {both} ({verb} when {when(m.fails_set, n)}); holds for "
+            f"{classes_text(m.holds_set, n)}, i.e. {describe_set(m.holds_set, n)}{tail}")
 
 
-def coupling_message(cp: "Coupling") -> str:
+def coupling_message(cp: Coupling) -> str:
     c = cp.constraint
     names = ", ".join(cp.symbols)
     if cp.product is not None:
@@ -152,14 +153,14 @@ def _ranges_of(s: EPSet) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _merge_json(m: "Merge") -> dict:
-    out = {"where": m.where, "line": m.line, "condition": m.condition, "verdict": m.verdict,
+def _merge_json(m: Merge) -> dict[str, Any]:
+    out: dict[str, Any] = {"where": m.where, "line": m.line, "condition": m.condition, "verdict": m.verdict,
            "message": m.message}
     if m.symbol is not None:
         out["symbol"] = m.symbol
     if m.verdict == "classes":
-        out["classes"] = class_strings(m.holds, m.symbol)
-        out["holds"] = m.holds.to_json()
+        out["classes"] = class_strings(m.holds_set, m.one_symbol)
+        out["holds"] = m.holds_set.to_json()
     if m.counterexample is not None and m.verdict in ("classes", "never"):
         out["counterexample"] = m.counterexample
     if not m.decided:
@@ -167,15 +168,15 @@ def _merge_json(m: "Merge") -> dict:
     return out
 
 
-def _symbol_json(s) -> dict:
-    out = {"runs": s.runs.to_json(), "exact": s.exact.to_json()}
+def _symbol_json(s: SymbolSizes) -> dict[str, Any]:
+    out: dict[str, Any] = {"runs": s.runs.to_json(), "exact": s.tiles.to_json()}
     which = [k for k, ok in (("runs", s.decided), ("exact", s.exact_decided)) if not ok]
     if which:
         out["note"] = f"{' and '.join(which)}: brute force over {s.name} = 1..{BRUTE_LIMIT}, not exact ({NO_PERIOD})"
     return out
 
 
-def to_json(sol: "Solution") -> dict:
+def to_json(sol: Solution) -> dict:
     return {
         "symbols": {n: _symbol_json(s) for n, s in sol.symbols.items()},
         "merges": [_merge_json(m) for m in sol.merges],
@@ -184,28 +185,28 @@ def to_json(sol: "Solution") -> dict:
     }
 
 
-def metadata(sol: "Solution") -> dict[str, str]:
+def metadata(sol: Solution) -> dict[str, str]:
     """Compact strings for ONNX ``metadata_props``."""
     out = {}
     for n, s in sol.symbols.items():
         note = "" if s.decided else f" (checked up to {BRUTE_LIMIT})"
         exact_note = "" if s.exact_decided else f" (checked up to {BRUTE_LIMIT})"
         out[f"convgraph.valid_sizes.{n}"] = describe_set(s.runs, n) + note
-        out[f"convgraph.exact_sizes.{n}"] = describe_set(s.exact, n) + exact_note
+        out[f"convgraph.exact_sizes.{n}"] = describe_set(s.tiles, n) + exact_note
     for i, cp in enumerate(sol.couplings):
         out[f"convgraph.coupling.{i}"] = cp.message
     return out
 
 
-def _symbol_text(s, near: Mapping[str, int]) -> list[str]:
+def _symbol_text(s: SymbolSizes, near: Mapping[str, int]) -> list[str]:
     n, pad = s.name, " " * len(s.name)
-    if not s.constrained and s.exact == s.runs:
+    if not s.constrained and s.tiles == s.runs:
         lines = [f"  {n}: any size (no constraint)"]
     else:
         lines = [f"  {n}: runs for {describe_set(s.runs, n)}" + _first(s.runs),
-                 f"  {pad}  tiles exactly for {describe_set(s.exact, n)}" + _first(s.exact)]
+                 f"  {pad}  tiles exactly for {describe_set(s.tiles, n)}" + _first(s.tiles)]
     if n in near:
-        for label, st in (("runs", s.runs), ("tiles exactly", s.exact)):
+        for label, st in (("runs", s.runs), ("tiles exactly", s.tiles)):
             lo, hi = st.near(near[n])
             lines.append(f"  {pad}  nearest to {near[n]} ({label}): "
                          f"{lo if lo is not None else 'none'} below, {hi if hi is not None else 'none'} above")
@@ -220,9 +221,9 @@ def _first(s: EPSet) -> str:
     return "" if s.empty else f"   first: {', '.join(map(str, s.first(8)))}"
 
 
-def _fix_lines(fixes) -> list[str]:
+def _fix_lines(fixes: Iterable[Fix]) -> list[str]:
     """One line per distinct edit (an edit that fixes the H and the W axis is shown once)."""
-    grouped: dict[tuple, list] = {}
+    grouped: dict[tuple[int, str, str, str], list[Fix]] = {}
     for f in fixes:
         grouped.setdefault((f.line, f.where, f.kind, f.edit), []).append(f)
     out = []
@@ -235,7 +236,7 @@ def _fix_lines(fixes) -> list[str]:
     return out
 
 
-def to_text(sol: "Solution", near: Mapping[str, int]) -> str:
+def to_text(sol: Solution, near: Mapping[str, int]) -> str:
     g = sol.graph
     out = [f"{g.filename}: valid input sizes", ""]
     for s in sol.symbols.values():
@@ -247,7 +248,7 @@ def to_text(sol: "Solution", near: Mapping[str, int]) -> str:
         out.append(f"  {m.verdict:<8} {at}: {m.message}")
     fixes = sol.fixes
     if fixes:
-        out += ["", "fixes (each verified on the edited graph):"] + _fix_lines(fixes)
+        out += ["", "fixes (each verified on the edited graph):", *_fix_lines(fixes)]
     if not sol.ok:
         out += ["", "result: some size or merge never works (exit status 1)"]
     return "\n".join(out)

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache, reduce
-from typing import Callable, Mapping
 
 from convgraph import dims as D
 from convgraph.dims import Dim, EPSet
@@ -49,8 +49,8 @@ def subset(a: EPSet, b: EPSet) -> bool:
     return minus(a, b).empty
 
 
-def finite_set(xs) -> EPSet:
-    xs = frozenset(int(x) for x in xs if x >= 1)
+def finite_set(values: Iterable[int]) -> EPSet:
+    xs = frozenset(int(x) for x in values if x >= 1)
     return EPSet((max(xs) + 1) if xs else 1, 1, frozenset(), xs).normalized()
 
 
@@ -121,9 +121,9 @@ def _monotone_inequality(lhs: Dim, op: str, rhs: Dim, name: str) -> EPSet | None
         return None
     if D.is_const(lhs) and not D.is_const(rhs):
         lhs, rhs, op = rhs, lhs, flip[op]
-    if not D.is_const(rhs) or not D.is_monotone(lhs):
+    c = D.as_int(rhs)
+    if c is None or not D.is_monotone(lhs):
         return None
-    c = D.lower(rhs)
     need = {">=": c, ">": c + 1, "<=": c + 1, "<": c}[op]
     x = D.min_at_least(lhs, need, name)
     at_least = interval(x, None) if x is not None else EPSet.none()
@@ -144,10 +144,10 @@ def _monotone_equality(lhs: Dim, op: str, rhs: Dim, name: str) -> EPSet | None:
         return None
     if D.is_const(lhs):
         lhs, rhs = rhs, lhs
-    lo = nonneg_from(lhs, name)
-    if lo is None or lo > BRUTE_LIMIT:
+    lo, c = nonneg_from(lhs, name), D.as_int(rhs)
+    if lo is None or lo > BRUTE_LIMIT or c is None:
         return None
-    c, f = D.lower(rhs), _value(lhs, name)
+    f = _value(lhs, name)
     a = D.min_at_least(lhs, c, name, lo=lo)
     b = D.min_at_least(lhs, c + 1, name, lo=lo) if a is not None else None
     hit = EPSet.none() if a is None or f(a) != c else interval(a, b)
@@ -179,11 +179,11 @@ class ProductCoupling:
 
 def split_product(d: Dim) -> tuple[int, dict[str, Dim]] | None:
     """d as const * prod over symbols of one-symbol dims, or None when some factor mixes symbols."""
-    const, groups = 1, {}
+    const, groups = 1, dict[str, Dim]()
     for f in factors(d):
         syms = D.symbols(f)
         if not syms:
-            const *= D.lower(f)
+            const *= D.evaluate(f, {})
         elif len(syms) == 1:
             (name,) = syms
             groups[name] = D.mul(groups[name], f) if name in groups else f
@@ -197,11 +197,11 @@ def product_coupling(lhs: Dim, rhs: Dim, allowed: Mapping[str, EPSet]) -> Produc
     one-symbol factors, over the sizes each symbol is ``allowed``; None when not of that form."""
     if D.is_const(lhs):
         lhs, rhs = rhs, lhs
-    split = split_product(lhs) if D.is_const(rhs) else None
-    if split is None:
+    c = D.as_int(rhs)
+    split = split_product(lhs) if c is not None else None
+    if split is None or c is None:
         return None
     const, groups = split
-    c = D.lower(rhs)
     names = sorted(groups)
     if const <= 0 or c <= 0 or any(nonneg_from(groups[n], n) is None for n in names):
         return None
@@ -232,5 +232,5 @@ def _preimages(f: Dim, name: str, values: list[int], allowed: EPSet) -> dict[int
     return out
 
 
-def intersect_all(sets) -> EPSet:
+def intersect_all(sets: Iterable[EPSet]) -> EPSet:
     return reduce(lambda a, b: a & b, sets, EPSet.all())

@@ -2,11 +2,11 @@
 at which it tiles exactly; for every merge point (cat, +, crop, Linear, expect) a verdict; and
 verified fixes for the merges that fail.
 
->>> import convgraph as cg                                                   # doctest: +SKIP
->>> sol = cg.solve(cg.load("models/encdec1d_stride4.cg"))                    # doctest: +SKIP
->>> sol.describe_runs("L")                                                   # doctest: +SKIP
+>>> import convgraph as cg
+>>> sol = cg.solve(cg.load("models/encdec1d_stride4.cg"))
+>>> sol.describe_runs("L")
 'L >= 16, L % 16 in {0, 1, 2, 3}'
->>> sol.nearest("L", 100)                                                    # doctest: +SKIP
+>>> sol.nearest("L", 100)
 (99, 112)
 
 How (see DESIGN.md, "Exact dim algebra"): every constraint the shape stage records is a condition
@@ -26,23 +26,22 @@ counterexample), or ``coupled`` (it relates two symbols; then the admissible tup
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Mapping
+from typing import Any
 
 from convgraph import dims as D
 from convgraph.dims import Dim, EPSet
 from convgraph.errors import ShapeError
 from convgraph.ir import Conv, Graph, Pool
-from convgraph.shapes import Constraint, ShapeResult
-from convgraph.solve._sets import (CondSet, ProductCoupling, condition_set, intersect_all, minus,
-                         product_coupling)
-from convgraph.shapes import infer
+from convgraph.shapes import Constraint, ShapeResult, infer
+from convgraph.solve._sets import CondSet, ProductCoupling, condition_set, intersect_all, minus, product_coupling
 
 #: a coupling that is not a product is searched over this many valid sizes of each symbol
 PAIR_SPAN = 64
 
-__all__ = ["solve", "check_sizes", "Solution", "SymbolSizes", "Merge", "Coupling", "Fix", "cli_solve"]
+__all__ = ["Coupling", "Fix", "Merge", "Solution", "SymbolSizes", "check_sizes", "solve"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -65,6 +64,13 @@ class SymbolSizes:
     constrained: bool = True
     exact_decided: bool = True
 
+    @property
+    def tiles(self) -> EPSet:
+        """``exact``, narrowed: raises when the solve skipped tiling (``tiling=False``)."""
+        if self.exact is None:
+            raise ValueError(f"{self.name}: the exact-tiling set was not computed (solve(graph, tiling=False))")
+        return self.exact
+
 
 @dataclass(frozen=True)
 class Merge:
@@ -82,8 +88,29 @@ class Merge:
     symbols: tuple[str, ...]
     holds: EPSet | None = None
     fails: EPSet | None = None
-    counterexample: dict | None = None
+    counterexample: dict[str, Any] | None = None
     decided: bool = True
+
+    @property
+    def one_symbol(self) -> str:
+        """``symbol``, narrowed: every verdict but 'coupled' is about one symbol."""
+        if self.symbol is None:
+            raise ValueError(f"{self.where}: a coupled condition has no single symbol")
+        return self.symbol
+
+    @property
+    def holds_set(self) -> EPSet:
+        """``holds``, narrowed (set for every verdict but 'coupled')."""
+        if self.holds is None:
+            raise ValueError(f"{self.where}: a coupled condition has no set of sizes")
+        return self.holds
+
+    @property
+    def fails_set(self) -> EPSet:
+        """``fails``, narrowed (set for every verdict but 'coupled')."""
+        if self.fails is None:
+            raise ValueError(f"{self.where}: a coupled condition has no set of sizes")
+        return self.fails
 
     @property
     def line(self) -> int:
@@ -148,12 +175,12 @@ class Solution:
         return self.symbols[name].runs
 
     def exact(self, name: str) -> EPSet:
-        return self.symbols[name].exact
+        return self.symbols[name].tiles
 
     def nearest(self, symbol: str, x: int, exact: bool = False) -> tuple[int | None, int | None]:
         """The largest valid size <= x and the smallest >= x (None where there is none)."""
         s = self.symbols[symbol]
-        return (s.exact if exact else s.runs).near(x)
+        return (s.tiles if exact else s.runs).near(x)
 
     def describe_runs(self, name: str) -> str:
         from convgraph.solve._report import describe_set
@@ -197,9 +224,9 @@ def _cond(c: Constraint, name: str) -> CondSet:
     return condition_set(c.lhs, c.op, c.rhs, name)
 
 
-def _meet(sets) -> tuple[EPSet, bool]:
+def _meet(conds: Iterable[CondSet]) -> tuple[EPSet, bool]:
     """Intersection of CondSets, and whether all were exact."""
-    sets = list(sets)
+    sets = list(conds)
     return intersect_all(s.sizes for s in sets), all(s.exact for s in sets)
 
 
@@ -217,7 +244,8 @@ def _solve(graph: Graph, tiling: bool) -> Solution:
     res = infer(graph)
     names = res.sym_names
     single = {n: [c for c in res.constraints if c.symbols == {n}] for n in names}
-    layers, decided = {}, {}
+    layers: dict[str, EPSet] = {}
+    decided: dict[str, bool] = {}
     for n in names:
         layers[n], decided[n] = _meet(_cond(c, n) for c in single[n] if c.kind in ("size", "assume"))
     expects = {(e.loc, e.value): e.text for e in graph.expects}
@@ -233,7 +261,11 @@ def _solve(graph: Graph, tiling: bool) -> Solution:
             for n, s in cp.product.per_symbol().items():
                 runs[n] = runs[n] & s
     _check_assumes(res, single, runs, decided)
-    exact, notes, exact_decided = _tiling(graph, res, runs) if tiling else ({n: None for n in names}, [], {})
+    exact: Mapping[str, EPSet | None] = {n: None for n in names}
+    notes: list[str] = []
+    exact_decided: dict[str, bool] = {}
+    if tiling:
+        exact, notes, exact_decided = _tiling(graph, res, runs)
     constrained = {n for c in res.constraints for n in c.symbols}
     symbols = {n: SymbolSizes(n, runs[n], exact[n], layers[n], decided[n], n in constrained,
                               decided[n] and exact_decided.get(n, True)) for n in names}
@@ -272,7 +304,7 @@ def _judge(c: Constraint, where: str, layers: Mapping[str, EPSet], decided: Mapp
     verdict = "proved" if fails.empty and not base.empty else "never" if holds.empty else "classes"
     cex = None
     if not fails.empty:
-        x = fails.min
+        x = fails.least
         cex = {"sizes": {n: x}, "lhs": D.evaluate(c.lhs, {n: x}), "rhs": D.evaluate(c.rhs, {n: x})}
     m = Merge(c, where, verdict, "", syms, holds, fails, cex, cs.exact and decided[n])
     return _replace_message(m, merge_message(m, base))
@@ -335,7 +367,8 @@ def _pair_examples(c: Constraint, allowed: Mapping[str, EPSet], want: int = 3) -
 # --- assume ----------------------------------------------------------------------------------
 
 
-def _check_assumes(res: ShapeResult, single, runs, decided) -> None:
+def _check_assumes(res: ShapeResult, single: Mapping[str, list[Constraint]], runs: Mapping[str, EPSet],
+                   decided: Mapping[str, bool]) -> None:
     """An ``assume`` that leaves a symbol no valid size is an error at that assume's position
     (unless the graph has no valid size for that symbol even without any assume)."""
     from convgraph.solve._report import describe_set
@@ -389,17 +422,19 @@ def tilings(graph: Graph, res: ShapeResult) -> list[Tiling]:
         for j, (i, o, (pb, pe), k, s, d) in enumerate(zip(i_dims, o_dims, pads, spec.kernel_size, spec.stride,
                                                           spec.dilation)):
             if s > 1:
-                end = D.add(D.mul(o, s), d * (k - 1) + 1 - s)
+                end = D.add(D.mul(o, s), D.effective_kernel(k, d) - s)
                 over = D.lower(D.add(end, D.add(D.mul(i, -1), -pb)))
                 out.append(Tiling(node.name, f"{spec.type_name} '{node.layer_name}'", j, over, pe, D.symbols(i)))
     return out
 
 
-def _tiling(graph: Graph, res: ShapeResult, runs) -> tuple[dict[str, EPSet], list[str], dict[str, bool]]:
-    exact, notes, decided = dict(runs), [], {n: True for n in runs}
+def _tiling(graph: Graph, res: ShapeResult, runs: Mapping[str, EPSet]
+            ) -> tuple[dict[str, EPSet], list[str], dict[str, bool]]:
+    exact, decided = dict(runs), {n: True for n in runs}
+    notes: list[str] = []
     for t in tilings(graph, res):
         if not t.symbols:
-            if not all(D.compare(D.lower(a), op, b) for a, op, b in t.conds()):
+            if not all(D.compare(D.evaluate(a, {}), op, b) for a, op, b in t.conds()):
                 notes.append(f"{t.where} does not tile spatial axis {t.axis} exactly at any size "
                              f"(a fixed-size axis)")
             continue
@@ -427,10 +462,10 @@ def _candidates(s: SymbolSizes, want: int) -> list[int]:
         return [1, 2]
     import math
 
-    lo = s.runs.min
-    period = math.lcm(s.runs.modulus, s.exact.modulus)
+    lo, tiles = s.runs.least, s.tiles
+    period = math.lcm(s.runs.modulus, tiles.modulus)
     big = next(iter(s.runs.iter(2 * lo + 2 * period)), None)
-    out = [lo] + ([s.exact.min] if not s.exact.empty else []) + ([big] if big is not None else [])
+    out = [lo] + ([tiles.least] if not tiles.empty else []) + ([big] if big is not None else [])
     seen = {x % period for x in out}
     for x in s.runs.first(period, lo):  # consecutive valid sizes: every class mod each divisor early
         if len(out) >= want + 2:
@@ -447,7 +482,8 @@ def check_sizes(graph: Graph, count: int = 6) -> list[dict[str, int]]:
     holds: the smallest valid sizes first, a larger size, sizes covering the residue classes of the
     strides, and distinct sizes for distinct symbols (H != W). Empty when no size is valid.
 
-    >>> check_sizes(cg.load("models/unet.cg"), count=3)                       # doctest: +SKIP
+    >>> import convgraph as cg
+    >>> check_sizes(cg.load("models/unet.cg"), count=3)
     [{'N': 1, 'H': 16, 'W': 16}, {'N': 2, 'H': 64, 'W': 32}, {'N': 1, 'H': 32, 'W': 48}]
     """
     sol = solve(graph)

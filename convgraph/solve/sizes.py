@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Iterable
+from collections.abc import Callable, Iterable
 
 from convgraph import dims as D
 from convgraph.dims import EPSet
 from convgraph.ir import Graph
-from convgraph.shapes import infer
+from convgraph.shapes import ShapeResult, infer
 
 #: largest period enumerated by residue class
 MAX_PERIOD = 1024
@@ -59,7 +59,7 @@ def _assignments(names: list[str], per: dict[str, list[int]]) -> Iterable[dict[s
         yield {n: per[n][j] for n, j in zip(names, idx)}
 
 
-def period(res, name: str) -> int:
+def period(res: ShapeResult, name: str) -> int:
     """lcm of the periods of every dim depending on ``name`` alone (capped at MAX_PERIOD)."""
     p = 1
     for dims in res.values.values():
@@ -77,11 +77,11 @@ def candidates(valid: EPSet, p: int, count: int) -> list[int]:
     if lo is None:
         return []
     if p == 1:  # every dim is affine in this symbol (a batch size): two sizes say it all
-        return [lo] + _take(valid.iter(lo + 1), 1)
+        return [lo, *_take(valid.iter(lo + 1), 1)]
     out = [lo]
     wanted = sorted({(lo + 1 + round(j * p / count)) % p for j in range(count)}) if p > 1 else []
     for r in wanted:
-        x = _first(valid, lo + 1, lambda v: v % p == r, limit=lo + 4 * p + 8)
+        x = _first(valid, lo + 1, _in_class(p, r), limit=lo + 4 * p + 8)
         if x is not None and x not in out:
             out.append(x)
     if len(out) == 1:  # every residue class but lo's is invalid: the next sizes
@@ -92,7 +92,11 @@ def candidates(valid: EPSet, p: int, count: int) -> list[int]:
     return out
 
 
-def _first(valid: EPSet, start: int, pred, limit: int) -> int | None:
+def _in_class(p: int, r: int) -> Callable[[int], bool]:
+    return lambda v: v % p == r
+
+
+def _first(valid: EPSet, start: int, pred: Callable[[int], bool], limit: int) -> int | None:
     for x in valid.iter(start):
         if x > limit:
             return None
@@ -102,7 +106,7 @@ def _first(valid: EPSet, start: int, pred, limit: int) -> int | None:
 
 
 def _take(it: Iterable[int], n: int) -> list[int]:
-    out = []
+    out: list[int] = []
     for x in it:
         if len(out) == n:
             break

@@ -7,7 +7,10 @@ from typing import Any
 
 #: loaded on first use, so that importing a light submodule (``convgraph.validate.reference``) does
 #: not import onnx and onnxruntime
-_PUBLIC = ('TOL_C', 'EPS32', 'PROVIDERS', 'PROGRESS_MIN_RUNS', 'OutputCheck', 'SizeCheck', 'CheckReport', 'choose_sizes', 'accumulation', 'tolerance', 'run_torch', 'check',)
+_PUBLIC = (
+    "TOL_C", "EPS32", "PROVIDERS", "PROGRESS_MIN_RUNS", "OutputCheck", "SizeCheck", "CheckReport",
+    "choose_sizes", "accumulation", "tolerance", "run_torch", "check",
+)
 
 __all__ = list(_PUBLIC)
 

@@ -1,14 +1,18 @@
 """The validation stage: run the ONNX export on onnxruntime across input sizes and compare.
 
->>> import convgraph as cg                                                  # doctest: +SKIP
->>> report = cg.check(cg.load("models/unet.cg"))                            # doctest: +SKIP
->>> report.ok, len(report.results)                                          # doctest: +SKIP
-(True, 6)
+``cg.check(cg.load("models/unet.cg"))`` returns a CheckReport (``report.ok``, one result per size and
+provider). The sizes it picks (this example does not run the check: that imports torch when installed):
+
+>>> import convgraph as cg
+>>> choose_sizes(cg.parse("input(1, 1, H, W)\\nConv2d(1, 2, 3, stride=2)"), count=3)
+[{'H': 3, 'W': 3}, {'H': 4, 'W': 5}, {'H': 5, 'W': 14}]
+>>> choose_sizes(cg.parse("input(1, 1, H, W)\\nConv2d(1, 2, 3, stride=2)"), {"H": 9}, count=2)
+[{'H': 9, 'W': 3}, {'H': 9, 'W': 4}]
 
 One dynamic export, one ``onnxruntime.InferenceSession`` per provider reused for every size. Sizes
 come from ``sizes=`` (one assignment, a partial one completed by the solver, or a list) or from
-``onnx_sizes.check_sizes`` (from the solver's exact valid sets): the smallest valid sizes, every residue class of the strides, a larger size,
-and H != W. At each size and provider:
+``convgraph.solve.sizes.check_sizes`` (from the solver's exact valid sets): the smallest valid sizes, every
+residue class of the strides, a larger size, and H != W. At each size and provider:
 
 - every output's actual shape must equal convgraph's formula evaluated at that size;
 - every output must equal the independent numpy reference (``convgraph.validate.reference``, float64, same
@@ -25,10 +29,13 @@ is missing the report says so and the numpy reference alone decides.
 from __future__ import annotations
 
 import math
+import os
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Any, TypeVar, overload
 
 import numpy as np
 
@@ -36,8 +43,14 @@ from convgraph import dims as D
 from convgraph import ir
 from convgraph.errors import ConvGraphError, Loc
 from convgraph.shapes import infer
+from convgraph.validate._placement import Placement, fallbacks, read_profile
 
-__all__ = ["check", "cli_check", "CheckReport", "SizeCheck", "OutputCheck", "TOL_C"]
+T = TypeVar("T")
+Ints = tuple[int, ...]
+#: sizes to check: one (possibly partial) assignment, a list of full ones, or None (the solver picks)
+Sizes = Mapping[str, int] | Iterable[Mapping[str, int]] | None
+
+__all__ = ["TOL_C", "CheckReport", "OutputCheck", "SizeCheck", "check"]
 
 #: safety factor of the tolerance. Measured max |err| / (eps32*sqrt(A)*max|ref|): 0.19 over every
 #: model in models/ (4 sizes, 2 seeds), 1.1 over thousands of randomized single layers (trilinear
@@ -103,6 +116,9 @@ class CheckReport:
     notes: tuple[str, ...] = ()
     torch: str | None = None  # torch version used, None when not installed
     seconds: dict[str, float] = field(default_factory=dict)
+    #: per provider asked for other than 'cpu': the nodes onnxruntime ran on another provider
+    #: (read from its profiler at the first size; the nodes of the optimized graph)
+    fallbacks: dict[str, tuple[Placement, ...]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -112,6 +128,7 @@ class CheckReport:
         return {
             "model": self.model, "opset": self.opset, "ok": self.ok, "torch": self.torch,
             "notes": list(self.notes), "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
+            "fallbacks": {p: [f.to_json() for f in fs] for p, fs in self.fallbacks.items()},
             "results": [{
                 "sizes": r.sizes, "provider": r.provider, "ran": r.ran, "ok": r.ok, "error": r.error,
                 "outputs": [{"name": o.name, "expected": list(o.expected), "actual": list(o.actual),
@@ -129,7 +146,8 @@ class CheckReport:
             if r.error:
                 rows.append([at, r.ran, "-", "-", "-", "-", "-", f"FAIL: {r.error}"])
             for o in r.outputs:
-                shape = "x".join(map(str, o.actual)) + ("" if o.shape_ok else f" (expected {'x'.join(map(str, o.expected))})")
+                expected = "" if o.shape_ok else f" (expected {'x'.join(map(str, o.expected))})"
+                shape = "x".join(map(str, o.actual)) + expected
                 rows.append([at, r.ran, o.name, shape, _fmt(o.err_ref), _fmt(o.err_torch), _fmt(o.tol),
                              "ok" if o.ok else "MISMATCH"])
         widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
@@ -137,8 +155,19 @@ class CheckReport:
         failed = sum(not r.ok for r in self.results)
         verdict = (f"ok: {len(self.results)} runs" if self.ok else f"MISMATCH in {failed} of {len(self.results)} runs")
         split = ", ".join(f"{k} {v:.2f}s" for k, v in self.seconds.items())
-        return "\n".join([*lines, *(f"note: {n}" for n in self.notes),
+        return "\n".join([*lines, *(f"note: {n}" for n in self.notes), *self._fallback_lines(),
                           f"{self.model} (opset {self.opset}): {verdict}; time: {split}"])
+
+
+    def _fallback_lines(self) -> list[str]:
+        out = []
+        for p, fs in self.fallbacks.items():
+            if not fs:
+                out.append(f"{p}: every node ran on {PROVIDERS[p]}")
+                continue
+            nodes = ", ".join(f"{f.node} ({f.op}) on {f.provider.removesuffix('ExecutionProvider')}" for f in fs)
+            out.append(f"{p}: {len(fs)} node(s) fell back to another provider: {nodes}")
+        return out
 
 
 def _finite(x: float | None) -> float | None:
@@ -159,7 +188,7 @@ def _loc(graph: ir.Graph) -> Loc:
     return Loc(graph.filename, 0, 0)
 
 
-def choose_sizes(graph: ir.Graph, sizes=None, count: int = 6) -> list[dict[str, int]]:
+def choose_sizes(graph: ir.Graph, sizes: Sizes = None, count: int = 6) -> list[dict[str, int]]:
     """The size assignments to check: ``sizes`` as given (a dict, possibly partial, or a list of
     dicts), completed with the solver's choice for the symbols it leaves free."""
     from convgraph.export import validate_sizes
@@ -191,34 +220,34 @@ def choose_sizes(graph: ir.Graph, sizes=None, count: int = 6) -> list[dict[str, 
 # --------------------------------------------------------------------------------------------
 
 
-def _fan_conv(spec, x: tuple) -> int:
+def _fan_conv(spec: ir.Conv, x: Ints) -> int:
     return spec.in_channels // spec.groups * math.prod(spec.kernel_size)
 
 
-def _fan_conv_t(spec, x: tuple) -> int:
+def _fan_conv_t(spec: ir.ConvTranspose, x: Ints) -> int:
     return spec.in_channels // spec.groups * math.prod(-(-k // s) for k, s in zip(spec.kernel_size, spec.stride))
 
 
-def _fan_pool(spec, x: tuple) -> int:
+def _fan_pool(spec: ir.Pool, x: Ints) -> int:
     return math.prod(spec.kernel_size) if spec.mode == "avg" else 1
 
 
-def _fan_adaptive(spec, x: tuple) -> int:
+def _fan_adaptive(spec: ir.AdaptiveAvgPool, x: Ints) -> int:
     return math.prod(-(-i // o) + 1 for i, o in zip(x[2:], spec.output_size) if o)
 
 
-def _fan_upsample(spec, x: tuple) -> int:
+def _fan_upsample(spec: ir.Upsample, x: Ints) -> int:
     """Linear modes: 2**nd taps, and the float32 source coordinate's rounding, which grows with
     the input size (an error of eps*i in the coordinate moves the result by eps*i*|slope|)."""
     return 2 ** (len(x) - 2) * (1 + max(x[2:])) if "linear" in spec.mode else 1
 
 
-def _fan_batchnorm(spec, x: tuple) -> int:
+def _fan_batchnorm(spec: ir.BatchNorm, x: Ints) -> int:
     return 4 if spec.track_running_stats else 4 + x[0] * math.prod(x[2:])
 
 
 #: number of float32 terms a layer adds up per output element (elementwise ops: a few roundings)
-_FANS: dict[type, Callable[[object, tuple], int]] = {
+_FANS: dict[type, Callable[[Any, Ints], int]] = {  # keyed by the spec type each takes
     ir.Conv: _fan_conv,
     ir.ConvTranspose: _fan_conv_t,
     ir.Pool: _fan_pool,
@@ -254,12 +283,12 @@ def tolerance(acc: int, ref: np.ndarray) -> float:
 # --------------------------------------------------------------------------------------------
 
 
-def _torch_pads(pads) -> list[int]:
+def _torch_pads(pads: ir.Pads) -> list[int]:
     """F.pad order: (begin, end) pairs from the last axis backwards."""
     return [p for pair in reversed(pads) for p in pair]
 
 
-def _t_conv(F, spec: ir.Conv, x, p):
+def _t_conv(F: Any, spec: ir.Conv, x: Any, p: dict[str, Any]) -> Any:
     pads = spec.padding
     if spec.padding_mode != "zeros" or any(b != e for b, e in pads):
         mode = "constant" if spec.padding_mode == "zeros" else spec.padding_mode
@@ -268,13 +297,13 @@ def _t_conv(F, spec: ir.Conv, x, p):
     return conv(x, p["weight"], p.get("bias"), spec.stride, tuple(b for b, _ in pads), spec.dilation, spec.groups)
 
 
-def _t_conv_t(F, spec: ir.ConvTranspose, x, p):
+def _t_conv_t(F: Any, spec: ir.ConvTranspose, x: Any, p: dict[str, Any]) -> Any:
     conv = getattr(F, f"conv_transpose{spec.nd}d")
     return conv(x, p["weight"], p.get("bias"), spec.stride, spec.padding, spec.output_padding, spec.groups,
                 spec.dilation)
 
 
-def _t_pool(F, spec: ir.Pool, x, p):
+def _t_pool(F: Any, spec: ir.Pool, x: Any, p: dict[str, Any]) -> Any:
     if spec.mode == "max":
         return getattr(F, f"max_pool{spec.nd}d")(x, spec.kernel_size, spec.stride, spec.padding, spec.dilation,
                                                  ceil_mode=spec.ceil_mode)
@@ -282,26 +311,26 @@ def _t_pool(F, spec: ir.Pool, x, p):
                                              ceil_mode=spec.ceil_mode, count_include_pad=spec.count_include_pad)
 
 
-def _t_upsample(F, spec: ir.Upsample, x, p):
+def _t_upsample(F: Any, spec: ir.Upsample, x: Any, p: dict[str, Any]) -> Any:
     return F.interpolate(x, size=spec.size, scale_factor=spec.scale_factor, mode=spec.mode,
                          align_corners=spec.align_corners)
 
 
-def _t_batchnorm(F, spec: ir.BatchNorm, x, p):
+def _t_batchnorm(F: Any, spec: ir.BatchNorm, x: Any, p: dict[str, Any]) -> Any:
     return F.batch_norm(x, p.get("running_mean"), p.get("running_var"), p.get("weight"), p.get("bias"),
                         training=not spec.track_running_stats, momentum=0.0, eps=spec.eps)
 
 
-def _t_elementwise(F, spec: ir.Elementwise, x, p):
+def _t_elementwise(F: Any, spec: ir.Elementwise, x: Any, p: dict[str, Any]) -> Any:
     fns = {
         "ReLU": F.relu, "Sigmoid": lambda t: t.sigmoid(), "Tanh": lambda t: t.tanh(), "SiLU": F.silu,
-        "LeakyReLU": lambda t: F.leaky_relu(t, float(spec.param("negative_slope", 0.01))),
+        "LeakyReLU": lambda t: F.leaky_relu(t, spec.number("negative_slope", 0.01)),
         "GELU": lambda t: F.gelu(t, approximate=str(spec.param("approximate", "none"))),
     }
     return fns.get(spec.type_name, lambda t: t)(x)  # Identity and Dropout*: identity at inference
 
 
-_TORCH_LAYERS: dict[type, Callable] = {
+_TORCH_LAYERS: dict[type, Callable[..., Any]] = {
     ir.Conv: _t_conv,
     ir.ConvTranspose: _t_conv_t,
     ir.Pool: _t_pool,
@@ -314,14 +343,14 @@ _TORCH_LAYERS: dict[type, Callable] = {
 }
 
 
-def _t_crop(v, like):
+def _t_crop(v: Any, like: Any) -> Any:
     index = [slice(None), slice(None)]
     for a, b in zip(v.shape[2:], like.shape[2:]):
         index.append(slice((a - b) // 2, (a - b) // 2 + b))
     return v[tuple(index)]
 
 
-def _import_torch():
+def _import_torch() -> Any:
     try:
         import torch
     except ImportError:
@@ -329,7 +358,7 @@ def _import_torch():
     return torch
 
 
-def _torch_node(F, torch, node: ir.Node, args: list, tparams: dict):
+def _torch_node(F: Any, torch: Any, node: ir.Node, args: list[Any], tparams: dict[str, Any]) -> Any:
     if node.op == "layer":
         local = {k.rsplit(".", 1)[1]: v for k, v in tparams.items() if k.rsplit(".", 1)[0] == node.layer_name}
         return _TORCH_LAYERS[type(node.layer)](F, node.layer, args[0], local)
@@ -356,9 +385,9 @@ def run_torch(graph: ir.Graph, inputs: Mapping[str, np.ndarray], params: Mapping
     torch.set_num_threads(1)
     try:
         with torch.no_grad():
-            for node in graph.nodes:
-                if node.op != "input":
-                    env[node.name] = _torch_node(F, torch, node, [env[i] for i in node.inputs], tparams)
+            rules = ir.Rules(lambda node, x: _torch_node(F, torch, node, [x], tparams),
+                             lambda node, args: _torch_node(F, torch, node, args, tparams))
+            env = ir.interpret(graph, rules, env)
     finally:
         torch.backends.mkldnn.enabled = onednn
         torch.set_num_threads(threads)
@@ -385,9 +414,14 @@ def _sessions(model_bytes: bytes, providers: Sequence[str], loc: Loc) -> tuple[l
             notes.append(f"{p}: onnxruntime has no {PROVIDERS[p]} (available: {', '.join(available)}); "
                          "install onnxruntime-gpu for CUDA" if p == "cuda" else f"{p}: not available")
             continue
-        chain = [PROVIDERS[p]] + (["CPUExecutionProvider"] if p != "cpu" else [])
+        chain: list = list(dict.fromkeys([PROVIDERS[p], "CPUExecutionProvider"]))
+        if chain[0] == "CUDAExecutionProvider":  # float32 as specified: TF32 convs miss the tolerance by 2-45x
+            chain[0] = (chain[0], {"use_tf32": "0"})
         opts = ort.SessionOptions()
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # leave the cores to the reference
+        if p != "cpu":  # the profiler says which provider ran each node (see _placement)
+            opts.enable_profiling = True
+            opts.profile_file_prefix = os.path.join(tempfile.gettempdir(), f"convgraph-ort-{os.getpid()}")
         sessions.append((p, ort.InferenceSession(model_bytes, sess_options=opts, providers=chain)))
     if not sessions:
         raise ConvGraphError(f"no requested provider can run: {'; '.join(notes)}", loc)
@@ -404,6 +438,14 @@ def _inputs(graph: ir.Graph, env: Mapping[str, int], rng: np.random.Generator) -
             .astype(np.float32) for n in graph.inputs}
 
 
+@overload
+def _max_err(a: np.ndarray, b: np.ndarray) -> float: ...
+
+
+@overload
+def _max_err(a: np.ndarray, b: np.ndarray | None) -> float | None: ...
+
+
 def _max_err(a: np.ndarray, b: np.ndarray | None) -> float | None:
     """max |a - b|; inf when the shapes differ; None when there is no b (torch not installed)."""
     if b is None:
@@ -414,10 +456,10 @@ def _max_err(a: np.ndarray, b: np.ndarray | None) -> float | None:
 
 
 class _Clock:
-    def __init__(self):
+    def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
 
-    def timed(self, key: str, fn, *args):
+    def timed(self, key: str, fn: Callable[..., T], *args: Any) -> T:
         t = time.perf_counter()
         try:
             return fn(*args)
@@ -425,7 +467,7 @@ class _Clock:
             self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - t
 
 
-def _progress(total: int, progress: bool | None):
+def _progress(total: int, progress: bool | None) -> Any:
     show = progress if progress is not None else (total >= PROGRESS_MIN_RUNS and sys.stderr.isatty())
     if not show:
         return None
@@ -434,7 +476,7 @@ def _progress(total: int, progress: bool | None):
     return tqdm(total=total, file=sys.stderr, desc="check", unit="run", leave=False)
 
 
-def check(graph: ir.Graph, sizes=None, providers: Sequence[str] = ("cpu",),
+def check(graph: ir.Graph, sizes: Sizes = None, providers: Sequence[str] = ("cpu",),
           params: Mapping[str, np.ndarray] | None = None, seed: int = 0, progress: bool | None = None,
           weights: str | None = None, count: int = 6, opset: int | None = None) -> CheckReport:
     """Validate the dynamic ONNX export of ``graph`` on onnxruntime at several input sizes (see the
@@ -454,7 +496,7 @@ def check(graph: ir.Graph, sizes=None, providers: Sequence[str] = ("cpu",),
         notes.append("torch is not installed: values compared with the numpy reference only")
     rng = np.random.default_rng(seed)
     bar = _progress(len(envs) * len(sessions), progress)
-    results = []
+    results, placed = [], {}
     for env in envs:
         inputs = _inputs(graph, env, rng)
         shapes = infer(graph).shapes(**env)
@@ -462,21 +504,26 @@ def check(graph: ir.Graph, sizes=None, providers: Sequence[str] = ("cpu",),
         ref_t = clock.timed("torch", run_torch, graph, inputs, params) if torch is not None else {}
         acc = accumulation(graph, shapes)
         for asked, sess in sessions:
-            results.append(clock.timed("onnxruntime", _run_one, graph, sess, asked, env, inputs, shapes, refs, ref_t, acc))
+            results.append(clock.timed("onnxruntime", _run_one, graph, sess, asked, env, inputs, shapes, refs,
+                                       ref_t, acc))
+            if asked != "cpu" and asked not in placed:  # one profiled run tells where every node runs
+                placed[asked] = fallbacks(read_profile(sess.end_profiling()), PROVIDERS[asked])
             if bar is not None:
                 bar.update(1)
     if bar is not None:
         bar.close()
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     return CheckReport(model.graph.name, opset, tuple(results), tuple(notes),
-                       None if torch is None else torch.__version__, clock.seconds)
+                       None if torch is None else torch.__version__, clock.seconds, placed)
 
 
-def _run_one(graph, sess, asked, env, inputs, shapes, refs, ref_t, acc) -> SizeCheck:
+def _run_one(graph: ir.Graph, sess: Any, asked: str, env: Mapping[str, int], inputs: Mapping[str, np.ndarray],
+             shapes: Mapping[str, Ints], refs: Mapping[str, np.ndarray], ref_t: Mapping[str, np.ndarray],
+             acc: Mapping[str, int]) -> SizeCheck:
     ran = sess.get_providers()[0].removesuffix("ExecutionProvider").lower()
     try:
         outs = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, inputs)))
-    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types; we report them
+    except Exception as e:
         return SizeCheck(dict(env), asked, ran, (), f"{type(e).__name__}: {str(e).splitlines()[0]}")
     checks = []
     for name in graph.outputs:

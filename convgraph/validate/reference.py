@@ -13,13 +13,21 @@ taps and one grouped matrix product (BLAS); a U-Net forward at 256x256 takes und
 >>> run(ir.Graph((x, p), ("p",)), {"x": np.array([[[1.0, 2, 3, 4]]])}, {})["p"]
 array([[[1., 4.]]])
 
-Semantics follow ``/work/shared/reference/conv-semantics.md`` (section numbers below refer to it).
+Semantics follow the design notes' ``reference/conv-semantics.md`` (section numbers below refer to it).
+
+Independence, on purpose: this module restates the window and dilation formulas (``_extent``,
+``_window_count``, ``_pool_len``) in PyTorch's own literal form instead of importing the shared ones
+from ``convgraph.dims``, so that a mistake in the shape stage's formulas cannot hide in a comparison
+with this reference. (It walks the graph with the shared ``convgraph.ir.interpret``, which holds no
+arithmetic.)
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from functools import reduce
-from typing import Callable, Iterator
+from types import EllipsisType
+from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -27,14 +35,19 @@ from numpy.typing import DTypeLike
 from convgraph import ir
 
 Params = dict[str, np.ndarray]
-LayerFn = Callable[[object, np.ndarray, Params], np.ndarray]
+LayerFn = Callable[[Any, np.ndarray, Params], np.ndarray]  # keyed by the spec type it takes
 
-__all__ = ["run", "forward_layer", "LAYER_IMPLS", "ELEMENTWISE_IMPLS", "PARAM_NAMES"]
+__all__ = ["ELEMENTWISE_IMPLS", "LAYER_IMPLS", "PARAM_NAMES", "forward_layer", "run"]
 
 #: local parameter names a layer may have; the graph keys them ``{layer_name}.{name}``
 PARAM_NAMES = ("weight", "bias", "running_mean", "running_var")
 
 # --- per-axis helpers ---------------------------------------------------------------------------
+
+
+def _index(*parts: slice | EllipsisType) -> tuple[slice | EllipsisType, ...]:
+    """A multi-axis index: ``x[_index(..., *sl)]`` is ``x[..., *sl]`` (that spelling needs Python 3.11)."""
+    return parts
 
 
 def _extent(k: int, d: int) -> int:
@@ -107,7 +120,7 @@ def _im2col(src: np.ndarray, spec: ir.Conv, out: ir.Ints) -> np.ndarray:
     n, c = src.shape[:2]
     cols = np.empty((c, math.prod(spec.kernel_size), n, *out), dtype=src.dtype)
     for t, sl in enumerate(_taps(spec.kernel_size, spec.dilation, spec.stride, out)):
-        cols[:, t] = src[(slice(None), slice(None), *sl)].swapaxes(0, 1)
+        cols[:, t] = src[_index(slice(None), slice(None), *sl)].swapaxes(0, 1)
     return cols
 
 
@@ -145,7 +158,7 @@ def _conv_transpose(spec: ir.ConvTranspose, x: np.ndarray, params: Params) -> np
     for t, sl in enumerate(_taps(spec.kernel_size, spec.dilation, spec.stride, tuple(size))):
         y[(slice(None),) * 3 + sl] += contrib[:, :, :, t]
     crop = tuple(slice(p, f - p) for p, f in zip(spec.padding, full))
-    return _add_bias(y.reshape(n, -1, *full)[(..., *crop)], params)
+    return _add_bias(y.reshape(n, -1, *full)[_index(..., *crop)], params)
 
 
 # --- pooling --------------------------------------------------------------------------------------
@@ -176,7 +189,7 @@ def _max_pool(spec: ir.Pool, x: np.ndarray, out: ir.Ints, pads: ir.Pads) -> np.n
     xp = _pad(x, pads, value=-np.inf)
     y = np.full(x.shape[:2] + out, -np.inf, dtype=x.dtype)
     for sl in _taps(spec.kernel_size, spec.dilation, spec.stride, out):
-        np.maximum(y, xp[(..., *sl)], out=y)
+        np.maximum(y, xp[_index(..., *sl)], out=y)
     return y
 
 
@@ -185,7 +198,7 @@ def _avg_pool(spec: ir.Pool, x: np.ndarray, out: ir.Ints, pads: ir.Pads) -> np.n
     xp = _pad(x, pads)
     y = np.zeros(x.shape[:2] + out, dtype=x.dtype)
     for sl in _taps(spec.kernel_size, (1,) * len(out), spec.stride, out):
-        y += xp[(..., *sl)]
+        y += xp[_index(..., *sl)]
     per_axis = [_avg_divisor_axis(i, k, s, p, o, spec.count_include_pad) for i, k, s, p, o in
                 zip(x.shape[2:], spec.kernel_size, spec.stride, spec.padding, out)]
     return y / reduce(np.multiply.outer, per_axis)
@@ -310,7 +323,12 @@ def _upsample(spec: ir.Upsample, x: np.ndarray, params: Params) -> np.ndarray:
     for a in range(nd):
         i = x.shape[2 + a]
         sf = None if scales is None else float(scales[a])
-        o = sizes[a] if sizes is not None else math.floor(i * sf)  # type: ignore[operator]
+        if sizes is not None:
+            o = sizes[a]
+        elif sf is not None:
+            o = math.floor(i * sf)
+        else:
+            raise ValueError("Upsample needs size or scale_factor")
         x = _RESAMPLERS[spec.mode](x, 2 + a, o, sf, spec.align_corners)
     return x
 
@@ -365,7 +383,7 @@ def _identity(x: np.ndarray, spec: ir.Elementwise) -> np.ndarray:
 #: Elementwise kinds by type_name: ``(x, spec) -> y``
 ELEMENTWISE_IMPLS: dict[str, Callable[[np.ndarray, ir.Elementwise], np.ndarray]] = {
     "ReLU": lambda x, spec: np.maximum(x, 0.0),
-    "LeakyReLU": lambda x, spec: _leaky_relu(x, float(spec.param("negative_slope", 0.01))),  # type: ignore[arg-type]
+    "LeakyReLU": lambda x, spec: _leaky_relu(x, spec.number("negative_slope", 0.01)),
     "Sigmoid": lambda x, spec: _sigmoid(x),
     "Tanh": lambda x, spec: np.tanh(x),
     "GELU": lambda x, spec: _gelu(x, str(spec.param("approximate", "none"))),
@@ -387,7 +405,7 @@ def _elementwise(spec: ir.Elementwise, x: np.ndarray, params: Params) -> np.ndar
 def _flatten(spec: ir.Flatten, x: np.ndarray, params: Params) -> np.ndarray:
     """torch.flatten: axes start_dim..end_dim (negative from the end) merge into one."""
     start, end = spec.start_dim % x.ndim, spec.end_dim % x.ndim
-    return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1:])
+    return x.reshape((*x.shape[:start], -1, *x.shape[end + 1:]))
 
 
 def _linear(spec: ir.Linear, x: np.ndarray, params: Params) -> np.ndarray:
@@ -421,7 +439,7 @@ def forward_layer(spec: ir.LayerSpec, x: np.ndarray, params: Params) -> np.ndarr
 def _crop(v: np.ndarray, like: np.ndarray) -> np.ndarray:
     """Center crop of v's spatial axes to like's: drop ``(v - w)//2`` at the start, the rest at the end."""
     sl = tuple(slice((a - b) // 2, (a - b) // 2 + b) for a, b in zip(v.shape[2:], like.shape[2:]))
-    return v[(slice(None), slice(None), *sl)]
+    return v[_index(slice(None), slice(None), *sl)]
 
 
 def _layer_params(node: ir.Node, params: Params, dtype: DTypeLike) -> Params:
@@ -436,13 +454,14 @@ _MERGE_IMPLS: dict[str, Callable[[ir.Node, list[np.ndarray]], np.ndarray]] = {
 }
 
 
-def _eval_node(node: ir.Node, values: dict[str, np.ndarray], params: Params, dtype: DTypeLike) -> np.ndarray:
-    args = [values[name] for name in node.inputs]
-    if node.op == "layer":
-        try:
-            return forward_layer(node.layer, args[0], _layer_params(node, params, dtype))  # type: ignore[arg-type]
-        except KeyError as e:
-            raise KeyError(f"no parameter '{node.layer_name}.{e.args[0]}' for layer '{node.name}'") from e
+def _layer(node: ir.Node, x: np.ndarray, params: Params, dtype: DTypeLike) -> np.ndarray:
+    try:
+        return forward_layer(node.spec, x, _layer_params(node, params, dtype))
+    except KeyError as e:
+        raise KeyError(f"no parameter '{node.layer_name}.{e.args[0]}' for layer '{node.name}'") from e
+
+
+def _merge(node: ir.Node, args: list[np.ndarray]) -> np.ndarray:
     if node.op not in _MERGE_IMPLS:
         raise ValueError(f"unknown node op {node.op!r} at '{node.name}'")
     return _MERGE_IMPLS[node.op](node, args)
@@ -454,12 +473,6 @@ def run(graph: ir.Graph, inputs: dict[str, np.ndarray], params: Params,
 
     ``inputs`` maps input names to arrays; ``params`` uses the weight-file keys
     (``{layer_name}.weight``, see ``convgraph.export.weights.param_specs``)."""
-    values: dict[str, np.ndarray] = {}
-    for node in graph.nodes:
-        if node.op == "input":
-            if node.name not in inputs:
-                raise KeyError(f"no array given for input '{node.name}'")
-            values[node.name] = np.asarray(inputs[node.name], dtype=dtype)
-        else:
-            values[node.name] = _eval_node(node, values, params, dtype)
-    return values
+    env = {n.name: np.asarray(inputs[n.name], dtype=dtype) for n in graph.inputs if n.name in inputs}
+    rules = ir.Rules(lambda node, x: _layer(node, x, params, dtype), _merge)
+    return ir.interpret(graph, rules, env)
