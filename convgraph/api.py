@@ -83,7 +83,7 @@ def load(path: str | os.PathLike[str], dims: dict | None = None) -> Graph:
     return wrap(_load(path))
 
 
-def load_onnx(path: str | os.PathLike, dims: dict | None = None):
+def load_onnx(path: str | os.PathLike[str], dims: dict | None = None) -> Any:
     """The ONNX import's full result (``graph`` and, per ONNX value name, what it became)."""
     from convgraph.front.onnx_import import load_model
     from convgraph.shapes import node_shape

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import os
 import sys
+from typing import Any
 
 from convgraph.errors import ConvGraphError, Loc
 
@@ -37,7 +38,7 @@ def parse_at(items: list[str] | None, flag: str = "--at") -> dict[str, int]:
     return out
 
 
-def load_arg(args):
+def load_arg(args: argparse.Namespace) -> Any:
     """The graph of ``args.file`` (a .cg file or an ONNX model), with ``--dims`` where given."""
     from convgraph.api import load
     from convgraph.front.onnx_import import parse_dims

@@ -3,6 +3,7 @@ feature map's exact dims, the constraints and the valid sizes written into it (w
 untouched, external data kept)."""
 from __future__ import annotations
 
+import argparse
 import sys
 
 from convgraph.api import load_onnx, wrap
@@ -10,7 +11,7 @@ from convgraph.errors import ConvGraphError, Loc
 from convgraph.front.onnx_import import is_onnx, parse_dims
 
 
-def cli_annotate(args) -> int:
+def cli_annotate(args: argparse.Namespace) -> int:
     if not is_onnx(args.file):
         raise ConvGraphError("annotate reads an ONNX model (for a .cg file use `convgraph export`)",
                              Loc(args.file, 0, 0))

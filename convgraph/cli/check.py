@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from convgraph.cli._main import load_arg, parse_at
 from convgraph.errors import ConvGraphError, Loc
@@ -27,7 +28,7 @@ def cli_check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _check_onnx(args, sizes, providers):
+def _check_onnx(args: argparse.Namespace, sizes: Any, providers: tuple[str, ...]) -> Any:
     """An ONNX model: the file itself on onnxruntime, against the formulas and the numpy reference
     of the imported IR with the file's weights."""
     from convgraph.api import load_onnx, wrap

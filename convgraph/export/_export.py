@@ -188,7 +188,8 @@ def _metadata(plan: Plan) -> dict[str, str]:
     return graph_metadata(plan.source, {n.name: plan.values[n.name] for n in plan.graph.inputs}, plan.sizes)
 
 
-def graph_metadata(source: ir.Graph, inputs: Mapping[str, tuple], sizes: Mapping[str, int] | None = None) -> dict[str, str]:
+def graph_metadata(source: ir.Graph, inputs: Mapping[str, tuple],
+                   sizes: Mapping[str, int] | None = None) -> dict[str, str]:
     """The ``metadata_props`` convgraph writes (export and annotate): version, source, input dims,
     constraints (an imported model's name their node), doc, baked sizes, the solver's valid sets."""
     res = infer(source)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 
 import onnx
 from onnx import TensorProto
@@ -23,7 +24,7 @@ from convgraph.front.onnx_import._values import Padded, Tensor
 from convgraph.shapes import infer
 
 
-def _set_dims(vi: onnx.ValueInfoProto, dims, elem: int) -> None:
+def _set_dims(vi: onnx.ValueInfoProto, dims: tuple, elem: int) -> None:
     t = vi.type.tensor_type
     if not t.elem_type:
         t.elem_type = elem
@@ -122,7 +123,7 @@ def annotate(imported: Imported, out: str) -> onnx.ModelProto:
     return model
 
 
-def _check(run, imported: Imported) -> None:
+def _check(run: Callable[[], None], imported: Imported) -> None:
     try:
         run()
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:

@@ -227,7 +227,7 @@ def _fix_lines(fixes: Iterable[Fix]) -> list[str]:
     for f in fixes:
         grouped.setdefault((f.line, f.where, f.kind, f.edit), []).append(f)
     out = []
-    if fixes and fixes[0].merge.constraint.loc.node:
+    if any(f.merge.constraint.loc.node for f in fixes):
         return ["  (fixes are edits of a .cg file; this graph was imported from ONNX: change the model that "
                 "exported it, at the node named above)"]
     for (line, where, kind, edit), fs in grouped.items():

@@ -5,7 +5,8 @@ torch is importable). ONNX semantics are the definition: a size outside the vali
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -13,8 +14,18 @@ from convgraph.errors import ConvGraphError, Loc
 from convgraph.front.onnx_import import Imported
 from convgraph.front.onnx_import._values import Known
 from convgraph.shapes import infer
-from convgraph.validate._check import (CheckReport, _Clock, _import_torch, _inputs, _progress, _run_one, _sessions,
-                                       accumulation, choose_sizes, run_torch)
+from convgraph.validate._check import (
+    CheckReport,
+    _Clock,
+    _import_torch,
+    _inputs,
+    _progress,
+    _run_one,
+    _sessions,
+    accumulation,
+    choose_sizes,
+    run_torch,
+)
 
 
 def file_params(imported: Imported, path: str) -> dict[str, np.ndarray]:
@@ -29,7 +40,7 @@ def file_params(imported: Imported, path: str) -> dict[str, np.ndarray]:
         if source in tensors:
             arr = numpy_helper.to_array(tensors[source])
         elif isinstance(imported.values.get(source), Known):
-            arr = np.asarray(imported.values[source].arr, dtype=np.float64)
+            arr = np.asarray(imported.values[source].arr, dtype=np.float64)  # type: ignore[attr-defined]
         else:
             raise ConvGraphError(f"parameter {key} comes from '{source}', which is neither an initializer nor a "
                                  "constant", Loc(path, 0, 0))
@@ -38,7 +49,7 @@ def file_params(imported: Imported, path: str) -> dict[str, np.ndarray]:
     return out
 
 
-def check_imported(imported: Imported, sizes=None, providers: Sequence[str] = ("cpu",), seed: int = 0,
+def check_imported(imported: Imported, sizes: Any = None, providers: Sequence[str] = ("cpu",), seed: int = 0,
                    count: int = 6, progress: bool | None = None) -> CheckReport:
     graph = imported.graph
     path = graph.filename
@@ -67,8 +78,9 @@ def check_imported(imported: Imported, sizes=None, providers: Sequence[str] = ("
                 bar.update(1)
     if bar is not None:
         bar.close()
-    opset = next((o.version for o in imported.model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    return CheckReport(imported.model.graph.name or path, opset, tuple(results), tuple(notes),
+    model: Any = imported.model
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    return CheckReport(model.graph.name or path, opset, tuple(results), tuple(notes),
                        None if torch is None else torch.__version__, clock.seconds)
 
 

@@ -9,11 +9,12 @@ arithmetic), ``_shapeops`` (shape computations evaluated at import), ``_tensorop
 from __future__ import annotations
 
 import os
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
+from convgraph import ir
 from convgraph.front.onnx_import._import import Imported, ImportError_, ShapeRule, import_model, read_model
 
-__all__ = ["load", "load_model", "is_onnx", "Imported", "ImportError_", "parse_dims"]
+__all__ = ["ImportError_", "Imported", "is_onnx", "load", "load_model", "parse_dims"]
 
 
 def is_onnx(path: str | os.PathLike) -> bool:
@@ -44,7 +45,7 @@ def load_model(path: str | os.PathLike, shape_rule: ShapeRule, dims: Mapping[str
     return import_model(read_model(p), p, shape_rule, dims)
 
 
-def load(path: str | os.PathLike, shape_rule: ShapeRule, dims: Mapping[str, Sequence] | None = None):
+def load(path: str | os.PathLike, shape_rule: ShapeRule, dims: Mapping[str, Sequence] | None = None) -> ir.Graph:
     """The IR graph of the ONNX file at ``path``."""
     return load_model(path, shape_rule, dims).graph
 

@@ -6,8 +6,9 @@ type and the supported set. Every error is one line ``FILE:node NAME (OpType): e
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -36,13 +37,13 @@ class Imported:
     values: Mapping[str, object]
     model: object  # the onnx.ModelProto as read (no external data loaded)
     #: IR parameter key (``{layer}.weight``) -> (ONNX initializer or constant name, transposed?)
-    params: Mapping[str, tuple[str, bool]] = None  # type: ignore[assignment]
+    params: Mapping[str, tuple[str, bool]] = field(default_factory=dict)
 
 
 class Importer:
     """The walk's state: values by ONNX name, IR nodes so far, expects (pinned sizes)."""
 
-    def __init__(self, model, filename: str, shape_rule: ShapeRule):
+    def __init__(self, model: Any, filename: str, shape_rule: ShapeRule):
         self.model, self.filename, self.shape_rule = model, filename, shape_rule
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
         self.values: dict[str, object] = {}
@@ -51,22 +52,22 @@ class Importer:
         self.assumes: list[ir.Assume] = []
         self.producer: dict[str, ir.Node] = {}
         self.params: dict[str, tuple[str, bool]] = {}
-        self.onnx_node = None
+        self.onnx_node: Any = None
 
     # -- locations and errors ---------------------------------------------------------------
 
-    def loc(self, node=None) -> Loc:
+    def loc(self, node: Any = None) -> Loc:
         node = node if node is not None else self.onnx_node
         if node is None:
             return Loc(self.filename, 0, 0)
         return Loc(self.filename, 0, 0, f"{node.name or node.output[0]} ({node.op_type})")
 
-    def fail(self, message: str, node=None) -> ImportError_:
+    def fail(self, message: str, node: Any = None) -> ImportError_:
         return ImportError_(message, self.loc(node))
 
     # -- building ---------------------------------------------------------------------------
 
-    def add(self, name: str, op: str, inputs: Sequence[Tensor], **kw) -> Tensor:
+    def add(self, name: str, op: str, inputs: Sequence[Tensor], **kw: Any) -> Tensor:
         """Append an IR node producing the ONNX value ``name``; its dims from the shape rule."""
         node = ir.Node(name, op, tuple(t.name for t in inputs), self.loc(), **kw)
         dims = self.shape_rule(node, [t.dims for t in inputs], self.filename)
@@ -76,7 +77,7 @@ class Importer:
         self.values[name] = t
         return t
 
-    def layer(self, name: str, spec, x: Tensor) -> Tensor:
+    def layer(self, name: str, spec: ir.LayerSpec, x: Tensor) -> Tensor:
         node = self.onnx_node
         return self.add(name, "layer", [x], layer=spec, layer_name=node.name or name)
 
@@ -84,7 +85,7 @@ class Importer:
         """Record that the IR layer that made ``t`` takes parameter ``local`` from ONNX ``source``."""
         self.params[f"{self.producer[t.name].layer_name}.{local}"] = (source, transposed)
 
-    def replace_layer(self, t: Tensor, spec) -> Tensor:
+    def replace_layer(self, t: Tensor, spec: ir.LayerSpec) -> Tensor:
         """Swap the spec of the IR node that made ``t`` (MatMul + Add -> Linear with bias)."""
         old = self.producer[t.name]
         i = self.nodes.index(old)
@@ -94,7 +95,7 @@ class Importer:
         return t
 
 
-def _attrs(node) -> dict:
+def _attrs(node: Any) -> dict:
     from onnx import helper, numpy_helper
 
     out = {}
@@ -115,10 +116,10 @@ def _attrs(node) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-def read_model(path: str):
+def read_model(path: str) -> Any:
     """The ModelProto of ``path`` without its external data; a bad file is one clear error."""
     import onnx
-    from google.protobuf.message import DecodeError
+    from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
 
     loc = Loc(path, 0, 0)
     try:
@@ -136,7 +137,7 @@ def read_model(path: str):
     return model
 
 
-def _initializer(t) -> object:
+def _initializer(t: Any) -> object:
     from onnx import numpy_helper
 
     shape = tuple(int(d) for d in t.dims)
@@ -157,7 +158,7 @@ def known_array(arr: np.ndarray) -> Known:
     return Known(arr.astype(np.float64), "float")
 
 
-def _input_dims(imp: Importer, vi, override: Sequence | None) -> tuple:
+def _input_dims(imp: Importer, vi: Any, override: Sequence | None) -> tuple:
     if override is not None:
         return tuple(override)
     t = vi.type.tensor_type
@@ -191,7 +192,7 @@ def _inputs(imp: Importer, dims: Mapping[str, Sequence], folded: set[str]) -> No
         imp.add(vi.name, "input", [], dims=shape)
 
 
-def import_model(model, filename: str, shape_rule: ShapeRule, dims: Mapping[str, Sequence] | None = None,
+def import_model(model: Any, filename: str, shape_rule: ShapeRule, dims: Mapping[str, Sequence] | None = None,
                  fold: Mapping[str, np.ndarray] | None = None, partial: bool = False) -> Imported:
     """The IR of ``model``. ``dims`` overrides input shapes (``{"x": ("N", 3, "H", "W")}``);
     ``fold`` gives inputs as constants (the parameter inputs of a node test); ``partial`` keeps
@@ -211,7 +212,7 @@ def import_model(model, filename: str, shape_rule: ShapeRule, dims: Mapping[str,
     return _finish(imp, partial)
 
 
-def _run(imp: Importer, node, map_node) -> None:
+def _run(imp: Importer, node: Any, map_node: Callable[..., None]) -> None:
     ins = [imp.values.get(n) if n else None for n in node.input]
     missing = [n for n, v in zip(node.input, ins) if n and v is None]
     if missing:
@@ -277,7 +278,7 @@ def _finish(imp: Importer, partial: bool) -> Imported:
     return Imported(graph, dict(imp.values), imp.model, dict(imp.params))
 
 
-def _producer_node(imp: Importer, value: str):
+def _producer_node(imp: Importer, value: str) -> Any:
     return next((n for n in imp.model.graph.node if value in n.output), None)
 
 
@@ -286,7 +287,7 @@ def _alias_output(imp: Importer, name: str, v: Tensor) -> str:
     return v.name
 
 
-def _pinned_output(imp: Importer, vi, v: Tensor) -> None:
+def _pinned_output(imp: Importer, vi: Any, v: Tensor) -> None:
     """A declared int dim of an output that convgraph finds symbolic: an expect naming the producing
     node (a verdict, not a restriction: onnxruntime only warns when an output's declared shape differs)."""
     t = vi.type.tensor_type
@@ -303,7 +304,7 @@ def _pinned_output(imp: Importer, vi, v: Tensor) -> None:
     add_expect(imp, v, dims, _producer_node(imp, vi.name), f"declared shape of output '{vi.name}'")
 
 
-def add_pin(imp: Importer, got, want: int, node) -> None:
+def add_pin(imp: Importer, got: Any, want: Any, node: Any) -> None:
     """A constant that the graph needs a symbolic size to equal (a Reshape target): an ``assume``
     at the node, so the solver's valid sizes are those where it holds (onnxruntime fails elsewhere)."""
     from convgraph import dims as D
@@ -312,7 +313,7 @@ def add_pin(imp: Importer, got, want: int, node) -> None:
     imp.assumes.append(ir.Assume(imp.loc(node), text, ((got, "==", want),)))
 
 
-def add_expect(imp: Importer, v: Tensor, dims: tuple, node, what: str) -> None:
+def add_expect(imp: Importer, v: Tensor, dims: tuple, node: Any, what: str) -> None:
     from convgraph import dims as D
 
     text = f"{v.name}, " + ", ".join(D.dim_str(d) if not isinstance(d, int) else str(d) for d in dims)

@@ -6,7 +6,8 @@ symbolic (``_values``); every rule is exact or raises ``ValueError`` with the re
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +23,7 @@ def kind_of(dtype: int) -> str:
     return _KINDS.get(dtype, "float")
 
 
-def _dims_of(v) -> tuple:
+def _dims_of(v: Any) -> tuple:
     if isinstance(v, (Tensor, Padded)):
         return tuple(v.dims)
     if isinstance(v, (Weight, Known)):
@@ -30,7 +31,7 @@ def _dims_of(v) -> tuple:
     raise ValueError("Shape of a value with no known shape")
 
 
-def _known(arr, kind: str) -> Known:
+def _known(arr: Any, kind: str) -> Known:
     arr = np.asarray(arr, dtype=object) if not isinstance(arr, np.ndarray) else arr
     return Known(V.numeric(arr, kind), kind)
 
@@ -45,7 +46,7 @@ def _ints(v: Known | None, what: str) -> list[int]:
     return got
 
 
-def _shape(attrs: dict, x, *_) -> Known:
+def _shape(attrs: dict, x: Any, *_: Any) -> Known:
     dims = _dims_of(x)
     r = len(dims)
     start, end = attrs.get("start", 0), attrs.get("end", r)
@@ -53,7 +54,7 @@ def _shape(attrs: dict, x, *_) -> Known:
     return _known(np.array(list(dims[start:end]), dtype=object), "int")
 
 
-def _size(attrs: dict, x, *_) -> Known:
+def _size(attrs: dict, x: Any, *_: Any) -> Known:
     total = 1
     for d in _dims_of(x):
         total = V.mul(total, d)
@@ -103,15 +104,15 @@ def _concat(attrs: dict, *xs: Known) -> Known:
     return _known(np.concatenate(arrs, axis=attrs.get("axis", 0)), xs[0].kind)
 
 
-def _cast(attrs: dict, x: Known, *_) -> Known:
+def _cast(attrs: dict, x: Known, *_: Any) -> Known:
     kind = kind_of(attrs.get("to", 1))
-    if kind == "int":
-        fn = V.to_int
-    elif kind == "bool":
-        fn = bool
-    else:
-        fn = (lambda v: v)
+    fns: dict[str, Callable[[Any], Any]] = {"int": V.to_int, "bool": bool}
+    fn = fns.get(kind, _same)
     return _known(V.elementwise(fn, x.arr), kind)
+
+
+def _same(v: Any) -> Any:
+    return v
 
 
 def _cast_like(attrs: dict, x: Known, like: Known) -> Known:
@@ -127,7 +128,7 @@ def _binary(fn_int: Callable, fn_float: Callable) -> Callable:
 
 
 def _unary(fn: Callable) -> Callable:
-    def rule(attrs: dict, a: Known, *_) -> Known:
+    def rule(attrs: dict, a: Known, *_: Any) -> Known:
         return _known(V.elementwise(fn, a.arr), a.kind)
     return rule
 
@@ -173,7 +174,7 @@ def _transpose(attrs: dict, x: Known) -> Known:
     return _known(np.transpose(x.arr, perm), x.kind)
 
 
-def _identity(attrs: dict, x: Known, *_) -> Known:
+def _identity(attrs: dict, x: Known, *_: Any) -> Known:
     return x
 
 
@@ -199,7 +200,7 @@ def _where(attrs: dict, c: Known, a: Known, b: Known) -> Known:
     return _known(np.where(cond, np.asarray(a.arr, dtype=object), np.asarray(b.arr, dtype=object)), a.kind)
 
 
-def _div(a, b):
+def _div(a: Any, b: Any) -> Any:
     return V.int_div(a, b)
 
 

@@ -9,7 +9,8 @@ node, the op and why.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 from convgraph import dims as D
 from convgraph import ir
@@ -18,9 +19,10 @@ from convgraph.front.onnx_import import _values as V
 from convgraph.front.onnx_import._import import Importer, add_pin
 from convgraph.front.onnx_import._shapeops import SHAPE_RULES
 from convgraph.front.onnx_import._values import Known, Padded, Tensor, Weight
+from convgraph.ir import Ints
 
 
-def _x(imp: Importer, v, what: str = "input") -> Tensor:
+def _x(imp: Importer, v: Any, what: str = "input") -> Tensor:
     if isinstance(v, Tensor):
         return v
     if isinstance(v, Padded):
@@ -29,13 +31,13 @@ def _x(imp: Importer, v, what: str = "input") -> Tensor:
     raise imp.fail(f"its {what} must be a feature map computed from the graph inputs, got a constant")
 
 
-def _param_shape(imp: Importer, v, what: str) -> tuple[int, ...]:
+def _param_shape(imp: Importer, v: Any, what: str) -> tuple[int, ...]:
     if isinstance(v, (Weight, Known)):
         return tuple(v.shape)
     raise imp.fail(f"{what} must be an initializer or constant (convgraph needs its shape at import time)")
 
 
-def _ints(imp: Importer, v, what: str) -> list[int]:
+def _ints(imp: Importer, v: Any, what: str) -> list[int]:
     if not isinstance(v, Known):
         raise imp.fail(f"{what} must be constant at import time (computed from sizes is fine)")
     got = v.ints()
@@ -55,7 +57,7 @@ def _pairs(flat: list[int], nd: int) -> tuple[tuple[int, int], ...]:
     return tuple((flat[i], flat[i + nd]) for i in range(nd))
 
 
-def _same_pads(imp: Importer, x: Tensor, auto: str, k, s, d) -> tuple[tuple[int, int], ...]:
+def _same_pads(imp: Importer, x: Tensor, auto: str, k: Ints, s: Ints, d: Ints) -> tuple[tuple[int, int], ...]:
     """auto_pad SAME_*: total = max(0, (ceil(i/s) - 1)*s + ek - i), the odd one at the end (UPPER)
     or the beginning (LOWER). Constant when s == 1; otherwise the input size must be static."""
     out = []
@@ -74,7 +76,8 @@ def _same_pads(imp: Importer, x: Tensor, auto: str, k, s, d) -> tuple[tuple[int,
     return tuple(out)
 
 
-def _explicit_pads(imp: Importer, a: dict, x: Tensor, nd: int, k, s, d) -> tuple[tuple[int, int], ...]:
+def _explicit_pads(imp: Importer, a: dict, x: Tensor, nd: int, k: Ints, s: Ints,
+                   d: Ints) -> tuple[tuple[int, int], ...]:
     auto = a.get("auto_pad", "NOTSET")
     if auto in ("SAME_UPPER", "SAME_LOWER"):
         return _same_pads(imp, x, auto, k, s, d)
@@ -90,7 +93,7 @@ def _explicit_pads(imp: Importer, a: dict, x: Tensor, nd: int, k, s, d) -> tuple
 _PAD_TO_MODE = {"reflect": "reflect", "edge": "replicate", "wrap": "circular"}
 
 
-def _absorb(imp: Importer, v, pads) -> tuple[Tensor, tuple, str]:
+def _absorb(imp: Importer, v: Any, pads: tuple) -> tuple[Tensor, tuple, str]:
     """A Conv input that is a pending Pad: zero Pad adds to the Conv's pads; reflect/edge/wrap
     becomes the Conv's padding_mode (the Conv itself unpadded)."""
     if not isinstance(v, Padded):
@@ -107,7 +110,7 @@ def _absorb(imp: Importer, v, pads) -> tuple[Tensor, tuple, str]:
     return v.src, spatial, _PAD_TO_MODE[v.mode]
 
 
-def _conv(imp: Importer, node, a: dict, ins: list) -> None:
+def _conv(imp: Importer, node: Any, a: dict, ins: list) -> None:
     w = _param_shape(imp, ins[1], "the weight W")
     nd = len(w) - 2
     k = tuple(a.get("kernel_shape", w[2:]))
@@ -120,18 +123,18 @@ def _conv(imp: Importer, node, a: dict, ins: list) -> None:
         pads = _explicit_pads(imp, a, src, nd, k, s, d)
     x, pads, mode = _absorb(imp, ins[0], pads)
     has_bias = len(ins) > 2 and ins[2] is not None
-    spec = ir.Conv(f"Conv{nd}d", nd, w[1] * g, w[0], k, s, pads, d, g, has_bias, mode)
+    spec = ir.Conv(f"Conv{nd}d", nd, w[1] * g, w[0], k, s, pads, d, g, has_bias, mode)  # type: ignore[arg-type]
     _params(imp, imp.layer(node.output[0], spec, x), node, ("weight", "bias"))
 
 
-def _params(imp: Importer, t: Tensor, node, locals_: tuple) -> None:
+def _params(imp: Importer, t: Tensor, node: Any, locals_: tuple) -> None:
     """The node's inputs after the first are the layer's parameters, in this order (None: not one)."""
     for local, name in zip(locals_, node.input[1:]):
         if local and name:
             imp.param(t, local, name)
 
 
-def _conv_transpose(imp: Importer, node, a: dict, ins: list) -> None:
+def _conv_transpose(imp: Importer, node: Any, a: dict, ins: list) -> None:
     """ONNX: o = s*(i - 1) + output_padding + ek - pad_begin - pad_end. The IR crops p at both ends
     after adding output_padding at the end, so (pb, pe) with pb >= pe - op is p = pb and
     output_padding op + pb - pe."""
@@ -153,7 +156,7 @@ def _conv_transpose(imp: Importer, node, a: dict, ins: list) -> None:
     _params(imp, imp.layer(node.output[0], spec, x), node, ("weight", "bias"))
 
 
-def _transpose_pads(imp: Importer, a: dict, x: Tensor, nd: int, k, s, d, op) -> tuple:
+def _transpose_pads(imp: Importer, a: dict, x: Tensor, nd: int, k: Ints, s: Ints, d: Ints, op: list[int]) -> tuple:
     auto = a.get("auto_pad", "NOTSET")
     shape = a.get("output_shape")
     if shape is None and auto not in ("SAME_UPPER", "SAME_LOWER"):
@@ -177,7 +180,7 @@ def _transpose_pads(imp: Importer, a: dict, x: Tensor, nd: int, k, s, d, op) -> 
 
 
 def _pool(mode: str) -> Callable:
-    def rule(imp: Importer, node, a: dict, ins: list) -> None:
+    def rule(imp: Importer, node: Any, a: dict, ins: list) -> None:
         x = _x(imp, ins[0])
         k = tuple(a["kernel_shape"])
         nd = len(k)
@@ -195,15 +198,16 @@ def _pool(mode: str) -> Callable:
                            "in the padding, which the IR's ceil rule does not cover")
         cip = bool(a.get("count_include_pad", 0)) if mode == "avg" else True
         name = f"{'Max' if mode == 'max' else 'Avg'}Pool{nd}d"
-        spec = ir.Pool(name, nd, mode, k, s, tuple(p for p, _ in pads), d, ceil, cip)
+        spec = ir.Pool(name, nd, mode, k, s, tuple(p for p, _ in pads), d, ceil, cip)  # type: ignore[arg-type]
         imp.layer(node.output[0], spec, x)
     return rule
 
 
 def _global(mode: str) -> Callable:
-    def rule(imp: Importer, node, a: dict, ins: list) -> None:
+    def rule(imp: Importer, node: Any, a: dict, ins: list) -> None:
         x = _x(imp, ins[0])
         nd = len(x.dims) - 2
+        spec: ir.LayerSpec
         if mode == "avg":
             spec = ir.AdaptiveAvgPool(f"AdaptiveAvgPool{nd}d", nd, (1,) * nd)
         elif all(isinstance(i, int) for i in x.dims[2:]):
@@ -215,7 +219,7 @@ def _global(mode: str) -> Callable:
     return rule
 
 
-def _reduce_mean(imp: Importer, node, a: dict, ins: list) -> None:
+def _reduce_mean(imp: Importer, node: Any, a: dict, ins: list) -> None:
     x = _x(imp, ins[0])
     axes = _ints(imp, ins[1], "axes") if len(ins) > 1 and ins[1] is not None else list(a.get("axes", []))
     r = len(x.dims)
@@ -230,7 +234,7 @@ def _reduce_mean(imp: Importer, node, a: dict, ins: list) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _resize_mode(imp: Importer, a: dict, nd: int) -> tuple[str, bool | None]:
+def _resize_mode(imp: Importer, a: dict, nd: int) -> tuple[ir.UpsampleMode, bool | None]:
     mode = a.get("mode", "nearest")
     ctm = a.get("coordinate_transformation_mode", "half_pixel")
     if mode == "nearest":
@@ -242,12 +246,13 @@ def _resize_mode(imp: Importer, a: dict, nd: int) -> tuple[str, bool | None]:
         raise imp.fail(f"Resize nearest with coordinate_transformation_mode={ctm}, nearest_mode={nm}: the IR has "
                        "torch's nearest (asymmetric, floor) and nearest-exact (half_pixel, round_prefer_ceil)")
     if mode == "linear" and ctm in ("half_pixel", "pytorch_half_pixel", "align_corners") and nd <= 3:
-        return ("linear", "bilinear", "trilinear")[nd - 1], ctm == "align_corners"
+        modes: tuple[ir.UpsampleMode, ...] = ("linear", "bilinear", "trilinear")
+        return modes[nd - 1], ctm == "align_corners"
     raise imp.fail(f"Resize mode={mode} with coordinate_transformation_mode={ctm}: the IR has nearest, "
                    "nearest-exact and (bi/tri)linear with half_pixel or align_corners")
 
 
-def _resize(imp: Importer, node, a: dict, ins: list) -> None:
+def _resize(imp: Importer, node: Any, a: dict, ins: list) -> None:
     x = _x(imp, ins[0])
     nd = len(x.dims) - 2
     if a.get("antialias", 0):
@@ -265,14 +270,15 @@ def _resize(imp: Importer, node, a: dict, ins: list) -> None:
     imp.layer(node.output[0], spec, x)
 
 
-def _full(x: Tensor, axes: list[int], vals: list, default) -> list:
+def _full(x: Tensor, axes: list[int], vals: list, default: Callable[[int], Any]) -> list:
     out = [default(j) for j in range(len(x.dims))]
     for ax, v in zip(axes, vals):
         out[ax] = v
     return out
 
 
-def _resize_scales(imp: Importer, x: Tensor, v: Known, axes, mode, align) -> ir.Upsample:
+def _resize_scales(imp: Importer, x: Tensor, v: Known, axes: list[int], mode: ir.UpsampleMode,
+                   align: bool | None) -> ir.Upsample:
     if v.arr.dtype == object:
         raise imp.fail("Resize scales must be constants")
     scales = _full(x, axes, [float(s) for s in v.arr.flat], lambda j: 1.0)
@@ -282,7 +288,8 @@ def _resize_scales(imp: Importer, x: Tensor, v: Known, axes, mode, align) -> ir.
     return ir.Upsample("Upsample", None, sf, mode, align)
 
 
-def _resize_sizes(imp: Importer, x: Tensor, v, axes, mode, align, a: dict) -> ir.Upsample:
+def _resize_sizes(imp: Importer, x: Tensor, v: Any, axes: list[int], mode: ir.UpsampleMode, align: bool | None,
+                  a: dict) -> ir.Upsample:
     if not isinstance(v, Known):
         raise imp.fail("Resize sizes must be computable at import time")
     if a.get("keep_aspect_ratio_policy", "stretch") != "stretch":
@@ -299,10 +306,10 @@ def _resize_sizes(imp: Importer, x: Tensor, v, axes, mode, align, a: dict) -> ir
         j = scales.index(None)
         raise imp.fail(f"Resize to a computed size {D.dim_str(spatial[j])} from {D.dim_str(x.dims[2 + j])} (an "
                        "interpolate-to-like): the IR has no size-from-another-tensor Upsample yet")
-    return ir.Upsample("Upsample", None, tuple(float(s) for s in scales), mode, align)
+    return ir.Upsample("Upsample", None, tuple(float(s or 1) for s in scales), mode, align)
 
 
-def _integer_scale(i, o) -> int | None:
+def _integer_scale(i: Any, o: Any) -> int | None:
     """k when o == k*i exactly for a positive int k (a computed size that is a fixed scale)."""
     o = D.lower(o)
     for k in range(1, 17):
@@ -314,7 +321,7 @@ def _integer_scale(i, o) -> int | None:
 _PAD_MODES = ("constant", "reflect", "edge", "wrap")
 
 
-def _pad(imp: Importer, node, a: dict, ins: list) -> None:
+def _pad(imp: Importer, node: Any, a: dict, ins: list) -> None:
     x = _x(imp, ins[0])
     r = len(x.dims)
     if len(ins) > 1 and isinstance(ins[1], Known) and ins[1].ints() is None:
@@ -346,12 +353,12 @@ def _pad(imp: Importer, node, a: dict, ins: list) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _concat(imp: Importer, node, a: dict, ins: list) -> None:
+def _concat(imp: Importer, node: Any, a: dict, ins: list) -> None:
     xs = [_x(imp, v, "every input") for v in ins if v is not None]
     imp.add(node.output[0], "cat", xs, dim=a.get("axis", 1))
 
 
-def _add(imp: Importer, node, a: dict, ins: list) -> None:
+def _add(imp: Importer, node: Any, a: dict, ins: list) -> None:
     p, q = ins
     if isinstance(p, Tensor) and isinstance(q, Tensor):
         imp.add(node.output[0], "add", [p, q])
@@ -368,35 +375,35 @@ def _add(imp: Importer, node, a: dict, ins: list) -> None:
     raise imp.fail("Add of a feature map and a constant (other than a MatMul's bias): not in the IR yet")
 
 
-def _mul(imp: Importer, node, a: dict, ins: list) -> None:
+def _mul(imp: Importer, node: Any, a: dict, ins: list) -> None:
     p, q = ins
     for t, other in ((p, q), (q, p)):
         prod = imp.producer.get(getattr(other, "name", ""))
         if isinstance(t, Tensor) and prod is not None and prod.op == "layer" and \
-                prod.layer.type_name == "Sigmoid" and prod.inputs == (t.name,):
+                prod.spec.type_name == "Sigmoid" and prod.inputs == (t.name,):
             imp.layer(node.output[0], catalogue.construct("SiLU"), t)
             return
     raise imp.fail("Mul of feature maps (other than x * Sigmoid(x)): broadcast Mul is not in the IR yet")
 
 
 def _activation(type_name: str, **params: Callable[[dict], object]) -> Callable:
-    def rule(imp: Importer, node, a: dict, ins: list) -> None:
+    def rule(imp: Importer, node: Any, a: dict, ins: list) -> None:
         kw = {k: f(a) for k, f in params.items()}
         imp.layer(node.output[0], catalogue.construct(type_name, (), kw), _x(imp, ins[0]))
     return rule
 
 
-def _swish(imp: Importer, node, a: dict, ins: list) -> None:
+def _swish(imp: Importer, node: Any, a: dict, ins: list) -> None:
     if a.get("alpha", 1.0) != 1.0:
         raise imp.fail(f"Swish with alpha={a['alpha']}: the IR has SiLU (alpha 1)")
     imp.layer(node.output[0], catalogue.construct("SiLU"), _x(imp, ins[0]))
 
 
-def _alias(imp: Importer, node, a: dict, ins: list) -> None:
+def _alias(imp: Importer, node: Any, a: dict, ins: list) -> None:
     imp.values[node.output[0]] = ins[0] if isinstance(ins[0], Padded) else _x(imp, ins[0])
 
 
-def _batchnorm(imp: Importer, node, a: dict, ins: list) -> None:
+def _batchnorm(imp: Importer, node: Any, a: dict, ins: list) -> None:
     x = _x(imp, ins[0])
     c = _param_shape(imp, ins[1], "scale")[0]
     nd = max(1, len(x.dims) - 2)
@@ -406,7 +413,7 @@ def _batchnorm(imp: Importer, node, a: dict, ins: list) -> None:
     _params(imp, imp.layer(node.output[0], spec, x), node, ("weight", "bias", "running_mean", "running_var"))
 
 
-def _flatten(imp: Importer, node, a: dict, ins: list) -> None:
+def _flatten(imp: Importer, node: Any, a: dict, ins: list) -> None:
     x = _x(imp, ins[0])
     axis = a.get("axis", 1) % max(1, len(x.dims))
     if axis != 1:
@@ -414,7 +421,7 @@ def _flatten(imp: Importer, node, a: dict, ins: list) -> None:
     imp.layer(node.output[0], ir.Flatten("Flatten", 1, -1), x)
 
 
-def _reshape(imp: Importer, node, a: dict, ins: list) -> None:
+def _reshape(imp: Importer, node: Any, a: dict, ins: list) -> None:
     """A Reshape of a feature map that merges axes start..end (a flatten; -1 matches the merged
     size); a constant target dim where the merged size is symbolic pins that size: an expect
     naming this node."""
@@ -437,8 +444,9 @@ def _reshape(imp: Importer, node, a: dict, ins: list) -> None:
             for j in pins:
                 add_pin(imp, out[j], target[j], node)
             return
-    shown = f"a ({', '.join(D.dim_str(d) for d in x.dims)}) feature map to [{', '.join(D.dim_str(t) for t in target)}]"
-    for start, end, out in cands:
+    shown = (f"a ({', '.join(D.dim_str(d) for d in x.dims)}) feature map to "
+             f"[{', '.join(D.dim_str(t) for t in target)}]")
+    for _start, _end, out in cands:
         bad = [j for j, (t, d) in enumerate(zip(target, out)) if not _fits(t, d)]
         if bad and all(isinstance(target[j], int) and isinstance(out[j], int) for j in bad):
             j = bad[0]
@@ -455,22 +463,22 @@ def _flatten_candidates(dims: tuple, rank: int) -> list[tuple[int, int, tuple]]:
         end = start + r - rank
         if rank < 1 or end < start or end >= r:
             continue
-        prod = 1
+        prod: Any = 1
         for d in dims[start:end + 1]:
             prod = D.mul(prod, d)
         out.append((start, end, (*dims[:start], D.lower(prod), *dims[end + 1:])))
     return out
 
 
-def _fits(t, d) -> bool:
+def _fits(t: Any, d: Any) -> bool:
     return (isinstance(t, int) and t == -1) or _same(t, d)
 
 
-def _same(t, d) -> bool:
+def _same(t: Any, d: Any) -> bool:
     return D.lower(D.add(t, D.mul(d, -1))) == 0
 
 
-def _gemm(imp: Importer, node, a: dict, ins: list) -> None:
+def _gemm(imp: Importer, node: Any, a: dict, ins: list) -> None:
     x = _x(imp, ins[0])
     if a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
         raise imp.fail("Gemm with transA, alpha or beta other than the defaults: not a Linear")
@@ -485,7 +493,7 @@ def _gemm(imp: Importer, node, a: dict, ins: list) -> None:
         imp.param(t, "bias", node.input[2])
 
 
-def _matmul(imp: Importer, node, a: dict, ins: list) -> None:
+def _matmul(imp: Importer, node: Any, a: dict, ins: list) -> None:
     x = _x(imp, ins[0])
     w = _param_shape(imp, ins[1], "the second operand")
     if len(w) != 2:
@@ -494,7 +502,7 @@ def _matmul(imp: Importer, node, a: dict, ins: list) -> None:
     imp.param(t, "weight", node.input[1], True)
 
 
-def _slice(imp: Importer, node, a: dict, ins: list) -> None:
+def _slice(imp: Importer, node: Any, a: dict, ins: list) -> None:
     """A Slice of a feature map's spatial axes to the size of another feature map ``w``, centred
     (starts = (size - w's size) / 2): the IR's ``crop(v, like=w)``."""
     v = _x(imp, ins[0])
@@ -554,7 +562,7 @@ def supported() -> str:
     return ", ".join(sorted(set(TENSOR_RULES) | set(SHAPE_RULES) | {"Constant"}))
 
 
-def map_node(imp: Importer, node, attrs: dict, ins: list) -> None:
+def map_node(imp: Importer, node: Any, attrs: dict, ins: list) -> None:
     rule = TENSOR_RULES.get(node.op_type)
     if rule is None:
         what = "on feature maps " if node.op_type in SHAPE_RULES else ""

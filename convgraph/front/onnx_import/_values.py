@@ -15,8 +15,10 @@ symbolic numerator it is a floor once the numerator's sign is proved for every s
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +26,8 @@ from convgraph import dims as D
 from convgraph.dims import Dim
 
 Shape = tuple
+#: an element: int, float, a dim or a Frac
+Elem = Any
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,7 @@ class Frac:
 # --------------------------------------------------------------------------------------------
 
 
-def _as_dim(v) -> Dim:
+def _as_dim(v: Elem) -> Dim:
     if isinstance(v, (D.QA, D.Combo)):
         return D.lower(v)
     if isinstance(v, (bool, np.bool_)):
@@ -108,7 +112,7 @@ def _as_dim(v) -> Dim:
     raise ValueError(f"{_show(v)} is not an integer")
 
 
-def _show(v) -> str:
+def _show(v: Elem) -> str:
     if isinstance(v, Frac):
         return f"({D.dim_str(v.num)})/{v.den}"
     if isinstance(v, (D.QA, D.Combo)):
@@ -116,7 +120,7 @@ def _show(v) -> str:
     return repr(v.item() if isinstance(v, np.generic) else v)
 
 
-def _rat(v) -> tuple[Dim, int]:
+def _rat(v: Elem) -> tuple[Dim, int]:
     """(numerator dim, positive int denominator)."""
     if isinstance(v, Frac):
         return v.num, v.den
@@ -128,7 +132,7 @@ def _rat(v) -> tuple[Dim, int]:
     return _as_dim(v), 1
 
 
-def _make(num: Dim, den: int):
+def _make(num: Dim, den: int) -> Elem:
     num = D.lower(num)
     g = 1 if isinstance(num, D.Combo) else math.gcd(den, _content(num))
     num, den = (D.lower(D.floordiv(num, g)) if g > 1 else num), den // g
@@ -150,7 +154,7 @@ def _content(d: Dim) -> int:
     return 1
 
 
-def _symbolic(*vs) -> bool:
+def _symbolic(*vs: Elem) -> bool:
     return any(isinstance(v, (D.QA, D.Combo, Frac)) for v in vs)
 
 
@@ -179,25 +183,25 @@ def _nonneg(d: Dim) -> bool:
     return False
 
 
-def add(a, b):
+def add(a: Elem, b: Elem) -> Elem:
     if not _symbolic(a, b):
         return a + b
     (n1, d1), (n2, d2) = _rat(a), _rat(b)
     return _make(D.add(D.mul(n1, d2), D.mul(n2, d1)), d1 * d2)
 
 
-def mul(a, b):
+def mul(a: Elem, b: Elem) -> Elem:
     if not _symbolic(a, b):
         return a * b
     (n1, d1), (n2, d2) = _rat(a), _rat(b)
     return _make(D.mul(n1, n2), d1 * d2)
 
 
-def sub(a, b):
+def sub(a: Elem, b: Elem) -> Elem:
     return add(a, mul(b, -1))
 
 
-def true_div(a, b):
+def true_div(a: Elem, b: Elem) -> Elem:
     """Float division (a float tensor): exact, the divisor a nonzero constant."""
     (n1, d1), (n2, d2) = _rat(a), _rat(b)
     n2 = D.lower(n2)
@@ -210,7 +214,7 @@ def true_div(a, b):
     return _make(D.mul(n1, d2), d1 * n2)
 
 
-def int_div(a, b):
+def int_div(a: Elem, b: Elem) -> Elem:
     """ONNX integer Div: truncation toward zero."""
     b = D.lower(_as_dim(b))
     if not isinstance(b, int) or b == 0:
@@ -261,7 +265,7 @@ def _trunc(num: Dim, den: int) -> Dim:
     return D.lower(D.mul(_floordiv(D.lower(D.mul(num, -1)), den), -1))
 
 
-def floor(a):
+def floor(a: Elem) -> Elem:
     if isinstance(a, Frac):
         return _floordiv(a.num, a.den)
     if isinstance(a, (float, np.floating)):
@@ -269,7 +273,7 @@ def floor(a):
     return a
 
 
-def ceil(a):
+def ceil(a: Elem) -> Elem:
     if isinstance(a, Frac):
         return D.lower(D.ceildiv(a.num, a.den))
     if isinstance(a, (float, np.floating)):
@@ -277,7 +281,7 @@ def ceil(a):
     return a
 
 
-def to_int(a):
+def to_int(a: Elem) -> Elem:
     """Cast to an integer type: truncation."""
     if isinstance(a, Frac):
         return _trunc(a.num, a.den)
@@ -286,7 +290,7 @@ def to_int(a):
     return _as_dim(a) if not isinstance(a, (D.QA, D.Combo)) else a
 
 
-def compare(a, b) -> int:
+def compare(a: Elem, b: Elem) -> int:
     """-1, 0 or 1 for a < b, a == b, a > b, proved for every size (SignUnknown otherwise)."""
     if not _symbolic(a, b):
         return (a > b) - (a < b)
@@ -300,15 +304,15 @@ def compare(a, b) -> int:
     return s
 
 
-def maximum(a, b):
+def maximum(a: Elem, b: Elem) -> Elem:
     return a if compare(a, b) >= 0 else b
 
 
-def minimum(a, b):
+def minimum(a: Elem, b: Elem) -> Elem:
     return a if compare(a, b) <= 0 else b
 
 
-def modulo(a, b):
+def modulo(a: Elem, b: Elem) -> Elem:
     """ONNX Mod with fmod=0 (the sign of the divisor), b a nonzero constant."""
     if not _symbolic(a, b):
         return a % b
@@ -316,11 +320,11 @@ def modulo(a, b):
     return D.lower(D.add(_as_dim(a), D.mul(D.floordiv(_as_dim(a), b), -b))) if b > 0 else None
 
 
-def show(v) -> str:
+def show(v: Elem) -> str:
     return _show(v)
 
 
-def elementwise(fn, *arrays: np.ndarray) -> np.ndarray:
+def elementwise(fn: Callable[..., Elem], *arrays: Any) -> np.ndarray:
     """fn over broadcast arrays, element by element (object dtype when symbolic)."""
     bs = np.broadcast_arrays(*[np.asarray(a, dtype=object) for a in arrays])
     out = np.empty(bs[0].shape, dtype=object)
