@@ -347,14 +347,15 @@ LAYER_RULES: dict[type, Callable] = {
 
 
 def _same_dims(ctx: _Ctx, shapes: list[Shape], skip: int | None, what: str) -> None:
-    first = shapes[0]
-    for other in shapes[1:]:
+    first, names = shapes[0], ctx.at.inputs
+    for i, other in enumerate(shapes[1:], start=1):
         if len(other) != len(first):
             raise ctx.fail(f"{what}: ranks differ: {len(first)}-D vs {len(other)}-D")
+        pair = f" of '{names[0]}' and '{names[i]}'" if len(names) > i else ""
         for j, (a, b) in enumerate(zip(first, other)):
             if j != skip:
                 lab = _axis_label(first, j)
-                ctx.require(a, "==", b, f"{lab} sizes must be equal", kind="merge", axis=lab)
+                ctx.require(a, "==", b, f"{lab} sizes{pair} must be equal", kind="merge", axis=lab)
 
 
 def _cat(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
