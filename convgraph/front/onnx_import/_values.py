@@ -95,6 +95,46 @@ class Frac:
     den: int
 
 
+@dataclass(frozen=True)
+class Trunc:
+    """trunc(num / den) where the dim algebra cannot hold the floor (a sum of different floors of
+    one symbol, growing with it): kept as an atom, so that sums that cancel it still resolve."""
+
+    num: Dim
+    den: int
+
+
+@dataclass(frozen=True)
+class Lin:
+    """base + sum(coef * atom): what arithmetic on ``Trunc`` atoms makes."""
+
+    base: Dim
+    terms: tuple[tuple[Trunc, int], ...]
+
+
+def _lin(v: Elem) -> Lin:
+    return v if isinstance(v, Lin) else Lin(_as_dim(v), ())
+
+
+def _lin_add(a: Elem, b: Elem) -> Elem:
+    x, y = _lin(a), _lin(b)
+    coefs: dict[Trunc, int] = dict(x.terms)
+    for t, c in y.terms:
+        coefs[t] = coefs.get(t, 0) + c
+    terms = tuple((t, c) for t, c in coefs.items() if c)
+    base = D.lower(D.add(x.base, y.base))
+    return Lin(base, terms) if terms else base
+
+
+def _lin_scale(a: Lin, k: Elem) -> Elem:
+    k = D.lower(_as_dim(k))
+    if not isinstance(k, int):
+        raise ValueError(f"{_show(a)} times {_show(k)}: not expressible")
+    terms = tuple((t, c * k) for t, c in a.terms if c * k)
+    base = D.lower(D.mul(a.base, k))
+    return Lin(base, terms) if terms else base
+
+
 # --------------------------------------------------------------------------------------------
 # Elements
 # --------------------------------------------------------------------------------------------
@@ -113,6 +153,9 @@ def _as_dim(v: Elem) -> Dim:
 
 
 def _show(v: Elem) -> str:
+    if isinstance(v, Lin):
+        parts = [D.dim_str(v.base)] + [f"{c}*trunc(({D.dim_str(t.num)})/{t.den})" for t, c in v.terms]
+        return " + ".join(parts)
     if isinstance(v, Frac):
         return f"({D.dim_str(v.num)})/{v.den}"
     if isinstance(v, (D.QA, D.Combo)):
@@ -155,7 +198,7 @@ def _content(d: Dim) -> int:
 
 
 def _symbolic(*vs: Elem) -> bool:
-    return any(isinstance(v, (D.QA, D.Combo, Frac)) for v in vs)
+    return any(isinstance(v, (D.QA, D.Combo, Frac, Lin)) for v in vs)
 
 
 def sign(d: Dim) -> int | None:
@@ -186,6 +229,8 @@ def _nonneg(d: Dim) -> bool:
 def add(a: Elem, b: Elem) -> Elem:
     if not _symbolic(a, b):
         return a + b
+    if isinstance(a, Lin) or isinstance(b, Lin):
+        return _lin_add(a, b)
     (n1, d1), (n2, d2) = _rat(a), _rat(b)
     return _make(D.add(D.mul(n1, d2), D.mul(n2, d1)), d1 * d2)
 
@@ -193,6 +238,8 @@ def add(a: Elem, b: Elem) -> Elem:
 def mul(a: Elem, b: Elem) -> Elem:
     if not _symbolic(a, b):
         return a * b
+    if isinstance(a, Lin) or isinstance(b, Lin):
+        return _lin_scale(a, b) if isinstance(a, Lin) else _lin_scale(b, a)
     (n1, d1), (n2, d2) = _rat(a), _rat(b)
     return _make(D.mul(n1, n2), d1 * d2)
 
@@ -253,16 +300,19 @@ def _floordiv(num: Dim, den: int) -> Dim:
         return got
 
 
-def _trunc(num: Dim, den: int) -> Dim:
+def _trunc(num: Dim, den: int) -> Elem:
     if den < 0:
-        return D.lower(D.mul(_trunc(num, -den), -1))
+        return mul(_trunc(num, -den), -1)
     s = sign(num)
     if s is None:
         raise SignUnknown(f"the sign of {D.dim_str(num)} is not the same for every size, so its "
                           f"truncating division by {den} is not one floor")
-    if s >= 0:
-        return _floordiv(num, den)
-    return D.lower(D.mul(_floordiv(D.lower(D.mul(num, -1)), den), -1))
+    try:
+        if s >= 0:
+            return _floordiv(num, den)
+        return D.lower(D.mul(_floordiv(D.lower(D.mul(num, -1)), den), -1))
+    except ValueError:
+        return Lin(0, ((Trunc(num, den), 1),))
 
 
 def floor(a: Elem) -> Elem:
