@@ -505,3 +505,14 @@ def test_check_imported_reports_a_wrong_weight(tmp_path):
         assert not check_imported(broken, count=2).ok
     except Exception as e:  # noqa: BLE001 - a missing parameter may also be refused outright
         assert "bias" in str(e)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name,what", [("milesial_unet", "pad(v, like="), ("interp_unet", "F.interpolate(v, size=")])
+def test_to_like_idioms_are_recognised_and_named_until_the_ir_has_them(torch, name, what, tmp_path):
+    """The computed Pad / Resize of the two U-Nets are recognised as pad-to-like / interpolate-to-
+    like of the skip they must match (named); the IR gains those with the catalogue issue (#9)."""
+    path = str(tmp_path / f"{name}.onnx")
+    _export(torch, name, False, path)
+    line = _one_line_error(_cli("shapes", path), path)
+    assert what in line and "Relu_output_0" in line and "issue #9" in line

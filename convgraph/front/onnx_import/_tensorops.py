@@ -304,8 +304,11 @@ def _resize_sizes(imp: Importer, x: Tensor, v: Any, axes: list[int], mode: ir.Up
     scales = [_integer_scale(i, o) for i, o in zip(x.dims[2:], spatial)]
     if None in scales:
         j = scales.index(None)
-        raise imp.fail(f"Resize to a computed size {D.dim_str(spatial[j])} from {D.dim_str(x.dims[2 + j])} (an "
-                       "interpolate-to-like): the IR has no size-from-another-tensor Upsample yet")
+        like = _find_like(imp, x, spatial)
+        what = (f"F.interpolate(v, size=like.shape[2:]) with like = '{like.name}'" if like is not None else
+                "no other feature map has that size")
+        raise imp.fail(f"Resize to a computed size {D.dim_str(spatial[j])} from {D.dim_str(x.dims[2 + j])} "
+                       f"({what}): the IR's interpolate-to-like is not here yet (issue #9)")
     return ir.Upsample("Upsample", None, tuple(float(s or 1) for s in scales), mode, align)
 
 
@@ -325,8 +328,11 @@ def _pad(imp: Importer, node: Any, a: dict, ins: list) -> None:
     x = _x(imp, ins[0])
     r = len(x.dims)
     if len(ins) > 1 and isinstance(ins[1], Known) and ins[1].ints() is None:
-        raise imp.fail(f"Pad by computed amounts [{', '.join(V.show(e) for e in ins[1].arr.flat)}] (a pad-to-like): "
-                       "the IR has no pad-to-the-size-of-another-tensor yet")
+        like = _pad_like(imp, x, list(ins[1].arr.flat))
+        what = (f"pad(v, like='{like.name}'): centred up to that feature map's size" if like is not None else
+                "not a centred pad up to another feature map's size")
+        raise imp.fail(f"Pad by computed amounts [{', '.join(V.show(e) for e in ins[1].arr.flat)}] ({what}): "
+                       "the IR's pad-to-like is not here yet (issue #9)")
     flat = _ints(imp, ins[1], "pads") if len(ins) > 1 and ins[1] is not None else list(a.get("pads", []))
     axes = [v % r for v in _ints(imp, ins[3], "axes")] if len(ins) > 3 and ins[3] is not None else list(range(r))
     value = 0.0
@@ -351,6 +357,46 @@ def _pad(imp: Importer, node: Any, a: dict, ins: list) -> None:
 # --------------------------------------------------------------------------------------------
 # Merges, activations, dense layers
 # --------------------------------------------------------------------------------------------
+
+
+def _find_like(imp: Importer, v: Tensor, spatial: list) -> Tensor | None:
+    """The latest other feature map of v's rank whose spatial dims are exactly ``spatial``."""
+    for t in reversed(list(imp.values.values())):
+        if isinstance(t, Tensor) and t.name != v.name and len(t.dims) == len(v.dims) and \
+                all(_same_elem(a, b) for a, b in zip(t.dims[2:], spatial)):
+            return t
+    return None
+
+
+def _same_elem(a: Any, b: Any) -> bool:
+    try:
+        return V.sub(a, b) == 0
+    except ValueError:
+        return False
+
+
+def _pad_like(imp: Importer, x: Tensor, flat: list) -> Tensor | None:
+    """The ``like`` of a computed Pad that pads x's spatial axes up to another feature map's size,
+    ``(w - v) // 2`` at the start and the rest at the end (F.pad in the U-Net idiom), N and C not
+    at all; None when the pads are anything else."""
+    r = len(x.dims)
+    if len(flat) != 2 * r or not all(_same_elem(p, 0) for p in flat[:2] + flat[r:r + 2]):
+        return None
+    try:
+        out = [V.add(V.add(d, flat[j]), flat[j + r]) for j, d in enumerate(x.dims)][2:]
+    except ValueError:
+        return None
+    like = _find_like(imp, x, out)
+    if like is None:
+        return None
+    for j in range(2, r):
+        try:
+            centred = V.int_div(V.sub(like.dims[j], x.dims[j]), 2)
+        except ValueError:
+            return None
+        if not _same_elem(flat[j], centred):
+            return None
+    return like
 
 
 def _concat(imp: Importer, node: Any, a: dict, ins: list) -> None:
