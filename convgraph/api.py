@@ -72,7 +72,10 @@ def load(path: str | os.PathLike[str], dims: dict | None = None) -> Graph:
     from convgraph.front.onnx_import import is_onnx
 
     if is_onnx(path):
-        return wrap(load_onnx(path, dims).graph)
+        imported = load_onnx(path, dims)
+        g = wrap(imported.graph)
+        g.memo(ONNX_SOURCE, lambda: imported)  # check() runs the file itself
+        return g
     if dims:
         from convgraph.errors import ConvGraphError, Loc
 
@@ -81,6 +84,10 @@ def load(path: str | os.PathLike[str], dims: dict | None = None) -> Graph:
     from convgraph.front.dsl import load as _load
 
     return wrap(_load(path))
+
+
+#: the memo key under which a graph loaded from ONNX keeps its import (``check`` runs that file)
+ONNX_SOURCE = "onnx_import"
 
 
 def load_onnx(path: str | os.PathLike[str], dims: dict | None = None) -> Any:
@@ -111,7 +118,14 @@ def solve(graph: ir.Graph, tiling: bool = True) -> Solution:
 
 
 def check(graph: ir.Graph, **kw: Any) -> Any:
-    """Validate the ONNX export on onnxruntime across sizes (see ``convgraph.validate.check``)."""
+    """Validate the ONNX export on onnxruntime across sizes (see ``convgraph.validate.check``); a
+    graph loaded from an ONNX file: that file itself, with its weights
+    (``convgraph.validate.onnx_check.check_imported``)."""
+    imported: Any = graph._memo.get(ONNX_SOURCE)
+    if imported is not None:
+        from convgraph.validate.onnx_check import check_imported
+
+        return check_imported(imported, **kw)
     from convgraph.validate import check as _check
 
     return _check(graph, **kw)

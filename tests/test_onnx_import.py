@@ -486,6 +486,7 @@ def test_check_runs_the_original_file_against_formulas_and_reference(torch, tmp_
     imported = load_onnx(path)
     params = file_params(imported, path)
     assert params and all(k.split(".")[-1] in ("weight", "bias") for k in params)
+    assert cg.check(cg.load(path), count=2).ok  # the API runs the file too
 
 
 def test_check_imported_reports_a_wrong_weight(tmp_path):

@@ -7,7 +7,7 @@ from typing import Any
 
 from convgraph.cli._main import load_arg, parse_at
 from convgraph.errors import ConvGraphError, Loc
-from convgraph.front.onnx_import import is_onnx, parse_dims
+from convgraph.front.onnx_import import is_onnx
 from convgraph.validate import check
 
 
@@ -31,11 +31,8 @@ def cli_check(args: argparse.Namespace) -> int:
 def _check_onnx(args: argparse.Namespace, sizes: Any, providers: tuple[str, ...]) -> Any:
     """An ONNX model: the file itself on onnxruntime, against the formulas and the numpy reference
     of the imported IR with the file's weights."""
-    from convgraph.api import load_onnx, wrap
-    from convgraph.validate.onnx_check import check_imported
+    from convgraph.api import check as api_check
 
     if args.weights:
         raise ConvGraphError("--weights: an ONNX model carries its own weights", Loc("<command line>", 0, 0))
-    imported = load_onnx(args.file, parse_dims(args.dims) or None)
-    wrap(imported.graph)
-    return check_imported(imported, sizes=sizes, providers=providers, seed=args.seed)
+    return api_check(load_arg(args), sizes=sizes, providers=providers, seed=args.seed)
