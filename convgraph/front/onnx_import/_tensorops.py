@@ -477,7 +477,7 @@ def _reshape(imp: Importer, node: Any, a: dict, ins: list) -> None:
     target = ins[1].dims()
     if not a.get("allowzero", 0):
         target = [x.dims[j] if isinstance(t, int) and t == 0 and j < len(x.dims) else t for j, t in enumerate(target)]
-    cands = _flatten_candidates(x.dims, len(target))
+    cands = sorted(_flatten_candidates(x.dims, len(target)), key=lambda c: -c[0])  # trailing axes first
     for pins_ok in (False, True):
         for start, end, out in cands:
             pins = [j for j, (t, d) in enumerate(zip(target, out)) if not _fits(t, d)]
