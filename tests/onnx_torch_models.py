@@ -86,3 +86,19 @@ class ResNet(nn.Module):
         s.pool = nn.AdaptiveAvgPool2d(1); s.fc = nn.Linear(32, 10)
     def forward(s, x):
         return s.fc(torch.flatten(s.pool(s.layers(s.stem(x))), 1))
+
+
+class UpsampleUNet(PaddedUNet):
+    """Decoder by nn.Upsample(scale_factor=2) + 1x1 conv (legacy: Resize with constant scales;
+    dynamo: Resize with sizes computed from the input size)."""
+
+    def __init__(s, c=4, depth=3, mode="nearest"):
+        super().__init__(c, depth)
+        align = None if mode == "nearest" else False
+        s.ups = nn.ModuleList([nn.Sequential(nn.Upsample(scale_factor=2, mode=mode, align_corners=align),
+                                             nn.Conv2d(c << (i + 1), c << i, 1)) for i in reversed(range(depth))])
+
+
+class BilinearUNet(UpsampleUNet):
+    def __init__(s):
+        super().__init__(mode="bilinear")

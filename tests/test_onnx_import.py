@@ -384,6 +384,8 @@ def test_annotate_keeps_external_data_and_writes_nothing_on_error(tmp_path):
 #: name -> (class, example input shape, dynamic axes (axis -> symbol), sizes tried per symbol)
 TORCH_MODELS = {
     "padded_unet": ("PaddedUNet", (1, 3, 16, 24), {0: "N", 2: "H", 3: "W"}, range(1, 41)),
+    "upsample_unet": ("UpsampleUNet", (1, 3, 16, 24), {0: "N", 2: "H", 3: "W"}, range(1, 41)),
+    "bilinear_unet": ("BilinearUNet", (1, 3, 16, 24), {0: "N", 2: "H", 3: "W"}, range(1, 41)),
     "interp_unet": ("InterpUNet", (1, 3, 16, 24), {0: "N", 2: "H", 3: "W"}, range(1, 41)),
     "milesial_unet": ("MilesialUNet", (1, 3, 16, 24), {0: "N", 2: "H", 3: "W"}, range(1, 41)),
     "dcgan": ("DCGAN", (2, 8, 2, 3), {0: "N", 2: "H", 3: "W"}, range(1, 12)),
@@ -600,3 +602,24 @@ def _ort_truncated_pool(attrs: dict, sizes: tuple) -> list[int]:
     p = attrs["pads"]
     return [int((i + p[j] + p[j + 2] - (d[j] * (k - 1) + 1)) / s) + 1
             for j, (i, k, s) in enumerate(zip(sizes, attrs["kernel_shape"], attrs["strides"]))]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("name", ["padded_unet", "upsample_unet", "dcgan", "ae1d", "resnet"])
+def test_annotated_static_dims_agree_with_onnx_strict_inference(torch, name, tmp_path):
+    """annotate at static sizes (--dims all ints): every dim is an int, and ONNX's own shape
+    inference in strict mode (which fails on a conflict with a declared dim) accepts them all."""
+    src, out = str(tmp_path / "m.onnx"), str(tmp_path / "a.onnx")
+    _, shape, _ = _export(torch, name, False, src)
+    dims = list(shape)
+    dims[0] = 2
+    res = _cli("annotate", src, "-o", out, "--dims", "x=" + ",".join(map(str, dims)))
+    assert res.returncode == 0, res.stderr
+    m = onnx.load(out)
+    declared = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim]
+                for vi in list(m.graph.value_info) + list(m.graph.output)}
+    assert declared and all(all(v > 0 for v in dims) for dims in declared.values())
+    inferred = onnx.shape_inference.infer_shapes(m, strict_mode=True, data_prop=True)
+    for vi in list(inferred.graph.value_info) + list(inferred.graph.output):
+        if vi.name in declared:
+            assert [d.dim_value for d in vi.type.tensor_type.shape.dim] == declared[vi.name], vi.name
