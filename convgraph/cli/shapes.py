@@ -46,7 +46,8 @@ def shapes_json(graph: Graph, res: ShapeResult, sizes: Mapping[str, int], valid:
         "file": graph.filename,
         "inputs": {n.name: shape(n.name) for n in graph.inputs},
         "outputs": {n: shape(n) for n in graph.outputs},
-        "values": [{"name": n.name, "op": _op_label(n), "line": n.loc.line, "shape": shape(n.name)}
+        "values": [{"name": n.name, "op": _op_label(n), "line": n.loc.line, "shape": shape(n.name),
+                    **({"node": n.loc.node} if n.loc.node else {})}
                    for n in graph.nodes],
         "constraints": [{"layer": c.where, "line": c.loc.line, "condition": _condition(c, sizes),
                          "rule": c.rule, "formula": c.condition(), "kind": c.kind,
@@ -71,9 +72,11 @@ def shapes_text(graph: Graph, res: ShapeResult, sizes: Mapping[str, int], valid:
     out = []
     if graph.doc:
         out += [graph.doc.strip().splitlines()[0], ""]
-    rows = [[v["name"], v["op"], str(v["line"]), "(" + ", ".join(map(str, v["shape"])) + ")"]
+    onnx = any("node" in v for v in data["values"])  # imported: the ONNX node, not a line
+    rows = [[v["name"], v["op"], v.get("node", "-") if onnx else str(v["line"]),
+             "(" + ", ".join(map(str, v["shape"])) + ")"]
             for v in data["values"]]
-    out.append(_table(rows, ["value", "op", "line", "shape"]))
+    out.append(_table(rows, ["value", "op", "node" if onnx else "line", "shape"]))
     out.append("")
     outs = ", ".join(graph.outputs)
     out.append(f"outputs: {outs}" + (f"   at {', '.join(f'{k}={v}' for k, v in sizes.items())}" if sizes else ""))
