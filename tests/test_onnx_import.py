@@ -299,6 +299,14 @@ def test_bad_input_untyped_input(tmp_path):
     assert _cli("shapes", p, "--dims", "x=N,3,H,W").returncode == 0
 
 
+def test_bad_input_dims_of_the_wrong_rank(tmp_path):
+    p = _conv_model(tmp_path, extra=[helper.make_node("Relu", ["c"], ["y"], name="r")])
+    res = _cli("shapes", p, "--dims", "x=N,3,H")
+    assert res.returncode == 2 and res.stderr.startswith("<command line>:0:0: error: --dims gives 'x' 3 dims")
+    res = _cli("shapes", p, "--dims", "z=N,3,H,W")
+    assert res.returncode == 2 and "the model's inputs are x" in res.stderr
+
+
 def test_bad_input_reshape_that_is_not_a_flatten(tmp_path):
     extra = [helper.make_node("Reshape", ["c", "shape"], ["y"], name="rs")]
     p = _conv_model(tmp_path, x_dims=("N", 3, 33, 33), extra=extra, inits=[_i64("shape", [4, -1, 2])])

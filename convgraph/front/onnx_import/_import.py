@@ -159,9 +159,13 @@ def known_array(arr: np.ndarray) -> Known:
 
 
 def _input_dims(imp: Importer, vi: Any, override: Sequence | None) -> tuple:
-    if override is not None:
-        return tuple(override)
     t = vi.type.tensor_type
+    if override is not None:
+        declared = len(t.shape.dim) if vi.type.HasField("tensor_type") and t.HasField("shape") else None
+        if declared is not None and declared != len(override):
+            raise ImportError_(f"--dims gives '{vi.name}' {len(override)} dims, but the model's input is "
+                               f"{declared}-D", Loc("<command line>", 0, 0))
+        return tuple(override)
     if not vi.type.HasField("tensor_type") or not t.HasField("shape"):
         raise imp.fail(f"graph input '{vi.name}' has no shape; give one with --dims {vi.name}=N,C,H,W")
     out = []
