@@ -631,3 +631,21 @@ def test_annotated_static_dims_agree_with_onnx_strict_inference(torch, name, tmp
     for vi in list(inferred.graph.value_info) + list(inferred.graph.output):
         if vi.name in declared:
             assert [d.dim_value for d in vi.type.tensor_type.shape.dim] == declared[vi.name], vi.name
+
+
+@pytest.mark.torch
+def test_opset9_upsample_is_torch_nearest_checked_on_onnxruntime(torch, tmp_path):
+    """Opset 7-9 ``Upsample`` (no coordinate mode: floor(j / scale)) is torch's nearest: the
+    file's values on onnxruntime equal the numpy reference of the imported IR."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import onnx_torch_models as M
+
+    path = str(tmp_path / "up9.onnx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(M.UpsampleUNet().eval(), (torch.randn(1, 3, 16, 24),), path, input_names=["x"],
+                          output_names=["y"], dynamic_axes={"x": {0: "N", 2: "H", 3: "W"}}, dynamo=False,
+                          opset_version=9)
+    assert any(n.op_type == "Upsample" for n in onnx.load(path).graph.node)
+    res = _cli("check", path, "--json")
+    assert res.returncode == 0 and json.loads(res.stdout)["ok"], res.stdout + res.stderr

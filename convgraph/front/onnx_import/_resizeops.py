@@ -16,6 +16,8 @@ from convgraph.front.onnx_import._values import Known, Padded, Tensor
 
 def _resize_mode(imp: Importer, a: dict, nd: int) -> tuple[ir.UpsampleMode, bool | None]:
     mode = a.get("mode", "nearest")
+    if a.get("_op") == "Upsample":  # opset 7-9 Upsample: floor(j / scale), i.e. asymmetric + floor
+        a = {**a, "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
     ctm = a.get("coordinate_transformation_mode", "half_pixel")
     if mode == "nearest":
         nm = a.get("nearest_mode", "round_prefer_floor")
@@ -37,7 +39,7 @@ def _resize(imp: Importer, node: Any, a: dict, ins: list) -> None:
     nd = len(x.dims) - 2
     if a.get("antialias", 0):
         raise imp.fail("Resize with antialias: not in the IR")
-    mode, align = _resize_mode(imp, a, nd)
+    mode, align = _resize_mode(imp, {**a, "_op": node.op_type}, nd)
     scales_v = ins[2] if node.op_type == "Resize" and len(ins) > 2 else (ins[1] if len(ins) > 1 else None)
     sizes_v = ins[3] if node.op_type == "Resize" and len(ins) > 3 else None
     axes = [v % len(x.dims) for v in a.get("axes", range(len(x.dims)))]
