@@ -45,17 +45,27 @@ class Graph(ir.Graph):
         """The verified ``onnx.ModelProto`` (see ``convgraph.export.to_onnx``)."""
         from convgraph.export import to_onnx
 
-        return to_onnx(self, **kw)
+        return to_onnx(self, **file_weights(self, kw))
 
     def export(self, path: str | os.PathLike, **kw: Any) -> str:
         """Write the verified model to ``path`` atomically (see ``convgraph.export.export``)."""
         from convgraph.export import export
 
-        return export(self, path, **kw)
+        return export(self, path, **file_weights(self, kw))
 
     def check(self, **kw: Any) -> Any:
         """Validate the export on onnxruntime across sizes (see ``convgraph.validate.check``)."""
         return check(self, **kw)
+
+
+def file_weights(graph: ir.Graph, kw: dict) -> dict:
+    """A graph loaded from ONNX exports with that file's weights unless others are given."""
+    imported: Any = graph._memo.get(ONNX_SOURCE)
+    if imported is None or kw.get("params") is not None or kw.get("weights") is not None:
+        return kw
+    from convgraph.validate.onnx_check import file_params
+
+    return {**kw, "params": file_params(imported, imported.graph.filename)}
 
 
 def wrap(graph: ir.Graph) -> Graph:

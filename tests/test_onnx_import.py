@@ -649,3 +649,20 @@ def test_opset9_upsample_is_torch_nearest_checked_on_onnxruntime(torch, tmp_path
     assert any(n.op_type == "Upsample" for n in onnx.load(path).graph.node)
     res = _cli("check", path, "--json")
     assert res.returncode == 0 and json.loads(res.stdout)["ok"], res.stdout + res.stderr
+
+
+@pytest.mark.torch
+def test_export_of_an_imported_model_keeps_its_weights(torch, tmp_path):
+    """``convgraph export m.onnx`` re-lowers the imported IR (explicit pads, formula dims, the
+    metadata) with the file's own weights: onnxruntime gives the same values on both files."""
+    import onnxruntime as ort
+
+    src, out = str(tmp_path / "r.onnx"), str(tmp_path / "r2.onnx")
+    _export(torch, "resnet", False, src)
+    res = _cli("export", src, "-o", out)
+    assert res.returncode == 0, res.stderr
+    x = np.random.default_rng(0).standard_normal((2, 3, 21, 17)).astype(np.float32)
+    a = ort.InferenceSession(src).run(None, {"x": x})[0]
+    b = ort.InferenceSession(out).run(None, {"x": x})[0]
+    assert a.shape == b.shape == (2, 10)
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from convgraph.api import load
+from convgraph.api import file_weights, load
 from convgraph.cli._main import parse_at
 from convgraph.export import export_model
 
@@ -13,7 +13,8 @@ def cli_export(args: argparse.Namespace) -> int:
     """``convgraph export FILE -o OUT [--opset N] [--at SYM=INT ...] [--weights FILE] [--seed N]``."""
     sizes = parse_at(args.at)
     graph = load(args.file)
-    model = export_model(graph, args.output, args.opset, sizes, seed=args.seed, weights=args.weights)
+    params = file_weights(graph, {"weights": args.weights}).get("params")  # an ONNX model: its own weights
+    model = export_model(graph, args.output, args.opset, sizes, params=params, seed=args.seed, weights=args.weights)
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     dyn = sorted({d.dim_param for vi in model.graph.input for d in vi.type.tensor_type.shape.dim if d.dim_param})
     print(f"wrote {args.output}: opset {opset}, {len(model.graph.node)} nodes, "
