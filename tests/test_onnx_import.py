@@ -666,3 +666,11 @@ def test_export_of_an_imported_model_keeps_its_weights(torch, tmp_path):
     b = ort.InferenceSession(out).run(None, {"x": x})[0]
     assert a.shape == b.shape == (2, 10)
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_an_output_that_aliases_another_value_keeps_its_name(tmp_path):
+    extra = [helper.make_node("Relu", ["c"], ["r"], name="relu"), helper.make_node("Identity", ["r"], ["y"], name="id")]
+    p = _conv_model(tmp_path, extra=extra)
+    g = cg.load(p)
+    assert g.outputs == ("y",)
+    assert cg.check(g, count=2).ok  # onnxruntime's output 'y' is compared

@@ -287,8 +287,16 @@ def _producer_node(imp: Importer, value: str) -> Any:
 
 
 def _alias_output(imp: Importer, name: str, v: Tensor) -> str:
-    """An output that is an alias (Identity) of an IR value becomes that value."""
-    return v.name
+    """An output that is an alias of another IR value (an Identity, a Dropout) becomes an Identity
+    layer of its own name, so that the IR's outputs are the model's."""
+    if v.name == name:
+        return name
+    from convgraph.front.catalogue import construct
+
+    imp.onnx_node = _producer_node(imp, name)
+    t = imp.layer(name, construct("Identity"), v)
+    imp.onnx_node = None
+    return t.name
 
 
 def _pinned_output(imp: Importer, vi: Any, v: Tensor) -> None:
