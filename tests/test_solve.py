@@ -733,7 +733,7 @@ def test_cli_exit_codes(capsys, tmp_path):
     never = tmp_path / "never.cg"
     never.write_text("x = input(1, 2, L)\nd = Conv1d(2, 2, 3, stride=2)(x)\n"
                      "u = ConvTranspose1d(2, 2, 2, stride=2)(d)\nc = cat([x, u], dim=1)\n")
-    assert _cli(capsys, str(never))[0] == 1
+    assert _cli(capsys, str(never))[0] == 2  # no valid size is exit 2 in every verb (issue 11; was 1)
     bad = tmp_path / "bad.cg"
     bad.write_text("x = input(1, 2, L)\nassume(L % 2 == 0, L % 2 == 1)\nConv1d(2, 2, 3)\n")
     code, _, err = _cli(capsys, str(bad))
@@ -772,7 +772,8 @@ def test_dsl_expect_verdicts_and_messages():
     wrong = ms[(9, "H")]
     assert wrong.verdict == "never"
     assert "smallest counterexample H=1: 1 vs 2" in wrong.message
-    assert not sol.ok and sol.describe_runs("H") == "H >= 1"  # expects do not restrict the sizes
+    # expects take part in the valid sizes (DESIGN.md, Conditions; issue 11): one refuted for every H leaves none
+    assert not sol.ok and sol.describe_runs("H") == "no valid size"
 
 
 def test_dsl_expect_proved():

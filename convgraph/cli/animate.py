@@ -18,6 +18,7 @@ from convgraph.shapes import infer
 
 def cli_animate(args: argparse.Namespace) -> int:
     """``convgraph animate``; user errors are ConvGraphError (the CLI prints one line, exit 2)."""
+    _check_output(args)
     if _looks_like_layer(args.target):
         spec, sizes, title, loc = _from_layer_text(args)
     else:
@@ -28,6 +29,16 @@ def cli_animate(args: argparse.Namespace) -> int:
     print(f"{res.path}: {kind} {res.frames} frames of {res.size[0]}x{res.size[1]} px "
           f"in {res.seconds:.2f} s")
     return 0
+
+
+def _check_output(args: argparse.Namespace) -> None:
+    """animate writes a GIF, or a PNG strip with --png: any other extension is refused."""
+    ext = os.path.splitext(args.output)[1].lower()
+    allowed = (".png",) if args.png else (".gif", ".png")
+    if ext not in allowed:
+        want = "a .png file with --png" if args.png else "a .gif file (or .png for a static strip)"
+        raise ConvGraphError(f"animate writes {want}, not {ext or 'a file without extension'!s}: "
+                             f"-o {args.output!r}", CLI)
 
 
 def _looks_like_layer(target: str) -> bool:

@@ -3,36 +3,46 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+import sys
 
-from convgraph.cli._main import load_arg, parse_at
+from convgraph.cli._main import check_at, load_arg, parse_at
 from convgraph.errors import ConvGraphError, Loc
-from convgraph.front.onnx_import import is_onnx
-from convgraph.validate import check
+from convgraph.api import ONNX_SOURCE, check
+
+#: column widths of the streamed table (a wider cell pushes the rest of its row right)
+WIDTHS = (22, 8, 10, 20, 12, 14, 9, 0)
 
 
 def cli_check(args: argparse.Namespace) -> int:
-    """``convgraph check FILE [--at SYM=INT ...] [--provider cpu|cuda|all] [--json]``: exit 0 when
-    every run matches, 1 on any mismatch, 2 on a user error."""
-    sizes = parse_at(args.at) or None
+    """``convgraph check FILE [--at SYM=INT ...] [--sizes K] [--provider cpu|cuda|all] [--json]``:
+    exit 0 when every run matches, 1 on any mismatch, 2 on a user error. The table streams row by
+    row as each size runs; progress goes to stderr."""
+    from convgraph.validate._check import TABLE_HEAD, SizeCheck, format_row, result_rows
+
+    if args.sizes < 1:
+        raise ConvGraphError(f"--sizes takes a positive count, got {args.sizes}", Loc("<command line>", 0, 0))
+    sizes = parse_at(args.at)
+    graph = load_arg(args)
+    check_at(graph, sizes)
     providers = {"cpu": ("cpu",), "cuda": ("cuda",), "all": ("cpu", "cuda")}[args.provider]
-    if is_onnx(args.file):
-        report = _check_onnx(args, sizes, providers)
-    else:
-        graph = load_arg(args)
-        report = check(graph, sizes=sizes, providers=providers, seed=args.seed, weights=args.weights)
+    print(f"check: exporting {args.file} and choosing up to {args.sizes} sizes ...", file=sys.stderr, flush=True)
+    stream = None
+    if not args.json:
+        started: list[bool] = []
+
+        def stream(r: SizeCheck) -> None:
+            if not started:  # the header with the first row: an error before it leaves stdout empty
+                started.append(True)
+                print(format_row(TABLE_HEAD, WIDTHS), flush=True)
+            for row in result_rows(r):
+                print(format_row(row, WIDTHS), flush=True)
+
+    if args.weights and graph._memo.get(ONNX_SOURCE) is not None:
+        raise ConvGraphError("--weights: an ONNX model carries its own weights", Loc("<command line>", 0, 0))
+    report = check(graph, sizes=sizes or None, providers=providers, seed=args.seed, weights=args.weights,
+                   count=args.sizes, on_result=stream)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
-        print(report.table())
+        print("\n".join(report.footer()))
     return 0 if report.ok else 1
-
-
-def _check_onnx(args: argparse.Namespace, sizes: Any, providers: tuple[str, ...]) -> Any:
-    """An ONNX model: the file itself on onnxruntime, against the formulas and the numpy reference
-    of the imported IR with the file's weights."""
-    from convgraph.api import check as api_check
-
-    if args.weights:
-        raise ConvGraphError("--weights: an ONNX model carries its own weights", Loc("<command line>", 0, 0))
-    return api_check(load_arg(args), sizes=sizes, providers=providers, seed=args.seed)

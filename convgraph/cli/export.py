@@ -4,16 +4,25 @@ from __future__ import annotations
 import argparse
 import sys
 
-from convgraph.api import file_weights, load
-from convgraph.cli._main import parse_at
+from convgraph.api import file_weights
+from convgraph.cli._main import check_at, load_arg, parse_at
 from convgraph.export import export_model
+from convgraph.solve import solve
 
 
 def cli_export(args: argparse.Namespace) -> int:
-    """``convgraph export FILE -o OUT [--opset N] [--at SYM=INT ...] [--weights FILE] [--seed N]``."""
+    """``convgraph export FILE -o OUT [--opset N] [--at SYM=INT ...] [--weights FILE] [--seed N]``.
+    A graph with no valid size is an error (exit 2) and nothing is written."""
     sizes = parse_at(args.at)
-    graph = load(args.file)
+    graph = load_arg(args)
+    check_at(graph, sizes)
+    err = solve(graph, tiling=False).no_valid_size()
+    if err is not None:
+        raise err
     params = file_weights(graph, {"weights": args.weights}).get("params")  # an ONNX model: its own weights
+    if args.weights is None and params is None:
+        print(f"note: no --weights given: the weights are random (PyTorch's default initialisation, "
+              f"--seed {args.seed})", file=sys.stderr)
     model = export_model(graph, args.output, args.opset, sizes, params=params, seed=args.seed, weights=args.weights)
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     dyn = sorted({d.dim_param for vi in model.graph.input for d in vi.type.tensor_type.shape.dim if d.dim_param})

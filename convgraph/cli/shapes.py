@@ -9,7 +9,6 @@ from collections.abc import Mapping
 
 from convgraph import dims as D
 from convgraph.dims import Dim
-from convgraph.errors import ShapeError
 from convgraph.ir import Graph, Node
 from convgraph.shapes import Constraint, ShapeResult, infer
 
@@ -42,13 +41,14 @@ def _condition(c: Constraint, sizes: Mapping[str, int]) -> str:
 
 def shapes_json(graph: Graph, res: ShapeResult, sizes: Mapping[str, int], valid: dict | None) -> dict:
     shape = lambda n: [_dim_at(d, sizes) for d in res.values[n]]  # noqa: E731
+    values: list[dict] = [{"name": n.name, "op": _op_label(n), "line": n.loc.line, "shape": shape(n.name),
+                           **({"node": n.loc.node} if n.loc.node else {})}
+                          for n in graph.nodes]
     out = {
         "file": graph.filename,
         "inputs": {n.name: shape(n.name) for n in graph.inputs},
         "outputs": {n: shape(n) for n in graph.outputs},
-        "values": [{"name": n.name, "op": _op_label(n), "line": n.loc.line, "shape": shape(n.name),
-                    **({"node": n.loc.node} if n.loc.node else {})}
-                   for n in graph.nodes],
+        "values": values,
         "constraints": [{"layer": c.where, "line": c.loc.line, "condition": _condition(c, sizes),
                          "rule": c.rule, "formula": c.condition(), "kind": c.kind,
                          **({"node": c.loc.node} if c.loc.node else {})}
@@ -58,7 +58,21 @@ def shapes_json(graph: Graph, res: ShapeResult, sizes: Mapping[str, int], valid:
         out["at"] = dict(sizes)
     if valid is not None:
         out["valid"] = valid
+        _add_on_valid(graph, res, values)
     return out
+
+
+def _add_on_valid(graph: Graph, res: ShapeResult, values: list[dict]) -> None:
+    """``shape_on_valid``: the shape simplified on the valid sizes, where that differs from the
+    general formula (``shape``, kept)."""
+    from convgraph.solve import solve
+    from convgraph.solve._simplify import simplified, valid_sets
+
+    sets = valid_sets(solve(graph, tiling=False))
+    for v in values:
+        simple = [d if isinstance(d, int) else simplified(d, sets) for d in res.values[v["name"]]]
+        if simple != v["shape"]:
+            v["shape_on_valid"] = simple
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -74,9 +88,10 @@ def shapes_text(graph: Graph, res: ShapeResult, sizes: Mapping[str, int], valid:
         out += [graph.doc.strip().splitlines()[0], ""]
     onnx = any("node" in v for v in data["values"])  # imported: the ONNX node, not a line
     rows = [[v["name"], v["op"], v.get("node", "-") if onnx else str(v["line"]),
-             "(" + ", ".join(map(str, v["shape"])) + ")"]
-            for v in data["values"]]
+             "(" + ", ".join(map(str, v.get("shape_on_valid", v["shape"]))) + ")"] for v in data["values"]]
     out.append(_table(rows, ["value", "op", "node" if onnx else "line", "shape"]))
+    if any("shape_on_valid" in v for v in data["values"]):
+        out.append("(shapes simplified on the valid sizes below; --json keeps the general formulas)")
     out.append("")
     outs = ", ".join(graph.outputs)
     out.append(f"outputs: {outs}" + (f"   at {', '.join(f'{k}={v}' for k, v in sizes.items())}" if sizes else ""))
@@ -86,31 +101,34 @@ def shapes_text(graph: Graph, res: ShapeResult, sizes: Mapping[str, int], valid:
             extra = "" if c["condition"] == c["formula"] else f"   [{c['formula']}]"
             at = f"node {c['node']}" if c.get("node") else f"line {c['line']}"
             out.append(f"  {at}: {c['layer']}: {c['rule']}: {c['condition']}{extra}")
-    if valid:
-        out += ["", "valid sizes:"]
-        for name, text in valid.items():
-            out.append(f"  {name}: {text}")
+    if valid is not None:
+        from convgraph.solve import solve
+        from convgraph.solve._report import valid_lines
+
+        out += ["", "valid sizes:"] + [f"  {line}" for line in valid_lines(solve(graph, tiling=False))]
     return "\n".join(out)
 
 
 def valid_sizes(graph: Graph) -> dict:
-    """Per symbol, the exact set of sizes at which the graph runs (from the solver), as text."""
+    """Per symbol, the exact sets (the JSON shape of ``solve --json``'s ``symbols``); raises the
+    no-valid-size error (exit 2) when the graph has none."""
     from convgraph.solve import solve
+    from convgraph.solve._report import sets_json
 
     sol = solve(graph, tiling=False)
-    return {name: sol.describe_runs(name) for name in graph.symbols}
+    err = sol.no_valid_size()
+    if err is not None:
+        raise err
+    return sets_json(sol)
 
 
 def cli_shapes(args: argparse.Namespace) -> int:
-    from convgraph.cli._main import load_arg, parse_at
+    from convgraph.cli._main import check_at, load_arg, parse_at
 
     graph = load_arg(args)
     sizes = parse_at(args.at)
     res = infer(graph)
-    try:
-        res.validate(sizes)  # ShapeError names the layer and rule
-    except ShapeError as err:
-        raise ShapeError(err.message, err.loc, err.hints + _size_hints(graph, sizes)) from None
+    check_at(graph, sizes)
     valid = None if sizes else valid_sizes(graph)
     if args.json:
         json.dump(shapes_json(graph, res, sizes, valid), sys.stdout, indent=2)
@@ -118,17 +136,3 @@ def cli_shapes(args: argparse.Namespace) -> int:
     else:
         print(shapes_text(graph, res, sizes, valid))
     return 0
-
-
-def _size_hints(graph: Graph, sizes: Mapping[str, int]) -> tuple[str, ...]:
-    """For each given symbol outside its valid set: the set and the nearest valid sizes."""
-    from convgraph.solve import solve
-
-    sol = solve(graph, tiling=False)
-    hints = []
-    for name, x in sizes.items():
-        if name in sol.symbols and x not in sol.runs(name):
-            below, above = sol.nearest(name, x)
-            near = ", ".join(str(v) for v in (below, above) if v is not None) or "none"
-            hints.append(f"valid {name}: {sol.describe_runs(name)}; nearest valid: {near}")
-    return tuple(hints)

@@ -33,7 +33,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -150,8 +150,19 @@ def _onnx_dims(dims: Iterable[D.Dim]) -> list[int | str]:
     return [d if isinstance(d, int) else D.dim_str(d) for d in dims]
 
 
-def _vi(name: str, dims: Iterable[D.Dim]) -> onnx.ValueInfoProto:
-    return helper.make_tensor_value_info(name, TensorProto.FLOAT, _onnx_dims(dims))
+def _vi(name: str, dims: Iterable[D.Dim], namer: Callable[[D.Dim], str] | None = None) -> onnx.ValueInfoProto:
+    shown = _onnx_dims(dims) if namer is None else [d if isinstance(d, int) else namer(d) for d in dims]
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shown)
+
+
+def _valid_namer(graph: ir.Graph) -> Callable[[D.Dim], str]:
+    """dim -> its dim_param: the formula simplified on the valid sizes (``floor(H/2)`` is ``H/2``
+    where every valid H is even); the general formulas go to the ``convgraph.formulas`` metadata."""
+    from convgraph.solve import solve
+    from convgraph.solve._simplify import simplified, valid_sets
+
+    sets = valid_sets(solve(graph, tiling=False))
+    return lambda d: simplified(d, sets)
 
 
 @dataclass(frozen=True)
@@ -175,9 +186,10 @@ def _build(plan: Plan) -> Built:
             emit_node(b, node, values)
     known = {**values, **dict(b.known_shapes)}
     outs = set(g.outputs)
+    namer = _valid_namer(g) if g.symbols else None
     inputs = [_vi(n.name, values[n.name]) for n in g.inputs]
-    outputs = [_vi(name, values[name]) for name in g.outputs]
-    inner = [_vi(name, dims) for name, dims in known.items()
+    outputs = [_vi(name, values[name], namer) for name in g.outputs]
+    inner = [_vi(name, dims, namer) for name, dims in known.items()
              if name not in outs and name not in {n.name for n in g.inputs}]
     return Built(b.nodes, inputs, outputs, inner, known)
 
@@ -185,11 +197,12 @@ def _build(plan: Plan) -> Built:
 def _metadata(plan: Plan) -> dict[str, str]:
     """convgraph version, the docstring, the inputs, the constraints on the input sizes (and the
     solver's valid size sets where the solver is available)."""
-    return graph_metadata(plan.source, {n.name: plan.values[n.name] for n in plan.graph.inputs}, plan.sizes)
+    return graph_metadata(plan.source, {n.name: plan.values[n.name] for n in plan.graph.inputs}, plan.sizes,
+                          {n.name: plan.values[n.name] for n in plan.graph.nodes})
 
 
-def graph_metadata(source: ir.Graph, inputs: Mapping[str, tuple],
-                   sizes: Mapping[str, int] | None = None) -> dict[str, str]:
+def graph_metadata(source: ir.Graph, inputs: Mapping[str, tuple], sizes: Mapping[str, int] | None = None,
+                   formulas: Mapping[str, tuple] | None = None) -> dict[str, str]:
     """The ``metadata_props`` convgraph writes (export and annotate): version, source, input dims,
     constraints (an imported model's name their node), doc, baked sizes, the solver's valid sets."""
     res = infer(source)
@@ -202,6 +215,7 @@ def graph_metadata(source: ir.Graph, inputs: Mapping[str, tuple],
              **({"node": c.loc.node} if c.loc.node else {})}
             for c in res.constraints]),
     }
+    meta["convgraph.formulas"] = json.dumps({k: _onnx_dims(v) for k, v in (formulas or {}).items()})
     if source.doc:
         meta["convgraph.doc"] = source.doc
     if sizes:
@@ -357,6 +371,11 @@ def _check_model(model: onnx.ModelProto | str, loc: Loc) -> None:
 def _prepare(graph: ir.Graph, opset: int | None, sizes: Mapping[str, int] | None,
              params: Mapping[str, np.ndarray] | None, seed: int, weights: str | os.PathLike[str] | None
              ) -> tuple[Plan, dict[str, np.ndarray], Built]:
+    from convgraph.solve import solve
+
+    err = solve(graph, tiling=False).no_valid_size()  # a graph with no valid size is not exported
+    if err is not None:
+        raise err
     plan = _plan(graph, opset, sizes)
     params = resolve_params(graph, params, seed, weights)
     built = _build(plan)

@@ -21,6 +21,7 @@ import itertools
 import os
 import re
 from collections.abc import Callable, Collection, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal, TypeVar, overload
 
@@ -334,6 +335,8 @@ class _Parser:
         return next(n for n in suffixed(base) if n not in self.values and not (names_layer and n in self.layer_names))
 
     def define(self, node: Node, source_name: str | None) -> None:
+        if source_name is not None:
+            node = replace(node, source=source_name)
         self.nodes.append(node)
         self.values[node.name] = node
         if node.layer_name is not None:

@@ -186,6 +186,9 @@ class Node:
     layer_name: str | None = None
     dims: tuple[int | str, ...] = ()
     dim: int = 1
+    #: the name the value is assigned to in the file ("" when unnamed or built in Python); what
+    #: convgraph prints for the user to paste. Not part of equality: a built graph equals its DSL twin.
+    source: str = field(default="", compare=False)
 
     @property
     def spec(self) -> LayerSpec:

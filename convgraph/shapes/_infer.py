@@ -172,7 +172,7 @@ class _Ctx:
         if isinstance(lhs, int) and isinstance(rhs, int):
             if not D.compare(lhs, op, rhs):
                 err = GraphError if kind == "merge" or axis == "C" else ShapeError
-                why = f"got {lhs}" if op == "==" else f"{lhs} {op} {rhs} is false"
+                why = _both(lhs, op, rhs, rule)
                 raise err(f"{self.where}: {rule}, {why}", self.at.loc)
             return
         if op == "==" and lhs == rhs:
@@ -198,6 +198,15 @@ class _Ctx:
     def merge(self, node: Node, args: list[Shape]) -> Shape:
         self.node = node
         return MERGE_RULES[node.op](self, node, args)
+
+
+def _both(lhs: int, op: str, rhs: int, rule: str) -> str:
+    """Both sizes, unless the rule already names the required one: ``got 8 vs 4``."""
+    if op != "==":
+        return f"{lhs} {op} {rhs} is false"
+    import re
+
+    return f"got {lhs}" if re.search(rf"\b{rhs}\b", rule) else f"got {lhs} vs {rhs}"
 
 
 def _axis_label(x: Shape, j: int) -> str:

@@ -8,7 +8,7 @@ from convgraph.solve._solve import (  # noqa: F401
     Solution,
     SymbolSizes,
     Tiling,
-    check_sizes,
     solve,
     tilings,
 )
+from convgraph.solve.sizes import check_sizes  # noqa: F401

@@ -239,13 +239,19 @@ def _pad_edit(spec: LayerSpec | None, ax: int, delta: int) -> tuple[LayerSpec, s
     return None
 
 
+def written(graph: Graph, value: str) -> str:
+    """The name a value has in the file where it is used (its internal name when it has none)."""
+    return graph.node(value).source or value
+
+
 def _crops(graph: Graph, node: Node, a: str, b: str) -> Iterator[Candidate]:
-    names = {n.name for n in graph.nodes}
+    names = {n.name for n in graph.nodes} | {n.source for n in graph.nodes}
     for v, w in ((a, b), (b, a)):
-        name = f"{v}_cropped"
+        sv, sw = written(graph, v), written(graph, w)
+        name = f"{sv}_cropped"
         while name in names:
             name += "_"
-        crop = Node(name, "crop", (v, w), node.loc)
+        crop = Node(name, "crop", (v, w), node.loc, source=name)
         inputs = tuple(name if i == v else i for i in node.inputs)
         nodes = []
         for n in graph.nodes:
@@ -253,8 +259,8 @@ def _crops(graph: Graph, node: Node, a: str, b: str) -> Iterator[Candidate]:
                 nodes += [crop, replace(n, inputs=inputs)]
             else:
                 nodes.append(n)
-        edit = (f"insert `{name} = crop({v}, like={w})` before line {node.loc.line} and use {name} "
-                f"in place of {v} there")
+        edit = (f"insert `{name} = crop({sv}, like={sw})` before line {node.loc.line} and use {name} "
+                f"in place of {sv} there")
         yield Candidate("crop", edit, _regraph(graph, tuple(nodes)), inserted=(name,))
 
 

@@ -6,13 +6,18 @@ from typing import TYPE_CHECKING, Any
 
 from convgraph import dims as D
 from convgraph.dims import EPSet
+from convgraph.errors import Loc
 from convgraph.solve._sets import BRUTE_LIMIT, MAX_PERIOD
 
 NO_PERIOD = (f"some condition has no usable period (a non-dyadic Upsample scale, or a period over "
              f"{MAX_PERIOD} from deeply nested strides)")
 
 if TYPE_CHECKING:  # pragma: no cover
-    from convgraph.solve._solve import Coupling, Fix, Merge, Solution, SymbolSizes
+    from convgraph.errors import ShapeError
+    from convgraph.solve._solve import Coupling, Merge, Solution, SymbolSizes
+
+#: admissible tuples of a Linear coupling shown in text (JSON has them all)
+SHOWN_TUPLES = 8
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,43 +173,189 @@ def _merge_json(m: Merge) -> dict[str, Any]:
     return out
 
 
-def _symbol_json(s: SymbolSizes) -> dict[str, Any]:
-    out: dict[str, Any] = {"runs": s.runs.to_json(), "exact": s.tiles.to_json()}
-    which = [k for k, ok in (("runs", s.decided), ("exact", s.exact_decided)) if not ok]
+def set_json(s: EPSet) -> dict:
+    """One JSON shape for a set of sizes, in every verb: ``x`` is a member iff ``x in exceptions``
+    or ``x >= periodic_from and x % modulus in residues``; ``periodic_from`` is given where there
+    are exceptions (else it is ``min``)."""
+    out = s.to_json()
+    if s.exceptions and s.residues:
+        out["periodic_from"] = periodic_start(s)
+    return out
+
+
+def _exact_tuples(sol: Solution, cp: Coupling) -> list[tuple[tuple[str, EPSet], ...]] | None:
+    """A Linear coupling's tuples restricted to the sizes that tile exactly (the tiling conditions
+    are on one symbol each, so this is exact); None when the tiling sets were not computed."""
+    if cp.product is None or any(sol.symbols[n].exact is None for n in cp.symbols):
+        return None
+    out = [tuple((n, st & sol.symbols[n].tiles) for n, st in t) for t in cp.product.tuples]
+    return [t for t in out if not any(st.empty for _, st in t)]
+
+
+def coupling_json(sol: Solution, cp: Coupling) -> dict:
+    """A condition relating several symbols: exact admissible tuples for a Linear after Flatten
+    (``tuples``: every combination of one tuple's sets is admissible), else the condition itself
+    (with the smallest solutions found as ``examples``)."""
+    c = cp.constraint
+    out = {"symbols": list(cp.symbols), "where": c.where, "line": c.loc.line, "kind": c.kind,
+           "condition": c.condition(), "text": cp.message}
+    if cp.product is not None:
+        out["tuples"] = [{n: set_json(st) for n, st in t} for t in cp.product.tuples]
+        exact = _exact_tuples(sol, cp)
+        if exact is not None:
+            out["exact_tuples"] = [{n: set_json(st) for n, st in t} for t in exact]
+    else:
+        out["examples"] = [dict(e) for e in cp.examples]
+    return out
+
+
+def symbol_json(sol: Solution, s: SymbolSizes) -> dict:
+    """A symbol's sets (``runs``; ``exact`` when computed), their text, and its couplings: the
+    valid sizes are ``runs`` of every symbol together with every coupling's condition."""
+    out = {"runs": set_json(s.runs), "text": describe_set(s.runs, s.name)}
+    if s.exact is not None:
+        out["exact"] = set_json(s.exact)
+        out["exact_text"] = describe_set(s.exact, s.name)
+    coupled = sol.coupled(s.name)
+    if coupled:
+        out["coupled"] = [coupling_json(sol, cp) for cp in coupled]
+    which = [k for k, ok in (("runs", s.decided), ("exact", s.exact_decided)) if not ok and
+             (k == "runs" or s.exact is not None)]
     if which:
         out["note"] = f"{' and '.join(which)}: brute force over {s.name} = 1..{BRUTE_LIMIT}, not exact ({NO_PERIOD})"
     return out
 
 
+def sets_json(sol: Solution) -> dict:
+    """``{symbol: symbol_json}``: the same object in ``shapes --json`` (``valid``), ``solve --json``
+    (``symbols``) and the API (``Solution.to_json()``)."""
+    return {n: symbol_json(sol, s) for n, s in sol.symbols.items()}
+
+
 def to_json(sol: Solution) -> dict:
     return {
-        "symbols": {n: _symbol_json(s) for n, s in sol.symbols.items()},
+        "symbols": sets_json(sol),
         "merges": [_merge_json(m) for m in sol.merges],
-        "fixes": [{"where": f.where, "line": f.line, "edit": f.edit, "holds": f.holds, "kind": f.kind}
-                  for f in sol.fixes],
+        "fixes": [{"where": f.where, "line": f.line, "edit": f.edit, "holds": f.holds, "kind": f.kind,
+                   "skip": f.value, "edits": [{k: v for k, v in vars(e).items() if v != "" and k != "loc"} |
+                                              {"line": e.loc.line, "col": e.loc.col} for e in f.edits]}
+                  for f in sol.skip_fixes],
     }
 
 
+# --------------------------------------------------------------------------------------------
+# The valid sizes in words: one description for every verb
+# --------------------------------------------------------------------------------------------
+
+
+def _groups(sol: Solution) -> list[tuple[str, ...]]:
+    """Symbols joined by couplings, in the graph's symbol order; an uncoupled symbol alone."""
+    group = {n: {n} for n in sol.symbols}
+    for cp in sol.couplings:
+        merged = set().union(*(group[n] for n in cp.symbols))
+        for n in merged:
+            group[n] = merged
+    out, seen = [], set()
+    for n in sol.symbols:
+        if n not in seen:
+            seen |= group[n]
+            out.append(tuple(m for m in sol.symbols if m in group[n]))
+    return out
+
+
+def _tuple_text(t: tuple[tuple[str, EPSet], ...]) -> str:
+    return "(" + " and ".join(describe_set(st, n) for n, st in t) + ")"
+
+
+def _group_text(sol: Solution, names: tuple[str, ...]) -> str:
+    """The exact set of a coupled group: one Linear's admissible tuples, else every symbol's own
+    set together with each coupling condition (never independent ranges)."""
+    cps = [cp for cp in sol.couplings if set(cp.symbols) <= set(names)]
+    if len(cps) == 1 and cps[0].product is not None and set(cps[0].symbols) == set(names):
+        tups = cps[0].product.tuples
+        if not tups:
+            return "no valid size"
+        shown = " or ".join(_tuple_text(t) for t in tups[:SHOWN_TUPLES])
+        more = f" or {len(tups) - SHOWN_TUPLES} more tuples (all in --json)" if len(tups) > SHOWN_TUPLES else ""
+        return shown + more
+    own = [f"({describe_set(sol.symbols[n].runs, n)})" for n in names]
+    conds = [cp.constraint.condition() for cp in cps]
+    return ", ".join(own) + ", and " + ", ".join(conds)
+
+
+def _note(sol: Solution, names: tuple[str, ...]) -> str:
+    if all(sol.symbols[n].decided for n in names):
+        return ""
+    found = "none found" if any(sol.symbols[n].runs.empty for n in names) else "not exact"
+    return f"   ({found}: {NO_PERIOD}; checked size by size for 1..{BRUTE_LIMIT} only)"
+
+
+def valid_lines(sol: Solution) -> list[str]:
+    """``H: H >= 16, H % 16 == 0``; a coupled group as one line ``H, W (coupled): ...``."""
+    out = []
+    for names in _groups(sol):
+        if len(names) == 1:
+            (n,) = names
+            out.append(f"{n}: {describe_set(sol.symbols[n].runs, n)}{_note(sol, names)}")
+        else:
+            out.append(f"{', '.join(names)} (coupled): {_group_text(sol, names)}{_note(sol, names)}")
+    return out
+
+
+def no_valid_size(sol: Solution) -> ShapeError | None:
+    """The error for a graph with no valid size, at the merge or expect that rules the last size
+    out, with the verified fixes as hints; None when some size is valid."""
+    from convgraph.errors import ShapeError
+
+    # only what is decided exactly is an error: a set found empty by a bounded search is a note
+    never = [m for m in sol.merges if m.verdict == "never" and m.decided]
+    empty = [s for s in sol.symbols.values() if s.runs.empty and s.decided]
+    if not never and not empty:
+        return None
+    if never:
+        m = never[0]
+        msg, loc = f"no valid size: {m.message}", m.constraint.loc
+    else:
+        s = empty[0]
+        on = [m for m in sol.merges if m.symbol == s.name and m.verdict == "classes"]
+        loc = on[-1].constraint.loc if on else Loc(sol.graph.filename, 0, 0)
+        msg = (f"no valid size for {s.name}: " + "; ".join(m.message for m in on) if on else
+               f"no valid size for {s.name}")
+    hints = tuple(f"fix: {line.strip()}" for line in _fix_lines(sol)[:4])
+    return ShapeError(msg, loc, hints)
+
+
 def metadata(sol: Solution) -> dict[str, str]:
-    """Compact strings for ONNX ``metadata_props``."""
+    """Compact strings for ONNX ``metadata_props``: the same description as ``convgraph shapes``
+    (a coupled symbol gets its group's line)."""
     out = {}
-    for n, s in sol.symbols.items():
-        note = "" if s.decided else f" (checked up to {BRUTE_LIMIT})"
-        exact_note = "" if s.exact_decided else f" (checked up to {BRUTE_LIMIT})"
-        out[f"convgraph.valid_sizes.{n}"] = describe_set(s.runs, n) + note
-        out[f"convgraph.exact_sizes.{n}"] = describe_set(s.tiles, n) + exact_note
+    lines = dict(zip(_groups(sol), valid_lines(sol)))
+    for names, line in lines.items():
+        for n in names:
+            s = sol.symbols[n]
+            out[f"convgraph.valid_sizes.{n}"] = line.split(": ", 1)[1] if len(names) == 1 else line
+            if s.exact is not None:
+                exact_note = "" if s.exact_decided else f" (checked up to {BRUTE_LIMIT})"
+                out[f"convgraph.exact_sizes.{n}"] = describe_set(s.exact, n) + exact_note
     for i, cp in enumerate(sol.couplings):
         out[f"convgraph.coupling.{i}"] = cp.message
     return out
 
 
-def _symbol_text(s: SymbolSizes, near: Mapping[str, int]) -> list[str]:
+def _with(sol: Solution, n: str) -> str:
+    others = sorted({m for cp in sol.coupled(n) for m in cp.symbols} - {n})
+    return f"   (only together with {', '.join(others)}: see 'coupled' below)" if others else ""
+
+
+def _symbol_text(sol: Solution, s: SymbolSizes, near: Mapping[str, int]) -> list[str]:
     n, pad = s.name, " " * len(s.name)
-    if not s.constrained and s.tiles == s.runs:
-        lines = [f"  {n}: any size (no constraint)"]
+    if s.exact is None:  # solved without the tiling sets
+        return [f"  {n}: runs for {describe_set(s.runs, n)}" + _first(s.runs) + _with(sol, n)]
+    if not s.constrained and s.exact == s.runs:
+        lines = [f"  {n}: runs for {describe_set(s.runs, n)} (no constraint)"]
     else:
-        lines = [f"  {n}: runs for {describe_set(s.runs, n)}" + _first(s.runs),
-                 f"  {pad}  tiles exactly for {describe_set(s.tiles, n)}" + _first(s.tiles)]
+        lines = [f"  {n}: runs for {describe_set(s.runs, n)}" + _first(s.runs) + _with(sol, n),
+                 f"  {pad}  tiles exactly for {describe_set(s.exact, n)}" + _first(s.exact)]
     if n in near:
         for label, st in (("runs", s.runs), ("tiles exactly", s.tiles)):
             lo, hi = st.near(near[n])
@@ -221,18 +372,37 @@ def _first(s: EPSet) -> str:
     return "" if s.empty else f"   first: {', '.join(map(str, s.first(8)))}"
 
 
-def _fix_lines(fixes: Iterable[Fix]) -> list[str]:
-    """One line per distinct edit (an edit that fixes the H and the W axis is shown once)."""
-    grouped: dict[tuple[int, str, str, str], list[Fix]] = {}
-    for f in fixes:
-        grouped.setdefault((f.line, f.where, f.kind, f.edit), []).append(f)
+def _fix_lines(sol: Solution) -> list[str]:
+    """One line per skip: its preferred verified edit (every axis at once), the alternatives
+    after it; a per-class note where no single static edit works."""
+    lines: dict[str, list] = {}
+    for f in sol.skip_fixes:
+        lines.setdefault(f.value, []).append(f)
     out = []
-    if any(f.merge.constraint.loc.node for f in fixes):
+    if any(n.loc.node for n in sol.graph.nodes):
         return ["  (fixes are edits of a .cg file; this graph was imported from ONNX: change the model that "
                 "exported it, at the node named above)"]
-    for (line, where, kind, edit), fs in grouped.items():
-        body = f"note: {edit}" if kind == "note" else f"{edit}: holds {'; '.join(f.holds for f in fs)}"
-        out.append(f"  line {line}, {where}: {body}")
+    for fs in lines.values():
+        alt = "".join(f"; or {f.edit}" for f in fs[1:3])
+        out.append(f"  line {fs[0].line}, {fs[0].where}: {fs[0].edit}{alt}")
+    fixed = {f.value for f in sol.skip_fixes}
+    for f in sol.fixes:
+        if f.kind == "note" and f.merge.constraint.value not in fixed:
+            out.append(f"  line {f.line}, {f.where}: note: {f.edit}")
+            fixed.add(f.merge.constraint.value)
+    return out
+
+
+def _exact_coupled_lines(sol: Solution) -> list[str]:
+    out = []
+    for cp in sol.couplings:
+        if cp.product is None:
+            continue
+        tups = _exact_tuples(sol, cp)
+        if tups is not None:
+            text = " or ".join(_tuple_text(t) for t in tups[:SHOWN_TUPLES]) or "no valid size"
+            more = f" or {len(tups) - SHOWN_TUPLES} more tuples (all in --json)" if len(tups) > SHOWN_TUPLES else ""
+            out.append(f"  {', '.join(cp.symbols)} (coupled) tile exactly for: {text}{more}")
     return out
 
 
@@ -240,7 +410,9 @@ def to_text(sol: Solution, near: Mapping[str, int]) -> str:
     g = sol.graph
     out = [f"{g.filename}: valid input sizes", ""]
     for s in sol.symbols.values():
-        out += _symbol_text(s, near)
+        out += _symbol_text(sol, s, near)
+    out += [f"  {line}" for line in valid_lines(sol) if " (coupled): " in line]
+    out += _exact_coupled_lines(sol)
     out += [f"  note: {t}" for t in sol.notes]
     out += ["", "merge points:" if sol.merges else "merge points: none"]
     for m in sol.merges:
@@ -248,7 +420,8 @@ def to_text(sol: Solution, near: Mapping[str, int]) -> str:
         out.append(f"  {m.verdict:<8} {at}: {m.message}")
     fixes = sol.fixes
     if fixes:
-        out += ["", "fixes (each verified on the edited graph):", *_fix_lines(fixes)]
+        out += ["", "fixes (each verified on the edited graph; `convgraph fix` applies the first of each line):",
+                *fixes]
     if not sol.ok:
-        out += ["", "result: some size or merge never works (exit status 1)"]
+        out += ["", "result: no valid size (exit status 2)"]
     return "\n".join(out)

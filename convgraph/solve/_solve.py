@@ -41,7 +41,7 @@ from convgraph.solve._sets import CondSet, ProductCoupling, condition_set, inter
 #: a coupling that is not a product is searched over this many valid sizes of each symbol
 PAIR_SPAN = 64
 
-__all__ = ["Coupling", "Fix", "Merge", "Solution", "SymbolSizes", "check_sizes", "solve"]
+__all__ = ["Coupling", "Fix", "Merge", "Solution", "SymbolSizes", "solve"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,6 +182,23 @@ class Solution:
         s = self.symbols[symbol]
         return (s.tiles if exact else s.runs).near(x)
 
+    def valid_at(self, env: Mapping[str, int]) -> bool:
+        """Whether the graph runs at these sizes (every symbol given): every constraint holds,
+        expects and couplings included; exactly what ``convgraph shapes --at`` accepts."""
+        return set(env) >= set(self.symbols) and all(
+            isinstance(v, int) and v >= 1 for v in env.values()) and \
+            all(c.holds(env) for c in self.result.constraints)
+
+    def coupled(self, name: str) -> tuple[Coupling, ...]:
+        """The couplings (conditions relating several symbols) that involve ``name``."""
+        return tuple(cp for cp in self.couplings if name in cp.symbols)
+
+    def no_valid_size(self) -> ShapeError | None:
+        """The error every verb raises (exit 2) when the graph has no valid size, else None."""
+        from convgraph.solve._report import no_valid_size
+
+        return no_valid_size(self)
+
     def describe_runs(self, name: str) -> str:
         from convgraph.solve._report import describe_set
 
@@ -198,6 +215,14 @@ class Solution:
         from convgraph.solve._fixes import find_fixes
 
         return find_fixes(self)
+
+    @cached_property
+    def skip_fixes(self) -> tuple:
+        """The fixes as the user applies them: per skip, each verified edit of every axis at once,
+        in the file's names (``convgraph.solve._edits.SkipFix``), the preferred first."""
+        from convgraph.solve._edits import skip_fixes
+
+        return skip_fixes(self)
 
     def metadata(self) -> dict[str, str]:
         from convgraph.solve._report import metadata
@@ -251,8 +276,8 @@ def _solve(graph: Graph, tiling: bool) -> Solution:
     expects = {(e.loc, e.value): e.text for e in graph.expects}
     merges = [_judge(c, _where(c, expects), layers, decided) for c in _merge_points(graph, res)]
     runs = dict(layers)
-    for m in merges:
-        if m.constraint.kind == "merge" and m.symbol is not None:
+    for m in merges:  # an expect takes part in the valid sizes like a merge (DESIGN.md, Conditions)
+        if m.symbol is not None:
             runs[m.symbol] = runs[m.symbol] & _cond(m.constraint, m.symbol).sizes
             decided[m.symbol] &= m.decided
     couplings = _couplings(res, runs)
@@ -446,94 +471,3 @@ def _tiling(graph: Graph, res: ShapeResult, runs: Mapping[str, EPSet]
             exact[n] = exact[n] & cs.sizes
             decided[n] &= cs.exact
     return exact, notes, decided
-
-
-# --------------------------------------------------------------------------------------------
-# Test sizes for the validator
-# --------------------------------------------------------------------------------------------
-
-
-def _candidates(s: SymbolSizes, want: int) -> list[int]:
-    """Smallest valid, smallest exact, a larger one, then the next valid sizes of new residue
-    classes mod the period (of the valid and the exact set: the strides' product)."""
-    if s.runs.empty:
-        return []
-    if not s.constrained:
-        return [1, 2]
-    import math
-
-    lo, tiles = s.runs.least, s.tiles
-    period = math.lcm(s.runs.modulus, tiles.modulus)
-    big = next(iter(s.runs.iter(2 * lo + 2 * period)), None)
-    out = [lo] + ([tiles.least] if not tiles.empty else []) + ([big] if big is not None else [])
-    seen = {x % period for x in out}
-    for x in s.runs.first(period, lo):  # consecutive valid sizes: every class mod each divisor early
-        if len(out) >= want + 2:
-            break
-        if x % period not in seen:
-            seen.add(x % period)
-            out.append(x)
-    out += s.runs.first(4, lo)  # a single valid class: its next sizes
-    return list(dict.fromkeys(out))
-
-
-def check_sizes(graph: Graph, count: int = 6) -> list[dict[str, int]]:
-    """Up to ``count`` size assignments (every symbol) at which the graph runs and every expect
-    holds: the smallest valid sizes first, a larger size, sizes covering the residue classes of the
-    strides, and distinct sizes for distinct symbols (H != W). Empty when no size is valid.
-
-    >>> import convgraph as cg
-    >>> check_sizes(cg.load("models/unet.cg"), count=3)
-    [{'N': 1, 'H': 16, 'W': 16}, {'N': 2, 'H': 64, 'W': 32}, {'N': 1, 'H': 32, 'W': 48}]
-    """
-    sol = solve(graph)
-    got = _draw(sol, count, with_expects=True)
-    return got or _draw(sol, count, with_expects=False)  # an expect refuted everywhere
-
-
-def _draw(sol: Solution, count: int, with_expects: bool) -> list[dict[str, int]]:
-    names = list(sol.symbols)
-    lists = {n: _candidates(sol.symbols[n], count) for n in names}
-    if any(not v for v in lists.values()):
-        return []
-    constrained = [n for n in names if sol.symbols[n].constrained]
-    stagger = {n: constrained.index(n) if n in constrained else 0 for n in names}
-    out: list[dict[str, int]] = []
-    for i in range(4 * count + 8):
-        env = {n: lists[n][_pick(i, stagger[n], len(lists[n]))] for n in names}
-        if env not in out and _runs_at(sol, env, with_expects):
-            out.append(env)
-        if len(out) == count:
-            return out
-    return out + _coupled_sizes(sol, out, count - len(out), with_expects)
-
-
-def _pick(i: int, k: int, size: int) -> int:
-    """Index into symbol k's candidates for the i-th assignment: all smallest first, then
-    staggered so that different symbols get different sizes (H != W)."""
-    return 0 if i == 0 else (i + k * (1 + i // size)) % size
-
-
-def _runs_at(sol: Solution, env: Mapping[str, int], with_expects: bool = True) -> bool:
-    """Every constraint holds; expects too when asked (the validator compares with the formulas)."""
-    return all(c.holds(env) for c in sol.result.constraints if with_expects or c.kind != "expect")
-
-
-def _coupled_sizes(sol: Solution, have: list, want: int, with_expects: bool) -> list[dict[str, int]]:
-    """Assignments from the exact tuples of a Linear coupling (or the coupling examples)."""
-    out = []
-    base = {n: (s.runs.min if s.runs.min is not None else 1) for n, s in sol.symbols.items()}
-    for cp in sol.couplings:
-        picks = [dict(cp.examples[i]) for i in range(len(cp.examples))]
-        if cp.product is not None:
-            picks = [{n: s.first(1)[0] for n, s in tup} for tup in cp.product.tuples[:want]]
-        for p in picks:
-            env = {**base, **p}
-            if env not in have and env not in out and _runs_at(sol, env, with_expects):
-                out.append(env)
-    return out[:want]
-
-
-# --------------------------------------------------------------------------------------------
-# CLI
-# --------------------------------------------------------------------------------------------

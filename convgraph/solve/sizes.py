@@ -12,32 +12,41 @@ A symbol whose dims are all affine in it (P = 1, e.g. the batch size N) gets its
 valid sizes: nothing depends on its residue, and large batches only cost time.
 
 Assignments take the i-th candidate of the first symbol with the (i+k)-th of the k-th symbol, so
-H != W, and are kept only when every constraint holds (cat/+/crop/Linear couplings included).
-When that leaves too few (symbols coupled by a Linear after Flatten), the solver's own
-``check_sizes`` fills in.
+H != W, and are kept only when every constraint holds (cat/+/crop/Linear couplings, assumes and
+expects included: exactly the sizes ``convgraph shapes --at`` accepts). When that leaves too few
+(symbols coupled by a Linear after Flatten), the coupling's exact admissible tuples (or the
+smallest solutions found of another coupling) fill in. This is the one size picker: export's
+probing and check both draw from it; a graph with no valid size gets none.
 """
 from __future__ import annotations
 
 import itertools
 import math
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from convgraph import dims as D
 from convgraph.dims import EPSet
 from convgraph.ir import Graph
 from convgraph.shapes import ShapeResult, infer
 
+if TYPE_CHECKING:  # pragma: no cover
+    from convgraph.solve._solve import Solution
+
 #: largest period enumerated by residue class
 MAX_PERIOD = 1024
 
 
-def check_sizes(graph: Graph, count: int) -> list[dict[str, int]]:
+def check_sizes(graph: Graph, count: int = 6) -> list[dict[str, int]]:
     """Up to ``count`` valid size assignments (every symbol), the smallest sizes first."""
     res = infer(graph)
     names = list(res.sym_names)
     if not names:
         return [{}]
-    sets = _valid_sets(graph)
+    sol = _solution(graph)
+    if sol.no_valid_size() is not None:
+        return []
+    sets = {n: s.runs for n, s in sol.symbols.items()}
     per = {n: candidates(sets[n], period(res, n), count) for n in names}
     out: list[dict[str, int]] = []
     for env in _assignments(names, per) if all(per.values()) else ():
@@ -45,7 +54,7 @@ def check_sizes(graph: Graph, count: int) -> list[dict[str, int]]:
             out.append(env)
             if len(out) == count:
                 return out
-    return out + [e for e in _solver_sizes(graph, count) if e not in out][: count - len(out)]
+    return out + _coupled_sizes(sol, out, count - len(out))
 
 
 def _assignments(names: list[str], per: dict[str, list[int]]) -> Iterable[dict[str, int]]:
@@ -86,9 +95,10 @@ def candidates(valid: EPSet, p: int, count: int) -> list[int]:
             out.append(x)
     if len(out) == 1:  # every residue class but lo's is invalid: the next sizes
         out += [x for x in _take(valid.iter(lo + 1), 2)]
-    big = _first(valid, lo + 2 * p + 7, lambda v: True, limit=lo + 2 * p + 7 + 8 * max(p, valid.modulus))
-    if big is not None and big not in out:
-        out.append(big)
+    for start in (lo + 2 * p + 7, 2 * lo):  # past two periods; at least twice the smallest: early
+        big = _first(valid, start, lambda v: True, limit=start + 8 * max(p, valid.modulus))
+        if big is not None and big not in out:
+            out.insert(min(2, len(out)), big)
     return out
 
 
@@ -114,13 +124,23 @@ def _take(it: Iterable[int], n: int) -> list[int]:
     return out
 
 
-def _valid_sets(graph: Graph) -> dict[str, EPSet]:
+def _solution(graph: Graph) -> Solution:
     from convgraph.solve._solve import solve
 
-    return {n: s.runs for n, s in solve(graph, tiling=False).symbols.items()}
+    return solve(graph, tiling=False)
 
 
-def _solver_sizes(graph: Graph, count: int) -> list[dict[str, int]]:
-    from convgraph.solve._solve import check_sizes as solver_check_sizes
-
-    return solver_check_sizes(graph, count)
+def _coupled_sizes(sol: Solution, have: list[dict[str, int]], want: int) -> list[dict[str, int]]:
+    """Assignments from the exact tuples of a Linear coupling (or a coupling's smallest solutions),
+    the other symbols at their smallest valid size; only those at which the graph runs."""
+    out: list[dict[str, int]] = []
+    base = {n: (s.runs.min if s.runs.min is not None else 1) for n, s in sol.symbols.items()}
+    for cp in sol.couplings:
+        picks = [dict(e) for e in cp.examples]
+        if cp.product is not None:
+            picks = [{n: st.first(1)[0] for n, st in tup} for tup in cp.product.tuples[:max(want, 0)]]
+        for p in picks:
+            env = {**base, **p}
+            if env not in have and env not in out and sol.valid_at(env):
+                out.append(env)
+    return out[:max(want, 0)]

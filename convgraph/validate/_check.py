@@ -5,7 +5,7 @@ provider). The sizes it picks (this example does not run the check: that imports
 
 >>> import convgraph as cg
 >>> choose_sizes(cg.parse("input(1, 1, H, W)\\nConv2d(1, 2, 3, stride=2)"), count=3)
-[{'H': 3, 'W': 3}, {'H': 4, 'W': 5}, {'H': 5, 'W': 14}]
+[{'H': 3, 'W': 3}, {'H': 4, 'W': 6}, {'H': 6, 'W': 14}]
 >>> choose_sizes(cg.parse("input(1, 1, H, W)\\nConv2d(1, 2, 3, stride=2)"), {"H": 9}, count=2)
 [{'H': 9, 'W': 3}, {'H': 9, 'W': 4}]
 
@@ -139,25 +139,17 @@ class CheckReport:
 
     def table(self) -> str:
         """One row per size, provider and output: shapes, largest errors and the tolerance."""
-        head = ["sizes", "provider", "output", "shape", "max|ort-ref|", "max|ort-torch|", "tol", ""]
-        rows = [head]
-        for r in self.results:
-            at = " ".join(f"{k}={v}" for k, v in r.sizes.items())
-            if r.error:
-                rows.append([at, r.ran, "-", "-", "-", "-", "-", f"FAIL: {r.error}"])
-            for o in r.outputs:
-                expected = "" if o.shape_ok else f" (expected {'x'.join(map(str, o.expected))})"
-                shape = "x".join(map(str, o.actual)) + expected
-                rows.append([at, r.ran, o.name, shape, _fmt(o.err_ref), _fmt(o.err_torch), _fmt(o.tol),
-                             "ok" if o.ok else "MISMATCH"])
-        widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+        rows = [TABLE_HEAD] + [row for r in self.results for row in result_rows(r)]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(TABLE_HEAD))]
+        return "\n".join([*(format_row(row, widths) for row in rows), *self.footer()])
+
+    def footer(self) -> list[str]:
+        """The notes and the verdict line under the table."""
         failed = sum(not r.ok for r in self.results)
         verdict = (f"ok: {len(self.results)} runs" if self.ok else f"MISMATCH in {failed} of {len(self.results)} runs")
         split = ", ".join(f"{k} {v:.2f}s" for k, v in self.seconds.items())
-        return "\n".join([*lines, *(f"note: {n}" for n in self.notes), *self._fallback_lines(),
-                          f"{self.model} (opset {self.opset}): {verdict}; time: {split}"])
-
+        return [*(f"note: {n}" for n in self.notes), *self._fallback_lines(),
+                f"{self.model} (opset {self.opset}): {verdict}; time: {split}"]
 
     def _fallback_lines(self) -> list[str]:
         out = []
@@ -168,6 +160,29 @@ class CheckReport:
             nodes = ", ".join(f"{f.node} ({f.op}) on {f.provider.removesuffix('ExecutionProvider')}" for f in fs)
             out.append(f"{p}: {len(fs)} node(s) fell back to another provider: {nodes}")
         return out
+
+
+TABLE_HEAD = ["sizes", "provider", "output", "shape", "max|ort-ref|", "max|ort-torch|", "tol", ""]
+
+
+def sizes_text(env: Mapping[str, int]) -> str:
+    return " ".join(f"{k}={v}" for k, v in env.items())
+
+
+def result_rows(r: SizeCheck) -> list[list[str]]:
+    """The table rows of one run: one per output (one FAIL row when onnxruntime failed)."""
+    at, rows = sizes_text(r.sizes), []
+    if r.error:
+        rows.append([at, r.ran, "-", "-", "-", "-", "-", f"FAIL: {r.error}"])
+    for o in r.outputs:
+        shape = "x".join(map(str, o.actual)) + ("" if o.shape_ok else f" (expected {'x'.join(map(str, o.expected))})")
+        rows.append([at, r.ran, o.name, shape, _fmt(o.err_ref), _fmt(o.err_torch), _fmt(o.tol),
+                     "ok" if o.ok else "MISMATCH"])
+    return rows
+
+
+def format_row(row: list[str], widths: Sequence[int]) -> str:
+    return "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
 
 
 def _finite(x: float | None) -> float | None:
@@ -190,9 +205,15 @@ def _loc(graph: ir.Graph) -> Loc:
 
 def choose_sizes(graph: ir.Graph, sizes: Sizes = None, count: int = 6) -> list[dict[str, int]]:
     """The size assignments to check: ``sizes`` as given (a dict, possibly partial, or a list of
-    dicts), completed with the solver's choice for the symbols it leaves free."""
+    dicts), completed with the solver's choice for the symbols it leaves free; an int is how many
+    the solver picks (``cg.check(g, sizes=6)``, as ``count``)."""
     from convgraph.export import validate_sizes
     from convgraph.solve.sizes import check_sizes
+
+    if isinstance(sizes, int) and not isinstance(sizes, bool):
+        if sizes < 1:
+            raise ConvGraphError(f"sizes={sizes}: the number of sizes to check must be positive", _loc(graph))
+        sizes, count = None, sizes
 
     if sizes is None or isinstance(sizes, Mapping):
         fixed = dict(sizes or {})
@@ -200,6 +221,11 @@ def choose_sizes(graph: ir.Graph, sizes: Sizes = None, count: int = 6) -> list[d
         free = [s for s in graph.symbols if s not in fixed]
         if not free:
             return [fixed]
+        from convgraph.solve import solve
+
+        err = solve(graph, tiling=False).no_valid_size()
+        if err is not None:
+            raise err
         found = check_sizes(ir.bake(graph, fixed), count)
         if not found:
             raise ConvGraphError("no valid input size found to check" +
@@ -473,20 +499,24 @@ def _progress(total: int, progress: bool | None) -> Any:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, file=sys.stderr, desc="check", unit="run", leave=False)
+    return tqdm(total=total, file=sys.stderr, desc="check", unit="run", leave=True)
 
 
 def check(graph: ir.Graph, sizes: Sizes = None, providers: Sequence[str] = ("cpu",),
           params: Mapping[str, np.ndarray] | None = None, seed: int = 0, progress: bool | None = None,
-          weights: str | None = None, count: int = 6, opset: int | None = None) -> CheckReport:
+          weights: str | None = None, count: int = 6, opset: int | None = None,
+          on_result: Callable[[SizeCheck], None] | None = None) -> CheckReport:
     """Validate the dynamic ONNX export of ``graph`` on onnxruntime at several input sizes (see the
     module docstring). ``providers``: any of 'cpu', 'cuda'. ``progress``: None shows a tqdm bar on
-    a terminal for long runs. Raises ConvGraphError on user errors (bad sizes, no provider)."""
+    a terminal for long runs (it names the size running and stays on screen). ``on_result`` is
+    called with each run's result as soon as it is known (the CLI streams its table so). Raises
+    ConvGraphError on user errors (bad sizes, no provider, no valid size)."""
     from convgraph.export import to_onnx
     from convgraph.export.weights import resolve_params
     from convgraph.validate.reference import run as reference_run
 
     clock = _Clock()
+    random_weights = params is None and weights is None
     params = resolve_params(graph, params, seed, weights)
     envs = clock.timed("sizes", choose_sizes, graph, sizes, count)
     model = clock.timed("export", lambda: to_onnx(graph, opset=opset, params=params))
@@ -494,6 +524,10 @@ def check(graph: ir.Graph, sizes: Sizes = None, providers: Sequence[str] = ("cpu
     torch = _import_torch()
     if torch is None:
         notes.append("torch is not installed: values compared with the numpy reference only")
+    notes += _undecided_notes(graph)
+    if random_weights:
+        notes.append(f"the weights are random (PyTorch's default initialisation, seed {seed}); "
+                     f"give weights= (--weights FILE) to check trained ones")
     rng = np.random.default_rng(seed)
     bar = _progress(len(envs) * len(sessions), progress)
     results, placed = [], {}
@@ -504,10 +538,14 @@ def check(graph: ir.Graph, sizes: Sizes = None, providers: Sequence[str] = ("cpu
         ref_t = clock.timed("torch", run_torch, graph, inputs, params) if torch is not None else {}
         acc = accumulation(graph, shapes)
         for asked, sess in sessions:
+            if bar is not None:
+                bar.set_description(f"check {sizes_text(env)} on {asked}")
             results.append(clock.timed("onnxruntime", _run_one, graph, sess, asked, env, inputs, shapes, refs,
                                        ref_t, acc))
             if asked != "cpu" and asked not in placed:  # one profiled run tells where every node runs
                 placed[asked] = fallbacks(read_profile(sess.end_profiling()), PROVIDERS[asked])
+            if on_result is not None:
+                on_result(results[-1])
             if bar is not None:
                 bar.update(1)
     if bar is not None:
@@ -515,6 +553,16 @@ def check(graph: ir.Graph, sizes: Sizes = None, providers: Sequence[str] = ("cpu
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     return CheckReport(model.graph.name, opset, tuple(results), tuple(notes),
                        None if torch is None else torch.__version__, clock.seconds, placed)
+
+
+def _undecided_notes(graph: ir.Graph) -> list[str]:
+    """What the solver could not decide exactly (the sizes were then drawn from a bounded search)."""
+    from convgraph.solve import solve
+    from convgraph.solve._report import NO_PERIOD
+
+    sol = solve(graph, tiling=False)
+    return [f"the valid sizes of {s.name} are not exact ({NO_PERIOD}): sizes drawn from a size-by-size search"
+            for s in sol.symbols.values() if not s.decided]
 
 
 def _run_one(graph: ir.Graph, sess: Any, asked: str, env: Mapping[str, int], inputs: Mapping[str, np.ndarray],
