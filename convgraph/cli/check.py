@@ -5,9 +5,9 @@ import argparse
 import json
 import sys
 
+from convgraph.api import ONNX_SOURCE, check
 from convgraph.cli._main import check_at, load_arg, parse_at
 from convgraph.errors import ConvGraphError, Loc
-from convgraph.api import ONNX_SOURCE, check
 
 #: column widths of the streamed table (a wider cell pushes the rest of its row right)
 WIDTHS = (22, 8, 10, 20, 12, 14, 9, 0)

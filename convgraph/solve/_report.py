@@ -379,7 +379,7 @@ def _fix_lines(sol: Solution) -> list[str]:
     for f in sol.skip_fixes:
         lines.setdefault(f.value, []).append(f)
     out = []
-    if any(n.loc.node for n in sol.graph.nodes):
+    if (sol.skip_fixes or sol.fixes) and any(n.loc.node for n in sol.graph.nodes):
         return ["  (fixes are edits of a .cg file; this graph was imported from ONNX: change the model that "
                 "exported it, at the node named above)"]
     for fs in lines.values():
@@ -418,7 +418,7 @@ def to_text(sol: Solution, near: Mapping[str, int]) -> str:
     for m in sol.merges:
         at = f"node {m.constraint.loc.node}" if m.constraint.loc.node else f"line {m.line}"
         out.append(f"  {m.verdict:<8} {at}: {m.message}")
-    fixes = sol.fixes
+    fixes = _fix_lines(sol)
     if fixes:
         out += ["", "fixes (each verified on the edited graph; `convgraph fix` applies the first of each line):",
                 *fixes]
