@@ -1,7 +1,8 @@
 """``annotate``: an imported ONNX model written back with convgraph's exact dims and findings.
 
 Every feature-map value gets a ``value_info`` (graph outputs: their type) whose symbolic dims are
-the exact formulas, printed by ``dims.dim_str`` as export prints them; the inputs carry the size
+the exact formulas, named as export names them (simplified on the valid sizes; the general
+formulas in ``convgraph.formulas``); the inputs carry the size
 symbols (``--dims`` names included); ``metadata_props`` get the same ``convgraph.*`` keys as
 convgraph's own export (constraints, each naming its node, and the solver's valid sets). Nodes
 and initializers are untouched; tensors stored as external data stay external (their files are
@@ -17,21 +18,22 @@ from collections.abc import Callable
 import onnx
 from onnx import TensorProto
 
+from convgraph import dims as D
 from convgraph.errors import ExportError, Loc
-from convgraph.export._export import _check_destination, _onnx_dims, graph_metadata, write_atomic
+from convgraph.export._export import _check_destination, _onnx_dims, _valid_namer, graph_metadata, write_atomic
 from convgraph.front.onnx_import import Imported
 from convgraph.front.onnx_import._values import Padded, Tensor
 from convgraph.shapes import infer
 
 
-def _set_dims(vi: onnx.ValueInfoProto, dims: tuple, elem: int) -> None:
+def _set_dims(vi: onnx.ValueInfoProto, dims: tuple, elem: int, namer: Callable[[D.Dim], str] | None) -> None:
     t = vi.type.tensor_type
     if not t.elem_type:
         t.elem_type = elem
     t.ClearField("shape")
     shape = t.shape
     shape.SetInParent()
-    for d in _onnx_dims(dims):
+    for d in (_onnx_dims(dims) if namer is None else [d if isinstance(d, int) else namer(d) for d in dims]):
         dim = shape.dim.add()
         if isinstance(d, int):
             dim.dim_value = d
@@ -44,6 +46,7 @@ def annotated(imported: Imported) -> onnx.ModelProto:
     model = onnx.ModelProto()
     model.CopyFrom(imported.model)
     values = infer(imported.graph).values
+    namer = _valid_namer(imported.graph) if imported.graph.symbols else None  # as export names them
     g = model.graph
     inputs = {vi.name: vi for vi in g.input}
     outputs = {vi.name: vi for vi in g.output}
@@ -59,17 +62,18 @@ def annotated(imported: Imported) -> onnx.ModelProto:
         else:
             continue
         if name in inputs or name in outputs:
-            _set_dims((inputs.get(name) or outputs[name]), dims, elem)
+            _set_dims((inputs.get(name) or outputs[name]), dims, elem, None if name in inputs else namer)
             continue
         vi = onnx.ValueInfoProto()
         if name in old:
             vi.CopyFrom(old[name])
         vi.name = name
-        _set_dims(vi, dims, elem)
+        _set_dims(vi, dims, elem, namer)
         fresh.append(vi)
     del g.value_info[:]
     g.value_info.extend(keep + fresh)
-    meta = graph_metadata(imported.graph, {n.name: values[n.name] for n in imported.graph.inputs})
+    meta = graph_metadata(imported.graph, {n.name: values[n.name] for n in imported.graph.inputs}, None,
+                          {n.name: values[n.name] for n in imported.graph.nodes})
     props = [p for p in model.metadata_props if not p.key.startswith("convgraph.")]
     del model.metadata_props[:]
     model.metadata_props.extend(props)
