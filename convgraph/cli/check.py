@@ -25,7 +25,8 @@ def cli_check(args: argparse.Namespace) -> int:
     graph = load_arg(args)
     check_at(graph, sizes)
     providers = {"cpu": ("cpu",), "cuda": ("cuda",), "all": ("cpu", "cuda")}[args.provider]
-    print(f"check: exporting {args.file} and choosing up to {args.sizes} sizes ...", file=sys.stderr, flush=True)
+    what = "running" if graph._memo.get(ONNX_SOURCE) is not None else "exporting"  # an ONNX model runs as is
+    print(f"check: {what} {args.file} and choosing up to {args.sizes} sizes ...", file=sys.stderr, flush=True)
     stream = None
     if not args.json:
         started: list[bool] = []
