@@ -301,7 +301,8 @@ def _alias_output(imp: Importer, name: str, v: Tensor) -> str:
 
 def _pinned_output(imp: Importer, vi: Any, v: Tensor) -> None:
     """A declared int dim of an output that convgraph finds symbolic: an expect naming the producing
-    node (a verdict, not a restriction: onnxruntime only warns when an output's declared shape differs)."""
+    node (like every expect it restricts the valid sizes; onnxruntime itself only warns when an
+    output's declared shape differs)."""
     t = vi.type.tensor_type
     if not t.HasField("shape") or len(t.shape.dim) != len(v.dims):
         return
