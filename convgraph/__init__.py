@@ -26,7 +26,7 @@ __all__ = [
     "solve",
 ]
 
-_BUILDER_FUNCS = frozenset({"input", "cat", "crop", "assume", "expect"})
+_BUILDER_FUNCS = frozenset({"input", "cat", "crop", "pad", "interpolate", "chunk", "split", "assume", "expect"})
 
 
 def __getattr__(name: str) -> Any:

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convgraph.errors import ConvGraphError, LayerConfigError, Loc
-from convgraph.ir import AdaptiveAvgPool, Conv, ConvTranspose, Elementwise, Pool, Upsample
+from convgraph.ir import AdaptiveAvgPool, AdaptiveMaxPool, Conv, ConvTranspose, Elementwise, Pad, PixelShuffle, Pool, Unflatten, Upsample
 from convgraph.front.catalogue import CATALOGUE, construct, param_names
 
 LOC = Loc("m.cg", 7, 5)
@@ -88,16 +88,30 @@ def pool_params(nd: int, mode: str) -> dict[str, V]:
     else:
         p["count_include_pad"] = FLAG
         if nd > 1:
-            p["divisor_override"] = V(st.none(), st.just(2))
+            p["divisor_override"] = V(st.sampled_from([None, 2, 1, -3]), st.sampled_from([0, 2.0, True]))
     return p
 
 
-def adaptive_params(nd: int) -> dict[str, V]:
+def adaptive_params(nd: int, maximum: bool = False) -> dict[str, V]:
     entry = st.one_of(st.integers(1, 4), st.none()) if nd > 1 else st.integers(1, 4)
     bad_entry = st.one_of(entry, st.sampled_from([0, -1, 2.0, None]))
-    return {"output_size": V(st.one_of(st.integers(1, 4), st.tuples(*[entry] * nd)),
-                             st.one_of(st.lists(bad_entry, min_size=max(nd - 1, 0), max_size=nd + 1).map(tuple),
-                                       st.sampled_from([None, 0, -1, 2.0, True])))}
+    p = {"output_size": V(st.one_of(st.integers(1, 4), st.tuples(*[entry] * nd)),
+                          st.one_of(st.lists(bad_entry, min_size=max(nd - 1, 0), max_size=nd + 1).map(tuple),
+                                    st.sampled_from([None, 0, -1, 2.0, True])))}
+    if maximum:
+        p["return_indices"] = V(st.just(False), st.just(True))
+    return p
+
+
+def pad_params(nd: int, constant: bool) -> dict[str, V]:
+    pads = st.integers(-1, 2)
+    p = {"padding": V(st.one_of(st.integers(0, 2), st.tuples(*[pads] * (2 * nd)),
+                                st.lists(pads, min_size=2 * nd, max_size=2 * nd)),
+                      st.one_of(st.lists(pads, min_size=2 * nd - 1, max_size=2 * nd - 1).map(tuple),
+                                st.sampled_from([1.0, True, None, "1", (1, 1.0)])))}
+    if constant:
+        p["value"] = V(st.sampled_from([0.0, 1.5, 2, -3.25, None]), st.sampled_from(["a", True]))
+    return p
 
 
 SCALES = st.sampled_from([0.5, 1.5, 2, 2.0, 3])
@@ -125,7 +139,34 @@ BATCHNORM_PARAMS = {
     "dtype": V(st.none(), st.just("float64")),
 }
 
+INSTANCENORM_PARAMS = {**BATCHNORM_PARAMS,
+                      "eps": V(st.sampled_from([1e-5, 0.0, 0.1, 1]), st.sampled_from([-1.0, "a", True]))}
+GROUPNORM_PARAMS = {
+    "num_groups": V(st.sampled_from([1, 2, 3]), st.sampled_from([0, -1, 2.0, True])),
+    "num_channels": V(st.sampled_from([6, 6, 4, 3]), st.sampled_from([0, -2, 6.0, True])),
+    "eps": V(st.sampled_from([1e-5, 0.0, 0.1]), st.sampled_from([-1.0, "a", True])),
+    "affine": FLAG,
+    "bias": FLAG,
+    "device": V(st.none(), st.just("cpu")),
+}
+FACTOR = V(st.integers(1, 3), st.sampled_from([0, -1, 2.0, True]))
+
 SIMPLE_PARAMS = {
+    "ReLU6": {"inplace": FLAG},
+    "Hardswish": {"inplace": FLAG},
+    "Hardsigmoid": {"inplace": FLAG},
+    "Mish": {"inplace": FLAG},
+    "ELU": {"alpha": V(st.sampled_from([1.0, 0.5, 2, -1.0]), st.sampled_from(["a", True])), "inplace": FLAG},
+    "PReLU": {"num_parameters": CHANNELS, "init": V(st.sampled_from([0.25, 0.0, 1, -0.5]), st.sampled_from(["a", True])),
+              "dtype": V(st.none(), st.just("float64"))},
+    "Softmax": {"dim": V(st.sampled_from([None, 1, -1, 3, -4, 0]), st.sampled_from([1.0, "a", (1,)]))},
+    "LogSoftmax": {"dim": V(st.sampled_from([None, 1, -1, 3, -4, 0]), st.sampled_from([1.0, "a", (1,)]))},
+    "GroupNorm": GROUPNORM_PARAMS,
+    "Unflatten": {"dim": V(st.sampled_from([1, -2]), st.sampled_from([1.0, "a", None])),
+                  "unflattened_size": V(st.sampled_from([(3, 4), [2, 6], (-1, 4), (12,), (-1,), (1, -1, 3)]),
+                                        st.sampled_from([(), (0, -1), (-1, -1), (3.0, 4), (-2, 6), 12, None]))},
+    "PixelShuffle": {"upscale_factor": FACTOR},
+    "PixelUnshuffle": {"downscale_factor": FACTOR},
     "ReLU": {"inplace": FLAG},
     "SiLU": {"inplace": FLAG},
     "LeakyReLU": {"negative_slope": V(st.sampled_from([0.01, 0.2, -1, 2]), st.sampled_from(["a", True])),
@@ -145,9 +186,14 @@ def params_for(name: str) -> dict[str, V]:
     nd = _nd(name)
     for prefix, make in (("ConvTranspose", lambda: conv_params(nd, True)), ("Conv", lambda: conv_params(nd, False)),
                          ("MaxPool", lambda: pool_params(nd, "max")), ("AvgPool", lambda: pool_params(nd, "avg")),
-                         ("Adaptive", lambda: adaptive_params(nd))):
+                         ("AdaptiveMax", lambda: adaptive_params(nd, True)), ("Adaptive", lambda: adaptive_params(nd)),
+                         ("ConstantPad", lambda: pad_params(nd, True))):
         if name.startswith(prefix):
             return make()
+    if name[:-2].endswith("Pad"):
+        return pad_params(nd, False)
+    if name.startswith("InstanceNorm"):
+        return INSTANCENORM_PARAMS
     if name.startswith("BatchNorm"):
         return BATCHNORM_PARAMS
     return UPSAMPLE_PARAMS if name == "Upsample" else SIMPLE_PARAMS.get(name, {})
@@ -236,8 +282,18 @@ def make_input(torch, name: str, b: dict):
         return torch.randn(2, _channels_of(b, "in_channels"), *[24 if nd < 3 else 12] * nd)
     if name.startswith(("MaxPool", "AvgPool", "Adaptive")):
         return torch.randn(2, 3, *[24 if nd < 3 else 12] * nd)
-    if name.startswith("BatchNorm"):
+    if name.startswith(("BatchNorm", "InstanceNorm")):
         return torch.randn(2, _channels_of(b, "num_features"), *[4] * nd)
+    if name[:-2].endswith("Pad"):
+        return torch.randn(2, 3, *[6] * nd)
+    if name == "GroupNorm":
+        return torch.randn(2, _channels_of(b, "num_channels"), 4)
+    if name == "PReLU":
+        return torch.randn(2, _channels_of(b, "num_parameters"), 4)
+    if name == "Unflatten":
+        return torch.randn(2, 12, 5)
+    if name in ("Softmax", "LogSoftmax", "PixelShuffle", "PixelUnshuffle"):
+        return torch.randn(2, 36, 6, 6)
     if name == "Upsample":
         return torch.randn(2, 3, *[6] * _upsample_rank(b))
     if name.startswith("Dropout") and nd:
@@ -276,11 +332,13 @@ def torch_outcome(torch, name, args, kwargs):
 
 INT_PARAMS = {"in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "output_padding",
               "groups", "num_features", "in_features", "out_features", "output_size", "size", "start_dim",
-              "end_dim"}
+              "end_dim", "num_groups", "num_channels", "num_parameters", "upscale_factor", "downscale_factor",
+              "dim", "divisor_override"}
 FLAG_PARAMS = {"bias", "ceil_mode", "count_include_pad", "return_indices", "affine", "track_running_stats",
                "inplace"}
-NUMBER_PARAMS = {"eps", "momentum", "negative_slope", "p", "scale_factor"}
-COUNT_PARAMS = {"in_channels", "out_channels", "num_features", "in_features", "out_features", "output_size"}
+NUMBER_PARAMS = {"eps", "momentum", "negative_slope", "p", "scale_factor", "alpha", "init", "value"}
+COUNT_PARAMS = {"in_channels", "out_channels", "num_features", "in_features", "out_features", "output_size",
+                "num_channels", "num_parameters"}
 
 
 def _is_plain_int(x) -> bool:
@@ -323,11 +381,19 @@ def _unsupported(name: str, b: dict) -> bool:
         if b["align_corners"] is not None and not isinstance(b["align_corners"], bool):
             return True
         return bool(b["recompute_scale_factor"]) or isinstance(b["scale_factor"], list)
-    if name.startswith("BatchNorm"):
+    if name.startswith(("BatchNorm", "InstanceNorm")):
         unread = not b["affine"] and not b["track_running_stats"]  # torch never reads num_features
         nf = b["num_features"]
+        if name.startswith("InstanceNorm") and _is_plain_number(b["eps"]) and b["eps"] < 0:
+            return True  # torch computes NaN
         return (bool(b["affine"]) and not b["bias"]) or (unread and not (_is_plain_int(nf) and nf > 0))
-    return bool(b.get("return_indices")) or b.get("divisor_override") is not None
+    if name == "GroupNorm":
+        return (bool(b["affine"]) and not b["bias"]) or (_is_plain_number(b["eps"]) and b["eps"] < 0)
+    return bool(b.get("return_indices"))
+
+
+def _is_plain_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 def convgraph_raises(name, args, kwargs):
@@ -356,7 +422,13 @@ def expected_spatial(spec, sizes):
     if isinstance(spec, Pool):
         return [_pool_out(i, k, s, p, d, spec.ceil_mode)
                 for i, k, s, p, d in zip(sizes, spec.kernel_size, spec.stride, spec.padding, spec.dilation)]
-    if isinstance(spec, AdaptiveAvgPool):
+    if isinstance(spec, PixelShuffle):
+        r = spec.factor
+        return [i * r for i in sizes] if spec.upscale else [i // r for i in sizes]
+    if isinstance(spec, Pad):
+        shift = [b + e for b, e in spec.padding]
+        return [i + d for i, d in zip(sizes, [0] * (len(sizes) - len(shift)) + shift[-len(sizes):])]
+    if isinstance(spec, (AdaptiveAvgPool, AdaptiveMaxPool)):
         return [i if o is None else o for i, o in zip(sizes, spec.output_size)]
     if isinstance(spec, Upsample):
         if spec.size is not None:
@@ -385,7 +457,7 @@ def compare_with_torch(torch, name, args, kwargs):
     assert ours == expect_raise, (
         f"{name}(*{args!r}, **{kwargs!r}): torch {'raises' if t_raised else 'accepts'}, "
         f"convgraph {'raises' if ours else 'accepts: ' + repr(spec)}")
-    if not ours and out is not None and out.dim() >= 3 and not isinstance(spec, Elementwise):
+    if not ours and out is not None and out.dim() >= 3 and not isinstance(spec, (Elementwise, Unflatten)):
         x_sizes = list(make_input(torch, name, bound).shape[2:])
         assert list(out.shape[2:]) == expected_spatial(spec, x_sizes), spec
 
@@ -457,8 +529,11 @@ def test_conv_padding_forms_match_torch(torch):
 def test_catalogue_matches_design():
     want = {f"{base}{nd}d" for base in ("Conv", "ConvTranspose", "MaxPool", "AvgPool", "AdaptiveAvgPool",
                                         "BatchNorm", "Dropout") for nd in (1, 2, 3)}
+    want |= {f"{base}{nd}d" for base in ("AdaptiveMaxPool", "InstanceNorm", "ZeroPad", "ConstantPad", "ReflectionPad",
+                                         "ReplicationPad", "CircularPad") for nd in (1, 2, 3)}
     want |= {"Upsample", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "SiLU", "Identity", "Dropout",
-             "Flatten", "Linear"}
+             "Flatten", "Linear", "PixelShuffle", "PixelUnshuffle", "GroupNorm", "ReLU6", "PReLU", "ELU", "Mish",
+             "Hardswish", "Hardsigmoid", "Softmax", "LogSoftmax", "Unflatten"}
     assert set(CATALOGUE) == want
 
 
@@ -572,7 +647,7 @@ MESSAGES = [
     ("MaxPool1d", (3,), {"padding": 2, "dilation": 2}, "MaxPool1d: padding (2) must be at most half of kernel_size (3) on every axis"),
     ("MaxPool2d", (2,), {"stride": 0}, "MaxPool2d: stride must be positive, got 0"),
     ("MaxPool2d", (2,), {"return_indices": True}, "MaxPool2d: return_indices=True is not supported by convgraph"),
-    ("AvgPool2d", (2,), {"divisor_override": 3}, "AvgPool2d: divisor_override is not supported by convgraph"),
+    ("AvgPool2d", (2,), {"divisor_override": 0}, "AvgPool2d: divisor_override must not be zero"),
     ("AvgPool1d", (2,), {"divisor_override": 3}, "AvgPool1d: unexpected keyword argument 'divisor_override'"),
     ("AdaptiveAvgPool1d", ((None,),), {}, "AdaptiveAvgPool1d: output_size must be an int or a tuple of 1 int, got (None,)"),
     ("Upsample", (), {}, "Upsample: either size or scale_factor must be given"),

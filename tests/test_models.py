@@ -276,6 +276,12 @@ VALID_SETS = {
     "resnet18.cg": ("H", {"W": 7}, range(1, 70), lambda h: True),
     "dilated_tcn.cg": ("T", {}, range(1, 40), lambda n: True),
     "unet_original.cg": ("H", {"W": 188}, range(150, 260), lambda h: h >= 188),
+    "unet_milesial.cg": ("H", {"W": 17}, range(1, 60), lambda h: h >= 16),
+    "espcn.cg": ("H", {"W": 3}, range(1, 30), lambda h: True),
+    "mobilenetv3_small.cg": ("H", {"W": 5}, range(1, 40), lambda h: True),
+    "cyclegan_resnet.cg": ("H", {"W": 7}, range(1, 40), lambda h: h >= 5),
+    "wavenet_gated.cg": ("L", {}, range(1, 40), lambda n: True),
+    "tcn_causal.cg": ("L", {}, range(1, 40), lambda n: True),
 }
 
 

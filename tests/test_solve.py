@@ -20,8 +20,9 @@ from convgraph.shapes import infer
 from convgraph import dims as D
 from convgraph.dims import EPSet
 from convgraph.errors import LayerConfigError, Loc, ShapeError
-from convgraph.ir import (AdaptiveAvgPool, Assume, BatchNorm, Conv, ConvTranspose, Elementwise, Expect, Flatten,
-                          Graph, Linear, Node, Pool, Upsample)
+from convgraph.ir import (AdaptiveAvgPool, AdaptiveMaxPool, Assume, BatchNorm, Conv, ConvTranspose, Elementwise,
+                          Expect, Flatten, Graph, GroupNorm, InstanceNorm, Linear, Node, Pad, PixelShuffle, Pool,
+                          PReLU, Softmax, Unflatten, Upsample)
 from convgraph.front.catalogue import construct
 from convgraph.solve import check_sizes, solve
 
@@ -97,8 +98,85 @@ def _layer(spec, x):
         return (*x[:a], math.prod(x[a:b + 1]), *x[b + 1:]), True, []
     if isinstance(spec, Linear):
         return (*x[:-1], spec.out_features), x[-1] == spec.in_features, []
-    assert isinstance(spec, (BatchNorm, Elementwise)), spec
+    if isinstance(spec, AdaptiveMaxPool):
+        return (*x[:2], *[i if o is None else o for i, o in zip(sp, spec.output_size)]), True, []
+    if isinstance(spec, Pad):
+        return _pad(x, spec.padding, spec.mode)
+    if isinstance(spec, PixelShuffle):
+        r = spec.factor
+        if spec.upscale:
+            return (x[0], x[1] // (r * r), x[2] * r, x[3] * r), x[1] % (r * r) == 0, []
+        return (x[0], x[1] * r * r, x[2] // r, x[3] // r), x[2] % r == 0 and x[3] % r == 0, []
+    if isinstance(spec, InstanceNorm):  # torch: "Expected more than 1 spatial element"
+        return x, not spec.uses_input_stats or math.prod(sp) > 1, []
+    if isinstance(spec, GroupNorm):  # torch: "Expected more than 1 value per channel"
+        return x, x[0] * x[1] // spec.num_groups * math.prod(sp) != 1, []
+    if isinstance(spec, Unflatten):
+        j = spec.dim % len(x)
+        known = math.prod(s for s in spec.sizes if s != -1)
+        sizes = [x[j] // known if s == -1 else s for s in spec.sizes]
+        return (*x[:j], *sizes, *x[j + 1:]), math.prod(sizes) == x[j], []
+    assert isinstance(spec, (BatchNorm, Elementwise, PReLU, Softmax)), spec
     return x, True, []
+
+
+def _pad(x, pairs, mode):
+    """F.pad on the last len(pairs) axes: reflect needs pad < size, circular |pad| <= size (and,
+    as it crops first, pad <= what the crop leaves), constant a crop <= size; results >= 1."""
+    out, ok = list(x), True
+    for j, (pb, pe) in zip(range(len(x) - len(pairs), len(x)), pairs):
+        i = x[j]
+        if mode == "reflect":
+            ok &= all(p < i for p in (pb, pe) if p > 0)
+        if mode == "circular":
+            ok &= all(abs(p) <= i for p in (pb, pe)) and (min(pb, pe) >= 0 or i + min(pb, pe) >= max(pb, pe, 0))
+        if mode == "constant" and min(pb, pe) < 0 < max(pb, pe):
+            ok &= i >= -min(pb, pe)
+        out[j] = i + pb + pe
+        ok &= out[j] >= 1
+    return tuple(out), ok, []
+
+
+def _node_shape(n: Node, xs: list) -> tuple[tuple, list[tuple]]:
+    """The DSL functions at int sizes, from torch's rules: (shape, failures)."""
+    if n.op in ("sub", "mul"):  # broadcasting, trailing dims aligned
+        # (the models' sub/mul pair a dim with itself or with a constant 1, where convgraph's
+        # rule -- two symbolic dims must be equal -- and torch's agree; '+' keeps the equality
+        # rule below, which is convgraph's for two symbolic dims: fpn_lite's sums of two 1-row
+        # maps at H = 1, 2 broadcast in torch but are not "equal or the literal 1")
+        a, b = xs
+        r = max(len(a), len(b))
+        a, b = (1,) * (r - len(a)) + tuple(a), (1,) * (r - len(b)) + tuple(b)
+        fails = [(n.name, "merge", j) for j, (p, q) in enumerate(zip(a, b)) if p != q and 1 not in (p, q)]
+        return tuple(max(p, q) if 1 in (p, q) else p for p, q in zip(a, b)), fails
+    if n.op == "pad_like":
+        v, w = xs
+        fails = [(n.name, "merge", j) for j in range(2, len(v)) if v[j] > w[j]]
+        if not fails and n.attr("mode") != "constant":
+            pairs = [((b - a) // 2, (b - a) - (b - a) // 2) for a, b in zip(v[2:], w[2:])]
+            fails += [] if _pad(v, pairs, n.attr("mode"))[1] else [(n.name, "size", -1)]
+        return (*v[:2], *w[2:]), fails
+    if n.op == "interp_like":
+        return (*xs[0][:2], *xs[1][2:]), []
+    if n.op == "slice":
+        return _slice(n, xs[0])
+    return xs[0], []  # scalar
+
+
+def _slice(n: Node, x: tuple) -> tuple[tuple, list[tuple]]:
+    """Python's slicing (torch clamps the same way); chunk parts of ceil(n/chunks)."""
+    part = n.attr("part")
+    if part is not None:
+        kind, arg, dim, k, count = part
+        size = x[dim]
+        step = -(-size // arg) if kind == "chunk" else arg if isinstance(arg, int) else None
+        bounds = ([(a, min(a + step, size)) for a in range(0, size, step)] if step else
+                  [(sum(arg[:i]), sum(arg[:i + 1])) for i in range(len(arg))])
+        index = [(None, None)] * (dim % len(x)) + [bounds[k]]
+    else:
+        index = list(n.attr("index"))
+    out = [len(range(d)[slice(*index[j])]) if j < len(index) else d for j, d in enumerate(x)]
+    return tuple(out), [(n.name, "size", -1)] if 0 in out else []
 
 
 def _untiled(got) -> list[int]:
@@ -123,6 +201,9 @@ def evaluate_graph(graph: Graph, env: dict[str, int]):
             v, w = xs
             fails += [(n.name, "merge", j) for j in range(2, len(v)) if v[j] < w[j]]
             vals[n.name] = (*v[:2], *w[2:])
+        elif n.op not in ("cat", "add"):
+            vals[n.name], more = _node_shape(n, xs)
+            fails += more
         else:
             skip = n.dim % len(xs[0]) if n.op == "cat" else None
             for other in xs[1:]:

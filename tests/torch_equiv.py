@@ -98,12 +98,47 @@ def _pool(spec: ir.Pool):
     if spec.mode == "max":
         return getattr(nn, f"MaxPool{spec.nd}d")(spec.kernel_size, stride=spec.stride, padding=spec.padding,
                                                  dilation=spec.dilation, ceil_mode=spec.ceil_mode)
+    extra = {} if spec.divisor_override is None else {"divisor_override": spec.divisor_override}
     return getattr(nn, f"AvgPool{spec.nd}d")(spec.kernel_size, stride=spec.stride, padding=spec.padding,
-                                             ceil_mode=spec.ceil_mode, count_include_pad=spec.count_include_pad)
+                                             ceil_mode=spec.ceil_mode, count_include_pad=spec.count_include_pad, **extra)
 
 
 def _adaptive(spec: ir.AdaptiveAvgPool):
     return getattr(_nn(), f"AdaptiveAvgPool{spec.nd}d")(spec.output_size)
+
+
+def _adaptive_max(spec: ir.AdaptiveMaxPool):
+    return getattr(_nn(), f"AdaptiveMaxPool{spec.nd}d")(spec.output_size)
+
+
+def _pad(spec: ir.Pad):
+    """The pad module of the spec's class; F.pad's spellings (nd 0) become ``FPad``."""
+    flat = tuple(v for pair in reversed(spec.padding) for v in pair)
+    if spec.nd == 0:
+        return FPad(flat, spec.mode, spec.value)
+    cls = getattr(_nn(), spec.type_name)
+    return cls(flat, spec.value) if spec.type_name.startswith("Constant") else cls(flat)
+
+
+def _pixel_shuffle(spec: ir.PixelShuffle):
+    return getattr(_nn(), spec.type_name)(spec.factor)
+
+
+def _instancenorm(spec: ir.InstanceNorm):
+    return getattr(_nn(), f"InstanceNorm{spec.nd}d")(spec.num_features, eps=spec.eps, momentum=spec.momentum,
+                                                     affine=spec.affine, track_running_stats=spec.track_running_stats)
+
+
+def _groupnorm(spec: ir.GroupNorm):
+    return _nn().GroupNorm(spec.num_groups, spec.num_channels, eps=spec.eps, affine=spec.affine)
+
+
+def _prelu(spec: ir.PReLU):
+    return _nn().PReLU(spec.num_parameters, spec.init)
+
+
+def _softmax(spec: ir.Softmax):
+    return getattr(_nn(), spec.type_name)(spec.dim)
 
 
 def _upsample(spec: ir.Upsample):
@@ -134,10 +169,18 @@ _BUILDERS: dict[type, Callable[[Any], Any]] = {
     ir.ConvTranspose: _conv_transpose,
     ir.Pool: _pool,
     ir.AdaptiveAvgPool: _adaptive,
+    ir.AdaptiveMaxPool: _adaptive_max,
+    ir.Pad: _pad,
+    ir.PixelShuffle: _pixel_shuffle,
     ir.Upsample: _upsample,
     ir.BatchNorm: _batchnorm,
+    ir.InstanceNorm: _instancenorm,
+    ir.GroupNorm: _groupnorm,
+    ir.PReLU: _prelu,
+    ir.Softmax: _softmax,
     ir.Elementwise: _elementwise,
     ir.Flatten: _flatten,
+    ir.Unflatten: lambda spec: _nn().Unflatten(spec.dim, spec.sizes),
     ir.Linear: _linear,
 }
 
@@ -185,6 +228,31 @@ class PaddedConv:
         m.pads = tuple(p for pair in reversed(spec.padding) for p in pair)
         m.pad_mode = "constant" if spec.padding_mode == "zeros" else spec.padding_mode
         return m
+
+
+@functools.lru_cache(maxsize=None)
+def _fpad_class():
+    import torch.nn as nn
+
+    class FPadModule(nn.Module):
+        """``F.pad(x, pads, mode, value)`` as a module (no parameters)."""
+
+        def __init__(self, pads: tuple[int, ...], mode: str, value: float):
+            super().__init__()
+            self.pads, self.mode, self.value = pads, mode, value
+
+        def forward(self, x):
+            import torch.nn.functional as F
+
+            if self.mode == "constant":
+                return F.pad(x, self.pads, mode="constant", value=self.value)
+            return F.pad(x, self.pads, mode=self.mode)
+
+    return FPadModule
+
+
+def FPad(pads: tuple[int, ...], mode: str, value: float):
+    return _fpad_class()(pads, mode, value)
 
 
 # --- the graph -------------------------------------------------------------------------------------
@@ -257,6 +325,8 @@ def _graph_module_class():
             missing = [n for n in names if n not in env]
             if missing:
                 raise TypeError(f"missing input(s): {', '.join(missing)}")
+            self._cg_sizes = {d: int(env[n.name].shape[k]) for n in self._cg_graph.inputs
+                              for k, d in enumerate(n.dims) if isinstance(d, str)}
             for node in self._cg_graph.nodes:
                 if node.op != "input":
                     env[node.name] = self._step(node, [env[i] for i in node.inputs])
@@ -272,9 +342,47 @@ def _graph_module_class():
                 return xs[0] + xs[1]
             if node.op == "crop":
                 return crop_center(xs[0], tuple(xs[1].shape[2:]))
-            raise NotImplementedError(f"node op {node.op!r}")
+            if node.op == "reshape":  # entries (symbol, k) are k times the symbol's size
+                return xs[0].reshape(tuple(ir.reshape_entry(e, self._cg_sizes) for e in node.attr("shape")))
+            return _functional_step(node, xs)
 
     return GraphModule
+
+
+def _functional_step(node: ir.Node, xs: list):
+    """The DSL functions as a PyTorch user writes them in ``forward``."""
+    import torch.nn.functional as F
+
+    op, attr = node.op, node.attr
+    if op in ("sub", "mul"):
+        return xs[0] - xs[1] if op == "sub" else xs[0] * xs[1]
+    if op == "pad_like":  # the milesial U-Net's Up.forward
+        v, like = xs
+        flat: list[int] = []
+        for a, b in reversed(list(zip(v.shape[2:], like.shape[2:]))):
+            flat += [(b - a) // 2, (b - a) - (b - a) // 2]
+        mode = attr("mode", "constant")
+        return F.pad(v, flat, mode=mode, value=attr("value", 0.0)) if mode == "constant" else F.pad(v, flat, mode=mode)
+    if op == "interp_like":
+        return F.interpolate(xs[0], size=xs[1].shape[2:], mode=attr("mode"), align_corners=attr("align_corners"))
+    if op == "scalar":
+        x, c = xs[0], attr("value")
+        return {"add": x + c, "sub": x - c, "rsub": c - x, "mul": x * c, "div": x / c}[attr("op")]
+    if op == "slice":  # chunk / split parts: what torch.chunk / torch.split return
+        part = attr("part")
+        if part is not None:
+            import torch
+
+            kind, arg, dim, k, _ = part
+            return (torch.chunk if kind == "chunk" else torch.split)(xs[0], arg, dim)[k]
+        return xs[0][tuple(slice(a, z) for a, z in attr("index", ()))]
+    if op == "mean":
+        return xs[0].mean(dim=tuple(attr("dims")), keepdim=attr("keepdim"))
+    if op == "unsqueeze":
+        return xs[0].unsqueeze(attr("dim"))
+    if op == "squeeze":
+        return xs[0].squeeze() if attr("dims") is None else xs[0].squeeze(tuple(attr("dims")))
+    raise NotImplementedError(f"node op {op!r}")
 
 
 def to_torch(graph: ir.Graph):

@@ -96,6 +96,8 @@ def notes(g: Geometry) -> list[str]:
         else:
             how = "counted as zeros" if spec.count_include_pad else "not counted (count_include_pad=False)"
             out.append(f"avg pool: padding cells are {how}")
+            if spec.divisor_override is not None:
+                out.append(f"divisor_override={spec.divisor_override}: every window sum is divided by it")
     if isinstance(spec, ConvTranspose) and g.view == "gather":
         out.append("transposed conv drawn as a direct conv (kernel flipped) over the input stretched "
                    "by s − 1 zeros between cells")

@@ -513,6 +513,8 @@ def _divisor(g: Geometry, frame: Frame) -> int | None:
     """AvgPool's divisor for this window (torch semantics, conv-semantics §3.1)."""
     if not isinstance(g.spec, Pool) or g.spec.mode != "avg":
         return None
+    if g.spec.divisor_override is not None:
+        return g.spec.divisor_override
     total = 1
     for ax, j in zip(g.gather_axes, frame.position):
         total *= ax.counted(j) if g.spec.count_include_pad else ax.real_count(j)

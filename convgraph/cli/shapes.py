@@ -30,7 +30,8 @@ def _op_label(node: Node) -> str:
         return node.spec.type_name + named
     if node.op == "cat":
         return f"cat(dim={node.dim})"
-    return {"add": "+", "crop": "crop", "input": "input"}[node.op]
+    return {"add": "+", "sub": "-", "mul": "*", "crop": "crop", "input": "input", "pad_like": "pad(like=)",
+            "interp_like": "interpolate(like=)", "slice": "slice"}.get(node.op, node.op)
 
 
 def _condition(c: Constraint, sizes: Mapping[str, int]) -> str:

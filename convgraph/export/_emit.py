@@ -20,7 +20,8 @@ Lowering rules (``/work/shared/reference/conv-semantics.md`` §4, §5, §8):
 - ``crop`` is a Slice whose starts are computed from the runtime shapes, so it stays dynamic.
 
 ``LOWERINGS`` maps each spec type to its emitter and to the lowest opset at which its lowering is
-faithful (``min_opset``); ``MERGE_EMITTERS`` covers ``cat``, ``add`` and ``crop``.
+faithful (``min_opset``); ``MERGE_EMITTERS`` covers ``cat``, ``add``, ``crop`` and the DSL
+functions; ``emit_nodes`` writes the outputs of a ``chunk``/``split`` as one Split.
 """
 from __future__ import annotations
 
@@ -80,6 +81,11 @@ class Builder:
         self.nodes.append(helper.make_node(op_type, list(inputs), [out], name=node_name, **attrs))
         return out
 
+    def multi_op(self, op_type: str, inputs: Sequence[str], name: str, outputs: Sequence[str], **attrs: Any) -> None:
+        """Append one node with several named outputs (Split)."""
+        self.nodes.append(helper.make_node(op_type, list(inputs), list(outputs),
+                                           name=self._unique(name, self._node_names), **attrs))
+
     def const(self, name: str, values: ArrayLike, dtype: DTypeLike = np.int64) -> str:
         """A Constant node holding ``values`` (int64 unless told)."""
         arr = np.asarray(values, dtype=dtype)
@@ -100,6 +106,12 @@ class Builder:
         if self.opset >= 18:
             return self.op("ReduceMean", [x, self.ints(f"{name}/axes", axes)], name, output, keepdims=1)
         return self.op("ReduceMean", [x], name, output, axes=list(axes), keepdims=1)
+
+    def reduce_max(self, x: str, axes: Sequence[int], name: str, output: str | None = None) -> str:
+        """ReduceMax with keepdims; ``axes`` is an input from opset 18, an attribute before."""
+        if self.opset >= 18:
+            return self.op("ReduceMax", [x, self.ints(f"{name}/axes", axes)], name, output, keepdims=1)
+        return self.op("ReduceMax", [x], name, output, axes=list(axes), keepdims=1)
 
     def shape(self, x: str, name: str, start: int, end: int | None = None) -> str:
         """Shape(x)[start:end] as an int64 vector (Shape-15 start/end attributes)."""
@@ -203,8 +215,32 @@ def _pool(b: Builder, s: Site) -> None:
                  pads=_pads(spec.padding, spec.padding), ceil_mode=int(spec.ceil_mode))
     if spec.mode == "max":
         b.op("MaxPool", [s.x], s.name, s.out, dilations=list(spec.dilation), **attrs)
+    elif spec.divisor_override is not None:
+        _divided_pool(b, s, attrs)
     else:
         b.op("AveragePool", [s.x], s.name, s.out, count_include_pad=int(spec.count_include_pad), **attrs)
+
+
+def _divided_pool(b: Builder, s: Site, attrs: dict) -> None:
+    """divisor_override d: window sum / d. Floor mode: every window lies in the padded input, so
+    the sum is the count_include_pad mean times prod(kernel). Ceil mode: the mean over the real
+    elements times their count, the count being LpPool(p=1) of ones (zero padding adds 0)."""
+    spec: ir.Pool = s.spec
+    n, divisor = s.name, spec.divisor_override
+    assert divisor is not None  # _pool calls this only with a divisor
+    if not spec.ceil_mode:
+        mean = b.op("AveragePool", [s.x], f"{n}/mean", count_include_pad=1, **attrs)
+        factor = math.prod(spec.kernel_size) / divisor
+        b.op("Mul", [mean, b.floats(f"{n}/factor", factor)], n, s.out)
+        return
+    mean = b.op("AveragePool", [s.x], f"{n}/mean", count_include_pad=0, **attrs)
+    spatial = b.shape(s.x, f"{n}/spatial", 2)
+    ones_shape = b.op("Concat", [b.ints(f"{n}/n1c1", [1, 1]), spatial], f"{n}/ones_shape", axis=0)
+    ones = b.op("ConstantOfShape", [ones_shape], f"{n}/ones",
+                value=numpy_helper.from_array(np.ones(1, np.float32), f"{n}/one"))
+    count = b.op("LpPool", [ones], f"{n}/count", p=1, **attrs)
+    total = b.op("Mul", [mean, count], f"{n}/sum")
+    b.op("Div", [total, b.floats(f"{n}/divisor", float(divisor))], n, s.out)
 
 
 def _adaptive(b: Builder, s: Site) -> None:
@@ -226,6 +262,140 @@ def _adaptive(b: Builder, s: Site) -> None:
         out = s.out if n == len(axes) - 1 else None
         tag = f"{s.name}/axis{a}"
         x = b.reduce_mean(x, [a], tag, out) if o == 1 else _bin_average(b, x, a, o, rank, tag, out)
+
+
+def _adaptive_max(b: Builder, s: Site) -> None:
+    """GlobalMaxPool when every bin is the whole axis; otherwise per axis, the bins
+    ``[floor(j*i/o), ceil((j+1)*i/o))`` sliced from the runtime size i, each reduced by ReduceMax,
+    concatenated along the axis."""
+    spec: ir.AdaptiveMaxPool = s.spec
+    rank = len(s.x_shape)
+    axes = [(a, o) for a, o in enumerate(spec.output_size, start=2) if o is not None and o != s.x_shape[a]]
+    if not axes:
+        b.op("Identity", [s.x], s.name, s.out)
+        return
+    if len(axes) == rank - 2 and all(o == 1 for _, o in axes):
+        b.op("GlobalMaxPool", [s.x], s.name, s.out)
+        return
+    x = s.x
+    for n, (a, o) in enumerate(axes):
+        out = s.out if n == len(axes) - 1 else None
+        x = _bin_max(b, x, a, o, f"{s.name}/axis{a}", out)
+
+
+def _bin_max(b: Builder, x: str, axis: int, o: int, tag: str, out: str | None) -> str:
+    i = b.shape(x, f"{tag}/size", axis, axis + 1)  # [1]
+    parts = []
+    for j in range(o):
+        start = b.op("Div", [b.op("Mul", [i, b.ints(f"{tag}/j{j}", [j])], f"{tag}/ji{j}"), b.ints(f"{tag}/o{j}", [o])],
+                     f"{tag}/start{j}")
+        j1i = b.op("Mul", [i, b.ints(f"{tag}/j1_{j}", [j + 1])], f"{tag}/j1i{j}")
+        end = b.op("Div", [b.op("Add", [j1i, b.ints(f"{tag}/up{j}", [o - 1])], f"{tag}/j1i_up{j}"),
+                           b.ints(f"{tag}/o_{j}", [o])], f"{tag}/end{j}")
+        piece = b.op("Slice", [x, start, end, b.ints(f"{tag}/axis{j}", [axis])], f"{tag}/bin{j}")
+        parts.append(b.reduce_max(piece, [axis], f"{tag}/max{j}"))
+    return b.op("Concat", parts, tag, out, axis=axis)
+
+
+def _pad_layer(b: Builder, s: Site) -> None:
+    """Pad (the positive amounts, ONNX mode constant/reflect/edge/wrap) then Slice (the negative
+    amounts crop): torch pads first, so reflect (5, -3) reflects 5 of the original size."""
+    spec: ir.Pad = s.spec
+    rank, k = len(s.x_shape), len(spec.padding)
+    first = rank - k
+    grow = [(max(pb, 0), max(pe, 0)) for pb, pe in spec.padding]
+    crop = [(max(-pb, 0), max(-pe, 0)) for pb, pe in spec.padding]
+    need_crop = any(c for pair in crop for c in pair)
+    x = s.x
+    if spec.mode == "circular" and need_crop:  # torch crops first, then wraps the cropped part
+        x = _crop_slice(b, s, x, crop, first, None if any(p for pair in grow for p in pair) else s.out)
+        need_crop = False
+        if x == s.out:
+            return
+    if any(p for pair in grow for p in pair):
+        begins, ends = [0] * first + [p for p, _ in grow], [0] * first + [p for _, p in grow]
+        inputs = [x, b.ints(f"{s.name}/pads", begins + ends)]
+        mode = PAD_MODES.get(spec.mode, "constant")
+        if mode == "constant":
+            inputs.append(b.floats(f"{s.name}/value", float(spec.value)))
+        x = b.op("Pad", inputs, s.name if not need_crop else f"{s.name}/pad", None if need_crop else s.out, mode=mode)
+    if need_crop or x == s.x:
+        _crop_slice(b, s, x, crop, first, s.out)
+
+
+def _crop_slice(b: Builder, s: Site, x: str, crop: list[tuple[int, int]], first: int, out: str | None) -> str:
+    """Slice off ``crop`` (begin, end) amounts from the axes from ``first`` on."""
+    big = np.iinfo(np.int64).max
+    axes = [a for a, (cb, ce) in enumerate(crop, start=first) if cb or ce] or [first]
+    starts = [crop[a - first][0] for a in axes]
+    ends = [-crop[a - first][1] if crop[a - first][1] else big for a in axes]
+    return b.op("Slice", [x, b.ints(f"{s.name}/starts", starts), b.ints(f"{s.name}/ends", ends),
+                          b.ints(f"{s.name}/axes", axes)], s.name if out is not None else f"{s.name}/crop", out)
+
+
+def _pixel_shuffle(b: Builder, s: Site) -> None:
+    """PixelShuffle is DepthToSpace in CRD mode (torch's channel order c*r*r + i*r + j).
+    PixelUnshuffle: Reshape (N, C, H/r, r, W/r, r), Transpose to (N, C, r, r, H/r, W/r), Reshape
+    (N, C*r*r, H/r, W/r), with H/r and W/r read from the runtime shape."""
+    spec: ir.PixelShuffle = s.spec
+    r, n = spec.factor, s.name
+    if spec.upscale:
+        b.op("DepthToSpace", [s.x], n, s.out, blocksize=r, mode="CRD")
+        return
+    nc = b.shape(s.x, f"{n}/nc", 0, 2)
+    hw = b.op("Div", [b.shape(s.x, f"{n}/hw", 2), b.ints(f"{n}/r", [r])], f"{n}/hw_r")
+    h, w = (b.op("Slice", [hw, b.ints(f"{n}/s{j}", [j]), b.ints(f"{n}/e{j}", [j + 1])], f"{n}/{t}")
+            for j, t in ((0, "h"), (1, "w")))
+    six = b.op("Concat", [nc, h, b.ints(f"{n}/r1", [r]), w, b.ints(f"{n}/r2", [r])], f"{n}/shape6", axis=0)
+    y = b.op("Transpose", [b.op("Reshape", [s.x, six], f"{n}/split")], f"{n}/move", perm=[0, 1, 3, 5, 2, 4])
+    four = b.op("Concat", [b.shape(s.x, f"{n}/n", 0, 1), b.ints(f"{n}/c", [-1]), hw], f"{n}/shape4", axis=0)
+    b.op("Reshape", [y, four], n, s.out)
+
+
+def _instancenorm(b: Builder, s: Site) -> None:
+    """InstanceNormalization with the input's statistics; with running statistics (eval mode and
+    track_running_stats) a BatchNormalization, as torch."""
+    spec: ir.InstanceNorm = s.spec
+    c = s.x_shape[1]
+    if spec.affine:
+        scale, bias = s.param("weight"), s.param("bias")
+    else:
+        scale, bias = b.floats(f"{s.name}/ones", np.ones(c)), b.floats(f"{s.name}/zeros", np.zeros(c))
+    if spec.uses_input_stats:
+        b.op("InstanceNormalization", [s.x, scale, bias], s.name, s.out, epsilon=float(spec.eps))
+    else:
+        b.op("BatchNormalization", [s.x, scale, bias, s.param("running_mean"), s.param("running_var")],
+             s.name, s.out, epsilon=float(spec.eps))
+
+
+def _groupnorm(b: Builder, s: Site) -> None:
+    """Reshape to (N, G, C/G * spatial), InstanceNormalization with unit scale, reshape back, then
+    the per-channel affine weight and bias (ONNX GroupNormalization-18 scales per group)."""
+    spec: ir.GroupNorm = s.spec
+    g, n, rank = spec.num_groups, s.name, len(s.x_shape)
+    grouped = b.op("Reshape", [s.x, b.ints(f"{n}/grouped_shape", [0, g, -1])], f"{n}/grouped")
+    normed = b.op("InstanceNormalization", [grouped, b.floats(f"{n}/ones", np.ones(g)),
+                                            b.floats(f"{n}/zeros", np.zeros(g))], f"{n}/norm", epsilon=float(spec.eps))
+    back = b.op("Reshape", [normed, b.shape(s.x, f"{n}/shape", 0)], n if not spec.affine else f"{n}/back",
+                None if spec.affine else s.out)
+    if spec.affine:
+        scaled = b.op("Mul", [back, b.channel_vector(s.param("weight"), rank, f"{n}/scale")], f"{n}/scaled")
+        b.op("Add", [scaled, b.channel_vector(s.param("bias"), rank, f"{n}/shift")], n, s.out)
+
+
+def _prelu(b: Builder, s: Site) -> None:
+    slope = s.param("weight")
+    if s.spec.num_parameters > 1:
+        slope = b.channel_vector(slope, len(s.x_shape), f"{s.name}/slope")
+    b.op("PRelu", [s.x, slope], s.name, s.out)
+
+
+def _softmax(b: Builder, s: Site) -> None:
+    from convgraph.shapes import softmax_dim
+
+    spec: ir.Softmax = s.spec
+    axis = softmax_dim(spec.dim, len(s.x_shape))
+    b.op("LogSoftmax" if spec.log else "Softmax", [s.x], s.name, s.out, axis=axis)
 
 
 def _bin_average(b: Builder, x: str, axis: int, o: int, rank: int, tag: str, out: str | None) -> str:
@@ -352,6 +522,23 @@ def _simple(op_type: str, **attrs: Any) -> Callable[[Builder, Site], None]:
     return emit
 
 
+def _mish(b: Builder, s: Site) -> None:
+    """Mish from opset 18; before, x * tanh(softplus(x))."""
+    if b.opset >= 18:
+        b.op("Mish", [s.x], s.name, s.out)
+        return
+    soft = b.op("Softplus", [s.x], f"{s.name}/softplus")
+    b.op("Mul", [s.x, b.op("Tanh", [soft], f"{s.name}/tanh")], s.name, s.out)
+
+
+def _relu6(b: Builder, s: Site) -> None:
+    b.op("Clip", [s.x, b.floats(f"{s.name}/min", 0.0), b.floats(f"{s.name}/max", 6.0)], s.name, s.out)
+
+
+def _elu(b: Builder, s: Site) -> None:
+    b.op("Elu", [s.x], s.name, s.out, alpha=float(s.spec.param("alpha", 1.0)))
+
+
 def _leaky_relu(b: Builder, s: Site) -> None:
     b.op("LeakyRelu", [s.x], s.name, s.out, alpha=s.spec.number("negative_slope", 0.01))
 
@@ -364,6 +551,11 @@ ELEMENTWISE_EMITTERS: dict[str, Callable[[Builder, Site], None]] = {
     "Tanh": _simple("Tanh"),
     "GELU": _gelu,
     "SiLU": _silu,
+    "ReLU6": _relu6,
+    "Hardswish": _simple("HardSwish"),
+    "Hardsigmoid": _simple("HardSigmoid", alpha=1.0 / 6.0, beta=0.5),
+    "ELU": _elu,
+    "Mish": _mish,
     "Identity": _simple("Identity"),
     "Dropout": _simple("Identity"),
     "Dropout1d": _simple("Identity"),
@@ -391,6 +583,19 @@ def _flatten(b: Builder, s: Site) -> None:
     parts.append(b.ints(f"{s.name}/merged", [-1]))
     if end < rank - 1:
         parts.append(b.shape(s.x, f"{s.name}/tail", end + 1))
+    target = b.op("Concat", parts, f"{s.name}/shape", axis=0) if len(parts) > 1 else parts[0]
+    b.op("Reshape", [s.x, target], s.name, s.out)
+
+
+def _unflatten(b: Builder, s: Site) -> None:
+    """Reshape to Shape[:dim] ++ sizes ++ Shape[dim+1:] (a -1 is ONNX's own inferred dim)."""
+    spec: ir.Unflatten = s.spec
+    rank = len(s.x_shape)
+    j = spec.dim % rank
+    parts = [b.shape(s.x, f"{s.name}/head", 0, j)] if j > 0 else []
+    parts.append(b.ints(f"{s.name}/sizes", list(spec.sizes)))
+    if j < rank - 1:
+        parts.append(b.shape(s.x, f"{s.name}/tail", j + 1))
     target = b.op("Concat", parts, f"{s.name}/shape", axis=0) if len(parts) > 1 else parts[0]
     b.op("Reshape", [s.x, target], s.name, s.out)
 
@@ -425,6 +630,12 @@ def _conv_opset(spec: ir.Conv) -> Requirement | None:
     return None
 
 
+def _pad_opset(spec: ir.Pad) -> Requirement | None:
+    if spec.mode == "circular" and any(p > 0 for pair in spec.padding for p in pair):
+        return 19, "circular padding lowers to Pad mode 'wrap', which exists from Pad-19"
+    return None
+
+
 def _pool_opset(spec: ir.Pool) -> Requirement | None:
     if spec.ceil_mode:
         return 22, ("ceil_mode=True: ONNX shape inference drops a last window that starts in the right "
@@ -443,10 +654,18 @@ LOWERINGS: dict[type, Lowering] = {
     ir.ConvTranspose: Lowering(_conv_transpose, _no_requirement),
     ir.Pool: Lowering(_pool, _pool_opset),
     ir.AdaptiveAvgPool: Lowering(_adaptive, _no_requirement),
+    ir.AdaptiveMaxPool: Lowering(_adaptive_max, _no_requirement),
+    ir.Pad: Lowering(_pad_layer, _pad_opset),
+    ir.PixelShuffle: Lowering(_pixel_shuffle, _no_requirement),
     ir.Upsample: Lowering(_upsample, _no_requirement),
     ir.BatchNorm: Lowering(_batchnorm, _no_requirement),
+    ir.InstanceNorm: Lowering(_instancenorm, _no_requirement),
+    ir.GroupNorm: Lowering(_groupnorm, _no_requirement),
+    ir.PReLU: Lowering(_prelu, _no_requirement),
+    ir.Softmax: Lowering(_softmax, _no_requirement),
     ir.Elementwise: Lowering(_elementwise, _no_requirement),
     ir.Flatten: Lowering(_flatten, _no_requirement),
+    ir.Unflatten: Lowering(_unflatten, _no_requirement),
     ir.Linear: Lowering(_linear, _no_requirement),
 }
 
@@ -474,10 +693,122 @@ def _crop(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
     b.op("Slice", [v, starts, ends, b.ints(f"{n}/axes", range(2, rank))], n, n)
 
 
+def _binary(op_type: str) -> Callable[[Builder, ir.Node, list[Shape]], None]:
+    def emit(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
+        b.op(op_type, list(node.inputs), node.name, node.name)  # ONNX broadcasting is numpy's, as torch's
+
+    return emit
+
+
+_SCALAR_TYPES = {"add": "Add", "sub": "Sub", "rsub": "Sub", "mul": "Mul", "div": "Div"}
+
+
+def _scalar(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
+    op = str(node.attr("op"))
+    c = b.floats(f"{node.name}/value", float(node.attr("value")))
+    args = [c, node.inputs[0]] if op == "rsub" else [node.inputs[0], c]
+    b.op(_SCALAR_TYPES[op], args, node.name, node.name)
+
+
+def _pad_like(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
+    """Pad with ``(w - v) // 2`` at the start and the rest at the end of every spatial axis, from
+    the runtime shapes (so it stays dynamic): ``pads = [0, 0, begins, 0, 0, ends]``."""
+    v, like = node.inputs
+    n = node.name
+    diff = b.op("Sub", [b.shape(like, f"{n}/like_size", 2), b.shape(v, f"{n}/v_size", 2)], f"{n}/excess")
+    begins = b.op("Div", [diff, b.ints(f"{n}/two", [2])], f"{n}/begins")
+    ends = b.op("Sub", [diff, begins], f"{n}/ends")
+    zeros = b.ints(f"{n}/nc", [0, 0])
+    pads = b.op("Concat", [zeros, begins, zeros, ends], f"{n}/pads", axis=0)
+    mode = PAD_MODES.get(str(node.attr("mode", "constant")), "constant")
+    inputs = [v, pads] + ([b.floats(f"{n}/value", float(node.attr("value", 0.0)))] if mode == "constant" else [])
+    b.op("Pad", inputs, n, n, mode=mode)
+
+
+def _interp_like(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
+    """Resize with ``sizes`` = v's (N, C) and like's spatial dims, read at run time."""
+    v, like = node.inputs
+    n = node.name
+    sizes = b.op("Concat", [b.shape(v, f"{n}/nc", 0, 2), b.shape(like, f"{n}/hw", 2)], f"{n}/sizes", axis=0)
+    spec = ir.Upsample("Upsample", 1, None, str(node.attr("mode")), node.attr("align_corners"))  # type: ignore[arg-type]
+    b.op("Resize", [v, "", "", sizes], n, n, **_resize_attrs(spec))
+
+
+def _slice(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
+    """ONNX Slice clamps as Python and torch do; an open end is INT64_MAX."""
+    big = np.iinfo(np.int64).max
+    index = [(j, a, z) for j, (a, z) in enumerate(ir.slice_index(node, shapes[0])) if (a, z) != (None, None)]
+    if not index:
+        b.op("Identity", [node.inputs[0]], node.name, node.name)
+        return
+    n = node.name
+    starts = b.ints(f"{n}/starts", [0 if a is None else a for _, a, _ in index])
+    ends = b.ints(f"{n}/ends", [big if z is None else z for _, _, z in index])
+    b.op("Slice", [node.inputs[0], starts, ends, b.ints(f"{n}/axes", [j for j, _, _ in index])], n, n)
+
+
+def _mean(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
+    rank = len(shapes[0])
+    axes = sorted(d % rank for d in node.attr("dims"))
+    keep = int(bool(node.attr("keepdim")))
+    if b.opset >= 18:
+        b.op("ReduceMean", [node.inputs[0], b.ints(f"{node.name}/axes", axes)], node.name, node.name, keepdims=keep)
+    else:
+        b.op("ReduceMean", [node.inputs[0]], node.name, node.name, axes=axes, keepdims=keep)
+
+
+def _unsqueeze(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
+    axis = int(node.attr("dim")) % (len(shapes[0]) + 1)
+    b.op("Unsqueeze", [node.inputs[0], b.ints(f"{node.name}/axes", [axis])], node.name, node.name)
+
+
+def _squeeze(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
+    """Squeeze exactly the dims the shape stage removed (size 1 in the formulas)."""
+    x = shapes[0]
+    named = node.attr("dims")
+    dims = range(len(x)) if named is None else [d % len(x) for d in named]
+    axes = [j for j in dims if x[j] == 1]
+    if not axes:
+        b.op("Identity", [node.inputs[0]], node.name, node.name)
+        return
+    b.op("Squeeze", [node.inputs[0], b.ints(f"{node.name}/axes", axes)], node.name, node.name)
+
+
+def _reshape(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
+    """Reshape to the plan of the shape stage: ints, -1, and carried dims read at run time
+    (``Shape(v)[j] * num / den``, exact)."""
+    from convgraph.shapes import reshape_plan
+
+    n, v = node.name, node.inputs[0]
+    parts = []
+    for i, step in enumerate(reshape_plan(node.attr("shape"), shapes[0])):
+        if step[0] != "dim":
+            parts.append(b.ints(f"{n}/d{i}", [step[1] if step[0] == "int" else -1]))
+            continue
+        _, j, num, den = step
+        d = b.shape(v, f"{n}/dim{i}", j, j + 1)
+        if num != den:
+            d = b.op("Div", [b.op("Mul", [d, b.ints(f"{n}/num{i}", [num])], f"{n}/times{i}"),
+                             b.ints(f"{n}/den{i}", [den])], f"{n}/scaled{i}")
+        parts.append(d)
+    target = b.op("Concat", parts, f"{n}/shape", axis=0)
+    b.op("Reshape", [v, target], n, n)
+
+
 MERGE_EMITTERS: dict[str, Callable[[Builder, ir.Node, list[Shape]], None]] = {
     "cat": _cat,
     "add": _add,
+    "sub": _binary("Sub"),
+    "mul": _binary("Mul"),
     "crop": _crop,
+    "pad_like": _pad_like,
+    "interp_like": _interp_like,
+    "scalar": _scalar,
+    "slice": _slice,
+    "mean": _mean,
+    "unsqueeze": _unsqueeze,
+    "squeeze": _squeeze,
+    "reshape": _reshape,
 }
 
 
@@ -493,3 +824,45 @@ def emit_node(b: Builder, node: ir.Node, values: dict[str, Shape]) -> None:
         LOWERINGS[type(node.layer)].emit(b, site)
     else:
         MERGE_EMITTERS[node.op](b, node, [values[i] for i in node.inputs])
+
+
+def _split_groups(nodes: Sequence[ir.Node]) -> dict[str, list[ir.Node]]:
+    """The complete output sets of chunk/split statements ('slice' nodes with a ``part`` attr of
+    the same input and arguments, one per position), keyed by their first output's name."""
+    by_key: dict[tuple, list[ir.Node]] = {}
+    for n in nodes:
+        part = n.attr("part") if n.op == "slice" else None
+        if part is not None:
+            by_key.setdefault((n.inputs[0], part[0], part[1], part[2], part[4]), []).append(n)
+    groups = {}
+    for key, parts in by_key.items():
+        ks = sorted(p.attr("part")[3] for p in parts)
+        if ks == list(range(key[4])):  # complete, no duplicates: one Split
+            ordered = sorted(parts, key=lambda p: p.attr("part")[3])
+            groups[ordered[0].name] = ordered
+    return groups
+
+
+def _split(b: Builder, parts: list[ir.Node], values: dict[str, Shape]) -> None:
+    """One ONNX Split for all outputs of a chunk/split, each output named after its value."""
+    first = parts[0]
+    kind, arg, dim, _k, _count = first.attr("part")
+    x = values[first.inputs[0]]
+    axis = dim % len(x)
+    sizes = [stop - start for start, stop in ir.part_bounds(kind, x[axis], arg)]
+    b.multi_op("Split", [first.inputs[0], b.ints(f"{first.name}/split", sizes)], first.name,
+               [p.name for p in parts], axis=axis)
+
+
+def emit_nodes(b: Builder, nodes: Sequence[ir.Node], values: dict[str, Shape]) -> None:
+    """Lower every non-input node in order; the outputs of a chunk/split become one Split."""
+    groups = _split_groups(nodes)
+    done: set[str] = set()
+    for node in nodes:
+        if node.op == "input" or node.name in done:
+            continue
+        if node.name in groups:
+            _split(b, groups[node.name], values)
+            done.update(p.name for p in groups[node.name])
+            continue
+        emit_node(b, node, values)

@@ -44,7 +44,7 @@ from convgraph import dims as D
 from convgraph import ir
 from convgraph._version import __version__
 from convgraph.errors import ConvGraphError, ExportError, Loc, ShapeError
-from convgraph.export._emit import BASE_OPSET, Builder, emit_node, requirement
+from convgraph.export._emit import BASE_OPSET, Builder, emit_nodes, requirement
 from convgraph.export.weights import resolve_params
 from convgraph.shapes import infer
 
@@ -181,9 +181,7 @@ def _build(plan: Plan) -> Built:
     from convgraph.export.weights import param_specs
 
     b = Builder(plan.opset, reserved=[n.name for n in g.nodes] + list(param_specs(g)))
-    for node in g.nodes:
-        if node.op != "input":
-            emit_node(b, node, values)
+    emit_nodes(b, g.nodes, values)
     known = {**values, **dict(b.known_shapes)}
     outs = set(g.outputs)
     namer = _valid_namer(g) if g.symbols else None

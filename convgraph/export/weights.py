@@ -58,19 +58,44 @@ def _bn_params(spec: ir.BatchNorm) -> Iterator[tuple[str, tuple[int, ...]]]:
         yield from (("running_mean", c), ("running_var", c))
 
 
+def _gn_params(spec: ir.GroupNorm) -> Iterator[tuple[str, tuple[int, ...]]]:
+    if spec.affine:
+        yield from (("weight", (spec.num_channels,)), ("bias", (spec.num_channels,)))
+
+
+def _prelu_params(spec: ir.PReLU) -> Iterator[tuple[str, tuple[int, ...]]]:
+    yield "weight", (spec.num_parameters,)
+
+
+def _no_params(spec: object) -> Iterator[tuple[str, tuple[int, ...]]]:
+    return iter(())
+
+
+#: every layer kind's parameters (kinds without parameters map to ``_no_params``)
 _PARAM_RULES: dict[type, Callable[..., Iterator[tuple[str, tuple[int, ...]]]]] = {
     ir.Conv: _conv_params,
     ir.ConvTranspose: _conv_params,
     ir.Linear: _linear_params,
     ir.BatchNorm: _bn_params,
+    ir.InstanceNorm: _bn_params,
+    ir.GroupNorm: _gn_params,
+    ir.PReLU: _prelu_params,
+    ir.Pool: _no_params,
+    ir.AdaptiveAvgPool: _no_params,
+    ir.AdaptiveMaxPool: _no_params,
+    ir.Pad: _no_params,
+    ir.PixelShuffle: _no_params,
+    ir.Upsample: _no_params,
+    ir.Softmax: _no_params,
+    ir.Elementwise: _no_params,
+    ir.Flatten: _no_params,
+    ir.Unflatten: _no_params,
 }
 
 
 def _layer_params(node: ir.Node) -> Iterator[tuple[str, tuple[int, ...]]]:
-    rule = _PARAM_RULES.get(type(node.layer))
-    if rule is not None:
-        for local, shape in rule(node.layer):
-            yield f"{node.layer_name}.{local}", tuple(shape)
+    for local, shape in _PARAM_RULES[type(node.layer)](node.layer):
+        yield f"{node.layer_name}.{local}", tuple(shape)
 
 
 def param_specs(graph: ir.Graph) -> Shapes:
@@ -125,6 +150,13 @@ def _init_bn(rng: np.random.Generator, shapes: Shapes, prefix: str, realistic: b
     return {key: draw[key[len(prefix):]](shape) for key, shape in shapes.items()}
 
 
+def _init_prelu(rng: np.random.Generator, shapes: Shapes, prefix: str, spec: ir.PReLU,
+                realistic: bool) -> dict[str, np.ndarray]:
+    """torch fills the slopes with ``init``; ``realistic``: U(0, 0.5) per slope."""
+    shape = shapes[prefix + "weight"]
+    return {prefix + "weight": rng.uniform(0.0, 0.5, shape) if realistic else np.full(shape, spec.init)}
+
+
 def init_params(graph: ir.Graph, seed: int = 0, *, realistic_bn: bool = False) -> dict[str, np.ndarray]:
     """Deterministic float32 parameters from ``numpy.random.default_rng(seed)``, drawn in
     ``param_specs`` order.
@@ -140,8 +172,10 @@ def init_params(graph: ir.Graph, seed: int = 0, *, realistic_bn: bool = False) -
         if not shapes:
             continue
         prefix = f"{node.layer_name}."
-        if isinstance(node.layer, ir.BatchNorm):
+        if isinstance(node.layer, (ir.BatchNorm, ir.InstanceNorm, ir.GroupNorm)):
             out.update(_init_bn(rng, shapes, prefix, realistic_bn))
+        elif isinstance(node.layer, ir.PReLU):
+            out.update(_init_prelu(rng, shapes, prefix, node.layer, realistic_bn))
         else:
             out.update(_init_affine(rng, shapes, prefix))
     return {key: np.asarray(v, dtype=np.float32) for key, v in out.items()}

@@ -21,11 +21,13 @@ import itertools
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from numbers import Real
 from types import FrameType
 
 from convgraph.errors import GraphError, Loc
 from convgraph.front.catalogue import CATALOGUE, construct
 from convgraph.front.dsl import LAYER_NAME_RE, NAME_RE, RESERVED, parse_conditions, parse_size, suffixed
+from convgraph.front.functions import like_attrs, part_arg
 from convgraph.ir import Assume, Expect, Graph, LayerSpec, Node
 
 _order = itertools.count()  # definition order of values, across every graph being built
@@ -49,19 +51,58 @@ class Value:
     """A value of the graph being built. Combine with ``+``, ``cat``, ``crop``; apply layers."""
 
     def __init__(self, op: str, inputs: tuple[Value, ...], loc: Loc, *, layer: LayerSpec | None = None,
-                 name: str | None = None, dims: tuple = (), dim: int = 1):
+                 name: str | None = None, dims: tuple = (), dim: int = 1, attrs: tuple = ()):
         self.op, self.inputs, self.loc, self.layer = op, inputs, loc, layer
-        self.name, self.dims, self.dim = name, dims, dim
+        self.name, self.dims, self.dim, self.attrs = name, dims, dim, attrs
         self.seq = next(_order)
 
-    def __add__(self, other: Value) -> Value:
+    def _arith(self, other: object, op: str, scalar_op: str | None, symbol: str) -> Value:
+        """``value op value`` (broadcasting) or ``value op number`` (a 'scalar' node)."""
+        loc = _caller(sys._getframe(2))
+        if isinstance(other, Real) and not isinstance(other, bool) and scalar_op is not None:
+            return Value("scalar", (self,), loc, attrs=(("op", scalar_op), ("value", float(other))))
+        if op == "div":
+            raise GraphError(f"a value is divided by a number only, got {other!r}", loc)
+        return Value(op, _values([self, other], symbol, loc), loc)
+
+    def __add__(self, other: Value | float) -> Value:
+        return self._arith(other, "add", "add", "+")
+
+    def __radd__(self, other: Value | float) -> Value:
+        return self._arith(other, "add", "add", "+")
+
+    def __sub__(self, other: Value | float) -> Value:
+        return self._arith(other, "sub", "sub", "-")
+
+    def __rsub__(self, other: Value | float) -> Value:
+        return self._arith(other, "sub", "rsub", "-")
+
+    def __mul__(self, other: Value | float) -> Value:
+        return self._arith(other, "mul", "mul", "*")
+
+    def __rmul__(self, other: Value | float) -> Value:
+        return self._arith(other, "mul", "mul", "*")
+
+    def __truediv__(self, other: Value | float) -> Value:
+        return self._arith(other, "div", "div", "/")
+
+    def __getitem__(self, key: slice | tuple[slice, ...]) -> Value:
+        """``v[:, :, :-2]``: slices with int (or None) bounds and no step."""
         loc = _caller(sys._getframe(1))
-        return Value("add", _values([self, other], "+", loc), loc)
+        items = key if isinstance(key, tuple) else (key,)
+        index = []
+        for item in items:
+            if not isinstance(item, slice) or item.step is not None or not all(
+                    b is None or (isinstance(b, int) and not isinstance(b, bool)) for b in (item.start, item.stop)):
+                raise GraphError(f"index with slices of int bounds and no step, e.g. v[:, :, :-2]; got {item!r}", loc)
+            index.append((item.start, item.stop))
+        return Value("slice", (self,), loc, attrs=(("index", tuple(index)),))
 
     def named(self, name: str) -> Value:
         """Name a cat / crop / + value (layers take ``name=``): ``(a + b).named("r")``."""
         if self.op in ("input", "layer"):
-            raise GraphError(f"named() is for cat, crop and + values; give an {self.op} its name= instead", self.loc)
+            raise GraphError(f"named() is for cat, crop and + values (and the other operators and functions); give "
+                         f"an {self.op} its name= instead", self.loc)
         self.name = _checked_name(name, self.loc)
         return self
 
@@ -110,8 +151,8 @@ def input(*dims: int | str, name: str = "x") -> Value:
         raise GraphError(f"an input name is an ASCII identifier, got {name!r}", loc)
     if not 3 <= len(dims) <= 5:
         raise GraphError(f"input() takes N, C and 1 to 3 spatial sizes (3 to 5 entries), got {len(dims)}", loc)
-    for d in dims:
-        is_size = isinstance(d, int) and not isinstance(d, bool) and d >= 1
+    for j, d in enumerate(dims):
+        is_size = isinstance(d, int) and not isinstance(d, bool) and d >= (0 if j == 0 else 1)  # N may be 0
         is_symbol = isinstance(d, str) and bool(NAME_RE.match(d)) and d not in RESERVED
         if not (is_size or is_symbol):
             raise GraphError(f"an input size is a positive int or a symbol name, got {d!r}", loc)
@@ -132,6 +173,48 @@ def crop(value: Value, like: Value, name: str | None = None) -> Value:
     """Centre-crop ``value``'s spatial dims to ``like``'s size."""
     loc = _caller(sys._getframe(1))
     return Value("crop", _values([value, like], "crop", loc), loc, name=_checked_name(name, loc))
+
+
+def pad(value: Value, like: Value, mode: str = "constant", padding_value: float = 0.0,
+        name: str | None = None) -> Value:
+    """Pad ``value``'s spatial dims up to ``like``'s: ``(w - v) // 2`` at the start, the rest at
+    the end (the U-Net ``F.pad`` idiom), with torch's F.pad mode and value."""
+    loc = _caller(sys._getframe(1))
+    attrs = like_attrs("pad", {"mode": mode, "value": padding_value}, loc)
+    return Value("pad_like", _values([value, like], "pad", loc), loc, name=_checked_name(name, loc), attrs=attrs)
+
+
+def interpolate(value: Value, like: Value, mode: str = "nearest", align_corners: bool | None = None,
+                name: str | None = None) -> Value:
+    """``F.interpolate(value, size=like.shape[2:], mode=mode, align_corners=align_corners)``."""
+    loc = _caller(sys._getframe(1))
+    attrs = like_attrs("interpolate", {"mode": mode, "align_corners": align_corners}, loc)
+    return Value("interp_like", _values([value, like], "interpolate", loc), loc, name=_checked_name(name, loc),
+                 attrs=attrs)
+
+
+def chunk(value: Value, chunks: int, dim: int = 0) -> tuple[Value, ...]:
+    """``torch.chunk``: ``chunks`` values (the dim must have a known size, and torch must return
+    that many parts there, which the shape stage checks)."""
+    loc = _caller(sys._getframe(1))
+    return _parts(value, "chunk", part_arg("chunk", chunks, loc), dim, loc)
+
+
+def split(value: Value, sizes: Sequence[int], dim: int = 0) -> tuple[Value, ...]:
+    """``torch.split`` with a list of sizes (one value each; they must sum to the dim's size)."""
+    loc = _caller(sys._getframe(1))
+    arg = part_arg("split", sizes, loc)
+    if isinstance(arg, int):
+        raise GraphError("split in the builder takes the list of sizes (the number of outputs must be known)", loc)
+    return _parts(value, "split", arg, dim, loc)
+
+
+def _parts(value: Value, kind: str, arg: int | tuple[int, ...], dim: int, loc: Loc) -> tuple[Value, ...]:
+    (value,) = _values([value], kind, loc)
+    if not isinstance(dim, int) or isinstance(dim, bool):
+        raise GraphError(f"{kind}: dim must be an int, got {dim!r}", loc)
+    count = arg if isinstance(arg, int) else len(arg)
+    return tuple(Value("slice", (value,), loc, attrs=(("part", (kind, arg, dim, k, count)),)) for k in range(count))
 
 
 @dataclass(frozen=True)
@@ -257,7 +340,7 @@ def _node(v: Value, names: dict[int, str]) -> Node:
     name = names[id(v)]
     inputs = tuple(names[id(i)] for i in v.inputs)
     layer_name = name if v.op == "layer" else None
-    return Node(name, v.op, inputs, v.loc, v.layer, layer_name, v.dims, v.dim)
+    return Node(name, v.op, inputs, v.loc, v.layer, layer_name, v.dims, v.dim, v.attrs)
 
 
 def _assumption(a: Assumption, symbols: list[str], loc: Loc) -> Assume:
@@ -273,5 +356,5 @@ def _expectation(e: Expectation, names: dict[int, str], symbols: list[str]) -> E
     return Expect(e.loc, text, names[id(e.value)], dims)
 
 
-__all__ = ["input", "cat", "crop", "assume", "expect", "build", "Value", "Layer", "Assumption", "Expectation",
-           *CATALOGUE]
+__all__ = ["input", "cat", "crop", "pad", "interpolate", "chunk", "split", "assume", "expect", "build", "Value",
+           "Layer", "Assumption", "Expectation", *CATALOGUE]

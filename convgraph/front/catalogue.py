@@ -18,8 +18,12 @@ PyTorch's behaviour there is an accident of truthiness or of ``F.pad`` (each giv
 - ConvTranspose dilation 0 (PyTorch's 1-D/2-D CPU kernels accept it when kernel_size is 1, its
   3-D kernel and every other kernel size reject it);
 - features convgraph does not model: ``device``/``dtype``, ``return_indices=True``,
-  ``divisor_override``, ``recompute_scale_factor=True``, Upsample modes other than
-  nearest/nearest-exact/linear/bilinear/trilinear, ``BatchNorm(bias=False)``, non-finite floats.
+  ``recompute_scale_factor=True``, Upsample modes other than
+  nearest/nearest-exact/linear/bilinear/trilinear, ``BatchNorm(bias=False)``, non-finite floats;
+- InstanceNorm/GroupNorm ``bias=False`` with affine (torch then has a weight and no bias) and
+  ``eps < 0`` (torch computes NaN); InstanceNorm's num_features below 1 (torch never reads it
+  without affine parameters or running statistics);
+- PixelShuffle/PixelUnshuffle factors below 1 (torch fails in forward, for every input).
 """
 from __future__ import annotations
 
@@ -33,17 +37,25 @@ from typing import Literal, TypeGuard, TypeVar, overload
 from convgraph.errors import NOWHERE, LayerConfigError, Loc
 from convgraph.ir import (
     AdaptiveAvgPool,
+    AdaptiveMaxPool,
     BatchNorm,
     Conv,
     ConvTranspose,
     Elementwise,
     Flatten,
+    GroupNorm,
+    InstanceNorm,
     Ints,
     LayerSpec,
     Linear,
+    Pad,
     PaddingMode,
+    PixelShuffle,
     Pool,
     PoolMode,
+    PReLU,
+    Softmax,
+    Unflatten,
     Upsample,
     UpsampleMode,
 )
@@ -256,8 +268,16 @@ def _pool(a: _Args, mode: PoolMode) -> Pool:
     if mode == "max":
         a.unsupported_if(a.flag("return_indices"), "return_indices=True")
         return Pool(a.type_name, a.nd, mode, kernel, stride, padding, dilation, ceil_mode)
-    a.unsupported_if(a.values.get("divisor_override") is not None, "divisor_override")
-    return Pool(a.type_name, a.nd, mode, kernel, stride, padding, dilation, ceil_mode, a.flag("count_include_pad"))
+    divisor = None if a.values.get("divisor_override") is None else a.int_("divisor_override")
+    if divisor == 0:
+        raise a.fail("divisor_override must not be zero")
+    return Pool(a.type_name, a.nd, mode, kernel, stride, padding, dilation, ceil_mode, a.flag("count_include_pad"),
+                divisor)
+
+
+def _adaptive_max(a: _Args) -> AdaptiveMaxPool:
+    a.unsupported_if(a.flag("return_indices"), "return_indices=True")
+    return AdaptiveMaxPool(a.type_name, a.nd, _adaptive(a).output_size)
 
 
 def _adaptive(a: _Args) -> AdaptiveAvgPool:
@@ -361,6 +381,80 @@ def _batchnorm(a: _Args) -> BatchNorm:
     return BatchNorm(a.type_name, a.nd, n, eps, momentum, affine, track)
 
 
+def _norm_eps(a: _Args) -> float:
+    eps = a.number("eps")
+    if eps < 0:
+        raise a.fail(f"eps must be non-negative, got {a['eps']!r}")
+    return eps
+
+
+def _instancenorm(a: _Args) -> InstanceNorm:
+    n = a.int_("num_features", 1)
+    eps, momentum = _norm_eps(a), a.number("momentum", optional=True)
+    affine, track = a.flag("affine"), a.flag("track_running_stats")
+    a.unsupported_if(not a.flag("bias") and affine, "bias=False")
+    return InstanceNorm(a.type_name, a.nd, n, eps, momentum, affine, track)
+
+
+def _groupnorm(a: _Args) -> GroupNorm:
+    groups, channels = a.int_("num_groups", 1), a.int_("num_channels", 1)
+    if channels % groups:
+        raise a.fail(f"num_channels ({channels}) must be divisible by num_groups ({groups})")
+    affine = a.flag("affine")
+    a.unsupported_if(not a.flag("bias") and affine, "bias=False")
+    return GroupNorm(a.type_name, groups, channels, _norm_eps(a), affine)
+
+
+def _prelu(a: _Args) -> PReLU:
+    return PReLU(a.type_name, a.int_("num_parameters", 1), a.number("init"))
+
+
+def _softmax(a: _Args) -> Softmax:
+    dim = a["dim"]
+    return Softmax(a.type_name, None if dim is None else a.int_("dim"), a.type_name == "LogSoftmax")
+
+
+def _pixel_shuffle(a: _Args) -> PixelShuffle:
+    key = "upscale_factor" if a.type_name == "PixelShuffle" else "downscale_factor"
+    return PixelShuffle(a.type_name, a.int_(key, 1), key == "upscale_factor")
+
+
+#: pad module prefix -> torch's F.pad mode
+PAD_CLASSES = {"Zero": "constant", "Constant": "constant", "Reflection": "reflect", "Replication": "replicate",
+               "Circular": "circular"}
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def pad_pairs(flat: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    """F.pad's flat list (last axis first: left, right, top, bottom, ...) -> (begin, end) per
+    padded axis in axis order."""
+    return tuple((flat[i], flat[i + 1]) for i in range(len(flat) - 2, -1, -2))
+
+
+def _pad(a: _Args) -> Pad:
+    """An int pads every one of the module's nd axes on both sides; a tuple is F.pad's list (any
+    even length: the shape stage checks it against the value's rank as F.pad does)."""
+    v, mode = a["padding"], PAD_CLASSES[a.type_name[:-len("PadNd")]]
+    if _is_int(v):
+        flat: tuple[int, ...] = (int(v),) * (2 * a.nd)
+    elif isinstance(v, (tuple, list)) and all(_is_int(x) for x in v) and 0 < len(v) <= 10 and len(v) % 2 == 0:
+        flat = tuple(int(x) for x in v)  # torch pads as many trailing axes as pairs are given
+    else:
+        raise a.fail(f"padding must be an int or a tuple of {2 * a.nd} ints, got {_show(v)}")
+    value = a.number("value", optional=True) if "value" in a.values else 0.0  # torch reads None as 0
+    value = 0.0 if value is None else value
+    return Pad(a.type_name, a.nd, pad_pairs(flat), mode, value)
+
+
+def _unflatten(a: _Args) -> Unflatten:
+    dim, v = a.int_("dim"), a["unflattened_size"]
+    if not (isinstance(v, (tuple, list)) and v and all(_is_int(x) for x in v)):
+        raise a.fail(f"unflattened_size must be a non-empty tuple of ints, got {_show(v)}")
+    if sum(x == -1 for x in v) > 1 or any(x < 1 and x != -1 for x in v):
+        raise a.fail(f"unflattened_size must be positive ints with at most one -1, got {_show(v)}")
+    return Unflatten(a.type_name, dim, tuple(int(x) for x in v))
+
+
 def _linear(a: _Args) -> Linear:
     return Linear(a.type_name, a.int_("in_features", 1), a.int_("out_features", 1), a.flag("bias"))
 
@@ -391,6 +485,11 @@ def _dropout(a: _Args) -> Elementwise:
     return Elementwise(a.type_name, (("p", p),))
 
 
+def _elu(a: _Args) -> Elementwise:
+    a.flag("inplace")
+    return Elementwise(a.type_name, (("alpha", a.number("alpha")),))
+
+
 def _gelu(a: _Args) -> Elementwise:
     return Elementwise(a.type_name, (("approximate", a.choice("approximate", ("none", "tanh"))),))
 
@@ -412,6 +511,8 @@ _AVGPOOL1: Params = (("kernel_size", REQUIRED), ("stride", None), ("padding", 0)
                      ("count_include_pad", True))
 _BATCHNORM: Params = (("num_features", REQUIRED), ("eps", 1e-5), ("momentum", 0.1), ("affine", True),
                       ("track_running_stats", True), *_DEVICE)
+_INSTANCENORM: Params = (("num_features", REQUIRED), ("eps", 1e-5), ("momentum", 0.1), ("affine", False),
+                         ("track_running_stats", False), *_DEVICE)
 _DROPOUT: Params = (("p", 0.5), ("inplace", False))
 
 
@@ -426,6 +527,11 @@ def _catalogue() -> dict[str, Entry]:
         cat[f"AdaptiveAvgPool{nd}d"] = Entry(_adaptive, nd, (("output_size", REQUIRED),))
         cat[f"BatchNorm{nd}d"] = Entry(_batchnorm, nd, _BATCHNORM, kwonly=(("bias", True),))
         cat[f"Dropout{nd}d"] = Entry(_dropout, 0, _DROPOUT)
+        cat[f"AdaptiveMaxPool{nd}d"] = Entry(_adaptive_max, nd, (("output_size", REQUIRED), ("return_indices", False)))
+        cat[f"InstanceNorm{nd}d"] = Entry(_instancenorm, nd, _INSTANCENORM, kwonly=(("bias", True),))
+        for prefix in PAD_CLASSES:
+            params = (("padding", REQUIRED), ("value", REQUIRED)) if prefix == "Constant" else (("padding", REQUIRED),)
+            cat[f"{prefix}Pad{nd}d"] = Entry(_pad, nd, params)
     cat["Dropout"] = Entry(_dropout, 0, _DROPOUT)
     cat["Upsample"] = Entry(_upsample, 0, (("size", None), ("scale_factor", None), ("mode", "nearest"),
                                            ("align_corners", None), ("recompute_scale_factor", None)))
@@ -435,7 +541,20 @@ def _catalogue() -> dict[str, Entry]:
     cat["Tanh"] = Entry(_activation(), 0, ())
     cat["GELU"] = Entry(_gelu, 0, (("approximate", "none"),))
     cat["SiLU"] = Entry(_activation(), 0, (("inplace", False),))
+    cat["ReLU6"] = Entry(_activation(), 0, (("inplace", False),))
+    cat["Hardswish"] = Entry(_activation(), 0, (("inplace", False),))
+    cat["Hardsigmoid"] = Entry(_activation(), 0, (("inplace", False),))
+    cat["Mish"] = Entry(_activation(), 0, (("inplace", False),))
+    cat["ELU"] = Entry(_elu, 0, (("alpha", 1.0), ("inplace", False)))
+    cat["PReLU"] = Entry(_prelu, 0, (("num_parameters", 1), ("init", 0.25), *_DEVICE))
+    cat["Softmax"] = Entry(_softmax, 0, (("dim", None),))
+    cat["LogSoftmax"] = Entry(_softmax, 0, (("dim", None),))
+    cat["GroupNorm"] = Entry(_groupnorm, 0, (("num_groups", REQUIRED), ("num_channels", REQUIRED), ("eps", 1e-5),
+                                             ("affine", True), *_DEVICE), kwonly=(("bias", True),))
+    cat["PixelShuffle"] = Entry(_pixel_shuffle, 0, (("upscale_factor", REQUIRED),))
+    cat["PixelUnshuffle"] = Entry(_pixel_shuffle, 0, (("downscale_factor", REQUIRED),))
     cat["Identity"] = Entry(_activation(), 0, (), varargs=True)
+    cat["Unflatten"] = Entry(_unflatten, 0, (("dim", REQUIRED), ("unflattened_size", REQUIRED)))
     cat["Flatten"] = Entry(_flatten, 0, (("start_dim", 1), ("end_dim", -1)))
     cat["Linear"] = Entry(_linear, 0, (("in_features", REQUIRED), ("out_features", REQUIRED), ("bias", True),
                                        *_DEVICE))

@@ -27,7 +27,9 @@ from typing import Literal, TypeVar, overload
 
 from convgraph import dims as D
 from convgraph.errors import ConvGraphError, DSLSyntaxError, GraphError, Loc
+from convgraph.front._dsl_functions import FunctionsMixin
 from convgraph.front.catalogue import CATALOGUE, construct, suggest
+from convgraph.front.functions import DSL_FUNCTIONS
 from convgraph.ir import Assume, Expect, Graph, LayerSpec, Node
 
 MAX_SOURCE_CHARS = 1_000_000
@@ -39,7 +41,9 @@ MAX_DEPTH = 32  # nesting of size expressions
 MAX_LITERAL_DEPTH = 4  # nesting of tuples/lists in layer arguments
 
 FUNCTIONS = ("input", "output", "cat", "crop", "assume", "expect")
-RESERVED = frozenset(FUNCTIONS) | frozenset(CATALOGUE) | {"nn", "torch", "floor", "ceiling"}
+RESERVED = frozenset(FUNCTIONS) | frozenset(CATALOGUE) | {"nn", "torch", "F", "floor", "ceiling"}
+#: callable names that are not reserved: a value may be named ``flatten`` (``flatten(v, 1)`` still calls)
+CALLABLE = frozenset(FUNCTIONS) | frozenset(DSL_FUNCTIONS) | frozenset(CATALOGUE)
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 LAYER_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,127}\Z")
 _LAYER_PREFIXES = (("nn",), ("torch", "nn"))
@@ -178,7 +182,7 @@ def _python_ast(text: str, filename: str, mode: Literal["exec", "eval"]) -> ast.
 # --------------------------------------------------------------------------------------------
 
 
-class _Parser:
+class _Parser(FunctionsMixin):
     def __init__(self, text: str, filename: str):
         self.filename = filename
         self.lines = text.splitlines()
@@ -257,6 +261,8 @@ class _Parser:
         raise self.error(expr, f"assign the result of {kind}(...) to a name")
 
     def assignment(self, stmt: ast.Assign) -> None:
+        if len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Tuple):
+            return self.multi(stmt)
         if len(stmt.targets) != 1 or not isinstance(stmt.targets[0], ast.Name):
             raise self.error(stmt.targets[-1] if len(stmt.targets) > 1 else stmt.targets[0],
                              "assign to exactly one plain name, e.g. h = ...")
@@ -264,7 +270,9 @@ class _Parser:
         self.check_value_name(target)
         value = stmt.value
         if isinstance(value, ast.BinOp):
-            return self.add(value, target.id)
+            return self.binop(value, target.id)
+        if isinstance(value, ast.Subscript):
+            return self.subscript(value, target.id)
         if not isinstance(value, ast.Call):
             if type(value) in _WORDS:
                 raise self.forbidden(value)
@@ -278,16 +286,18 @@ class _Parser:
             return self.cat(value, target.id) if kind == "cat" else self.crop(value, target.id)
         if kind in CATALOGUE:
             raise self.error(value, f"apply the layer to a value: {target.id} = {kind}(...)(x)")
-        raise self.error(value, f"{kind}(...) has no value to assign")
+        if kind in ("output", "assume", "expect"):
+            raise self.error(value, f"{kind}(...) has no value to assign")
+        return self.function(value, target.id, kind)
 
     # -- names ---------------------------------------------------------------------------------
 
     def callee(self, func: ast.expr) -> str:
         """The function or layer a call names: 'input', 'cat', 'Conv2d', ...; rejects anything else."""
         if isinstance(func, ast.Name):
-            if func.id in FUNCTIONS or func.id in CATALOGUE:
+            if func.id in CALLABLE:
                 return func.id
-            hint = suggest(func.id, (*CATALOGUE, *FUNCTIONS))
+            hint = suggest(func.id, (*CATALOGUE, *FUNCTIONS, *DSL_FUNCTIONS))
             raise self.error(func, f"unknown layer or function {func.id!r}{hint}")
         if isinstance(func, ast.Attribute):
             return self.dotted(func)
@@ -302,11 +312,13 @@ class _Parser:
         if not isinstance(node, ast.Name):
             raise self.error(func, "attribute access is not allowed (only the nn. and torch.nn. layer prefixes)")
         prefix, last = (node.id, *parts[:-1]), parts[-1]
-        if prefix == ("torch",) and last == "cat":
-            return "cat"
+        function = self.function_name(prefix, last)
+        if function is not None:
+            return function
         if prefix not in _LAYER_PREFIXES:
             raise self.error(func, f"attribute access is not allowed: {'.'.join((node.id, *parts))!r} "
-                                   "(only the nn. and torch.nn. layer prefixes, and torch.cat)")
+                                   "(only the nn. and torch.nn. layer prefixes, F./torch.nn.functional. "
+                                   "functions and torch.cat, torch.flatten, ...)")
         if last not in CATALOGUE:
             raise self.error(func, f"unknown layer {'.'.join((*prefix, last))!r}{suggest(last)}")
         return last
@@ -356,10 +368,11 @@ class _Parser:
         if name in self.env or name in self.values:
             first = self.values[self.env.get(name, name)].loc.line
             raise self.error(call, f"reused value {name!r}: already defined at line {first}", GraphError)
-        dims = tuple(self.input_dim(a) for a in call.args)
+        dims = tuple(self.input_dim(a, j == 0) for j, a in enumerate(call.args))
         self.define(Node(name, "input", (), self.loc(call), dims=dims), name)
 
-    def input_dim(self, node: ast.expr) -> int | str:
+    def input_dim(self, node: ast.expr, batch: bool = False) -> int | str:
+        """A symbol or a positive int; the batch N may be 0 (torch runs an empty batch)."""
         if isinstance(node, ast.Name):
             if node.id in RESERVED or not NAME_RE.match(node.id):
                 raise self.error(node, f"{node.id!r} cannot be a size symbol: it is a reserved name")
@@ -368,8 +381,9 @@ class _Parser:
             self.symbols.setdefault(node.id, self.loc(node))
             return node.id
         v = self.literal(node)
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise self.error(node, f"an input size is a positive int or a symbol name, got {v!r}")
+        if not isinstance(v, int) or isinstance(v, bool) or v < (0 if batch else 1):
+            what = "a non-negative int (an empty batch)" if batch else "a positive int"
+            raise self.error(node, f"an input size is {what} or a symbol name, got {v!r}")
         return v
 
     def applied(self, call: ast.Call, target: str) -> None:
@@ -420,15 +434,6 @@ class _Parser:
         if not (isinstance(v, ast.Constant) and isinstance(v.value, str) and LAYER_NAME_RE.match(v.value)):
             raise self.error(v, "name= must be a string of letters, digits, '_' or '-' (at most 128, no '.')")
         return v.value
-
-    def add(self, expr: ast.BinOp, target: str) -> None:
-        if not isinstance(expr.op, ast.Add):
-            raise self.error(expr, "only + of two values is supported (elementwise add)")
-        for side in (expr.left, expr.right):
-            if isinstance(side, ast.BinOp):
-                raise self.error(side, "write one + per statement: name the partial sum first")
-        inputs = (self.value(expr.left), self.value(expr.right))
-        self.define(Node(self.fresh(target, False), "add", inputs, self.loc(expr)), target)
 
     def cat(self, call: ast.Call, target: str) -> None:
         dim_nodes = list(call.args[1:]) + [k.value for k in call.keywords if k.arg == "dim"]

@@ -1,8 +1,11 @@
 """The IR: frozen, canonical layer specs, graph nodes and the graph. Every front end produces it;
 every later stage reads it. It imports no later stage."""
 from convgraph.ir._graph import (  # noqa: F401
+    BINARY_OPS,
     MERGE_OPS,
+    SCALAR_OPS,
     AdaptiveAvgPool,
+    AdaptiveMaxPool,
     Assume,
     BatchNorm,
     Conv,
@@ -11,16 +14,26 @@ from convgraph.ir._graph import (  # noqa: F401
     Expect,
     Flatten,
     Graph,
+    GroupNorm,
+    InstanceNorm,
     Ints,
     LayerSpec,
     Linear,
     Node,
+    Pad,
     PaddingMode,
     Pads,
+    PixelShuffle,
     Pool,
     PoolMode,
+    PReLU,
+    Softmax,
+    Unflatten,
     Upsample,
     UpsampleMode,
     bake,
+    part_bounds,
+    reshape_entry,
+    slice_index,
 )
 from convgraph.ir._interpret import Rules, interpret  # noqa: F401

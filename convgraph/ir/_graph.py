@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from convgraph.dims import Dim
 from convgraph.errors import Loc
@@ -82,6 +82,7 @@ class Pool:
     dilation: Ints
     ceil_mode: bool = False
     count_include_pad: bool = True
+    divisor_override: int | None = None  # AvgPool: every window's sum is divided by this instead
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,41 @@ class AdaptiveAvgPool:
     type_name: str
     nd: int
     output_size: tuple[int | None, ...]
+
+
+@dataclass(frozen=True)
+class AdaptiveMaxPool:
+    """AdaptiveMaxPool1d/2d/3d: bins as AdaptiveAvgPool's, the maximum of each bin."""
+
+    type_name: str
+    nd: int
+    output_size: tuple[int | None, ...]
+
+
+@dataclass(frozen=True)
+class Pad:
+    """ZeroPad/ConstantPad/ReflectionPad/ReplicationPad/CircularPad 1d/2d/3d and ``F.pad``.
+
+    ``padding`` is (begin, end) per padded axis in axis order; the padded axes are the *last*
+    ``len(padding)`` axes of the value (torch's ``F.pad`` order, last axis first, is undone here).
+    Negative amounts crop. ``mode`` is torch's: constant | reflect | replicate | circular.
+    ``nd`` is the rank of the module (0 for ``F.pad``, whose rank is the length of its list)."""
+
+    type_name: str
+    nd: int
+    padding: Pads
+    mode: str = "constant"
+    value: float = 0.0
+
+
+@dataclass(frozen=True)
+class PixelShuffle:
+    """PixelShuffle (``upscale=True``) and PixelUnshuffle on (N, C, H, W):
+    shuffle (N, C*r*r, H, W) -> (N, C, H*r, W*r); unshuffle the inverse (H and W divisible by r)."""
+
+    type_name: str
+    factor: int
+    upscale: bool = True
 
 
 @dataclass(frozen=True)
@@ -128,6 +164,57 @@ class BatchNorm:
 
 
 @dataclass(frozen=True)
+class InstanceNorm:
+    """InstanceNorm1d/2d/3d: each (sample, channel) normalised over its spatial elements with its
+    own mean and biased variance -- unless ``track_running_stats`` (inference then uses the running
+    statistics, as BatchNorm). With input statistics torch needs more than one spatial element."""
+
+    type_name: str
+    nd: int
+    num_features: int
+    eps: float = 1e-5
+    momentum: float | None = 0.1
+    affine: bool = False
+    track_running_stats: bool = False
+
+    @property
+    def uses_input_stats(self) -> bool:
+        return not self.track_running_stats
+
+
+@dataclass(frozen=True)
+class GroupNorm:
+    """GroupNorm: the channels in ``num_groups`` groups, each (sample, group) normalised over its
+    channels and spatial elements; per-channel affine weight and bias."""
+
+    type_name: str
+    num_groups: int
+    num_channels: int
+    eps: float = 1e-5
+    affine: bool = True
+
+
+@dataclass(frozen=True)
+class PReLU:
+    """PReLU: ``max(0, x) + a*min(0, x)`` with a learnt ``weight`` of ``num_parameters`` slopes
+    (1: shared; else one per channel, dim 1)."""
+
+    type_name: str
+    num_parameters: int = 1
+    init: float = 0.25
+
+
+@dataclass(frozen=True)
+class Softmax:
+    """Softmax / LogSoftmax over ``dim`` (None: torch's legacy choice, dim 1 unless the value
+    is 0-, 1- or 3-D, then dim 0)."""
+
+    type_name: str
+    dim: int | None = None
+    log: bool = False
+
+
+@dataclass(frozen=True)
 class Elementwise:
     """Shape-preserving, parameter-free: activations, Identity, Dropout (identity at inference).
 
@@ -157,6 +244,15 @@ class Flatten:
 
 
 @dataclass(frozen=True)
+class Unflatten:
+    """nn.Unflatten: dim ``dim`` becomes ``sizes`` (ints >= 1, at most one -1: the rest of the dim)."""
+
+    type_name: str
+    dim: int
+    sizes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Linear:
     type_name: str
     in_features: int
@@ -164,18 +260,55 @@ class Linear:
     bias: bool = True
 
 
-LayerSpec = Conv | ConvTranspose | Pool | AdaptiveAvgPool | Upsample | BatchNorm | Elementwise | Flatten | Linear
+LayerSpec = (Conv | ConvTranspose | Pool | AdaptiveAvgPool | AdaptiveMaxPool | Pad | PixelShuffle | Upsample | BatchNorm
+             | InstanceNorm | GroupNorm | PReLU | Softmax | Elementwise | Flatten | Unflatten | Linear)
 
-#: node ops that are not layers
-MERGE_OPS = ("cat", "add", "crop")
+#: node ops that are not layers (see ``Node``)
+MERGE_OPS = ("cat", "add", "sub", "mul", "crop", "pad_like", "interp_like", "scalar", "slice", "mean", "unsqueeze",
+             "squeeze", "reshape")
+
+#: the elementwise binary ops, torch broadcasting
+BINARY_OPS = ("add", "sub", "mul")
+
+#: ``scalar`` node ops: value op constant (``rsub``: constant - value)
+SCALAR_OPS = ("add", "sub", "rsub", "mul", "div")
 
 
 @dataclass(frozen=True)
 class Node:
     """One value of the graph.
 
-    op: 'input' (``dims`` set), 'layer' (``layer`` and ``layer_name`` set, one input),
-    'cat' (``dim`` set), 'add' (two inputs), 'crop' (inputs (v, like)).
+    op:
+
+    - 'input': ``dims`` set.
+    - 'layer': ``layer`` and ``layer_name`` set, one input.
+    - 'cat': ``dim`` set, one or more inputs.
+    - 'add', 'sub', 'mul': two inputs, elementwise with torch broadcasting (trailing dims aligned;
+      each pair equal, or one of them the literal 1).
+    - 'crop': inputs (v, like): v's spatial dims centre-cropped to like's, dropping
+      ``(v - w) // 2`` at the start of each spatial axis and the rest at the end.
+    - 'pad_like': inputs (v, like): v's spatial dims padded up to like's, ``(w - v) // 2`` at the
+      start and the rest at the end (the U-Net ``F.pad`` idiom); attrs ``mode`` (torch's F.pad
+      mode) and ``value``.
+    - 'interp_like': inputs (v, like): ``F.interpolate(v, size=like.shape[2:], mode=...,
+      align_corners=...)``; attrs ``mode`` and ``align_corners`` (None for the nearest modes).
+    - 'scalar': one input; attrs ``op`` (one of SCALAR_OPS) and ``value`` (a float): ``v * 0.5``,
+      ``v + 1.0``, ``1.0 - v`` ('rsub'), ``v / 2.0``.
+    - 'slice': one input; attr ``index``: a (start, stop) pair per leading dim (None: open), as
+      written, with Python's negative indices; torch's clamping applies. Multi-output functions
+      are one 'slice' node per output: ``a, b = chunk(v, 2, dim=1)`` and ``split(v, [16, 48],
+      dim=1)`` give nodes with the attr ``part`` = (kind, chunks or sizes, dim, k, count): output
+      k of count, its bounds computed from the dim's size by ``part_bounds`` (so they follow the
+      graph's shapes; ``slice_index`` gives every slice node's index). In the JSON each output is
+      a value of its own; the ONNX export writes one Split with an output per value (a Slice per
+      part when not every part is in the graph).
+    - 'mean': one input; attrs ``dims`` (a tuple of ints, as written) and ``keepdim``.
+    - 'unsqueeze': one input; attr ``dim``: a new dim of size 1 there (``torch.unsqueeze``).
+    - 'squeeze': one input; attr ``dims`` (None: every dim): those of size 1 are removed; a dim of
+      symbolic size must not be named (whether torch removes it depends on the size).
+    - 'reshape': one input; attr ``shape``: entries as written, each an int, -1 (at most one) or
+      ``(symbol, k)`` for ``k * symbol``, which must be one of the value's dims times an int
+      (``reshape(v, (N, 2, 16, L))``; see ``reshape_entry``).
     """
 
     name: str
@@ -186,9 +319,14 @@ class Node:
     layer_name: str | None = None
     dims: tuple[int | str, ...] = ()
     dim: int = 1
+    attrs: tuple[tuple[str, object], ...] = ()
     #: the name the value is assigned to in the file ("" when unnamed or built in Python); what
     #: convgraph prints for the user to paste. Not part of equality: a built graph equals its DSL twin.
     source: str = field(default="", compare=False)
+
+    def attr(self, key: str, default: Any = None) -> Any:
+        """An attribute of a function node (``mode``, ``index``, ``part``, ...); see the op list above."""
+        return dict(self.attrs).get(key, default)
 
     @property
     def spec(self) -> LayerSpec:
@@ -196,6 +334,38 @@ class Node:
         if self.layer is None:
             raise TypeError(f"node '{self.name}' is a {self.op!r} node, not a layer")
         return self.layer
+
+
+def reshape_entry(e: int | tuple[str, int], env: Mapping[str, int] | None = None) -> int | tuple[str, int]:
+    """A reshape entry as a size: ints stay; ``(symbol, k)`` is ``k * env[symbol]`` (with no env:
+    the pair itself)."""
+    if isinstance(e, tuple) and env is not None:
+        return env[e[0]] * e[1]
+    return e
+
+
+def part_bounds(kind: str, n: int, arg: int | tuple[int, ...]) -> list[tuple[int, int]]:
+    """(start, stop) of each output of ``torch.chunk(v, arg)`` ('chunk': parts of ceil(n/arg), so
+    possibly fewer than arg) or ``torch.split(v, arg)`` ('split': parts of size arg, the last one
+    shorter, or the listed sizes, which must sum to n) along a dim of size n."""
+    if isinstance(arg, int):  # chunk's count, or split's part size
+        size = -(-n // arg) if kind == "chunk" else arg
+        return [(a, min(a + size, n)) for a in range(0, n, max(size, 1))]
+    if sum(arg) != n:
+        raise ValueError(f"split sizes {list(arg)} sum to {sum(arg)}, but the dim has size {n}")
+    ends = [sum(arg[:i + 1]) for i in range(len(arg))]
+    return list(zip([0, *ends[:-1]], ends))
+
+
+def slice_index(node: Node, dims: tuple[Any, ...]) -> tuple[tuple[int | None, int | None], ...]:
+    """The (start, stop) per leading dim of a 'slice' node, given its input's dims (a part's dim
+    must be an int)."""
+    part = node.attr("part")
+    if part is None:
+        return tuple(node.attr("index", ()))
+    kind, arg, dim, k, _count = part
+    dim = dim % len(dims)
+    return ((None, None),) * dim + (part_bounds(kind, dims[dim], arg)[k],)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,9 @@ from convgraph.shapes._infer import (  # noqa: F401
     effective_kernel,
     infer,
     node_shape,
+    reshape_plan,
+    slice_bounds,
+    softmax_dim,
     transposed_size,
     window_count,
 )

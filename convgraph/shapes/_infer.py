@@ -7,7 +7,8 @@ A constraint on constants only is decided at once: a failed one raises at build 
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,18 +17,28 @@ from convgraph.dims import Dim, ceil_window_count, effective_kernel, transposed_
 from convgraph.errors import GraphError, Loc, ShapeError
 from convgraph.ir import (
     AdaptiveAvgPool,
+    AdaptiveMaxPool,
     BatchNorm,
     Conv,
     ConvTranspose,
     Elementwise,
     Flatten,
     Graph,
+    GroupNorm,
+    InstanceNorm,
     Linear,
     Node,
+    Pad,
+    PixelShuffle,
     Pool,
+    PReLU,
     Rules,
+    Softmax,
+    Unflatten,
     Upsample,
     interpret,
+    part_bounds,
+    slice_index,
 )
 
 Shape = tuple[Dim, ...]
@@ -165,7 +176,8 @@ class _Ctx:
             return f"{n.spec.type_name} '{n.layer_name}'"
         if n.op in ("assume", "expect"):
             return n.op
-        return {"cat": "cat", "add": "'+'", "crop": "crop"}.get(n.op, n.op) + f" at '{n.name}'"
+        return {"cat": "cat", "add": "'+'", "sub": "'-'", "mul": "'*'", "interp_like": "interpolate",
+                "pad_like": "pad"}.get(n.op, n.op) + f" at '{n.name}'"
 
     def require(self, lhs: Dim, op: str, rhs: Dim, rule: str, kind: str = "size", axis: str = "") -> None:
         lhs, rhs = D.lower(lhs), D.lower(rhs)
@@ -278,7 +290,7 @@ def _pool(ctx: _Ctx, spec: Pool, x: Shape) -> Shape:
     return (*x[:2], *out)
 
 
-def _adaptive(ctx: _Ctx, spec: AdaptiveAvgPool, x: Shape) -> Shape:
+def _adaptive(ctx: _Ctx, spec: AdaptiveAvgPool | AdaptiveMaxPool, x: Shape) -> Shape:
     _need_rank(ctx, x, (spec.nd + 2,), f"N, C and {spec.nd} spatial dims")
     return (*x[:2], *(i if o is None else o for i, o in zip(x[2:], spec.output_size)))
 
@@ -320,6 +332,119 @@ def _elementwise(ctx: _Ctx, spec: Elementwise, x: Shape) -> Shape:
     return x
 
 
+def _product(dims: Iterable[Dim]) -> Dim:
+    prod: Dim = 1
+    for d in dims:
+        prod = D.mul(prod, d)
+    return D.lower(prod)
+
+
+def _divisible(ctx: _Ctx, d: Dim, k: int, rule: str, axis: str) -> None:
+    """d % k == 0, stated as k*floor(d/k) == d."""
+    ctx.require(D.mul(D.floordiv(d, k), k), "==", d, rule, axis=axis)
+
+
+def _instancenorm(ctx: _Ctx, spec: InstanceNorm, x: Shape) -> Shape:
+    """C must equal num_features when torch reads per-channel tensors (affine weights or running
+    statistics; otherwise torch only warns). With input statistics: more than one spatial
+    element (the product of the spatial dims, a rule that couples the spatial symbols)."""
+    _need_rank(ctx, x, (spec.nd + 2,), f"N, C and {spec.nd} spatial dims")
+    if spec.affine or (spec.track_running_stats and x[0] != 0):  # an empty batch reads no statistics
+        _need_channels(ctx, x[1], spec.num_features, "num_features")
+    if spec.affine:  # torch 2.13 indexes the first sample's weights
+        ctx.require(x[0], ">=", 1, "with affine=True torch cannot normalise an empty batch", axis="N")
+    if spec.uses_input_stats:
+        labels = "*".join(_spatial_labels(x))
+        ctx.require(_product(x[2:]), ">", 1, "needs more than 1 spatial element",
+                    axis=labels if spec.nd == 1 else "")
+    return x
+
+
+def _groupnorm(ctx: _Ctx, spec: GroupNorm, x: Shape) -> Shape:
+    """C == num_channels (affine) or divisible by num_groups; N*(C/G)*prod(spatial) must not be 1
+    (torch: "Expected more than 1 value per channel when training")."""
+    if len(x) < 2:
+        raise ctx.fail(f"expected an input with at least 2 dims (N, C, ...), got {len(x)}-D")
+    if spec.affine:
+        _need_channels(ctx, x[1], spec.num_channels, "num_channels")
+    else:
+        _divisible(ctx, x[1], spec.num_groups, f"channels must be divisible by num_groups {spec.num_groups}", "C")
+    per_group = D.lower(D.floordiv(x[1], spec.num_groups))
+    if x[0] != 0 and not (isinstance(per_group, int) and per_group >= 2):
+        ctx.require(_product((x[0], per_group, *x[2:])), ">", 1,
+                    "needs more than 1 value per group (N * C/num_groups * spatial > 1)")
+    return x
+
+
+def _prelu(ctx: _Ctx, spec: PReLU, x: Shape) -> Shape:
+    if spec.num_parameters > 1:
+        if len(x) < 2:
+            raise ctx.fail(f"num_parameters={spec.num_parameters} needs a channel dim, got a {len(x)}-D value")
+        _need_channels(ctx, x[1], spec.num_parameters, "num_parameters")
+    return x
+
+
+def softmax_dim(dim: int | None, rank: int) -> int:
+    """torch's ``_get_softmax_dim`` for dim=None: 0 for 0-, 1- and 3-D values, else 1."""
+    return (0 if rank in (0, 1, 3) else 1) if dim is None else dim % rank
+
+
+def _softmax(ctx: _Ctx, spec: Softmax, x: Shape) -> Shape:
+    r = len(x)
+    if spec.dim is not None and not -r <= spec.dim < r:
+        raise ctx.fail(f"dim {spec.dim} out of range for a {r}-D value")
+    return x
+
+
+def _pad(ctx: _Ctx, spec: Pad, x: Shape) -> Shape:
+    """The last len(padding) axes grow by begin + end (negative amounts crop). torch: reflect
+    needs each pad < size, circular each |pad| <= size (and the pad <= the size left after the
+    other side's crop: torch crops first), constant a crop no larger than the size;
+    non-constant modes pad every spatial axis of a batched (rank - 2 axes) or unbatched
+    (rank - 1) value. A result below 1 is refused (torch returns an empty tensor)."""
+    r, k = len(x), len(spec.padding)
+    if spec.mode == "constant" and k > r:
+        raise ctx.fail(f"pads {k} axes but the value is {r}-D")
+    if spec.mode != "constant" and k not in (r - 2, r - 1):
+        raise ctx.fail(f"{spec.mode} padding of {k} axes needs a {k + 2}-D (batched) or {k + 1}-D value, "
+                       f"got a {r}-D value")
+    out = list(x)
+    for j, (pb, pe) in zip(range(r - k, r), spec.padding):
+        i, lab = x[j], _axis_label(x, j)
+        for p, side in ((pb, "begin"), (pe, "end")):
+            if p > 0 and spec.mode == "reflect":
+                ctx.require(i, ">", p, f"reflect padding ({p} at the {side}) must be smaller than the input size",
+                            axis=lab)
+            if p != 0 and spec.mode == "circular":
+                ctx.require(i, ">=", abs(p), f"circular padding ({p} at the {side}) must not exceed the input size",
+                            axis=lab)
+        if spec.mode == "constant" and min(pb, pe) < 0 < max(pb, pe):  # torch crops first, then pads
+            ctx.require(i, ">=", -min(pb, pe), f"cannot crop {-min(pb, pe)} from the input size", axis=lab)
+        if spec.mode == "circular" and min(pb, pe) < 0 < max(pb, pe):
+            # torch crops first, then wraps the cropped part (reading uninitialised memory past it)
+            ctx.require(D.add(i, min(pb, pe)), ">=", max(pb, pe),
+                        f"circular padding ({max(pb, pe)}) must not exceed the size left after cropping "
+                        f"{-min(pb, pe)}", axis=lab)
+        out[j] = D.add(i, pb + pe)
+        if pb + pe < 0:
+            ctx.require(out[j], ">=", 1, "padded (cropped) size must be at least 1", axis=lab)
+    return tuple(out)
+
+
+def _pixel_shuffle(ctx: _Ctx, spec: PixelShuffle, x: Shape) -> Shape:
+    """shuffle: (N, C*r*r, H, W) -> (N, C, H*r, W*r); unshuffle: (N, C, H*r, W*r) -> (N, C*r*r, H, W)."""
+    _need_rank(ctx, x, (4,), "N, C, H, W")
+    r = spec.factor
+    n, c, h, w = x
+    if spec.upscale:
+        _divisible(ctx, c, r * r, f"channels must be divisible by upscale_factor**2 = {r * r}", "C")
+        return (n, D.floordiv(c, r * r), D.mul(h, r), D.mul(w, r))
+    for j in (2, 3):
+        lab = _axis_label(x, j)
+        _divisible(ctx, x[j], r, f"{lab} must be divisible by downscale_factor {r}", lab)
+    return (n, D.mul(c, r * r), D.floordiv(h, r), D.floordiv(w, r))
+
+
 def _flatten(ctx: _Ctx, spec: Flatten, x: Shape) -> Shape:
     r = len(x)
     a = spec.start_dim + r if spec.start_dim < 0 else spec.start_dim
@@ -328,10 +453,25 @@ def _flatten(ctx: _Ctx, spec: Flatten, x: Shape) -> Shape:
         raise ctx.fail(f"start_dim {spec.start_dim} / end_dim {spec.end_dim} out of range for a {r}-D value")
     if a > b:
         raise ctx.fail(f"start_dim {spec.start_dim} comes after end_dim {spec.end_dim} for a {r}-D value")
-    prod: Dim = 1
-    for d in x[a:b + 1]:
-        prod = D.mul(prod, d)
-    return (*x[:a], D.lower(prod), *x[b + 1:])
+    return (*x[:a], _product(x[a:b + 1]), *x[b + 1:])
+
+
+def _unflatten(ctx: _Ctx, spec: Unflatten, x: Shape) -> Shape:
+    """Dim ``dim`` (size n) becomes ``sizes``; their product must be n, or, with a -1, divide n
+    (the -1 is n // product of the others)."""
+    r = len(x)
+    if not -r <= spec.dim < r:
+        raise ctx.fail(f"dim {spec.dim} out of range for a {r}-D value")
+    j = spec.dim % r
+    n, lab, known = x[j], _axis_label(x, j), math.prod(s for s in spec.sizes if s != -1)
+    if -1 not in spec.sizes:
+        ctx.require(n, "==", known, f"the sizes {list(spec.sizes)} must multiply up to the size of dim {j}",
+                    axis=lab)
+        return (*x[:j], *spec.sizes, *x[j + 1:])
+    _divisible(ctx, n, known, f"the size of dim {j} must be divisible by {known} (the sizes {list(spec.sizes)})",
+               lab)
+    rest = D.floordiv(n, known) if known > 1 else n
+    return (*x[:j], *(rest if s == -1 else s for s in spec.sizes), *x[j + 1:])
 
 
 def _linear(ctx: _Ctx, spec: Linear, x: Shape) -> Shape:
@@ -347,10 +487,18 @@ LAYER_RULES: dict[type, Callable] = {
     ConvTranspose: _conv_transpose,
     Pool: _pool,
     AdaptiveAvgPool: _adaptive,
+    AdaptiveMaxPool: _adaptive,
+    Pad: _pad,
+    PixelShuffle: _pixel_shuffle,
     Upsample: _upsample,
     BatchNorm: _batchnorm,
+    InstanceNorm: _instancenorm,
+    GroupNorm: _groupnorm,
+    PReLU: _prelu,
+    Softmax: _softmax,
     Elementwise: _elementwise,
     Flatten: _flatten,
+    Unflatten: _unflatten,
     Linear: _linear,
 }
 
@@ -379,9 +527,230 @@ def _cat(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
     return (*xs[0][:dim], D.lower(total), *xs[0][dim + 1:])
 
 
-def _add(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
-    _same_dims(ctx, xs, None, "operands")
+def _broadcast(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
+    """torch broadcasting, trailing dims aligned: a dim that is the literal 1 takes the other's;
+    other pairs must be equal (two size symbols are never assumed to broadcast: stricter than
+    torch where a symbol happens to be 1)."""
+    a, b = xs
+    r = max(len(a), len(b))
+    a, b = (1,) * (r - len(a)) + tuple(a), (1,) * (r - len(b)) + tuple(b)
+    out = []
+    for j, (p, q) in enumerate(zip(a, b)):
+        if p == 1 or q == 1:
+            out.append(q if p == 1 else p)
+            continue
+        lab = _axis_label(a, j)
+        if isinstance(p, int) and isinstance(q, int) and p != q:
+            raise ctx.fail(f"{lab} sizes {p} and {q} differ and neither is 1 (broadcasting)")
+        ctx.require(p, "==", q, f"{lab} sizes must be equal or 1 (broadcasting)", kind="merge", axis=lab)
+        out.append(p)
+    return tuple(out)
+
+
+def _scalar(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
     return xs[0]
+
+
+def _like_ranks(ctx: _Ctx, v: Shape, w: Shape) -> None:
+    if len(v) != len(w) or len(v) < 3:
+        raise ctx.fail(f"needs two values of the same rank with spatial dims, got {len(v)}-D and {len(w)}-D")
+
+
+def _pad_like(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
+    """v's spatial dims padded to w's: ``(w - v) // 2`` at the start, the rest at the end; needs
+    w >= v, and for reflect the larger (end) amount < v, for circular <= v."""
+    v, w = xs
+    _like_ranks(ctx, v, w)
+    mode = node.attr("mode", "constant")
+    for j in range(2, len(v)):
+        lab = _axis_label(v, j)
+        ctx.require(v[j], "<=", w[j], f"{lab}: the target must be at least as large as the padded value",
+                    kind="merge", axis=lab)
+        # the larger amount is ceil((w - v)/2): < v  iff  w <= 3v - 2;  <= v  iff  w <= 3v
+        if mode == "reflect":
+            ctx.require(D.add(D.mul(v[j], 3), -2), ">=", w[j],
+                        f"{lab}: reflect padding ceil((w - v)/2) must be smaller than the input size", axis=lab)
+        elif mode == "circular":
+            ctx.require(D.mul(v[j], 3), ">=", w[j],
+                        f"{lab}: circular padding ceil((w - v)/2) must not exceed the input size", axis=lab)
+    return (*v[:2], *w[2:])
+
+
+def _interp_like(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
+    """``F.interpolate(v, size=w.shape[2:])``: v's N and C, w's spatial dims."""
+    v, w = xs
+    _like_ranks(ctx, v, w)
+    need = _UPSAMPLE_ND.get(str(node.attr("mode")))
+    if need is not None and need != len(v) - 2:
+        raise ctx.fail(f"mode '{node.attr('mode')}' needs {need + 2}-D input, got {len(v)}-D")
+    return (*v[:2], *w[2:])
+
+
+def slice_bounds(start: int | None, stop: int | None, n: Dim) -> tuple[Dim, Dim]:
+    """Python's slice bounds on a dim of size n, before clamping: negative indices count from n."""
+    lo = 0 if start is None else (D.add(n, start) if start < 0 else start)
+    hi = n if stop is None else (D.add(n, stop) if stop < 0 else stop)
+    return lo, hi
+
+
+def _slice(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
+    """``v[a:b, c:d, ...]``. On an int dim torch's clamping is applied exactly; on a symbolic dim
+    the bounds must lie within the dim (0 <= start < stop <= n), stricter than torch, which would
+    clamp there. An empty result is refused."""
+    (x,) = xs
+    index = _part_index(ctx, node, x) if node.attr("part") is not None else node.attr("index", ())
+    if len(index) > len(x):
+        raise ctx.fail(f"too many indices ({len(index)}) for a {len(x)}-D value")
+    out = list(x)
+    for j, (start, stop) in enumerate(index):
+        if start is None and stop is None:
+            continue
+        n, lab = x[j], _axis_label(x, j)
+        if isinstance(n, int):
+            length = len(range(n)[slice(start, stop)])
+            if length < 1:
+                raise ctx.fail(f"the slice {_slice_text(start, stop)} of dim {j} (size {n}) is empty")
+            out[j] = length
+            continue
+        lo, hi = slice_bounds(start, stop, n)
+        text = _slice_text(start, stop)
+        if start is not None and start < 0:
+            ctx.require(lo, ">=", 0, f"slice {text} starts before the start (torch would clamp)", axis=lab)
+        if stop is not None and stop >= 0:
+            ctx.require(n, ">=", hi, f"slice {text} ends past the end (torch would clamp)", axis=lab)
+        out[j] = D.add(hi, D.mul(lo, -1))
+        ctx.require(out[j], ">=", 1, f"slice {_slice_text(start, stop)} must not be empty", axis=lab)
+    return tuple(out)
+
+
+def _dims_in_range(ctx: _Ctx, dims: Iterable[int], rank: int, what: str) -> list[int]:
+    for d in dims:
+        if not -rank <= d < rank:
+            raise ctx.fail(f"dim {d} out of range for a {rank}-D value")
+    out = [d % rank for d in dims]
+    if len(set(out)) != len(out):
+        raise ctx.fail(f"a dim appears twice in {what}'s dims")
+    return out
+
+
+def _mean(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
+    """``torch.mean(v, dims, keepdim)``: the dims become 1 (keepdim) or go."""
+    (x,) = xs
+    dims = _dims_in_range(ctx, node.attr("dims"), len(x), "mean")
+    if node.attr("keepdim"):
+        return tuple(1 if j in dims else d for j, d in enumerate(x))
+    return tuple(d for j, d in enumerate(x) if j not in dims)
+
+
+def _unsqueeze(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
+    (x,) = xs
+    dim = node.attr("dim")
+    if not -len(x) - 1 <= dim <= len(x):
+        raise ctx.fail(f"dim {dim} out of range for a {len(x)}-D value")
+    j = dim % (len(x) + 1)
+    return (*x[:j], 1, *x[j:])
+
+
+def _squeeze(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
+    """Dims of size 1 go; torch keeps a named dim of another size, which convgraph allows only
+    for an int size (on a size symbol the result's rank would depend on the size)."""
+    (x,) = xs
+    named = node.attr("dims")
+    dims = range(len(x)) if named is None else _dims_in_range(ctx, named, len(x), "squeeze")
+    for j in dims:
+        if not isinstance(x[j], int):
+            why = "name the dims to squeeze" if named is None else "whether it goes depends on the size"
+            raise ctx.fail(f"dim {j} has size {D.dim_str(x[j])}: {why}")
+    return tuple(d for j, d in enumerate(x) if not (j in dims and d == 1))
+
+
+def _factor(d: Dim) -> tuple[int, Dim]:
+    """d = coef * base with base's own coefficient 1 (a QA without constant term), else (1, d)."""
+    if isinstance(d, D.QA) and d.n == 0 and d.base is not None:
+        return d.m, D.QA(1, 0, d.base)
+    return 1, d
+
+
+def reshape_plan(entries: tuple, x: Shape) -> list[tuple]:
+    """How each target entry is computed from the value: ('int', c), ('rest',) for the -1, or
+    ('dim', j, num, den): the value's dim j times num/den. Raises ValueError when an entry is not
+    one of the value's dims times an int, or when the sizes cannot match."""
+    from fractions import Fraction
+
+    used: set[int] = set()
+    plan: list[tuple] = []
+    ratio = Fraction(math.prod(d for d in x if isinstance(d, int)))
+    for e in entries:
+        if isinstance(e, int):
+            plan.append(("int", e) if e != -1 else ("rest",))
+            ratio /= e if e != -1 else 1
+            continue
+        ce, be = _factor(_entry_dim(e))
+        j = next((j for j, d in enumerate(x) if j not in used and not isinstance(d, int) and _factor(d)[1] == be),
+                 None)
+        if j is None:
+            raise ValueError(f"{D.dim_str(_entry_dim(e))} is not one of the value's dims (times an int)")
+        used.add(j)
+        cj = _factor(x[j])[0]
+        plan.append(("dim", j, ce, cj))
+        ratio *= Fraction(cj, ce)
+    rest = [j for j, d in enumerate(x) if not isinstance(d, int) and j not in used]
+    if ("rest",) not in plan:
+        if rest or ratio != 1:
+            raise ValueError("the sizes do not multiply up to the value's size")
+    elif ratio.denominator != 1 or ratio < 1:
+        raise ValueError(f"the -1 would be a fraction ({ratio}) of the value's remaining dims")
+    return plan
+
+
+def _reshape(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
+    """``reshape(v, shape)``: the -1 is what remains of the value's size; every other entry an
+    int or one of the value's dims times an int (so the result is exact for every size)."""
+    (x,) = xs
+    entries = node.attr("shape")
+    try:
+        plan = reshape_plan(entries, x)
+    except ValueError as e:
+        raise ctx.fail(str(e)) from e
+    dims = [p for p in plan if p[0] == "dim"]
+    carried = {p[1] for p in dims}
+    known = math.prod(e for e in entries if isinstance(e, int) and e != -1) * math.prod(p[2] for p in dims)
+    k = math.prod(d for d in x if isinstance(d, int)) * math.prod(p[3] for p in dims) // known  # exact: see plan
+    out: list[Dim] = []
+    for entry, step in zip(entries, plan):
+        if step[0] == "rest":
+            rest = _product(d for j, d in enumerate(x) if not isinstance(d, int) and j not in carried)
+            out.append(D.lower(D.mul(rest, k)))
+        else:
+            out.append(_entry_dim(entry))
+    return tuple(out)
+
+
+def _entry_dim(e: int | tuple[str, int]) -> Dim:
+    """A reshape entry as a dim: an int, or ``(symbol, k)`` for k * symbol."""
+    return e if isinstance(e, int) else D.lower(D.mul(D.sym(e[0]), e[1]))
+
+
+def _part_index(ctx: _Ctx, node: Node, x: Shape) -> tuple:
+    """Output k of ``chunk``/``split``: the dim must have a known size, and torch must return as
+    many outputs as the statement unpacks."""
+    kind, arg, dim, _k, count = node.attr("part")
+    if not -len(x) <= dim < len(x):
+        raise ctx.fail(f"{kind}: dim {dim} out of range for a {len(x)}-D value")
+    n = x[dim]
+    if not isinstance(n, int):
+        raise ctx.fail(f"{kind} along dim {dim} of size {D.dim_str(n)}: convgraph splits dims of a known size only")
+    try:
+        got = len(part_bounds(kind, n, arg))
+    except ValueError as e:
+        raise ctx.fail(f"{kind}: {e}") from e
+    if got != count:
+        raise ctx.fail(f"{kind} of a dim of size {n} gives {got} outputs here, but {count} names unpack it")
+    return slice_index(node, x)
+
+
+def _slice_text(start: int | None, stop: int | None) -> str:
+    return f"[{'' if start is None else start}:{'' if stop is None else stop}]"
 
 
 def _crop(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
@@ -395,18 +764,21 @@ def _crop(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
     return (*v[:2], *w[2:])
 
 
-MERGE_RULES: dict[str, Callable] = {"cat": _cat, "add": _add, "crop": _crop}
+MERGE_RULES: dict[str, Callable] = {"cat": _cat, "add": _broadcast, "sub": _broadcast, "mul": _broadcast,
+                                    "crop": _crop, "pad_like": _pad_like, "interp_like": _interp_like,
+                                    "scalar": _scalar, "slice": _slice, "mean": _mean, "unsqueeze": _unsqueeze,
+                                    "squeeze": _squeeze, "reshape": _reshape}
 
 
 def _input(ctx: _Ctx, node: Node) -> Shape:
     if not 3 <= len(node.dims) <= 5:
         raise ctx.fail(f"an input is (N, C, *spatial) with 1 to 3 spatial dims, got {len(node.dims)} dims")
     out: list[Dim] = []
-    for d in node.dims:
+    for j, d in enumerate(node.dims):
         if isinstance(d, str):
             out.append(D.sym(d))
-        elif d < 1:
-            raise ctx.fail(f"input sizes must be positive, got {d}")
+        elif d < (0 if j == 0 else 1):  # an empty batch (N = 0) runs in torch
+            raise ctx.fail(f"input sizes must be positive (N may be 0), got {d}")
         else:
             out.append(d)
     return tuple(out)

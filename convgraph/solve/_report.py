@@ -414,6 +414,10 @@ def to_text(sol: Solution, near: Mapping[str, int]) -> str:
     out += [f"  {line}" for line in valid_lines(sol) if " (coupled): " in line]
     out += _exact_coupled_lines(sol)
     out += [f"  note: {t}" for t in sol.notes]
+    coupled = [cp for cp in sol.couplings if cp.constraint.kind == "size"]
+    if coupled:  # a layer's own rule on several symbols (InstanceNorm's spatial product, ...)
+        out += ["", "size rules that couple symbols (not in the per-symbol sets above):"]
+        out += [f"  line {cp.constraint.loc.line}: {cp.message}" for cp in coupled]
     out += ["", "merge points:" if sol.merges else "merge points: none"]
     for m in sol.merges:
         at = f"node {m.constraint.loc.node}" if m.constraint.loc.node else f"line {m.line}"

@@ -42,7 +42,7 @@ import numpy as np
 from convgraph import dims as D
 from convgraph import ir
 from convgraph.errors import ConvGraphError, Loc
-from convgraph.shapes import infer
+from convgraph.shapes import infer, softmax_dim
 from convgraph.validate._placement import Placement, fallbacks, read_profile
 
 T = TypeVar("T")
@@ -272,18 +272,47 @@ def _fan_batchnorm(spec: ir.BatchNorm, x: Ints) -> int:
     return 4 if spec.track_running_stats else 4 + x[0] * math.prod(x[2:])
 
 
+def _fan_instancenorm(spec: ir.InstanceNorm, x: Ints) -> int:
+    return 4 if spec.track_running_stats else 4 + math.prod(x[2:])
+
+
+def _fan_groupnorm(spec: ir.GroupNorm, x: Ints) -> int:
+    return 4 + x[1] // spec.num_groups * math.prod(x[2:])
+
+
 #: number of float32 terms a layer adds up per output element (elementwise ops: a few roundings)
 _FANS: dict[type, Callable[[Any, Ints], int]] = {  # keyed by the spec type each takes
     ir.Conv: _fan_conv,
     ir.ConvTranspose: _fan_conv_t,
     ir.Pool: _fan_pool,
     ir.AdaptiveAvgPool: _fan_adaptive,
+    ir.AdaptiveMaxPool: lambda spec, x: 1,
+    ir.Pad: lambda spec, x: 0,
+    ir.PixelShuffle: lambda spec, x: 0,
     ir.Upsample: _fan_upsample,
     ir.BatchNorm: _fan_batchnorm,
+    ir.InstanceNorm: _fan_instancenorm,
+    ir.GroupNorm: _fan_groupnorm,
+    ir.PReLU: lambda spec, x: 2,
+    ir.Softmax: lambda spec, x: 4 + x[softmax_dim(spec.dim, len(x))],
     ir.Elementwise: lambda spec, x: 4,
     ir.Flatten: lambda spec, x: 0,
+    ir.Unflatten: lambda spec, x: 0,
     ir.Linear: lambda spec, x: spec.in_features,
 }
+
+
+def _merge_fan(node: ir.Node, xs: list[tuple]) -> int:
+    """Float32 terms per output element of a non-layer node: one rounding for arithmetic, the
+    interpolation taps (and the coordinate rounding, as Upsample) for interpolate(like=), the
+    square of the averaged elements for mean."""
+    if node.op in ("add", "sub", "mul", "scalar"):
+        return 1
+    if node.op == "interp_like" and "linear" in str(node.attr("mode")):
+        return 2 ** (len(xs[0]) - 2) * (1 + max(max(xs[0][2:]), max(xs[1][2:])))
+    if node.op == "mean":  # squared: a mean cancels, so its size is far below the terms' (the scale)
+        return math.prod(xs[0][d] for d in node.attr("dims")) ** 2
+    return 0
 
 
 def accumulation(graph: ir.Graph, shapes: Mapping[str, tuple]) -> dict[str, int]:
@@ -294,7 +323,7 @@ def accumulation(graph: ir.Graph, shapes: Mapping[str, tuple]) -> dict[str, int]
         if node.op == "layer":
             acc[node.name] = before + _FANS[type(node.layer)](node.layer, shapes[node.inputs[0]])
         else:
-            acc[node.name] = before + (1 if node.op == "add" else 0)
+            acc[node.name] = before + _merge_fan(node, [shapes[i] for i in node.inputs])
     return acc
 
 
@@ -333,8 +362,10 @@ def _t_pool(F: Any, spec: ir.Pool, x: Any, p: dict[str, Any]) -> Any:
     if spec.mode == "max":
         return getattr(F, f"max_pool{spec.nd}d")(x, spec.kernel_size, spec.stride, spec.padding, spec.dilation,
                                                  ceil_mode=spec.ceil_mode)
+    extra = {} if spec.divisor_override is None else {"divisor_override": spec.divisor_override}
     return getattr(F, f"avg_pool{spec.nd}d")(x, spec.kernel_size, spec.stride, spec.padding,
-                                             ceil_mode=spec.ceil_mode, count_include_pad=spec.count_include_pad)
+                                             ceil_mode=spec.ceil_mode, count_include_pad=spec.count_include_pad,
+                                             **extra)
 
 
 def _t_upsample(F: Any, spec: ir.Upsample, x: Any, p: dict[str, Any]) -> Any:
@@ -347,13 +378,41 @@ def _t_batchnorm(F: Any, spec: ir.BatchNorm, x: Any, p: dict[str, Any]) -> Any:
                         training=not spec.track_running_stats, momentum=0.0, eps=spec.eps)
 
 
+def _t_instancenorm(F: Any, spec: ir.InstanceNorm, x: Any, p: dict[str, Any]) -> Any:
+    return F.instance_norm(x, p.get("running_mean"), p.get("running_var"), p.get("weight"), p.get("bias"),
+                           use_input_stats=spec.uses_input_stats, momentum=0.0, eps=spec.eps)
+
+
+def _t_pad(F: Any, spec: ir.Pad, x: Any, p: dict[str, Any]) -> Any:
+    flat = [v for pair in reversed(spec.padding) for v in pair]
+    if spec.mode == "constant":
+        return F.pad(x, flat, mode="constant", value=spec.value)
+    return F.pad(x, flat, mode=spec.mode)
+
+
+#: Elementwise kinds that are the identity at inference
+IDENTITY_AT_INFERENCE = ("Identity", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d")
+
+
+#: Elementwise kinds by type_name: ``(F, spec, x) -> y``
+_TORCH_ELEMENTWISE: dict[str, Callable] = {
+    "ReLU": lambda F, spec, t: F.relu(t),
+    "ReLU6": lambda F, spec, t: F.relu6(t),
+    "LeakyReLU": lambda F, spec, t: F.leaky_relu(t, spec.number("negative_slope", 0.01)),
+    "ELU": lambda F, spec, t: F.elu(t, float(spec.param("alpha", 1.0))),
+    "Sigmoid": lambda F, spec, t: t.sigmoid(),
+    "Tanh": lambda F, spec, t: t.tanh(),
+    "GELU": lambda F, spec, t: F.gelu(t, approximate=str(spec.param("approximate", "none"))),
+    "SiLU": lambda F, spec, t: F.silu(t),
+    "Mish": lambda F, spec, t: F.mish(t),
+    "Hardswish": lambda F, spec, t: F.hardswish(t),
+    "Hardsigmoid": lambda F, spec, t: F.hardsigmoid(t),
+    **{name: (lambda F, spec, t: t) for name in IDENTITY_AT_INFERENCE},
+}
+
+
 def _t_elementwise(F: Any, spec: ir.Elementwise, x: Any, p: dict[str, Any]) -> Any:
-    fns = {
-        "ReLU": F.relu, "Sigmoid": lambda t: t.sigmoid(), "Tanh": lambda t: t.tanh(), "SiLU": F.silu,
-        "LeakyReLU": lambda t: F.leaky_relu(t, spec.number("negative_slope", 0.01)),
-        "GELU": lambda t: F.gelu(t, approximate=str(spec.param("approximate", "none"))),
-    }
-    return fns.get(spec.type_name, lambda t: t)(x)  # Identity and Dropout*: identity at inference
+    return _TORCH_ELEMENTWISE[spec.type_name](F, spec, x)
 
 
 _TORCH_LAYERS: dict[type, Callable[..., Any]] = {
@@ -361,10 +420,18 @@ _TORCH_LAYERS: dict[type, Callable[..., Any]] = {
     ir.ConvTranspose: _t_conv_t,
     ir.Pool: _t_pool,
     ir.AdaptiveAvgPool: lambda F, spec, x, p: getattr(F, f"adaptive_avg_pool{spec.nd}d")(x, spec.output_size),
+    ir.AdaptiveMaxPool: lambda F, spec, x, p: getattr(F, f"adaptive_max_pool{spec.nd}d")(x, spec.output_size),
+    ir.Pad: _t_pad,
+    ir.PixelShuffle: lambda F, spec, x, p: (F.pixel_shuffle if spec.upscale else F.pixel_unshuffle)(x, spec.factor),
     ir.Upsample: _t_upsample,
     ir.BatchNorm: _t_batchnorm,
+    ir.InstanceNorm: _t_instancenorm,
+    ir.GroupNorm: lambda F, spec, x, p: F.group_norm(x, spec.num_groups, p.get("weight"), p.get("bias"), spec.eps),
+    ir.PReLU: lambda F, spec, x, p: F.prelu(x, p["weight"]),
+    ir.Softmax: lambda F, spec, x, p: (F.log_softmax if spec.log else F.softmax)(x, softmax_dim(spec.dim, x.dim())),
     ir.Elementwise: _t_elementwise,
     ir.Flatten: lambda F, spec, x, p: x.flatten(spec.start_dim, spec.end_dim),
+    ir.Unflatten: lambda F, spec, x, p: x.unflatten(spec.dim, spec.sizes),
     ir.Linear: lambda F, spec, x, p: F.linear(x, p["weight"], p.get("bias")),
 }
 
@@ -384,15 +451,46 @@ def _import_torch() -> Any:
     return torch
 
 
-def _torch_node(F: Any, torch: Any, node: ir.Node, args: list[Any], tparams: dict[str, Any]) -> Any:
+def _torch_node(F: Any, torch: Any, node: ir.Node, args: list[Any], tparams: dict[str, Any],
+                sizes: Mapping[str, int] | None = None) -> Any:
     if node.op == "layer":
         local = {k.rsplit(".", 1)[1]: v for k, v in tparams.items() if k.rsplit(".", 1)[0] == node.layer_name}
         return _TORCH_LAYERS[type(node.layer)](F, node.layer, args[0], local)
     if node.op == "cat":
         return torch.cat(args, dim=node.dim)
-    if node.op == "add":
-        return args[0] + args[1]
-    return _t_crop(*args)
+    if node.op == "reshape":
+        return args[0].reshape(tuple(ir.reshape_entry(e, sizes or {}) for e in node.attr("shape")))
+    return _TORCH_MERGES[node.op](F, node, *args)
+
+
+def _t_pad_like(F: Any, node: ir.Node, v: Any, like: Any) -> Any:
+    flat: list[int] = []
+    for a, b in reversed(list(zip(v.shape[2:], like.shape[2:]))):
+        flat += [(b - a) // 2, (b - a) - (b - a) // 2]
+    mode = str(node.attr("mode", "constant"))
+    if mode == "constant":
+        return F.pad(v, flat, mode=mode, value=float(node.attr("value", 0.0)))
+    return F.pad(v, flat, mode=mode)
+
+
+_TORCH_SCALAR = {"add": lambda x, c: x + c, "sub": lambda x, c: x - c, "rsub": lambda x, c: c - x,
+                 "mul": lambda x, c: x * c, "div": lambda x, c: x / c}
+
+#: the non-layer node ops but cat: ``(F, node, *inputs) -> value``
+_TORCH_MERGES: dict[str, Callable] = {
+    "add": lambda F, node, a, b: a + b,
+    "sub": lambda F, node, a, b: a - b,
+    "mul": lambda F, node, a, b: a * b,
+    "crop": lambda F, node, v, like: _t_crop(v, like),
+    "pad_like": _t_pad_like,
+    "interp_like": lambda F, node, v, like: F.interpolate(v, size=tuple(like.shape[2:]), mode=node.attr("mode"),
+                                                          align_corners=node.attr("align_corners")),
+    "scalar": lambda F, node, x: _TORCH_SCALAR[node.attr("op")](x, float(node.attr("value"))),
+    "slice": lambda F, node, x: x[tuple(slice(a, z) for a, z in ir.slice_index(node, tuple(x.shape)))],
+    "mean": lambda F, node, x: x.mean(dim=tuple(node.attr("dims")), keepdim=bool(node.attr("keepdim"))),
+    "unsqueeze": lambda F, node, x: x.unsqueeze(node.attr("dim")),
+    "squeeze": lambda F, node, x: x.squeeze() if node.attr("dims") is None else x.squeeze(tuple(node.attr("dims"))),
+}
 
 
 def run_torch(graph: ir.Graph, inputs: Mapping[str, np.ndarray], params: Mapping[str, np.ndarray]) -> dict:
@@ -411,8 +509,10 @@ def run_torch(graph: ir.Graph, inputs: Mapping[str, np.ndarray], params: Mapping
     torch.set_num_threads(1)
     try:
         with torch.no_grad():
+            sizes = {d: int(inputs[n.name].shape[k]) for n in graph.inputs for k, d in enumerate(n.dims)
+                     if isinstance(d, str)}
             rules = ir.Rules(lambda node, x: _torch_node(F, torch, node, [x], tparams),
-                             lambda node, args: _torch_node(F, torch, node, args, tparams))
+                             lambda node, args: _torch_node(F, torch, node, args, tparams, sizes))
             env = ir.interpret(graph, rules, env)
     finally:
         torch.backends.mkldnn.enabled = onednn

@@ -194,11 +194,14 @@ def _max_pool(spec: ir.Pool, x: np.ndarray, out: ir.Ints, pads: ir.Pads) -> np.n
 
 
 def _avg_pool(spec: ir.Pool, x: np.ndarray, out: ir.Ints, pads: ir.Pads) -> np.ndarray:
-    """Window sum over zero padding divided by the separable divisor of ``_avg_divisor_axis``."""
+    """Window sum over zero padding divided by ``divisor_override`` when set, else by the
+    separable divisor of ``_avg_divisor_axis``."""
     xp = _pad(x, pads)
     y = np.zeros(x.shape[:2] + out, dtype=x.dtype)
     for sl in _taps(spec.kernel_size, (1,) * len(out), spec.stride, out):
         y += xp[_index(..., *sl)]
+    if spec.divisor_override is not None:
+        return y / spec.divisor_override
     per_axis = [_avg_divisor_axis(i, k, s, p, o, spec.count_include_pad) for i, k, s, p, o in
                 zip(x.shape[2:], spec.kernel_size, spec.stride, spec.padding, out)]
     return y / reduce(np.multiply.outer, per_axis)
@@ -239,6 +242,53 @@ def _adaptive_avg_pool(spec: ir.AdaptiveAvgPool, x: np.ndarray, params: Params) 
         if o is not None:
             x = _bin_means(x, axis, *_adaptive_bins(x.shape[axis], o))
     return x
+
+
+def _adaptive_max_pool(spec: ir.AdaptiveMaxPool, x: np.ndarray, params: Params) -> np.ndarray:
+    """Separable: the max over a box is the max over each axis' bin in turn."""
+    for axis, o in enumerate(spec.output_size, start=2):
+        if o is not None:
+            start, end = _adaptive_bins(x.shape[axis], o)
+            x = np.stack([np.take(x, np.arange(a, b), axis=axis).max(axis=axis) for a, b in zip(start, end)], axis)
+    return x
+
+
+# --- padding and pixel shuffle --------------------------------------------------------------------
+
+#: torch F.pad mode -> np.pad mode
+NP_FPAD_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def _pad_np(x: np.ndarray, width: list[tuple[int, int]], mode: str, value: float) -> np.ndarray:
+    if mode == "constant":
+        return np.pad(x, width, constant_values=value)
+    return np.pad(x, width, mode=mode)  # type: ignore[call-overload]
+
+
+def _pad_layer(spec: ir.Pad, x: np.ndarray, params: Params) -> np.ndarray:
+    """Pad the last len(padding) axes by the positive amounts, then crop by the negative ones;
+    circular mode crops first and wraps the cropped part (as torch)."""
+    first = x.ndim - len(spec.padding)
+    if spec.mode == "circular":
+        x = x[tuple([slice(None)] * first + [slice(max(-b, 0), n - max(-e, 0))
+                                            for (b, e), n in zip(spec.padding, x.shape[first:])])]
+        wrap = [(0, 0)] * first + [(max(b, 0), max(e, 0)) for b, e in spec.padding]
+        return np.pad(x, wrap, mode="wrap")
+    width = [(0, 0)] * first + [(max(b, 0), max(e, 0)) for b, e in spec.padding]
+    mode = NP_FPAD_MODES[spec.mode]
+    y = _pad_np(x, width, mode, spec.value)
+    crop = [slice(None)] * first + [slice(max(-b, 0), n - max(-e, 0))
+                                    for (b, e), n in zip(spec.padding, y.shape[first:])]
+    return y[tuple(crop)]
+
+
+def _pixel_shuffle(spec: ir.PixelShuffle, x: np.ndarray, params: Params) -> np.ndarray:
+    """shuffle: ``y[n, c, h*r + i, w*r + j] = x[n, c*r*r + i*r + j, h, w]``; unshuffle the inverse."""
+    n, c, h, w = x.shape
+    r = spec.factor
+    if spec.upscale:
+        return x.reshape(n, c // (r * r), r, r, h, w).transpose(0, 1, 4, 2, 5, 3).reshape(n, c // (r * r), h * r, w * r)
+    return x.reshape(n, c, h // r, r, w // r, r).transpose(0, 1, 3, 5, 2, 4).reshape(n, c * r * r, h // r, w // r)
 
 
 # --- interpolation (§3.3) -------------------------------------------------------------------------
@@ -353,6 +403,51 @@ def _batch_norm(spec: ir.BatchNorm, x: np.ndarray, params: Params) -> np.ndarray
     return x * scale.reshape(shape).astype(x.dtype) + shift.reshape(shape).astype(x.dtype)
 
 
+def _normalise(x: np.ndarray, axes: tuple[int, ...], eps: float) -> np.ndarray:
+    """``(x - mean)/sqrt(var + eps)`` with the biased variance over ``axes``."""
+    mean = x.mean(axis=axes, keepdims=True)
+    var = x.var(axis=axes, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps)
+
+
+def _affine(y: np.ndarray, params: Params) -> np.ndarray:
+    if "weight" in params:
+        y = y * params["weight"].reshape(_channel_shape(y.ndim))
+    return _add_bias(y, params)
+
+
+def _instance_norm(spec: ir.InstanceNorm, x: np.ndarray, params: Params) -> np.ndarray:
+    """Each (sample, channel) over its spatial elements; with running statistics (inference with
+    track_running_stats) exactly BatchNorm's inference formula."""
+    if not spec.uses_input_stats:
+        bn = ir.BatchNorm(spec.type_name, spec.nd, spec.num_features, spec.eps, spec.momentum, spec.affine, True)
+        return _batch_norm(bn, x, params)
+    return _affine(_normalise(x, tuple(range(2, x.ndim)), spec.eps), params)
+
+
+def _group_norm(spec: ir.GroupNorm, x: np.ndarray, params: Params) -> np.ndarray:
+    """Each (sample, group of C/G channels) over its channels and spatial elements; then the
+    per-channel weight and bias."""
+    grouped = x.reshape(x.shape[0], spec.num_groups, -1)
+    return _affine(_normalise(grouped, (2,), spec.eps).reshape(x.shape), params)
+
+
+def _prelu(spec: ir.PReLU, x: np.ndarray, params: Params) -> np.ndarray:
+    """``x`` where ``x >= 0``, else ``a*x`` with a per channel (dim 1) or shared."""
+    a = params["weight"]
+    if spec.num_parameters > 1:
+        a = a.reshape(_channel_shape(x.ndim))
+    return np.where(x >= 0, x, a * x)
+
+
+def _softmax(spec: ir.Softmax, x: np.ndarray, params: Params) -> np.ndarray:
+    """``exp(x - max)/sum exp(x - max)`` along the dim (log: ``x - max - log sum exp(x - max)``)."""
+    axis = (0 if x.ndim in (0, 1, 3) else 1) if spec.dim is None else spec.dim % x.ndim
+    z = x - x.max(axis=axis, keepdims=True)
+    log_sum = np.log(np.exp(z).sum(axis=axis, keepdims=True))
+    return z - log_sum if spec.log else np.exp(z - log_sum)
+
+
 def _erf(x: np.ndarray) -> np.ndarray:
     """The C library's erf, element by element (numpy has none and scipy is not a dependency)."""
     flat = np.fromiter(map(math.erf, x.ravel().tolist()), dtype=np.float64, count=x.size)
@@ -376,6 +471,16 @@ def _leaky_relu(x: np.ndarray, negative_slope: float) -> np.ndarray:
     return np.where(x >= 0, x, x * negative_slope)
 
 
+def _elu(x: np.ndarray, alpha: float) -> np.ndarray:
+    """``x`` where ``x > 0``, else ``alpha*(exp(x) - 1)``."""
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+
+def _hardswish(x: np.ndarray) -> np.ndarray:
+    """``x * relu6(x + 3)/6``."""
+    return x * np.clip(x + 3.0, 0.0, 6.0) / 6.0
+
+
 def _identity(x: np.ndarray, spec: ir.Elementwise) -> np.ndarray:
     return x
 
@@ -388,6 +493,11 @@ ELEMENTWISE_IMPLS: dict[str, Callable[[np.ndarray, ir.Elementwise], np.ndarray]]
     "Tanh": lambda x, spec: np.tanh(x),
     "GELU": lambda x, spec: _gelu(x, str(spec.param("approximate", "none"))),
     "SiLU": lambda x, spec: x * _sigmoid(x),
+    "ReLU6": lambda x, spec: np.clip(x, 0.0, 6.0),
+    "Hardswish": lambda x, spec: _hardswish(x),
+    "Hardsigmoid": lambda x, spec: np.clip(x + 3.0, 0.0, 6.0) / 6.0,
+    "ELU": lambda x, spec: _elu(x, float(spec.param("alpha", 1.0))),  # type: ignore[arg-type]
+    "Mish": lambda x, spec: x * np.tanh(np.logaddexp(0.0, x)),
     "Identity": _identity,
     "Dropout": _identity,  # inference: identity
     "Dropout1d": _identity,
@@ -408,6 +518,12 @@ def _flatten(spec: ir.Flatten, x: np.ndarray, params: Params) -> np.ndarray:
     return x.reshape((*x.shape[:start], -1, *x.shape[end + 1:]))
 
 
+def _unflatten(spec: ir.Unflatten, x: np.ndarray, params: Params) -> np.ndarray:
+    """Dim ``dim`` split into ``sizes`` (C order, as torch.unflatten)."""
+    j = spec.dim % x.ndim
+    return x.reshape(x.shape[:j] + spec.sizes + x.shape[j + 1:])
+
+
 def _linear(spec: ir.Linear, x: np.ndarray, params: Params) -> np.ndarray:
     """``y = x @ W.T + b`` over the last axis."""
     y = x @ params["weight"].T
@@ -420,10 +536,18 @@ LAYER_IMPLS: dict[type, LayerFn] = {
     ir.ConvTranspose: _conv_transpose,
     ir.Pool: _pool,
     ir.AdaptiveAvgPool: _adaptive_avg_pool,
+    ir.AdaptiveMaxPool: _adaptive_max_pool,
+    ir.Pad: _pad_layer,
+    ir.PixelShuffle: _pixel_shuffle,
     ir.Upsample: _upsample,
     ir.BatchNorm: _batch_norm,
+    ir.InstanceNorm: _instance_norm,
+    ir.GroupNorm: _group_norm,
+    ir.PReLU: _prelu,
+    ir.Softmax: _softmax,
     ir.Elementwise: _elementwise,
     ir.Flatten: _flatten,
+    ir.Unflatten: _unflatten,
     ir.Linear: _linear,
 }
 
@@ -447,10 +571,50 @@ def _layer_params(node: ir.Node, params: Params, dtype: DTypeLike) -> Params:
     return {k: np.asarray(params[prefix + k], dtype=dtype) for k in PARAM_NAMES if prefix + k in params}
 
 
+def _pad_like(node: ir.Node, v: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Pad v's spatial axes to like's: ``(w - v)//2`` at the start, the rest at the end."""
+    pads = tuple(((b - a) // 2, (b - a) - (b - a) // 2) for a, b in zip(v.shape[2:], like.shape[2:]))
+    spec = ir.Pad("pad", 0, pads, str(node.attr("mode", "constant")), float(node.attr("value", 0.0)))
+    return _pad_layer(spec, v, {})
+
+
+def _interp_like(node: ir.Node, v: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """``F.interpolate(v, size=like.shape[2:], mode, align_corners)``."""
+    spec = ir.Upsample("Upsample", tuple(like.shape[2:]), None, str(node.attr("mode")), node.attr("align_corners"))  # type: ignore[arg-type]
+    return _upsample(spec, v, {})
+
+
+_SCALAR_IMPLS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
+    "add": lambda x, c: x + c, "sub": lambda x, c: x - c, "rsub": lambda x, c: c - x,
+    "mul": lambda x, c: x * c, "div": lambda x, c: x / c,
+}
+
+
+def _slice(node: ir.Node, x: np.ndarray) -> np.ndarray:
+    """Python's basic slicing, which clamps as torch does."""
+    return x[tuple(slice(a, z) for a, z in ir.slice_index(node, x.shape))]
+
+
+def _squeeze(node: ir.Node, x: np.ndarray) -> np.ndarray:
+    """Drop the named dims (None: all) that have size 1; keep the others."""
+    named = node.attr("dims")
+    dims = range(x.ndim) if named is None else [d % x.ndim for d in named]
+    return x.squeeze(axis=tuple(j for j in dims if x.shape[j] == 1))
+
+
 _MERGE_IMPLS: dict[str, Callable[[ir.Node, list[np.ndarray]], np.ndarray]] = {
     "cat": lambda node, args: np.concatenate(args, axis=node.dim),
     "add": lambda node, args: args[0] + args[1],
+    "sub": lambda node, args: args[0] - args[1],
+    "mul": lambda node, args: args[0] * args[1],
     "crop": lambda node, args: _crop(args[0], args[1]),
+    "pad_like": lambda node, args: _pad_like(node, *args),
+    "interp_like": lambda node, args: _interp_like(node, *args),
+    "scalar": lambda node, args: _SCALAR_IMPLS[str(node.attr("op"))](args[0], float(node.attr("value"))),
+    "slice": lambda node, args: _slice(node, args[0]),
+    "mean": lambda node, args: args[0].mean(axis=tuple(node.attr("dims")), keepdims=bool(node.attr("keepdim"))),
+    "unsqueeze": lambda node, args: np.expand_dims(args[0], int(node.attr("dim")) % (args[0].ndim + 1)),
+    "squeeze": lambda node, args: _squeeze(node, args[0]),
 }
 
 
@@ -461,7 +625,15 @@ def _layer(node: ir.Node, x: np.ndarray, params: Params, dtype: DTypeLike) -> np
         raise KeyError(f"no parameter '{node.layer_name}.{e.args[0]}' for layer '{node.name}'") from e
 
 
-def _merge(node: ir.Node, args: list[np.ndarray]) -> np.ndarray:
+def symbol_sizes(graph: ir.Graph, inputs: dict[str, Any]) -> dict[str, int]:
+    """The size symbols' values, read from the input arrays' shapes."""
+    return {d: int(inputs[n.name].shape[k]) for n in graph.inputs if n.name in inputs
+            for k, d in enumerate(n.dims) if isinstance(d, str)}
+
+
+def _merge(node: ir.Node, args: list[np.ndarray], sizes: dict[str, int] | None = None) -> np.ndarray:
+    if node.op == "reshape":  # C order, as torch.reshape; the entries name input symbols
+        return args[0].reshape(tuple(ir.reshape_entry(e, sizes or {}) for e in node.attr("shape")))
     if node.op not in _MERGE_IMPLS:
         raise ValueError(f"unknown node op {node.op!r} at '{node.name}'")
     return _MERGE_IMPLS[node.op](node, args)
@@ -474,5 +646,6 @@ def run(graph: ir.Graph, inputs: dict[str, np.ndarray], params: Params,
     ``inputs`` maps input names to arrays; ``params`` uses the weight-file keys
     (``{layer_name}.weight``, see ``convgraph.export.weights.param_specs``)."""
     env = {n.name: np.asarray(inputs[n.name], dtype=dtype) for n in graph.inputs if n.name in inputs}
-    rules = ir.Rules(lambda node, x: _layer(node, x, params, dtype), _merge)
+    sizes = symbol_sizes(graph, env)
+    rules = ir.Rules(lambda node, x: _layer(node, x, params, dtype), lambda node, args: _merge(node, args, sizes))
     return ir.interpret(graph, rules, env)
