@@ -401,9 +401,8 @@ TORCH_MODELS = {
     "resnet": ("ResNet", (1, 3, 32, 32), {0: "N", 2: "H", 3: "W"}, range(1, 40)),
 }
 
-#: what waits for the IR's pad-to-like / interpolate-to-like (catalogue issue): strict xfail, so
-#: the test turns red (XPASS) the day it works, to be switched on
-NEEDS_TO_LIKE = {"interp_unet", "milesial_unet"}
+#: models the import cannot take yet (strict xfail: the test turns red the day it works)
+NEEDS_TO_LIKE: set[str] = set()
 
 
 def _export(torch, name: str, dynamo: bool, path: str):
@@ -519,14 +518,16 @@ def test_check_imported_reports_a_wrong_weight(tmp_path):
 
 
 @pytest.mark.torch
-@pytest.mark.parametrize("name,what", [("milesial_unet", "pad(v, like="), ("interp_unet", "F.interpolate(v, size=")])
-def test_to_like_idioms_are_recognised_and_named_until_the_ir_has_them(torch, name, what, tmp_path):
-    """The computed Pad / Resize of the two U-Nets are recognised as pad-to-like / interpolate-to-
-    like of the skip they must match (named); the IR gains those with the catalogue issue (#9)."""
+@pytest.mark.parametrize("name,op", [("milesial_unet", "pad_like"), ("interp_unet", "interp_like")])
+def test_computed_pad_and_resize_become_to_like_nodes_of_the_skip(torch, name, op, tmp_path):
+    """The computed Pad / Resize of the two U-Nets (156 shape-arithmetic nodes in the milesial
+    legacy export) become pad(v, like=skip) / interpolate(v, like=skip): each cat is then proved."""
     path = str(tmp_path / f"{name}.onnx")
     _export(torch, name, False, path)
-    line = _one_line_error(_cli("shapes", path), path)
-    assert what in line and "Relu_output_0" in line and "issue #9" in line
+    g = cg.load(path)
+    likes = [n for n in g.nodes if n.op == op]
+    assert len(likes) == 3 and all(n.inputs[1].endswith("Relu_output_0") for n in likes)
+    assert all(m.verdict == "proved" for m in cg.solve(g).merges if m.constraint.where.startswith("cat"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from typing import Any
 
 from convgraph import dims as D
 from convgraph.front.onnx_import import _values as V
-from convgraph.front.onnx_import._import import Importer
+from convgraph.front.onnx_import._import import Importer, materialize
 from convgraph.front.onnx_import._values import Known, Padded, Tensor, Weight
 
 
@@ -13,8 +13,7 @@ def _x(imp: Importer, v: Any, what: str = "input") -> Tensor:
     if isinstance(v, Tensor):
         return v
     if isinstance(v, Padded):
-        raise imp.fail(f"its {what} is the output of Pad {v.node}, which only a Conv can absorb: the IR has no "
-                       "standalone Pad yet")
+        return materialize(imp, v)
     raise imp.fail(f"its {what} must be a feature map computed from the graph inputs, got a constant")
 
 

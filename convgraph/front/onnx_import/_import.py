@@ -270,8 +270,9 @@ def _finish(imp: Importer, partial: bool) -> Imported:
         if partial and not isinstance(v, Tensor):
             continue
         if isinstance(v, Padded):
-            raise imp.fail(f"graph output '{vi.name}' is a Pad that no Conv absorbs: the IR has no standalone "
-                           "Pad yet", _producer_node(imp, vi.name))
+            imp.onnx_node = _producer_node(imp, vi.name)
+            v = materialize(imp, v)
+            imp.onnx_node = None
         if not isinstance(v, Tensor):
             raise ImportError_(f"graph output '{vi.name}' is not a feature map computed from the inputs",
                                Loc(imp.filename, 0, 0))
@@ -280,6 +281,20 @@ def _finish(imp: Importer, partial: bool) -> Imported:
     graph = ir.Graph(tuple(imp.nodes), tuple(outs), imp.filename, imp.model.doc_string or None,
                      assumes=tuple(imp.assumes), expects=tuple(imp.expects))
     return Imported(graph, dict(imp.values), imp.model, dict(imp.params))
+
+
+#: ONNX Pad mode -> torch's F.pad mode (the IR's)
+TORCH_PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
+
+
+def materialize(imp: Importer, v: Padded) -> Tensor:
+    """A pending Pad that no Conv absorbs: the IR's Pad layer (F.pad over every axis), once."""
+    done = imp.values.get(v.name)
+    if isinstance(done, Tensor):
+        return done
+    spec = ir.Pad("F.pad", 0, tuple(v.pads), TORCH_PAD_MODES[v.mode], float(v.value))
+    t = imp.add(v.name, "layer", [v.src], layer=spec, layer_name=v.node.split(" (")[0])
+    return t
 
 
 def _producer_node(imp: Importer, value: str) -> Any:

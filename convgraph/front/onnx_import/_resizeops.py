@@ -10,7 +10,7 @@ from convgraph import dims as D
 from convgraph import ir
 from convgraph.front.onnx_import import _values as V
 from convgraph.front.onnx_import._common import _find_like, _ints, _same, _same_elem, _x
-from convgraph.front.onnx_import._import import Importer
+from convgraph.front.onnx_import._import import TORCH_PAD_MODES, Importer
 from convgraph.front.onnx_import._values import Known, Padded, Tensor
 
 
@@ -43,8 +43,12 @@ def _resize(imp: Importer, node: Any, a: dict, ins: list) -> None:
     scales_v = ins[2] if node.op_type == "Resize" and len(ins) > 2 else (ins[1] if len(ins) > 1 else None)
     sizes_v = ins[3] if node.op_type == "Resize" and len(ins) > 3 else None
     axes = [v % len(x.dims) for v in a.get("axes", range(len(x.dims)))]
+    spec: ir.Upsample | Tensor
     if sizes_v is not None:
         spec = _resize_sizes(imp, x, sizes_v, axes, mode, align, a)
+        if isinstance(spec, Tensor):  # sizes = another feature map's: F.interpolate(v, size=w.shape[2:])
+            imp.add(node.output[0], "interp_like", [x, spec], attrs=(("mode", mode), ("align_corners", align)))
+            return
     elif scales_v is not None and isinstance(scales_v, Known) and scales_v.arr.size:
         spec = _resize_scales(imp, x, scales_v, axes, mode, align)
     else:
@@ -71,7 +75,7 @@ def _resize_scales(imp: Importer, x: Tensor, v: Known, axes: list[int], mode: ir
 
 
 def _resize_sizes(imp: Importer, x: Tensor, v: Any, axes: list[int], mode: ir.UpsampleMode, align: bool | None,
-                  a: dict) -> ir.Upsample:
+                  a: dict) -> ir.Upsample | Tensor:
     if not isinstance(v, Known):
         raise imp.fail("Resize sizes must be computable at import time")
     if a.get("keep_aspect_ratio_policy", "stretch") != "stretch":
@@ -87,10 +91,10 @@ def _resize_sizes(imp: Importer, x: Tensor, v: Any, axes: list[int], mode: ir.Up
     if None in scales:
         j = scales.index(None)
         like = _find_like(imp, x, spatial)
-        what = (f"F.interpolate(v, size=like.shape[2:]) with like = '{like.name}'" if like is not None else
-                "no other feature map has that size")
-        raise imp.fail(f"Resize to a computed size {D.dim_str(spatial[j])} from {D.dim_str(x.dims[2 + j])} "
-                       f"({what}): the IR's interpolate-to-like is not here yet (issue #9)")
+        if like is None:
+            raise imp.fail(f"Resize to a computed size {D.dim_str(spatial[j])} from {D.dim_str(x.dims[2 + j])} that is "
+                           "neither a fixed scale nor another feature map's size (the IR's interpolate(v, like=w))")
+        return like
     return ir.Upsample("Upsample", None, tuple(float(s or 1) for s in scales), mode, align)
 
 
@@ -109,20 +113,17 @@ _PAD_MODES = ("constant", "reflect", "edge", "wrap")
 def _pad(imp: Importer, node: Any, a: dict, ins: list) -> None:
     x = _x(imp, ins[0])
     r = len(x.dims)
+    mode = a.get("mode", "constant")
+    value = _pad_value(a, ins)
     if len(ins) > 1 and isinstance(ins[1], Known) and ins[1].ints() is None:
         like = _pad_like(imp, x, list(ins[1].arr.flat))
-        what = (f"pad(v, like='{like.name}'): centred up to that feature map's size" if like is not None else
-                "not a centred pad up to another feature map's size")
-        raise imp.fail(f"Pad by computed amounts [{', '.join(V.show(e) for e in ins[1].arr.flat)}] ({what}): "
-                       "the IR's pad-to-like is not here yet (issue #9)")
+        if like is None:
+            raise imp.fail(f"Pad by computed amounts [{', '.join(V.show(e) for e in ins[1].arr.flat)}] that are not "
+                           "a centred pad up to another feature map's size (the IR's pad(v, like=w))")
+        imp.add(node.output[0], "pad_like", [x, like], attrs=(("mode", TORCH_PAD_MODES[mode]), ("value", value)))
+        return
     flat = _ints(imp, ins[1], "pads") if len(ins) > 1 and ins[1] is not None else list(a.get("pads", []))
     axes = [v % r for v in _ints(imp, ins[3], "axes")] if len(ins) > 3 and ins[3] is not None else list(range(r))
-    value = 0.0
-    if len(ins) > 2 and ins[2] is not None:
-        value = float(ins[2].arr.reshape(-1)[0]) if isinstance(ins[2], Known) and ins[2].arr.size else 0.0
-    elif "value" in a:
-        value = float(a["value"])
-    mode = a.get("mode", "constant")
     n = len(axes)
     pads = [(0, 0)] * r
     for j, ax in enumerate(axes):
@@ -130,10 +131,14 @@ def _pad(imp: Importer, node: Any, a: dict, ins: list) -> None:
     if all(p == (0, 0) for p in pads):
         imp.values[node.output[0]] = x
         return
-    if any(p < 0 for pair in pads for p in pair):
-        raise imp.fail(f"negative pads {flat} (a crop): the IR has no standalone crop by constants yet")
     dims = tuple(D.add(d, pb + pe) for d, (pb, pe) in zip(x.dims, pads))
-    imp.values[node.output[0]] = Padded(x, tuple(pads), mode, value, str(imp.loc().node), dims)
+    imp.values[node.output[0]] = Padded(x, tuple(pads), mode, value, str(imp.loc().node), dims, node.output[0])
+
+
+def _pad_value(a: dict, ins: list) -> float:
+    if len(ins) > 2 and ins[2] is not None:
+        return float(ins[2].arr.reshape(-1)[0]) if isinstance(ins[2], Known) and ins[2].arr.size else 0.0
+    return float(a.get("value", 0.0))
 
 
 def _pad_like(imp: Importer, x: Tensor, flat: list) -> Tensor | None:

@@ -81,6 +81,7 @@ class Padded:
     value: float
     node: str  # the Pad node's location text
     dims: Shape
+    name: str = ""  # the Pad's output value
 
 
 class SignUnknown(ValueError):
