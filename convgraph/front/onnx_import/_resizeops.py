@@ -165,23 +165,32 @@ def _pad_like(imp: Importer, x: Tensor, flat: list) -> Tensor | None:
     return like
 
 
+def slice_index(imp: Importer, v: Tensor, ins: list) -> tuple:
+    from convgraph.front.onnx_import._moreops import slice_index as index
+
+    return index(imp, v, ins)
+
+
 def _slice(imp: Importer, node: Any, a: dict, ins: list) -> None:
     """A Slice of a feature map's spatial axes to the size of another feature map ``w``, centred
     (starts = (size - w's size) / 2): the IR's ``crop(v, like=w)``."""
     v = _x(imp, ins[0])
     r = len(v.dims)
-    starts, ends = (list(ins[i].arr.flat) if isinstance(ins[i], Known) else None for i in (1, 2))
+    starts, ends = ([e.item() if hasattr(e, "item") else e for e in ins[i].arr.flat] if isinstance(ins[i], Known)
+                    else None for i in (1, 2))
     axes = [x % r for x in _ints(imp, ins[3], "axes")] if len(ins) > 3 and ins[3] is not None else list(range(r))
     steps = _ints(imp, ins[4], "steps") if len(ins) > 4 and ins[4] is not None else [1] * len(axes)
     if starts is None or ends is None or sorted(axes) != list(range(2, r)) or set(steps) != {1}:
-        raise imp.fail("Slice of a feature map: only a centred crop of every spatial axis (step 1) maps to the IR")
+        imp.add(node.output[0], "slice", [v], attrs=(("index", slice_index(imp, v, ins)),))
+        return
     size = {ax: V.sub(e, b) for ax, b, e in zip(axes, starts, ends)}
     if any(isinstance(v, (V.Lin, V.Frac, float)) for v in size.values()):
         raise imp.fail("Slice of a feature map by amounts convgraph cannot resolve to a size")
     for ax, b in zip(axes, starts):
         centred = V.int_div(V.sub(v.dims[ax], size[ax]), 2)
-        if V.sub(b, centred) != 0:
-            raise imp.fail(f"Slice of a feature map that is not centred on axis {ax}: the IR has only the centred crop")
+        if V.sub(b, centred) != 0:  # not a centred crop: constant bounds, the IR's slice
+            imp.add(node.output[0], "slice", [v], attrs=(("index", slice_index(imp, v, ins)),))
+            return
     like = next((t for t in reversed(list(imp.values.values())) if isinstance(t, Tensor) and t.name != v.name
                  and len(t.dims) == r and all(_same(t.dims[ax], size[ax]) for ax in axes)), None)
     if like is None:

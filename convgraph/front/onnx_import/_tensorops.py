@@ -14,6 +14,8 @@ from convgraph.front import catalogue
 from convgraph.front.onnx_import._common import _fits, _param_shape, _x
 from convgraph.front.onnx_import._convops import _conv, _conv_transpose, _global, _params, _pool, _reduce_mean
 from convgraph.front.onnx_import._import import Importer, add_pin
+from convgraph.front.onnx_import._moreops import RULES as MORE_RULES
+from convgraph.front.onnx_import._moreops import binary
 from convgraph.front.onnx_import._resizeops import _pad, _resize, _slice
 from convgraph.front.onnx_import._shapeops import SHAPE_RULES
 from convgraph.front.onnx_import._values import Known, Padded, Tensor, Weight
@@ -26,9 +28,6 @@ def _concat(imp: Importer, node: Any, a: dict, ins: list) -> None:
 
 def _add(imp: Importer, node: Any, a: dict, ins: list) -> None:
     p, q = ins
-    if isinstance(p, Tensor) and isinstance(q, Tensor):
-        imp.add(node.output[0], "add", [p, q])
-        return
     t, c = (p, q) if isinstance(p, Tensor) else (q, p)
     prod = imp.producer.get(getattr(t, "name", ""))
     lin = prod.layer if prod is not None and prod.op == "layer" else None
@@ -38,7 +37,7 @@ def _add(imp: Importer, node: Any, a: dict, ins: list) -> None:
         imp.param(t, "bias", node.input[1] if t is p else node.input[0])
         imp.values[node.output[0]] = t
         return
-    raise imp.fail("Add of a feature map and a constant (other than a MatMul's bias): not in the IR yet")
+    binary("add")(imp, node, a, ins)
 
 
 def _mul(imp: Importer, node: Any, a: dict, ins: list) -> None:
@@ -49,7 +48,7 @@ def _mul(imp: Importer, node: Any, a: dict, ins: list) -> None:
                 prod.spec.type_name == "Sigmoid" and prod.inputs == (t.name,):
             imp.layer(node.output[0], catalogue.construct("SiLU"), t)
             return
-    raise imp.fail("Mul of feature maps (other than x * Sigmoid(x)): broadcast Mul is not in the IR yet")
+    binary("mul")(imp, node, a, ins)
 
 
 def _activation(type_name: str, **params: Callable[[dict], object]) -> Callable:
@@ -192,6 +191,9 @@ TENSOR_RULES: dict[str, Callable] = {
     "Gemm": _gemm,
     "MatMul": _matmul,
     "Slice": _slice,
+    "HardSwish": _activation("Hardswish"),
+    "Elu": _activation("ELU", alpha=_float_attr("alpha", 1.0)),
+    **MORE_RULES,
 }
 
 
