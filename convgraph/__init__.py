@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from convgraph._version import __version__
-from convgraph.api import Graph, build, check, load, parse, solve
+from convgraph.api import Graph, build, check, from_torch, load, parse, solve, to_torch_source
 from convgraph.errors import ConvGraphError, ShapeError
 
 __all__ = [
@@ -20,13 +20,16 @@ __all__ = [
     "__version__",
     "build",
     "check",
+    "from_torch",
     "input",
     "load",
     "parse",
     "solve",
+    "to_torch_source",
 ]
 
-_BUILDER_FUNCS = frozenset({"input", "cat", "crop", "pad", "interpolate", "chunk", "split", "assume", "expect"})
+_BUILDER_FUNCS = frozenset({"input", "cat", "crop", "pad", "interpolate", "chunk", "split", "assume", "expect",
+                            "scope"})
 
 
 def __getattr__(name: str) -> Any:

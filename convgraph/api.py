@@ -108,6 +108,23 @@ def load_onnx(path: str | os.PathLike[str], dims: dict | None = None) -> Any:
     return load_model(path, node_shape, dims)
 
 
+def from_torch(module: Any, *inputs: Any, label: str | None = None) -> Graph:
+    """A PyTorch module traced with torch.fx: ``cg.from_torch(net, ("N", 3, "H", "W"))``, one dims
+    tuple per forward argument (see ``convgraph.front.torch_fx``). Needs torch."""
+    from convgraph.front.torch_fx import from_torch as _from_torch
+
+    return wrap(_from_torch(module, *inputs, label=label))
+
+
+def load_python(target: str, inputs: list[tuple]) -> Graph:
+    """``path/to/model.py:ClassName``: imports and runs that file (unlike a .cg file, which is only
+    parsed), builds ``ClassName()`` and traces it (see ``convgraph.front.python_file``)."""
+    from convgraph.front.python_file import load_module
+
+    module = load_module(target)
+    return from_torch(module, *inputs, label=target)
+
+
 def parse(text: str, filename: str = "<string>") -> Graph:
     """Parse and check DSL text: ``cg.parse("input(1, 3, H, W)\\nConv2d(3, 8, 3)")``."""
     from convgraph.front.dsl import parse as _parse
@@ -125,6 +142,13 @@ def build(*outputs: Any, **kw: Any) -> Graph:
 def solve(graph: ir.Graph, tiling: bool = True) -> Solution:
     """The exact valid sizes, merge verdicts and fixes of a graph: ``cg.solve(g).describe_runs("H")``."""
     return _solve(graph, tiling=tiling)
+
+
+def to_torch_source(graph: ir.Graph) -> str:
+    """Standalone PyTorch source defining ``Model`` (see ``convgraph.export.torch_source``)."""
+    from convgraph.export.torch_source import to_torch_source as _source
+
+    return _source(graph)
 
 
 def check(graph: ir.Graph, **kw: Any) -> Any:

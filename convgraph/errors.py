@@ -5,17 +5,27 @@ The CLI prints ``str(err)``, which is exactly one line ``FILE:LINE:COL: error: M
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 @dataclass(frozen=True)
 class Loc:
-    """A source position: 1-based line and column, as editors show them; in an imported ONNX
-    model, the node instead (``node`` = ``"NAME (OpType)"``, rendered ``FILE:node NAME (OpType)``)."""
+    """A source position: 1-based line and column, as editors show them.
+
+    ``calls`` is the chain of block expansions the position lies in, innermost first: pairs of the
+    block's name and the call site (``("DoubleConv", Loc("unet.cg", 52, 7))``). An error at such a
+    position names both places: ``... (in DoubleConv, called at unet.cg:52:7)``.
+
+    In an imported ONNX model, ``node`` (``"NAME (OpType)"``) replaces line and column:
+    ``FILE:node NAME (OpType)``."""
 
     file: str = "<string>"
     line: int = 0
     col: int = 0
+    calls: tuple[tuple[str, Loc], ...] = ()
     node: str = ""
 
     def __str__(self) -> str:
@@ -23,8 +33,21 @@ class Loc:
             return f"{self.file}:node {self.node}"
         return f"{self.file}:{self.line}:{self.col}"
 
+    def trail(self) -> str:
+        """`` (in B, called at f:3:5; in A, called at f:9:1)``, or ``''`` outside any block."""
+        if not self.calls:
+            return ""
+        return " (" + "; ".join(f"in {name}, called at {site}" for name, site in self.calls) + ")"
+
 
 NOWHERE = Loc("<builder>", 0, 0)
+
+
+def one_line(text: object, limit: int = 400) -> str:
+    """Another library's error text fit for one error line: ANSI escapes dropped, every run of
+    whitespace (newlines included) one space, clipped to ``limit`` characters."""
+    flat = " ".join(_ANSI.sub("", str(text)).split())
+    return flat if len(flat) <= limit else flat[:limit - 3] + "..."
 
 
 class ConvGraphError(Exception):
@@ -34,8 +57,10 @@ class ConvGraphError(Exception):
     """
 
     def __init__(self, message: str, loc: Loc | None = None, hints: tuple[str, ...] = ()):
-        self.message = message
-        self.loc = loc or NOWHERE
+        loc = loc or NOWHERE
+        trail = loc.trail()
+        self.message = message if message.endswith(trail) else message + trail
+        self.loc = loc
         self.hints = tuple(hints)
         super().__init__(self.render())
 

@@ -37,7 +37,7 @@ def torch():
 #: models whose whole-model tests (brute-force sets, onnxruntime checks, torch runs) take seconds
 #: each: those tests are ``slow`` (``python -m pytest -m "not slow"`` is the quick run; CI runs all)
 HEAVY_MODELS = frozenset({"unet.cg", "unet_original.cg", "unet_strided.cg", "unet3d.cg", "resnet18.cg",
-                          "transformer_net.cg", "audio_autoencoder.cg", "fpn_lite.cg"})
+                          "transformer_net.cg", "audio_autoencoder.cg", "fpn_lite.cg", "unet_milesial.cg"})
 
 
 def pytest_collection_modifyitems(items):

@@ -138,7 +138,7 @@ def test_graph_errors():
     with pytest.raises(GraphError, match=r"3 to 5 entries"):
         cg.input("N", 3)
     with pytest.raises(GraphError, match=r"name= must be"):
-        cg.Conv2d(3, 8, 3, name="a.b")
+        cg.Conv2d(3, 8, 3, name="a..b")
     with pytest.raises(GraphError, match="named\\(\\) is for cat, crop and \\+ values"):
         cg.ReLU()(x).named("r")
     with pytest.raises(GraphError, match="reused value 'r'"):

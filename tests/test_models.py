@@ -333,20 +333,20 @@ def test_dcgan_discriminator_64x64_to_a_score(torch, graphs, modules):
 def test_resnet18_formula_before_pool(graphs):
     g = graphs[MODELS / "resnet18.cg"]
     res = g.infer()
-    n, c, h, w = res.dims("layer4_1_relu2")
+    n, c, h, w = res.dims("layer4_1")
     assert c == 512
     assert D.dim_str(h) == "floor((H - 1)/32) + 1"
     assert D.dim_str(w) == "floor((W - 1)/32) + 1"
-    assert sp.sympify(D.dim_str(h), locals={"H": D.sympy_symbol("H")}) == g.shapes()["layer4_1_relu2"][2]
+    assert sp.sympify(D.dim_str(h), locals={"H": D.sympy_symbol("H")}) == g.shapes()["layer4_1"][2]
     assert g.output_shapes(N=3, H=224, W=200) == {"fc": (3, 1000)}
-    assert g.shapes(N=1, H=224, W=200)["layer4_1_relu2"] == (1, 512, 7, 7)
+    assert g.shapes(N=1, H=224, W=200)["layer4_1"] == (1, 512, 7, 7)
 
 
 def test_resnet18_matches_torchvision_layout(torch, graphs, modules):
-    """The same parameters, in torchvision's order, with '.' spelled '_'."""
+    """The same parameters, in torchvision's order, under torchvision's names."""
     keys = [k for k in modules[MODELS / "resnet18.cg"].state_dict() if not k.endswith("num_batches_tracked")]
     assert len(keys) == 102 and keys[:2] == ["conv1.weight", "bn1.weight"] and keys[-2:] == ["fc.weight", "fc.bias"]
-    assert "layer3_0_downsample_0.weight" in keys and "layer1_0_downsample_0.weight" not in keys
+    assert "layer3.0.downsample.0.weight" in keys and "layer1.0.downsample.0.weight" not in keys
     n_params = sum(p.numel() for p in modules[MODELS / "resnet18.cg"].parameters())
     assert n_params == 11_689_512  # torchvision resnet18()
 

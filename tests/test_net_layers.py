@@ -222,7 +222,8 @@ def test_pixel_unshuffle_divisibility_is_a_size_rule():
 
 
 def test_every_layer_kind_is_in_every_table():
-    """Shape rule, ONNX lowering, numpy reference, parameters, tolerance fan-in, both torch mirrors;
+    """Shape rule, ONNX lowering, numpy reference, parameters, tolerance fan-in, both torch mirrors,
+    the PyTorch source generator, the summary's parameters, MACs and receptive-field rules;
     every Elementwise kind of the catalogue in each Elementwise table; every kind either animates
     or is refused by ``check_animatable`` with a clear error."""
     from torch_equiv import _BUILDERS
@@ -230,14 +231,16 @@ def test_every_layer_kind_is_in_every_table():
     from convgraph import ir
     from convgraph.animate._geometry import GATHER_AXIS, check_animatable
     from convgraph.export import _emit
+    from convgraph.export.torch_source import LAYER_SOURCE
     from convgraph.export.weights import _PARAM_RULES
     from convgraph.front.catalogue import CATALOGUE, REQUIRED, construct
     from convgraph.shapes import LAYER_RULES
+    from convgraph.shapes.summary import FIELDS, MACS, PARAMS
     from convgraph.validate import _check
 
     kinds = set(ir.LayerSpec.__args__)  # type: ignore[attr-defined]
     for table in (LAYER_RULES, _emit.LOWERINGS, reference.LAYER_IMPLS, _PARAM_RULES, _check._FANS,
-                  _check._TORCH_LAYERS, _BUILDERS):
+                  _check._TORCH_LAYERS, _BUILDERS, LAYER_SOURCE, PARAMS, MACS, FIELDS):
         assert set(table) == kinds
     assert set(GATHER_AXIS) <= kinds
     defaults_only = [name for name, e in CATALOGUE.items()

@@ -1,4 +1,4 @@
-"""Command line: ``convgraph {shapes,solve,fix,export,check,animate,annotate} ...``.
+"""Command line: ``convgraph {shapes,solve,fix,export,check,animate} ...``.
 
 Each subcommand lives in the module that owns its stage and is imported only when it runs, so
 ``convgraph shapes`` never imports onnx or onnxruntime. User errors print one line
@@ -11,7 +11,10 @@ import argparse
 import importlib
 import json
 import os
+import re
+import signal
 import sys
+from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
 
 from convgraph.errors import ConvGraphError, Loc
@@ -27,27 +30,97 @@ COMMANDS = {
     "check": ("convgraph.cli.check", "cli_check"),
     "solve": ("convgraph.cli.solve", "cli_solve"),
     "animate": ("convgraph.cli.animate", "cli_animate"),
+    "torch": ("convgraph.cli.torch", "cli_torch"),
+    "summary": ("convgraph.cli.summary", "cli_summary"),
     "annotate": ("convgraph.cli.annotate", "cli_annotate"),
 }
 
 
+#: a size on the command line: ASCII digits only (``str.isdigit`` also accepts '²'), at most 2**63 - 1
+_SIZE = re.compile(r"\s*\+?([0-9]{1,19})\s*")
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def parse_at(items: list[str] | None, flag: str = "--at") -> dict[str, int]:
-    """``["H=64", "W=48"]`` -> ``{"H": 64, "W": 48}``; a malformed item is a user error."""
+    """``["H=64", "W=48"]`` -> ``{"H": 64, "W": 48}``; a malformed item or a size that is not a
+    positive int below 2**63 is a user error."""
     out: dict[str, int] = {}
     for item in items or ():
         name, eq, val = item.partition("=")
-        if not eq or not name.isidentifier() or not val.strip().lstrip("-").isdigit():
-            raise ConvGraphError(f"{flag} expects SYM=INT, got {item!r}", Loc("<command line>", 0, 0))
-        out[name] = int(val)
+        m = _SIZE.fullmatch(val)
+        if not eq or not NAME.fullmatch(name) or not m or not 1 <= int(m.group(1)) < 2**63:
+            raise ConvGraphError(f"{flag} expects SYM=INT with INT a positive size below 2**63, got "
+                                 f"{_clip(item)!r}", Loc("<command line>", 0, 0))
+        out[name] = int(m.group(1))
     return out
 
 
-def load_arg(args: argparse.Namespace) -> Graph:
-    """The graph of ``args.file`` (a .cg file or an ONNX model), with ``--dims`` where given."""
-    from convgraph.api import load
-    from convgraph.front.onnx_import import parse_dims
+def parse_dims(items: list[str] | None) -> list[tuple]:
+    """``["x=N,3,H,W"]`` (or ``["N,3,H,W"]``) -> ``[("N", 3, "H", "W")]``, one per forward input."""
+    out = []
+    for item in items or ():
+        _, _, text = item.rpartition("=")
+        parts = [p.strip() for p in text.split(",")]
+        if not parts or not all(p.isdigit() or p.isidentifier() for p in parts):
+            raise ConvGraphError(f"--dims expects [NAME=]D,D,... with ints or symbols, got {item!r}",
+                                 Loc("<command line>", 0, 0))
+        out.append(tuple(int(p) if p.isdigit() else p for p in parts))
+    return out
 
-    return load(args.file, parse_dims(getattr(args, "dims", None)) or None)
+
+def load_input(args: argparse.Namespace) -> Graph:
+    """The graph of FILE: a .cg file, or ``model.py:ClassName`` (imported and run) with ``--dims``."""
+    from convgraph.front.python_file import is_python_target
+
+    if is_python_target(args.file):
+        from convgraph.api import load_python
+
+        dims = parse_dims(getattr(args, "dims", None))
+        if not dims:
+            raise ConvGraphError("a Python module needs --dims for its inputs, e.g. --dims x=N,3,H,W",
+                                 Loc(args.file, 0, 0))
+        return load_python(args.file, dims)
+    from convgraph.api import load
+    from convgraph.front.onnx_import import parse_dims as onnx_dims
+
+    return load(args.file, onnx_dims(getattr(args, "dims", None)) or None)  # an ONNX model takes --dims too
+
+
+#: the loader of every verb's FILE (.cg, ONNX model, or model.py:ClassName)
+load_arg = load_input
+
+
+PY_HELP = ("a .cg file (parsed, never executed), an ONNX model (told apart by content), or "
+           "path/to/model.py:ClassName: a PyTorch module, which "
+           "convgraph IMPORTS AND RUNS (the file's code executes, then ClassName() is built and traced "
+           "with torch.fx; needs torch and --dims)")
+DIMS_HELP = ("input dims of a Python module, one per forward input, or of an ONNX model's input by name "
+             "(the exporter's names replaced, fixed sizes made symbolic): x=N,3,H,W")
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def seed(text: str) -> int:
+    """``--seed``: an int in numpy's seed range, 0 to 2**63 - 1 (argparse reports anything else)."""
+    m = _SIZE.fullmatch(text)
+    if not m or int(m.group(1)) >= 2**63:
+        raise argparse.ArgumentTypeError(f"expected an int from 0 to 2**63 - 1, got {_clip(text)!r}")
+    return int(m.group(1))
+
+
+class UsageError(ConvGraphError):
+    """The command line itself is malformed (argparse's errors, in the documented one-line form)."""
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse, but its errors are ``<command line>:0:0: error: ...`` (exit 2; JSON with --json)
+    rather than a usage block; subparsers inherit the class."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {_clip(message, 300)}", Loc("<command line>", 0, 0),
+                         hints=(f"see '{self.prog} --help'",))
 
 
 def check_at(graph: Graph, sizes: dict[str, int]) -> None:
@@ -109,6 +182,14 @@ VERBS = {
                "  convgraph export models/unet.cg -o unet64.onnx --at N=1 --at H=64 --at W=64 --weights unet.npz"),
     "check": ("run the export on onnxruntime across sizes and compare with the formulas and references",
               "example:\n  convgraph check models/unet.cg\n  convgraph check models/unet.cg --sizes 12 --provider all"),
+    "torch": ("write a PyTorch nn.Module source file (imports only torch)",
+              "The file defines class Model; its state_dict keys are the ONNX initializer names.\n\n"
+              "example:\n  convgraph torch models/unet.cg -o unet.py"),
+    "summary": ("per value: shape, parameters, MACs as formulas, receptive field, jump and start",
+                "example:\n  convgraph summary models/resnet18.cg\n"
+                "  convgraph summary models/resnet18.cg --at N=1 --at H=224 --at W=224\n"
+                "  convgraph summary models/unet.cg --plot unet_cost.png\n"
+                "  convgraph summary model.py:Net --dims x=N,3,H,W"),
     "annotate": ("write an ONNX model's exact dims, constraints and valid sizes into it",
                  "Every feature map gets a value_info with its exact dims (the formulas export writes); the\n"
                  "constraints and valid sizes go into metadata_props under export's keys. Nodes and weights\n"
@@ -126,17 +207,14 @@ def _sub(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
                           formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
-def _file(p: argparse.ArgumentParser, onnx: bool = True) -> None:
-    p.add_argument("file", help="the model: a .cg file or an ONNX model (told apart by content)" if onnx else
-                   "the model: a .cg file")
-    if onnx:
-        _dims(p)
+def _file(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="the model: a .cg file")
 
 
-def _dims(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dims", action="append", metavar="INPUT=D0,D1,...",
-                   help="an ONNX model's input dims, e.g. x=N,3,H,W: names become size symbols (the exporter's "
-                        "names replaced, fixed sizes made symbolic); repeat per input")
+def _py_file(p: argparse.ArgumentParser) -> None:
+    """FILE that may also be a PyTorch module (model.py:ClassName) with --dims."""
+    p.add_argument("file", help=PY_HELP)
+    p.add_argument("--dims", action="append", metavar="NAME=D,D,...", help=DIMS_HELP)
 
 
 def _at(p: argparse.ArgumentParser, what: str) -> None:
@@ -151,11 +229,12 @@ def _weights(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", metavar="FILE",
                    help=".npz, .safetensors or a PyTorch state_dict file, keys = layer names; "
                         "without it the weights are random (PyTorch's default initialisation)")
-    p.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the random weights and inputs (default 0)")
+    p.add_argument("--seed", type=seed, default=0, metavar="N",
+                   help="seed of the random weights and inputs (default 0)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="convgraph",
+    p = _ArgumentParser(prog="convgraph",
                                 description="exact shapes, valid sizes and ONNX export for conv layer stacks",
                                 epilog="run 'convgraph VERB --help' for a verb's options and an example")
     from convgraph._version import __version__
@@ -164,23 +243,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="VERB")
 
     s = _sub(sub, "shapes")
-    _file(s)
+    _py_file(s)
     _at(s, "evaluate every shape at these sizes (an error with hints when the graph does not run there)")
     _json(s, "values, constraints and valid sizes")
 
     v = _sub(sub, "solve")
-    _file(v)
+    _py_file(v)
     v.add_argument("--near", action="append", metavar="SYM=INT",
                    help="also show the valid sizes nearest to this one, e.g. --near H=100")
     _json(v, "the sets, merge verdicts and fixes")
 
     f = _sub(sub, "fix")
-    _file(f, onnx=False)
+    _file(f)
     f.add_argument("-o", "--output", required=True, metavar="OUT.cg",
                    help="where to write the edited file (never the input itself)")
 
     e = _sub(sub, "export")
-    _file(e)
+    _py_file(e)
     e.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="the ONNX file to write")
     e.add_argument("--opset", type=int, metavar="N",
                    help="ONNX opset (default: the lowest the graph needs, at least 17), e.g. --opset 22")
@@ -188,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     _weights(e)
 
     c = _sub(sub, "check")
-    _file(c)
+    _py_file(c)
     _at(c, "check at these sizes only (symbols left out are chosen by the solver)")
     c.add_argument("--sizes", type=int, default=6, metavar="K",
                    help="how many size assignments the solver picks (default 6)")
@@ -199,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     n = _sub(sub, "annotate")
     n.add_argument("file", help="the ONNX model")
-    _dims(n)
+    n.add_argument("--dims", action="append", metavar="INPUT=D0,D1,...", help=DIMS_HELP)
     n.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="the annotated model to write")
 
     a = _sub(sub, "animate")
@@ -211,14 +290,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the animation to write: .gif (or .png with --png)")
     a.add_argument("--png", action="store_true", help="write a static strip of frames (.png) instead")
     a.add_argument("--scatter", action="store_true", help="transposed conv: draw the scatter view")
+
+    t = _sub(sub, "torch")
+    _file(t)
+    t.add_argument("-o", "--output", required=True, metavar="OUT.py", help="the .py file to write")
+
+    m = _sub(sub, "summary")
+    _py_file(m)
+    _at(m, "numbers instead of formulas at these sizes")
+    _json(m, "the table and totals")
+    m.add_argument("--plot", metavar="OUT.png", help="draw MACs and activation memory against the input size")
     return p
-
-
-class _JSONParser(argparse.ArgumentParser):
-    """With --json, a usage error is a user error in the JSON shape too."""
-
-    def error(self, message: str) -> NoReturn:
-        raise ConvGraphError(message, Loc("<command line>", 0, 0))
 
 
 def error_json(err: ConvGraphError) -> dict:
@@ -228,23 +310,31 @@ def error_json(err: ConvGraphError) -> dict:
                       "hints": list(err.hints)}}
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser()
-    if "--json" in argv:
-        for action in [parser, *_subparsers(parser)]:
-            action.__class__ = _JSONParser
-    return parser.parse_args(argv)
-
-
 def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
     return [p for a in parser._actions if isinstance(a, argparse._SubParsersAction) for p in a.choices.values()]
 
 
+def _terminate(signum: int, frame: FrameType | None) -> NoReturn:
+    """SIGTERM unwinds like Ctrl-C (every ``finally`` runs: temp files are removed), exit 143."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
-    as_json = "--json" in (sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = _parse(argv)
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: signals stay as they are
+        return _run(argv)
+    try:
+        return _run(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv: list[str]) -> int:
+    as_json = "--json" in argv
+    try:
+        args = build_parser().parse_args(argv)
         module, func = COMMANDS[args.command]
         return int(getattr(importlib.import_module(module), func)(args) or 0)
     except ConvGraphError as err:

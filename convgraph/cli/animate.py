@@ -11,6 +11,7 @@ from convgraph.animate._geometry import CLI, Geometry, check_animatable, geometr
 from convgraph.api import load
 from convgraph.cli._main import parse_at
 from convgraph.errors import ConvGraphError, GraphError, Loc
+from convgraph.export._paths import check_destination
 from convgraph.front.dsl import parse_layer
 from convgraph.ir import Conv, ConvTranspose, Graph, LayerSpec, Node
 from convgraph.shapes import infer
@@ -23,8 +24,10 @@ def cli_animate(args: argparse.Namespace) -> int:
         spec, sizes, title, loc = _from_layer_text(args)
     else:
         spec, sizes, title, loc = _from_file(args)
+    sources = () if _looks_like_layer(args.target) else (args.target,)
+    output = check_destination(args.output, sources)  # never the .cg file itself, a FIFO or a device
     png = args.png or args.output.lower().endswith(".png")
-    res = animate(spec, sizes, args.output, png=png, scatter=args.scatter, title=title, loc=loc)
+    res = animate(spec, sizes, output, png=png, scatter=args.scatter, title=title, loc=loc)
     kind = "PNG grid of" if png else "GIF,"
     print(f"{res.path}: {kind} {res.frames} frames of {res.size[0]}x{res.size[1]} px "
           f"in {res.seconds:.2f} s")

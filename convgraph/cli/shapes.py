@@ -124,9 +124,9 @@ def valid_sizes(graph: Graph) -> dict:
 
 
 def cli_shapes(args: argparse.Namespace) -> int:
-    from convgraph.cli._main import check_at, load_arg, parse_at
+    from convgraph.cli._main import check_at, load_input, parse_at
 
-    graph = load_arg(args)
+    graph = load_input(args)
     sizes = parse_at(args.at)
     res = infer(graph)
     check_at(graph, sizes)

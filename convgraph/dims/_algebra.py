@@ -159,6 +159,8 @@ def as_int(d: Dim) -> int | None:
 
 
 def add(x: Dim, y: Dim) -> Dim:
+    if type(x) is int and type(y) is int:  # concrete sizes: the common case outside the solver
+        return x + y
     a, b = lift(x), lift(y)
     if isinstance(a, QA) and isinstance(b, QA):
         if b.base is None:
@@ -194,6 +196,8 @@ def _sort_key(d: object) -> str:
 
 
 def mul(x: Dim, y: Dim) -> Dim:
+    if type(x) is int and type(y) is int:
+        return x * y
     a, b = lift(x), lift(y)
     if isinstance(b, QA) and b.base is None:
         a, b = b, a
@@ -232,6 +236,8 @@ def floordiv(d: Dim, k: int) -> Dim:
     """floor(q / k) for a positive int k, in canonical form."""
     if not isinstance(k, int) or k <= 0:
         raise ValueError(f"floor division by {k!r}: need a positive int")
+    if type(d) is int:
+        return d // k
     q = lift(d)
     if not isinstance(q, QA):
         if k == 1:

@@ -43,6 +43,9 @@ Shape = tuple  # of dims: int or a convgraph.dims expression
 #: the lowest opset convgraph writes
 BASE_OPSET = 17
 
+#: the largest adaptive-pool output size exported (its lowering's constants and matrix grow with it)
+MAX_ADAPTIVE_BINS = 1 << 20
+
 #: torch padding_mode -> ONNX Pad mode
 PAD_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
@@ -257,6 +260,10 @@ def _adaptive(b: Builder, s: Site) -> None:
     if len(axes) == rank - 2 and all(o == 1 for _, o in axes):
         b.op("GlobalAveragePool", [s.x], s.name, s.out)
         return
+    big = [o for _, o in axes if o > MAX_ADAPTIVE_BINS]
+    if big:  # the lowering holds o-long index constants and an o-by-i matrix at run time
+        raise s.fail(f"output size {big[0]} is too large to export (the averaging matrix has a row per "
+                     f"output; at most {MAX_ADAPTIVE_BINS})")
     x = s.x
     for n, (a, o) in enumerate(axes):
         out = s.out if n == len(axes) - 1 else None
@@ -435,6 +442,8 @@ def float32_exact(sf: float) -> bool:
     """ONNX Resize carries float32 scales and onnxruntime computes ``floor(i*scale)`` in float32;
     torch uses the double ``floor(i*sf)``. They agree for every practical size only when sf is a
     float32 value (then ``i*sf`` is exact for ``i*mantissa < 2**24``)."""
+    if not abs(sf) <= float(np.finfo(np.float32).max):  # 1e300 would overflow the cast (a numpy warning)
+        return False
     return float(np.float32(sf)) == sf
 
 

@@ -28,7 +28,10 @@ input and Resize axes from 18).
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import itertools
 import json
+import math
 import os
 import re
 import shutil
@@ -38,14 +41,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import onnx
+from google.protobuf.message import DecodeError as _DecodeError  # type: ignore[import-untyped]
 from onnx import TensorProto, helper
 
 from convgraph import dims as D
 from convgraph import ir
 from convgraph._version import __version__
-from convgraph.errors import ConvGraphError, ExportError, Loc, ShapeError
+from convgraph.errors import ConvGraphError, ExportError, Loc, ShapeError, one_line
 from convgraph.export._emit import BASE_OPSET, Builder, emit_nodes, requirement
-from convgraph.export.weights import resolve_params
+from convgraph.export._paths import check_destination
+from convgraph.export.weights import check_param_budget, resolve_params
 from convgraph.shapes import infer
 
 __all__ = [
@@ -62,6 +67,11 @@ MAX_OPSET = onnx.defs.onnx_opset_version()
 
 #: protobuf cannot serialise a message of 2 GiB; above this many bytes weights go to external data
 EXTERNAL_DATA_THRESHOLD = 2**31 - 2**24
+
+INT64_MAX = 2**63 - 1
+
+#: the most combinations of valid sizes tried when naming a dim by what holds on the valid set
+PIN_COMBINATIONS = 64
 
 #: how many concrete size assignments a dynamic export is probed at with ONNX shape inference
 PROBE_SIZES = 2
@@ -123,16 +133,63 @@ def validate_sizes(graph: ir.Graph, sizes: Mapping[str, int]) -> None:
         raise ShapeError(f"unknown size symbol(s) {', '.join(unknown)}; the graph has "
                          f"{', '.join(res.sym_names) or 'none'}", loc)
     for name, v in sizes.items():
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ShapeError(f"size {name}={v!r} must be a positive int", loc)
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= INT64_MAX:
+            raise ShapeError(f"size {name}={v!r} must be a positive int below 2**63 (ONNX dims are int64)", loc)
     res.check(sizes)
+
+
+def check_int64(values: Mapping[str, tuple], env: Mapping[str, int], loc: Loc) -> None:
+    """ExportError when a dim of some value, at sizes ``env``, does not fit ONNX's int64 dims."""
+    at = ", ".join(f"{k}={v}" for k, v in env.items())
+    for name, dims in values.items():
+        for j, d in enumerate(dims):
+            v = d if isinstance(d, int) or not env else D.evaluate(d, env)
+            if isinstance(v, int) and v > INT64_MAX:
+                raise ExportError(f"'{name}' dim {j} is {v}{' at ' + at if at else ''}: beyond ONNX's int64 "
+                                  "dims (2**63 - 1)", loc)
 
 
 def _plan(graph: ir.Graph, opset: int | None, sizes: Mapping[str, int] | None) -> Plan:
     sizes = dict(sizes or {})
     validate_sizes(graph, sizes)
     baked = ir.bake(graph, sizes)
-    return Plan(baked, graph, dict(infer(baked).values), _choose_opset(graph, opset), sizes)
+    check_int64(infer(baked).values, {}, Loc(graph.filename, 0, 0))
+    return Plan(baked, graph, _pin_dims(baked, infer(baked).values), _choose_opset(graph, opset), sizes)
+
+
+def _pin_dims(graph: ir.Graph, values: Mapping[str, tuple]) -> dict:
+    """Dims named by what holds on the valid set: a formula that takes one value at every valid
+    size (``H`` after ``cat([x, Upsample(size=8)(x)])``, valid for H = 8 only) is exported as that
+    int, which is also what ONNX's inference finds. Inputs keep their symbols."""
+    finite = _finite_sizes(graph)
+    inputs = {n.name for n in graph.inputs}
+    if not finite:
+        return dict(values)
+    return {name: dims if name in inputs else tuple(_pinned(d, finite) for d in dims)
+            for name, dims in values.items()}
+
+
+def _finite_sizes(graph: ir.Graph) -> dict[str, list[int]]:
+    """symbol -> its valid sizes, for the symbols with a few (at most PIN_COMBINATIONS) only."""
+    from convgraph.solve import solve
+
+    try:
+        sol = solve(graph, tiling=False)
+    except ConvGraphError:
+        return {}
+    sets = {s: sol.runs(s) for s in graph.symbols if s in sol.symbols}
+    return {s: sorted(st.exceptions) for s, st in sets.items()
+            if st is not None and st.finite and 0 < len(st.exceptions) <= PIN_COMBINATIONS}
+
+
+def _pinned(d: D.Dim, finite: Mapping[str, list[int]]) -> D.Dim:
+    if isinstance(d, int):
+        return d
+    syms = sorted(D.symbols(d))
+    if not syms or any(s not in finite for s in syms) or math.prod(len(finite[s]) for s in syms) > PIN_COMBINATIONS:
+        return d
+    vals = {D.evaluate(d, dict(zip(syms, combo))) for combo in itertools.product(*(finite[s] for s in syms))}
+    return vals.pop() if len(vals) == 1 else d
 
 
 # --------------------------------------------------------------------------------------------
@@ -287,7 +344,7 @@ def _inferred(model: onnx.ModelProto, loc: Loc) -> dict[str, list]:
     try:
         out = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
     except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError) as e:
-        raise InferenceMismatch(f"ONNX shape inference failed on the exported graph: {e}", loc) from e
+        raise InferenceMismatch(f"ONNX shape inference failed on the exported graph: {one_line(e)}", loc) from e
     found = {}
     for vi in list(out.graph.value_info) + list(out.graph.output):
         t = vi.type.tensor_type
@@ -299,23 +356,28 @@ def _inferred(model: onnx.ModelProto, loc: Loc) -> dict[str, list]:
 _NAME = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 
 
-def _dim_agrees(ours: D.Dim, theirs: int | str | None, symbols: frozenset[str]) -> bool:
-    """An inferred dim agrees when unknown, equal to our int, or a dim_param naming our formula.
-    dim_params over names that are not the graph's symbols (onnx invents ``unk__0``) are unknown."""
+def _dim_agrees(ours: D.Dim, theirs: int | str | None, symbols: frozenset[str],
+                finite: Mapping[str, list[int]] | None = None) -> bool:
+    """An inferred dim agrees when unknown, equal to our int, a dim_param naming our formula, or
+    equal to ours on the valid set (``finite``: the symbols with few valid sizes; there ONNX may
+    keep ``H`` where convgraph knows H is 8). dim_params over names that are not the graph's
+    symbols (onnx invents ``unk__0``) are unknown."""
     if theirs is None or (isinstance(theirs, str) and not set(_NAME.findall(theirs)) - {"floor"} <= symbols):
         return True
-    if isinstance(theirs, int):
-        return ours == theirs
-    if isinstance(ours, int):
-        return False
+    if isinstance(theirs, str) and not isinstance(ours, int) and D.dim_str(ours) == theirs:
+        return True
     try:
-        return D.dim_str(ours) == theirs or D.parse_dim(theirs) == ours
+        theirs_dim = theirs if isinstance(theirs, int) else D.parse_dim(theirs)
     except (ValueError, TypeError, SyntaxError):
         return False
+    if theirs_dim == ours:
+        return True
+    here, there = _pinned(ours, finite or {}), _pinned(theirs_dim, finite or {})
+    return isinstance(here, int) and here == there
 
 
 def _compare(found: dict[str, list[int | str | None]], expected: Mapping[str, tuple[D.Dim, ...]], where: str,
-             names: Iterable[str], loc: Loc) -> None:
+             names: Iterable[str], loc: Loc, finite: Mapping[str, list[int]] | None = None) -> None:
     symbols = frozenset(names)
     for name, dims in expected.items():
         got = found.get(name)
@@ -325,7 +387,7 @@ def _compare(found: dict[str, list[int | str | None]], expected: Mapping[str, tu
             raise InferenceMismatch(f"ONNX shape inference gives '{name}' rank {len(got)}, convgraph {len(dims)} "
                                     f"({where}); please report this", loc)
         for j, (ours, theirs) in enumerate(zip(dims, got)):
-            if not _dim_agrees(ours, theirs, symbols):
+            if not _dim_agrees(ours, theirs, symbols, finite):
                 raise InferenceMismatch(f"ONNX shape inference disagrees with convgraph on '{name}' dim {j} "
                                         f"({where}): onnx {theirs}, convgraph {_onnx_dims([ours])[0]}; "
                                         "please report this", loc)
@@ -347,8 +409,10 @@ def _verify(plan: Plan, built: Built, params: Mapping[str, np.ndarray], model: o
     if model is not None:
         _check_model(model, loc)
     expected = {k: v for k, v in built.known.items() if k not in {n.name for n in plan.graph.inputs}}
-    _compare(_inferred(_skeleton(plan, built, params, None), loc), expected, "as exported", plan.graph.symbols, loc)
+    _compare(_inferred(_skeleton(plan, built, params, None), loc), expected, "as exported", plan.graph.symbols, loc,
+             _finite_sizes(plan.graph))
     for env in _probe_sizes(plan):
+        check_int64(expected, env, loc)
         at = ", ".join(f"{k}={v}" for k, v in env.items())
         concrete = {k: tuple(D.evaluate(d, env) for d in v) for k, v in expected.items()}
         _compare(_inferred(_skeleton(plan, built, params, env), loc), concrete, f"at {at}", (), loc)
@@ -358,7 +422,7 @@ def _check_model(model: onnx.ModelProto | str, loc: Loc) -> None:
     try:
         onnx.checker.check_model(model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
-        raise InferenceMismatch(f"onnx.checker rejects the exported model: {e}", loc) from e
+        raise InferenceMismatch(f"onnx.checker rejects the exported model: {one_line(e)}", loc) from e
 
 
 # --------------------------------------------------------------------------------------------
@@ -369,6 +433,7 @@ def _check_model(model: onnx.ModelProto | str, loc: Loc) -> None:
 def _prepare(graph: ir.Graph, opset: int | None, sizes: Mapping[str, int] | None,
              params: Mapping[str, np.ndarray] | None, seed: int, weights: str | os.PathLike[str] | None
              ) -> tuple[Plan, dict[str, np.ndarray], Built]:
+    check_param_budget(graph)  # before the solver runs: it is cheap, the solver may not be
     from convgraph.solve import solve
 
     err = solve(graph, tiling=False).no_valid_size()  # a graph with no valid size is not exported
@@ -424,7 +489,7 @@ def export_model(graph: ir.Graph, path: str, opset: int | None = None, sizes: Ma
                  weights: str | os.PathLike[str] | None = None,
                  external_data_threshold: int | None = None) -> onnx.ModelProto:
     """``export`` that returns the written model (for the CLI's summary line)."""
-    _check_destination(path)
+    path = check_destination(path, (graph.filename, weights))
     plan, params, built = _prepare(graph, opset, sizes, params, seed, weights)
     threshold = EXTERNAL_DATA_THRESHOLD if external_data_threshold is None else external_data_threshold
     model = _model(plan, built, params, _metadata(plan))
@@ -441,17 +506,6 @@ def export_model(graph: ir.Graph, path: str, opset: int | None = None, sizes: Ma
 
 def _loc(path: str) -> Loc:
     return Loc(path, 0, 0)
-
-
-def _check_destination(path: str) -> None:
-    """Fail early, before any work, when the output cannot be written."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise ExportError(f"cannot write '{path}': it is a directory", _loc(path))
-    if not os.path.isdir(folder):
-        raise ExportError(f"cannot write '{path}': directory '{folder}' does not exist", _loc(path))
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ExportError(f"cannot write '{path}': directory '{folder}' is not writable", _loc(path))
 
 
 def _file_mode(path: str) -> int:
@@ -491,10 +545,15 @@ def _write_atomic(path: str, data: bytes) -> None:
 
 
 def _write_external(model: onnx.ModelProto, path: str) -> None:
-    """Model + ``path.data`` written into a temp directory beside the destination, checked there
-    with ``check_model(path, full_check=True)``, then moved into place (data first, model last)."""
+    """Model + weights file, the pair installed atomically: the weights go to ``OUT.data``, or when
+    the model installed at ``OUT`` uses that name, to ``OUT.<hash>.data`` (named by their content),
+    so moving them in touches no file an installed model refers to; the model is renamed over
+    ``OUT`` last (until then the old pair is intact); then the data files the old model referred
+    to are removed. Written and checked (``check_model(full_check)``) in a temp directory beside
+    the destination first."""
     folder, base = os.path.split(os.path.abspath(path))
-    data_name = base + ".data"
+    old_data = _external_files(path, base)
+    data_name = f"{base}.data" if f"{base}.data" not in old_data else f"{base}.{_content_hash(model)}.data"
     try:
         tmpdir = tempfile.mkdtemp(dir=folder, prefix=f".{base}.")
     except OSError as e:
@@ -513,6 +572,27 @@ def _write_external(model: onnx.ModelProto, path: str) -> None:
         raise ExportError(f"cannot write '{path}': {e.strerror or e}", _loc(path)) from e
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+    for name in old_data - {data_name}:
+        _remove(os.path.join(folder, name))
+
+
+def _content_hash(model: onnx.ModelProto) -> str:
+    h = hashlib.sha256()
+    for t in model.graph.initializer:
+        h.update(t.name.encode())
+        h.update(t.raw_data)
+    return h.hexdigest()[:16]
+
+
+def _external_files(path: str, base: str) -> set[str]:
+    """The data files an existing model at ``path`` refers to that an export of it wrote
+    (``base.data`` or ``base.<hash>.data`` beside it); none when there is no readable model."""
+    try:
+        old = onnx.load(path, load_external_data=False)
+    except (OSError, ValueError, _DecodeError):  # no model there, or not one: nothing to clean up
+        return set()
+    names = {e.value for t in old.graph.initializer for e in t.external_data if e.key == "location"}
+    return {n for n in names if re.fullmatch(re.escape(base) + r"(\.[0-9a-f]{16})?\.data", n)}
 
 
 def _remove(path: str) -> None:

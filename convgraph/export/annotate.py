@@ -20,7 +20,7 @@ from onnx import TensorProto
 
 from convgraph import dims as D
 from convgraph.errors import ExportError, Loc
-from convgraph.export._export import _check_destination, _onnx_dims, _valid_namer, graph_metadata, write_atomic
+from convgraph.export._export import _onnx_dims, _valid_namer, check_destination, graph_metadata, write_atomic
 from convgraph.front.onnx_import import Imported
 from convgraph.front.onnx_import._values import Padded, Tensor
 from convgraph.shapes import infer
@@ -107,7 +107,7 @@ def _copy_external(model: onnx.ModelProto, src: str, dst: str) -> None:
 
 def annotate(imported: Imported, out: str) -> onnx.ModelProto:
     """Write the annotated model to ``out`` atomically (checked by onnx.checker first); returns it."""
-    _check_destination(out)
+    check_destination(out)
     model = annotated(imported)
     data = model.SerializeToString()
     if not _external_files(model):

@@ -15,19 +15,22 @@ ConvTranspose ``[C_in, C_out/g, *k]``, Linear ``[out, in]``.
 """
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import os
 import pickle
+import stat
 import struct
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
-from typing import Union
+from typing import IO, Any, Union
 
 import numpy as np
 
 from convgraph import ir
-from convgraph.errors import Loc, WeightsError
+from convgraph.errors import Loc, WeightsError, one_line
 
 Shapes = dict[str, tuple[int, ...]]
 PathLike = Union[str, "os.PathLike[str]"]
@@ -181,6 +184,27 @@ def init_params(graph: ir.Graph, seed: int = 0, *, realistic_bn: bool = False) -
     return {key: np.asarray(v, dtype=np.float32) for key, v in out.items()}
 
 
+#: the most parameter bytes (float32) export and check will allocate
+MAX_PARAM_BYTES = 16 * 2**30
+
+
+def check_param_budget(graph: ir.Graph) -> None:
+    """WeightsError naming the largest parameter when the graph's parameters exceed MAX_PARAM_BYTES
+    (Conv1d(3, 65536, 65536) holds 48 GiB), before anything is allocated."""
+    sizes = {k: math.prod(s) for k, s in param_specs(graph).items()}
+    total = 4 * sum(sizes.values())
+    if total > MAX_PARAM_BYTES:
+        big = max(sizes, key=lambda k: sizes[k])
+        raise WeightsError(f"the parameters need {total / 2**30:.3g} GiB ('{big}' alone {sizes[big]} floats); "
+                           f"at most {MAX_PARAM_BYTES / 2**30:.3g} GiB can be exported or checked",
+                           _param_loc(graph, big))
+
+
+def _param_loc(graph: ir.Graph, key: str) -> Loc:
+    layer = key.rsplit(".", 1)[0]
+    return next((n.loc for n in graph.layers() if n.layer_name == layer), Loc(graph.filename, 0, 0))
+
+
 # --- weight files ---------------------------------------------------------------------------------
 
 _IGNORED_SUFFIXES = (".num_batches_tracked",)
@@ -214,68 +238,225 @@ def _sniff_zip(path: str) -> str:
     return "unknown"
 
 
-def _read_npz(path: str) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+#: the dtypes a weights file may hold (numpy kinds; safetensors names): floats, ints, bools
+_NUMPY_KINDS = "fiub"
+_SAFETENSORS_DTYPES = frozenset({"F16", "F32", "F64", "I8", "I16", "I32", "I64", "U8", "U16", "U32", "U64", "BOOL"})
+#: the most bytes a stored element may take, and the slack allowed per archive member (headers)
+_MAX_ITEMSIZE, _MEMBER_SLACK = 8, 1 << 16
+_MAX_SAFETENSORS_HEADER = 1 << 26
 
 
-def _read_safetensors(path: str) -> dict[str, np.ndarray]:
+def _refuse(path: str, why: str) -> WeightsError:
+    return WeightsError(f"weights file '{path}' {why}", Loc(path, 0, 0))
+
+
+def _check_declared_size(path: str, info: zipfile.ZipInfo, elements: int) -> None:
+    """A member may not declare more bytes than ``elements`` stored at the widest dtype (a zip
+    bomb is refused from its directory, before anything is decompressed)."""
+    if info.file_size > elements * _MAX_ITEMSIZE + _MEMBER_SLACK:
+        raise _refuse(path, f"member '{info.filename}' declares {info.file_size} bytes, more than the "
+                            f"{elements} parameters it can hold need")
+
+
+def _npy_header(f: IO[bytes]) -> tuple[tuple[int, ...], np.dtype]:
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    else:
+        raise ValueError(f"unsupported .npy format version {version}")
+    return tuple(shape), dtype
+
+
+def _read_npz(path: str, expected: Shapes) -> dict[str, np.ndarray]:
+    """Members named as parameters are read after their declared size and .npy header (shape,
+    dtype) are checked; other members are listed as extra, never decompressed."""
+    out: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            key = info.filename[:-len(".npy")]
+            if key not in expected:
+                out[key] = np.empty(0)
+                continue
+            _check_declared_size(path, info, math.prod(expected[key]))
+            with z.open(info) as f:
+                shape, dtype = _npy_header(f)
+                _check_kind(path, key, dtype)
+                if shape != expected[key]:
+                    out[key] = np.broadcast_to(np.zeros((), dtype), shape)  # its shape, for the report
+                    continue
+            with z.open(info) as f:
+                out[key] = np.lib.format.read_array(f, allow_pickle=False)
+    return out
+
+
+def _check_kind(path: str, key: str, dtype: np.dtype) -> None:
+    if dtype.kind not in _NUMPY_KINDS or dtype.fields is not None:
+        raise _refuse(path, f"holds '{key}' as {dtype}: weights are float, int or bool arrays")
+
+
+def _read_safetensors(path: str, expected: Shapes) -> dict[str, np.ndarray]:
     try:
         from safetensors import SafetensorError
         from safetensors.numpy import load_file
     except ImportError as e:
-        raise WeightsError(f"reading '{path}' needs the safetensors package: {e}", Loc(path, 0, 0)) from e
+        raise WeightsError(f"reading '{path}' needs the safetensors package: {one_line(e)}", Loc(path, 0, 0)) from e
+    _check_safetensors_header(path)
     try:
         return load_file(path)
     except SafetensorError as e:
-        raise WeightsError(f"weights file '{path}' is not a valid safetensors file: {e}", Loc(path, 0, 0)) from e
+        raise _refuse(path, f"is not a valid safetensors file: {one_line(e)}") from e
 
 
-def _read_torch(path: str) -> dict[str, np.ndarray]:
+def _check_safetensors_header(path: str) -> None:
+    """Every tensor's dtype is one numpy can hold (not F8_E4M3, BF16, ...), read from the header alone."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        if n > _MAX_SAFETENSORS_HEADER:
+            raise _refuse(path, f"declares a {n}-byte header (at most {_MAX_SAFETENSORS_HEADER})")
+        header = json.loads(f.read(n))
+    if not isinstance(header, dict):
+        raise _refuse(path, "is not a valid safetensors file: its header is not a JSON object")
+    for key, meta in header.items():
+        dtype = meta.get("dtype") if isinstance(meta, dict) else None
+        if key != "__metadata__" and isinstance(dtype, str) and dtype not in _SAFETENSORS_DTYPES:
+            raise _refuse(path, f"holds '{key}' as {dtype}: weights are float, int or bool tensors "
+                                f"({', '.join(sorted(_SAFETENSORS_DTYPES))})")
+
+
+def _read_torch(path: str, expected: Shapes) -> dict[str, np.ndarray]:
     try:
         import torch
     except ImportError as e:
         raise WeightsError(f"'{path}' is a PyTorch file; reading it needs torch, which is not installed",
                            Loc(path, 0, 0)) from e
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    if zipfile.is_zipfile(path):
+        _check_torch_zip(path, expected)
+    with warnings.catch_warnings():  # torch's UserWarnings would print before our one line
+        warnings.simplefilter("ignore")
+        obj = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WeightsError(f"'{path}' is a PyTorch file but not a state_dict (a dict of tensors)",
                            Loc(path, 0, 0))
+    for k, v in obj.items():
+        _check_torch_tensor(path, str(k), v, torch)
     return {str(k): v.detach().to(torch.float64 if v.is_floating_point() else v.dtype).numpy()
             for k, v in obj.items()}
 
 
-_READERS: dict[str, Callable[[str], dict[str, np.ndarray]]] = {
+def _check_torch_zip(path: str, expected: Shapes) -> None:
+    """The archive declares no more bytes than the graph's parameters (and a pickle) can take."""
+    with zipfile.ZipFile(path) as z:
+        infos = z.infolist()
+    budget = sum(math.prod(s) for s in expected.values()) * _MAX_ITEMSIZE + _MEMBER_SLACK * (len(infos) + 16)
+    declared = sum(i.file_size for i in infos)
+    if declared > budget:
+        raise _refuse(path, f"declares {declared} bytes, more than the graph's parameters can take ({budget})")
+
+
+def _check_torch_tensor(path: str, key: str, v: Any, torch: Any) -> None:
+    why = ("is sparse" if v.layout != torch.strided else "is quantized" if v.is_quantized else
+           "has no data (a meta tensor)" if v.device.type == "meta" else "is complex" if v.is_complex() else
+           None)
+    if why is None and not (v.is_floating_point() or v.dtype in (torch.bool, torch.uint8, torch.int8, torch.int16,
+                                                                  torch.int32, torch.int64)):
+        why = f"has dtype {v.dtype}"
+    if why is not None:
+        raise _refuse(path, f"holds '{key}', which {why}: weights are dense float, int or bool tensors")
+
+
+_READERS: dict[str, Callable[[str, Shapes], dict[str, np.ndarray]]] = {
     "npz": _read_npz,
     "safetensors": _read_safetensors,
     "torch": _read_torch,
 }
 
 
-def _read(path: str) -> dict[str, np.ndarray]:
+def _read(path: str, expected: Shapes) -> dict[str, np.ndarray]:
     loc = Loc(path, 0, 0)
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block, a device never end
+            raise WeightsError(f"cannot read weights file '{path}': it is not a regular file", loc)
         fmt = _sniff(path)
         if fmt == "unknown":
             raise WeightsError(f"'{path}' is not a weights file: not an .npz archive, a safetensors file "
                                "or a PyTorch state_dict", loc)
-        return _READERS[fmt](path)
+        return _READERS[fmt](path, expected)
     except OSError as e:
         raise WeightsError(f"cannot read weights file '{path}': {e.strerror or e}", loc) from e
     except (ValueError, KeyError, EOFError, RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile,
-            json.JSONDecodeError) as e:
-        raise WeightsError(f"weights file '{path}' is damaged or unreadable: {e}", loc) from e
+            json.JSONDecodeError, struct.error) as e:
+        raise WeightsError(f"weights file '{path}' is damaged or unreadable: {one_line(e)}", loc) from e
 
 
-def _mismatch(tensors: dict[str, np.ndarray], expected: Shapes) -> list[str]:
-    """'missing a, b', 'extra c', 'misshapen d: file [..], graph [..]' parts, in that order."""
+#: a mismatch of at most this many keys is listed in the message itself; a bigger one is counted
+#: there and detailed in hint lines, one per missing key
+_INLINE_KEYS = 6
+_HINTED_KEYS = 10
+
+
+def _mismatch(tensors: Mapping[str, np.ndarray], expected: Shapes, source: str = "file"
+              ) -> tuple[str, tuple[str, ...]] | None:
+    """None when the keys and shapes match; else the message's tail and the hint lines: per
+    missing key the closest unused keys of the same shape, and the one prefix renaming that maps
+    every unused key onto a missing one, when there is such a renaming."""
     missing = [k for k in expected if k not in tensors]
     extra = [k for k in tensors if k not in expected]
-    parts = [f"missing {', '.join(missing)}"] if missing else []
-    parts += [f"extra {', '.join(extra)}"] if extra else []
-    parts += [f"misshapen {k}: file {list(tensors[k].shape)}, graph {list(shape)}"
-              for k, shape in expected.items() if k in tensors and tuple(tensors[k].shape) != shape]
-    return parts
+    shapes = {k: tuple(np.shape(v)) for k, v in tensors.items()}
+    misshapen = [f"{k}: {source} {list(shapes[k])}, graph {list(shape)}"
+                 for k, shape in expected.items() if k in tensors and shapes[k] != tuple(shape)]
+    if not (missing or extra or misshapen):
+        return None
+    hints = _prefix_hint(missing, extra)
+    hints += _closest_hints(missing, extra, shapes, expected)
+    if len(missing) + len(extra) + len(misshapen) <= _INLINE_KEYS:
+        parts = [f"missing {', '.join(missing)}"] if missing else []
+        parts += [f"extra {', '.join(extra)}"] if extra else []
+        parts += [f"misshapen {m}" for m in misshapen]
+        return "; ".join(parts), hints
+    counts = [f"{len(missing)} missing", f"{len(extra)} extra (unused)", f"{len(misshapen)} misshapen"]
+    hints += tuple(f"misshapen {m}" for m in misshapen[:_HINTED_KEYS])
+    return ", ".join(c for c in counts if not c.startswith("0 ")) + " keys", hints
+
+
+def _closest_hints(missing: list[str], extra: list[str], shapes: dict[str, tuple], expected: Shapes) -> tuple[str, ...]:
+    """``missing inc.conv.weight [8, 3, 3, 3]: closest unused 'inc.0.weight', ...`` per missing key."""
+    out = []
+    for key in missing[:_HINTED_KEYS]:
+        same = [e for e in extra if shapes[e] == tuple(expected[key])]
+        close = difflib.get_close_matches(key, same, n=3, cutoff=0.0) if same else []
+        if close or len(missing) + len(extra) > _INLINE_KEYS:
+            which = ", ".join(map(repr, close)) if close else "none of the same shape"
+            out.append(f"missing {key} {list(expected[key])}: closest unused {which}")
+    if len(missing) > _HINTED_KEYS:
+        out.append(f"... and {len(missing) - _HINTED_KEYS} more missing keys")
+    return tuple(out)
+
+
+def _prefix_hint(missing: list[str], extra: list[str]) -> tuple[str, ...]:
+    """The renaming ``old`` -> ``new`` of a key prefix that turns the unused keys into exactly the
+    missing ones, as a line of Python that does it to a state_dict ``sd``."""
+    if len(missing) < 2 or len(missing) != len(extra) or len(extra) > 2000:
+        return ()
+    want = set(missing)
+    for e in extra:
+        old, new = _prefix_pair(e, missing[0])
+        if {new + k[len(old):] if k.startswith(old) else k for k in extra} == want:
+            return (f"every key matches after renaming the prefix {old!r} to {new!r} in the file: "
+                    f"sd = {{({new!r} + k[{len(old)}:] if k.startswith({old!r}) else k): v for k, v in sd.items()}}",)
+    return ()
+
+
+def _prefix_pair(a: str, b: str) -> tuple[str, str]:
+    """The prefixes of ``a`` and ``b`` before their longest common suffix of whole '.'-parts."""
+    pa, pb = a.split("."), b.split(".")
+    k = 0
+    while k < min(len(pa), len(pb)) and pa[-1 - k] == pb[-1 - k]:
+        k += 1
+    if k == 0:
+        return a, b
+    return "".join(part + "." for part in pa[:len(pa) - k]), "".join(part + "." for part in pb[:len(pb) - k])
 
 
 def load_weights(path: PathLike, graph: ir.Graph) -> dict[str, np.ndarray]:
@@ -285,29 +466,35 @@ def load_weights(path: PathLike, graph: ir.Graph) -> dict[str, np.ndarray]:
     Raises one ``WeightsError`` (loc ``PATH:0:0``) listing every missing, extra and misshapen key,
     e.g. ``weights file 'w.npz' does not match the graph: missing conv1.bias; extra foo.weight``."""
     path = os.fspath(path)
-    tensors = {k: v for k, v in _read(path).items() if not k.endswith(_IGNORED_SUFFIXES)}
     expected = param_specs(graph)
-    parts = _mismatch(tensors, expected)
-    if parts:
-        raise WeightsError(f"weights file '{path}' does not match the graph: {'; '.join(parts)}",
-                           Loc(path, 0, 0))
-    return {k: np.asarray(tensors[k], dtype=np.float32) for k in expected}
+    tensors = {k: v for k, v in _read(path, expected).items() if not k.endswith(_IGNORED_SUFFIXES)}
+    bad = _mismatch(tensors, expected)
+    if bad:
+        raise WeightsError(f"weights file '{path}' does not match the graph: {bad[0]}", Loc(path, 0, 0), bad[1])
+    return {k: _finite_float32(path, k, tensors[k]) for k in expected}
+
+
+def _finite_float32(path: str, key: str, v: np.ndarray) -> np.ndarray:
+    """float32, refused when some value is NaN, infinite or beyond float32's range."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        arr = np.asarray(v, dtype=np.float32)
+    if not np.isfinite(arr).all():
+        raise _refuse(path, f"holds non-finite values in '{key}' (NaN, inf or beyond float32's range)")
+    return arr
 
 
 def resolve_params(graph: ir.Graph, params: Mapping[str, np.ndarray] | None, seed: int,
             weights: str | os.PathLike[str] | None) -> dict[str, np.ndarray]:
     """float32 parameters keyed ``{layer}.weight`` ...: given, loaded from a file, or initialised."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise WeightsError(f"seed must be an int from 0 to 2**63 - 1, got {seed!r}", Loc(graph.filename, 0, 0))
+    check_param_budget(graph)
     if params is None and weights is not None:
         return load_weights(weights, graph)
     if params is None:
         return init_params(graph, seed)
     specs = param_specs(graph)
-    missing = [k for k in specs if k not in params]
-    extra = [k for k in params if k not in specs]
-    wrong = [f"{k}: given {list(np.shape(params[k]))}, graph {list(s)}" for k, s in specs.items()
-             if k in params and tuple(np.shape(params[k])) != tuple(s)]
-    parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
-            ([f"extra {', '.join(extra)}"] if extra else []) + ([f"misshapen {w}" for w in wrong])
-    if parts:
-        raise WeightsError(f"params do not match the graph: {'; '.join(parts)}", Loc(graph.filename, 0, 0))
+    bad = _mismatch(params, specs, "given")
+    if bad:
+        raise WeightsError(f"params do not match the graph: {bad[0]}", Loc(graph.filename, 0, 0), bad[1])
     return {k: np.asarray(params[k], dtype=np.float32) for k in specs}

@@ -50,7 +50,9 @@ class FunctionsMixin:
         def fresh(self, base: str, names_layer: bool) -> str: ...
         def define(self, node: Node, source_name: str | None) -> None: ...
         def layer_name(self, ctor: ast.Call, explicit: str | None, default: str) -> str: ...
-        def literal(self, node: ast.expr, depth: int = 0) -> Any: ...
+        def literal(self, node: ast.expr) -> Any: ...
+        def mentions_value(self, node: ast.expr) -> bool: ...
+        def is_constant(self, name: str) -> bool: ...
 
     # -- callee names ------------------------------------------------------------------------
 
@@ -191,7 +193,7 @@ class FunctionsMixin:
 
     def binop(self, expr: ast.BinOp, target: str) -> None:
         for side in (expr.left, expr.right):
-            if isinstance(side, ast.BinOp):
+            if isinstance(side, ast.BinOp) and self.mentions_value(side):
                 raise self.error(side, "write one operator per statement: name the partial result first")
         consts = [self.scalar_operand(s) for s in (expr.left, expr.right)]
         if consts[0] is not None and consts[1] is not None:
@@ -214,8 +216,11 @@ class FunctionsMixin:
                          attrs=(("op", op), ("value", value))), target)
 
     def scalar_operand(self, node: ast.expr) -> float | None:
-        """A number literal operand (None for anything else)."""
-        if isinstance(node, (ast.Constant, ast.UnaryOp)):
+        """A number operand: a literal, a constant or constant arithmetic (None for a value, or a name
+        that is no constant: it is then looked up as a value)."""
+        if isinstance(node, ast.Name) and not self.is_constant(node.id):
+            return None
+        if not self.mentions_value(node):
             v = self.literal(node)
             if isinstance(v, Real) and not isinstance(v, bool):
                 return float(v)
@@ -244,9 +249,9 @@ class FunctionsMixin:
     def slice_bound(self, node: ast.expr | None) -> int | None:
         if node is None:
             return None
-        v = self.literal(node) if isinstance(node, (ast.Constant, ast.UnaryOp)) else None
+        v = None if isinstance(node, ast.Name) and node.id in self.symbols else self.literal(node)
         if not isinstance(v, int) or isinstance(v, bool):
-            raise self.error(node, "slice bounds are int literals (size symbols are not allowed here)")
+            raise self.error(node, "slice bounds are int literals or constants (size symbols are not allowed here)")
         return v
 
 

@@ -13,24 +13,76 @@ values reachable from its outputs: an input has its ``name`` (default ``x``); a 
 ``torch.nn.Sequential`` numbers its children), and its value takes the layer's name; ``cat``,
 ``crop`` and ``+`` take ``name=`` (``(a + b).named("r")``), else ``cat``, ``cat_1``, ``add``, ...
 Every position is the caller's file and line.
+
+Module paths. ``Sequential(*layers, name="double_conv")`` applies its layers in order, naming them
+``double_conv.0``, ``double_conv.1``, ... as ``torch.nn.Sequential`` does (unnamed and outside any
+scope, its children are numbered like any other layer). A Python function that builds values is
+already a block; ``with scope("inc"):`` gives what it builds the DSL's block naming: inside it,
+``name="conv"`` becomes ``inc.conv``, and an unnamed layer (or Sequential) takes the next index in
+the scope, ``inc.0``, ``inc.1``, ... when it is applied. Scopes nest: ``down1.maxpool_conv.1``.
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import itertools
 import sys
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from numbers import Real
 from types import FrameType
 
 from convgraph.errors import GraphError, Loc
 from convgraph.front.catalogue import CATALOGUE, construct
-from convgraph.front.dsl import LAYER_NAME_RE, NAME_RE, RESERVED, parse_conditions, parse_size, suffixed
+from convgraph.front.dsl import (
+    LAYER_NAME_RE,
+    LAYER_NAME_RULE,
+    NAME_RE,
+    RESERVED,
+    parse_conditions,
+    parse_size,
+    suffixed,
+)
 from convgraph.front.functions import like_attrs, part_arg
 from convgraph.ir import Assume, Expect, Graph, LayerSpec, Node
 
 _order = itertools.count()  # definition order of values, across every graph being built
+
+
+@dataclass
+class _Scope:
+    prefix: str  # "inc." (nested: "down1.maxpool_conv.1.")
+    count: Iterator[int] = field(default_factory=itertools.count)
+
+
+_SCOPES: list[_Scope] = []  # the active ``with scope(...)`` blocks, outermost first
+
+
+def _prefix() -> str:
+    return _SCOPES[-1].prefix if _SCOPES else ""
+
+
+def _scoped(name: str | None) -> str | None:
+    """``name`` in the active scope; None stays None (named when applied, or by build)."""
+    return None if name is None else _prefix() + name
+
+
+def _next_in_scope() -> str | None:
+    """An unnamed module's name when it is applied: the scope's next index, else None."""
+    return f"{_SCOPES[-1].prefix}{next(_SCOPES[-1].count)}" if _SCOPES else None
+
+
+@contextlib.contextmanager
+def scope(name: str) -> Iterator[None]:
+    """Name what is built inside as a block call's module: ``with scope("inc"): ...`` makes
+    ``Conv2d(..., name="conv")`` the layer ``inc.conv`` (its state_dict keys ``inc.conv.weight``)."""
+    loc = _caller(sys._getframe(2))
+    _checked_name(name, loc, "scope")
+    _SCOPES.append(_Scope(_prefix() + name + "."))
+    try:
+        yield
+    finally:
+        _SCOPES.pop()
 
 
 def _caller(frame: FrameType | None) -> Loc:
@@ -43,7 +95,7 @@ def _caller(frame: FrameType | None) -> Loc:
 
 def _checked_name(name: str | None, loc: Loc, what: str = "name") -> str | None:
     if name is not None and not (isinstance(name, str) and LAYER_NAME_RE.match(name)):
-        raise GraphError(f"{what}= must be a string of letters, digits, '_' or '-' (no '.'), got {name!r}", loc)
+        raise GraphError(f"{what}= must be {LAYER_NAME_RULE}, got {name!r}", loc)
     return name
 
 
@@ -103,7 +155,7 @@ class Value:
         if self.op in ("input", "layer"):
             raise GraphError(f"named() is for cat, crop and + values (and the other operators and functions); give "
                          f"an {self.op} its name= instead", self.loc)
-        self.name = _checked_name(name, self.loc)
+        self.name = _scoped(_checked_name(name, self.loc))
         return self
 
     def __repr__(self) -> str:
@@ -113,21 +165,65 @@ class Value:
 class Layer:
     """A constructed layer; ``layer(value)`` applies it (once: weights are not shared)."""
 
+    type_name = "layer"
+
     def __init__(self, spec: LayerSpec, name: str | None, loc: Loc):
-        self.spec, self.name, self.loc = spec, name, loc
+        self.spec, self.name, self.loc = spec, _scoped(name), loc
+        self.type_name = spec.type_name
         self.applied_at: Loc | None = None
+        self.parent: Sequential | None = None
+
+    def claim(self, where: Loc, via: Sequential | None = None) -> None:
+        """Mark the layer applied (once); a Sequential's child is applied only by it."""
+        if self.parent is not None and via is not self.parent:
+            raise GraphError(f"this {self.type_name} is child of the Sequential at {self.parent.loc}: "
+                             "apply the Sequential", where)
+        if self.applied_at is not None:
+            raise GraphError(f"this {self.type_name} is already applied at {self.applied_at}; "
+                             "weight sharing is not supported: construct a second layer", where)
+        self.applied_at = where
 
     def __call__(self, value: Value) -> Value:
         where = _caller(sys._getframe(1))
-        (value,) = _values([value], self.spec.type_name, where)
-        if self.applied_at is not None:
-            raise GraphError(f"this {self.spec.type_name} is already applied at {self.applied_at}; "
-                             "weight sharing is not supported: construct a second layer", where)
-        self.applied_at = where
-        return Value("layer", (value,), self.loc, layer=self.spec, name=self.name)
+        (value,) = _values([value], self.type_name, where)
+        self.claim(where)
+        return self.apply(value, self.name if self.name is not None else _next_in_scope())
+
+    def apply(self, value: Value, name: str | None) -> Value:
+        return Value("layer", (value,), self.loc, layer=self.spec, name=name)
 
     def __repr__(self) -> str:
         return f"<convgraph layer {self.spec!r}>"
+
+
+class Sequential(Layer):
+    """``torch.nn.Sequential``: ``Sequential(Conv2d(3, 8, 3), ReLU(), name="body")(x)`` applies the
+    layers in order, naming them ``body.0``, ``body.1``."""
+
+    type_name = "Sequential"
+
+    def __init__(self, *layers: Layer, name: str | None = None):
+        loc = _caller(sys._getframe(1))
+        self.name, self.loc, self.layers = _scoped(_checked_name(name, loc)), loc, layers
+        self.applied_at, self.parent = None, None
+        if not layers:
+            raise GraphError("Sequential takes one or more layers", loc)
+        for child in layers:
+            if not isinstance(child, Layer):
+                raise GraphError(f"Sequential takes layers, got {type(child).__name__} {child!r}", loc)
+            if child.name is not None or child.parent is not None or child.applied_at is not None:
+                raise GraphError(f"a Sequential child is named by its index and applied by the Sequential; "
+                                 f"got {child!r}", loc)
+            child.parent = self
+
+    def apply(self, value: Value, name: str | None) -> Value:
+        for i, child in enumerate(self.layers):
+            child.claim(self.applied_at, self)  # type: ignore[arg-type]
+            value = child.apply(value, None if name is None else f"{name}.{i}")
+        return value
+
+    def __repr__(self) -> str:
+        return f"<convgraph Sequential of {len(self.layers)} from {self.loc}>"
 
 
 def _values(items: Iterable[object], what: str, loc: Loc) -> tuple[Value, ...]:
@@ -166,13 +262,13 @@ def cat(values: Sequence[Value], dim: int = 0, name: str | None = None) -> Value
         raise GraphError("cat takes a non-empty list of values: cat([a, b], dim=1)", loc)
     if not isinstance(dim, int) or isinstance(dim, bool):
         raise GraphError(f"cat's dim must be an int, got {dim!r}", loc)
-    return Value("cat", _values(values, "cat", loc), loc, name=_checked_name(name, loc), dim=dim)
+    return Value("cat", _values(values, "cat", loc), loc, name=_scoped(_checked_name(name, loc)), dim=dim)
 
 
 def crop(value: Value, like: Value, name: str | None = None) -> Value:
     """Centre-crop ``value``'s spatial dims to ``like``'s size."""
     loc = _caller(sys._getframe(1))
-    return Value("crop", _values([value, like], "crop", loc), loc, name=_checked_name(name, loc))
+    return Value("crop", _values([value, like], "crop", loc), loc, name=_scoped(_checked_name(name, loc)))
 
 
 def pad(value: Value, like: Value, mode: str = "constant", padding_value: float = 0.0,
@@ -181,7 +277,8 @@ def pad(value: Value, like: Value, mode: str = "constant", padding_value: float 
     the end (the U-Net ``F.pad`` idiom), with torch's F.pad mode and value."""
     loc = _caller(sys._getframe(1))
     attrs = like_attrs("pad", {"mode": mode, "value": padding_value}, loc)
-    return Value("pad_like", _values([value, like], "pad", loc), loc, name=_checked_name(name, loc), attrs=attrs)
+    return Value("pad_like", _values([value, like], "pad", loc), loc, name=_scoped(_checked_name(name, loc)),
+                 attrs=attrs)
 
 
 def interpolate(value: Value, like: Value, mode: str = "nearest", align_corners: bool | None = None,
@@ -189,7 +286,7 @@ def interpolate(value: Value, like: Value, mode: str = "nearest", align_corners:
     """``F.interpolate(value, size=like.shape[2:], mode=mode, align_corners=align_corners)``."""
     loc = _caller(sys._getframe(1))
     attrs = like_attrs("interpolate", {"mode": mode, "align_corners": align_corners}, loc)
-    return Value("interp_like", _values([value, like], "interpolate", loc), loc, name=_checked_name(name, loc),
+    return Value("interp_like", _values([value, like], "interpolate", loc), loc, name=_scoped(_checked_name(name, loc)),
                  attrs=attrs)
 
 
@@ -356,5 +453,5 @@ def _expectation(e: Expectation, names: dict[int, str], symbols: list[str]) -> E
     return Expect(e.loc, text, names[id(e.value)], dims)
 
 
-__all__ = ["input", "cat", "crop", "pad", "interpolate", "chunk", "split", "assume", "expect", "build", "Value",
-           "Layer", "Assumption", "Expectation", *CATALOGUE]
+__all__ = ["input", "cat", "crop", "pad", "interpolate", "chunk", "split", "assume", "expect", "build", "scope",
+           "Sequential", "Value", "Layer", "Assumption", "Expectation", *CATALOGUE]

@@ -564,6 +564,10 @@ def _catalogue() -> dict[str, Entry]:
 #: every supported class name -> its Entry
 CATALOGUE: dict[str, Entry] = _catalogue()
 
+#: containers of layers: expanded by the front ends into their children (``<name>.0``, ``<name>.1``,
+#: ... as ``torch.nn.Sequential`` numbers them), so no later stage ever sees one
+CONTAINERS = ("Sequential",)
+
 
 def param_names(type_name: str) -> tuple[str, ...]:
     """PyTorch's positional parameter order: ``param_names("ConvTranspose2d")[5] == "output_padding"``."""

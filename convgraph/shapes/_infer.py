@@ -8,7 +8,7 @@ A constraint on constants only is decided at once: a failed one raises at build 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,15 @@ from convgraph.ir import (
 )
 
 Shape = tuple[Dim, ...]
+
+#: (lhs, op, rhs) -> whether a symbolic condition is kept (False: it holds for every size)
+Known = MutableMapping[tuple[Dim, str, Dim], bool]
+
+#: node, the values so far -> that node's dims and constraints when known already, else None
+Reuse = Callable[["Node", Mapping[str, Shape]], "tuple[Shape, Sequence[Constraint]] | None"]
+
+#: ``Known`` memos are cleared past this many conditions
+KNOWN_LIMIT = 1 << 16
 
 
 # --------------------------------------------------------------------------------------------
@@ -157,10 +166,11 @@ class ShapeResult:
 class _Ctx:
     """Collects constraints while the rules run; decides constant ones at once."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, known: Known | None = None):
         self.graph = graph
         self.constraints: list[Constraint] = []
         self.node: Node | None = None
+        self.known = known
 
     @property
     def at(self) -> Node:
@@ -190,9 +200,20 @@ class _Ctx:
         if op == "==" and lhs == rhs:
             return
         c = Constraint(self.at.name, self.where, self.at.loc, rule, lhs, op, rhs, kind, axis)
-        if c.solved() == f"{next(iter(c.symbols))} >= 1":
-            return  # holds for every size
-        self.constraints.append(c)
+        if self._keeps(c):
+            self.constraints.append(c)
+
+    def _keeps(self, c: Constraint) -> bool:
+        """False for a condition that holds for every size (remembered in ``known``)."""
+        key = (c.lhs, c.op, c.rhs)
+        if self.known is not None and key in self.known:
+            return self.known[key]
+        keep = c.solved() != f"{next(iter(c.symbols))} >= 1"
+        if self.known is not None:
+            if len(self.known) > KNOWN_LIMIT:
+                self.known.clear()
+            self.known[key] = keep
+        return keep
 
     def fail(self, message: str) -> GraphError:
         return GraphError(f"{self.where}: {message}", self.at.loc)
@@ -807,6 +828,63 @@ def _infer(graph: Graph) -> ShapeResult:
     values = interpret(graph, Rules(ctx.layer, ctx.merge, ctx.input))
     _assumptions(ctx, graph, values)
     return ShapeResult(graph, values, tuple(ctx.constraints), graph.symbols)
+
+
+def infer_reusing(graph: Graph, reuse: Reuse, known: Known | None = None) -> ShapeResult:
+    """``infer(graph)`` (not memoised), taking a node's dims and constraints from ``reuse`` where it
+    gives them (a caller that knows them from an earlier result on a similar graph) and running
+    the node's rule elsewhere; ``known`` remembers across calls which symbolic conditions hold for
+    every size. The rules are pure functions of a node and its input dims, so a caller that reuses
+    only nodes equal to an earlier graph's with the same input dims gets ``infer(graph)``."""
+    ctx = _Ctx(graph, known)
+    values = _run_reusing(ctx, graph, reuse)
+    _assumptions(ctx, graph, values)
+    return ShapeResult(graph, values, tuple(ctx.constraints), graph.symbols)
+
+
+class _Recording(_Ctx):
+    """A context for concrete sizes: a failing merge condition is recorded, not raised."""
+
+    def __init__(self, graph: Graph):
+        super().__init__(graph)
+        self.failed: list[Constraint] = []
+
+    def require(self, lhs: Dim, op: str, rhs: Dim, rule: str, kind: str = "size", axis: str = "") -> None:
+        a, b = D.lower(lhs), D.lower(rhs)
+        if kind == "merge" and isinstance(a, int) and isinstance(b, int) and not D.compare(a, op, b):
+            self.failed.append(Constraint(self.at.name, self.where, self.at.loc, rule, a, op, b, kind, axis))
+            return
+        super().require(a, op, b, rule, kind, axis)
+
+
+def merge_failures_reusing(graph: Graph, reuse: Reuse, known: Mapping[str, Shape] | None = None,
+                           start: int = 0) -> list[Constraint]:
+    """The rules run on concrete sizes (``reuse`` gives every input node's concrete dims, and the
+    dims and *failing* conditions of the nodes it knows): the failing conditions ``reuse`` gave
+    plus every failing merge condition of the nodes run here, whose ``axis`` is ``'dim j'``.
+    Raises ShapeError/GraphError at the first other condition that fails at these sizes.
+    ``assume`` / ``expect`` conditions are not checked. With ``start``, the first ``start`` nodes
+    are not visited: ``known`` holds their dims (and the caller their failing conditions)."""
+    ctx = _Recording(graph)
+    _run_reusing(ctx, graph, reuse, known, start)
+    return ctx.constraints + ctx.failed
+
+
+def _run_reusing(ctx: _Ctx, graph: Graph, reuse: Reuse, known: Mapping[str, Shape] | None = None,
+                 start: int = 0) -> dict[str, Shape]:
+    values: dict[str, Shape] = dict(known) if known is not None else {}
+    for node in graph.nodes[start:] if start else graph.nodes:
+        got = reuse(node, values)
+        if got is not None:
+            values[node.name] = got[0]
+            ctx.constraints += got[1]
+        elif node.op == "input":
+            values[node.name] = ctx.input(node)
+        elif node.op == "layer":
+            values[node.name] = ctx.layer(node, values[node.inputs[0]])
+        else:
+            values[node.name] = ctx.merge(node, [values[i] for i in node.inputs])
+    return values
 
 
 def _assumptions(ctx: _Ctx, graph: Graph, values: dict[str, Shape]) -> None:

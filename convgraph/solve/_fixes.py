@@ -11,17 +11,20 @@ makes no merge that was proved fail.
 """
 from __future__ import annotations
 
-from collections.abc import Container, Iterator
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
 from convgraph import dims as D
-from convgraph.dims import EPSet
 from convgraph.errors import ConvGraphError, Loc
 from convgraph.ir import Assume, Conv, ConvTranspose, Graph, LayerSpec, Node, Pool
-from convgraph.shapes import Constraint, ShapeResult, infer
+from convgraph.shapes import Constraint, ShapeResult
+from convgraph.solve._incremental import infer_edited
+from convgraph.solve._point import excludes, point_fails, probes
 from convgraph.solve._report import classes_text, describe_set, periodic_start
-from convgraph.solve._sets import condition_set, subset
+from convgraph.solve._sets import EPSet, condition_set, intersect_all, subset, symbol_radix
+from convgraph.solve._sizes import Sizes
+from convgraph.solve._tree import prev_member
 
 if TYPE_CHECKING:  # pragma: no cover
     from convgraph.solve._solve import Fix, Merge, Solution
@@ -55,8 +58,8 @@ def find_fixes(sol: Solution) -> tuple[Fix, ...]:
 def _fixes_for(sol: Solution, m: Merge) -> list[Fix]:
     from convgraph.solve._solve import Fix
 
-    checked = [(cand, _verify(sol, m, cand)) for cand in _candidates(sol, m)]
-    good = [(cand, v) for cand, v in checked if v is not None]
+    checked = _check(sol, m, list(_candidates(sol, m)))
+    good = [(cand, v) for cand, v in checked if isinstance(v, tuple)]
     complete = [(cand, v) for cand, v in good if v[1]]
     out: list[Fix] = []
     per_kind: dict[str, int] = {}
@@ -64,8 +67,8 @@ def _fixes_for(sol: Solution, m: Merge) -> list[Fix]:
         per_kind[cand.kind] = per_kind.get(cand.kind, 0) + 1
         if per_kind[cand.kind] <= MAX_PER_KIND:
             out.append(Fix(m, cand.edit, text, sizes, True, cand.graph, cand.kind))
-    partial = [(cand, v) for cand, v in good if not v[1] and not (v[0] & m.fails_set).empty]
-    note = _per_class_note(m, sol, partial)
+    partial = [(cand, v) for cand, v in good if _partial(m, v)]
+    note = _per_class_note(m, sol, checked)
     if note is not None:
         out.append(note)
     if not any(c.kind != "assume" for c, _ in complete):
@@ -74,32 +77,127 @@ def _fixes_for(sol: Solution, m: Merge) -> list[Fix]:
     return out
 
 
+def _partial(m: Merge, v: Verified) -> bool:
+    return not v[1] and not (v[0] & m.fails_set).empty
+
+
 # --------------------------------------------------------------------------------------------
 # Verification
 # --------------------------------------------------------------------------------------------
 
 
-def _sizes(res: ShapeResult, name: str, kinds: tuple[str, ...], values: Container[str] | None = None) -> EPSet:
-    acc = EPSet.all()
-    for c in res.constraints:
-        if c.symbols == {name} and c.kind in kinds and (values is None or c.value in values):
-            acc = acc & condition_set(c.lhs, c.op, c.rhs, name).sizes
-    return acc
+def _sizes(res: ShapeResult, name: str, kinds: tuple[str, ...], values: Container[str] | None = None,
+           radix: tuple[int, ...] = ()) -> EPSet:
+    return intersect_all(condition_set(c.lhs, c.op, c.rhs, name, radix).sizes for c in res.constraints
+                         if c.kind in kinds and (values is None or c.value in values) and _symbols(c) == {name})
 
 
-def _verify(sol: Solution, m: Merge, cand: Candidate) -> tuple[EPSet, bool, str] | None:
+def _symbols(c: Constraint) -> frozenset[str]:
+    """``c.symbols``, remembered per constraint object (an edited graph reuses most of them)."""
+    got = _SYMBOLS.get(id(c))
+    if got is None or got[0] is not c:
+        if len(_SYMBOLS) > 1 << 16:
+            _SYMBOLS.clear()
+        got = _SYMBOLS[id(c)] = (c, frozenset(c.symbols))
+    return got[1]
+
+
+_SYMBOLS: dict[int, tuple[Constraint, frozenset[str]]] = {}
+
+Verified = tuple[EPSet, bool, str]
+
+
+class _Deferred:
+    """The result of an output_padding candidate that the point check ruled out: not verified
+    unless the per-class note needs it."""
+
+
+DEFERRED = _Deferred()
+Checked = list[tuple[Candidate, "Verified | _Deferred | None"]]
+
+
+def _check(sol: Solution, m: Merge, cands: list[Candidate]) -> Checked:
+    """(candidate, ``_verify`` result) for every candidate whose result can be shown. A candidate
+    that a point check proves incomplete (a size the edited layers accept where the merge fails)
+    can only be shown as a partial fix, and partial fixes are shown only when no complete fix
+    other than an assume exists: those are verified last, and only then (else their result stays
+    None). The output_padding ones the point check rules out are left to the per-class note,
+    which verifies them layer by layer (``_note_options``): their result is ``DEFERRED``."""
+    probe = m.fails.first(3) if m.fails is not None else []
+    ax = _axis_of(sol, m)
+    spread = probes(m, probe)
+    fails = [_point_fails(sol, m, c, probe, spread, ax) for c in cands]
+    later = {i for i, c in enumerate(cands) if c.kind not in ("output_padding", "assume") and fails[i]}
+    deferred = {i for i, c in enumerate(cands) if c.kind == "output_padding" and fails[i]}
+    out = {i: _verify(sol, m, c) for i, c in enumerate(cands) if i not in later and i not in deferred}
+    if not any(v is not None and v[1] and cands[i].kind != "assume" for i, v in out.items()):
+        out.update({i: _verify(sol, m, cands[i]) for i in sorted(later | deferred)})
+    return [(c, out.get(i, DEFERRED if i in deferred else None)) for i, c in enumerate(cands)]
+
+
+def _axis_of(sol: Solution, m: Merge) -> int:
+    """The shape position of the merge's axis (-1 when the merge is not a cat / + / crop)."""
+    ops = _operands(sol.result, sol.graph.node(m.constraint.value), m.constraint)
+    return ops[2] if ops is not None else -1
+
+
+def _point_fails(sol: Solution, m: Merge, cand: Candidate, probe: list[int], spread: list[int], ax: int) -> bool:
+    """The point check: on integers first (no symbolic inference; at ``spread``, more sizes than
+    the symbolic check tries), else on the edited graph's symbolic conditions (at ``probe``)."""
+    if ax >= 0 and point_fails(sol, m, cand.kind, cand.graph, ax, spread):
+        return True
+    if cand.kind in ("output_padding", "assume"):
+        return False  # verified anyway: the symbolic check would not change what is done
+    res = _infer(sol, cand)
+    return res is not None and _fails_at(res, m, cand, probe)
+
+
+def _infer(sol: Solution, cand: Candidate) -> ShapeResult | None:
+    """The edited graph's shapes; an edit proposed for two merges (a crop or a ceil_mode for the H
+    and the W axis of one cat) is inferred once: its text names the layer and the new value."""
+    key = (id(sol), cand.kind, cand.edit)
+    got = _INFERRED.get(key)
+    if got is not None and got[0] is sol:
+        return got[1]
+    try:
+        res: ShapeResult | None = infer_edited(sol.result, cand.graph)  # only what the edit changes
+    except ConvGraphError:
+        res = None
+    if len(_INFERRED) > 256:
+        _INFERRED.clear()
+    _INFERRED[key] = (sol, res)
+    return res
+
+
+_INFERRED: dict[tuple[int, str, str], tuple[Solution, ShapeResult | None]] = {}
+
+
+def _fails_at(res: ShapeResult, m: Merge, cand: Candidate, sizes: Iterable[int]) -> bool:
+    """At one of ``sizes`` the edited graph's layers accept the size and the merge fails."""
+    n, values = m.one_symbol, {m.constraint.value, *cand.inserted}
+    mine = [c for c in res.constraints if _symbols(c) == {n}]
+    for x in sizes:
+        env = {n: x}
+        if all(c.holds(env) for c in mine if c.kind in ("size", "assume")) and \
+                not all(c.holds(env) for c in mine if c.kind == "merge" and c.value in values):
+            return True
+    return False
+
+
+def _verify(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | None = None) -> Verified | None:
     """(sizes where the merge holds on the edited graph, complete?, 'holds' text) or None when the
     edit is invalid, leaves no size, or breaks a merge that was proved."""
     n = m.one_symbol
-    try:
-        res = infer(cand.graph)
-    except ConvGraphError:
+    res = res if res is not None else _infer(sol, cand)
+    if res is None:
         return None
-    layers = _sizes(res, n, ("size", "assume"))
+    rx = _radix(sol).get(n, ())  # the original's digit order: unchanged conditions hit the cache
+    k = _common_prefix(sol.result.constraints, res.constraints)
+    layers = _layer_sizes(sol, res, n, rx, k)
     if layers.empty:
         return None
-    holds = layers & _sizes(res, n, ("merge",), {m.constraint.value, *cand.inserted})
-    if holds.empty or _breaks_proved(sol, res, n, layers):
+    holds = layers & _sizes(res, n, ("merge",), {m.constraint.value, *cand.inserted}, rx)
+    if holds.empty or _breaks_proved(sol, res, n, layers, rx) or _shrinks_others(sol, res, n, k):
         return None
     complete = subset(layers, holds)
     base = sol.symbols[n].layers
@@ -108,12 +206,80 @@ def _verify(sol: Solution, m: Merge, cand: Candidate) -> tuple[EPSet, bool, str]
     return holds, complete, text
 
 
-def _breaks_proved(sol: Solution, res: ShapeResult, n: str, layers: EPSet) -> bool:
+def _radix(sol: Solution) -> dict[str, tuple[int, ...]]:
+    """The solved graph's digit orders (computed once per solution)."""
+    got = _RADIX.get(id(sol))
+    if got is None or got[0] is not sol:
+        got = _RADIX[id(sol)] = (sol, symbol_radix(sol.result))
+        while len(_RADIX) > 8:
+            _RADIX.pop(next(iter(_RADIX)))
+    return got[1]
+
+
+_RADIX: dict[int, tuple[Solution, dict[str, tuple[int, ...]]]] = {}
+
+
+def _common_prefix(base: Sequence[Constraint], res: Sequence[Constraint]) -> int:
+    """How many leading conditions the edited graph shares (the same objects) with the solved one."""
+    k, top = 0, min(len(base), len(res))
+    while k < top and base[k] is res[k]:
+        k += 1
+    return k
+
+
+def _layer_sizes(sol: Solution, res: ShapeResult, n: str, rx: tuple[int, ...], k: int) -> EPSet:
+    """The sizes of ``n`` the edited graph's layers (and assumes) accept: the solved graph's
+    intersection over the ``k`` shared leading conditions, met with the rest."""
+    pre = _prefixes(sol, n, rx)[k]
+    return intersect_all([pre, *(condition_set(c.lhs, c.op, c.rhs, n, rx).sizes for c in res.constraints[k:]
+                                 if c.kind in ("size", "assume") and _symbols(c) == {n})])
+
+
+def _prefixes(sol: Solution, n: str, rx: tuple[int, ...]) -> list[EPSet]:
+    """[i]: the intersection of the solved graph's layer conditions on ``n`` among its first i."""
+    key = (id(sol), n)
+    got = _PREFIXES.get(key)
+    if got is None or got[0] is not sol:
+        out, cur = [Sizes.all(1)], Sizes.all(1)
+        for c in sol.result.constraints:
+            if c.kind in ("size", "assume") and _symbols(c) == {n}:
+                cur = intersect_all([cur, condition_set(c.lhs, c.op, c.rhs, n, rx).sizes])
+            out.append(cur)
+        if len(_PREFIXES) > 32:
+            _PREFIXES.clear()
+        got = _PREFIXES[key] = (sol, out)
+    return got[1]
+
+
+_PREFIXES: dict[tuple[int, str], tuple[Solution, list[EPSet]]] = {}
+
+
+def _shrinks_others(sol: Solution, res: ShapeResult, n: str, k: int) -> bool:
+    """The edit takes away a size where the graph ran for another symbol (a ``ceil_mode`` or a crop
+    changes every axis): e.g. it makes the other axis's merge never hold, so that the edited graph
+    runs for no size at all. Only symbols whose own conditions the edit changed (after the ``k``
+    shared leading ones) are solved."""
+    for s, sizes in sol.symbols.items():
+        if s == n or sizes.runs.empty or _own(sol.result.constraints[k:], s) == _own(res.constraints[k:], s):
+            continue
+        rx = _radix(sol).get(s, ())
+        if not subset(sizes.runs, _sizes(res, s, ("size", "assume", "merge"), radix=rx)):
+            return True
+    return False
+
+
+def _own(cs: Sequence[Constraint], s: str) -> frozenset[tuple]:
+    """The conditions on symbol ``s`` alone."""
+    return frozenset((c.lhs, c.op, c.rhs, c.kind) for c in cs
+                     if c.kind in ("size", "assume", "merge") and _symbols(c) == {s})
+
+
+def _breaks_proved(sol: Solution, res: ShapeResult, n: str, layers: EPSet, rx: tuple[int, ...] = ()) -> bool:
     proved = {(m.constraint.value, m.constraint.axis, m.constraint.rule) for m in sol.merges
               if m.verdict == "proved" and m.one_symbol == n}
     for c in res.constraints:
         if (c.kind == "merge" and c.symbols == {n} and (c.value, c.axis, c.rule) in proved
-                and not subset(layers, condition_set(c.lhs, c.op, c.rhs, n).sizes)):
+                and not subset(layers, condition_set(c.lhs, c.op, c.rhs, n, rx).sizes)):
             return True
     return False
 
@@ -282,7 +448,7 @@ def _assumes(sol: Solution, m: Merge) -> Iterator[Candidate]:
 
 def _class_condition(s: EPSet | None, n: str) -> tuple[str, tuple[tuple[D.Dim, str, D.Dim], ...]] | None:
     """(text, conds) for ``n % m == r`` / ``n % m >= a, n % m <= b`` plus ``n >= start``."""
-    if s is None or s.empty or s.exceptions or not s.residues:
+    if s is None or s.empty or s.finite_windows() or s.finite or s.modulus > 1 << 16:
         return None
     x = D.sym(n)
     texts, conds = [], []
@@ -301,7 +467,7 @@ def _class_condition(s: EPSet | None, n: str) -> tuple[str, tuple[tuple[D.Dim, s
         else:
             return None
     start = periodic_start(s)
-    if any(y % mod in s.residues for y in range(1, start)):
+    if start > 1 and (prev_member(s.tail, start - 1) or 0) >= 1:  # a class member below start
         texts.append(f"{n} >= {start}")
         conds.append((x, ">=", start))
     if not conds:
@@ -314,21 +480,26 @@ def _class_condition(s: EPSet | None, n: str) -> tuple[str, tuple[tuple[D.Dim, s
 # --------------------------------------------------------------------------------------------
 
 
-def _per_class_note(m: Merge, sol: Solution, partial: list[tuple[Candidate, tuple[EPSet, bool, str]]]
-                    ) -> Fix | None:
+def _per_class_note(m: Merge, sol: Solution, checked: Checked) -> Fix | None:
     """When the output_padding of one ConvTranspose would have to depend on the size's class:
-    say so, with the value each class needs (the current value included)."""
+    say so, with the value each class needs (the current value included). The layers are tried
+    nearest first; a deferred candidate is verified when its layer's turn comes."""
     from convgraph.solve._solve import Fix
 
     n = m.one_symbol
-    by_layer: dict[str, list[tuple[tuple[int, int], EPSet]]] = {}
-    for cand, (sizes, _, _) in partial:
+    by_layer: dict[str, list[tuple[Candidate, Verified | _Deferred | None]]] = {}
+    for cand, v in checked:
         if cand.kind == "output_padding" and cand.value is not None:
-            by_layer.setdefault(cand.layer, []).append((cand.value, sizes))
-    for layer, options in by_layer.items():
+            by_layer.setdefault(cand.layer, []).append((cand, v))
+    for layer, cands in by_layer.items():
         node = sol.graph.node(layer)
         spec = node.spec
         if not isinstance(spec, ConvTranspose):
+            continue
+        if _uncovered(sol, m, cands):
+            continue
+        options = _note_options(sol, m, cands)
+        if not options:
             continue
         ax = options[0][0][0]
         ax_vals = [(v, s) for (_, v), s in options]
@@ -347,3 +518,21 @@ def _per_class_note(m: Merge, sol: Solution, partial: list[tuple[Candidate, tupl
         return Fix(m, edit, f"for {describe_set(m.holds_set, n)} (unchanged graph)", m.holds_set, False,
                    sol.graph, "note")
     return None
+
+
+def _uncovered(sol: Solution, m: Merge, cands: list[tuple[Candidate, Verified | _Deferred | None]]) -> bool:
+    """A size where the merge fails today that no output_padding value of the layer makes hold
+    (proved on integers): then the layer's values cannot cover every size."""
+    ax = _axis_of(sol, m)
+    return any(all(excludes(sol, m, c.kind, c.graph, ax, x) for c, _ in cands) for x in m.fails_set.first(2))
+
+
+def _note_options(sol: Solution, m: Merge, cands: list[tuple[Candidate, Verified | _Deferred | None]]
+                  ) -> list[tuple[tuple[int, int], EPSet]]:
+    """((axis, output_padding), sizes where the merge holds) of a layer's partial candidates."""
+    out = []
+    for cand, v in cands:
+        got = _verify(sol, m, cand) if isinstance(v, _Deferred) else v
+        if got is not None and cand.value is not None and _partial(m, got):
+            out.append((cand.value, got[0]))
+    return out

@@ -5,12 +5,11 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from convgraph import dims as D
-from convgraph.dims import EPSet
+from convgraph.dims import EPSet as DimsEPSet
 from convgraph.errors import Loc
-from convgraph.solve._sets import BRUTE_LIMIT, MAX_PERIOD
+from convgraph.solve._sets import BRUTE_LIMIT, EPSet
 
-NO_PERIOD = (f"some condition has no usable period (a non-dyadic Upsample scale, or a period over "
-             f"{MAX_PERIOD} from deeply nested strides)")
+NO_PERIOD = "some condition has no usable period (a non-dyadic Upsample scale)"
 
 if TYPE_CHECKING:  # pragma: no cover
     from convgraph.errors import ShapeError
@@ -38,72 +37,155 @@ def _ranges(values: Iterable[int]) -> str:
     return ", ".join(out)
 
 
+#: residue lists longer than this are printed as ranges (``{0..63}``), not one number each
+LIST_MAX = 8
+#: a periodic part with a modulus above this is printed as its classes (``H ≡ 5 (mod 2**20)``)
+SMALL_MODULUS = 4096
+
+
+def _lift(s: EPSet | DimsEPSet) -> EPSet:
+    return EPSet.lift(s)
+
+
+def _residues(s: EPSet) -> list[int] | None:
+    """The sorted residues of the periodic part, or None when the modulus is too large to list."""
+    return sorted(s.residues) if s.modulus <= SMALL_MODULUS else None
+
+
+def _residue_set(res: list[int]) -> str:
+    return "{" + (", ".join(map(str, res)) if len(res) <= LIST_MAX else _ranges(res)) + "}"
+
+
+def _big_classes(s: EPSet, name: str) -> str:
+    """A periodic part with a huge modulus: its residues as a few ranges (``H % 2**40 in
+    {0..2**39 - 1}``), else the union of its classes, else how many ranges it has."""
+    from convgraph.solve._tree import residue_runs
+
+    runs = residue_runs(s.tail, s.modulus, 8)
+    if runs is not None and len(runs) == 1 and runs[0][0] == runs[0][1]:
+        return f"{name} % {_pow(s.modulus)} == {runs[0][0]}"
+    if runs is not None:
+        text = ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in runs)
+        return f"{name} % {_pow(s.modulus)} in {{{text}}}"
+    cls = s.classes(16)
+    if cls is None:
+        return f"{name} in a union of more than 16 classes mod {_pow(s.modulus)} (given exactly in the JSON)"
+    return " or ".join(f"{name} ≡ {r} (mod {_pow(m)})" for r, m in cls)
+
+
+def _pow(m: int) -> str:
+    """16 -> '16'; 2**40 -> '2**40'; 2**8*3**8 -> '2**8*3**8' (moduli above SMALL_MODULUS)."""
+    if m <= SMALL_MODULUS:
+        return str(m)
+    parts, q = [], 2
+    while q * q <= m:
+        e = 0
+        while m % q == 0:
+            m, e = m // q, e + 1
+        if e:
+            parts.append(f"{q}**{e}" if e > 1 else str(q))
+        q += 1
+    return "*".join(parts + ([str(m)] if m > 1 else []))
+
+
+def _finite_text(s: EPSet) -> str:
+    """The finite part: ``1..3, 7``; a window of a periodic pattern as ``{a..b: H ≡ r (mod m)}``."""
+    out = []
+    for a, b, t in s.finite_windows():
+        if b - a <= SMALL_MODULUS:
+            out.append(_ranges(x for x in range(a, b + 1) if x in s))
+        else:
+            inner = EPSet.periodic(t)
+            out.append(f"{a}..{b}" + ("" if inner.modulus == 1 else f" where {_pattern(inner)}"))
+    return ", ".join(out)
+
+
+def _pattern(s: EPSet) -> str:
+    res = _residues(s)
+    return _big_classes(s, "x") if res is None else f"x % {s.modulus} in {_residue_set(res)}"
+
+
 def describe_set(s: EPSet, name: str) -> str:
     """``H >= 16, H % 16 == 0``; ``L >= 16, L % 16 in {0, 1, 2, 3}``; ``H in {224..255}``."""
+    s = _lift(s)
     if s.empty:
         return "no valid size"
     parts = []
-    if s.residues:
+    if not s.finite:
         text = f"{name} >= {periodic_start(s)}"
-        if len(s.residues) < s.modulus:
-            res = sorted(s.residues)
+        res = _residues(s)
+        if res is None:
+            text += f", {_big_classes(s, name)}"
+        elif len(res) < s.modulus:
             text += (f", {name} % {s.modulus} == {res[0]}" if len(res) == 1
-                     else f", {name} % {s.modulus} in {{{', '.join(map(str, res))}}}")
+                     else f", {name} % {s.modulus} in {_residue_set(res)}")
         parts.append(text)
-    if s.exceptions:
-        parts.append(("or " if s.residues else "") + f"{name} in {{{_ranges(s.exceptions)}}}")
+    if s.finite_windows():
+        parts.append(("or " if not s.finite else "") + f"{name} in {{{_finite_text(s)}}}")
     return " ".join(parts)
 
 
 def periodic_start(s: EPSet) -> int:
     """The first member of the periodic part (``start`` itself may lie before it)."""
-    x = s.start
-    while s.residues and x % s.modulus not in s.residues:
-        x += 1
-    return x
+    from convgraph.solve._tree import next_member
+
+    s = _lift(s)
+    first = next_member(s.tail, s.start) if not s.finite else None
+    return s.start if first is None else first
 
 
 def classes_text(s: EPSet, name: str) -> str:
     """``H ≡ 0..3 (mod 16)``, ``H >= 30``, plus a finite part."""
+    s = _lift(s)
     parts = []
-    if s.residues:
+    if not s.finite:
+        res = _residues(s)
         parts.append(f"{name} >= {periodic_start(s)}" if s.modulus == 1 else
-                     f"{name} ≡ {_ranges(s.residues)} (mod {s.modulus})")
-    if s.exceptions:
-        parts.append(f"{name} in {{{_ranges(s.exceptions)}}}")
+                     _big_classes(s, name) if res is None else f"{name} ≡ {_ranges(res)} (mod {s.modulus})")
+    if s.finite_windows():
+        parts.append(f"{name} in {{{_finite_text(s)}}}")
     return " or ".join(parts)
 
 
 def class_strings(s: EPSet, name: str) -> list[str]:
     """The set as residue classes: ``['H ≡ 0 (mod 16)']``; a finite part as ``'H in {..}'``."""
+    s = _lift(s)
     out = []
-    if s.residues:
+    if not s.finite:
+        res = _residues(s)
         if s.modulus == 1:
             out.append(f"{name} >= {periodic_start(s)}")
+        elif res is None:
+            out += _big_classes(s, name).split(" or ")
         else:
-            out += [f"{name} ≡ {r} (mod {s.modulus})" for r in sorted(s.residues)]
-    if s.exceptions:
-        out.append(f"{name} in {{{_ranges(s.exceptions)}}}")
+            out += [f"{name} ≡ {r} (mod {s.modulus})" for r in res]
+    if s.finite_windows():
+        out.append(f"{name} in {{{_finite_text(s)}}}")
     return out
 
 
 def when(s: EPSet, name: str) -> str:
     """A condition phrase for a set of sizes: ``H mod 4 >= 2``, ``H mod 16 in {4..15}``, ``H <= 29``."""
+    s = _lift(s)
     parts = []
-    if s.residues:
-        m, res = s.modulus, sorted(s.residues)
+    if not s.finite:
+        m, res = s.modulus, _residues(s)
         if m == 1:
             parts.append(f"{name} >= {periodic_start(s)}")
+        elif res is None:
+            parts.append(_big_classes(s, name))
         elif res == list(range(res[0], m)):
             parts.append(f"{name} mod {m} >= {res[0]}" if len(res) > 1 else f"{name} mod {m} == {res[0]}")
         elif res == list(range(0, res[-1] + 1)):
             parts.append(f"{name} mod {m} <= {res[-1]}" if len(res) > 1 else f"{name} mod {m} == 0")
         else:
             parts.append(f"{name} mod {m} in {{{_ranges(res)}}}")
-    if s.exceptions:
-        exc = sorted(s.exceptions)
-        parts.append(f"{name} <= {exc[-1]}" if exc == list(range(1, exc[-1] + 1)) and not s.residues
-                     else f"{name} in {{{_ranges(exc)}}}")
+    fin = s.finite_windows()
+    if fin:
+        if s.finite and len(fin) == 1 and fin[0][0] == 1 and fin[0][2] == 1:
+            parts.append(f"{name} <= {fin[0][1]}")
+        else:
+            parts.append(f"{name} in {{{_finite_text(s)}}}")
     return " or ".join(parts)
 
 
@@ -140,6 +222,13 @@ def coupling_message(cp: Coupling) -> str:
         shown = ["(" + " and ".join(f"{n} in {{{_ranges_of(s)}}}" for n, s in t) + ")" for t in tups[:6]]
         more = f" and {len(tups) - 6} more" if len(tups) > 6 else ""
         return f"{c.where}: {c.condition()} pins {names} to {len(tups)} admissible tuple(s): {'; '.join(shown)}{more}"
+    if cp.bare is not None:
+        bare = cp.bare
+        if bare.sizes_a.empty:
+            return f"{c.where}: {c.rule}: {c.condition()} holds for no valid sizes of {names}"
+        ex = "; ".join(", ".join(f"{k}={v}" for k, v in e.items()) for e in cp.examples)
+        return (f"{c.where}: {c.condition()} couples {names}: {bare.b} = {D.dim_str(D.add(bare.f, -bare.e))} for "
+                f"{describe_set(bare.sizes_a, bare.a)}; the smallest solutions: {ex}")
     if not cp.examples:
         return (f"{c.where}: {c.condition()} couples {names}; no solution among the first few valid sizes "
                 f"of each (a bounded search, not a proof)")
@@ -148,9 +237,10 @@ def coupling_message(cp: Coupling) -> str:
 
 
 def _ranges_of(s: EPSet) -> str:
-    if s.residues:
+    s = _lift(s)
+    if not s.finite:
         return describe_set(s, "x")
-    return _ranges(s.exceptions)
+    return _finite_text(s)
 
 
 # --------------------------------------------------------------------------------------------
@@ -178,7 +268,7 @@ def set_json(s: EPSet) -> dict:
     or ``x >= periodic_from and x % modulus in residues``; ``periodic_from`` is given where there
     are exceptions (else it is ``min``)."""
     out = s.to_json()
-    if s.exceptions and s.residues:
+    if s.finite_windows() and not s.finite:  # exceptions and a periodic part (never materialised)
         out["periodic_from"] = periodic_start(s)
     return out
 

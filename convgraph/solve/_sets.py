@@ -4,8 +4,9 @@ Every condition the shape stage records is ``lhs op rhs`` over dims. For one sym
 
 - a monotone inequality (every layer's own size rule: ``i + 2p >= ek``, ``o >= 1``) is a half-line,
   found by exponential + binary search (``dims.min_at_least``), exact for any period;
-- a periodic condition (``d(x + P) == d(x) + slope*P``) is an eventually periodic set, decided on
-  each residue class mod P (``dims.solve_condition``);
+- a periodic condition (``d(x + P) == d(x) + slope*P``) is an eventually periodic set, found by
+  residue lifting on the structure of the dims, never by enumerating the period
+  (``convgraph.solve._conditions.condition_sizes``: exact for periods of 2**40 and beyond);
 - ``F(x) == c`` with F a product of non-decreasing factors (a Linear after Flatten of one symbol)
   is an interval: F is non-decreasing once every factor is non-negative;
 - anything else (a non-dyadic Upsample scale inside an equality) is checked size by size over
@@ -23,12 +24,15 @@ from dataclasses import dataclass
 from functools import lru_cache, reduce
 
 from convgraph import dims as D
-from convgraph.dims import Dim, EPSet
+from convgraph.dims import Dim
+from convgraph.shapes import ShapeResult
+from convgraph.solve._conditions import condition_sizes, preimage, radix_for
+from convgraph.solve._sizes import TRUE, Sizes
+
+EPSet = Sizes  # the set type every solver result holds (an EPSet-compatible, exact, compact set)
 
 #: sizes checked one by one when a condition has no period (non-dyadic Upsample scale)
 BRUTE_LIMIT = 4096
-#: periods above this are not enumerated residue by residue
-MAX_PERIOD = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -42,24 +46,20 @@ class CondSet:
 
 def minus(a: EPSet, b: EPSet) -> EPSet:
     """a \\ b"""
-    return a.combine(b, lambda p, q: p and not q)
+    return Sizes.lift(a) - b
 
 
 def subset(a: EPSet, b: EPSet) -> bool:
     return minus(a, b).empty
 
 
-def finite_set(values: Iterable[int]) -> EPSet:
-    xs = frozenset(int(x) for x in values if x >= 1)
-    return EPSet((max(xs) + 1) if xs else 1, 1, frozenset(), xs).normalized()
+def finite_set(xs: Iterable[int]) -> EPSet:
+    return Sizes.of(xs)
 
 
 def interval(a: int, b: int | None) -> EPSet:
     """{a <= x < b} (b None: unbounded), x >= 1."""
-    a = max(a, 1)
-    if b is None:
-        return EPSet.build(a, 1, lambda x: x >= a)
-    return finite_set(range(a, b))
+    return Sizes.interval(a, None if b is None else b - 1)
 
 
 def brute(pred: Callable[[int], bool], limit: int = BRUTE_LIMIT) -> EPSet:
@@ -101,15 +101,17 @@ def _value(d: Dim, name: str) -> Callable[[int], int]:
 # --------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4096)
-def condition_set(lhs: Dim, op: str, rhs: Dim, name: str) -> CondSet:
+@lru_cache(maxsize=1 << 16)
+def condition_set(lhs: Dim, op: str, rhs: Dim, name: str, radix: tuple[int, ...] = ()) -> CondSet:
     """The exact set of sizes x >= 1 of ``name`` where ``lhs op rhs`` holds (the condition must
-    involve ``name`` alone). Cached: re-solving an edited graph only solves what changed."""
+    involve ``name`` alone). Cached: re-solving an edited graph only solves what changed.
+    ``radix``: the digit order shared by the symbol's conditions (``_conditions.radix_for``)."""
     lhs, rhs = D.lower(lhs), D.lower(rhs)
-    for solver in (_monotone_inequality, _periodic, _monotone_equality):
-        got = solver(lhs, op, rhs, name)
-        if got is not None:
-            return CondSet(got)
+    got = _monotone_inequality(lhs, op, rhs, name)
+    got = got if got is not None else condition_sizes(lhs, op, rhs, name, radix)
+    got = got if got is not None else _monotone_equality(lhs, op, rhs, name)
+    if got is not None:
+        return CondSet(got)
     f, g = _value(lhs, name), _value(rhs, name)
     return CondSet(brute(lambda x: D.compare(f(x), op, g(x))), exact=False)
 
@@ -126,15 +128,8 @@ def _monotone_inequality(lhs: Dim, op: str, rhs: Dim, name: str) -> EPSet | None
         return None
     need = {">=": c, ">": c + 1, "<=": c + 1, "<": c}[op]
     x = D.min_at_least(lhs, need, name)
-    at_least = interval(x, None) if x is not None else EPSet.none()
-    return at_least if op in (">=", ">") else minus(EPSet.all(), at_least)
-
-
-def _periodic(lhs: Dim, op: str, rhs: Dim, name: str) -> EPSet | None:
-    ps = D.period_slope(D.add(lhs, D.mul(rhs, -1)))
-    if ps is None or ps[0] > MAX_PERIOD:
-        return None
-    return D.solve_condition(lhs, op, rhs, name)
+    at_least = interval(x, None) if x is not None else Sizes.none()
+    return at_least if op in (">=", ">") else minus(Sizes.all(), at_least)
 
 
 def _monotone_equality(lhs: Dim, op: str, rhs: Dim, name: str) -> EPSet | None:
@@ -150,9 +145,9 @@ def _monotone_equality(lhs: Dim, op: str, rhs: Dim, name: str) -> EPSet | None:
     f = _value(lhs, name)
     a = D.min_at_least(lhs, c, name, lo=lo)
     b = D.min_at_least(lhs, c + 1, name, lo=lo) if a is not None else None
-    hit = EPSet.none() if a is None or f(a) != c else interval(a, b)
+    hit = Sizes.none() if a is None or f(a) != c else interval(a, b)
     hit = hit | finite_set(x for x in range(1, lo) if f(x) == c)
-    return hit if op == "==" else minus(EPSet.all(), hit)
+    return hit if op == "==" else minus(Sizes.all(), hit)
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,11 +165,60 @@ class ProductCoupling:
     tuples: tuple[tuple[tuple[str, EPSet], ...], ...]
 
     def per_symbol(self) -> dict[str, EPSet]:
-        out = {name: EPSet.none() for name, _ in self.groups}
+        out = {name: Sizes.none() for name, _ in self.groups}
         for tup in self.tuples:
             for name, s in tup:
                 out[name] = out[name] | s
         return out
+
+
+@dataclass(frozen=True)
+class BareCoupling:
+    """``f(A) == B + e`` with B a bare symbol (a cat of two inputs, ``assume(W == H)``): exactly the
+    sizes of A that have a partner ``B = f(A) - e`` among B's allowed sizes; when f is bare too,
+    B's sizes the same way (else B's set is left as it was: a superset)."""
+
+    a: str
+    b: str
+    f: Dim
+    e: int
+    sizes_a: EPSet
+    sizes_b: EPSet | None = None
+
+    def per_symbol(self) -> dict[str, EPSet]:
+        return {self.a: self.sizes_a, **({self.b: self.sizes_b} if self.sizes_b is not None else {})}
+
+    def examples(self, want: int = 3) -> tuple[dict, ...]:
+        """The smallest solutions by A (exact: every one listed is a solution, none smaller is)."""
+        out = []
+        for x in self.sizes_a.first(want):
+            pair = {self.a: x, self.b: D.evaluate(self.f, {self.a: x}) - self.e}
+            out.append(dict(sorted(pair.items())))
+        return tuple(out)
+
+
+def bare_coupling(lhs: Dim, rhs: Dim, allowed: Mapping[str, EPSet]) -> BareCoupling | None:
+    """Solve ``lhs == rhs`` exactly when one side is a bare symbol plus a constant and the other a
+    non-decreasing dim of another symbol (``_conditions.preimage``); None when not of that form."""
+    for f, g in ((lhs, rhs), (rhs, lhs)):
+        fs, gs, bare_g = D.symbols(f), D.symbols(g), _bare(g)
+        if bare_g is None or len(fs) != 1 or fs == gs:
+            continue
+        (a,), (b, e) = fs, bare_g
+        got = preimage(Sizes.lift(allowed[b]), D.add(f, -e), a)
+        if got is None:
+            continue
+        bare_f = _bare(f)
+        other = preimage(Sizes.lift(allowed[a]), D.add(g, -bare_f[1]), b) if bare_f is not None else None
+        return BareCoupling(a, b, f, e, got & allowed[a], None if other is None else other & allowed[b])
+    return None
+
+
+def _bare(d: Dim) -> tuple[str, int] | None:
+    """(name, e) when d is ``name + e``, else None."""
+    if isinstance(d, D.QA) and isinstance(d.base, D.Var) and d.m == 1:
+        return d.base.name, d.n
+    return None
 
 
 def split_product(d: Dim) -> tuple[int, dict[str, Dim]] | None:
@@ -232,5 +276,28 @@ def _preimages(f: Dim, name: str, values: list[int], allowed: EPSet) -> dict[int
     return out
 
 
+def symbol_radix(res: ShapeResult) -> dict[str, tuple[int, ...]]:
+    """symbol -> the digit order its conditions are solved in (``radix_for``), from
+    every dim of the shape result that depends on that symbol alone."""
+    by_sym: dict[str, list[Dim]] = {}
+    for shape in res.values.values():
+        for d in shape:
+            syms = D.symbols(d)
+            if len(syms) == 1:
+                by_sym.setdefault(next(iter(syms)), []).append(d)
+    return {n: radix_for(ds) for n, ds in by_sym.items()}
+
+
 def intersect_all(sets: Iterable[EPSet]) -> EPSet:
-    return reduce(lambda a, b: a & b, sets, EPSet.all())
+    """The intersection; half-lines (most size rules) fold into one bound first, and a set met
+    twice (the same cached object) is intersected once."""
+    lo, rest = 1, dict[int, Sizes]()
+    for s0 in sets:
+        s = Sizes.lift(s0)
+        if s.empty:
+            return Sizes.none()
+        if len(s.windows) == 1 and s.windows[0][1] is None and s.windows[0][2] == TRUE:
+            lo = max(lo, s.windows[0][0])
+        else:
+            rest[id(s)] = s
+    return reduce(lambda a, b: a & b, rest.values(), Sizes.all(lo))

@@ -15,13 +15,17 @@ from math import lcm
 from typing import TYPE_CHECKING
 
 from convgraph import dims as D
-from convgraph.dims import Dim, EPSet
+from convgraph.dims import Dim
+from convgraph.solve._sets import EPSet
 
 if TYPE_CHECKING:  # pragma: no cover
     from convgraph.solve._solve import Solution
 
 #: an affine map of one symbol: (symbol, a, b) meaning a*symbol + b, exact rationals
 Affine = tuple[str, Fraction, Fraction]
+
+#: a set with more classes (or finite sizes past CLASSES**2) is not simplified on
+CLASSES = 256
 
 
 def simplified(d: Dim, sets: Mapping[str, EPSet]) -> str:
@@ -79,9 +83,15 @@ def _one_remainder(s: EPSet, a: int, b: int, q: int) -> int | None:
     """The one value of ``(a*x + b) mod q`` over the set, or None when it takes several."""
     if s.empty:
         return None
-    if s.residues and (a * s.modulus) % q:
+    if not s.finite and (a * s.modulus) % q:
         return None
-    got = {(a * r + b) % q for r in s.residues} | {(a * x + b) % q for x in s.exceptions}
+    classes = s.classes(CLASSES) if not s.finite else []  # x == r (mod m) for each (r, m)
+    if classes is None or any((a * m) % q for _, m in classes):
+        return None  # too many classes to list, or one on which the value is not constant
+    fin = s.finite_windows()
+    if sum(hi - lo + 1 for lo, hi, _ in fin) > CLASSES * CLASSES:
+        return None
+    got = {(a * r + b) % q for r, _ in classes} | {(a * x + b) % q for x in s.exceptions}
     return got.pop() if len(got) == 1 else None
 
 

@@ -11,11 +11,11 @@ verified fixes for the merges that fail.
 
 How (see DESIGN.md, "Exact dim algebra"): every constraint the shape stage records is a condition
 on the input symbols. A condition on one symbol has an exact, eventually periodic solution set
-(``solve_sets.condition_set``). Per symbol:
+(``_sets.condition_set``). Per symbol:
 
 - ``layers`` = the layers' own rules (``kind == 'size'``) and the ``assume`` statements;
 - ``runs``   = ``layers`` and every merge on that symbol alone, and the sizes a Linear after
-  Flatten admits (``solve_sets.product_coupling``): what PyTorch accepts;
+  Flatten admits (``_sets.product_coupling``): what PyTorch accepts;
 - ``exact``  = ``runs`` and, at every strided Conv/Pool, the windows tile the input exactly: no
   trailing input row is discarded and no ceil-mode window runs past the padding (``Tiling``);
   without padding that is ``(i - ek) % s == 0``, the property the U-Net paper's 572 has.
@@ -32,11 +32,25 @@ from functools import cached_property
 from typing import Any
 
 from convgraph import dims as D
-from convgraph.dims import Dim, EPSet
+from convgraph.dims import Dim
 from convgraph.errors import ShapeError
 from convgraph.ir import Conv, Graph, Pool
 from convgraph.shapes import Constraint, ShapeResult, infer
-from convgraph.solve._sets import CondSet, ProductCoupling, condition_set, intersect_all, minus, product_coupling
+from convgraph.solve._sets import (
+    BareCoupling,
+    CondSet,
+    EPSet,
+    ProductCoupling,
+    bare_coupling,
+    condition_set,
+    intersect_all,
+    minus,
+    product_coupling,
+    symbol_radix,
+)
+
+#: symbol -> the digit order its conditions are solved in (``symbol_radix``)
+Radix = Mapping[str, tuple[int, ...]]
 
 #: a coupling that is not a product is searched over this many valid sizes of each symbol
 PAIR_SPAN = 64
@@ -52,8 +66,8 @@ __all__ = ["Coupling", "Fix", "Merge", "Solution", "SymbolSizes", "solve"]
 @dataclass(frozen=True)
 class SymbolSizes:
     """The size sets of one input symbol. ``decided`` (for ``runs``) and ``exact_decided`` (for
-    ``exact``) are False when some condition had no usable period (a non-dyadic Upsample scale, or
-    a period over MAX_PERIOD) and was checked size by size over ``1..BRUTE_LIMIT`` only.
+    ``exact``) are False when some condition had no usable period (a non-dyadic Upsample scale) and
+    was checked size by size over ``1..BRUTE_LIMIT`` only.
     ``exact`` is None when the solve was asked to skip tiling (``solve(graph, tiling=False)``)."""
 
     name: str
@@ -135,6 +149,7 @@ class Coupling:
     message: str
     product: ProductCoupling | None = None
     examples: tuple[dict, ...] = ()
+    bare: BareCoupling | None = None  # exact projections of ``f(A) == B + e`` (then examples are exact)
 
 
 @dataclass(frozen=True)
@@ -245,8 +260,8 @@ class Solution:
 # --------------------------------------------------------------------------------------------
 
 
-def _cond(c: Constraint, name: str) -> CondSet:
-    return condition_set(c.lhs, c.op, c.rhs, name)
+def _cond(c: Constraint, name: str, radix: Radix | None = None) -> CondSet:
+    return condition_set(c.lhs, c.op, c.rhs, name, (radix or {}).get(name, ()))
 
 
 def _meet(conds: Iterable[CondSet]) -> tuple[EPSet, bool]:
@@ -269,28 +284,30 @@ def _solve(graph: Graph, tiling: bool) -> Solution:
     res = infer(graph)
     names = res.sym_names
     single = {n: [c for c in res.constraints if c.symbols == {n}] for n in names}
+    rx = symbol_radix(res)
     layers: dict[str, EPSet] = {}
     decided: dict[str, bool] = {}
     for n in names:
-        layers[n], decided[n] = _meet(_cond(c, n) for c in single[n] if c.kind in ("size", "assume"))
+        layers[n], decided[n] = _meet(_cond(c, n, rx) for c in single[n] if c.kind in ("size", "assume"))
     expects = {(e.loc, e.value): e.text for e in graph.expects}
-    merges = [_judge(c, _where(c, expects), layers, decided) for c in _merge_points(graph, res)]
+    merges = [_judge(c, _where(c, expects), layers, decided, rx) for c in _merge_points(graph, res)]
     runs = dict(layers)
     for m in merges:  # an expect takes part in the valid sizes like a merge (DESIGN.md, Conditions)
         if m.symbol is not None:
-            runs[m.symbol] = runs[m.symbol] & _cond(m.constraint, m.symbol).sizes
+            runs[m.symbol] = runs[m.symbol] & _cond(m.constraint, m.symbol, rx).sizes
             decided[m.symbol] &= m.decided
     couplings = _couplings(res, runs)
     for cp in couplings:
-        if cp.product is not None:
-            for n, s in cp.product.per_symbol().items():
+        solved = cp.product or cp.bare
+        if solved is not None:
+            for n, s in solved.per_symbol().items():
                 runs[n] = runs[n] & s
-    _check_assumes(res, single, runs, decided)
+    _check_assumes(res, single, runs, decided, rx)
     exact: Mapping[str, EPSet | None] = {n: None for n in names}
     notes: list[str] = []
     exact_decided: dict[str, bool] = {}
     if tiling:
-        exact, notes, exact_decided = _tiling(graph, res, runs)
+        exact, notes, exact_decided = _tiling(graph, res, runs, rx)
     constrained = {n for c in res.constraints for n in c.symbols}
     symbols = {n: SymbolSizes(n, runs[n], exact[n], layers[n], decided[n], n in constrained,
                               decided[n] and exact_decided.get(n, True)) for n in names}
@@ -314,7 +331,8 @@ def _merge_points(graph: Graph, res: ShapeResult) -> list[Constraint]:
     return sorted(out, key=lambda c: (c.loc.line, c.loc.col))
 
 
-def _judge(c: Constraint, where: str, layers: Mapping[str, EPSet], decided: Mapping[str, bool]) -> Merge:
+def _judge(c: Constraint, where: str, layers: Mapping[str, EPSet], decided: Mapping[str, bool],
+           rx: Radix | None = None) -> Merge:
     """proved / classes / never over the symbol's layer-valid sizes; 'coupled' for several symbols."""
     from convgraph.solve._report import merge_message
 
@@ -323,7 +341,7 @@ def _judge(c: Constraint, where: str, layers: Mapping[str, EPSet], decided: Mapp
         return Merge(c, where, "coupled", "", syms)
     (n,) = syms
     base = layers[n]
-    cs = _cond(c, n)
+    cs = _cond(c, n, rx)
     holds = cs.sizes & base
     fails = minus(base, holds)
     verdict = "proved" if fails.empty and not base.empty else "never" if holds.empty else "classes"
@@ -352,7 +370,7 @@ def _with_coupling(m: Merge, couplings: list[Coupling]) -> Merge:
     if m.verdict != "coupled":
         return m
     cp = next(cp for cp in couplings if cp.constraint is m.constraint)
-    if cp.product is not None and not cp.product.tuples:
+    if (cp.product is not None and not cp.product.tuples) or (cp.bare is not None and cp.bare.sizes_a.empty):
         return _replace_message(Merge(m.constraint, m.where, "never", "", m.symbols), cp.message)
     return _replace_message(m, cp.message)
 
@@ -365,9 +383,10 @@ def _couplings(res: ShapeResult, allowed: Mapping[str, EPSet]) -> list[Coupling]
         if len(c.symbols) < 2:
             continue
         prod = product_coupling(c.lhs, c.rhs, allowed) if c.op == "==" else None
-        examples = () if prod is not None else _pair_examples(c, allowed)
-        cp = Coupling(c, tuple(sorted(c.symbols)), "", prod, examples)
-        out.append(Coupling(c, cp.symbols, coupling_message(cp), prod, examples))
+        bare = bare_coupling(c.lhs, c.rhs, allowed) if c.op == "==" and prod is None else None
+        examples = () if prod is not None else bare.examples() if bare is not None else _pair_examples(c, allowed)
+        cp = Coupling(c, tuple(sorted(c.symbols)), "", prod, examples, bare)
+        out.append(Coupling(c, cp.symbols, coupling_message(cp), prod, examples, bare))
     return out
 
 
@@ -393,7 +412,7 @@ def _pair_examples(c: Constraint, allowed: Mapping[str, EPSet], want: int = 3) -
 
 
 def _check_assumes(res: ShapeResult, single: Mapping[str, list[Constraint]], runs: Mapping[str, EPSet],
-                   decided: Mapping[str, bool]) -> None:
+                   decided: Mapping[str, bool], rx: Radix | None = None) -> None:
     """An ``assume`` that leaves a symbol no valid size is an error at that assume's position
     (unless the graph has no valid size for that symbol even without any assume)."""
     from convgraph.solve._report import describe_set
@@ -402,10 +421,10 @@ def _check_assumes(res: ShapeResult, single: Mapping[str, list[Constraint]], run
         assumes = [c for c in cs if c.kind == "assume"]
         if not assumes:
             continue
-        without, _ = _meet(_cond(c, n) for c in cs if c.kind in ("size", "merge"))
+        without, _ = _meet(_cond(c, n, rx) for c in cs if c.kind in ("size", "merge"))
         allowed = EPSet.all()
         for c in assumes:
-            allowed = allowed & _cond(c, n).sizes
+            allowed = allowed & _cond(c, n, rx).sizes
             if allowed.empty:
                 raise ShapeError(f"{c.value} leaves no valid size for {n}: the assumptions "
                                  f"contradict each other", c.loc)
@@ -453,7 +472,7 @@ def tilings(graph: Graph, res: ShapeResult) -> list[Tiling]:
     return out
 
 
-def _tiling(graph: Graph, res: ShapeResult, runs: Mapping[str, EPSet]
+def _tiling(graph: Graph, res: ShapeResult, runs: Mapping[str, EPSet], rx: Radix | None = None
             ) -> tuple[dict[str, EPSet], list[str], dict[str, bool]]:
     exact, decided = dict(runs), {n: True for n in runs}
     notes: list[str] = []
@@ -467,7 +486,7 @@ def _tiling(graph: Graph, res: ShapeResult, runs: Mapping[str, EPSet]
             continue
         (n,) = t.symbols
         for lhs, op, rhs in t.conds():
-            cs = condition_set(lhs, op, rhs, n)
+            cs = condition_set(lhs, op, rhs, n, (rx or {}).get(n, ()))
             exact[n] = exact[n] & cs.sizes
             decided[n] &= cs.exact
     return exact, notes, decided

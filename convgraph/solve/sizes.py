@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from convgraph import dims as D
-from convgraph.dims import EPSet
 from convgraph.ir import Graph
 from convgraph.shapes import ShapeResult, infer
+from convgraph.solve._sets import EPSet
 
 if TYPE_CHECKING:  # pragma: no cover
     from convgraph.solve._solve import Solution

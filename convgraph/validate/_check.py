@@ -554,6 +554,11 @@ def _sessions(model_bytes: bytes | str, providers: Sequence[str], loc: Loc) -> t
     return sessions, notes
 
 
+#: the values one check run may hold, in bytes; and what each element costs (float32 for
+#: onnxruntime, float64 for the reference)
+MAX_RUN_BYTES = 4 * 2**30
+BYTES_PER_ELEMENT = 12
+
 # --------------------------------------------------------------------------------------------
 # The stage
 # --------------------------------------------------------------------------------------------
@@ -562,6 +567,24 @@ def _sessions(model_bytes: bytes | str, providers: Sequence[str], loc: Loc) -> t
 def _inputs(graph: ir.Graph, env: Mapping[str, int], rng: np.random.Generator) -> dict[str, np.ndarray]:
     return {n.name: rng.standard_normal(tuple(D.evaluate(d, env) for d in infer(graph).values[n.name]))
             .astype(np.float32) for n in graph.inputs}
+
+
+def _check_memory(graph: ir.Graph, env: Mapping[str, int]) -> None:
+    """ConvGraphError, before anything is allocated, when one run at ``env`` would hold more than
+    MAX_RUN_BYTES of values (every value as float32 for onnxruntime and float64 for the reference)."""
+    shapes = infer(graph).shapes(**env)
+    sizes = {name: math.prod(dims) for name, dims in shapes.items()}
+    total = BYTES_PER_ELEMENT * sum(sizes.values())
+    if total > MAX_RUN_BYTES:
+        at = ", ".join(f"{k}={v}" for k, v in env.items())
+        big = max(sizes, key=lambda k: sizes[k])
+        raise ConvGraphError(f"checking at {at} would hold {_gib(total)} of values ('{big}' alone is "
+                             f"{sizes[big]} elements); at most {_gib(MAX_RUN_BYTES)}: check at smaller sizes",
+                             _loc(graph))
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.3g} GiB"
 
 
 @overload
@@ -620,6 +643,8 @@ def check(graph: ir.Graph, sizes: Sizes = None, providers: Sequence[str] = ("cpu
     random_weights = params is None and weights is None
     params = resolve_params(graph, params, seed, weights)
     envs = clock.timed("sizes", choose_sizes, graph, sizes, count)
+    for env in envs:
+        _check_memory(graph, env)
     if model_path is None:
         model = clock.timed("export", lambda: to_onnx(graph, opset=opset, params=params))
         source: bytes | str = model.SerializeToString()

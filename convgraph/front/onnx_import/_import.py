@@ -60,7 +60,7 @@ class Importer:
         node = node if node is not None else self.onnx_node
         if node is None:
             return Loc(self.filename, 0, 0)
-        return Loc(self.filename, 0, 0, f"{node.name or node.output[0]} ({node.op_type})")
+        return Loc(self.filename, 0, 0, node=f"{node.name or node.output[0]} ({node.op_type})")
 
     def fail(self, message: str, node: Any = None) -> ImportError_:
         return ImportError_(message, self.loc(node))

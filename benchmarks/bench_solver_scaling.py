@@ -1,0 +1,229 @@
+"""Benchmark: how the solver scales with depth and with the period (the product of the strides).
+
+Graphs (built from IR, the same generator for both implementations):
+
+- padded 2-D U-Nets of depth 8 / 10 / 12 (conv 3x3 pad 1, max-pool 2, transposed conv 2, cat);
+- unpadded 2-D U-Nets of depth 8 / 12 (conv 3x3 pad 0, a crop before each cat);
+- mixed-stride stacks of 300 and 1000 layers (conv 3 pad 1, stride 2 or 3 every 10th layer);
+- stride nests of period 2**16, 2**24 and 2**8*3**8 (strided convs down, transposed convs up, a cat
+  at every level);
+- a 3-D U-Net of depth 8.
+
+For each graph: the seconds for ``solve(graph)`` from empty caches, the seconds for its fixes
+(``solution.fixes``), and the valid set of the first symbol as the solver states it.
+
+The previous implementation (commit 357b3b0) is run from a frozen copy of that commit in a
+subprocess (``git archive`` into a temporary folder), on the same graphs, with a time limit per
+graph, so both figures come from the same run on the same machine:
+
+The figures of the old implementation from one such run on the development machine are kept in
+``benchmarks/bench_solver_scaling_old_357b3b0.txt`` (graphs that took over 100 s were stopped).
+
+    python benchmarks/bench_solver_scaling.py                 # new and old
+    python benchmarks/bench_solver_scaling.py --only new      # the current code only
+    python benchmarks/bench_solver_scaling.py --old-timeout 120
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OLD_COMMIT = "357b3b0"
+
+
+# --------------------------------------------------------------------------------------------
+# Graph generators (use whichever convgraph is importable)
+# --------------------------------------------------------------------------------------------
+
+
+class _B:
+    def __init__(self):
+        from convgraph.errors import Loc  # noqa: F401
+
+        self.nodes = []
+
+    def _loc(self):
+        from convgraph.errors import Loc
+
+        return Loc("<bench>", len(self.nodes) + 1, 1)
+
+    def input(self, name, *dims):
+        from convgraph.ir import Node
+
+        self.nodes.append(Node(name, "input", (), self._loc(), dims=dims))
+        return name
+
+    def layer(self, type_name, src, *args, **kw):
+        from convgraph.ir import Node
+
+        try:
+            from convgraph.front.catalogue import construct
+        except ImportError:  # the flat layout of the old commit
+            from convgraph.layers import construct
+
+        name = f"v{len(self.nodes)}"
+        self.nodes.append(Node(name, "layer", (src,), self._loc(), layer=construct(type_name, args, kw),
+                               layer_name=name))
+        return name
+
+    def merge(self, op, *srcs):
+        from convgraph.ir import Node
+
+        name = f"m{len(self.nodes)}"
+        self.nodes.append(Node(name, op, tuple(srcs), self._loc(), dim=1))
+        return name
+
+    def graph(self, filename):
+        from convgraph.ir import Graph
+
+        return Graph(tuple(self.nodes), (self.nodes[-1].name,), filename, None, (), ())
+
+
+def unet(depth: int, padded: bool = True, nd: int = 2, c: int = 4):
+    b = _B()
+    syms = ["D", "H", "W"][3 - nd:]
+    x = b.input("x", "N", c, *syms)
+    p = 1 if padded else 0
+    conv, pool, up = f"Conv{nd}d", f"MaxPool{nd}d", f"ConvTranspose{nd}d"
+    skips = []
+    for _ in range(depth):
+        x = b.layer(conv, b.layer(conv, x, c, c, 3, padding=p), c, c, 3, padding=p)
+        skips.append(x)
+        x = b.layer(pool, x, 2)
+    x = b.layer(conv, b.layer(conv, x, c, c, 3, padding=p), c, c, 3, padding=p)
+    for s in reversed(skips):
+        x = b.layer(up, x, c, c, 2, stride=2)
+        if not padded:
+            s = b.merge("crop", s, x)
+        x = b.merge("cat", s, x)
+        x = b.layer(conv, b.layer(conv, x, 2 * c, c, 3, padding=p), c, c, 3, padding=p)
+    return b.graph(f"unet{nd}d_{'padded' if padded else 'unpadded'}_depth{depth}")
+
+
+def stack(n: int, c: int = 4):
+    b = _B()
+    x = b.input("x", 1, c, "H", "W")
+    for i in range(n):
+        s = (2 if (i // 10) % 2 == 0 else 3) if i % 10 == 9 else 1
+        x = b.layer("Conv2d", x, c, c, 3, stride=s, padding=1)
+    return b.graph(f"stack_{n}")
+
+
+def nest(strides: list[int], name: str, c: int = 4):
+    b = _B()
+    x = b.input("x", 1, c, "L")
+    skips = []
+    for s in strides:
+        skips.append(x)
+        x = b.layer("Conv1d", x, c, c, s + 1, stride=s, padding=s // 2)
+    for s, skip in zip(reversed(strides), reversed(skips)):
+        x = b.layer("ConvTranspose1d", x, c, c, s, stride=s)
+        x = b.layer("Conv1d", b.merge("cat", skip, x), 2 * c, c, 3, padding=1)
+    return b.graph(name)
+
+
+GRAPHS = {
+    "unet2d padded depth 8": lambda: unet(8),
+    "unet2d padded depth 10": lambda: unet(10),
+    "unet2d padded depth 12": lambda: unet(12),
+    "unet2d unpadded depth 8": lambda: unet(8, padded=False),
+    "unet2d unpadded depth 12": lambda: unet(12, padded=False),
+    "stack 300": lambda: stack(300),
+    "stack 1000": lambda: stack(1000),
+    "nest 2^16": lambda: nest([2] * 16, "nest_2_16"),
+    "nest 2^24": lambda: nest([2] * 24, "nest_2_24"),
+    "nest 2^8*3^8": lambda: nest([2, 3] * 8, "nest_2_8_3_8"),
+    "unet3d padded depth 8": lambda: unet(8, nd=3),
+}
+
+
+def measure(names: list[str]) -> dict:
+    """{graph: {solve_s, fixes_s, fixes, runs}} with the importable convgraph."""
+    from convgraph.solve import solve
+    try:
+        from convgraph.solve._report import describe_set
+    except ImportError:  # the flat layout of the old commit
+        from convgraph.solve_report import describe_set
+
+    out = {}
+    for key in names:
+        graph = GRAPHS[key]()
+        t0 = time.perf_counter()
+        sol = solve(graph)
+        t1 = time.perf_counter()
+        fixes = sol.fixes
+        t2 = time.perf_counter()
+        sym = "L" if "L" in sol.symbols else "H"
+        out[key] = {"solve_s": round(t1 - t0, 3), "fixes_s": round(t2 - t1, 3), "fixes": len(fixes),
+                    "runs": describe_set(sol.runs(sym), sym)[:120]}
+        print(json.dumps({key: out[key]}), flush=True)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Old implementation: a frozen copy of OLD_COMMIT in a subprocess
+# --------------------------------------------------------------------------------------------
+
+
+def old_tree() -> Path:
+    d = Path(tempfile.mkdtemp(prefix="convgraph_old_"))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", OLD_COMMIT, "convgraph"], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(d)], input=archive, check=True)
+    return d
+
+
+def run_old(names: list[str], timeout: float) -> dict:
+    tree = old_tree()
+    out = {}
+    for key in names:
+        env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{ROOT / 'benchmarks'}"}
+        code = (f"import sys; sys.path.insert(0, {str(tree)!r}); import bench_solver_scaling as b; "
+                f"b.measure([{key!r}])")
+        try:
+            got = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                 timeout=timeout, cwd=str(tree))
+            line = [ln for ln in got.stdout.splitlines() if ln.startswith("{")]
+            out[key] = json.loads(line[-1])[key] if line else {"error": got.stderr.strip()[-300:]}
+        except subprocess.TimeoutExpired:
+            out[key] = {"error": f"over {timeout:.0f} s"}
+        print(json.dumps({"old " + key: out[key]}), flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", choices=["new", "old"])
+    ap.add_argument("--graphs", nargs="*", default=list(GRAPHS))
+    ap.add_argument("--old-timeout", type=float, default=90.0)
+    args = ap.parse_args()
+    new = old = {}
+    if args.only != "old":
+        sys.path.insert(0, str(ROOT))
+        new = measure(args.graphs)
+    if args.only != "new":
+        old = run_old(args.graphs, args.old_timeout)
+    print(f"\n{'graph':<28}{'new solve':>10}{'new fixes':>10}{'old solve':>10}{'old fixes':>10}")
+    for key in args.graphs:
+        n, o = new.get(key, {}), old.get(key, {})
+        cell = lambda d, k: f"{d[k]:.3f}" if k in d else ("-" if not d else "error")
+        print(f"{key:<28}{cell(n, 'solve_s'):>10}{cell(n, 'fixes_s'):>10}{cell(o, 'solve_s'):>10}"
+              f"{cell(o, 'fixes_s'):>10}")
+    for key in args.graphs:
+        if key in new:
+            print(f"  new {key}: {new[key]['runs']}")
+        if key in old and "runs" in old[key]:
+            print(f"  old {key}: {old[key]['runs']}")
+        elif key in old:
+            print(f"  old {key}: {old[key].get('error')}")
+
+
+if __name__ == "__main__":
+    main()

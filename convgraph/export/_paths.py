@@ -1,0 +1,42 @@
+"""Where an output may be written (no onnx here: ``convgraph animate`` checks its output too).
+
+A symlink is written through, at its target; a device, a FIFO, a socket, a directory or one of the
+command's own input files (the same inode, whatever the name) is refused before any work is done.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from convgraph.errors import ExportError, Loc
+
+
+def _loc(path: str) -> Loc:
+    return Loc(path, 0, 0)
+
+
+def check_destination(path: str, sources: Iterable[str | os.PathLike[str] | None] = ()) -> str:
+    """Fail early, before any work, when the output cannot be written; returns the path to write:
+    a symlink is written through (atomically at its target), anything but a regular file refused,
+    and so is a destination that is one of the ``sources`` (the same file, by inode)."""
+    target = os.path.realpath(path) if os.path.islink(path) else path
+    folder = os.path.dirname(os.path.abspath(target))
+    if os.path.isdir(target):
+        raise ExportError(f"cannot write '{path}': it is a directory", _loc(path))
+    if os.path.exists(target) and not os.path.isfile(target):
+        raise ExportError(f"cannot write '{path}': it is not a regular file (a device, FIFO or socket)", _loc(path))
+    for src in sources:
+        if src is not None and os.path.exists(target) and _same_file(target, os.fspath(src)):
+            raise ExportError(f"cannot write '{path}': it is the input file '{os.fspath(src)}'", _loc(path))
+    if not os.path.isdir(folder):
+        raise ExportError(f"cannot write '{path}': directory '{folder}' does not exist", _loc(path))
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ExportError(f"cannot write '{path}': directory '{folder}' is not writable", _loc(path))
+    return target
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False

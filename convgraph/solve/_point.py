@@ -1,0 +1,205 @@
+"""The fix search's point check on concrete sizes, before any symbolic inference.
+
+A candidate edit that a few sizes prove incomplete (a size the edited graph's layers accept where
+the merge still fails) need not be re-inferred symbolically unless it is shown at all. Here the
+edited graph's rules run on integers: the solved graph's dims and failing conditions evaluated once
+per size are reused for every node the edit leaves unchanged (``shapes.merge_failures_reusing``),
+so only the nodes whose concrete dims change are re-run, on integers.
+
+The check is sound, not complete: it answers True only when, at one of the sizes, every layer
+condition of the edited graph holds (for every symbol: the others are set to the smallest size
+where the solved graph runs) and the merge's own axis fails, so the symbolic point check
+(``_fixes._fails_at``) answers True too. Any doubt (a condition relating two symbols in the graph,
+an edit that inserts a node, a rule that rejects the sizes) answers False, and the caller falls
+back to the symbolic check.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from convgraph import dims as D
+from convgraph.dims import Dim
+from convgraph.errors import ConvGraphError
+from convgraph.ir import Graph, Node
+from convgraph.shapes import Constraint, Reuse, Shape, ShapeResult, merge_failures_reusing
+
+if TYPE_CHECKING:  # pragma: no cover
+    from convgraph.solve._solve import Merge, Solution
+
+#: edit kinds the check handles: one layer's spec changed, nothing inserted
+KINDS = ("padding", "ceil_mode", "output_padding")
+
+#: failing / holding sizes tried at offsets 2**i, i < SPREAD (each costs a run on integers)
+SPREAD = 4
+
+Base = tuple[dict[str, Shape], dict[str, list[Constraint]]]
+
+
+def point_fails(sol: Solution, m: Merge, kind: str, graph: Graph, axis: int, sizes: Iterable[int]) -> bool:
+    """True when at one of ``sizes`` (of the merge's symbol) the edited ``graph`` accepts the size
+    and the merge fails on shape position ``axis``; False when it does not or cannot tell."""
+    if kind not in KINDS:
+        return False
+    others = _others(sol, m.one_symbol)
+    if others is None:
+        return False
+    start = _first_changed(sol.result.graph, graph)
+    for x in sizes:
+        base = _base(sol, {**others, m.one_symbol: x}, m.one_symbol)
+        if base is not None and _fails(sol.result, base, m, graph, axis, start):
+            return True
+    return False
+
+
+def excludes(sol: Solution, m: Merge, kind: str, graph: Graph, axis: int, x: int) -> bool:
+    """True when, on the edited ``graph`` (an edit of one axis only: padding or output_padding),
+    ``x`` is provably not a size where the merge holds: a layer rejects it or the merge fails.
+    False when it holds there or the check cannot tell."""
+    others = _others(sol, m.one_symbol) if kind in ("padding", "output_padding") and axis >= 0 else None
+    base = _base(sol, {**others, m.one_symbol: x}, m.one_symbol) if others is not None else None
+    if base is None:
+        return False
+    values, failing = base
+    start = _first_changed(sol.result.graph, graph)
+    before = [c for n in graph.nodes[:start] for c in failing.get(n.name, ())]
+    reuse = _reuser(sol.result, base)
+    try:
+        failed = before + merge_failures_reusing(graph, reuse, values, start)
+    except ConvGraphError:
+        return True  # a layer condition fails: on this axis, the only one the edit changed
+    except (ArithmeticError, ValueError):
+        return False
+    return any(c.kind != "merge" for c in failed) or _merge_failed(failed, m, axis)
+
+
+def _reuser(res: ShapeResult, base: Base) -> Reuse:
+    values, failing = base
+    old = {n.name: n for n in res.graph.nodes}
+
+    def reuse(node: Node, got: Mapping[str, Shape]) -> tuple[Shape, Sequence[Constraint]] | None:
+        prev = old.get(node.name)
+        same = (prev is node or prev == node) and all(got[i] == values[i] for i in node.inputs)
+        return (values[node.name], failing.get(node.name, [])) if same else None
+
+    return reuse
+
+
+def _merge_failed(failed: list[Constraint], m: Merge, axis: int) -> bool:
+    label, value = f"dim {axis}", m.constraint.value
+    return any(c is m.constraint or (c.value == value and c.axis == label and isinstance(c.lhs, int))
+               for c in failed)
+
+
+def _first_changed(before: Graph, after: Graph) -> int:
+    """The index of the first node that is not the solved graph's (the nodes before it, and their
+    dims, are the solved graph's)."""
+    for i, (a, b) in enumerate(zip(before.nodes, after.nodes)):
+        if a is not b:
+            return i
+    return min(len(before.nodes), len(after.nodes))
+
+
+def probes(m: Merge, first: list[int]) -> list[int]:
+    """``first`` (the smallest failing sizes), the smallest holding sizes, then failing and holding
+    sizes spread over the classes: the first at or above ``x0 + 2**i`` (``i < SPREAD``). An edit
+    that shifts a size by a few steps of some stride fails away from the smallest sizes, or where
+    the merge held."""
+    sets = [s for s in (m.fails, m.holds) if s is not None and not s.empty]
+    out = list(first) + (m.holds.first(2) if m.holds is not None else [])
+    for i in range(1, SPREAD):
+        for s in sets:
+            out += s.first(1, lo=(s.min or 1) + 2 ** i)
+    return list(dict.fromkeys(out))
+
+
+def _fails(res: ShapeResult, base: Base, m: Merge, graph: Graph, axis: int, start: int) -> bool:
+    values, failing = base
+    before = [c for n in graph.nodes[:start] for c in failing.get(n.name, ())]
+    if any(c.kind != "merge" for c in before):
+        return False
+    try:
+        failed = before + merge_failures_reusing(graph, _reuser(res, base), values, start)
+    except (ConvGraphError, ArithmeticError, ValueError):
+        return False
+    return not any(c.kind != "merge" for c in failed) and _merge_failed(failed, m, axis)
+
+
+def _others(sol: Solution, n: str) -> dict[str, int] | None:
+    """The smallest size where the solved graph runs, for every symbol but ``n``; None when some
+    condition relates two symbols or some symbol has no such size."""
+    got = _OTHERS.get(id(sol))
+    if got is None or got[0] is not sol:
+        got = _OTHERS[id(sol)] = (sol, _smallest(sol))
+        while len(_OTHERS) > 8:
+            _OTHERS.pop(next(iter(_OTHERS)))
+    sizes = got[1]
+    if sizes is None:
+        return None
+    return {k: v for k, v in sizes.items() if k != n}
+
+
+def _smallest(sol: Solution) -> dict[str, int] | None:
+    if any(len(c.symbols) > 1 for c in sol.result.constraints):
+        return None
+    out = {}
+    for name in sol.result.sym_names:
+        s = sol.symbols.get(name)
+        x = s.runs.min if s is not None else None
+        if x is None:
+            return None
+        out[name] = x
+    return out
+
+
+_OTHERS: dict[int, tuple[Solution, dict[str, int] | None]] = {}
+
+
+def _base(sol: Solution, env: dict[str, int], n: str) -> Base | None:
+    """The solved graph's concrete dims at ``env`` and its failing conditions per node; None when
+    an ``assume`` fails there. Only what depends on ``n`` is evaluated per size."""
+    key = (id(sol), tuple(sorted(env.items())))
+    got = _BASES.get(key)
+    if got is not None and got[0] is sol:
+        return got[1]
+    dims, conds, fixed = _split(sol, n, env)
+    base = None
+    if all(c.holds(env) for c in conds if c.kind == "assume"):
+        values = {k: tuple(D.evaluate(d, env) if dep else d for d, dep in v) for k, v in dims.items()}
+        failing: dict[str, list[Constraint]] = {k: list(v) for k, v in fixed.items()}
+        for c in conds:
+            if c.kind not in ("assume", "expect") and not c.holds(env):
+                failing.setdefault(c.value, []).append(c)
+        base = (values, failing)
+    if len(_BASES) > 256:
+        _BASES.clear()
+    _BASES[key] = (sol, base)
+    return base
+
+
+Split = tuple[dict[str, list[tuple[Dim, bool]]], list[Constraint], dict[str, list[Constraint]]]
+
+
+def _split(sol: Solution, n: str, env: dict[str, int]) -> Split:
+    """(per node: each dim, evaluated at ``env`` when it does not depend on ``n``, and whether it
+    does; the conditions on ``n``; the failing conditions on the other symbols, per node)."""
+    key = (id(sol), n)
+    got = _SPLITS.get(key)
+    if got is None or got[0] is not sol:
+        dims = {k: [(d, True) if n in D.symbols(d) else (D.evaluate(d, env), False) for d in v]
+                for k, v in sol.result.values.items()}
+        conds: list[Constraint] = []
+        fixed: dict[str, list[Constraint]] = {}
+        for c in sol.result.constraints:
+            if n in c.symbols or c.kind == "assume":
+                conds.append(c)
+            elif c.kind not in ("assume", "expect") and not c.holds(env):
+                fixed.setdefault(c.value, []).append(c)
+        if len(_SPLITS) > 16:
+            _SPLITS.clear()
+        got = _SPLITS[key] = (sol, (dims, conds, fixed))
+    return got[1]
+
+
+_SPLITS: dict[tuple[int, str], tuple[Solution, Split]] = {}
+_BASES: dict[tuple[int, tuple[tuple[str, int], ...]], tuple[Solution, Base | None]] = {}
