@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -21,7 +22,7 @@ from convgraph.front.onnx_import import _values as V
 from convgraph.shapes import infer, node_shape
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODELS = sorted(glob.glob(os.path.join(ROOT, "models", "*.cg")))
+MODELS = [Path(p) for p in sorted(glob.glob(os.path.join(ROOT, "models", "*.cg")))]  # conftest: heavy ones slow
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -42,12 +43,12 @@ def _formulas(g) -> dict:
 ROUND_TRIP_GAPS: dict[str, str] = {}
 
 
-@pytest.mark.parametrize("path", MODELS, ids=os.path.basename)
+@pytest.mark.parametrize("path", MODELS, ids=lambda p: p.name)
 def test_round_trip_same_formulas_and_valid_sets(path, tmp_path):
-    g = cg.load(path)
+    g = cg.load(str(path))
     out = tmp_path / "m.onnx"
     onnx.save(g.to_onnx(opset=24), str(out))
-    gap = ROUND_TRIP_GAPS.get(os.path.basename(path))
+    gap = ROUND_TRIP_GAPS.get(path.name)
     if gap:
         with pytest.raises(cg.ConvGraphError, match=gap):
             cg.load(str(out))
