@@ -180,7 +180,8 @@ def _slice(imp: Importer, node: Any, a: dict, ins: list) -> None:
                     else None for i in (1, 2))
     axes = [x % r for x in _ints(imp, ins[3], "axes")] if len(ins) > 3 and ins[3] is not None else list(range(r))
     steps = _ints(imp, ins[4], "steps") if len(ins) > 4 and ins[4] is not None else [1] * len(axes)
-    if starts is None or ends is None or sorted(axes) != list(range(2, r)) or set(steps) != {1}:
+    huge = any(isinstance(e, int) and abs(e) >= 1 << 62 for e in (starts or []) + (ends or []))  # open bounds
+    if huge or starts is None or ends is None or sorted(axes) != list(range(2, r)) or set(steps) != {1}:
         imp.add(node.output[0], "slice", [v], attrs=(("index", slice_index(imp, v, ins)),))
         return
     size = {ax: V.sub(e, b) for ax, b, e in zip(axes, starts, ends)}
