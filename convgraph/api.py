@@ -45,17 +45,27 @@ class Graph(ir.Graph):
         """The verified ``onnx.ModelProto`` (see ``convgraph.export.to_onnx``)."""
         from convgraph.export import to_onnx
 
-        return to_onnx(self, **kw)
+        return to_onnx(self, **file_weights(self, kw))
 
     def export(self, path: str | os.PathLike, **kw: Any) -> str:
         """Write the verified model to ``path`` atomically (see ``convgraph.export.export``)."""
         from convgraph.export import export
 
-        return export(self, path, **kw)
+        return export(self, path, **file_weights(self, kw))
 
     def check(self, **kw: Any) -> Any:
         """Validate the export on onnxruntime across sizes (see ``convgraph.validate.check``)."""
         return check(self, **kw)
+
+
+def file_weights(graph: ir.Graph, kw: dict) -> dict:
+    """A graph loaded from ONNX exports with that file's weights unless others are given."""
+    imported: Any = graph._memo.get(ONNX_SOURCE)
+    if imported is None or kw.get("params") is not None or kw.get("weights") is not None:
+        return kw
+    from convgraph.validate.onnx_check import file_params
+
+    return {**kw, "params": file_params(imported, imported.graph.filename)}
 
 
 def wrap(graph: ir.Graph) -> Graph:
@@ -66,11 +76,36 @@ def wrap(graph: ir.Graph) -> Graph:
     return g
 
 
-def load(path: str | os.PathLike[str]) -> Graph:
-    """Read and check a ``.cg`` file: ``cg.load("models/unet.cg")``."""
+def load(path: str | os.PathLike[str], dims: dict | None = None) -> Graph:
+    """Read and check a ``.cg`` file or an ONNX model (told apart by content):
+    ``cg.load("models/unet.cg")``, ``cg.load("m.onnx", dims={"x": ("N", 3, "H", "W")})``."""
+    from convgraph.front.onnx_import import is_onnx
+
+    if is_onnx(path):
+        imported = load_onnx(path, dims)
+        g = wrap(imported.graph)
+        g.memo(ONNX_SOURCE, lambda: imported)  # check() runs the file itself
+        return g
+    if dims:
+        from convgraph.errors import ConvGraphError, Loc
+
+        raise ConvGraphError("--dims applies to ONNX models; a .cg file names its sizes in input(...)",
+                             Loc(os.fspath(path), 0, 0))
     from convgraph.front.dsl import load as _load
 
     return wrap(_load(path))
+
+
+#: the memo key under which a graph loaded from ONNX keeps its import (``check`` runs that file)
+ONNX_SOURCE = "onnx_import"
+
+
+def load_onnx(path: str | os.PathLike[str], dims: dict | None = None) -> Any:
+    """The ONNX import's full result (``graph`` and, per ONNX value name, what it became)."""
+    from convgraph.front.onnx_import import load_model
+    from convgraph.shapes import node_shape
+
+    return load_model(path, node_shape, dims)
 
 
 def from_torch(module: Any, *inputs: Any, label: str | None = None) -> Graph:
@@ -117,7 +152,14 @@ def to_torch_source(graph: ir.Graph) -> str:
 
 
 def check(graph: ir.Graph, **kw: Any) -> Any:
-    """Validate the ONNX export on onnxruntime across sizes (see ``convgraph.validate.check``)."""
+    """Validate the ONNX export on onnxruntime across sizes (see ``convgraph.validate.check``); a
+    graph loaded from an ONNX file: that file itself, with its weights
+    (``convgraph.validate.onnx_check.check_imported``)."""
+    imported: Any = graph._memo.get(ONNX_SOURCE)
+    if imported is not None:
+        from convgraph.validate.onnx_check import check_imported
+
+        return check_imported(imported, **kw)
     from convgraph.validate import check as _check
 
     return _check(graph, **kw)

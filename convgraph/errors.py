@@ -17,14 +17,20 @@ class Loc:
 
     ``calls`` is the chain of block expansions the position lies in, innermost first: pairs of the
     block's name and the call site (``("DoubleConv", Loc("unet.cg", 52, 7))``). An error at such a
-    position names both places: ``... (in DoubleConv, called at unet.cg:52:7)``."""
+    position names both places: ``... (in DoubleConv, called at unet.cg:52:7)``.
+
+    In an imported ONNX model, ``node`` (``"NAME (OpType)"``) replaces line and column:
+    ``FILE:node NAME (OpType)``."""
 
     file: str = "<string>"
     line: int = 0
     col: int = 0
     calls: tuple[tuple[str, Loc], ...] = ()
+    node: str = ""
 
     def __str__(self) -> str:
+        if self.node:
+            return f"{self.file}:node {self.node}"
         return f"{self.file}:{self.line}:{self.col}"
 
     def trail(self) -> str:
@@ -65,7 +71,7 @@ class ConvGraphError(Exception):
 
     def at(self, loc: Loc) -> ConvGraphError:
         """The same error, re-anchored at ``loc`` when it has no position yet."""
-        if self.loc is NOWHERE or self.loc.line == 0:
+        if self.loc is NOWHERE or (self.loc.line == 0 and not self.loc.node):
             return type(self)(self.message, loc, self.hints)
         return self
 

@@ -170,6 +170,17 @@ def test_fifo_and_devices_as_input_are_refused_at_once(capsys, tmp_path):
         assert rc == 2 and "cannot read" in one_error_line(err, f"{path}:0:0: error: ")
 
 
+def test_fifo_and_devices_named_onnx_are_refused_at_once(capsys, tmp_path):
+    """The ONNX front end reads the same way: a .onnx name does not make /dev/zero readable."""
+    fifo = tmp_path / "in.onnx"
+    os.mkfifo(fifo)
+    zero = tmp_path / "zero.onnx"
+    zero.symlink_to("/dev/zero")
+    for path in (str(fifo), str(zero)):
+        rc, _, err = run(capsys, "shapes", path, seconds=5)
+        assert rc == 2 and "cannot read" in one_error_line(err, f"{path}:0:0: error: ")
+
+
 def test_input_larger_than_the_limit_is_read_only_up_to_it(tmp_path, monkeypatch):
     from convgraph.front import dsl
 

@@ -32,6 +32,7 @@ COMMANDS = {
     "animate": ("convgraph.cli.animate", "cli_animate"),
     "torch": ("convgraph.cli.torch", "cli_torch"),
     "summary": ("convgraph.cli.summary", "cli_summary"),
+    "annotate": ("convgraph.cli.annotate", "cli_annotate"),
 }
 
 
@@ -80,14 +81,21 @@ def load_input(args: argparse.Namespace) -> Graph:
                                  Loc(args.file, 0, 0))
         return load_python(args.file, dims)
     from convgraph.api import load
+    from convgraph.front.onnx_import import parse_dims as onnx_dims
 
-    return load(args.file)
+    return load(args.file, onnx_dims(getattr(args, "dims", None)) or None)  # an ONNX model takes --dims too
 
 
-PY_HELP = ("a .cg file (parsed, never executed), or path/to/model.py:ClassName: a PyTorch module, which "
+#: the loader of every verb's FILE (.cg, ONNX model, or model.py:ClassName)
+load_arg = load_input
+
+
+PY_HELP = ("a .cg file (parsed, never executed), an ONNX model (told apart by content), or "
+           "path/to/model.py:ClassName: a PyTorch module, which "
            "convgraph IMPORTS AND RUNS (the file's code executes, then ClassName() is built and traced "
            "with torch.fx; needs torch and --dims)")
-DIMS_HELP = "input dims of a Python module, one per forward input: x=N,3,H,W"
+DIMS_HELP = ("input dims of a Python module, one per forward input, or of an ONNX model's input by name "
+             "(the exporter's names replaced, fixed sizes made symbolic): x=N,3,H,W")
 
 
 def _clip(text: str, limit: int = 60) -> str:
@@ -182,6 +190,11 @@ VERBS = {
                 "  convgraph summary models/resnet18.cg --at N=1 --at H=224 --at W=224\n"
                 "  convgraph summary models/unet.cg --plot unet_cost.png\n"
                 "  convgraph summary model.py:Net --dims x=N,3,H,W"),
+    "annotate": ("write an ONNX model's exact dims, constraints and valid sizes into it",
+                 "Every feature map gets a value_info with its exact dims (the formulas export writes); the\n"
+                 "constraints and valid sizes go into metadata_props under export's keys. Nodes and weights\n"
+                 "are untouched, external data stays external, the write is atomic.\n\n"
+                 "example:\n  convgraph annotate unet.onnx -o unet_annotated.onnx --dims x=N,3,H,W"),
     "animate": ("animated convolution arithmetic for one layer",
                 "example:\n  convgraph animate \"Conv2d(1, 1, 3, stride=2)\" --input 5x7 -o conv.gif\n"
                 "  convgraph animate models/unet.cg --layer enc1_conv1 --at H=16 --at W=16 -o layer.gif"),
@@ -254,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     _weights(e)
 
     c = _sub(sub, "check")
-    _file(c)
+    _py_file(c)
     _at(c, "check at these sizes only (symbols left out are chosen by the solver)")
     c.add_argument("--sizes", type=int, default=6, metavar="K",
                    help="how many size assignments the solver picks (default 6)")
@@ -262,6 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="onnxruntime execution provider(s) to run on (default cpu)")
     _json(c, "the report")
     _weights(c)
+
+    n = _sub(sub, "annotate")
+    n.add_argument("file", help="the ONNX model")
+    n.add_argument("--dims", action="append", metavar="INPUT=D0,D1,...", help=DIMS_HELP)
+    n.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="the annotated model to write")
 
     a = _sub(sub, "animate")
     a.add_argument("target", help='a layer, e.g. "Conv2d(1, 1, 3)", or a .cg file')

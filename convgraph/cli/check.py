@@ -5,10 +5,9 @@ import argparse
 import json
 import sys
 
-from convgraph.api import load
-from convgraph.cli._main import check_at, parse_at
+from convgraph.api import ONNX_SOURCE, check
+from convgraph.cli._main import check_at, load_arg, parse_at
 from convgraph.errors import ConvGraphError, Loc
-from convgraph.validate import check
 
 #: column widths of the streamed table (a wider cell pushes the rest of its row right)
 WIDTHS = (22, 8, 10, 20, 12, 14, 9, 0)
@@ -23,10 +22,11 @@ def cli_check(args: argparse.Namespace) -> int:
     if args.sizes < 1:
         raise ConvGraphError(f"--sizes takes a positive count, got {args.sizes}", Loc("<command line>", 0, 0))
     sizes = parse_at(args.at)
-    graph = load(args.file)
+    graph = load_arg(args)
     check_at(graph, sizes)
     providers = {"cpu": ("cpu",), "cuda": ("cuda",), "all": ("cpu", "cuda")}[args.provider]
-    print(f"check: exporting {args.file} and choosing up to {args.sizes} sizes ...", file=sys.stderr, flush=True)
+    what = "running" if graph._memo.get(ONNX_SOURCE) is not None else "exporting"  # an ONNX model runs as is
+    print(f"check: {what} {args.file} and choosing up to {args.sizes} sizes ...", file=sys.stderr, flush=True)
     stream = None
     if not args.json:
         started: list[bool] = []
@@ -38,6 +38,8 @@ def cli_check(args: argparse.Namespace) -> int:
             for row in result_rows(r):
                 print(format_row(row, WIDTHS), flush=True)
 
+    if args.weights and graph._memo.get(ONNX_SOURCE) is not None:
+        raise ConvGraphError("--weights: an ONNX model carries its own weights", Loc("<command line>", 0, 0))
     report = check(graph, sizes=sizes or None, providers=providers, seed=args.seed, weights=args.weights,
                    count=args.sizes, on_result=stream)
     if args.json:

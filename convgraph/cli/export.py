@@ -5,6 +5,7 @@ import argparse
 import os
 import sys
 
+from convgraph.api import file_weights
 from convgraph.cli._main import check_at, load_input, parse_at
 from convgraph.export import export_model
 from convgraph.solve import solve
@@ -20,15 +21,17 @@ def cli_export(args: argparse.Namespace) -> int:
     if err is not None:
         raise err
     before = _identity(args.output)
+    params = file_weights(graph, {"weights": args.weights}).get("params")  # an ONNX model: its own weights
     try:
-        model = export_model(graph, args.output, args.opset, sizes, seed=args.seed, weights=args.weights)
+        model = export_model(graph, args.output, args.opset, sizes, params=params, seed=args.seed,
+                             weights=args.weights)
     except KeyboardInterrupt:
         # the model is installed by one rename: a new file at OUT means the interrupt came after it
         if _identity(args.output) not in (before, None):
             print(f"convgraph: interrupted after {args.output} was written (it is complete)", file=sys.stderr)
             return 130
         raise
-    if args.weights is None:  # after the export: an error is the first line of stderr, never a note
+    if args.weights is None and params is None:  # after the export: an error is the first line of stderr, never a note
         print(f"note: no --weights given: the weights are random (PyTorch's default initialisation, "
               f"--seed {args.seed})", file=sys.stderr)
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))

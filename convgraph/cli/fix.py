@@ -12,11 +12,11 @@ import argparse
 import ast
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 
 from convgraph.api import parse
 from convgraph.errors import ConvGraphError, Loc
+from convgraph.export._paths import check_destination, write_atomic
 from convgraph.solve import solve
 from convgraph.solve._edits import Edit, best_per_skip
 
@@ -62,18 +62,7 @@ def _refuse_same(src: str, out: str) -> None:
 
 
 def _write_atomic(path: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".convgraph-fix-", suffix=".cg", dir=folder)
-    except OSError as e:
-        raise ConvGraphError(f"cannot write {path}: {e.strerror or e}", Loc("<command line>", 0, 0)) from e
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as e:
-        os.unlink(tmp)
-        raise ConvGraphError(f"cannot write {path}: {e.strerror or e}", Loc("<command line>", 0, 0)) from e
+    write_atomic(check_destination(path), text.encode("utf-8"))
 
 
 # --------------------------------------------------------------------------------------------

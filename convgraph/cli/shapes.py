@@ -42,7 +42,8 @@ def _condition(c: Constraint, sizes: Mapping[str, int]) -> str:
 
 def shapes_json(graph: Graph, res: ShapeResult, sizes: Mapping[str, int], valid: dict | None) -> dict:
     shape = lambda n: [_dim_at(d, sizes) for d in res.values[n]]  # noqa: E731
-    values: list[dict] = [{"name": n.name, "op": _op_label(n), "line": n.loc.line, "shape": shape(n.name)}
+    values: list[dict] = [{"name": n.name, "op": _op_label(n), "line": n.loc.line, "shape": shape(n.name),
+                           **({"node": n.loc.node} if n.loc.node else {})}
                           for n in graph.nodes]
     out = {
         "file": graph.filename,
@@ -50,7 +51,8 @@ def shapes_json(graph: Graph, res: ShapeResult, sizes: Mapping[str, int], valid:
         "outputs": {n: shape(n) for n in graph.outputs},
         "values": values,
         "constraints": [{"layer": c.where, "line": c.loc.line, "condition": _condition(c, sizes),
-                         "rule": c.rule, "formula": c.condition(), "kind": c.kind}
+                         "rule": c.rule, "formula": c.condition(), "kind": c.kind,
+                         **({"node": c.loc.node} if c.loc.node else {})}
                         for c in res.constraints],
     }
     if sizes:
@@ -85,9 +87,10 @@ def shapes_text(graph: Graph, res: ShapeResult, sizes: Mapping[str, int], valid:
     out = []
     if graph.doc:
         out += [graph.doc.strip().splitlines()[0], ""]
-    rows = [[v["name"], v["op"], str(v["line"]), "(" + ", ".join(map(str, v.get("shape_on_valid", v["shape"]))) + ")"]
-            for v in data["values"]]
-    out.append(_table(rows, ["value", "op", "line", "shape"]))
+    onnx = any("node" in v for v in data["values"])  # imported: the ONNX node, not a line
+    rows = [[v["name"], v["op"], v.get("node", "-") if onnx else str(v["line"]),
+             "(" + ", ".join(map(str, v.get("shape_on_valid", v["shape"]))) + ")"] for v in data["values"]]
+    out.append(_table(rows, ["value", "op", "node" if onnx else "line", "shape"]))
     if any("shape_on_valid" in v for v in data["values"]):
         out.append("(shapes simplified on the valid sizes below; --json keeps the general formulas)")
     out.append("")
@@ -97,7 +100,8 @@ def shapes_text(graph: Graph, res: ShapeResult, sizes: Mapping[str, int], valid:
         out += ["", "constraints:"]
         for c in data["constraints"]:
             extra = "" if c["condition"] == c["formula"] else f"   [{c['formula']}]"
-            out.append(f"  line {c['line']}: {c['layer']}: {c['rule']}: {c['condition']}{extra}")
+            at = f"node {c['node']}" if c.get("node") else f"line {c['line']}"
+            out.append(f"  {at}: {c['layer']}: {c['rule']}: {c['condition']}{extra}")
     if valid is not None:
         from convgraph.solve import solve
         from convgraph.solve._report import valid_lines

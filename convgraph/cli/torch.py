@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 
 from convgraph.api import load, to_torch_source
-from convgraph.errors import ConvGraphError, Loc
+from convgraph.export._paths import check_destination
+from convgraph.export._paths import write_atomic as _write
 
 
 def write_atomic(path: str, text: str) -> None:
@@ -16,19 +15,8 @@ def write_atomic(path: str, text: str) -> None:
 
 
 def write_atomic_bytes(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` in one step (a temporary file renamed over it)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".convgraph-", suffix=".tmp")
-    except OSError as e:
-        raise ConvGraphError(f"cannot write {path}: {e.strerror}", Loc(path, 0, 0)) from e
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError as e:
-        os.unlink(tmp)
-        raise ConvGraphError(f"cannot write {path}: {e.strerror}", Loc(path, 0, 0)) from e
+    """Write ``data`` to ``path`` atomically; a device, FIFO or directory is refused first."""
+    _write(check_destination(path), data)
 
 
 def cli_torch(args: argparse.Namespace) -> int:

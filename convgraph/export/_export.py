@@ -27,7 +27,6 @@ input and Resize axes from 18).
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
 import json
@@ -49,7 +48,12 @@ from convgraph import ir
 from convgraph._version import __version__
 from convgraph.errors import ConvGraphError, ExportError, Loc, ShapeError, one_line
 from convgraph.export._emit import BASE_OPSET, Builder, emit_nodes, requirement
-from convgraph.export._paths import check_destination
+from convgraph.export._paths import (
+    _file_mode,
+    _remove,
+    _write_atomic,
+    check_destination,
+)
 from convgraph.export._wire import float32, model_chunks, tensor_header
 from convgraph.export.weights import check_param_budget, resolve_params
 from convgraph.shapes import infer
@@ -253,21 +257,30 @@ def _build(plan: Plan) -> Built:
 def _metadata(plan: Plan) -> dict[str, str]:
     """convgraph version, the docstring, the inputs, the constraints on the input sizes (and the
     solver's valid size sets where the solver is available)."""
-    res = infer(plan.source)
+    return graph_metadata(plan.source, {n.name: plan.values[n.name] for n in plan.graph.inputs}, plan.sizes,
+                          {n.name: plan.values[n.name] for n in plan.graph.nodes})
+
+
+def graph_metadata(source: ir.Graph, inputs: Mapping[str, tuple], sizes: Mapping[str, int] | None = None,
+                   formulas: Mapping[str, tuple] | None = None) -> dict[str, str]:
+    """The ``metadata_props`` convgraph writes (export and annotate): version, source, input dims,
+    constraints (an imported model's name their node), doc, baked sizes, the solver's valid sets."""
+    res = infer(source)
     meta = {
         "convgraph.version": __version__,
-        "convgraph.source": os.path.basename(plan.source.filename),
-        "convgraph.inputs": json.dumps({n.name: _onnx_dims(plan.values[n.name]) for n in plan.graph.inputs}),
+        "convgraph.source": os.path.basename(source.filename),
+        "convgraph.inputs": json.dumps({k: _onnx_dims(v) for k, v in inputs.items()}),
         "convgraph.constraints": json.dumps([
-            {"where": c.where, "line": c.loc.line, "rule": c.rule, "condition": c.condition()}
+            {"where": c.where, "line": c.loc.line, "rule": c.rule, "condition": c.condition(),
+             **({"node": c.loc.node} if c.loc.node else {})}
             for c in res.constraints]),
     }
-    meta["convgraph.formulas"] = json.dumps({n.name: _onnx_dims(plan.values[n.name]) for n in plan.graph.nodes})
-    if plan.source.doc:
-        meta["convgraph.doc"] = plan.source.doc
-    if plan.sizes:
-        meta["convgraph.sizes"] = json.dumps(plan.sizes)
-    meta.update(_solver_metadata(plan.source))
+    meta["convgraph.formulas"] = json.dumps({k: _onnx_dims(v) for k, v in (formulas or {}).items()})
+    if source.doc:
+        meta["convgraph.doc"] = source.doc
+    if sizes:
+        meta["convgraph.sizes"] = json.dumps(dict(sizes))
+    meta.update(_solver_metadata(source))
     return meta
 
 
@@ -510,38 +523,6 @@ def _loc(path: str) -> Loc:
     return Loc(path, 0, 0)
 
 
-def _file_mode(path: str) -> int:
-    """Keep an existing file's permissions; a new file gets 0o666 minus the umask."""
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except OSError:
-        mask = os.umask(0)
-        os.umask(mask)
-        return 0o666 & ~mask
-
-
-def _write_atomic(path: str, chunks: Iterable[bytes | memoryview]) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    mode = _file_mode(path)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    except OSError as e:
-        raise ExportError(f"cannot write '{path}': {e.strerror or e}", _loc(path)) from e
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException as e:
-        _remove(tmp)
-        if isinstance(e, OSError):
-            raise ExportError(f"cannot write '{path}': {e.strerror or e}", _loc(path)) from e
-        raise
-
-
 def _write_external(model: onnx.ModelProto, path: str) -> None:
     """Model + weights file, the pair installed atomically: the weights go to ``OUT.data``, or when
     the model installed at ``OUT`` uses that name, to ``OUT.<hash>.data`` (named by their content),
@@ -593,6 +574,3 @@ def _external_files(path: str, base: str) -> set[str]:
     return {n for n in names if re.fullmatch(re.escape(base) + r"(\.[0-9a-f]{16})?\.data", n)}
 
 
-def _remove(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)

@@ -525,14 +525,15 @@ LAYER_RULES: dict[type, Callable] = {
 
 
 def _same_dims(ctx: _Ctx, shapes: list[Shape], skip: int | None, what: str) -> None:
-    first = shapes[0]
-    for other in shapes[1:]:
+    first, names = shapes[0], ctx.at.inputs
+    for i, other in enumerate(shapes[1:], start=1):
         if len(other) != len(first):
             raise ctx.fail(f"{what}: ranks differ: {len(first)}-D vs {len(other)}-D")
+        pair = f" of '{names[0]}' and '{names[i]}'" if len(names) > i else ""
         for j, (a, b) in enumerate(zip(first, other)):
             if j != skip:
                 lab = _axis_label(first, j)
-                ctx.require(a, "==", b, f"{lab} sizes must be equal", kind="merge", axis=lab)
+                ctx.require(a, "==", b, f"{lab} sizes{pair} must be equal", kind="merge", axis=lab)
 
 
 def _cat(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
@@ -802,6 +803,17 @@ def _input(ctx: _Ctx, node: Node) -> Shape:
         else:
             out.append(d)
     return tuple(out)
+
+
+def node_shape(node: Node, inputs: list[Shape], filename: str = "<string>") -> Shape:
+    """The dims of one node's value from its inputs' dims (a front end that needs shapes while
+    it builds, such as ONNX import, is handed this); constant violations raise as in ``infer``."""
+    ctx = _Ctx(Graph((), (), filename))
+    if node.op == "layer":
+        return ctx.layer(node, inputs[0])
+    if node.op == "input":
+        return ctx.input(node)
+    return ctx.merge(node, inputs)
 
 
 def infer(graph: Graph) -> ShapeResult:

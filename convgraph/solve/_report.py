@@ -469,6 +469,9 @@ def _fix_lines(sol: Solution) -> list[str]:
     for f in sol.skip_fixes:
         lines.setdefault(f.value, []).append(f)
     out = []
+    if (sol.skip_fixes or sol.fixes) and any(n.loc.node for n in sol.graph.nodes):
+        return ["  (fixes are edits of a .cg file; this graph was imported from ONNX: change the model that "
+                "exported it, at the node named above)"]
     for fs in lines.values():
         alt = "".join(f"; or {f.edit}" for f in fs[1:3])
         out.append(f"  line {fs[0].line}, {fs[0].where}: {fs[0].edit}{alt}")
@@ -507,7 +510,8 @@ def to_text(sol: Solution, near: Mapping[str, int]) -> str:
         out += [f"  line {cp.constraint.loc.line}: {cp.message}" for cp in coupled]
     out += ["", "merge points:" if sol.merges else "merge points: none"]
     for m in sol.merges:
-        out.append(f"  {m.verdict:<8} line {m.line}: {m.message}")
+        at = f"node {m.constraint.loc.node}" if m.constraint.loc.node else f"line {m.line}"
+        out.append(f"  {m.verdict:<8} {at}: {m.message}")
     fixes = _fix_lines(sol)
     if fixes:
         out += ["", "fixes (each verified on the edited graph; `convgraph fix` applies the first of each line):",

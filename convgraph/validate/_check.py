@@ -586,7 +586,7 @@ def run_torch(graph: ir.Graph, inputs: Mapping[str, np.ndarray], params: Mapping
 # --------------------------------------------------------------------------------------------
 
 
-def _sessions(model_bytes: bytes, providers: Sequence[str], loc: Loc) -> tuple[list, list[str]]:
+def _sessions(model_bytes: bytes | str, providers: Sequence[str], loc: Loc) -> tuple[list, list[str]]:
     """One InferenceSession per available provider (asked name, session); notes for the others.
     Asking only for providers that are unavailable is a user error."""
     import onnxruntime as ort
@@ -689,12 +689,13 @@ def _progress(total: int, progress: bool | None) -> Any:
 def check(graph: ir.Graph, sizes: Sizes = None, providers: Sequence[str] = ("cpu",),
           params: Mapping[str, np.ndarray] | None = None, seed: int = 0, progress: bool | None = None,
           weights: str | None = None, count: int = 6, opset: int | None = None,
-          on_result: Callable[[SizeCheck], None] | None = None) -> CheckReport:
+          on_result: Callable[[SizeCheck], None] | None = None, model_path: str | None = None) -> CheckReport:
     """Validate the dynamic ONNX export of ``graph`` on onnxruntime at several input sizes (see the
     module docstring). ``providers``: any of 'cpu', 'cuda'. ``progress``: None shows a tqdm bar on
     a terminal for long runs (it names the size running and stays on screen). ``on_result`` is
     called with each run's result as soon as it is known (the CLI streams its table so). Raises
-    ConvGraphError on user errors (bad sizes, no provider, no valid size)."""
+    ConvGraphError on user errors (bad sizes, no provider, no valid size). ``model_path`` runs that
+    ONNX file instead of the export (a model imported from it, ``params`` its weights)."""
     from convgraph.export import to_onnx
     from convgraph.export.weights import resolve_params
     from convgraph.validate.reference import run as reference_run
@@ -705,8 +706,14 @@ def check(graph: ir.Graph, sizes: Sizes = None, providers: Sequence[str] = ("cpu
     envs = clock.timed("sizes", choose_sizes, graph, sizes, count)
     for env in envs:
         _check_memory(graph, env)
-    model = clock.timed("export", lambda: to_onnx(graph, opset=opset, params=params))
-    sessions, notes = clock.timed("onnxruntime", _sessions, model.SerializeToString(), tuple(providers), _loc(graph))
+    if model_path is None:
+        model = clock.timed("export", lambda: to_onnx(graph, opset=opset, params=params))
+        source: bytes | str = model.SerializeToString()
+    else:
+        import onnx
+
+        model, source = onnx.load(model_path, load_external_data=False), model_path
+    sessions, notes = clock.timed("onnxruntime", _sessions, source, tuple(providers), _loc(graph))
     torch = _import_torch()
     if torch is None:
         notes.append("torch is not installed: values compared with the numpy reference only")
