@@ -2,7 +2,8 @@
 
 >>> from convgraph.ir import Conv
 >>> from convgraph.animate._geometry import geometry
->>> g = geometry(Conv("Conv1d", 1, 1, 1, (4,), (1,), ((2, 2),), (1,)), (5,))
+>>> g = geometry(Conv(type_name="Conv1d", nd=1, in_channels=1, out_channels=1, kernel_size=(4,), stride=(1,),
+...                      padding=((2, 2),), dilation=(1,)), (5,))
 >>> formula_lines(g)
 ['o = ⌊(i + 2p − d(k−1) − 1)/s⌋ + 1 = ⌊(5 + 4 − 3 − 1)/1⌋ + 1 = 6']
 """

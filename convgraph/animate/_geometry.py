@@ -264,7 +264,8 @@ def geometry(spec: LayerSpec, in_sizes: tuple[int, ...], scatter: bool = False,
     """The animation geometry of ``spec`` on spatial input sizes ``in_sizes``.
 
     >>> from convgraph.ir import Conv
-    >>> g = geometry(Conv("Conv1d", 1, 1, 1, (3,), (1,), ((1, 1),), (1,)), (5,))
+    >>> g = geometry(Conv(type_name="Conv1d", nd=1, in_channels=1, out_channels=1, kernel_size=(3,), stride=(1,),
+    ...                      padding=((1, 1),), dilation=(1,)), (5,))
     >>> g.out_sizes, sorted(g.frame((0,)).cells)
     ((5,), [(0,), (1,)])
     """

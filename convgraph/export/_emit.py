@@ -739,7 +739,8 @@ def _interp_like(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
     v, like = node.inputs
     n = node.name
     sizes = b.op("Concat", [b.shape(v, f"{n}/nc", 0, 2), b.shape(like, f"{n}/hw", 2)], f"{n}/sizes", axis=0)
-    spec = ir.Upsample("Upsample", 1, None, ir.upsample_mode(node.attr("mode")), node.attr("align_corners"))
+    spec = ir.Upsample(type_name="Upsample", size=1, scale_factor=None, mode=ir.upsample_mode(node.attr("mode")),
+                       align_corners=node.attr("align_corners"))
     b.op("Resize", [v, "", "", sizes], n, n, **_resize_attrs(spec))
 
 

@@ -3,7 +3,8 @@ forward expression of a node op (``OP_SOURCE``) and the helpers written into the
 (``HELPERS``: asymmetric conv pads, centre crop, pad to another value's size). Read by
 ``torch_source``, which writes the file.
 
->>> layer_source(ir.Conv("Conv2d", 2, 3, 8, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1))).expr
+>>> layer_source(ir.Conv(type_name="Conv2d", nd=2, in_channels=3, out_channels=8, kernel_size=(3, 3), stride=(1, 1),
+...                      padding=((1, 1), (1, 1)), dilation=(1, 1))).expr
 'nn.Conv2d(3, 8, kernel_size=(3, 3), padding=(1, 1))'
 """
 from __future__ import annotations

@@ -35,7 +35,7 @@ Pads = tuple[tuple[int, int], ...]  # (begin, end) per spatial axis
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Conv:
     """Conv1d/2d/3d. ``padding`` is explicit (begin, end) per axis, applied with ``padding_mode``."""
 
@@ -56,7 +56,7 @@ class Conv:
         return (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ConvTranspose:
     """ConvTranspose1d/2d/3d: full transposed conv, + output_padding at the end, cropped by padding."""
 
@@ -77,7 +77,7 @@ class ConvTranspose:
         return (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Pool:
     """MaxPool/AvgPool 1d/2d/3d. ``mode`` is 'max' or 'avg'; AvgPool has dilation 1."""
 
@@ -93,7 +93,7 @@ class Pool:
     divisor_override: int | None = None  # AvgPool: every window's sum is divided by this instead
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AdaptiveAvgPool:
     """AdaptiveAvgPool1d/2d/3d; ``None`` in output_size keeps that axis' input size."""
 
@@ -102,7 +102,7 @@ class AdaptiveAvgPool:
     output_size: tuple[int | None, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AdaptiveMaxPool:
     """AdaptiveMaxPool1d/2d/3d: bins as AdaptiveAvgPool's, the maximum of each bin."""
 
@@ -111,7 +111,7 @@ class AdaptiveMaxPool:
     output_size: tuple[int | None, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Pad:
     """ZeroPad/ConstantPad/ReflectionPad/ReplicationPad/CircularPad 1d/2d/3d and ``F.pad``.
 
@@ -127,7 +127,7 @@ class Pad:
     value: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PixelShuffle:
     """PixelShuffle (``upscale=True``) and PixelUnshuffle on (N, C, H, W):
     shuffle (N, C*r*r, H, W) -> (N, C, H*r, W*r); unshuffle the inverse (H and W divisible by r)."""
@@ -137,7 +137,7 @@ class PixelShuffle:
     upscale: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Upsample:
     """nn.Upsample. Exactly one of size / scale_factor is set, each a per-axis tuple or a scalar
     (scalar: the same for every spatial axis; the rank is known only when it is applied)."""
@@ -160,7 +160,7 @@ class Upsample:
         return sf if isinstance(sf, tuple) else (float(sf),) * nd
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BatchNorm:
     type_name: str
     nd: int
@@ -171,7 +171,7 @@ class BatchNorm:
     track_running_stats: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class InstanceNorm:
     """InstanceNorm1d/2d/3d: each (sample, channel) normalised over its spatial elements with its
     own mean and biased variance -- unless ``track_running_stats`` (inference then uses the running
@@ -190,7 +190,7 @@ class InstanceNorm:
         return not self.track_running_stats
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GroupNorm:
     """GroupNorm: the channels in ``num_groups`` groups, each (sample, group) normalised over its
     channels and spatial elements; per-channel affine weight and bias."""
@@ -202,7 +202,7 @@ class GroupNorm:
     affine: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PReLU:
     """PReLU: ``max(0, x) + a*min(0, x)`` with a learnt ``weight`` of ``num_parameters`` slopes
     (1: shared; else one per channel, dim 1)."""
@@ -212,7 +212,7 @@ class PReLU:
     init: float = 0.25
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Softmax:
     """Softmax / LogSoftmax over ``dim`` (None: torch's legacy choice, dim 1 unless the value
     is 0-, 1- or 3-D, then dim 0)."""
@@ -222,7 +222,7 @@ class Softmax:
     log: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Elementwise:
     """Shape-preserving, parameter-free: activations, Identity, Dropout (identity at inference).
 
@@ -244,14 +244,14 @@ class Elementwise:
         return float(v)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Flatten:
     type_name: str = "Flatten"
     start_dim: int = 1
     end_dim: int = -1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Unflatten:
     """nn.Unflatten: dim ``dim`` becomes ``sizes`` (ints >= 1, at most one -1: the rest of the dim)."""
 
@@ -260,7 +260,7 @@ class Unflatten:
     sizes: tuple[int, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Linear:
     type_name: str
     in_features: int

@@ -9,7 +9,8 @@ taps and one grouped matrix product (BLAS); a U-Net forward at 256x256 takes und
 >>> from convgraph.errors import Loc
 >>> x = ir.Node("x", "input", (), Loc(), dims=(1, 1, 4))
 >>> p = ir.Node("p", "layer", ("x",), Loc(), layer_name="p",
-...             layer=ir.Pool("MaxPool1d", 1, "max", (2,), (3,), (1,), (1,), ceil_mode=True))
+...             layer=ir.Pool(type_name="MaxPool1d", nd=1, mode="max", kernel_size=(2,), stride=(3,), padding=(1,),
+...                           dilation=(1,), ceil_mode=True))
 >>> run(ir.Graph((x, p), ("p",)), {"x": np.array([[[1.0, 2, 3, 4]]])}, {})["p"]
 array([[[1., 4.]]])
 
@@ -420,7 +421,8 @@ def _instance_norm(spec: ir.InstanceNorm, x: np.ndarray, params: Params) -> np.n
     """Each (sample, channel) over its spatial elements; with running statistics (inference with
     track_running_stats) exactly BatchNorm's inference formula."""
     if not spec.uses_input_stats:
-        bn = ir.BatchNorm(spec.type_name, spec.nd, spec.num_features, spec.eps, spec.momentum, spec.affine, True)
+        bn = ir.BatchNorm(type_name=spec.type_name, nd=spec.nd, num_features=spec.num_features, eps=spec.eps,
+                          momentum=spec.momentum, affine=spec.affine, track_running_stats=True)
         return _batch_norm(bn, x, params)
     return _affine(_normalise(x, tuple(range(2, x.ndim)), spec.eps), params)
 
@@ -574,14 +576,15 @@ def _layer_params(node: ir.Node, params: Params, dtype: DTypeLike) -> Params:
 def _pad_like(node: ir.Node, v: np.ndarray, like: np.ndarray) -> np.ndarray:
     """Pad v's spatial axes to like's: ``(w - v)//2`` at the start, the rest at the end."""
     pads = tuple(((b - a) // 2, (b - a) - (b - a) // 2) for a, b in zip(v.shape[2:], like.shape[2:]))
-    spec = ir.Pad("pad", 0, pads, str(node.attr("mode", "constant")), float(node.attr("value", 0.0)))
+    spec = ir.Pad(type_name="pad", nd=0, padding=pads, mode=str(node.attr("mode", "constant")),
+                  value=float(node.attr("value", 0.0)))
     return _pad_layer(spec, v, {})
 
 
 def _interp_like(node: ir.Node, v: np.ndarray, like: np.ndarray) -> np.ndarray:
     """``F.interpolate(v, size=like.shape[2:], mode, align_corners)``."""
-    spec = ir.Upsample("Upsample", tuple(like.shape[2:]), None, ir.upsample_mode(node.attr("mode")),
-                       node.attr("align_corners"))
+    spec = ir.Upsample(type_name="Upsample", size=tuple(like.shape[2:]), scale_factor=None,
+                       mode=ir.upsample_mode(node.attr("mode")), align_corners=node.attr("align_corners"))
     return _upsample(spec, v, {})
 
 
