@@ -63,7 +63,8 @@ def conv_transpose_specs(draw):
         for lst, v in zip((sizes, ks, ss, ds, ps, ops), (i, k, s, d, p, op)):
             lst.append(v)
     spec = ConvTranspose(type_name=f"ConvTranspose{nd}d", nd=nd, in_channels=1, out_channels=1, kernel_size=tuple(ks),
-                         stride=tuple(ss), padding=tuple(ps), output_padding=tuple(ops), dilation=tuple(ds))
+                         stride=tuple(ss), padding=tuple((q, q) for q in ps), output_padding=tuple(ops),
+                         dilation=tuple(ds))
     return spec, tuple(sizes)
 
 
@@ -80,8 +81,8 @@ def pool_specs(draw):
         for lst, v in zip((sizes, ks, ss, ds, ps), (i, k, s, d, p)):
             lst.append(v)
     name = f"{'Max' if mode == 'max' else 'Avg'}Pool{nd}d"
-    spec = Pool(type_name=name, nd=nd, mode=mode, kernel_size=tuple(ks), stride=tuple(ss), padding=tuple(ps),
-                dilation=tuple(ds), ceil_mode=ceil)
+    spec = Pool(type_name=name, nd=nd, mode=mode, kernel_size=tuple(ks), stride=tuple(ss),
+                padding=tuple((q, q) for q in ps), dilation=tuple(ds), ceil_mode=ceil)
     return spec, tuple(sizes)
 
 
@@ -242,7 +243,7 @@ def test_gif_round_trip_and_png_strip(tmp_path):
     from PIL import Image
 
     spec = ConvTranspose(type_name="ConvTranspose2d", nd=2, in_channels=1, out_channels=1, kernel_size=(3, 3),
-                         stride=(2, 1), padding=(1, 0), output_padding=(1, 0), dilation=(1, 1))
+                         stride=(2, 1), padding=((1, 1), (0, 0)), output_padding=(1, 0), dilation=(1, 1))
     gif, png = tmp_path / "t.gif", tmp_path / "t.png"
     res = animate(spec, (3, 4), str(gif))
     frames = render_frames(spec, (3, 4))
@@ -262,8 +263,8 @@ def test_caption_formula_with_values():
                 padding=((2, 2),), dilation=(1,))
     assert formula_lines(geometry(spec, (5,))) == [
         "o = ⌊(i + 2p − d(k−1) − 1)/s⌋ + 1 = ⌊(5 + 4 − 3 − 1)/1⌋ + 1 = 6"]
-    pool = Pool(type_name="MaxPool1d", nd=1, mode="max", kernel_size=(2,), stride=(3,), padding=(1,), dilation=(1,),
-                ceil_mode=True)
+    pool = Pool(type_name="MaxPool1d", nd=1, mode="max", kernel_size=(2,), stride=(3,), padding=((1, 1),),
+                dilation=(1,), ceil_mode=True)
     lines = formula_lines(geometry(pool, (4,)))
     assert lines[0].endswith("⌈(4 + 2 − 1 − 1)/3⌉ + 1 = 3") and "dropped, o = 2" in lines[1]
     asym = Conv(type_name="Conv2d", nd=2, in_channels=1, out_channels=1, kernel_size=(3, 3), stride=(1, 2),

@@ -576,7 +576,7 @@ def test_conv_transpose_positional_order_differs_from_conv():
     # in, out, kernel_size, stride, padding, output_padding, groups, bias, dilation
     spec = construct("ConvTranspose2d", (4, 6, 3, 2, 1, 1, 2, False, 3))
     assert (spec.stride, spec.padding, spec.output_padding, spec.groups, spec.bias, spec.dilation) == (
-        (2, 2), (1, 1), (1, 1), 2, False, (3, 3))
+        (2, 2), ((1, 1), (1, 1)), (1, 1), 2, False, (3, 3))
     conv = construct("Conv2d", (4, 6, 3, 2, 1, 3, 2, False))
     assert (conv.dilation, conv.groups, conv.bias) == ((3, 3), 2, False)
 

@@ -35,6 +35,12 @@ def fn(torch, name: str, nd: int):
     return getattr(torch.nn.functional, f"{name}{nd}d")
 
 
+def symmetric(pads: ir.Pads) -> tuple[int, ...]:
+    """torch's one padding per axis from (begin, end) pairs that must be equal."""
+    assert all(b == e for b, e in pads), pads
+    return tuple(b for b, _ in pads)
+
+
 def torch_pad_list(pads: ir.Pads) -> list[int]:
     """(begin, end) per axis -> F.pad's order: pairs from the last axis backwards."""
     return [p for pair in reversed(pads) for p in pair]
@@ -161,18 +167,18 @@ def conv_transpose_cases(draw):
         full = (size[-1] - 1) * s[-1] + d[-1] * (k[-1] - 1) + op[-1] + 1
         p.append(draw(st.integers(0, min(3, (full - 1) // 2))))  # output size >= 1
     spec = ir.ConvTranspose(type_name=f"ConvTranspose{nd}d", nd=nd, in_channels=cin, out_channels=cout,
-                            kernel_size=tuple(k), stride=tuple(s), padding=tuple(p), output_padding=tuple(op),
-                            dilation=tuple(d), groups=g, bias=draw(st.booleans()))
+                            kernel_size=tuple(k), stride=tuple(s), padding=tuple((q, q) for q in p),
+                            output_padding=tuple(op), dilation=tuple(d), groups=g, bias=draw(st.booleans()))
     return spec, (draw(st.integers(1, 2)), cin, *size), draw(st.integers(0, 2**31))
 
 
 @settings(max_examples=250)
 @given(conv_transpose_cases())
 @example((ir.ConvTranspose(type_name="ConvTranspose2d", nd=2, in_channels=4, out_channels=6, kernel_size=(3, 2),
-                           stride=(2, 3), padding=(1, 0), output_padding=(1, 2), dilation=(1, 1), groups=2),
+                           stride=(2, 3), padding=((1, 1), (0, 0)), output_padding=(1, 2), dilation=(1, 1), groups=2),
           (2, 4, 4, 5), 0))
 @example((ir.ConvTranspose(type_name="ConvTranspose1d", nd=1, in_channels=2, out_channels=2, kernel_size=(3,),
-                           stride=(1,), padding=(0,), output_padding=(1,), dilation=(2,)), (1, 2, 6), 1))
+                           stride=(1,), padding=((0, 0),), output_padding=(1,), dilation=(2,)), (1, 2, 6), 1))
 def test_conv_transpose_matches_torch(torch, case):
     spec, shape, seed = case
     x, w = randn(seed, *shape), randn(seed + 1, *spec.weight_shape)
@@ -180,7 +186,7 @@ def test_conv_transpose_matches_torch(torch, case):
     params = {"weight": w} if b is None else {"weight": w, "bias": b}
     expected = fn(torch, "conv_transpose", spec.nd)(
         torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b),
-        spec.stride, spec.padding, spec.output_padding, spec.groups, spec.dilation)
+        spec.stride, symmetric(spec.padding), spec.output_padding, spec.groups, spec.dilation)
     close(forward_layer(spec, x, params), expected)
 
 
@@ -208,26 +214,26 @@ def pool_cases(draw):
         if pool_len(size[-1], k[-1], s[-1], p[-1], d[-1], ceil_mode) < 1:
             size[-1] = max(size[-1], d[-1] * (k[-1] - 1) + 1)
     spec = ir.Pool(type_name=f"{mode.capitalize()}Pool{nd}d", nd=nd, mode=mode, kernel_size=tuple(k), stride=tuple(s),
-                   padding=tuple(p), dilation=tuple(d), ceil_mode=ceil_mode, count_include_pad=cip)
+                   padding=tuple((q, q) for q in p), dilation=tuple(d), ceil_mode=ceil_mode, count_include_pad=cip)
     return spec, (draw(st.integers(1, 2)), draw(st.integers(1, 3)), *size), draw(st.integers(0, 2**31))
 
 
 def torch_pool(torch, spec: ir.Pool, x: np.ndarray):
     xt = torch.from_numpy(x)
     if spec.mode == "max":
-        return fn(torch, "max_pool", spec.nd)(xt, spec.kernel_size, spec.stride, spec.padding,
+        return fn(torch, "max_pool", spec.nd)(xt, spec.kernel_size, spec.stride, symmetric(spec.padding),
                                               spec.dilation, spec.ceil_mode)
-    return fn(torch, "avg_pool", spec.nd)(xt, spec.kernel_size, spec.stride, spec.padding,
+    return fn(torch, "avg_pool", spec.nd)(xt, spec.kernel_size, spec.stride, symmetric(spec.padding),
                                           spec.ceil_mode, spec.count_include_pad)
 
 
 @settings(max_examples=250)
 @given(pool_cases())
-@example((ir.Pool(type_name="MaxPool1d", nd=1, mode="max", kernel_size=(2,), stride=(3,), padding=(1,), dilation=(1,),
-                  ceil_mode=True), (1, 1, 4), 0))
-@example((ir.Pool(type_name="AvgPool2d", nd=2, mode="avg", kernel_size=(3, 2), stride=(2, 3), padding=(1, 1),
+@example((ir.Pool(type_name="MaxPool1d", nd=1, mode="max", kernel_size=(2,), stride=(3,), padding=((1, 1),),
+                  dilation=(1,), ceil_mode=True), (1, 1, 4), 0))
+@example((ir.Pool(type_name="AvgPool2d", nd=2, mode="avg", kernel_size=(3, 2), stride=(2, 3), padding=((1, 1), (1, 1)),
                   dilation=(1, 1), ceil_mode=True, count_include_pad=True), (2, 2, 6, 7), 0))
-@example((ir.Pool(type_name="AvgPool2d", nd=2, mode="avg", kernel_size=(3, 2), stride=(2, 3), padding=(1, 1),
+@example((ir.Pool(type_name="AvgPool2d", nd=2, mode="avg", kernel_size=(3, 2), stride=(2, 3), padding=((1, 1), (1, 1)),
                   dilation=(1, 1), ceil_mode=True, count_include_pad=False), (2, 2, 5, 9), 0))
 def test_pool_matches_torch(torch, case):
     spec, shape, seed = case
@@ -239,13 +245,13 @@ def test_ceil_mode_divisors_from_the_semantics_table():
     """conv-semantics §3.1: x=[1..6], k=3, s=2, p=1, ceil -> cip [1,3,5,3], no cip [1.5,3,5,6]."""
     x = np.arange(1.0, 7.0).reshape(1, 1, 6)
     for cip, expected in ((True, [1, 3, 5, 3]), (False, [1.5, 3, 5, 6])):
-        spec = ir.Pool(type_name="AvgPool1d", nd=1, mode="avg", kernel_size=(3,), stride=(2,), padding=(1,),
+        spec = ir.Pool(type_name="AvgPool1d", nd=1, mode="avg", kernel_size=(3,), stride=(2,), padding=((1, 1),),
                        dilation=(1,), ceil_mode=True, count_include_pad=cip)
         np.testing.assert_allclose(forward_layer(spec, x, {})[0, 0], expected)
 
 
 def test_max_pool_window_of_only_padding_is_minus_inf(torch):
-    spec = ir.Pool(type_name="MaxPool2d", nd=2, mode="max", kernel_size=(2, 1), stride=(1, 1), padding=(1, 0),
+    spec = ir.Pool(type_name="MaxPool2d", nd=2, mode="max", kernel_size=(2, 1), stride=(1, 1), padding=((1, 1), (0, 0)),
                    dilation=(2, 1))
     x = randn(0, 1, 2, 1, 3)
     y = forward_layer(spec, x, {})
@@ -483,11 +489,11 @@ def unet(nd: int, base: int, levels: int, cin: int = 3) -> ir.Graph:
         c = base << lvl
         skips.append(cur)
         cur = b.layer(ir.Pool(type_name=f"MaxPool{nd}d", nd=nd, mode="max", kernel_size=(2,) * nd, stride=(2,) * nd,
-                              padding=(0,) * nd, dilation=(1,) * nd), cur)
+                              padding=((0, 0),) * nd, dilation=(1,) * nd), cur)
     cur, c = block(cur, c, 2 * c), 2 * c
     for lvl in reversed(range(levels)):
         up = ir.ConvTranspose(type_name=f"ConvTranspose{nd}d", nd=nd, in_channels=c, out_channels=c // 2,
-                              kernel_size=(2,) * nd, stride=(2,) * nd, padding=(0,) * nd, output_padding=(0,) * nd,
+                              kernel_size=(2,) * nd, stride=(2,) * nd, padding=((0, 0),) * nd, output_padding=(0,) * nd,
                               dilation=(1,) * nd)
         cur = b.op("cat", b.layer(up, cur), skips[lvl], dim=1)
         cur, c = block(cur, c, c // 2), c // 2

@@ -30,7 +30,7 @@ def conv(nd, cin, cout, k, groups=1, bias=True) -> ir.Conv:
 
 def conv_t(nd, cin, cout, k, groups=1, bias=True) -> ir.ConvTranspose:
     return ir.ConvTranspose(type_name=f"ConvTranspose{nd}d", nd=nd, in_channels=cin, out_channels=cout, kernel_size=k,
-                            stride=(2,) * nd, padding=(0,) * nd, output_padding=(0,) * nd, dilation=(1,) * nd,
+                            stride=(2,) * nd, padding=((0, 0),) * nd, output_padding=(0,) * nd, dilation=(1,) * nd,
                             groups=groups, bias=bias)
 
 
@@ -44,7 +44,7 @@ def zoo() -> ir.Graph:
         conv(2, 6, 8, (3, 5), groups=2), bn(2, 8), ir.Elementwise(type_name="ReLU"),
         conv(2, 8, 4, (1, 3), bias=False), bn(2, 4, affine=False),
         conv_t(2, 4, 6, (2, 3), groups=2), bn(2, 6, track=False),
-        ir.Pool(type_name="MaxPool2d", nd=2, mode="max", kernel_size=(2, 2), stride=(2, 2), padding=(0, 0),
+        ir.Pool(type_name="MaxPool2d", nd=2, mode="max", kernel_size=(2, 2), stride=(2, 2), padding=((0, 0), (0, 0)),
                 dilation=(1, 1)),
         ir.AdaptiveAvgPool(type_name="AdaptiveAvgPool2d", nd=2, output_size=(3, 2)), ir.Flatten(),
         ir.Linear(type_name="Linear", in_features=36, out_features=5),
@@ -84,8 +84,8 @@ def test_param_specs_in_1d_and_3d(torch, nd):
 
 def test_graph_without_parameters_has_none():
     g = sequential(ir.Elementwise(type_name="ReLU"),
-                   ir.Pool(type_name="AvgPool2d", nd=2, mode="avg", kernel_size=(2, 3), stride=(2, 3), padding=(0, 0),
-                           dilation=(1, 1)))
+                   ir.Pool(type_name="AvgPool2d", nd=2, mode="avg", kernel_size=(2, 3), stride=(2, 3),
+                           padding=((0, 0), (0, 0)), dilation=(1, 1)))
     assert param_specs(g) == {} and init_params(g) == {}
 
 

@@ -50,6 +50,7 @@ from convgraph.ir import (
     Linear,
     Pad,
     PaddingMode,
+    Pads,
     PixelShuffle,
     Pool,
     PoolMode,
@@ -241,13 +242,18 @@ def _conv_transpose(a: _Args) -> ConvTranspose:
         raise a.fail(f"output_padding {_tup(out_pad)} must be smaller than either stride {_tup(stride)} "
                      f"or dilation {_tup(dilation)} on every axis")
     return ConvTranspose(type_name=a.type_name, nd=a.nd, in_channels=cin, out_channels=cout, kernel_size=k,
-                         stride=stride, padding=padding, output_padding=out_pad, dilation=dilation, groups=groups,
-                         bias=a.flag("bias"))
+                         stride=stride, padding=_pairs(padding), output_padding=out_pad, dilation=dilation,
+                         groups=groups, bias=a.flag("bias"))
 
 
 # --------------------------------------------------------------------------------------------
 # Pooling
 # --------------------------------------------------------------------------------------------
+
+
+def _pairs(padding: tuple[int, ...]) -> Pads:
+    """torch's symmetric padding p per axis as the canonical (begin, end) = (p, p)."""
+    return tuple((p, p) for p in padding)
 
 
 def _pool_stride(a: _Args, kernel: tuple[int, ...]) -> tuple[int, ...]:
@@ -269,12 +275,12 @@ def _pool(a: _Args, mode: PoolMode) -> Pool:
     ceil_mode = a.flag("ceil_mode")
     if mode == "max":
         a.unsupported_if(a.flag("return_indices"), "return_indices=True")
-        return Pool(type_name=a.type_name, nd=a.nd, mode=mode, kernel_size=kernel, stride=stride, padding=padding,
-                    dilation=dilation, ceil_mode=ceil_mode)
+        return Pool(type_name=a.type_name, nd=a.nd, mode=mode, kernel_size=kernel, stride=stride,
+                    padding=_pairs(padding), dilation=dilation, ceil_mode=ceil_mode)
     divisor = None if a.values.get("divisor_override") is None else a.int_("divisor_override")
     if divisor == 0:
         raise a.fail("divisor_override must not be zero")
-    return Pool(type_name=a.type_name, nd=a.nd, mode=mode, kernel_size=kernel, stride=stride, padding=padding,
+    return Pool(type_name=a.type_name, nd=a.nd, mode=mode, kernel_size=kernel, stride=stride, padding=_pairs(padding),
                 dilation=dilation, ceil_mode=ceil_mode, count_include_pad=a.flag("count_include_pad"),
                 divisor_override=divisor)
 

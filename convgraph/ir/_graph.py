@@ -58,7 +58,8 @@ class Conv:
 
 @dataclass(frozen=True, kw_only=True)
 class ConvTranspose:
-    """ConvTranspose1d/2d/3d: full transposed conv, + output_padding at the end, cropped by padding."""
+    """ConvTranspose1d/2d/3d: full transposed conv, + output_padding at the end, then ``padding``
+    (begin, end) per axis cropped off (torch's symmetric p is (p, p))."""
 
     type_name: str
     nd: int
@@ -66,7 +67,7 @@ class ConvTranspose:
     out_channels: int
     kernel_size: Ints
     stride: Ints
-    padding: Ints
+    padding: Pads
     output_padding: Ints
     dilation: Ints
     groups: int = 1
@@ -79,14 +80,15 @@ class ConvTranspose:
 
 @dataclass(frozen=True, kw_only=True)
 class Pool:
-    """MaxPool/AvgPool 1d/2d/3d. ``mode`` is 'max' or 'avg'; AvgPool has dilation 1."""
+    """MaxPool/AvgPool 1d/2d/3d. ``mode`` is 'max' or 'avg'; AvgPool has dilation 1.
+    ``padding`` is (begin, end) per axis (torch's symmetric p is (p, p))."""
 
     type_name: str
     nd: int
     mode: PoolMode
     kernel_size: Ints
     stride: Ints
-    padding: Ints
+    padding: Pads
     dilation: Ints
     ceil_mode: bool = False
     count_include_pad: bool = True
