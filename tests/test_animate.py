@@ -48,7 +48,8 @@ def conv_specs(draw):
         assume(all(max(p) < i for p, i in zip(ps, sizes)))
     if mode == "circular":
         assume(all(max(p) <= i for p, i in zip(ps, sizes)))
-    return Conv(f"Conv{nd}d", nd, 1, 1, ks, ss, ps, ds, padding_mode=mode), sizes
+    return Conv(type_name=f"Conv{nd}d", nd=nd, in_channels=1, out_channels=1, kernel_size=ks, stride=ss, padding=ps,
+                dilation=ds, padding_mode=mode), sizes
 
 
 @st.composite
@@ -61,7 +62,9 @@ def conv_transpose_specs(draw):
         assume((i - 1) * s - 2 * p + d * (k - 1) + op + 1 >= 1)
         for lst, v in zip((sizes, ks, ss, ds, ps, ops), (i, k, s, d, p, op)):
             lst.append(v)
-    spec = ConvTranspose(f"ConvTranspose{nd}d", nd, 1, 1, tuple(ks), tuple(ss), tuple(ps), tuple(ops), tuple(ds))
+    spec = ConvTranspose(type_name=f"ConvTranspose{nd}d", nd=nd, in_channels=1, out_channels=1, kernel_size=tuple(ks),
+                         stride=tuple(ss), padding=tuple((q, q) for q in ps), output_padding=tuple(ops),
+                         dilation=tuple(ds))
     return spec, tuple(sizes)
 
 
@@ -78,7 +81,8 @@ def pool_specs(draw):
         for lst, v in zip((sizes, ks, ss, ds, ps), (i, k, s, d, p)):
             lst.append(v)
     name = f"{'Max' if mode == 'max' else 'Avg'}Pool{nd}d"
-    spec = Pool(name, nd, mode, tuple(ks), tuple(ss), tuple(ps), tuple(ds), ceil_mode=ceil)
+    spec = Pool(type_name=name, nd=nd, mode=mode, kernel_size=tuple(ks), stride=tuple(ss),
+                padding=tuple((q, q) for q in ps), dilation=tuple(ds), ceil_mode=ceil)
     return spec, tuple(sizes)
 
 
@@ -223,7 +227,8 @@ def test_drawn_scatter_frames_stamp_the_outputs_each_input_reaches(case):
 
 
 def test_3d_layer_draws_one_slice_with_a_note():
-    spec = Conv("Conv3d", 3, 1, 1, (3, 2, 3), (1, 2, 1), ((1, 1), (0, 0), (1, 1)), (1, 1, 1))
+    spec = Conv(type_name="Conv3d", nd=3, in_channels=1, out_channels=1, kernel_size=(3, 2, 3), stride=(1, 2, 1),
+                padding=((1, 1), (0, 0), (1, 1)), dilation=(1, 1, 1))
     g = geometry(spec, (4, 5, 6))
     scene = build_scene(g, "Conv3d")
     assert len(scene.frames) == g.out_sizes[1] * g.out_sizes[2]
@@ -237,7 +242,8 @@ def test_3d_layer_draws_one_slice_with_a_note():
 def test_gif_round_trip_and_png_strip(tmp_path):
     from PIL import Image
 
-    spec = ConvTranspose("ConvTranspose2d", 2, 1, 1, (3, 3), (2, 1), (1, 0), (1, 0), (1, 1))
+    spec = ConvTranspose(type_name="ConvTranspose2d", nd=2, in_channels=1, out_channels=1, kernel_size=(3, 3),
+                         stride=(2, 1), padding=((1, 1), (0, 0)), output_padding=(1, 0), dilation=(1, 1))
     gif, png = tmp_path / "t.gif", tmp_path / "t.png"
     res = animate(spec, (3, 4), str(gif))
     frames = render_frames(spec, (3, 4))
@@ -253,13 +259,16 @@ def test_gif_round_trip_and_png_strip(tmp_path):
 
 
 def test_caption_formula_with_values():
-    spec = Conv("Conv1d", 1, 1, 1, (4,), (1,), ((2, 2),), (1,))
+    spec = Conv(type_name="Conv1d", nd=1, in_channels=1, out_channels=1, kernel_size=(4,), stride=(1,),
+                padding=((2, 2),), dilation=(1,))
     assert formula_lines(geometry(spec, (5,))) == [
         "o = ⌊(i + 2p − d(k−1) − 1)/s⌋ + 1 = ⌊(5 + 4 − 3 − 1)/1⌋ + 1 = 6"]
-    pool = Pool("MaxPool1d", 1, "max", (2,), (3,), (1,), (1,), ceil_mode=True)
+    pool = Pool(type_name="MaxPool1d", nd=1, mode="max", kernel_size=(2,), stride=(3,), padding=((1, 1),),
+                dilation=(1,), ceil_mode=True)
     lines = formula_lines(geometry(pool, (4,)))
     assert lines[0].endswith("⌈(4 + 2 − 1 − 1)/3⌉ + 1 = 3") and "dropped, o = 2" in lines[1]
-    asym = Conv("Conv2d", 2, 1, 1, (3, 3), (1, 2), ((1, 1), (1, 1)), (1, 1))
+    asym = Conv(type_name="Conv2d", nd=2, in_channels=1, out_channels=1, kernel_size=(3, 3), stride=(1, 2),
+                padding=((1, 1), (1, 1)), dilation=(1, 1))
     assert [line[:3] for line in formula_lines(geometry(asym, (5, 7)))] == ["H: ", "W: "]
 
 

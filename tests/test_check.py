@@ -108,7 +108,7 @@ def test_wrong_shape_is_a_mismatch(monkeypatch):
 
     def floor_pool(b, s):
         b.op("MaxPool", [s.x], s.name, s.out, kernel_shape=list(s.spec.kernel_size), strides=list(s.spec.stride),
-             pads=[*s.spec.padding, *s.spec.padding])
+             pads=[*(b for b, _ in s.spec.padding), *(e for _, e in s.spec.padding)])
 
     monkeypatch.setitem(onnx_emit.LOWERINGS, ir.Pool, onnx_emit.Lowering(floor_pool, lambda spec: None))
     monkeypatch.setattr(E, "_verify", lambda *a, **kw: None)

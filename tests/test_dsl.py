@@ -191,8 +191,8 @@ def test_whitespace_comments_semicolons_and_multiline_calls():
 
 def test_parse_layer():
     spec = parse_layer("ConvTranspose2d(1, 1, 3, stride=2, padding=1)")
-    assert isinstance(spec, ConvTranspose) and spec.stride == (2, 2) and spec.padding == (1, 1)
-    assert parse_layer("  nn.ReLU()  ") == Elementwise("ReLU")
+    assert isinstance(spec, ConvTranspose) and spec.stride == (2, 2) and spec.padding == ((1, 1), (1, 1))
+    assert parse_layer("  nn.ReLU()  ") == Elementwise(type_name="ReLU")
     with pytest.raises(LayerConfigError, match=r"^<layer>:1:1: error: Conv2d: missing required argument"):
         parse_layer("Conv2d(1, 1)")
     with pytest.raises(DSLSyntaxError, match=r"^<layer>:1:1: error: expected one layer constructor call"):

@@ -416,9 +416,9 @@ def expected_spatial(spec, sizes):
         return [(i + pb + pe - d * (k - 1) - 1) // s + 1
                 for i, (pb, pe), k, s, d in zip(sizes, spec.padding, spec.kernel_size, spec.stride, spec.dilation)]
     if isinstance(spec, ConvTranspose):
-        return [(i - 1) * s - 2 * p + d * (k - 1) + op + 1
-                for i, k, s, p, op, d in zip(sizes, spec.kernel_size, spec.stride, spec.padding,
-                                             spec.output_padding, spec.dilation)]
+        return [(i - 1) * s - pb - pe + d * (k - 1) + op + 1
+                for i, k, s, (pb, pe), op, d in zip(sizes, spec.kernel_size, spec.stride, spec.padding,
+                                                    spec.output_padding, spec.dilation)]
     if isinstance(spec, Pool):
         return [_pool_out(i, k, s, p, d, spec.ceil_mode)
                 for i, k, s, p, d in zip(sizes, spec.kernel_size, spec.stride, spec.padding, spec.dilation)]
@@ -437,12 +437,13 @@ def expected_spatial(spec, sizes):
     return list(sizes)
 
 
-def _pool_out(i, k, s, p, d, ceil_mode):
-    num = i + 2 * p - d * (k - 1) - 1
+def _pool_out(i, k, s, pads, d, ceil_mode):
+    pb, pe = pads
+    num = i + pb + pe - d * (k - 1) - 1
     if not ceil_mode:
         return num // s + 1
     o = -(-num // s) + 1
-    return o - 1 if (o - 1) * s >= i + p else o
+    return o - 1 if (o - 1) * s >= i + pb else o
 
 
 def check_against_torch(torch, data, name):
@@ -576,7 +577,7 @@ def test_conv_transpose_positional_order_differs_from_conv():
     # in, out, kernel_size, stride, padding, output_padding, groups, bias, dilation
     spec = construct("ConvTranspose2d", (4, 6, 3, 2, 1, 1, 2, False, 3))
     assert (spec.stride, spec.padding, spec.output_padding, spec.groups, spec.bias, spec.dilation) == (
-        (2, 2), (1, 1), (1, 1), 2, False, (3, 3))
+        (2, 2), ((1, 1), (1, 1)), (1, 1), 2, False, (3, 3))
     conv = construct("Conv2d", (4, 6, 3, 2, 1, 3, 2, False))
     assert (conv.dilation, conv.groups, conv.bias) == ((3, 3), 2, False)
 

@@ -379,9 +379,11 @@ def test_to_torch_explicit_asymmetric_pads_crop_and_two_outputs(torch):
     here = Loc("<test>", 1, 1)
     x = ir.Node("x", "input", (), here, dims=(2, 2, "H", "W"))
     a = ir.Node("a", "layer", ("x",), here, layer_name="train",
-                layer=ir.Conv("Conv2d", 2, 2, 4, (4, 3), (1, 1), ((1, 2), (1, 1)), (1, 1)))
+                layer=ir.Conv(type_name="Conv2d", nd=2, in_channels=2, out_channels=4, kernel_size=(4, 3),
+                              stride=(1, 1), padding=((1, 2), (1, 1)), dilation=(1, 1)))
     b = ir.Node("b", "layer", ("a",), here, layer_name="b",
-                layer=ir.Conv("Conv2d", 2, 4, 4, (3, 3), (2, 1), ((0, 1), (2, 0)), (1, 1), padding_mode="reflect"))
+                layer=ir.Conv(type_name="Conv2d", nd=2, in_channels=4, out_channels=4, kernel_size=(3, 3),
+                              stride=(2, 1), padding=((0, 1), (2, 0)), dilation=(1, 1), padding_mode="reflect"))
     c = ir.Node("c", "crop", ("a", "b"), here)
     d = ir.Node("d", "cat", ("c", "b"), here, dim=1)
     g = ir.Graph((x, a, b, c, d), ("d", "b"))

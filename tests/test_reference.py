@@ -35,6 +35,12 @@ def fn(torch, name: str, nd: int):
     return getattr(torch.nn.functional, f"{name}{nd}d")
 
 
+def symmetric(pads: ir.Pads) -> tuple[int, ...]:
+    """torch's one padding per axis from (begin, end) pairs that must be equal."""
+    assert all(b == e for b, e in pads), pads
+    return tuple(b for b, _ in pads)
+
+
 def torch_pad_list(pads: ir.Pads) -> list[int]:
     """(begin, end) per axis -> F.pad's order: pairs from the last axis backwards."""
     return [p for pair in reversed(pads) for p in pair]
@@ -59,8 +65,9 @@ def conv_cases(draw):
         low = {"reflect": max(pb, pe) + 1, "circular": max(pb, pe, 1)}.get(mode, 1)
         low = max(low, d[-1] * (k[-1] - 1) + 1 - pb - pe)
         size.append(draw(st.integers(low, low + (5 if nd < 3 else 2))))
-    spec = ir.Conv(f"Conv{nd}d", nd, cin, cout, tuple(k), tuple(s), tuple(pads), tuple(d), g,
-                   draw(st.booleans()), mode)
+    spec = ir.Conv(type_name=f"Conv{nd}d", nd=nd, in_channels=cin, out_channels=cout, kernel_size=tuple(k),
+                   stride=tuple(s), padding=tuple(pads), dilation=tuple(d), groups=g, bias=draw(st.booleans()),
+                   padding_mode=mode)
     return spec, (draw(st.integers(1, 2)), cin, *size), draw(st.integers(0, 2**31))
 
 
@@ -85,8 +92,10 @@ def torch_conv(torch, spec: ir.Conv, x: np.ndarray, w: np.ndarray, b: np.ndarray
 
 @settings(max_examples=250)
 @given(conv_cases())
-@example((ir.Conv("Conv2d", 2, 4, 4, (3, 2), (1, 2), ((1, 1), (0, 0)), (1, 1), 4), (2, 4, 7, 10), 1))
-@example((ir.Conv("Conv2d", 2, 3, 6, (3, 3), (2, 1), ((1, 2), (2, 1)), (2, 1), 3, True, "reflect"),
+@example((ir.Conv(type_name="Conv2d", nd=2, in_channels=4, out_channels=4, kernel_size=(3, 2), stride=(1, 2),
+                  padding=((1, 1), (0, 0)), dilation=(1, 1), groups=4), (2, 4, 7, 10), 1))
+@example((ir.Conv(type_name="Conv2d", nd=2, in_channels=3, out_channels=6, kernel_size=(3, 3), stride=(2, 1),
+                  padding=((1, 2), (2, 1)), dilation=(2, 1), groups=3, bias=True, padding_mode="reflect"),
           (1, 3, 9, 6), 2))
 def test_conv_matches_torch(torch, case):
     spec, shape, seed = case
@@ -101,8 +110,8 @@ def test_conv_matches_torch(torch, case):
 @pytest.mark.parametrize("nd", [1, 2, 3])
 def test_every_padding_mode_in_every_rank(torch, mode, nd):
     sizes, pads = (7, 5, 6)[:nd], ((2, 1), (1, 2), (0, 1))[:nd]
-    spec = ir.Conv(f"Conv{nd}d", nd, 2, 3, (3, 2, 3)[:nd], (2, 1, 2)[:nd], pads, (1, 2, 1)[:nd],
-                   padding_mode=mode)
+    spec = ir.Conv(type_name=f"Conv{nd}d", nd=nd, in_channels=2, out_channels=3, kernel_size=(3, 2, 3)[:nd],
+                   stride=(2, 1, 2)[:nd], padding=pads, dilation=(1, 2, 1)[:nd], padding_mode=mode)
     x, w, b = randn(0, 2, 2, *sizes), randn(1, *spec.weight_shape), randn(2, 3)
     close(forward_layer(spec, x, {"weight": w, "bias": b}), torch_conv(torch, spec, x, w, b))
 
@@ -113,7 +122,8 @@ def test_conv_in_blocks_is_the_same(torch, monkeypatch, min_columns):
     of all 3 images; the first axis is strided, so a block's input starts at row ``r*s``."""
     monkeypatch.setattr(reference, "COLUMN_BUDGET", 1)
     monkeypatch.setattr(reference, "MIN_COLUMNS", min_columns)
-    spec = ir.Conv("Conv3d", 3, 2, 4, (3, 2, 2), (2, 2, 1), ((1, 0), (0, 1), (1, 1)), (1, 1, 2), groups=2)
+    spec = ir.Conv(type_name="Conv3d", nd=3, in_channels=2, out_channels=4, kernel_size=(3, 2, 2), stride=(2, 2, 1),
+                   padding=((1, 0), (0, 1), (1, 1)), dilation=(1, 1, 2), groups=2)
     x, w, b = randn(8, 3, 2, 9, 4, 3), randn(9, 4, 1, 3, 2, 2), randn(10, 4)
     blocks = list(reference._blocks(3, (4, 2, 3), 2 * 12))
     assert len(blocks) == {1: 12, 13: 6, 30: 2, 10**6: 1}[min_columns]
@@ -133,7 +143,8 @@ def test_conv_in_small_blocks_matches_torch(torch, case, min_columns):
 
 
 def test_depthwise_conv_with_channel_multiplier(torch):
-    spec = ir.Conv("Conv2d", 2, 3, 6, (3, 5), (1, 2), ((1, 1), (2, 2)), (2, 1), groups=3)
+    spec = ir.Conv(type_name="Conv2d", nd=2, in_channels=3, out_channels=6, kernel_size=(3, 5), stride=(1, 2),
+                   padding=((1, 1), (2, 2)), dilation=(2, 1), groups=3)
     x, w, b = randn(3, 2, 3, 8, 11), randn(4, 6, 1, 3, 5), randn(5, 6)
     close(forward_layer(spec, x, {"weight": w, "bias": b}), torch_conv(torch, spec, x, w, b))
 
@@ -155,16 +166,19 @@ def conv_transpose_cases(draw):
         size.append(draw(st.integers(1, 5 if nd < 3 else 3)))
         full = (size[-1] - 1) * s[-1] + d[-1] * (k[-1] - 1) + op[-1] + 1
         p.append(draw(st.integers(0, min(3, (full - 1) // 2))))  # output size >= 1
-    spec = ir.ConvTranspose(f"ConvTranspose{nd}d", nd, cin, cout, tuple(k), tuple(s), tuple(p),
-                            tuple(op), tuple(d), g, draw(st.booleans()))
+    spec = ir.ConvTranspose(type_name=f"ConvTranspose{nd}d", nd=nd, in_channels=cin, out_channels=cout,
+                            kernel_size=tuple(k), stride=tuple(s), padding=tuple((q, q) for q in p),
+                            output_padding=tuple(op), dilation=tuple(d), groups=g, bias=draw(st.booleans()))
     return spec, (draw(st.integers(1, 2)), cin, *size), draw(st.integers(0, 2**31))
 
 
 @settings(max_examples=250)
 @given(conv_transpose_cases())
-@example((ir.ConvTranspose("ConvTranspose2d", 2, 4, 6, (3, 2), (2, 3), (1, 0), (1, 2), (1, 1), 2),
+@example((ir.ConvTranspose(type_name="ConvTranspose2d", nd=2, in_channels=4, out_channels=6, kernel_size=(3, 2),
+                           stride=(2, 3), padding=((1, 1), (0, 0)), output_padding=(1, 2), dilation=(1, 1), groups=2),
           (2, 4, 4, 5), 0))
-@example((ir.ConvTranspose("ConvTranspose1d", 1, 2, 2, (3,), (1,), (0,), (1,), (2,)), (1, 2, 6), 1))
+@example((ir.ConvTranspose(type_name="ConvTranspose1d", nd=1, in_channels=2, out_channels=2, kernel_size=(3,),
+                           stride=(1,), padding=((0, 0),), output_padding=(1,), dilation=(2,)), (1, 2, 6), 1))
 def test_conv_transpose_matches_torch(torch, case):
     spec, shape, seed = case
     x, w = randn(seed, *shape), randn(seed + 1, *spec.weight_shape)
@@ -172,7 +186,7 @@ def test_conv_transpose_matches_torch(torch, case):
     params = {"weight": w} if b is None else {"weight": w, "bias": b}
     expected = fn(torch, "conv_transpose", spec.nd)(
         torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b),
-        spec.stride, spec.padding, spec.output_padding, spec.groups, spec.dilation)
+        spec.stride, symmetric(spec.padding), spec.output_padding, spec.groups, spec.dilation)
     close(forward_layer(spec, x, params), expected)
 
 
@@ -199,25 +213,28 @@ def pool_cases(draw):
         size.append(draw(st.integers(low, low + (6 if nd < 3 else 3))))
         if pool_len(size[-1], k[-1], s[-1], p[-1], d[-1], ceil_mode) < 1:
             size[-1] = max(size[-1], d[-1] * (k[-1] - 1) + 1)
-    spec = ir.Pool(f"{mode.capitalize()}Pool{nd}d", nd, mode, tuple(k), tuple(s), tuple(p), tuple(d),
-                   ceil_mode, cip)
+    spec = ir.Pool(type_name=f"{mode.capitalize()}Pool{nd}d", nd=nd, mode=mode, kernel_size=tuple(k), stride=tuple(s),
+                   padding=tuple((q, q) for q in p), dilation=tuple(d), ceil_mode=ceil_mode, count_include_pad=cip)
     return spec, (draw(st.integers(1, 2)), draw(st.integers(1, 3)), *size), draw(st.integers(0, 2**31))
 
 
 def torch_pool(torch, spec: ir.Pool, x: np.ndarray):
     xt = torch.from_numpy(x)
     if spec.mode == "max":
-        return fn(torch, "max_pool", spec.nd)(xt, spec.kernel_size, spec.stride, spec.padding,
+        return fn(torch, "max_pool", spec.nd)(xt, spec.kernel_size, spec.stride, symmetric(spec.padding),
                                               spec.dilation, spec.ceil_mode)
-    return fn(torch, "avg_pool", spec.nd)(xt, spec.kernel_size, spec.stride, spec.padding,
+    return fn(torch, "avg_pool", spec.nd)(xt, spec.kernel_size, spec.stride, symmetric(spec.padding),
                                           spec.ceil_mode, spec.count_include_pad)
 
 
 @settings(max_examples=250)
 @given(pool_cases())
-@example((ir.Pool("MaxPool1d", 1, "max", (2,), (3,), (1,), (1,), True), (1, 1, 4), 0))
-@example((ir.Pool("AvgPool2d", 2, "avg", (3, 2), (2, 3), (1, 1), (1, 1), True, True), (2, 2, 6, 7), 0))
-@example((ir.Pool("AvgPool2d", 2, "avg", (3, 2), (2, 3), (1, 1), (1, 1), True, False), (2, 2, 5, 9), 0))
+@example((ir.Pool(type_name="MaxPool1d", nd=1, mode="max", kernel_size=(2,), stride=(3,), padding=((1, 1),),
+                  dilation=(1,), ceil_mode=True), (1, 1, 4), 0))
+@example((ir.Pool(type_name="AvgPool2d", nd=2, mode="avg", kernel_size=(3, 2), stride=(2, 3), padding=((1, 1), (1, 1)),
+                  dilation=(1, 1), ceil_mode=True, count_include_pad=True), (2, 2, 6, 7), 0))
+@example((ir.Pool(type_name="AvgPool2d", nd=2, mode="avg", kernel_size=(3, 2), stride=(2, 3), padding=((1, 1), (1, 1)),
+                  dilation=(1, 1), ceil_mode=True, count_include_pad=False), (2, 2, 5, 9), 0))
 def test_pool_matches_torch(torch, case):
     spec, shape, seed = case
     x = randn(seed, *shape)
@@ -228,12 +245,14 @@ def test_ceil_mode_divisors_from_the_semantics_table():
     """conv-semantics §3.1: x=[1..6], k=3, s=2, p=1, ceil -> cip [1,3,5,3], no cip [1.5,3,5,6]."""
     x = np.arange(1.0, 7.0).reshape(1, 1, 6)
     for cip, expected in ((True, [1, 3, 5, 3]), (False, [1.5, 3, 5, 6])):
-        spec = ir.Pool("AvgPool1d", 1, "avg", (3,), (2,), (1,), (1,), True, cip)
+        spec = ir.Pool(type_name="AvgPool1d", nd=1, mode="avg", kernel_size=(3,), stride=(2,), padding=((1, 1),),
+                       dilation=(1,), ceil_mode=True, count_include_pad=cip)
         np.testing.assert_allclose(forward_layer(spec, x, {})[0, 0], expected)
 
 
 def test_max_pool_window_of_only_padding_is_minus_inf(torch):
-    spec = ir.Pool("MaxPool2d", 2, "max", (2, 1), (1, 1), (1, 0), (2, 1))
+    spec = ir.Pool(type_name="MaxPool2d", nd=2, mode="max", kernel_size=(2, 1), stride=(1, 1), padding=((1, 1), (0, 0)),
+                   dilation=(2, 1))
     x = randn(0, 1, 2, 1, 3)
     y = forward_layer(spec, x, {})
     assert y.shape == (1, 2, 1, 3) and np.isneginf(y).all()  # one window: padded positions 0 and 2
@@ -252,7 +271,7 @@ def test_adaptive_avg_pool_matches_torch(torch, nd, data):
         seed = data.draw(st.integers(0, 2**31))
     nd = len(size)
     x = randn(seed, 2, 3, *size)
-    spec = ir.AdaptiveAvgPool(f"AdaptiveAvgPool{nd}d", nd, out)
+    spec = ir.AdaptiveAvgPool(type_name=f"AdaptiveAvgPool{nd}d", nd=nd, output_size=out)
     close(forward_layer(spec, x, {}), fn(torch, "adaptive_avg_pool", nd)(torch.from_numpy(x), out))
 
 
@@ -270,13 +289,15 @@ def upsample_cases(draw):
     size = tuple(draw(st.integers(1, 12 if nd < 3 else 5)) for _ in range(nd))
     if draw(st.booleans()):  # size=
         out = tuple(draw(st.integers(1, 2 * i + 3)) for i in size)
-        spec = ir.Upsample("Upsample", out if nd > 1 or draw(st.booleans()) else out[0], None, mode, align)
+        spec = ir.Upsample(type_name="Upsample", size=out if nd > 1 or draw(st.booleans()) else out[0],
+                           scale_factor=None, mode=mode, align_corners=align)
     else:
         sf = tuple(draw(st.sampled_from(SCALES) | st.floats(0.3, 3.5)) for _ in range(nd))
         sf = sf if draw(st.booleans()) else (sf[0],) * nd
         if any(math.floor(i * f) < 1 for i, f in zip(size, sf)):
             size = tuple(max(i, math.ceil(1 / f) + 1) for i, f in zip(size, sf))
-        spec = ir.Upsample("Upsample", None, sf if len(set(sf)) > 1 else sf[0], mode, align)
+        spec = ir.Upsample(type_name="Upsample", size=None, scale_factor=sf if len(set(sf)) > 1 else sf[0], mode=mode,
+                           align_corners=align)
     return spec, (draw(st.integers(1, 2)), 2, *size), draw(st.integers(0, 2**31))
 
 
@@ -287,16 +308,24 @@ def torch_upsample(torch, spec: ir.Upsample, x: np.ndarray):
 
 @settings(max_examples=250)
 @given(upsample_cases())
-@example((ir.Upsample("Upsample", None, 1.05, "nearest"), (1, 1, 10, 13), 0))  # o == i shortcut
-@example((ir.Upsample("Upsample", None, 2.05, "nearest"), (1, 1, 10, 3), 0))  # o == 2i shortcut
-@example((ir.Upsample("Upsample", None, 1.05, "nearest"), (1, 1, 10, 3, 2), 0))  # not in 3-D
-@example((ir.Upsample("Upsample", None, 2.05, "nearest"), (1, 1, 9), 0))  # nor in 1-D
-@example((ir.Upsample("Upsample", None, 1.02, "nearest-exact"), (1, 1, 30, 4), 0))
-@example((ir.Upsample("Upsample", None, 1.02, "linear"), (1, 1, 30), 0))  # linear copies when o == i
-@example((ir.Upsample("Upsample", None, 1.05, "bilinear", False), (1, 1, 10, 13), 0))
-@example((ir.Upsample("Upsample", None, (0.29, 1.5), "bilinear", False), (1, 2, 100, 5), 0))
-@example((ir.Upsample("Upsample", None, (0.7, 2.5), "nearest-exact"), (1, 2, 10, 3), 0))
-@example((ir.Upsample("Upsample", (1, 7), None, "bilinear", True), (1, 2, 4, 5), 0))
+@example((ir.Upsample(type_name="Upsample", size=None, scale_factor=1.05,
+                      mode="nearest"), (1, 1, 10, 13), 0))  # o == i shortcut
+@example((ir.Upsample(type_name="Upsample", size=None, scale_factor=2.05,
+                      mode="nearest"), (1, 1, 10, 3), 0))  # o == 2i shortcut
+@example((ir.Upsample(type_name="Upsample", size=None, scale_factor=1.05,
+                      mode="nearest"), (1, 1, 10, 3, 2), 0))  # not in 3-D
+@example((ir.Upsample(type_name="Upsample", size=None, scale_factor=2.05, mode="nearest"), (1, 1, 9), 0))  # nor in 1-D
+@example((ir.Upsample(type_name="Upsample", size=None, scale_factor=1.02, mode="nearest-exact"), (1, 1, 30, 4), 0))
+@example((ir.Upsample(type_name="Upsample", size=None, scale_factor=1.02,
+                      mode="linear"), (1, 1, 30), 0))  # linear copies when o == i
+@example((ir.Upsample(type_name="Upsample", size=None, scale_factor=1.05, mode="bilinear",
+                      align_corners=False), (1, 1, 10, 13), 0))
+@example((ir.Upsample(type_name="Upsample", size=None, scale_factor=(0.29, 1.5), mode="bilinear",
+                      align_corners=False), (1, 2, 100, 5), 0))
+@example((ir.Upsample(type_name="Upsample", size=None, scale_factor=(0.7, 2.5),
+                      mode="nearest-exact"), (1, 2, 10, 3), 0))
+@example((ir.Upsample(type_name="Upsample", size=(1, 7), scale_factor=None, mode="bilinear",
+                      align_corners=True), (1, 2, 4, 5), 0))
 def test_upsample_matches_torch(torch, case):
     spec, shape, seed = case
     x = randn(seed, *shape)
@@ -310,7 +339,8 @@ def test_every_upsample_mode_by_scale_and_size(torch, mode, nd, by):
     mode = LINEAR[nd] if mode == "linear" else mode
     size, sf, out = (5, 3, 4)[:nd], (1.5, 2.5, 0.75)[:nd], (7, 8, 3)[:nd]
     for align in ([False, True] if mode == LINEAR[nd] else [None]):
-        spec = ir.Upsample("Upsample", out if by == "size" else None, sf if by == "scale" else None, mode, align)
+        spec = ir.Upsample(type_name="Upsample", size=out if by == "size" else None,
+                           scale_factor=sf if by == "scale" else None, mode=mode, align_corners=align)
         x = randn(nd, 2, 3, *size)
         close(forward_layer(spec, x, {}), torch_upsample(torch, spec, x))
 
@@ -324,7 +354,8 @@ def test_every_upsample_mode_by_scale_and_size(torch, mode, nd, by):
 def test_batch_norm_matches_torch_in_eval_mode(torch, nd, affine, track):
     c, sizes = 3, (5, 4, 6)[:nd]
     rank = max(nd, 1)
-    spec = ir.BatchNorm(f"BatchNorm{rank}d", rank, c, 1e-3, 0.1, affine, track)
+    spec = ir.BatchNorm(type_name=f"BatchNorm{rank}d", nd=rank, num_features=c, eps=1e-3, momentum=0.1, affine=affine,
+                        track_running_stats=track)
     m = getattr(torch.nn, spec.type_name)(c, 1e-3, 0.1, affine, track, dtype=torch.float64).eval()
     rng = np.random.default_rng(nd)
     params = {"weight": rng.uniform(0.5, 1.5, c), "bias": rng.normal(0, 0.1, c),
@@ -359,14 +390,14 @@ def test_elementwise_matches_torch(torch, name, params, kwargs):
     x = randn(1, *(2, 3, 5, 4, 6)[:rank]) * 4
     x.flat[:4] = [-800.0, 800.0, 0.0, -30.0]  # saturation and overflow of exp
     m = getattr(torch.nn, name)(**kwargs).eval()
-    close(forward_layer(ir.Elementwise(name, params), x, {}), m(torch.from_numpy(x)))
+    close(forward_layer(ir.Elementwise(type_name=name, params=params), x, {}), m(torch.from_numpy(x)))
 
 
 @pytest.mark.parametrize("start, end", [(1, -1), (0, -1), (2, 3), (-3, -2), (1, 1)])
 def test_flatten_matches_torch(torch, start, end):
     x = randn(0, 2, 3, 4, 5)
     expected = torch.nn.Flatten(start, end)(torch.from_numpy(x))
-    close(forward_layer(ir.Flatten("Flatten", start, end), x, {}), expected)
+    close(forward_layer(ir.Flatten(type_name="Flatten", start_dim=start, end_dim=end), x, {}), expected)
 
 
 @pytest.mark.parametrize("bias", [True, False])
@@ -375,7 +406,7 @@ def test_linear_matches_torch(torch, bias):
     params = {"weight": w, "bias": b} if bias else {"weight": w}
     t = {k: torch.from_numpy(v) for k, v in params.items()}
     expected = torch.nn.functional.linear(torch.from_numpy(x), t["weight"], t.get("bias"))
-    close(forward_layer(ir.Linear("Linear", 7, 5, bias), x, params), expected)
+    close(forward_layer(ir.Linear(type_name="Linear", in_features=7, out_features=5, bias=bias), x, params), expected)
 
 
 def test_every_layer_kind_has_a_reference():
@@ -413,14 +444,16 @@ class GraphBuilder:
 
 
 def conv3x3(nd: int, cin: int, cout: int) -> ir.Conv:
-    return ir.Conv(f"Conv{nd}d", nd, cin, cout, (3,) * nd, (1,) * nd, ((1, 1),) * nd, (1,) * nd)
+    return ir.Conv(type_name=f"Conv{nd}d", nd=nd, in_channels=cin, out_channels=cout, kernel_size=(3,) * nd,
+                   stride=(1,) * nd, padding=((1, 1),) * nd, dilation=(1,) * nd)
 
 
 def test_graph_ops_cat_add_crop(torch):
     b = GraphBuilder()
     x = b.input("x", 2, 3, 9, 12)
     h = b.layer(conv3x3(2, 3, 4), x)
-    v = b.layer(ir.Conv("Conv2d", 2, 4, 4, (2, 3), (1, 1), ((0, 0), (0, 0)), (1, 1)), h)  # 8 x 10
+    v = b.layer(ir.Conv(type_name="Conv2d", nd=2, in_channels=4, out_channels=4, kernel_size=(2, 3), stride=(1, 1),
+                        padding=((0, 0), (0, 0)), dilation=(1, 1)), h)  # 8 x 10
     c = b.op("crop", h, v)
     s = b.op("add", c, v)
     out = b.op("cat", s, c, dim=1)
@@ -447,22 +480,25 @@ def unet(nd: int, base: int, levels: int, cin: int = 3) -> ir.Graph:
     def block(x: str, ci: int, co: int) -> str:
         for i in range(2):
             x = b.layer(conv3x3(nd, ci if i == 0 else co, co), x)
-            x = b.layer(ir.BatchNorm(f"BatchNorm{nd}d", nd, co), x)
-            x = b.layer(ir.Elementwise("ReLU"), x)
+            x = b.layer(ir.BatchNorm(type_name=f"BatchNorm{nd}d", nd=nd, num_features=co), x)
+            x = b.layer(ir.Elementwise(type_name="ReLU"), x)
         return x
 
     for lvl in range(levels):
         cur = block(cur, c, base << lvl)
         c = base << lvl
         skips.append(cur)
-        cur = b.layer(ir.Pool(f"MaxPool{nd}d", nd, "max", (2,) * nd, (2,) * nd, (0,) * nd, (1,) * nd), cur)
+        cur = b.layer(ir.Pool(type_name=f"MaxPool{nd}d", nd=nd, mode="max", kernel_size=(2,) * nd, stride=(2,) * nd,
+                              padding=((0, 0),) * nd, dilation=(1,) * nd), cur)
     cur, c = block(cur, c, 2 * c), 2 * c
     for lvl in reversed(range(levels)):
-        up = ir.ConvTranspose(f"ConvTranspose{nd}d", nd, c, c // 2, (2,) * nd, (2,) * nd, (0,) * nd,
-                              (0,) * nd, (1,) * nd)
+        up = ir.ConvTranspose(type_name=f"ConvTranspose{nd}d", nd=nd, in_channels=c, out_channels=c // 2,
+                              kernel_size=(2,) * nd, stride=(2,) * nd, padding=((0, 0),) * nd, output_padding=(0,) * nd,
+                              dilation=(1,) * nd)
         cur = b.op("cat", b.layer(up, cur), skips[lvl], dim=1)
         cur, c = block(cur, c, c // 2), c // 2
-    return b.graph(b.layer(ir.Conv(f"Conv{nd}d", nd, c, 2, (1,) * nd, (1,) * nd, ((0, 0),) * nd, (1,) * nd), cur))
+    return b.graph(b.layer(ir.Conv(type_name=f"Conv{nd}d", nd=nd, in_channels=c, out_channels=2, kernel_size=(1,) * nd,
+                                   stride=(1,) * nd, padding=((0, 0),) * nd, dilation=(1,) * nd), cur))
 
 
 def random_params(graph: ir.Graph, seed: int = 0) -> dict[str, np.ndarray]:

@@ -58,15 +58,16 @@ def _tiles(i, o, pb, pe, s, ek) -> bool:
     return pb + i <= (o - 1) * s + ek <= pb + i + pe
 
 
-def _pool_axis(i, k, s, p, d, ceil, avg3d):
-    num = i + 2 * p - _ek(k, d)
+def _pool_axis(i, k, s, pads, d, ceil, avg3d):
+    pb, pe = pads
+    num = i + pb + pe - _ek(k, d)
     if ceil:
         o = -((-num) // s) + 1
-        if (o - 1) * s >= i + p:
+        if (o - 1) * s >= i + pb:
             o -= 1
     else:
         o = num // s + 1
-    return o, o >= 1 and (not avg3d or i >= k), _tiles(i, o, p, p, s, _ek(k, d))
+    return o, o >= 1 and (not avg3d or i >= k), _tiles(i, o, pb, pe, s, _ek(k, d))
 
 
 def _layer(spec, x):
@@ -77,7 +78,7 @@ def _layer(spec, x):
                for i, pd, k, s, d in zip(sp, spec.padding, spec.kernel_size, spec.stride, spec.dilation)]
         return (x[0], spec.out_channels, *[g[0] for g in got]), all(g[1] for g in got), _untiled(got)
     if isinstance(spec, ConvTranspose):
-        out = [(i - 1) * s - 2 * p + d * (k - 1) + op + 1 for i, k, s, p, op, d in
+        out = [(i - 1) * s - pb - pe + d * (k - 1) + op + 1 for i, k, s, (pb, pe), op, d in
                zip(sp, spec.kernel_size, spec.stride, spec.padding, spec.output_padding, spec.dilation)]
         return (x[0], spec.out_channels, *out), all(o >= 1 for o in out), []
     if isinstance(spec, Pool):

@@ -287,7 +287,8 @@ def test_reassigned_and_clashing_names(torch, tmp_path):
 def test_conv_pads_any_form(torch, tmp_path_factory, k, s, d, pads, mode):
     """Explicit (begin, end) pads, symmetric or not, in every padding mode."""
     t, b, l, r = pads
-    spec = ir.Conv("Conv2d", 2, 2, 3, k, s, ((t, b), (l, r)), d, padding_mode=mode)
+    spec = ir.Conv(type_name="Conv2d", nd=2, in_channels=2, out_channels=3, kernel_size=k, stride=s,
+                   padding=((t, b), (l, r)), dilation=d, padding_mode=mode)
     x = ir.Node("x", "input", (), cg.errors.Loc(), dims=("N", 2, "H", "W"))
     y = ir.Node("y", "layer", ("x",), cg.errors.Loc(), layer=spec, layer_name="conv")
     graph = cg.api.wrap(ir.Graph((x, y), ("y",)))

@@ -24,27 +24,31 @@ def sequential(*specs: ir.LayerSpec, dims=(1, 6, "H", "W")) -> ir.Graph:
 
 
 def conv(nd, cin, cout, k, groups=1, bias=True) -> ir.Conv:
-    return ir.Conv(f"Conv{nd}d", nd, cin, cout, k, (1,) * nd, ((0, 0),) * nd, (1,) * nd, groups, bias)
+    return ir.Conv(type_name=f"Conv{nd}d", nd=nd, in_channels=cin, out_channels=cout, kernel_size=k, stride=(1,) * nd,
+                   padding=((0, 0),) * nd, dilation=(1,) * nd, groups=groups, bias=bias)
 
 
 def conv_t(nd, cin, cout, k, groups=1, bias=True) -> ir.ConvTranspose:
-    return ir.ConvTranspose(f"ConvTranspose{nd}d", nd, cin, cout, k, (2,) * nd, (0,) * nd, (0,) * nd,
-                            (1,) * nd, groups, bias)
+    return ir.ConvTranspose(type_name=f"ConvTranspose{nd}d", nd=nd, in_channels=cin, out_channels=cout, kernel_size=k,
+                            stride=(2,) * nd, padding=((0, 0),) * nd, output_padding=(0,) * nd, dilation=(1,) * nd,
+                            groups=groups, bias=bias)
 
 
 def bn(nd, c, affine=True, track=True) -> ir.BatchNorm:
-    return ir.BatchNorm(f"BatchNorm{nd}d", nd, c, affine=affine, track_running_stats=track)
+    return ir.BatchNorm(type_name=f"BatchNorm{nd}d", nd=nd, num_features=c, affine=affine, track_running_stats=track)
 
 
 def zoo() -> ir.Graph:
     """Every parameterised kind, every BatchNorm variant, grouped convs, no-bias layers."""
     return sequential(
-        conv(2, 6, 8, (3, 5), groups=2), bn(2, 8), ir.Elementwise("ReLU"),
+        conv(2, 6, 8, (3, 5), groups=2), bn(2, 8), ir.Elementwise(type_name="ReLU"),
         conv(2, 8, 4, (1, 3), bias=False), bn(2, 4, affine=False),
         conv_t(2, 4, 6, (2, 3), groups=2), bn(2, 6, track=False),
-        ir.Pool("MaxPool2d", 2, "max", (2, 2), (2, 2), (0, 0), (1, 1)),
-        ir.AdaptiveAvgPool("AdaptiveAvgPool2d", 2, (3, 2)), ir.Flatten(), ir.Linear("Linear", 36, 5),
-        ir.Linear("Linear", 5, 7, bias=False))
+        ir.Pool(type_name="MaxPool2d", nd=2, mode="max", kernel_size=(2, 2), stride=(2, 2), padding=((0, 0), (0, 0)),
+                dilation=(1, 1)),
+        ir.AdaptiveAvgPool(type_name="AdaptiveAvgPool2d", nd=2, output_size=(3, 2)), ir.Flatten(),
+        ir.Linear(type_name="Linear", in_features=36, out_features=5),
+        ir.Linear(type_name="Linear", in_features=5, out_features=7, bias=False))
 
 
 def torch_zoo(torch):
@@ -79,7 +83,9 @@ def test_param_specs_in_1d_and_3d(torch, nd):
 
 
 def test_graph_without_parameters_has_none():
-    g = sequential(ir.Elementwise("ReLU"), ir.Pool("AvgPool2d", 2, "avg", (2, 3), (2, 3), (0, 0), (1, 1)))
+    g = sequential(ir.Elementwise(type_name="ReLU"),
+                   ir.Pool(type_name="AvgPool2d", nd=2, mode="avg", kernel_size=(2, 3), stride=(2, 3),
+                           padding=((0, 0), (0, 0)), dilation=(1, 1)))
     assert param_specs(g) == {} and init_params(g) == {}
 
 
@@ -117,7 +123,7 @@ def test_uniform_draw_is_float32_and_within_the_bound_at_its_ends():
 def test_init_follows_torch_default_bounds(torch):
     """U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with torch's fan_in; checked against torch's own draw."""
     g = sequential(conv(2, 16, 32, (3, 5), groups=2), conv_t(2, 32, 48, (4, 3), groups=4), ir.Flatten(),
-                   ir.Linear("Linear", 300, 200))
+                   ir.Linear(type_name="Linear", in_features=300, out_features=200))
     torch.manual_seed(0)
     m = torch.nn.Sequential(torch.nn.Conv2d(16, 32, (3, 5), groups=2),
                             torch.nn.ConvTranspose2d(32, 48, (4, 3), groups=4), torch.nn.Flatten(),

@@ -89,17 +89,23 @@ def _conv(spec: ir.Conv):
 def _conv_transpose(spec: ir.ConvTranspose):
     cls = getattr(_nn(), f"ConvTranspose{spec.nd}d")
     return cls(spec.in_channels, spec.out_channels, spec.kernel_size, stride=spec.stride,
-               padding=spec.padding, output_padding=spec.output_padding, groups=spec.groups,
+               padding=_symmetric(spec), output_padding=spec.output_padding, groups=spec.groups,
                bias=spec.bias, dilation=spec.dilation)
+
+
+def _symmetric(spec: ir.ConvTranspose | ir.Pool) -> tuple[int, ...]:
+    """torch's one int per axis; the canonical (begin, end) pairs of a torch layer are equal."""
+    assert all(b == e for b, e in spec.padding), spec.padding
+    return tuple(b for b, _ in spec.padding)
 
 
 def _pool(spec: ir.Pool):
     nn = _nn()
     if spec.mode == "max":
-        return getattr(nn, f"MaxPool{spec.nd}d")(spec.kernel_size, stride=spec.stride, padding=spec.padding,
+        return getattr(nn, f"MaxPool{spec.nd}d")(spec.kernel_size, stride=spec.stride, padding=_symmetric(spec),
                                                  dilation=spec.dilation, ceil_mode=spec.ceil_mode)
     extra = {} if spec.divisor_override is None else {"divisor_override": spec.divisor_override}
-    return getattr(nn, f"AvgPool{spec.nd}d")(spec.kernel_size, stride=spec.stride, padding=spec.padding,
+    return getattr(nn, f"AvgPool{spec.nd}d")(spec.kernel_size, stride=spec.stride, padding=_symmetric(spec),
                                              ceil_mode=spec.ceil_mode, count_include_pad=spec.count_include_pad, **extra)
 
 

@@ -8,7 +8,9 @@ the shape stage at the ``--at`` sizes) -> pure geometry (``animate_geometry``) -
 (``animate_draw``) -> a GIF, or with ``--png`` a static grid of frames.
 
 >>> from convgraph.ir import Conv
->>> frames = render_frames(Conv("Conv2d", 2, 1, 1, (3, 3), (1, 1), ((0, 0), (0, 0)), (1, 1)), (4, 4))
+>>> conv = Conv(type_name="Conv2d", nd=2, in_channels=1, out_channels=1, kernel_size=(3, 3), stride=(1, 1),
+...             padding=((0, 0), (0, 0)), dilation=(1, 1))
+>>> frames = render_frames(conv, (4, 4))
 >>> len(frames)
 4
 """

@@ -2,7 +2,8 @@
 
 >>> from convgraph.ir import Conv
 >>> from convgraph.animate._geometry import geometry
->>> g = geometry(Conv("Conv1d", 1, 1, 1, (4,), (1,), ((2, 2),), (1,)), (5,))
+>>> g = geometry(Conv(type_name="Conv1d", nd=1, in_channels=1, out_channels=1, kernel_size=(4,), stride=(1,),
+...                      padding=((2, 2),), dilation=(1,)), (5,))
 >>> formula_lines(g)
 ['o = ⌊(i + 2p − d(k−1) − 1)/s⌋ + 1 = ⌊(5 + 4 − 3 − 1)/1⌋ + 1 = 6']
 """
@@ -32,12 +33,13 @@ def _conv(spec: Conv, a: int, i: int, o: int) -> list[str]:
 
 
 def _pool(spec: Pool, a: int, i: int, o: int) -> list[str]:
-    p, k, s, d = spec.padding[a], spec.kernel_size[a], spec.stride[a], spec.dilation[a]
-    vals = f"({i} + {2 * p} − {d * (k - 1)} − 1)/{s}"
+    (p, pe), k, s, d = spec.padding[a], spec.kernel_size[a], spec.stride[a], spec.dilation[a]
+    two_p, pads = ("2p", f"{2 * p}") if p == pe else ("p + pe", f"{p} + {pe}")
+    vals = f"({i} + {pads} − {d * (k - 1)} − 1)/{s}"
     if not spec.ceil_mode:
-        return [f"o = ⌊(i + 2p − d(k−1) − 1)/s⌋ + 1 = ⌊{vals}⌋ + 1 = {o}"]
-    oc = -(-(i + 2 * p - effective_kernel(k, d)) // s) + 1
-    first = f"o = ⌈(i + 2p − d(k−1) − 1)/s⌉ + 1 = ⌈{vals}⌉ + 1 = {oc}"
+        return [f"o = ⌊(i + {two_p} − d(k−1) − 1)/s⌋ + 1 = ⌊{vals}⌋ + 1 = {o}"]
+    oc = -(-(i + p + pe - effective_kernel(k, d)) // s) + 1
+    first = f"o = ⌈(i + {two_p} − d(k−1) − 1)/s⌉ + 1 = ⌈{vals}⌉ + 1 = {oc}"
     start = (oc - 1) * s
     if oc != o:
         rule = (f"ceil mode: the last window would start at (o − 1)s = {start} ≥ i + p = {i + p}, "
@@ -48,10 +50,17 @@ def _pool(spec: Pool, a: int, i: int, o: int) -> list[str]:
 
 
 def _conv_transpose(spec: ConvTranspose, a: int, i: int, o: int) -> list[str]:
-    k, s, d, p, op = (spec.kernel_size[a], spec.stride[a], spec.dilation[a], spec.padding[a],
-                      spec.output_padding[a])
-    pe = d * (k - 1) - p
-    crop = " (negative: crop)" if pe < 0 or pe + op < 0 else ""
+    k, s, d, (p, p_end), op = (spec.kernel_size[a], spec.stride[a], spec.dilation[a], spec.padding[a],
+                               spec.output_padding[a])
+    pe, pe_end = d * (k - 1) - p, d * (k - 1) - p_end
+    crop = " (negative: crop)" if pe < 0 or pe_end + op < 0 else ""
+    if p != p_end:
+        return [
+            f"o = (i − 1)s − pb − pe + d(k−1) + op + 1 = ({i} − 1)·{s} − {p} − {p_end} + {d * (k - 1)} + {op} + 1 "
+            f"= {o}",
+            f"as a direct conv: i' = (i − 1)s + 1 = {stretched_size(i, s)}, padding d(k−1) − pb = {num(pe)} "
+            f"at the start, d(k−1) − pe = {num(pe_end)} + op = {op} at the end{crop}, stride 1",
+        ]
     return [
         f"o = (i − 1)s − 2p + d(k−1) + op + 1 = ({i} − 1)·{s} − {2 * p} + {d * (k - 1)} + {op} + 1 = {o}",
         f"as a direct conv: i' = (i − 1)s + 1 = {stretched_size(i, s)}, padding d(k−1) − p = {num(pe)} "
@@ -60,9 +69,16 @@ def _conv_transpose(spec: ConvTranspose, a: int, i: int, o: int) -> list[str]:
 
 
 def _scatter(spec: ConvTranspose, a: int, i: int, o: int) -> list[str]:
-    k, s, d, p, op = (spec.kernel_size[a], spec.stride[a], spec.dilation[a], spec.padding[a],
-                      spec.output_padding[a])
+    k, s, d, (p, p_end), op = (spec.kernel_size[a], spec.stride[a], spec.dilation[a], spec.padding[a],
+                               spec.output_padding[a])
     full = stretched_size(i, s) + d * (k - 1) + op
+    if p != p_end:
+        return [
+            f"o = (i − 1)s − pb − pe + d(k−1) + op + 1 = ({i} − 1)·{s} − {p} − {p_end} + {d * (k - 1)} + {op} + 1 "
+            f"= {o}",
+            f"scatter: input a adds its value × tap t at a·s + t·d on the full output ({full} long), "
+            f"then {p} cropped at the start and {p_end} at the end",
+        ]
     return [
         f"o = (i − 1)s − 2p + d(k−1) + op + 1 = ({i} − 1)·{s} − {2 * p} + {d * (k - 1)} + {op} + 1 = {o}",
         f"scatter: input a adds its value × tap t at a·s + t·d on the full output ({full} long), "

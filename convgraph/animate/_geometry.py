@@ -199,18 +199,18 @@ def _conv_axis(spec: Conv, a: int, i: int) -> GatherAxis:
 
 
 def _pool_axis(spec: Pool, a: int, i: int) -> GatherAxis:
-    p, k, s, d = spec.padding[a], spec.kernel_size[a], spec.stride[a], spec.dilation[a]
+    (pb, pe), k, s, d = spec.padding[a], spec.kernel_size[a], spec.stride[a], spec.dilation[a]
     ek = effective_kernel(k, d)
-    o = ceil_window_count(i, p, ek, s) if spec.ceil_mode else window_count(i, 2 * p, ek, s)
-    cells, src = _padded_cells(i, p, p, "zeros")
+    o = ceil_window_count(i, pb, ek, s, pe) if spec.ceil_mode else window_count(i, pb + pe, ek, s)
+    cells, src = _padded_cells(i, pb, pe, "zeros")
     over = max(0, (o - 1) * s + ek - len(cells))  # a ceil-mode window may run past the padding
     return GatherAxis(_axis_name(spec.nd, a), i, cells + (OVER,) * over, src + (None,) * over, 0, s, d, k, o)
 
 
 def _conv_transpose_axis(spec: ConvTranspose, a: int, i: int) -> GatherAxis:
-    k, s, d, p, op = (spec.kernel_size[a], spec.stride[a], spec.dilation[a], spec.padding[a],
-                      spec.output_padding[a])
-    begin, end = d * (k - 1) - p, d * (k - 1) - p + op  # negative: crop the stretched input
+    k, s, d, (cb, ce), op = (spec.kernel_size[a], spec.stride[a], spec.dilation[a], spec.padding[a],
+                             spec.output_padding[a])
+    begin, end = d * (k - 1) - cb, d * (k - 1) - ce + op  # negative: crop the stretched input
     qs = range(stretched_size(i, s))
     cells = [INPUT if q % s == 0 else ZERO for q in qs]
     src: list[int | None] = [q // s if q % s == 0 else None for q in qs]
@@ -226,10 +226,10 @@ def _conv_transpose_axis(spec: ConvTranspose, a: int, i: int) -> GatherAxis:
 
 
 def _scatter_axis(spec: ConvTranspose, a: int, i: int) -> ScatterAxis:
-    k, s, d, p, op = (spec.kernel_size[a], spec.stride[a], spec.dilation[a], spec.padding[a],
-                      spec.output_padding[a])
+    k, s, d, (p, pe), op = (spec.kernel_size[a], spec.stride[a], spec.dilation[a], spec.padding[a],
+                            spec.output_padding[a])
     full = stretched_size(i, s) + d * (k - 1) + op
-    o = full - 2 * p
+    o = full - p - pe
     cells = tuple(CROP if not p <= f < p + o else OUTPAD if f >= full - op else OUT for f in range(full))
     return ScatterAxis(_axis_name(spec.nd, a), i, s, d, k, p, o, cells)
 
@@ -264,7 +264,8 @@ def geometry(spec: LayerSpec, in_sizes: tuple[int, ...], scatter: bool = False,
     """The animation geometry of ``spec`` on spatial input sizes ``in_sizes``.
 
     >>> from convgraph.ir import Conv
-    >>> g = geometry(Conv("Conv1d", 1, 1, 1, (3,), (1,), ((1, 1),), (1,)), (5,))
+    >>> g = geometry(Conv(type_name="Conv1d", nd=1, in_channels=1, out_channels=1, kernel_size=(3,), stride=(1,),
+    ...                      padding=((1, 1),), dilation=(1,)), (5,))
     >>> g.out_sizes, sorted(g.frame((0,)).cells)
     ((5,), [(0,), (1,)])
     """

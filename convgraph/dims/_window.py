@@ -35,32 +35,34 @@ def window_count(i: Dim, pad_total: int, ek: int, s: int) -> Dim:
 
 
 @overload
-def ceil_window_count(i: int, p: int, ek: int, s: int) -> int: ...
+def ceil_window_count(i: int, p: int, ek: int, s: int, p_end: int | None = None) -> int: ...
 
 
 @overload
-def ceil_window_count(i: Dim, p: int, ek: int, s: int) -> Dim: ...
+def ceil_window_count(i: Dim, p: int, ek: int, s: int, p_end: int | None = None) -> Dim: ...
 
 
-def ceil_window_count(i: Dim, p: int, ek: int, s: int) -> Dim:
-    """ceil mode, dropping a last window that starts in the right padding:
-    o = floor((i + min(2p - ek + s - 1, p - 1))/s) + 1.
+def ceil_window_count(i: Dim, p: int, ek: int, s: int, p_end: int | None = None) -> Dim:
+    """ceil mode, dropping a last window that starts in the right padding; p pads the start and
+    p_end (default p) the end: o = floor((i + min(p + p_end - ek + s - 1, p - 1))/s) + 1.
     (torch: o = ceil((i + 2p - ek)/s) + 1, minus 1 if (o - 1)*s >= i + p; at most one window can
     start in the right padding because p <= ek/2, so the two bounds fold into one floor.)"""
-    return add(floordiv(add(i, min(2 * p - ek + s - 1, p - 1)), s), 1)
+    end = p if p_end is None else p_end
+    return add(floordiv(add(i, min(p + end - ek + s - 1, p - 1)), s), 1)
 
 
 @overload
-def transposed_size(i: int, k: int, s: int, p: int, op: int, d: int) -> int: ...
+def transposed_size(i: int, k: int, s: int, p: int, op: int, d: int, p_end: int | None = None) -> int: ...
 
 
 @overload
-def transposed_size(i: Dim, k: int, s: int, p: int, op: int, d: int) -> Dim: ...
+def transposed_size(i: Dim, k: int, s: int, p: int, op: int, d: int, p_end: int | None = None) -> Dim: ...
 
 
-def transposed_size(i: Dim, k: int, s: int, p: int, op: int, d: int) -> Dim:
-    """o = (i - 1)*s - 2p + d*(k - 1) + op + 1"""
-    return add(mul(i, s), -s - 2 * p + effective_kernel(k, d) + op)
+def transposed_size(i: Dim, k: int, s: int, p: int, op: int, d: int, p_end: int | None = None) -> Dim:
+    """o = (i - 1)*s - p - p_end + d*(k - 1) + op + 1 (p cropped at the start, p_end, default p, at the end)"""
+    end = p if p_end is None else p_end
+    return add(mul(i, s), -s - p - end + effective_kernel(k, d) + op)
 
 
 @overload

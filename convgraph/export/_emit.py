@@ -160,6 +160,11 @@ def _pads(begins: Sequence[int], ends: Sequence[int]) -> list[int]:
     return [*begins, *ends]
 
 
+def _pair_pads(pads: ir.Pads) -> list[int]:
+    """ONNX ``pads`` from (begin, end) per axis."""
+    return _pads([p for p, _ in pads], [p for _, p in pads])
+
+
 def _pad_node(b: Builder, s: Site, pads: ir.Pads, mode: str) -> str:
     """Pad (N and C untouched) with an ONNX Pad mode; records the padded shape."""
     begins, ends = [p for p, _ in pads], [p for _, p in pads]
@@ -183,7 +188,7 @@ def _conv(b: Builder, s: Site) -> None:
         pads = tuple((0, 0) for _ in pads)
     inputs = [x, s.param("weight")] + ([s.param("bias")] if spec.bias else [])
     b.op("Conv", inputs, s.name, s.out, kernel_shape=list(spec.kernel_size), strides=list(spec.stride),
-         pads=_pads([p for p, _ in pads], [p for _, p in pads]), dilations=list(spec.dilation),
+         pads=_pair_pads(pads), dilations=list(spec.dilation),
          group=spec.groups)
 
 
@@ -194,18 +199,18 @@ def _conv_transpose(b: Builder, s: Site) -> None:
     weights = [s.x, s.param("weight")]
     if all(op < st for op, st in zip(spec.output_padding, spec.stride)):
         b.op("ConvTranspose", weights + ([s.param("bias")] if spec.bias else []), s.name, s.out,
-             pads=_pads(spec.padding, spec.padding), output_padding=list(spec.output_padding), **attrs)
+             pads=_pair_pads(spec.padding), output_padding=list(spec.output_padding), **attrs)
         return
     # onnxruntime rejects output_padding >= stride. The op extra positions at the end of the full
     # transposed conv receive no kernel tap (bias only): crop op less at the end; when padding
     # cannot absorb op, take the full result and let a Pad crop (negative) and extend (positive).
-    p, op = spec.padding, spec.output_padding
-    if all(o <= q for o, q in zip(op, p)):
+    begins, ends, op = [q for q, _ in spec.padding], [q for _, q in spec.padding], spec.output_padding
+    if all(o <= q for o, q in zip(op, ends)):
         y = b.op("ConvTranspose", weights, s.name, None if spec.bias else s.out,
-                 pads=_pads(p, [q - o for q, o in zip(p, op)]), output_padding=[0] * spec.nd, **attrs)
+                 pads=_pads(begins, [q - o for q, o in zip(ends, op)]), output_padding=[0] * spec.nd, **attrs)
     else:
         full = b.op("ConvTranspose", weights, s.name, pads=[0] * 2 * spec.nd, output_padding=[0] * spec.nd, **attrs)
-        vec = b.ints(f"{s.name}/pads", [0, 0, *(-q for q in p), 0, 0, *(o - q for o, q in zip(op, p))])
+        vec = b.ints(f"{s.name}/pads", [0, 0, *(-q for q in begins), 0, 0, *(o - q for o, q in zip(op, ends))])
         y = b.op("Pad", [full, vec], f"{s.name}/pad", None if spec.bias else s.out, mode="constant")
     if spec.bias:
         bias = b.channel_vector(s.param("bias"), len(s.out_shape), f"{s.name}/bias")
@@ -215,7 +220,7 @@ def _conv_transpose(b: Builder, s: Site) -> None:
 def _pool(b: Builder, s: Site) -> None:
     spec: ir.Pool = s.spec
     attrs = dict(kernel_shape=list(spec.kernel_size), strides=list(spec.stride),
-                 pads=_pads(spec.padding, spec.padding), ceil_mode=int(spec.ceil_mode))
+                 pads=_pair_pads(spec.padding), ceil_mode=int(spec.ceil_mode))
     if spec.mode == "max":
         b.op("MaxPool", [s.x], s.name, s.out, dilations=list(spec.dilation), **attrs)
     elif spec.divisor_override is not None:
@@ -739,7 +744,8 @@ def _interp_like(b: Builder, node: ir.Node, shapes: list[Shape]) -> None:
     v, like = node.inputs
     n = node.name
     sizes = b.op("Concat", [b.shape(v, f"{n}/nc", 0, 2), b.shape(like, f"{n}/hw", 2)], f"{n}/sizes", axis=0)
-    spec = ir.Upsample("Upsample", 1, None, ir.upsample_mode(node.attr("mode")), node.attr("align_corners"))
+    spec = ir.Upsample(type_name="Upsample", size=1, scale_factor=None, mode=ir.upsample_mode(node.attr("mode")),
+                       align_corners=node.attr("align_corners"))
     b.op("Resize", [v, "", "", sizes], n, n, **_resize_attrs(spec))
 
 

@@ -3,7 +3,8 @@ forward expression of a node op (``OP_SOURCE``) and the helpers written into the
 (``HELPERS``: asymmetric conv pads, centre crop, pad to another value's size). Read by
 ``torch_source``, which writes the file.
 
->>> layer_source(ir.Conv("Conv2d", 2, 3, 8, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1))).expr
+>>> layer_source(ir.Conv(type_name="Conv2d", nd=2, in_channels=3, out_channels=8, kernel_size=(3, 3), stride=(1, 1),
+...                      padding=((1, 1), (1, 1)), dilation=(1, 1))).expr
 'nn.Conv2d(3, 8, kernel_size=(3, 3), padding=(1, 1))'
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from convgraph import ir
+from convgraph.errors import ExportError
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,18 @@ def _conv(spec: ir.Conv) -> Source:
     return Source(f"PadThenConv{spec.nd}d({arg_list(*head, **kw)})", (f"PadThenConv{spec.nd}d",))
 
 
+def _symmetric(spec: ir.ConvTranspose | ir.Pool) -> ir.Ints:
+    """torch's one-int-per-axis padding; (begin, end) pairs that differ have no torch spelling."""
+    if any(b != e for b, e in spec.padding):
+        raise ExportError(f"{spec.type_name}: padding {spec.padding} is asymmetric (begin, end) per axis, "
+                          f"which torch's nn.{spec.type_name} cannot express; only symmetric padding "
+                          "has a torch source")
+    return tuple(b for b, _ in spec.padding)
+
+
 def _conv_transpose(spec: ir.ConvTranspose) -> Source:
     ones, zeros = (1,) * spec.nd, (0,) * spec.nd
-    kw = _non_default({"stride": spec.stride, "padding": spec.padding, "output_padding": spec.output_padding,
+    kw = _non_default({"stride": spec.stride, "padding": _symmetric(spec), "output_padding": spec.output_padding,
                        "groups": spec.groups, "bias": spec.bias, "dilation": spec.dilation},
                       {"stride": ones, "padding": zeros, "output_padding": zeros, "groups": 1, "bias": True,
                        "dilation": ones})
@@ -78,7 +89,7 @@ def _pool(spec: ir.Pool) -> Source:
     kw: dict[str, object] = {"kernel_size": spec.kernel_size}
     if spec.stride != spec.kernel_size:
         kw["stride"] = spec.stride
-    extra = {"padding": spec.padding, "ceil_mode": spec.ceil_mode}
+    extra = {"padding": _symmetric(spec), "ceil_mode": spec.ceil_mode}
     if spec.mode == "max":
         kw |= _non_default({**extra, "dilation": spec.dilation},
                            {"padding": zeros, "ceil_mode": False, "dilation": ones})

@@ -9,7 +9,8 @@ ConvTranspose ``[C_in, C_out/g, *k]``, Linear ``[out, in]``.
 >>> from convgraph.errors import Loc
 >>> x = ir.Node("x", "input", (), Loc(), dims=(1, 3, "H", "W"))
 >>> c = ir.Node("c", "layer", ("x",), Loc(), layer_name="0",
-...             layer=ir.Conv("Conv2d", 2, 3, 8, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)))
+...             layer=ir.Conv(type_name="Conv2d", nd=2, in_channels=3, out_channels=8, kernel_size=(3, 3),
+...                           stride=(1, 1), padding=((1, 1), (1, 1)), dilation=(1, 1)))
 >>> param_specs(ir.Graph((x, c), ("c",)))
 {'0.weight': (8, 3, 3, 3), '0.bias': (8,)}
 """

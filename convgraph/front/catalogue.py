@@ -50,6 +50,7 @@ from convgraph.ir import (
     Linear,
     Pad,
     PaddingMode,
+    Pads,
     PixelShuffle,
     Pool,
     PoolMode,
@@ -222,7 +223,8 @@ def _conv(a: _Args) -> Conv:
     stride, dilation = a.ints("stride", 1, (1,)), a.ints("dilation", 1, (1,))
     mode = a.choice("padding_mode", PADDING_MODES)
     padding = _conv_padding(a, k, stride, dilation, mode)
-    return Conv(a.type_name, a.nd, cin, cout, k, stride, padding, dilation, groups, a.flag("bias"), mode)
+    return Conv(type_name=a.type_name, nd=a.nd, in_channels=cin, out_channels=cout, kernel_size=k, stride=stride,
+                padding=padding, dilation=dilation, groups=groups, bias=a.flag("bias"), padding_mode=mode)
 
 
 def _conv_transpose(a: _Args) -> ConvTranspose:
@@ -239,13 +241,19 @@ def _conv_transpose(a: _Args) -> ConvTranspose:
     if any(op >= s and op >= d for op, s, d in zip(out_pad, stride, dilation)):
         raise a.fail(f"output_padding {_tup(out_pad)} must be smaller than either stride {_tup(stride)} "
                      f"or dilation {_tup(dilation)} on every axis")
-    return ConvTranspose(a.type_name, a.nd, cin, cout, k, stride, padding, out_pad, dilation, groups,
-                         a.flag("bias"))
+    return ConvTranspose(type_name=a.type_name, nd=a.nd, in_channels=cin, out_channels=cout, kernel_size=k,
+                         stride=stride, padding=_pairs(padding), output_padding=out_pad, dilation=dilation,
+                         groups=groups, bias=a.flag("bias"))
 
 
 # --------------------------------------------------------------------------------------------
 # Pooling
 # --------------------------------------------------------------------------------------------
+
+
+def _pairs(padding: tuple[int, ...]) -> Pads:
+    """torch's symmetric padding p per axis as the canonical (begin, end) = (p, p)."""
+    return tuple((p, p) for p in padding)
 
 
 def _pool_stride(a: _Args, kernel: tuple[int, ...]) -> tuple[int, ...]:
@@ -267,17 +275,19 @@ def _pool(a: _Args, mode: PoolMode) -> Pool:
     ceil_mode = a.flag("ceil_mode")
     if mode == "max":
         a.unsupported_if(a.flag("return_indices"), "return_indices=True")
-        return Pool(a.type_name, a.nd, mode, kernel, stride, padding, dilation, ceil_mode)
+        return Pool(type_name=a.type_name, nd=a.nd, mode=mode, kernel_size=kernel, stride=stride,
+                    padding=_pairs(padding), dilation=dilation, ceil_mode=ceil_mode)
     divisor = None if a.values.get("divisor_override") is None else a.int_("divisor_override")
     if divisor == 0:
         raise a.fail("divisor_override must not be zero")
-    return Pool(a.type_name, a.nd, mode, kernel, stride, padding, dilation, ceil_mode, a.flag("count_include_pad"),
-                divisor)
+    return Pool(type_name=a.type_name, nd=a.nd, mode=mode, kernel_size=kernel, stride=stride, padding=_pairs(padding),
+                dilation=dilation, ceil_mode=ceil_mode, count_include_pad=a.flag("count_include_pad"),
+                divisor_override=divisor)
 
 
 def _adaptive_max(a: _Args) -> AdaptiveMaxPool:
     a.unsupported_if(a.flag("return_indices"), "return_indices=True")
-    return AdaptiveMaxPool(a.type_name, a.nd, _adaptive(a).output_size)
+    return AdaptiveMaxPool(type_name=a.type_name, nd=a.nd, output_size=_adaptive(a).output_size)
 
 
 def _adaptive(a: _Args) -> AdaptiveAvgPool:
@@ -290,7 +300,7 @@ def _adaptive(a: _Args) -> AdaptiveAvgPool:
         raise a.fail(f"output_size must be an int or a tuple of {a.nd} {what}, got {_show(a['output_size'])}")
     if any(x is not None and x < 1 for x in v):
         raise a.fail(f"output_size must be positive, got {_show(a['output_size'])}")
-    return AdaptiveAvgPool(a.type_name, a.nd, tuple(v))
+    return AdaptiveAvgPool(type_name=a.type_name, nd=a.nd, output_size=tuple(v))
 
 
 # --------------------------------------------------------------------------------------------
@@ -361,7 +371,8 @@ def _upsample(a: _Args) -> Upsample:
     if need is not None and isinstance(per_axis, tuple) and len(per_axis) != need:
         which = "size" if size is not None else "scale_factor"
         raise a.fail(f"mode {mode!r} works on {need} spatial dim(s), but {which} has {len(per_axis)} entries")
-    return Upsample(a.type_name, size, scale, mode, _upsample_align(a, mode))
+    return Upsample(type_name=a.type_name, size=size, scale_factor=scale, mode=mode,
+                    align_corners=_upsample_align(a, mode))
 
 
 # --------------------------------------------------------------------------------------------
@@ -378,7 +389,8 @@ def _batchnorm(a: _Args) -> BatchNorm:
         need = "non-negative" if track else "positive with track_running_stats=False"
         raise a.fail(f"eps must be {need}, got {a['eps']!r}")
     a.unsupported_if(not a.flag("bias") and affine, "bias=False")
-    return BatchNorm(a.type_name, a.nd, n, eps, momentum, affine, track)
+    return BatchNorm(type_name=a.type_name, nd=a.nd, num_features=n, eps=eps, momentum=momentum, affine=affine,
+                     track_running_stats=track)
 
 
 def _norm_eps(a: _Args) -> float:
@@ -393,7 +405,8 @@ def _instancenorm(a: _Args) -> InstanceNorm:
     eps, momentum = _norm_eps(a), a.number("momentum", optional=True)
     affine, track = a.flag("affine"), a.flag("track_running_stats")
     a.unsupported_if(not a.flag("bias") and affine, "bias=False")
-    return InstanceNorm(a.type_name, a.nd, n, eps, momentum, affine, track)
+    return InstanceNorm(type_name=a.type_name, nd=a.nd, num_features=n, eps=eps, momentum=momentum, affine=affine,
+                        track_running_stats=track)
 
 
 def _groupnorm(a: _Args) -> GroupNorm:
@@ -402,21 +415,21 @@ def _groupnorm(a: _Args) -> GroupNorm:
         raise a.fail(f"num_channels ({channels}) must be divisible by num_groups ({groups})")
     affine = a.flag("affine")
     a.unsupported_if(not a.flag("bias") and affine, "bias=False")
-    return GroupNorm(a.type_name, groups, channels, _norm_eps(a), affine)
+    return GroupNorm(type_name=a.type_name, num_groups=groups, num_channels=channels, eps=_norm_eps(a), affine=affine)
 
 
 def _prelu(a: _Args) -> PReLU:
-    return PReLU(a.type_name, a.int_("num_parameters", 1), a.number("init"))
+    return PReLU(type_name=a.type_name, num_parameters=a.int_("num_parameters", 1), init=a.number("init"))
 
 
 def _softmax(a: _Args) -> Softmax:
     dim = a["dim"]
-    return Softmax(a.type_name, None if dim is None else a.int_("dim"), a.type_name == "LogSoftmax")
+    return Softmax(type_name=a.type_name, dim=None if dim is None else a.int_("dim"), log=a.type_name == "LogSoftmax")
 
 
 def _pixel_shuffle(a: _Args) -> PixelShuffle:
     key = "upscale_factor" if a.type_name == "PixelShuffle" else "downscale_factor"
-    return PixelShuffle(a.type_name, a.int_(key, 1), key == "upscale_factor")
+    return PixelShuffle(type_name=a.type_name, factor=a.int_(key, 1), upscale=key == "upscale_factor")
 
 
 #: pad module prefix -> torch's F.pad mode
@@ -443,7 +456,7 @@ def _pad(a: _Args) -> Pad:
         raise a.fail(f"padding must be an int or a tuple of {2 * a.nd} ints, got {_show(v)}")
     value = a.number("value", optional=True) if "value" in a.values else 0.0  # torch reads None as 0
     value = 0.0 if value is None else value
-    return Pad(a.type_name, a.nd, pad_pairs(flat), mode, value)
+    return Pad(type_name=a.type_name, nd=a.nd, padding=pad_pairs(flat), mode=mode, value=value)
 
 
 def _unflatten(a: _Args) -> Unflatten:
@@ -452,18 +465,19 @@ def _unflatten(a: _Args) -> Unflatten:
         raise a.fail(f"unflattened_size must be a non-empty tuple of ints, got {_show(v)}")
     if sum(x == -1 for x in v) > 1 or any(x < 1 and x != -1 for x in v):
         raise a.fail(f"unflattened_size must be positive ints with at most one -1, got {_show(v)}")
-    return Unflatten(a.type_name, dim, tuple(int(x) for x in v))
+    return Unflatten(type_name=a.type_name, dim=dim, sizes=tuple(int(x) for x in v))
 
 
 def _linear(a: _Args) -> Linear:
-    return Linear(a.type_name, a.int_("in_features", 1), a.int_("out_features", 1), a.flag("bias"))
+    return Linear(type_name=a.type_name, in_features=a.int_("in_features", 1), out_features=a.int_("out_features", 1),
+                  bias=a.flag("bias"))
 
 
 def _flatten(a: _Args) -> Flatten:
     start, end = a.int_("start_dim"), a.int_("end_dim")
     if (start < 0) == (end < 0) and start > end:  # same sign: wrong for every rank
         raise a.fail(f"start_dim ({start}) cannot come after end_dim ({end})")
-    return Flatten(a.type_name, start, end)
+    return Flatten(type_name=a.type_name, start_dim=start, end_dim=end)
 
 
 def _activation(*numeric: str) -> Callable[[_Args], Elementwise]:
@@ -472,7 +486,7 @@ def _activation(*numeric: str) -> Callable[[_Args], Elementwise]:
     def build(a: _Args) -> Elementwise:
         if "inplace" in a.values:
             a.flag("inplace")
-        return Elementwise(a.type_name, tuple(sorted((k, a.number(k)) for k in numeric)))
+        return Elementwise(type_name=a.type_name, params=tuple(sorted((k, a.number(k)) for k in numeric)))
 
     return build
 
@@ -482,16 +496,16 @@ def _dropout(a: _Args) -> Elementwise:
     p = a.number("p")
     if not 0 <= p <= 1:
         raise a.fail(f"dropout probability has to be between 0 and 1, got {a['p']!r}")
-    return Elementwise(a.type_name, (("p", p),))
+    return Elementwise(type_name=a.type_name, params=(("p", p),))
 
 
 def _elu(a: _Args) -> Elementwise:
     a.flag("inplace")
-    return Elementwise(a.type_name, (("alpha", a.number("alpha")),))
+    return Elementwise(type_name=a.type_name, params=(("alpha", a.number("alpha")),))
 
 
 def _gelu(a: _Args) -> Elementwise:
-    return Elementwise(a.type_name, (("approximate", a.choice("approximate", ("none", "tanh"))),))
+    return Elementwise(type_name=a.type_name, params=(("approximate", a.choice("approximate", ("none", "tanh"))),))
 
 
 # --------------------------------------------------------------------------------------------

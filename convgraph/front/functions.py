@@ -185,7 +185,8 @@ def fpad(pad: object, mode: object, value: object, loc: Loc = NOWHERE) -> Pad:
         raise fail(f"mode must be one of {', '.join(map(repr, PAD_MODES))}, got {mode!r}")
     if value is not None and (mode != "constant" and value != 0):
         raise fail(f"padding mode {mode!r} doesn't take in value argument")
-    return Pad("F.pad", 0, pad_pairs(tuple(int(p) for p in pad)), str(mode), _number("F.pad", "value", value, loc))
+    return Pad(type_name="F.pad", nd=0, padding=pad_pairs(tuple(int(p) for p in pad)), mode=str(mode),
+               value=_number("F.pad", "value", value, loc))
 
 
 def _number(what: str, key: str, v: object, loc: Loc) -> float:

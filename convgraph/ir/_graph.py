@@ -35,7 +35,7 @@ Pads = tuple[tuple[int, int], ...]  # (begin, end) per spatial axis
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Conv:
     """Conv1d/2d/3d. ``padding`` is explicit (begin, end) per axis, applied with ``padding_mode``."""
 
@@ -56,9 +56,10 @@ class Conv:
         return (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ConvTranspose:
-    """ConvTranspose1d/2d/3d: full transposed conv, + output_padding at the end, cropped by padding."""
+    """ConvTranspose1d/2d/3d: full transposed conv, + output_padding at the end, then ``padding``
+    (begin, end) per axis cropped off (torch's symmetric p is (p, p))."""
 
     type_name: str
     nd: int
@@ -66,7 +67,7 @@ class ConvTranspose:
     out_channels: int
     kernel_size: Ints
     stride: Ints
-    padding: Ints
+    padding: Pads
     output_padding: Ints
     dilation: Ints
     groups: int = 1
@@ -77,23 +78,24 @@ class ConvTranspose:
         return (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Pool:
-    """MaxPool/AvgPool 1d/2d/3d. ``mode`` is 'max' or 'avg'; AvgPool has dilation 1."""
+    """MaxPool/AvgPool 1d/2d/3d. ``mode`` is 'max' or 'avg'; AvgPool has dilation 1.
+    ``padding`` is (begin, end) per axis (torch's symmetric p is (p, p))."""
 
     type_name: str
     nd: int
     mode: PoolMode
     kernel_size: Ints
     stride: Ints
-    padding: Ints
+    padding: Pads
     dilation: Ints
     ceil_mode: bool = False
     count_include_pad: bool = True
     divisor_override: int | None = None  # AvgPool: every window's sum is divided by this instead
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AdaptiveAvgPool:
     """AdaptiveAvgPool1d/2d/3d; ``None`` in output_size keeps that axis' input size."""
 
@@ -102,7 +104,7 @@ class AdaptiveAvgPool:
     output_size: tuple[int | None, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AdaptiveMaxPool:
     """AdaptiveMaxPool1d/2d/3d: bins as AdaptiveAvgPool's, the maximum of each bin."""
 
@@ -111,7 +113,7 @@ class AdaptiveMaxPool:
     output_size: tuple[int | None, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Pad:
     """ZeroPad/ConstantPad/ReflectionPad/ReplicationPad/CircularPad 1d/2d/3d and ``F.pad``.
 
@@ -127,7 +129,7 @@ class Pad:
     value: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PixelShuffle:
     """PixelShuffle (``upscale=True``) and PixelUnshuffle on (N, C, H, W):
     shuffle (N, C*r*r, H, W) -> (N, C, H*r, W*r); unshuffle the inverse (H and W divisible by r)."""
@@ -137,7 +139,7 @@ class PixelShuffle:
     upscale: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Upsample:
     """nn.Upsample. Exactly one of size / scale_factor is set, each a per-axis tuple or a scalar
     (scalar: the same for every spatial axis; the rank is known only when it is applied)."""
@@ -160,7 +162,7 @@ class Upsample:
         return sf if isinstance(sf, tuple) else (float(sf),) * nd
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BatchNorm:
     type_name: str
     nd: int
@@ -171,7 +173,7 @@ class BatchNorm:
     track_running_stats: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class InstanceNorm:
     """InstanceNorm1d/2d/3d: each (sample, channel) normalised over its spatial elements with its
     own mean and biased variance -- unless ``track_running_stats`` (inference then uses the running
@@ -190,7 +192,7 @@ class InstanceNorm:
         return not self.track_running_stats
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GroupNorm:
     """GroupNorm: the channels in ``num_groups`` groups, each (sample, group) normalised over its
     channels and spatial elements; per-channel affine weight and bias."""
@@ -202,7 +204,7 @@ class GroupNorm:
     affine: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PReLU:
     """PReLU: ``max(0, x) + a*min(0, x)`` with a learnt ``weight`` of ``num_parameters`` slopes
     (1: shared; else one per channel, dim 1)."""
@@ -212,7 +214,7 @@ class PReLU:
     init: float = 0.25
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Softmax:
     """Softmax / LogSoftmax over ``dim`` (None: torch's legacy choice, dim 1 unless the value
     is 0-, 1- or 3-D, then dim 0)."""
@@ -222,7 +224,7 @@ class Softmax:
     log: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Elementwise:
     """Shape-preserving, parameter-free: activations, Identity, Dropout (identity at inference).
 
@@ -244,14 +246,14 @@ class Elementwise:
         return float(v)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Flatten:
     type_name: str = "Flatten"
     start_dim: int = 1
     end_dim: int = -1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Unflatten:
     """nn.Unflatten: dim ``dim`` becomes ``sizes`` (ints >= 1, at most one -1: the rest of the dim)."""
 
@@ -260,7 +262,7 @@ class Unflatten:
     sizes: tuple[int, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Linear:
     type_name: str
     in_features: int

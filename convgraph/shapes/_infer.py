@@ -289,9 +289,9 @@ def _conv_transpose(ctx: _Ctx, spec: ConvTranspose, x: Shape) -> Shape:
     _need_channels(ctx, x[1], spec.in_channels, "in_channels")
     names = _spatial_labels(x)
     out = []
-    for i, k, s, p, op, d, ax in zip(x[2:], spec.kernel_size, spec.stride, spec.padding,
-                                     spec.output_padding, spec.dilation, names):
-        o = transposed_size(i, k, s, p, op, d)
+    for i, k, s, (pb, pe), op, d, ax in zip(x[2:], spec.kernel_size, spec.stride, spec.padding,
+                                            spec.output_padding, spec.dilation, names):
+        o = transposed_size(i, k, s, pb, op, d, pe)
         ctx.require(o, ">=", 1, "output size must be at least 1", axis=ax)
         out.append(o)
     return (x[0], spec.out_channels, *out)
@@ -301,11 +301,11 @@ def _pool(ctx: _Ctx, spec: Pool, x: Shape) -> Shape:
     _need_rank(ctx, x, (spec.nd + 2,), f"N, C and {spec.nd} spatial dims")
     names = _spatial_labels(x)
     out = []
-    for i, k, s, p, d, ax in zip(x[2:], spec.kernel_size, spec.stride, spec.padding, spec.dilation, names):
+    for i, k, s, (pb, pe), d, ax in zip(x[2:], spec.kernel_size, spec.stride, spec.padding, spec.dilation, names):
         ek = effective_kernel(k, d)
         if spec.mode == "avg" and spec.nd == 3:  # avg_pool3d checks the unpadded input
             ctx.require(i, ">=", k, f"input must not be smaller than the kernel size {k}", axis=ax)
-        o = ceil_window_count(i, p, ek, s) if spec.ceil_mode else window_count(i, 2 * p, ek, s)
+        o = ceil_window_count(i, pb, ek, s, pe) if spec.ceil_mode else window_count(i, pb + pe, ek, s)
         ctx.require(o, ">=", 1, "output size must be at least 1", axis=ax)
         out.append(o)
     return (*x[:2], *out)

@@ -164,7 +164,7 @@ def _conv_field(spec: ir.Conv, fs: Fields, x: Shape) -> Fields:
 
 
 def _pool_field(spec: ir.Pool, fs: Fields, x: Shape) -> Fields:
-    return tuple(_window(f, k, s, p, d) for f, k, s, p, d in
+    return tuple(_window(f, k, s, p[0], d) for f, k, s, p, d in
                  zip(fs, spec.kernel_size, spec.stride, spec.padding, spec.dilation))
 
 
@@ -176,9 +176,9 @@ def _spread(f: Field | None, s: Any, before: Any, after: Any) -> Field | None:
 
 
 def _conv_transpose_field(spec: ir.ConvTranspose, fs: Fields, x: Shape) -> Fields:
-    """Output o = i*s - p + m*d reads i in [(o + p - d(k - 1))/s, (o + p)/s]."""
+    """Output o = i*s - p + m*d (p the begin padding) reads i in [(o + p - d(k - 1))/s, (o + p)/s]."""
     return tuple(_spread(f, sp.Integer(s), sp.Rational(d * (k - 1) - p, s), sp.Rational(p, s))
-                 for f, k, s, p, d in zip(fs, spec.kernel_size, spec.stride, spec.padding, spec.dilation))
+                 for f, k, s, (p, _), d in zip(fs, spec.kernel_size, spec.stride, spec.padding, spec.dilation))
 
 
 def _upsample_window(mode: str, sc: Any) -> tuple[Any, Any]:

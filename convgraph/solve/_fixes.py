@@ -388,21 +388,15 @@ def _paddings(graph: Graph, nodes: list[Node], ax: int) -> Iterator[Candidate]:
 def _pad_edit(spec: LayerSpec | None, ax: int, delta: int) -> tuple[LayerSpec, str] | None:
     """The spec with padding on axis ``ax`` changed by delta (symmetric), and the padding as the
     user writes it; None when not expressible or not legal."""
-    if isinstance(spec, Conv):
-        pb, pe = spec.padding[ax]
-        if pb != pe or pb + delta < 0 or (delta and spec.padding_mode != "zeros" and pb + delta == 0):
-            return None
-        if any(b != e for b, e in spec.padding):
-            return None
-        new = _set_axis(spec.padding, ax, (pb + delta, pe + delta))
-        return replace(spec, padding=new), _fmt(tuple(b for b, _ in new))
-    if isinstance(spec, (ConvTranspose, Pool)):
-        p = spec.padding[ax] + delta
-        if p < 0 or (isinstance(spec, Pool) and p > spec.kernel_size[ax] // 2):
-            return None
-        pads = _set_axis(spec.padding, ax, p)
-        return replace(spec, padding=pads), _fmt(pads)
-    return None
+    if not isinstance(spec, (Conv, ConvTranspose, Pool)) or any(b != e for b, e in spec.padding):
+        return None
+    p = spec.padding[ax][0] + delta
+    if p < 0 or (isinstance(spec, Conv) and delta and spec.padding_mode != "zeros" and p == 0):
+        return None
+    if isinstance(spec, Pool) and p > spec.kernel_size[ax] // 2:
+        return None
+    new = _set_axis(spec.padding, ax, (p, p))
+    return replace(spec, padding=new), _fmt(tuple(b for b, _ in new))
 
 
 def written(graph: Graph, value: str) -> str:

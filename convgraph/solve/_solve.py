@@ -461,7 +461,7 @@ def tilings(graph: Graph, res: ShapeResult) -> list[Tiling]:
         spec = node.layer
         if not isinstance(spec, (Conv, Pool)):
             continue
-        pads = spec.padding if isinstance(spec, Conv) else tuple((p, p) for p in spec.padding)
+        pads = spec.padding
         i_dims, o_dims = res.values[node.inputs[0]][2:], res.values[node.name][2:]
         for j, (i, o, (pb, pe), k, s, d) in enumerate(zip(i_dims, o_dims, pads, spec.kernel_size, spec.stride,
                                                           spec.dilation)):

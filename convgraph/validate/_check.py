@@ -414,17 +414,27 @@ def _t_conv(F: Any, spec: ir.Conv, x: Any, p: dict[str, Any]) -> Any:
 
 
 def _t_conv_t(F: Any, spec: ir.ConvTranspose, x: Any, p: dict[str, Any]) -> Any:
+    """torch crops p at both ends; (begin, end) pairs that differ: no crop, then slice each axis."""
     conv = getattr(F, f"conv_transpose{spec.nd}d")
-    return conv(x, p["weight"], p.get("bias"), spec.stride, spec.padding, spec.output_padding, spec.groups,
-                spec.dilation)
+    symmetric = all(b == e for b, e in spec.padding)
+    pads = tuple(b for b, _ in spec.padding) if symmetric else (0,) * spec.nd
+    y = conv(x, p["weight"], p.get("bias"), spec.stride, pads, spec.output_padding, spec.groups, spec.dilation)
+    if symmetric:
+        return y
+    crop = tuple(slice(b, n - e) for (b, e), n in zip(spec.padding, y.shape[2:]))
+    return y[tuple([Ellipsis, *crop])]
 
 
 def _t_pool(F: Any, spec: ir.Pool, x: Any, p: dict[str, Any]) -> Any:
+    if any(b != e for b, e in spec.padding):
+        raise ConvGraphError(f"{spec.type_name}: the torch mirror has no asymmetric (begin, end) pool padding, "
+                             f"got {spec.padding}")
+    pads = tuple(b for b, _ in spec.padding)
     if spec.mode == "max":
-        return getattr(F, f"max_pool{spec.nd}d")(x, spec.kernel_size, spec.stride, spec.padding, spec.dilation,
+        return getattr(F, f"max_pool{spec.nd}d")(x, spec.kernel_size, spec.stride, pads, spec.dilation,
                                                  ceil_mode=spec.ceil_mode)
     extra = {} if spec.divisor_override is None else {"divisor_override": spec.divisor_override}
-    return getattr(F, f"avg_pool{spec.nd}d")(x, spec.kernel_size, spec.stride, spec.padding,
+    return getattr(F, f"avg_pool{spec.nd}d")(x, spec.kernel_size, spec.stride, pads,
                                              ceil_mode=spec.ceil_mode, count_include_pad=spec.count_include_pad,
                                              **extra)
 

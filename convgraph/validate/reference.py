@@ -9,7 +9,8 @@ taps and one grouped matrix product (BLAS); a U-Net forward at 256x256 takes und
 >>> from convgraph.errors import Loc
 >>> x = ir.Node("x", "input", (), Loc(), dims=(1, 1, 4))
 >>> p = ir.Node("p", "layer", ("x",), Loc(), layer_name="p",
-...             layer=ir.Pool("MaxPool1d", 1, "max", (2,), (3,), (1,), (1,), ceil_mode=True))
+...             layer=ir.Pool(type_name="MaxPool1d", nd=1, mode="max", kernel_size=(2,), stride=(3,),
+...                           padding=((1, 1),), dilation=(1,), ceil_mode=True))
 >>> run(ir.Graph((x, p), ("p",)), {"x": np.array([[[1.0, 2, 3, 4]]])}, {})["p"]
 array([[[1., 4.]]])
 
@@ -157,30 +158,31 @@ def _conv_transpose(spec: ir.ConvTranspose, x: np.ndarray, params: Params) -> np
     y = np.zeros((n, g, w.shape[1], *full), dtype=x.dtype)
     for t, sl in enumerate(_taps(spec.kernel_size, spec.dilation, spec.stride, tuple(size))):
         y[(slice(None),) * 3 + sl] += contrib[:, :, :, t]
-    crop = tuple(slice(p, f - p) for p, f in zip(spec.padding, full))
+    crop = tuple(slice(pb, f - pe) for (pb, pe), f in zip(spec.padding, full))
     return _add_bias(y.reshape(n, -1, *full)[_index(..., *crop)], params)
 
 
 # --- pooling --------------------------------------------------------------------------------------
 
 
-def _pool_len(i: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
-    """``num = i + 2p - d(k-1) - 1``; floor: ``num//s + 1``; ceil: ``ceil(num/s) + 1``, minus one
-    when that last window would start in the right padding, ``(o-1)*s >= i + p`` (§3.1)."""
-    num = i + 2 * p - _extent(k, d)
+def _pool_len(i: int, k: int, s: int, p: tuple[int, int], d: int, ceil_mode: bool) -> int:
+    """p = (begin, end) (torch: both p). ``num = i + begin + end - d(k-1) - 1``; floor: ``num//s + 1``;
+    ceil: ``ceil(num/s) + 1``, minus one when that last window would start in the right padding,
+    ``(o-1)*s >= i + begin`` (§3.1)."""
+    num = i + p[0] + p[1] - _extent(k, d)
     if not ceil_mode:
         return num // s + 1
     o = -(-num // s) + 1
-    return o - 1 if (o - 1) * s >= i + p else o
+    return o - 1 if (o - 1) * s >= i + p[0] else o
 
 
-def _avg_divisor_axis(i: int, k: int, s: int, p: int, o: int, include_pad: bool) -> np.ndarray:
-    """Window j covers [st, st+k), ``st = j*s - p``. count_include_pad: ``min(st+k, i+p) - st``
+def _avg_divisor_axis(i: int, k: int, s: int, p: tuple[int, int], o: int, include_pad: bool) -> np.ndarray:
+    """Window j covers [st, st+k), ``st = j*s - begin``. count_include_pad: ``min(st+k, i+end) - st``
     (padding counts, a ceil-mode overhang past the right padding does not); otherwise the real
     elements ``min(st+k, i) - max(st, 0)`` (§3.1)."""
-    st = np.arange(o) * s - p
+    st = np.arange(o) * s - p[0]
     if include_pad:
-        return np.minimum(st + k, i + p) - st
+        return np.minimum(st + k, i + p[1]) - st
     return np.minimum(st + k, i) - np.maximum(st, 0)
 
 
@@ -211,10 +213,10 @@ _POOL_MODES = {"max": _max_pool, "avg": _avg_pool}
 
 
 def _pool(spec: ir.Pool, x: np.ndarray, params: Params) -> np.ndarray:
-    """MaxPool/AvgPool: pad p at the start and enough at the end for the last (ceil) window."""
+    """MaxPool/AvgPool: pad begin at the start and enough at the end for the last (ceil) window."""
     axes = list(zip(x.shape[2:], spec.kernel_size, spec.stride, spec.padding, spec.dilation))
     out = tuple(_pool_len(i, k, s, p, d, spec.ceil_mode) for i, k, s, p, d in axes)
-    pads = tuple((p, max(p, (o - 1) * s + _extent(k, d) - i - p)) for (i, k, s, p, d), o in zip(axes, out))
+    pads = tuple((pb, max(pe, (o - 1) * s + _extent(k, d) - i - pb)) for (i, k, s, (pb, pe), d), o in zip(axes, out))
     return _POOL_MODES[spec.mode](spec, x, out, pads)
 
 
@@ -420,7 +422,8 @@ def _instance_norm(spec: ir.InstanceNorm, x: np.ndarray, params: Params) -> np.n
     """Each (sample, channel) over its spatial elements; with running statistics (inference with
     track_running_stats) exactly BatchNorm's inference formula."""
     if not spec.uses_input_stats:
-        bn = ir.BatchNorm(spec.type_name, spec.nd, spec.num_features, spec.eps, spec.momentum, spec.affine, True)
+        bn = ir.BatchNorm(type_name=spec.type_name, nd=spec.nd, num_features=spec.num_features, eps=spec.eps,
+                          momentum=spec.momentum, affine=spec.affine, track_running_stats=True)
         return _batch_norm(bn, x, params)
     return _affine(_normalise(x, tuple(range(2, x.ndim)), spec.eps), params)
 
@@ -574,14 +577,15 @@ def _layer_params(node: ir.Node, params: Params, dtype: DTypeLike) -> Params:
 def _pad_like(node: ir.Node, v: np.ndarray, like: np.ndarray) -> np.ndarray:
     """Pad v's spatial axes to like's: ``(w - v)//2`` at the start, the rest at the end."""
     pads = tuple(((b - a) // 2, (b - a) - (b - a) // 2) for a, b in zip(v.shape[2:], like.shape[2:]))
-    spec = ir.Pad("pad", 0, pads, str(node.attr("mode", "constant")), float(node.attr("value", 0.0)))
+    spec = ir.Pad(type_name="pad", nd=0, padding=pads, mode=str(node.attr("mode", "constant")),
+                  value=float(node.attr("value", 0.0)))
     return _pad_layer(spec, v, {})
 
 
 def _interp_like(node: ir.Node, v: np.ndarray, like: np.ndarray) -> np.ndarray:
     """``F.interpolate(v, size=like.shape[2:], mode, align_corners)``."""
-    spec = ir.Upsample("Upsample", tuple(like.shape[2:]), None, ir.upsample_mode(node.attr("mode")),
-                       node.attr("align_corners"))
+    spec = ir.Upsample(type_name="Upsample", size=tuple(like.shape[2:]), scale_factor=None,
+                       mode=ir.upsample_mode(node.attr("mode")), align_corners=node.attr("align_corners"))
     return _upsample(spec, v, {})
 
 
