@@ -81,7 +81,9 @@ def _conv(imp: Importer, node: Any, a: dict, ins: list) -> None:
         pads = _explicit_pads(imp, a, src, nd, k, s, d)
     x, pads, mode = _absorb(imp, ins[0], pads)
     has_bias = len(ins) > 2 and ins[2] is not None
-    spec = ir.Conv(f"Conv{nd}d", nd, w[1] * g, w[0], k, s, pads, d, g, has_bias, mode)  # type: ignore[arg-type]
+    spec = ir.Conv(
+        type_name=f"Conv{nd}d", nd=nd, in_channels=w[1] * g, out_channels=w[0], kernel_size=k, stride=s,
+        padding=pads, dilation=d, groups=g, bias=has_bias, padding_mode=mode)  # type: ignore[arg-type]
     _params(imp, imp.layer(node.output[0], spec, x), node, ("weight", "bias"))
 
 
@@ -108,9 +110,11 @@ def _conv_transpose(imp: Importer, node: Any, a: dict, ins: list) -> None:
     if any(pb < pe - o for (pb, pe), o in zip(pads, op)):
         raise imp.fail(f"pads {[p for p, _ in pads] + [q for _, q in pads]} crop more at the end than the "
                        "beginning; the IR's ConvTranspose cannot express it")
-    spec = ir.ConvTranspose(f"ConvTranspose{nd}d", nd, w[0], w[1] * g, k, s, tuple(pb for pb, _ in pads),
-                            tuple(o + pb - pe for (pb, pe), o in zip(pads, op)), d, g,
-                            len(ins) > 2 and ins[2] is not None)
+    spec = ir.ConvTranspose(
+        type_name=f"ConvTranspose{nd}d", nd=nd, in_channels=w[0], out_channels=w[1] * g, kernel_size=k, stride=s,
+        padding=tuple((pb, pb) for pb, _ in pads),
+        output_padding=tuple(o + pb - pe for (pb, pe), o in zip(pads, op)), dilation=d, groups=g,
+        bias=len(ins) > 2 and ins[2] is not None)
     _params(imp, imp.layer(node.output[0], spec, x), node, ("weight", "bias"))
 
 
@@ -137,7 +141,7 @@ def _transpose_pads(imp: Importer, a: dict, x: Tensor, nd: int, k: Ints, s: Ints
     return tuple(out)
 
 
-def _pool(mode: str) -> Callable:
+def _pool(mode: ir.PoolMode) -> Callable:
     def rule(imp: Importer, node: Any, a: dict, ins: list) -> None:
         x = _x(imp, ins[0])
         k = tuple(a["kernel_shape"])
@@ -156,7 +160,9 @@ def _pool(mode: str) -> Callable:
                            "in the padding, which the IR's ceil rule does not cover")
         cip = bool(a.get("count_include_pad", 0)) if mode == "avg" else True
         name = f"{'Max' if mode == 'max' else 'Avg'}Pool{nd}d"
-        spec = ir.Pool(name, nd, mode, k, s, tuple(p for p, _ in pads), d, ceil, cip)  # type: ignore[arg-type]
+        spec = ir.Pool(
+            type_name=name, nd=nd, mode=mode, kernel_size=k, stride=s, padding=tuple(pads), dilation=d,
+            ceil_mode=ceil, count_include_pad=cip)
         imp.layer(node.output[0], spec, x)
     return rule
 
@@ -167,10 +173,12 @@ def _global(mode: str) -> Callable:
         nd = len(x.dims) - 2
         spec: ir.LayerSpec
         if mode == "avg":
-            spec = ir.AdaptiveAvgPool(f"AdaptiveAvgPool{nd}d", nd, (1,) * nd)
+            spec = ir.AdaptiveAvgPool(type_name=f"AdaptiveAvgPool{nd}d", nd=nd, output_size=(1,) * nd)
         elif all(isinstance(i, int) for i in x.dims[2:]):
             k = tuple(x.dims[2:])
-            spec = ir.Pool(f"MaxPool{nd}d", nd, "max", k, k, (0,) * nd, (1,) * nd)
+            spec = ir.Pool(
+                type_name=f"MaxPool{nd}d", nd=nd, mode="max", kernel_size=k, stride=k, padding=((0, 0),) * nd,
+                dilation=(1,) * nd)
         else:
             raise imp.fail("GlobalMaxPool over a symbolic size: the IR has no adaptive max pool yet")
         imp.layer(node.output[0], spec, x)

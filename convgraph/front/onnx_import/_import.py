@@ -294,7 +294,7 @@ def materialize(imp: Importer, v: Padded) -> Tensor:
     done = imp.values.get(v.name)
     if isinstance(done, Tensor):
         return done
-    spec = ir.Pad("F.pad", 0, tuple(v.pads), TORCH_PAD_MODES[v.mode], float(v.value))
+    spec = ir.Pad(type_name="F.pad", nd=0, padding=tuple(v.pads), mode=TORCH_PAD_MODES[v.mode], value=float(v.value))
     t = imp.add(v.name, "layer", [v.src], layer=spec, layer_name=v.node.split(" (")[0])
     return t
 

@@ -71,7 +71,7 @@ def _resize_scales(imp: Importer, x: Tensor, v: Known, axes: list[int], mode: ir
     if scales[0] != 1.0 or scales[1] != 1.0:
         raise imp.fail(f"Resize scales {scales} rescale N or C; only spatial axes may change")
     sf = tuple(scales[2:])
-    return ir.Upsample("Upsample", None, sf, mode, align)
+    return ir.Upsample(type_name="Upsample", size=None, scale_factor=sf, mode=mode, align_corners=align)
 
 
 def _resize_sizes(imp: Importer, x: Tensor, v: Any, axes: list[int], mode: ir.UpsampleMode, align: bool | None,
@@ -86,7 +86,7 @@ def _resize_sizes(imp: Importer, x: Tensor, v: Any, axes: list[int], mode: ir.Up
             raise imp.fail(f"Resize sizes change {'NC'[j]} ({D.dim_str(sizes[j])} vs {D.dim_str(x.dims[j])})")
     spatial = sizes[2:]
     if all(isinstance(s, int) for s in spatial):
-        return ir.Upsample("Upsample", tuple(spatial), None, mode, align)
+        return ir.Upsample(type_name="Upsample", size=tuple(spatial), scale_factor=None, mode=mode, align_corners=align)
     scales = [_integer_scale(i, o) for i, o in zip(x.dims[2:], spatial)]
     if None in scales:
         j = scales.index(None)
@@ -95,7 +95,9 @@ def _resize_sizes(imp: Importer, x: Tensor, v: Any, axes: list[int], mode: ir.Up
             raise imp.fail(f"Resize to a computed size {D.dim_str(spatial[j])} from {D.dim_str(x.dims[2 + j])} that is "
                            "neither a fixed scale nor another feature map's size (the IR's interpolate(v, like=w))")
         return like
-    return ir.Upsample("Upsample", None, tuple(float(s or 1) for s in scales), mode, align)
+    return ir.Upsample(
+        type_name="Upsample", size=None, scale_factor=tuple(float(s or 1) for s in scales), mode=mode,
+        align_corners=align)
 
 
 def _integer_scale(i: Any, o: Any) -> int | None:

@@ -33,7 +33,8 @@ def _add(imp: Importer, node: Any, a: dict, ins: list) -> None:
     lin = prod.layer if prod is not None and prod.op == "layer" else None
     if isinstance(lin, ir.Linear) and not lin.bias and isinstance(c, (Known, Weight)) and \
             tuple(c.shape) == (lin.out_features,):
-        imp.replace_layer(t, ir.Linear("Linear", lin.in_features, lin.out_features, True))
+        imp.replace_layer(t, ir.Linear(
+            type_name="Linear", in_features=lin.in_features, out_features=lin.out_features, bias=True))
         imp.param(t, "bias", node.input[1] if t is p else node.input[0])
         imp.values[node.output[0]] = t
         return
@@ -74,7 +75,9 @@ def _batchnorm(imp: Importer, node: Any, a: dict, ins: list) -> None:
     nd = max(1, len(x.dims) - 2)
     if a.get("training_mode", 0):
         raise imp.fail("BatchNormalization in training mode: convgraph imports inference graphs")
-    spec = ir.BatchNorm(f"BatchNorm{nd}d", nd, c, float(a.get("epsilon", 1e-5)), float(a.get("momentum", 0.9)))
+    spec = ir.BatchNorm(
+        type_name=f"BatchNorm{nd}d", nd=nd, num_features=c, eps=float(a.get("epsilon", 1e-5)),
+        momentum=float(a.get("momentum", 0.9)))
     _params(imp, imp.layer(node.output[0], spec, x), node, ("weight", "bias", "running_mean", "running_var"))
 
 
@@ -83,7 +86,7 @@ def _flatten(imp: Importer, node: Any, a: dict, ins: list) -> None:
     axis = a.get("axis", 1) % max(1, len(x.dims))
     if axis != 1:
         raise imp.fail(f"Flatten with axis={a.get('axis')}: the IR's Flatten keeps the first axis")
-    imp.layer(node.output[0], ir.Flatten("Flatten", 1, -1), x)
+    imp.layer(node.output[0], ir.Flatten(type_name="Flatten", start_dim=1, end_dim=-1), x)
 
 
 def _reshape(imp: Importer, node: Any, a: dict, ins: list) -> None:
@@ -105,7 +108,7 @@ def _reshape(imp: Importer, node: Any, a: dict, ins: list) -> None:
             if start == end:
                 imp.values[node.output[0]] = x
             else:
-                imp.layer(node.output[0], ir.Flatten("Flatten", start, end), x)
+                imp.layer(node.output[0], ir.Flatten(type_name="Flatten", start_dim=start, end_dim=end), x)
             for j in pins:
                 add_pin(imp, out[j], target[j], node)
             return
@@ -144,7 +147,7 @@ def _gemm(imp: Importer, node: Any, a: dict, ins: list) -> None:
     bias = len(ins) > 2 and ins[2] is not None
     if bias and tuple(_param_shape(imp, ins[2], "C")) not in ((out_f,), (1, out_f)):
         raise imp.fail("Gemm's C is not a bias vector")
-    t = imp.layer(node.output[0], ir.Linear("Linear", in_f, out_f, bias), x)
+    t = imp.layer(node.output[0], ir.Linear(type_name="Linear", in_features=in_f, out_features=out_f, bias=bias), x)
     imp.param(t, "weight", node.input[1], not a.get("transB", 0))
     if bias:
         imp.param(t, "bias", node.input[2])
@@ -155,7 +158,7 @@ def _matmul(imp: Importer, node: Any, a: dict, ins: list) -> None:
     w = _param_shape(imp, ins[1], "the second operand")
     if len(w) != 2:
         raise imp.fail("MatMul by a non-matrix constant: not a Linear")
-    t = imp.layer(node.output[0], ir.Linear("Linear", w[0], w[1], False), x)
+    t = imp.layer(node.output[0], ir.Linear(type_name="Linear", in_features=w[0], out_features=w[1], bias=False), x)
     imp.param(t, "weight", node.input[1], True)
 
 
