@@ -246,6 +246,7 @@ def test_huge_constants_are_answered_in_bounded_time(case):
     ("x = input(N, 3, L)\ny = Conv1d(3, 65536, 65536)(x)", "the parameters need 48 GiB ('y.weight'"),
     ("x = input(N, 3, L)\nf = Flatten()(x)\ny = Linear(2147483648, 2147483648)(f)", "the parameters need"),
     (X + "y = AdaptiveAvgPool2d(2147483648)(x)", "output size 2147483648 is too large to export"),
+    (X + "y = AdaptiveMaxPool2d((2, 2147483648))(x)", "output size 2147483648 is too large to export"),
     (X + "u = Upsample(scale_factor=2147483648)(x)\nv = Upsample(scale_factor=2147483648)(u)",
      "beyond ONNX's int64 dims"),
 ])

@@ -251,29 +251,36 @@ def _divided_pool(b: Builder, s: Site, attrs: dict) -> None:
     b.op("Div", [total, b.floats(f"{n}/divisor", float(divisor))], n, s.out)
 
 
+def _adaptive_axes(b: Builder, s: Site, output_size: tuple[int | None, ...], global_op: str) -> list[tuple[int, int]]:
+    """The (axis, bins) an adaptive pool must compute; [] when Identity or the global op did it all.
+    Either lowering builds per-bin constants or ops at export time: a huge bin count is refused."""
+    rank = len(s.x_shape)
+    axes = [(a, o) for a, o in enumerate(output_size, start=2) if o is not None and o != s.x_shape[a]]
+    if not axes:
+        b.op("Identity", [s.x], s.name, s.out)
+        return []
+    if len(axes) == rank - 2 and all(o == 1 for _, o in axes):
+        b.op(global_op, [s.x], s.name, s.out)
+        return []
+    big = [o for _, o in axes if o > MAX_ADAPTIVE_BINS]
+    if big:
+        raise s.fail(f"output size {big[0]} is too large to export (the lowering has a row or a slice per "
+                     f"output; at most {MAX_ADAPTIVE_BINS})")
+    return axes
+
+
 def _adaptive(b: Builder, s: Site) -> None:
     """Global mean when every bin is the whole axis; otherwise, per axis with o >= 2 bins, an
     averaging matrix ``M[j, t] = [start_j <= t < end_j] / (end_j - start_j)`` with
     ``start_j = floor(j*i/o)``, ``end_j = ceil((j+1)*i/o)`` built from the runtime size i (§3.2),
     contracted with the axis by Einsum."""
     spec: ir.AdaptiveAvgPool = s.spec
-    rank = len(s.x_shape)
-    axes = [(a, o) for a, o in enumerate(spec.output_size, start=2) if o is not None and o != s.x_shape[a]]
-    if not axes:
-        b.op("Identity", [s.x], s.name, s.out)
-        return
-    if len(axes) == rank - 2 and all(o == 1 for _, o in axes):
-        b.op("GlobalAveragePool", [s.x], s.name, s.out)
-        return
-    big = [o for _, o in axes if o > MAX_ADAPTIVE_BINS]
-    if big:  # the lowering holds o-long index constants and an o-by-i matrix at run time
-        raise s.fail(f"output size {big[0]} is too large to export (the averaging matrix has a row per "
-                     f"output; at most {MAX_ADAPTIVE_BINS})")
+    axes = _adaptive_axes(b, s, spec.output_size, "GlobalAveragePool")
     x = s.x
     for n, (a, o) in enumerate(axes):
         out = s.out if n == len(axes) - 1 else None
         tag = f"{s.name}/axis{a}"
-        x = b.reduce_mean(x, [a], tag, out) if o == 1 else _bin_average(b, x, a, o, rank, tag, out)
+        x = b.reduce_mean(x, [a], tag, out) if o == 1 else _bin_average(b, x, a, o, len(s.x_shape), tag, out)
 
 
 def _adaptive_max(b: Builder, s: Site) -> None:
@@ -281,15 +288,8 @@ def _adaptive_max(b: Builder, s: Site) -> None:
     ``[floor(j*i/o), ceil((j+1)*i/o))`` sliced from the runtime size i, each reduced by ReduceMax,
     concatenated along the axis."""
     spec: ir.AdaptiveMaxPool = s.spec
-    rank = len(s.x_shape)
-    axes = [(a, o) for a, o in enumerate(spec.output_size, start=2) if o is not None and o != s.x_shape[a]]
-    if not axes:
-        b.op("Identity", [s.x], s.name, s.out)
-        return
-    if len(axes) == rank - 2 and all(o == 1 for _, o in axes):
-        b.op("GlobalMaxPool", [s.x], s.name, s.out)
-        return
     x = s.x
+    axes = _adaptive_axes(b, s, spec.output_size, "GlobalMaxPool")
     for n, (a, o) in enumerate(axes):
         out = s.out if n == len(axes) - 1 else None
         x = _bin_max(b, x, a, o, f"{s.name}/axis{a}", out)
