@@ -123,10 +123,7 @@ def _pixel_shuffle(spec: ir.PixelShuffle) -> Source:
 
 
 def _instancenorm(spec: ir.InstanceNorm) -> Source:
-    kw = _non_default({"eps": spec.eps, "momentum": spec.momentum, "affine": spec.affine,
-                       "track_running_stats": spec.track_running_stats},
-                      {"eps": 1e-5, "momentum": 0.1, "affine": False, "track_running_stats": False})
-    return Source(f"nn.InstanceNorm{spec.nd}d({arg_list(spec.num_features, **kw)})")
+    return _running_norm(f"InstanceNorm{spec.nd}d", spec, affine=False, track_running_stats=False)
 
 
 def _groupnorm(spec: ir.GroupNorm) -> Source:
@@ -151,10 +148,16 @@ def _upsample(spec: ir.Upsample) -> Source:
 
 
 def _batchnorm(spec: ir.BatchNorm) -> Source:
+    return _running_norm(f"BatchNorm{spec.nd}d", spec, affine=True, track_running_stats=True)
+
+
+def _running_norm(cls: str, spec: ir.BatchNorm | ir.InstanceNorm, **defaults: bool) -> Source:
+    """BatchNorm and InstanceNorm share their knobs; only the defaults of affine and
+    track_running_stats differ (given as ``defaults``)."""
     kw = _non_default({"eps": spec.eps, "momentum": spec.momentum, "affine": spec.affine,
                        "track_running_stats": spec.track_running_stats},
-                      {"eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True})
-    return Source(f"nn.BatchNorm{spec.nd}d({arg_list(spec.num_features, **kw)})")
+                      {"eps": 1e-5, "momentum": 0.1, **defaults})
+    return Source(f"nn.{cls}({arg_list(spec.num_features, **kw)})")
 
 
 def _elementwise(spec: ir.Elementwise) -> Source:
