@@ -144,12 +144,11 @@ def _with_assumes(graph: Graph, fixes: list[Fix]) -> Graph:
 
 def _verified(sol: Solution, value: str, first: Fix, kind: str, graph: Graph | None) -> Iterator[SkipFix]:
     from convgraph.solve._report import valid_lines
-    from convgraph.solve._solve import solve
 
     if graph is None:
         return
     try:
-        new = solve(graph, tiling=False)
+        new = _solve_edited(sol, graph)
     except ConvGraphError:
         return
     if not new.ok or not _holds(sol, new, value):  # .ok: no hints, so no fix search on the edited graph
@@ -160,6 +159,18 @@ def _verified(sol: Solution, value: str, first: Fix, kind: str, graph: Graph | N
     words = "; ".join(e.text(_label(sol.graph, e)) for e in edits)
     holds = "the edited graph runs for " + "; ".join(valid_lines(new))
     yield SkipFix(value, first.where, first.line, kind, edits, words, holds, graph)
+
+
+def _solve_edited(sol: Solution, graph: Graph) -> Solution:
+    """The edited graph solved: incrementally from ``sol`` (verdicts and sets, no texts), or in
+    full (``solve(graph, tiling=False)``) on the reference path (``FULL``)."""
+    from convgraph.solve._solve import solve, solve_edited
+
+    return solve(graph, tiling=False) if FULL else solve_edited(sol, graph)
+
+
+#: the reference path: verify every grouped edit by a full solve of the edited graph (tests)
+FULL = False
 
 
 def _holds(sol: Solution, new: Solution, value: str) -> bool:

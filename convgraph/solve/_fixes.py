@@ -33,6 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
 MAX_LAYERS = 8
 #: complete fixes kept per merge and per edit kind
 MAX_PER_KIND = 2
+#: the reference path (tests): every candidate checked and verified the slow, obvious way
+REFERENCE = False
 T = TypeVar("T")
 
 

@@ -281,7 +281,21 @@ def solve(graph: Graph, tiling: bool = True) -> Solution:
 
 
 def _solve(graph: Graph, tiling: bool) -> Solution:
-    res = infer(graph)
+    return _solve_result(graph, infer(graph), tiling, True)
+
+
+def solve_edited(base: Solution, graph: Graph) -> Solution:
+    """``solve(graph, tiling=False)`` for a graph that differs from ``base.graph`` by a fix's edit,
+    for verifying the edit: the shapes re-inferred only where the edit changed them
+    (``infer_edited``), every verdict, set and valid size as ``solve`` has them, but no texts
+    (merge and coupling messages are empty). Not memoised on the graph: ``solve(graph)`` stays the
+    full solve. Raises as ``solve`` does."""
+    from convgraph.solve._incremental import infer_edited
+
+    return _solve_result(graph, infer_edited(base.result, graph), False, False)
+
+
+def _solve_result(graph: Graph, res: ShapeResult, tiling: bool, messages: bool) -> Solution:
     names = res.sym_names
     single = {n: [c for c in res.constraints if c.symbols == {n}] for n in names}
     rx = symbol_radix(res)
@@ -290,13 +304,13 @@ def _solve(graph: Graph, tiling: bool) -> Solution:
     for n in names:
         layers[n], decided[n] = _meet(_cond(c, n, rx) for c in single[n] if c.kind in ("size", "assume"))
     expects = {(e.loc, e.value): e.text for e in graph.expects}
-    merges = [_judge(c, _where(c, expects), layers, decided, rx) for c in _merge_points(graph, res)]
+    merges = [_judge(c, _where(c, expects), layers, decided, rx, messages) for c in _merge_points(graph, res)]
     runs = dict(layers)
     for m in merges:  # an expect takes part in the valid sizes like a merge (DESIGN.md, Conditions)
         if m.symbol is not None:
             runs[m.symbol] = runs[m.symbol] & _cond(m.constraint, m.symbol, rx).sizes
             decided[m.symbol] &= m.decided
-    couplings = _couplings(res, runs)
+    couplings = _couplings(res, runs, messages)
     for cp in couplings:
         solved = cp.product or cp.bare
         if solved is not None:
@@ -332,8 +346,9 @@ def _merge_points(graph: Graph, res: ShapeResult) -> list[Constraint]:
 
 
 def _judge(c: Constraint, where: str, layers: Mapping[str, EPSet], decided: Mapping[str, bool],
-           rx: Radix | None = None) -> Merge:
-    """proved / classes / never over the symbol's layer-valid sizes; 'coupled' for several symbols."""
+           rx: Radix | None = None, messages: bool = True) -> Merge:
+    """proved / classes / never over the symbol's layer-valid sizes; 'coupled' for several symbols.
+    Without ``messages`` the message is left empty (a verification solve never shows it)."""
     from convgraph.solve._report import merge_message
 
     syms = tuple(sorted(c.symbols))
@@ -350,7 +365,7 @@ def _judge(c: Constraint, where: str, layers: Mapping[str, EPSet], decided: Mapp
         x = fails.least
         cex = {"sizes": {n: x}, "lhs": D.evaluate(c.lhs, {n: x}), "rhs": D.evaluate(c.rhs, {n: x})}
     m = Merge(c, where, verdict, "", syms, holds, fails, cex, cs.exact and decided[n])
-    return _replace_message(m, merge_message(m, base))
+    return _replace_message(m, merge_message(m, base)) if messages else m
 
 
 def _replace_message(m: Merge, message: str) -> Merge:
@@ -375,7 +390,7 @@ def _with_coupling(m: Merge, couplings: list[Coupling]) -> Merge:
     return _replace_message(m, cp.message)
 
 
-def _couplings(res: ShapeResult, allowed: Mapping[str, EPSet]) -> list[Coupling]:
+def _couplings(res: ShapeResult, allowed: Mapping[str, EPSet], messages: bool = True) -> list[Coupling]:
     from convgraph.solve._report import coupling_message
 
     out = []
@@ -386,7 +401,7 @@ def _couplings(res: ShapeResult, allowed: Mapping[str, EPSet]) -> list[Coupling]
         bare = bare_coupling(c.lhs, c.rhs, allowed) if c.op == "==" and prod is None else None
         examples = () if prod is not None else bare.examples() if bare is not None else _pair_examples(c, allowed)
         cp = Coupling(c, tuple(sorted(c.symbols)), "", prod, examples, bare)
-        out.append(Coupling(c, cp.symbols, coupling_message(cp), prod, examples, bare))
+        out.append(Coupling(c, cp.symbols, coupling_message(cp) if messages else "", prod, examples, bare))
     return out
 
 
