@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from convgraph import dims as D
@@ -73,8 +74,9 @@ class Constraint:
     kind: str = "size"
     axis: str = ""  # 'H', 'W', 'C', ... when the rule is about one axis
 
-    @property
+    @cached_property
     def symbols(self) -> frozenset[str]:
+        """The symbols the condition involves (computed once per constraint)."""
         return D.symbols(self.lhs) | D.symbols(self.rhs)
 
     def condition(self) -> str:

@@ -222,6 +222,18 @@ def radix_for(ds: Iterable[Dim]) -> tuple[int, ...]:
     dens: set[int] = set()
     for d in ds:
         _x_denominators(d, dens)
+    return radix_of(dens)
+
+
+def denominators(d: Dim) -> frozenset[int]:
+    """The floor denominators of d as a function of x (what ``radix_for`` collects)."""
+    dens: set[int] = set()
+    _x_denominators(d, dens)
+    return frozenset(dens)
+
+
+def radix_of(dens: Iterable[int]) -> tuple[int, ...]:
+    """``radix_for`` from the denominators of every dim of a symbol."""
     out: list[int] = []
     have = 1
     for k in sorted(dens):
