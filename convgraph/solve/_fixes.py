@@ -24,6 +24,7 @@ from convgraph.solve._point import excludes, point_fails, probes
 from convgraph.solve._report import classes_text, describe_set, periodic_start
 from convgraph.solve._sets import EPSet, condition_set, intersect_all, subset, symbol_radix
 from convgraph.solve._sizes import Sizes
+from convgraph.solve._symmetry import rename, swapped_graph_equals, symmetric
 from convgraph.solve._tree import prev_member
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -50,17 +51,21 @@ class Candidate:
 
 def find_fixes(sol: Solution) -> tuple[Fix, ...]:
     out: list = []
+    done: list[Searched] = []
     for m in sol.merges:
         if m.constraint.kind == "merge" and m.symbol is not None and m.verdict in ("classes", "never") \
                 and m.constraint.op in ("==", ">=", ">") and m.holds is not None:
-            out += _fixes_for(sol, m)
+            cands = list(_candidates(sol, m))
+            raw = None if REFERENCE else twin_results(sol, m, cands, done)
+            raw = raw if raw is not None else _check(sol, m, cands)
+            done.append((m, cands, raw))
+            out += _fixes_for(sol, m, [(c, _shown(sol, m.one_symbol, v)) for c, v in zip(cands, raw)])
     return tuple(out)
 
 
-def _fixes_for(sol: Solution, m: Merge) -> list[Fix]:
+def _fixes_for(sol: Solution, m: Merge, checked: Checked) -> list[Fix]:
     from convgraph.solve._solve import Fix
 
-    checked = _check(sol, m, list(_candidates(sol, m)))
     good = [(cand, v) for cand, v in checked if isinstance(v, tuple)]
     complete = [(cand, v) for cand, v in good if v[1]]
     out: list[Fix] = []
@@ -107,34 +112,96 @@ def _symbols(c: Constraint) -> frozenset[str]:
 _SYMBOLS: dict[int, tuple[Constraint, frozenset[str]]] = {}
 
 Verified = tuple[EPSet, bool, str]
+#: (sizes where the merge holds on the edited graph, complete?, the sizes its layers accept)
+Raw = tuple[EPSet, bool, EPSet]
 
 
 class _Deferred:
     """The result of an output_padding candidate that the point check ruled out: not verified
-    unless the per-class note needs it."""
+    unless the per-class note needs it (then once: a twin merge shares it, ``twin_results``)."""
 
+    def __init__(self) -> None:
+        self._got: tuple[Raw | None] | None = None
 
-DEFERRED = _Deferred()
+    def verified(self, sol: Solution, m: Merge, cand: Candidate) -> Raw | None:
+        if self._got is None:
+            self._got = (_verify_sets(sol, m, cand),)
+        return self._got[0]
+
 Checked = list[tuple[Candidate, "Verified | _Deferred | None"]]
+RawChecked = list["Raw | _Deferred | None"]
+#: a merge whose candidates were checked: (merge, candidates, their results)
+Searched = tuple["Merge", list[Candidate], RawChecked]
 
 
-def _check(sol: Solution, m: Merge, cands: list[Candidate]) -> Checked:
-    """(candidate, ``_verify`` result) for every candidate whose result can be shown. A candidate
+def _check(sol: Solution, m: Merge, cands: list[Candidate]) -> RawChecked:
+    """The ``_verify_sets`` result of every candidate whose result can be shown. A candidate
     that a point check proves incomplete (a size the edited layers accept where the merge fails)
     can only be shown as a partial fix, and partial fixes are shown only when no complete fix
     other than an assume exists: those are verified last, and only then (else their result stays
     None). The output_padding ones the point check rules out are left to the per-class note,
-    which verifies them layer by layer (``_note_options``): their result is ``DEFERRED``."""
+    which verifies them layer by layer (``_note_options``): their result is a ``_Deferred``."""
     probe = m.fails.first(3) if m.fails is not None else []
     ax = _axis_of(sol, m)
     spread = probes(m, probe)
     fails = [_point_fails(sol, m, c, probe, spread, ax) for c in cands]
     later = {i for i, c in enumerate(cands) if c.kind not in ("output_padding", "assume") and fails[i]}
     deferred = {i for i, c in enumerate(cands) if c.kind == "output_padding" and fails[i]}
-    out = {i: _verify(sol, m, c) for i, c in enumerate(cands) if i not in later and i not in deferred}
+    out = {i: _verify_sets(sol, m, c) for i, c in enumerate(cands) if i not in later and i not in deferred}
     if not any(v is not None and v[1] and cands[i].kind != "assume" for i, v in out.items()):
-        out.update({i: _verify(sol, m, cands[i]) for i in sorted(later | deferred)})
-    return [(c, out.get(i, DEFERRED if i in deferred else None)) for i, c in enumerate(cands)]
+        out.update({i: _verify_sets(sol, m, cands[i]) for i in sorted(later | deferred)})
+    return [out.get(i, _Deferred() if i in deferred else None) for i in range(len(cands))]
+
+
+# --------------------------------------------------------------------------------------------
+# The W merge of a skip from its H merge (``_symmetry``)
+# --------------------------------------------------------------------------------------------
+
+
+def twin_results(sol: Solution, m: Merge, cands: list[Candidate], done: list[Searched]) -> RawChecked | None:
+    """The results of ``m``'s candidates taken from an earlier merge of the same node on another
+    axis, when swapping the two axes (and symbols) maps the graph onto itself, that merge onto
+    ``m`` and its candidates one by one onto ``m``'s: the sets are the same (the texts are made
+    for ``m``'s symbol). None when there is no such merge."""
+    for m1, cands1, raw in done:
+        if m1.constraint.value == m.constraint.value and _twins(sol, m1, m, cands1, cands):
+            return raw
+    return None
+
+
+def _twins(sol: Solution, m1: Merge, m: Merge, cands1: list[Candidate], cands: list[Candidate]) -> bool:
+    n1, n, a, b = m1.one_symbol, m.one_symbol, _axis_of(sol, m1), _axis_of(sol, m)
+    c1, c = m1.constraint, m.constraint
+    if a < 0 or b < 0 or n1 == n or c1.op != c.op or len(cands1) != len(cands) or \
+            not symmetric(sol.graph, a, b, n1, n):
+        return False
+    if rename(c1.lhs, n1, n) != c.lhs or rename(c1.rhs, n1, n) != c.rhs:
+        return False
+    return all(_twin_candidates(sol, x, y, a, b, n1, n) for x, y in zip(cands1, cands))
+
+
+def _twin_candidates(sol: Solution, x: Candidate, y: Candidate, a: int, b: int, n1: str, n: str) -> bool:
+    """``y`` is ``x`` with the axes swapped."""
+    if x.kind != y.kind or x.inserted != y.inserted:
+        return False
+    if x.kind == "crop":
+        return x.graph.nodes == y.graph.nodes and x.graph.assumes == y.graph.assumes
+    if x.kind == "assume":
+        (*ax, last_x), (*ay, last_y) = x.graph.assumes, y.graph.assumes
+        return x.graph.nodes == y.graph.nodes and ax == ay and \
+            tuple((rename(lhs, n1, n), op, rename(rhs, n1, n)) for lhs, op, rhs in last_x.conds) == last_y.conds
+    return swapped_graph_equals(sol.graph, x.graph, y.graph, a, b)
+
+
+def _shown(sol: Solution, n: str, v: Raw | _Deferred | None) -> Verified | _Deferred | None:
+    """A checked result with its 'holds' text."""
+    return (v[0], v[1], _holds_text(sol, n, v[0], v[1], v[2])) if isinstance(v, tuple) else v
+
+
+def _holds_text(sol: Solution, n: str, holds: EPSet, complete: bool, layers: EPSet) -> str:
+    base = sol.symbols[n].layers
+    accepts = "" if layers == base else f" (the edited graph's layers accept {describe_set(layers, n)})"
+    return f"for every valid {n}{accepts}" if complete else f"for {classes_text(holds, n)}{accepts}"
 
 
 def _axis_of(sol: Solution, m: Merge) -> int:
@@ -189,6 +256,12 @@ def _fails_at(res: ShapeResult, m: Merge, cand: Candidate, sizes: Iterable[int])
 def _verify(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | None = None) -> Verified | None:
     """(sizes where the merge holds on the edited graph, complete?, 'holds' text) or None when the
     edit is invalid, leaves no size, or breaks a merge that was proved."""
+    got = _verify_sets(sol, m, cand, res)
+    return None if got is None else _shown(sol, m.one_symbol, got)  # type: ignore[return-value]
+
+
+def _verify_sets(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | None = None) -> Raw | None:
+    """``_verify`` without the text: (holds, complete, the sizes the edited graph's layers accept)."""
     n = m.one_symbol
     res = res if res is not None else _infer(sol, cand)
     if res is None:
@@ -201,11 +274,7 @@ def _verify(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | None = 
     holds = layers & _sizes(res, n, ("merge",), {m.constraint.value, *cand.inserted}, rx)
     if holds.empty or _breaks_proved(sol, res, n, layers, rx) or _shrinks_others(sol, res, n, k):
         return None
-    complete = subset(layers, holds)
-    base = sol.symbols[n].layers
-    accepts = "" if layers == base else f" (the edited graph's layers accept {describe_set(layers, n)})"
-    text = f"for every valid {n}{accepts}" if complete else f"for {classes_text(holds, n)}{accepts}"
-    return holds, complete, text
+    return holds, subset(layers, holds), layers
 
 
 def _radix(sol: Solution) -> dict[str, tuple[int, ...]]:
@@ -528,7 +597,7 @@ def _note_options(sol: Solution, m: Merge, cands: list[tuple[Candidate, Verified
     """((axis, output_padding), sizes where the merge holds) of a layer's partial candidates."""
     out = []
     for cand, v in cands:
-        got = _verify(sol, m, cand) if isinstance(v, _Deferred) else v
+        got = v.verified(sol, m, cand) if isinstance(v, _Deferred) else v
         if got is not None and cand.value is not None and _partial(m, got):
             out.append((cand.value, got[0]))
     return out
