@@ -25,7 +25,7 @@ from convgraph.solve._report import classes_text, describe_set, periodic_start
 from convgraph.solve._sets import EPSet, condition_set, intersect_all, subset, symbol_radix
 from convgraph.solve._sizes import Sizes
 from convgraph.solve._symmetry import rename, swapped_graph_equals, symmetric
-from convgraph.solve._tree import prev_member
+from convgraph.solve._tree import prev_member, residue_runs
 
 if TYPE_CHECKING:  # pragma: no cover
     from convgraph.solve._solve import Fix, Merge, Solution
@@ -516,21 +516,24 @@ def _class_condition(s: EPSet | None, n: str) -> tuple[str, tuple[tuple[D.Dim, s
     if s is None or s.empty or s.finite_windows() or s.finite or s.modulus > 1 << 16:
         return None
     x = D.sym(n)
-    texts, conds = [], []
-    res, mod = sorted(s.residues), s.modulus
+    texts: list[str] = []
+    conds: list[tuple[D.Dim, str, D.Dim]] = []
+    mod = s.modulus
     if mod > 1:
-        r = x % mod
-        if len(res) == 1:
-            texts.append(f"{n} % {mod} == {res[0]}")
-            conds.append((r, "==", res[0]))
-        elif res == list(range(res[0], res[-1] + 1)):
-            if res[0] > 0:
-                texts.append(f"{n} % {mod} >= {res[0]}")
-                conds.append((r, ">=", res[0]))
-            texts.append(f"{n} % {mod} <= {res[-1]}")
-            conds.append((r, "<=", res[-1]))
-        else:
+        runs = residue_runs(s.tail, mod, 1)  # one run of residues, read off the trie
+        if not runs:
             return None
+        ((lo, hi),) = runs
+        r = x % mod
+        if lo == hi:
+            texts.append(f"{n} % {mod} == {lo}")
+            conds.append((r, "==", lo))
+        else:
+            if lo > 0:
+                texts.append(f"{n} % {mod} >= {lo}")
+                conds.append((r, ">=", lo))
+            texts.append(f"{n} % {mod} <= {hi}")
+            conds.append((r, "<=", hi))
     start = periodic_start(s)
     if start > 1 and (prev_member(s.tail, start - 1) or 0) >= 1:  # a class member below start
         texts.append(f"{n} >= {start}")
