@@ -292,19 +292,18 @@ def solve_edited(base: Solution, graph: Graph) -> Solution:
     full solve. Raises as ``solve`` does."""
     from convgraph.solve._incremental import infer_edited
 
-    return _solve_result(graph, infer_edited(base.result, graph), False, False)
+    return _solve_result(graph, infer_edited(base.result, graph), False, False, base)
 
 
-def _solve_result(graph: Graph, res: ShapeResult, tiling: bool, messages: bool) -> Solution:
+def _solve_result(graph: Graph, res: ShapeResult, tiling: bool, messages: bool, base: Solution | None = None
+                  ) -> Solution:
     names = res.sym_names
     single = {n: [c for c in res.constraints if c.symbols == {n}] for n in names}
     rx = symbol_radix(res)
-    layers: dict[str, EPSet] = {}
-    decided: dict[str, bool] = {}
-    for n in names:
-        layers[n], decided[n] = _meet(_cond(c, n, rx) for c in single[n] if c.kind in ("size", "assume"))
+    layers, decided = _layers(res, single, rx, base)
     expects = {(e.loc, e.value): e.text for e in graph.expects}
-    merges = [_judge(c, _where(c, expects), layers, decided, rx, messages) for c in _merge_points(graph, res)]
+    judge = _judge if base is None else _Rejudge(base, layers, decided, rx)
+    merges = [judge(c, _where(c, expects), layers, decided, rx, messages) for c in _merge_points(graph, res)]
     runs = dict(layers)
     for m in merges:  # an expect takes part in the valid sizes like a merge (DESIGN.md, Conditions)
         if m.symbol is not None:
@@ -327,6 +326,49 @@ def _solve_result(graph: Graph, res: ShapeResult, tiling: bool, messages: bool) 
                               decided[n] and exact_decided.get(n, True)) for n in names}
     merges = [_with_coupling(m, couplings) for m in merges]
     return Solution(graph, res, symbols, tuple(merges), tuple(couplings), tuple(notes))
+
+
+def _layers(res: ShapeResult, single: Mapping[str, list[Constraint]], rx: Radix, base: Solution | None
+            ) -> tuple[dict[str, EPSet], dict[str, bool]]:
+    """Per symbol: the sizes its layers and assumes accept, and whether that set is exact (on an
+    edited graph, from the base's sets over the conditions the two share: ``edited_layers``)."""
+    from convgraph.solve._incremental import edited_layers
+
+    layers: dict[str, EPSet] = {}
+    decided: dict[str, bool] = {}
+    base_rx = _base_radix(base) if base is not None else {}
+    for n in res.sym_names:
+        got = edited_layers(base.result, base_rx, res, rx, n) if base is not None else None
+        if got is None:
+            got = _meet(_cond(c, n, rx) for c in single[n] if c.kind in ("size", "assume"))
+        layers[n], decided[n] = got
+    return layers, decided
+
+
+def _base_radix(base: Solution) -> Radix:
+    """The solved graph's digit orders (once per solution)."""
+    return base.graph.memo((symbol_radix, id(base.result)), lambda: symbol_radix(base.result))
+
+
+class _Rejudge:
+    """``_judge`` on an edited graph: a merge whose condition is the solved graph's own (the same
+    object) over the same layer set, as exact, has the solved graph's verdict and sets."""
+
+    def __init__(self, base: Solution, layers: Mapping[str, EPSet], decided: Mapping[str, bool], rx: Radix):
+        from convgraph.solve._incremental import prefix_layers
+
+        self.before = {id(m.constraint): m for m in base.merges if m.symbol is not None}
+        base_rx = _base_radix(base)
+        self.same = {n for n in layers if n in base.symbols and base.symbols[n].layers == layers[n]
+                     and base_rx.get(n, ()) == rx.get(n, ())
+                     and prefix_layers(base.result, n, rx.get(n, ()))[-1][1] == decided[n]}
+
+    def __call__(self, c: Constraint, where: str, layers: Mapping[str, EPSet], decided: Mapping[str, bool],
+                 rx: Radix | None = None, messages: bool = True) -> Merge:
+        m = self.before.get(id(c))
+        if m is not None and m.constraint is c and m.where == where and m.symbol in self.same:
+            return m
+        return _judge(c, where, layers, decided, rx, messages)
 
 
 # --- merges --------------------------------------------------------------------------------------
