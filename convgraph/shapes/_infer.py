@@ -872,6 +872,19 @@ def merge_failures_reusing(graph: Graph, reuse: Reuse, known: Mapping[str, Shape
     return ctx.constraints + ctx.failed
 
 
+def node_failures(graph: Graph, node: Node, inputs: list[Shape]) -> tuple[Shape, list[Constraint]]:
+    """One node's rule on concrete input dims: its dims and its failing merge conditions (as
+    ``merge_failures_reusing`` records them); raises at any other condition that fails."""
+    ctx = _Recording(graph)
+    if node.op == "input":
+        out = ctx.input(node)
+    elif node.op == "layer":
+        out = ctx.layer(node, inputs[0])
+    else:
+        out = ctx.merge(node, inputs)
+    return out, ctx.constraints + ctx.failed
+
+
 def _run_reusing(ctx: _Ctx, graph: Graph, reuse: Reuse, known: Mapping[str, Shape] | None = None,
                  start: int = 0) -> dict[str, Shape]:
     values: dict[str, Shape] = dict(known) if known is not None else {}

@@ -22,7 +22,7 @@ from convgraph import dims as D
 from convgraph.dims import Dim
 from convgraph.errors import ConvGraphError
 from convgraph.ir import Graph, Node
-from convgraph.shapes import Constraint, Reuse, Shape, ShapeResult, merge_failures_reusing
+from convgraph.shapes import Constraint, Reuse, Shape, ShapeResult, merge_failures_reusing, node_failures
 
 if TYPE_CHECKING:  # pragma: no cover
     from convgraph.solve._solve import Merge, Solution
@@ -74,15 +74,53 @@ def excludes(sol: Solution, m: Merge, kind: str, graph: Graph, axis: int, x: int
 
 
 def _reuser(res: ShapeResult, base: Base) -> Reuse:
+    """A node the edit left as it was: with the same input dims, the solved graph's dims and
+    failing conditions at these sizes; with other input dims, its rule's result on them,
+    remembered (``_RUNS``: candidates of one merge feed the same nodes the same few dims)."""
     values, failing = base
     old = {n.name: n for n in res.graph.nodes}
+    runs = _runs(res)
 
     def reuse(node: Node, got: Mapping[str, Shape]) -> tuple[Shape, Sequence[Constraint]] | None:
         prev = old.get(node.name)
-        same = (prev is node or prev == node) and all(got[i] == values[i] for i in node.inputs)
-        return (values[node.name], failing.get(node.name, [])) if same else None
+        if prev is not node and prev != node:
+            return None
+        inputs = tuple(got[i] for i in node.inputs)
+        if all(a == values[i] for a, i in zip(inputs, node.inputs)):
+            return values[node.name], failing.get(node.name, [])
+        return _run(res, runs, node, inputs)
 
     return reuse
+
+
+def _run(res: ShapeResult, runs: dict, node: Node, inputs: tuple[Shape, ...]) -> tuple[Shape, Sequence[Constraint]]:
+    """``shapes.node_failures`` of a node of the solved graph on these input dims, remembered (the
+    error too: the rules are pure functions of the node and its input dims)."""
+    key = (node.name, inputs)
+    got = runs.get(key)
+    if got is None:
+        try:
+            got = runs[key] = node_failures(res.graph, node, list(inputs))
+        except ConvGraphError as e:
+            got = runs[key] = e
+    if isinstance(got, ConvGraphError):
+        raise got
+    return got
+
+
+def _runs(res: ShapeResult) -> dict:
+    """The memo of ``_run`` for one solved graph."""
+    got = _RUNS.get(id(res))
+    if got is None or got[0] is not res:
+        got = _RUNS[id(res)] = (res, {})
+        while len(_RUNS) > 4:
+            _RUNS.pop(next(iter(_RUNS)))
+    if len(got[1]) > 1 << 16:
+        got[1].clear()
+    return got[1]
+
+
+_RUNS: dict[int, tuple[ShapeResult, dict]] = {}
 
 
 def _merge_failed(failed: list[Constraint], m: Merge, axis: int) -> bool:
