@@ -87,12 +87,20 @@ def _options(sol: Solution, value: str, fixes: list[Fix]) -> Iterator[SkipFix]:
     complete = [f for f in fixes if f.kind != "note"]
     for key, group in _layer_groups(sol.graph, complete).items():
         yield from _verified(sol, value, fixes[0], "keyword", _combined(sol.graph, key, group))
+    crops: list[Graph] = []
     for f in complete:
-        if f.kind == "crop":
+        if f.kind == "crop" and (FULL or not any(_same_graph(f.graph, g) for g in crops)):
+            crops.append(f.graph)  # the H and W merges' crop is one edit: verified once (one SkipFix)
             yield from _verified(sol, value, fixes[0], "crop", f.graph)
     assumes = [f for f in complete if f.kind == "assume"]
     if assumes:
         yield from _verified(sol, value, fixes[0], "assume", _with_assumes(sol.graph, assumes))
+
+
+def _same_graph(a: Graph, b: Graph) -> bool:
+    """The same graph, the names written in the file included."""
+    return a is b or (a.nodes == b.nodes and [n.source for n in a.nodes] == [n.source for n in b.nodes]
+                      and a.assumes == b.assumes and a.outputs == b.outputs)
 
 
 # --- one edit per layer and keyword ---------------------------------------------------------------
