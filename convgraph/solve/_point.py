@@ -3,8 +3,9 @@
 A candidate edit that a few sizes prove incomplete (a size the edited graph's layers accept where
 the merge still fails) need not be re-inferred symbolically unless it is shown at all. Here the
 edited graph's rules run on integers: the solved graph's dims and failing conditions evaluated once
-per size are reused for every node the edit leaves unchanged (``shapes.merge_failures_reusing``),
-so only the nodes whose concrete dims change are re-run, on integers.
+per size are reused for every node the edit leaves unchanged, so only the edited node and the
+nodes it feeds whose concrete dims change are re-run, on integers (``shapes.node_failures``, each
+remembered per node and input dims: the candidates of one merge feed the same nodes the same dims).
 
 The check is sound, not complete: it answers True only when, at one of the sizes, every layer
 condition of the edited graph holds (for every symbol: the others are set to the smallest size
@@ -15,14 +16,14 @@ back to the symbolic check.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from convgraph import dims as D
 from convgraph.dims import Dim
 from convgraph.errors import ConvGraphError
 from convgraph.ir import Graph, Node
-from convgraph.shapes import Constraint, Reuse, Shape, ShapeResult, merge_failures_reusing, node_failures
+from convgraph.shapes import Constraint, Shape, ShapeResult, node_failures
 
 if TYPE_CHECKING:  # pragma: no cover
     from convgraph.solve._solve import Merge, Solution
@@ -60,37 +61,13 @@ def excludes(sol: Solution, m: Merge, kind: str, graph: Graph, axis: int, x: int
     base = _base(sol, {**others, m.one_symbol: x}, m.one_symbol) if others is not None else None
     if base is None:
         return False
-    values, failing = base
-    start = _first_changed(sol.result.graph, graph)
-    before = [c for n in graph.nodes[:start] for c in failing.get(n.name, ())]
-    reuse = _reuser(sol.result, base)
     try:
-        failed = before + merge_failures_reusing(graph, reuse, values, start)
+        failed = _edited_failures(sol.result, base, graph, _first_changed(sol.result.graph, graph))
     except ConvGraphError:
         return True  # a layer condition fails: on this axis, the only one the edit changed
     except (ArithmeticError, ValueError):
         return False
     return any(c.kind != "merge" for c in failed) or _merge_failed(failed, m, axis)
-
-
-def _reuser(res: ShapeResult, base: Base) -> Reuse:
-    """A node the edit left as it was: with the same input dims, the solved graph's dims and
-    failing conditions at these sizes; with other input dims, its rule's result on them,
-    remembered (``_RUNS``: candidates of one merge feed the same nodes the same few dims)."""
-    values, failing = base
-    old = {n.name: n for n in res.graph.nodes}
-    runs = _runs(res)
-
-    def reuse(node: Node, got: Mapping[str, Shape]) -> tuple[Shape, Sequence[Constraint]] | None:
-        prev = old.get(node.name)
-        if prev is not node and prev != node:
-            return None
-        inputs = tuple(got[i] for i in node.inputs)
-        if all(a == values[i] for a, i in zip(inputs, node.inputs)):
-            return values[node.name], failing.get(node.name, [])
-        return _run(res, runs, node, inputs)
-
-    return reuse
 
 
 def _run(res: ShapeResult, runs: dict, node: Node, inputs: tuple[Shape, ...]) -> tuple[Shape, Sequence[Constraint]]:
@@ -152,15 +129,53 @@ def probes(m: Merge, first: list[int]) -> list[int]:
 
 
 def _fails(res: ShapeResult, base: Base, m: Merge, graph: Graph, axis: int, start: int) -> bool:
-    values, failing = base
-    before = [c for n in graph.nodes[:start] for c in failing.get(n.name, ())]
-    if any(c.kind != "merge" for c in before):
-        return False
     try:
-        failed = before + merge_failures_reusing(graph, _reuser(res, base), values, start)
+        failed = _edited_failures(res, base, graph, start)
     except (ConvGraphError, ArithmeticError, ValueError):
         return False
     return not any(c.kind != "merge" for c in failed) and _merge_failed(failed, m, axis)
+
+
+def _edited_failures(res: ShapeResult, base: Base, graph: Graph, start: int) -> list[Constraint]:
+    """``merge_failures_reusing`` on the edited ``graph`` (one layer spec changed in place, node
+    ``start``) at the sizes of ``base``: the edited node is run, then, in graph order, only the
+    nodes it feeds whose input dims changed (``_run``: remembered); every other node keeps the
+    solved graph's dims and failing conditions at these sizes."""
+    values, failing = base
+    node = graph.nodes[start]
+    shape, own = node_failures(graph, node, [values[i] for i in node.inputs])
+    changed = {node.name: shape} if shape != values[node.name] else {}
+    ran = {node.name: own}
+    runs = _runs(res)
+    for name in _downstream(res, node.name):
+        nxt = graph.node(name)
+        if changed and any(i in changed for i in nxt.inputs):
+            ins = tuple(changed.get(i, values[i]) for i in nxt.inputs)
+            shape, ran[name] = _run(res, runs, nxt, ins)
+            if shape != values[name]:
+                changed[name] = shape
+    return [c for name, cs in failing.items() if name not in ran for c in cs] + [c for cs in ran.values() for c in cs]
+
+
+def _downstream(res: ShapeResult, name: str) -> list[str]:
+    """The nodes that depend on ``name``, in graph order (once per solved graph and node)."""
+    got = _DOWN.get(id(res))
+    if got is None or got[0] is not res:
+        got = _DOWN[id(res)] = (res, {})
+        while len(_DOWN) > 4:
+            _DOWN.pop(next(iter(_DOWN)))
+    memo = got[1]
+    if name not in memo:
+        nodes = res.graph.nodes
+        seen = {name}
+        for n in nodes:
+            if any(i in seen for i in n.inputs):
+                seen.add(n.name)
+        memo[name] = [n.name for n in nodes if n.name in seen and n.name != name]
+    return memo[name]
+
+
+_DOWN: dict[int, tuple[ShapeResult, dict[str, list[str]]]] = {}
 
 
 def _others(sol: Solution, n: str) -> dict[str, int] | None:
