@@ -119,12 +119,16 @@ def probes(m: Merge, first: list[int]) -> list[int]:
     """``first`` (the smallest failing sizes), the smallest holding sizes, then failing and holding
     sizes spread over the classes: the first at or above ``x0 + 2**i`` (``i < SPREAD``). An edit
     that shifts a size by a few steps of some stride fails away from the smallest sizes, or where
-    the merge held."""
+    the merge held. Last, the smallest failing size plus ``2**i`` whole periods of the failing set
+    (the same class, larger): an edit that makes a deep layer reject the smallest sizes (padding 0
+    on a 3x3 conv where the axis is 2) still fails there."""
     sets = [s for s in (m.fails, m.holds) if s is not None and not s.empty]
     out = list(first) + (m.holds.first(2) if m.holds is not None else [])
     for i in range(1, SPREAD):
         for s in sets:
             out += s.first(1, lo=(s.min or 1) + 2 ** i)
+    if first and m.fails is not None and m.fails.modulus > 1:
+        out += [first[0] + m.fails.modulus * 2 ** i for i in range(SPREAD)]
     return list(dict.fromkeys(out))
 
 
