@@ -232,6 +232,14 @@ def run_old(names: list[str], timeout: float, repeat: int = 3) -> dict:
     return out
 
 
+def _cell(d: dict, k: str) -> str:
+    return f"{d[k]:.3f}" if k in d else ("-" if not d else "error")
+
+
+def _ratio(d: dict) -> str:
+    return f"{d['ratio']:.1f}" if "ratio" in d else "-"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", choices=["new", "old"])
@@ -249,10 +257,8 @@ def main() -> None:
           f"{'ratio':>7}")
     for key in args.graphs:
         n, o = new.get(key, {}), old.get(key, {})
-        cell = lambda d, k: f"{d[k]:.3f}" if k in d else ("-" if not d else "error")
-        ratio = lambda d: f"{d['ratio']:.1f}" if "ratio" in d else "-"
-        print(f"{key:<28}{cell(n, 'solve_s'):>10}{cell(n, 'fixes_s'):>10}{ratio(n):>7}{cell(o, 'solve_s'):>10}"
-              f"{cell(o, 'fixes_s'):>10}{ratio(o):>7}")
+        print(f"{key:<28}{_cell(n, 'solve_s'):>10}{_cell(n, 'fixes_s'):>10}{_ratio(n):>7}{_cell(o, 'solve_s'):>10}"
+              f"{_cell(o, 'fixes_s'):>10}{_ratio(o):>7}")
     for key in args.graphs:
         if key in new:
             print(f"  new {key}: {new[key]['runs']}")

@@ -13,14 +13,16 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from test_solve import B
 
 import convgraph as cg
+from convgraph import dims as D
 from convgraph.errors import LayerConfigError
 from convgraph.ir import Graph
 from convgraph.shapes import infer
-from convgraph.solve import _edits, _fixes, solve
+from convgraph.solve import _edits, _fixes, _symmetry, solve
+from convgraph.solve._sets import condition_set
 from convgraph.solve._solve import Solution
-from test_solve import B
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 GRAPH_FILES = sorted(MODELS.glob("*.cg")) + sorted((MODELS / "examples").glob("*.cg"))
@@ -68,27 +70,25 @@ def test_model_fixes_equal_reference(path: Path, monkeypatch: pytest.MonkeyPatch
 C = 2
 
 
-def _pair(draw: st.DrawFn, nd: int, lo: int, hi: int) -> tuple[int, ...]:
-    return tuple(draw(st.integers(lo, hi)) for _ in range(nd))
+Axes = Callable[[st.SearchStrategy[int]], tuple[int, ...]]
 
 
-def _down(draw: st.DrawFn, b: B, x: str, nd: int) -> str:
+def _down(draw: st.DrawFn, axes: Axes, b: B, x: str, nd: int) -> str:
     kind = draw(st.sampled_from(["conv", "maxpool", "avgpool"]))
-    s = tuple(draw(st.sampled_from([1, 2, 3])) for _ in range(nd))
+    s = axes(st.sampled_from([1, 2, 3]))
     if kind == "conv":
-        k = _pair(draw, nd, 1, 4)
-        return b.layer(f"Conv{nd}d", x, C, C, k, stride=s, padding=_pair(draw, nd, 0, 2))
-    k = _pair(draw, nd, 2, 3)
-    pad = tuple(draw(st.integers(0, kk // 2)) for kk in k)
+        return b.layer(f"Conv{nd}d", x, C, C, axes(st.integers(1, 4)), stride=s, padding=axes(st.integers(0, 2)))
+    k = axes(st.integers(2, 3))
+    pad = tuple(min(p, kk // 2) for p, kk in zip(axes(st.integers(0, 1)), k))
     return b.layer(f"{'Max' if kind == 'maxpool' else 'Avg'}Pool{nd}d", x, k, stride=s, padding=pad,
                    ceil_mode=draw(st.booleans()))
 
 
-def _up(draw: st.DrawFn, b: B, x: str, nd: int) -> str:
-    s = tuple(draw(st.sampled_from([1, 2, 3])) for _ in range(nd))
-    k = _pair(draw, nd, 1, 4)
-    op = tuple(draw(st.integers(0, si - 1)) for si in s)
-    return b.layer(f"ConvTranspose{nd}d", x, C, C, k, stride=s, padding=_pair(draw, nd, 0, 1), output_padding=op)
+def _up(draw: st.DrawFn, axes: Axes, b: B, x: str, nd: int) -> str:
+    s = axes(st.sampled_from([1, 2, 3]))
+    op = tuple(min(o, si - 1) for o, si in zip(axes(st.integers(0, 2)), s))
+    return b.layer(f"ConvTranspose{nd}d", x, C, C, axes(st.integers(1, 4)), stride=s, padding=axes(st.integers(0, 1)),
+                   output_padding=op)
 
 
 def _same(draw: st.DrawFn, b: B, x: str, nd: int) -> str:
@@ -98,7 +98,14 @@ def _same(draw: st.DrawFn, b: B, x: str, nd: int) -> str:
 
 @st.composite
 def unet_like(draw: st.DrawFn) -> Graph:
+    """Down and up paths with skips; in 2-D the H and W parameters differ, or (half the time) are
+    equal, so that the W merges take their H twins' results (``_fixes.twin_results``)."""
     nd = draw(st.sampled_from([1, 2, 2]))
+    square = draw(st.booleans())
+
+    def axes(values: st.SearchStrategy[int]) -> tuple[int, ...]:
+        return (draw(values),) * nd if square else tuple(draw(values) for _ in range(nd))
+
     b = B()
     x = b.input("x", 1, C, *(["L"] if nd == 1 else ["H", "W"]))
     skips = []
@@ -106,9 +113,9 @@ def unet_like(draw: st.DrawFn) -> Graph:
         for _ in range(draw(st.integers(1, 3))):
             x = _same(draw, b, x, nd)
             skips.append(x)
-            x = _down(draw, b, x, nd)
+            x = _down(draw, axes, b, x, nd)
         for s in reversed(skips):
-            x = _up(draw, b, x, nd)
+            x = _up(draw, axes, b, x, nd)
             op = draw(st.sampled_from(["cat", "cat", "add", "crop"]))
             if op == "crop":
                 s = b.merge("crop", s, x)
@@ -122,7 +129,7 @@ def unet_like(draw: st.DrawFn) -> Graph:
 
 
 @pytest.mark.slow
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(unet_like())
 def test_random_fixes_equal_reference(graph: Graph) -> None:
     with pytest.MonkeyPatch.context() as monkeypatch:
@@ -130,16 +137,98 @@ def test_random_fixes_equal_reference(graph: Graph) -> None:
                                          graph.expects), monkeypatch)
 
 
-def test_random_graphs_have_fixes_to_compare() -> None:
-    """The comparison above is not vacuous: the generator gives graphs with fixes and skip fixes."""
-    seen = [0, 0]
+def test_random_graphs_have_fixes_to_compare(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The comparison above is not vacuous: the generator gives graphs with fixes, with skip fixes,
+    and with W merges that take their H twins' results."""
+    seen = {"fixes": 0, "skips": 0, "twins": 0}
+    twin = _fixes.twin_results
 
-    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def counted(*args: object) -> object:
+        got = twin(*args)  # type: ignore[arg-type]
+        seen["twins"] += got is not None
+        return got
+
+    monkeypatch.setattr(_fixes, "twin_results", counted)
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     @given(unet_like())
     def count(graph: Graph) -> None:
         sol = solve(graph)
-        seen[0] += bool(sol.fixes)
-        seen[1] += bool(sol.skip_fixes)
+        seen["fixes"] += bool(sol.fixes)
+        seen["skips"] += bool(sol.skip_fixes)
 
     count()
-    assert seen[0] >= 5 and seen[1] >= 5, seen
+    assert min(seen.values()) >= 5, seen
+
+
+# --- the exact shortcuts under the search ---------------------------------------------------------
+
+
+def _min_at_least_by_search(d: D.Dim, c: int, lo: int, limit: int) -> int | None:
+    """``dims.min_at_least``'s exponential-then-binary search, as written before the direct inversion."""
+    f = lambda x: D.evaluate(d, {"x": x})  # noqa: E731
+    if f(lo) >= c:
+        return lo
+    a, hi = lo, lo + 1
+    while f(hi) < c:
+        if hi > limit:
+            return None
+        a, hi = hi, lo + 2 * (hi - lo)
+    while hi - a > 1:
+        mid = (a + hi) // 2
+        a, hi = (mid, hi) if f(mid) < c else (a, mid)
+    return hi
+
+
+@st.composite
+def floor_chains(draw: st.DrawFn) -> D.Dim:
+    d = D.sym("x")
+    for _ in range(draw(st.integers(0, 5))):
+        d = D.add(D.mul(D.floordiv(d, draw(st.integers(1, 6))), draw(st.integers(1, 3))), draw(st.integers(-6, 6)))
+    return D.lower(d)
+
+
+@settings(max_examples=300, deadline=None)
+@given(floor_chains(), st.integers(-50, 5000), st.integers(1, 40), st.one_of(st.just(1 << 62), st.integers(1, 300)))
+def test_min_at_least_inversion_equals_search(d: D.Dim, c: int, lo: int, limit: int) -> None:
+    assert D.min_at_least(d, c, "x", lo, limit) == _min_at_least_by_search(d, c, lo, limit)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from([2, 3, 4, 6, 8, 9, 12, 16, 27, 64, 4096]), st.data())
+def test_residue_conditions_equal_evaluation(m: int, data: st.DataObject) -> None:
+    """``x % m op c`` (the assume fixes' conditions): the common factor of a split state is divided
+    out (``_conditions._flat_scaled``); the set is the same as evaluating every size."""
+    c = data.draw(st.integers(-1, m))
+    op = data.draw(st.sampled_from(["<=", ">=", "==", "<", ">"]))
+    mul = data.draw(st.sampled_from([1, 2, 3]))
+    lhs = D.lower(D.mul(D.add(D.sym("x"), D.mul(D.floordiv(D.sym("x"), m), -m)), mul))
+    got = condition_set(lhs, op, mul * c, "x").sizes
+    want = {x for x in range(1, 3 * m + 50) if D.compare(D.evaluate(lhs, {"x": x}), op, mul * c)}
+    assert {x for x in range(1, 3 * m + 50) if x in got} == want
+
+
+def _skip_net(w_kernel: int, w_pad: int) -> Graph:
+    """cat(x, up(down(conv(x)))) with a conv whose W kernel and padding may differ from H's."""
+    b = B()
+    x = b.input("x", 1, C, "H", "W")
+    v = b.layer("Conv2d", x, C, C, (3, w_kernel), padding=(1, w_pad))
+    v = b.layer("MaxPool2d", v, 2)
+    v = b.layer("ConvTranspose2d", v, C, C, 2, stride=2)
+    b.merge("cat", x, v)
+    return b.graph()
+
+
+def test_twins_only_on_a_symmetric_graph() -> None:
+    """The W merge takes the H merge's results only when swapping the axes maps the graph onto
+    itself: a conv with kernel (3, 5) and padding (1, 2) keeps both sizes alike, yet the graph is
+    not symmetric (its padding edits differ), so both merges are searched."""
+    for w_kernel, w_pad, twins in ((3, 1, True), (5, 2, False)):
+        sol = solve(_skip_net(w_kernel, w_pad))
+        (mh, mw) = [m for m in sol.merges if m.verdict in ("classes", "never")]
+        assert _symmetry.symmetric(sol.graph, 2, 3, "H", "W") == twins
+        ch, cw = list(_fixes._candidates(sol, mh)), list(_fixes._candidates(sol, mw))
+        raw = _fixes._check(sol, mh, ch)
+        assert (_fixes.twin_results(sol, mw, cw, [(mh, ch, raw)]) is raw) == twins
+        if twins:  # a candidate that is not the swapped twin is refused
+            assert not _fixes._twins(sol, mh, mw, ch, list(reversed(cw)))

@@ -84,7 +84,7 @@ def _fixes_for(sol: Solution, m: Merge, checked: Checked) -> list[Fix]:
     return out
 
 
-def _partial(m: Merge, v: Verified) -> bool:
+def _partial(m: Merge, v: Verified | Raw) -> bool:
     return not v[1] and not (v[0] & m.fails_set).empty
 
 

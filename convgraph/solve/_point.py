@@ -149,7 +149,7 @@ def _edited_failures(res: ShapeResult, base: Base, graph: Graph, start: int) -> 
     node = graph.nodes[start]
     shape, own = node_failures(graph, node, [values[i] for i in node.inputs])
     changed = {node.name: shape} if shape != values[node.name] else {}
-    ran = {node.name: own}
+    ran: dict[str, Sequence[Constraint]] = {node.name: own}
     runs = _runs(res)
     for name in _downstream(res, node.name):
         nxt = graph.node(name)

@@ -26,7 +26,7 @@ from functools import lru_cache, reduce
 from convgraph import dims as D
 from convgraph.dims import Dim
 from convgraph.shapes import ShapeResult
-from convgraph.solve._conditions import condition_sizes, denominators, preimage, radix_for, radix_of
+from convgraph.solve._conditions import condition_sizes, denominators, preimage, radix_of
 from convgraph.solve._sizes import TRUE, Sizes
 
 EPSet = Sizes  # the set type every solver result holds (an EPSet-compatible, exact, compact set)
