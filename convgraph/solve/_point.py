@@ -213,25 +213,64 @@ _OTHERS: dict[int, tuple[Solution, dict[str, int] | None]] = {}
 
 
 def _base(sol: Solution, env: dict[str, int], n: str) -> Base | None:
-    """The solved graph's concrete dims at ``env`` and its failing conditions per node; None when
-    an ``assume`` fails there. Only what depends on ``n`` is evaluated per size."""
+    """The solved graph's concrete dims at ``env`` (each node's evaluated when first read) and its
+    failing conditions per node; None when an ``assume`` fails there. Only what depends on ``n``
+    is evaluated per size; at a size the layers accept (exactly decided), a layer condition on
+    ``n`` alone holds and a merge on ``n`` alone fails where its verdict says."""
     key = (id(sol), tuple(sorted(env.items())))
     got = _BASES.get(key)
     if got is not None and got[0] is sol:
         return got[1]
     dims, conds, fixed = _split(sol, n, env)
     base = None
-    if all(c.holds(env) for c in conds if c.kind == "assume"):
-        values = {k: tuple(D.evaluate(d, env) if dep else d for d, dep in v) for k, v in dims.items()}
+    sizes = sol.symbols.get(n)
+    inside = sizes is not None and sizes.decided and env[n] in sizes.layers
+    verdicts = _verdicts(sol) if inside else {}
+    if all(c.holds(env) for c in conds if c.kind == "assume" and not (inside and c.symbols == {n})):
         failing: dict[str, list[Constraint]] = {k: list(v) for k, v in fixed.items()}
         for c in conds:
-            if c.kind not in ("assume", "expect") and not c.holds(env):
+            if c.kind not in ("assume", "expect") and _fails_at_size(c, env, n, inside, verdicts):
                 failing.setdefault(c.value, []).append(c)
-        base = (values, failing)
+        base = (_Values(dims, env), failing)
     if len(_BASES) > 256:
         _BASES.clear()
     _BASES[key] = (sol, base)
     return base
+
+
+def _fails_at_size(c: Constraint, env: dict[str, int], n: str, inside: bool, verdicts: dict[int, Merge]) -> bool:
+    if inside and c.symbols == {n}:
+        if c.kind == "size":
+            return False
+        m = verdicts.get(id(c))
+        if m is not None and m.constraint is c and m.decided and m.fails is not None:
+            return env[n] in m.fails
+    return not c.holds(env)
+
+
+def _verdicts(sol: Solution) -> dict[int, Merge]:
+    """The solved graph's merge verdicts by condition (once per solution)."""
+    got = _VERDICTS.get(id(sol))
+    if got is None or got[0] is not sol:
+        got = _VERDICTS[id(sol)] = (sol, {id(m.constraint): m for m in sol.merges})
+        while len(_VERDICTS) > 8:
+            _VERDICTS.pop(next(iter(_VERDICTS)))
+    return got[1]
+
+
+_VERDICTS: dict[int, tuple[Solution, dict[int, Merge]]] = {}
+
+
+class _Values(dict[str, Shape]):
+    """Node -> concrete dims at ``env``, each evaluated when first read."""
+
+    def __init__(self, dims: dict[str, list[tuple[Dim, bool]]], env: dict[str, int]):
+        super().__init__()
+        self.dims, self.env = dims, env
+
+    def __missing__(self, key: str) -> Shape:
+        got = self[key] = tuple(D.evaluate(d, self.env) if dep else d for d, dep in self.dims[key])
+        return got
 
 
 Split = tuple[dict[str, list[tuple[Dim, bool]]], list[Constraint], dict[str, list[Constraint]]]
