@@ -23,12 +23,21 @@ _OWN = ("assume", "expect")  # constraint kinds that belong to the graph, not to
 _KNOWN: Known = {}
 
 
-def _by_node(base: ShapeResult) -> dict[str, list[Constraint]]:
-    out: dict[str, list[Constraint]] = {}
-    for c in base.constraints:
-        if c.kind not in _OWN:
-            out.setdefault(c.value, []).append(c)
-    return out
+def _by_node(base: ShapeResult) -> tuple[dict[str, Node], dict[str, list[Constraint]]]:
+    """The base graph's nodes and each node's own constraints, by name (once per base result)."""
+    got = _BY_NODE.get(id(base))
+    if got is None or got[0] is not base:
+        out: dict[str, list[Constraint]] = {}
+        for c in base.constraints:
+            if c.kind not in _OWN:
+                out.setdefault(c.value, []).append(c)
+        got = _BY_NODE[id(base)] = (base, ({n.name: n for n in base.graph.nodes}, out))
+        while len(_BY_NODE) > 8:
+            _BY_NODE.pop(next(iter(_BY_NODE)))
+    return got[1]
+
+
+_BY_NODE: dict[int, tuple[ShapeResult, tuple[dict[str, Node], dict[str, list[Constraint]]]]] = {}
 
 
 def infer_edited(base: ShapeResult, graph: Graph) -> ShapeResult:
@@ -45,12 +54,14 @@ def infer_edited(base: ShapeResult, graph: Graph) -> ShapeResult:
 
 
 def _infer_edited(base: ShapeResult, graph: Graph) -> ShapeResult:
-    old = {n.name: n for n in base.graph.nodes}
-    kept = _by_node(base)
+    old, kept = _by_node(base)
+    before = base.values
 
     def reuse(node: Node, values: Mapping[str, Shape]) -> tuple[Shape, Sequence[Constraint]] | None:
-        same = old.get(node.name) == node and all(values[i] == base.values.get(i) for i in node.inputs)
-        return (base.values[node.name], kept.get(node.name, [])) if same else None
+        prev = old.get(node.name)
+        same = (prev is node or prev == node) and all(values[i] is before.get(i) or values[i] == before.get(i)
+                                                      for i in node.inputs)
+        return (before[node.name], kept.get(node.name, [])) if same else None
 
     return infer_reusing(graph, reuse, _KNOWN)
 
