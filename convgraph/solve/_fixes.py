@@ -267,14 +267,36 @@ def _verify_sets(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | No
     if res is None:
         return None
     rx = _radix(sol).get(n, ())  # the original's digit order: unchanged conditions hit the cache
-    k = _common_prefix(sol.result.constraints, res.constraints)
-    layers = _layer_sizes(sol, res, n, rx, k)
-    if layers.empty:
+    layers = _valid_layers(sol, res, n, rx)
+    if layers is None:
         return None
     holds = layers & _sizes(res, n, ("merge",), {m.constraint.value, *cand.inserted}, rx)
-    if holds.empty or _breaks_proved(sol, res, n, layers, rx) or _shrinks_others(sol, res, n, k):
+    if holds.empty:
         return None
     return holds, subset(layers, holds), layers
+
+
+def _valid_layers(sol: Solution, res: ShapeResult, n: str, rx: tuple[int, ...]) -> EPSet | None:
+    """The sizes of ``n`` the edited graph's layers accept; None when there is none, or when the
+    edit breaks a merge that was proved or takes a size away from another symbol. None of this
+    depends on the merge: an edit proposed for several merges (an output_padding deep in a
+    U-Net) is judged once per edited graph."""
+    key = (id(res), n)
+    got = _VALID.get(key)
+    if got is not None and got[0] is res and not REFERENCE:
+        return got[1]
+    k = _common_prefix(sol.result.constraints, res.constraints)
+    layers: EPSet | None = _layer_sizes(sol, res, n, rx, k)
+    if layers is not None and (layers.empty or _breaks_proved(sol, res, n, layers, rx) or
+                               _shrinks_others(sol, res, n, k)):
+        layers = None
+    if len(_VALID) > 512:
+        _VALID.clear()
+    _VALID[key] = (res, layers)
+    return layers
+
+
+_VALID: dict[tuple[int, str], tuple[ShapeResult, EPSet | None]] = {}
 
 
 def _radix(sol: Solution) -> dict[str, tuple[int, ...]]:
