@@ -128,7 +128,8 @@ def probes(m: Merge, first: list[int]) -> list[int]:
         for s in sets:
             out += s.first(1, lo=(s.min or 1) + 2 ** i)
     if first and m.fails is not None and m.fails.modulus > 1:
-        out += [first[0] + m.fails.modulus * 2 ** i for i in range(SPREAD)]
+        shifted = [first[0] + m.fails.modulus * 2 ** i for i in range(SPREAD)]
+        out = out[:1] + shifted[:1] + out[1:] + shifted[1:]  # the order only changes how soon
     return list(dict.fromkeys(out))
 
 

@@ -11,6 +11,7 @@ listed here) answers "not symmetric".
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import fields, replace
 from typing import Any
 
@@ -96,16 +97,23 @@ def rename(d: D.Dim, n: str, m: str) -> D.Dim:
 
 
 def swapped_graph_equals(before: Graph, one: Graph, two: Graph, a: int, b: int) -> bool:
-    """``two == sigma(one)`` for two edits of the symmetric ``before`` that change (at most) one layer
-    spec in place: the changed nodes, swapped, agree and nothing else differs."""
-    if len(one.nodes) != len(before.nodes) or len(two.nodes) != len(before.nodes) or \
-            one.assumes != before.assumes or two.assumes != before.assumes:
+    """``two == sigma(one)`` for two edits of the symmetric ``before`` that change one layer spec in
+    place: the one changed node of each, swapped, agree and every other node is ``before``'s."""
+    if one.assumes != before.assumes or two.assumes != before.assumes:
         return False
-    for x, y, z in zip(before.nodes, one.nodes, two.nodes):
-        if x is y and x is z:
-            continue
-        if y.op != "layer" or y.layer is None or z.layer is None or replace(y, layer=z.layer) != z:
-            return False
-        if swap_spec(y.layer, a - 2, b - 2) != z.layer:
-            return False
-    return True
+    i, j = _changed_at(before, one), _changed_at(before, two)
+    if i is None or i != j:
+        return False
+    y, z = one.nodes[i], two.nodes[i]
+    if y.op != "layer" or y.layer is None or z.layer is None or replace(y, layer=z.layer) != z:
+        return False
+    return swap_spec(y.layer, a - 2, b - 2) == z.layer
+
+
+def _changed_at(before: Graph, after: Graph) -> int | None:
+    """The index of the one node ``after`` does not share with ``before``; None when the node lists
+    differ in length or in more (or fewer) than one node."""
+    if len(after.nodes) != len(before.nodes):
+        return None
+    differs = list(map(operator.is_not, before.nodes, after.nodes))
+    return differs.index(True) if differs.count(True) == 1 else None
