@@ -5,7 +5,9 @@ written in the file, with a structured source edit that ``convgraph fix`` applie
 The per-merge candidates come from ``_fixes`` (one merge = one axis of one skip); here the
 candidates of the merges of one skip (a cat / + / crop node) are combined per layer and keyword,
 and each combination is verified by solving the edited graph: every merge of that skip proved,
-the graph still has a valid size, and no merge that was proved before fails.
+the graph still has a valid size, and no merge that was proved before fails. The solve of an edited
+graph is incremental (``_solve.solve_edited``: the shapes and layer sets re-derived only where the
+edit changed them, no texts); ``FULL`` (the tests' reference path) solves it from scratch.
 """
 from __future__ import annotations
 

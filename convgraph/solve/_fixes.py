@@ -8,6 +8,12 @@ ceil_mode of a pooling layer, padding +-1 on that axis of a Conv / ConvTranspose
 A proposal is printed only when, on the edited graph, the merge holds for every size the edited
 graph's layers accept (``complete``) or, when no single edit does, on a stated class; and when it
 makes no merge that was proved fail.
+
+What only saves work (each checked against the slow path, ``REFERENCE``, in the tests): the edited
+graph is re-inferred where the edit changed it (``_incremental``); a candidate that a few concrete
+sizes prove incomplete is verified only when it could be shown (``_point``); an edited graph's
+layer sets are met once, whatever merge proposed the edit; and the W (or D) merge of a skip takes
+its H merge's results when swapping the two axes maps the graph onto itself (``_symmetry``).
 """
 from __future__ import annotations
 
