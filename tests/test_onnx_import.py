@@ -188,6 +188,7 @@ def _vi(name, dims):
 def _save(tmp_path, nodes, inputs, outputs, inits=(), name="m.onnx", opset=18):
     g = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(inits))
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8  # what every supported onnxruntime reads (onnx's default follows the newest onnx)
     p = tmp_path / name
     onnx.save(m, str(p))
     return str(p)
@@ -676,3 +677,19 @@ def test_an_output_that_aliases_another_value_keeps_its_name(tmp_path):
     g = cg.load(p)
     assert g.outputs == ("y",)
     assert cg.check(g, count=2).ok  # onnxruntime's output 'y' is compared
+
+
+def test_a_model_onnxruntime_cannot_load_is_one_error_line(tmp_path, capsys):
+    """A file newer than the installed onnxruntime reads (here an IR version from the future) is a
+    user error in one line with onnxruntime's reason, exit 2: no traceback."""
+    from convgraph.cli import main
+
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])
+    path = _save(tmp_path, [conv], [_vi("x", ["N", 3, "H", "W"])], [_vi("y", None)], [_w("w", (4, 3, 3, 3))])
+    m = onnx.load(path)
+    m.ir_version = 99
+    onnx.save(m, path)
+    assert main(["check", path, "--sizes", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"{path}:") and "cannot load the model" in err[-1] and "IR version" in err[-1]
+    assert not any("Traceback" in ln for ln in err)
