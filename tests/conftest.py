@@ -53,7 +53,8 @@ def pytest_collection_modifyitems(items):
         if isinstance(path, Path) and path.name in HEAVY_MODELS:
             item.add_marker(pytest.mark.slow)
         if item.nodeid.startswith("tests/torch_equiv.py") and not _torch_or_required():  # its doctest runs torch
-            item.add_marker(pytest.mark.skip(reason="PyTorch is not installed: it is the semantic oracle for this test"))
+            reason = "PyTorch is not installed: it is the semantic oracle for this test"
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def _torch_or_required() -> bool:

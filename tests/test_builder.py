@@ -28,13 +28,15 @@ def col_of(line: int, col: int) -> int:
     so there it is the statement's first column."""
     if sys.version_info >= (3, 11):
         return col
-    text = open(HERE, encoding="utf-8").read().splitlines()[line - 1]
+    with open(HERE, encoding="utf-8") as f:
+        text = f.read().splitlines()[line - 1]
     return len(text) - len(text.lstrip()) + 1
 
 
 def line_of(marker: str) -> int:
     """The line of this file that holds ``marker`` (once)."""
-    lines = [i for i, ln in enumerate(open(HERE, encoding="utf-8"), 1) if marker in ln and "line_of(" not in ln]
+    with open(HERE, encoding="utf-8") as f:
+        lines = [i for i, ln in enumerate(f, 1) if marker in ln and "line_of(" not in ln]
     assert len(lines) == 1, marker
     return lines[0]
 

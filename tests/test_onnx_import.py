@@ -17,8 +17,8 @@ from onnx import TensorProto, helper
 
 import convgraph as cg
 from convgraph import dims as D
-from convgraph.front.onnx_import import import_model
 from convgraph.front.onnx_import import _values as V
+from convgraph.front.onnx_import import import_model
 from convgraph.shapes import infer, node_shape
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -377,7 +377,8 @@ def test_annotate_keeps_external_data_and_writes_nothing_on_error(tmp_path):
     assert _cli("annotate", str(src), "-o", str(out)).returncode == 0
     assert (out_dir / "m.data").exists()
     m = onnx.load(str(out))  # loads the external data from beside it
-    assert all(t.data_location == TensorProto.EXTERNAL for t in onnx.load(str(out), load_external_data=False).graph.initializer)
+    initializers = onnx.load(str(out), load_external_data=False).graph.initializer
+    assert all(t.data_location == TensorProto.EXTERNAL for t in initializers)
     onnx.checker.check_model(m, full_check=True)
     bad = tmp_path / "missing" / "x.onnx"
     res = _cli("annotate", str(src), "-o", str(bad))
@@ -515,7 +516,7 @@ def test_check_imported_reports_a_wrong_weight(tmp_path):
                             {k: v for k, v in imported.params.items() if not k.endswith("bias")})
     try:
         assert not check_imported(broken, count=2).ok
-    except Exception as e:  # noqa: BLE001 - a missing parameter may also be refused outright
+    except Exception as e:  # a missing parameter may also be refused outright
         assert "bias" in str(e)
 
 
@@ -570,7 +571,7 @@ def _ort_shape(model, h: int, w: int):
     try:
         sess = ort.InferenceSession(model.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"])
         y = sess.run(None, {"x": np.ones((1, 2, h, w), np.float32)})[0]
-    except Exception:  # noqa: BLE001 - onnxruntime refuses the size
+    except Exception:  # onnxruntime refuses the size
         return None
     return None if 0 in y.shape else tuple(y.shape)
 
