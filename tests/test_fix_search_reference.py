@@ -85,6 +85,8 @@ def _down(draw: st.DrawFn, axes: Axes, b: B, x: str, nd: int) -> str:
 
 
 def _up(draw: st.DrawFn, axes: Axes, b: B, x: str, nd: int) -> str:
+    if draw(st.integers(0, 3)) == 0:
+        return b.layer("Upsample", x, scale_factor=tuple(float(f) for f in axes(st.sampled_from([2, 3]))))
     s = axes(st.sampled_from([1, 2, 3]))
     op = tuple(min(o, si - 1) for o, si in zip(axes(st.integers(0, 2)), s))
     return b.layer(f"ConvTranspose{nd}d", x, C, C, axes(st.integers(1, 4)), stride=s, padding=axes(st.integers(0, 1)),

@@ -220,6 +220,10 @@ class _Ctx:
     def fail(self, message: str) -> GraphError:
         return GraphError(f"{self.where}: {message}", self.at.loc)
 
+    def mismatch(self, lhs: int, rhs: int, axis: str, message: str) -> None:
+        """Two int sizes that must agree (a broadcast) differ: wrong at every size."""
+        raise self.fail(message)
+
     # the rules the interpreter runs, each with its node as the context of what it records
 
     def input(self, node: Node) -> Shape:
@@ -564,8 +568,9 @@ def _broadcast(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
             continue
         lab = _axis_label(a, j)
         if isinstance(p, int) and isinstance(q, int) and p != q:
-            raise ctx.fail(f"{lab} sizes {p} and {q} differ and neither is 1 (broadcasting)")
-        ctx.require(p, "==", q, f"{lab} sizes must be equal or 1 (broadcasting)", kind="merge", axis=lab)
+            ctx.mismatch(p, q, lab, f"{lab} sizes {p} and {q} differ and neither is 1 (broadcasting)")
+        else:
+            ctx.require(p, "==", q, f"{lab} sizes must be equal or 1 (broadcasting)", kind="merge", axis=lab)
         out.append(p)
     return tuple(out)
 
@@ -857,6 +862,10 @@ class _Recording(_Ctx):
             self.failed.append(Constraint(self.at.name, self.where, self.at.loc, rule, a, op, b, kind, axis))
             return
         super().require(a, op, b, rule, kind, axis)
+
+    def mismatch(self, lhs: int, rhs: int, axis: str, message: str) -> None:
+        """At concrete sizes a broadcast mismatch is a failing merge, recorded like the others."""
+        self.failed.append(Constraint(self.at.name, self.where, self.at.loc, message, lhs, "==", rhs, "merge", axis))
 
 
 def merge_failures_reusing(graph: Graph, reuse: Reuse, known: Mapping[str, Shape] | None = None,

@@ -16,7 +16,7 @@ from dataclasses import fields, replace
 from typing import Any
 
 from convgraph import dims as D
-from convgraph.ir import BatchNorm, Conv, ConvTranspose, Elementwise, Graph, LayerSpec, Node, Pool
+from convgraph.ir import BatchNorm, Conv, ConvTranspose, Elementwise, Graph, LayerSpec, Node, Pool, Upsample
 
 #: layer specs whose tuple fields of length ``nd`` are per-axis parameters, and which keep the rank
 AXIS_SPECS = (Conv, ConvTranspose, Pool, BatchNorm, Elementwise)
@@ -58,6 +58,8 @@ def _node_symmetric(node: Node, a: int, b: int, n: str, m: str, rank: int) -> bo
         return node.dim in (0, 1, -rank, 1 - rank)
     if node.op == "layer":
         spec = node.layer
+        if isinstance(spec, Upsample):
+            return all(v is None or v[a - 2] == v[b - 2] for v in (spec.sizes_for(rank - 2), spec.scales_for(rank - 2)))
         return spec is not None and getattr(spec, "nd", rank - 2) == rank - 2 and \
             swap_spec(spec, a - 2, b - 2) == spec
     return True
