@@ -65,11 +65,11 @@ def find_fixes(sol: Solution) -> tuple[Fix, ...]:
             raw = None if REFERENCE else twin_results(sol, m, cands, done)
             raw = raw if raw is not None else _check(sol, m, cands)
             done.append((m, cands, raw))
-            out += _fixes_for(sol, m, [(c, _shown(sol, m.one_symbol, v)) for c, v in zip(cands, raw)])
+            out += _fixes_for(sol, m, [(c, _shown(sol, m.one_symbol, v)) for c, v in zip(cands, raw)], raw.uncovered)
     return tuple(out)
 
 
-def _fixes_for(sol: Solution, m: Merge, checked: Checked) -> list[Fix]:
+def _fixes_for(sol: Solution, m: Merge, checked: Checked, uncovered: dict[str, bool]) -> list[Fix]:
     from convgraph.solve._solve import Fix
 
     good = [(cand, v) for cand, v in checked if isinstance(v, tuple)]
@@ -81,7 +81,7 @@ def _fixes_for(sol: Solution, m: Merge, checked: Checked) -> list[Fix]:
         if per_kind[cand.kind] <= MAX_PER_KIND:
             out.append(Fix(m, cand.edit, text, sizes, True, cand.graph, cand.kind))
     partial = [(cand, v) for cand, v in good if _partial(m, v)]
-    note = _per_class_note(m, sol, checked)
+    note = _per_class_note(m, sol, checked, uncovered)
     if note is not None:
         out.append(note)
     if not any(c.kind != "assume" for c, _ in complete):
@@ -135,7 +135,17 @@ class _Deferred:
         return self._got[0]
 
 Checked = list[tuple[Candidate, "Verified | _Deferred | None"]]
-RawChecked = list["Raw | _Deferred | None"]
+
+
+class RawChecked(list["Raw | _Deferred | None"]):
+    """The checked results of a merge's candidates, in order; ``uncovered`` remembers, per
+    ConvTranspose, the per-class note's integer check (shared with a twin merge)."""
+
+    def __init__(self, items: Iterable[Raw | _Deferred | None]) -> None:
+        super().__init__(items)
+        self.uncovered: dict[str, bool] = {}
+
+
 #: a merge whose candidates were checked: (merge, candidates, their results)
 Searched = tuple["Merge", list[Candidate], RawChecked]
 
@@ -156,7 +166,7 @@ def _check(sol: Solution, m: Merge, cands: list[Candidate]) -> RawChecked:
     out = {i: _verify_sets(sol, m, c) for i, c in enumerate(cands) if i not in later and i not in deferred}
     if not any(v is not None and v[1] and cands[i].kind != "assume" for i, v in out.items()):
         out.update({i: _verify_sets(sol, m, cands[i]) for i in sorted(later | deferred)})
-    return [out.get(i, _Deferred() if i in deferred else None) for i in range(len(cands))]
+    return RawChecked(out.get(i, _Deferred() if i in deferred else None) for i in range(len(cands)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -576,7 +586,7 @@ def _class_condition(s: EPSet | None, n: str) -> tuple[str, tuple[tuple[D.Dim, s
 # --------------------------------------------------------------------------------------------
 
 
-def _per_class_note(m: Merge, sol: Solution, checked: Checked) -> Fix | None:
+def _per_class_note(m: Merge, sol: Solution, checked: Checked, uncovered: dict[str, bool]) -> Fix | None:
     """When the output_padding of one ConvTranspose would have to depend on the size's class:
     say so, with the value each class needs (the current value included). The layers are tried
     nearest first; a deferred candidate is verified when its layer's turn comes."""
@@ -592,7 +602,9 @@ def _per_class_note(m: Merge, sol: Solution, checked: Checked) -> Fix | None:
         spec = node.spec
         if not isinstance(spec, ConvTranspose):
             continue
-        if _uncovered(sol, m, cands):
+        if layer not in uncovered:  # a twin merge's answer is this merge's (``twin_results``)
+            uncovered[layer] = _uncovered(sol, m, cands)
+        if uncovered[layer]:
             continue
         options = _note_options(sol, m, cands)
         if not options:
