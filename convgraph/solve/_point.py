@@ -16,6 +16,7 @@ back to the symbolic check.
 """
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -144,43 +145,49 @@ def _fails(res: ShapeResult, base: Base, m: Merge, graph: Graph, axis: int, star
 def _edited_failures(res: ShapeResult, base: Base, graph: Graph, start: int) -> list[Constraint]:
     """``merge_failures_reusing`` on the edited ``graph`` (one layer spec changed in place, node
     ``start``) at the sizes of ``base``: the edited node is run, then, in graph order, only the
-    nodes it feeds whose input dims changed (``_run``: remembered); every other node keeps the
-    solved graph's dims and failing conditions at these sizes."""
+    nodes fed a value whose dims changed (``_run``: remembered); every other node keeps the solved
+    graph's dims and failing conditions at these sizes."""
     values, failing = base
     node = graph.nodes[start]
     shape, own = node_failures(graph, node, [values[i] for i in node.inputs])
-    changed = {node.name: shape} if shape != values[node.name] else {}
     ran: dict[str, Sequence[Constraint]] = {node.name: own}
+    changed: dict[str, Shape] = {}
+    consumers = _consumers(res)
+    todo: list[int] = []
+    if shape != values[node.name]:
+        changed[node.name] = shape
+        todo = list(consumers[node.name])
+    heapq.heapify(todo)
     runs = _runs(res)
-    for name in _downstream(res, node.name):
-        nxt = graph.node(name)
-        if changed and any(i in changed for i in nxt.inputs):
-            ins = tuple(changed.get(i, values[i]) for i in nxt.inputs)
-            shape, ran[name] = _run(res, runs, nxt, ins)
-            if shape != values[name]:
-                changed[name] = shape
+    while todo:
+        i = heapq.heappop(todo)
+        nxt = graph.nodes[i]
+        if nxt.name in ran:
+            continue
+        shape, ran[nxt.name] = _run(res, runs, nxt, tuple(changed.get(j, values[j]) for j in nxt.inputs))
+        if shape != values[nxt.name]:
+            changed[nxt.name] = shape
+            for k in consumers[nxt.name]:
+                heapq.heappush(todo, k)
     return [c for name, cs in failing.items() if name not in ran for c in cs] + [c for cs in ran.values() for c in cs]
 
 
-def _downstream(res: ShapeResult, name: str) -> list[str]:
-    """The nodes that depend on ``name``, in graph order (once per solved graph and node)."""
-    got = _DOWN.get(id(res))
+def _consumers(res: ShapeResult) -> dict[str, tuple[int, ...]]:
+    """Node -> the positions of the nodes it feeds (once per solved graph)."""
+    got = _CONSUMERS.get(id(res))
     if got is None or got[0] is not res:
-        got = _DOWN[id(res)] = (res, {})
-        while len(_DOWN) > 4:
-            _DOWN.pop(next(iter(_DOWN)))
-    memo = got[1]
-    if name not in memo:
-        nodes = res.graph.nodes
-        seen = {name}
-        for n in nodes:
-            if any(i in seen for i in n.inputs):
-                seen.add(n.name)
-        memo[name] = [n.name for n in nodes if n.name in seen and n.name != name]
-    return memo[name]
+        out: dict[str, list[int]] = {n.name: [] for n in res.graph.nodes}
+        for i, n in enumerate(res.graph.nodes):
+            for j in dict.fromkeys(n.inputs):
+                out[j].append(i)
+        got = _CONSUMERS[id(res)] = (res, {k: tuple(v) for k, v in out.items()})
+        while len(_CONSUMERS) > 4:
+            _CONSUMERS.pop(next(iter(_CONSUMERS)))
+    return got[1]
 
 
-_DOWN: dict[int, tuple[ShapeResult, dict[str, list[str]]]] = {}
+_CONSUMERS: dict[int, tuple[ShapeResult, dict[str, tuple[int, ...]]]] = {}
+
 
 
 def _others(sol: Solution, n: str) -> dict[str, int] | None:
