@@ -234,3 +234,19 @@ def test_twins_only_on_a_symmetric_graph() -> None:
         assert (_fixes.twin_results(sol, mw, cw, [(mh, ch, raw)]) is raw) == twins
         if twins:  # a candidate that is not the swapped twin is refused
             assert not _fixes._twins(sol, mh, mw, ch, list(reversed(cw)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_swapped_spec_check_equals_swapping(data: st.DataObject) -> None:
+    """The twin check compares a spec with another's axis swap field by field: the same answer as
+    building the swapped spec."""
+    from convgraph.front.catalogue import construct
+
+    def conv() -> object:
+        pair = lambda lo, hi: (data.draw(st.integers(lo, hi)), data.draw(st.integers(lo, hi)))  # noqa: E731
+        return construct("Conv2d", (C, C, pair(1, 3)), {"stride": pair(1, 2), "padding": pair(0, 1)})
+
+    s, t = conv(), conv()
+    for u in (t, _symmetry.swap_spec(s, 0, 1)):  # type: ignore[arg-type]
+        assert _symmetry._swapped(s, u, 0, 1) == (_symmetry.swap_spec(s, 0, 1) == u)  # type: ignore[arg-type]

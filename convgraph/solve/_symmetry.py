@@ -109,7 +109,33 @@ def swapped_graph_equals(before: Graph, one: Graph, two: Graph, a: int, b: int) 
     y, z = one.nodes[i], two.nodes[i]
     if y.op != "layer" or y.layer is None or z.layer is None or replace(y, layer=z.layer) != z:
         return False
-    return swap_spec(y.layer, a - 2, b - 2) == z.layer
+    return _swapped(y.layer, z.layer, a - 2, b - 2)
+
+
+def _swapped(s: LayerSpec, t: LayerSpec, a: int, b: int) -> bool:
+    """``swap_spec(s, a, b) == t``, field by field (no spec is built)."""
+    if type(s) is not type(t) or not isinstance(s, AXIS_SPECS) or isinstance(s, Elementwise):
+        return swap_spec(s, a, b) == t
+    nd = s.nd
+    for name in _field_names(type(s)):
+        v, w = getattr(s, name), getattr(t, name)
+        if isinstance(v, tuple) and len(v) == nd and 0 <= a < nd and 0 <= b < nd:
+            if not (isinstance(w, tuple) and len(w) == nd and v[a] == w[b] and v[b] == w[a] and
+                    all(x == y for k, (x, y) in enumerate(zip(v, w)) if k not in (a, b))):
+                return False
+        elif v != w:
+            return False
+    return True
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    got = _FIELDS.get(cls)
+    if got is None:
+        got = _FIELDS[cls] = tuple(f.name for f in fields(cls))
+    return got
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def _changed_at(before: Graph, after: Graph) -> int | None:
