@@ -26,6 +26,7 @@ counterexample), or ``coupled`` (it relates two symbols; then the admissible tup
 """
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -478,7 +479,7 @@ def _check_assumes(res: ShapeResult, single: Mapping[str, list[Constraint]], run
         assumes = [c for c in cs if c.kind == "assume"]
         if not assumes:
             continue
-        without, _ = _meet(_cond(c, n, rx) for c in cs if c.kind in ("size", "merge"))
+        without = _without_assumes([c for c in cs if c.kind in ("size", "merge")], n, rx)
         allowed = EPSet.all()
         for c in assumes:
             allowed = allowed & _cond(c, n, rx).sizes
@@ -489,6 +490,24 @@ def _check_assumes(res: ShapeResult, single: Mapping[str, list[Constraint]], run
                 raise ShapeError(f"{c.value} leaves no valid size for {n}: the graph runs for "
                                  f"{describe_set(without, n)}, the assumptions allow "
                                  f"{describe_set(allowed, n)}", c.loc)
+
+
+def _without_assumes(cs: list[Constraint], n: str, rx: Radix | None) -> EPSet:
+    """The sizes of ``n`` the layers and merges accept, assumes aside: remembered for the same
+    condition objects (an ``assume`` fix's edited graph has the solved graph's)."""
+    r = (rx or {}).get(n, ())
+    key = (n, r, tuple(map(id, cs)))
+    got = _WITHOUT.get(key)
+    if got is not None and len(got[0]) == len(cs) and all(map(operator.is_, got[0], cs)):
+        return got[1]
+    without, _ = _meet(_cond(c, n, rx) for c in cs)
+    if len(_WITHOUT) > 64:
+        _WITHOUT.clear()
+    _WITHOUT[key] = (tuple(cs), without)
+    return without
+
+
+_WITHOUT: dict[tuple[str, tuple[int, ...], tuple[int, ...]], tuple[tuple[Constraint, ...], EPSet]] = {}
 
 
 # --- exact tiling ----------------------------------------------------------------------------
