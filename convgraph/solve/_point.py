@@ -17,6 +17,7 @@ back to the symbolic check.
 from __future__ import annotations
 
 import heapq
+import operator
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -44,9 +45,9 @@ def point_fails(sol: Solution, m: Merge, kind: str, graph: Graph, axis: int, siz
     if kind not in KINDS:
         return False
     others = _others(sol, m.one_symbol)
-    if others is None:
+    start = changed_at(sol.result.graph, graph)
+    if others is None or start is None:
         return False
-    start = _first_changed(sol.result.graph, graph)
     for x in sizes:
         base = _base(sol, {**others, m.one_symbol: x}, m.one_symbol)
         if base is not None and _fails(sol.result, base, m, graph, axis, start):
@@ -60,10 +61,11 @@ def excludes(sol: Solution, m: Merge, kind: str, graph: Graph, axis: int, x: int
     False when it holds there or the check cannot tell."""
     others = _others(sol, m.one_symbol) if kind in ("padding", "output_padding") and axis >= 0 else None
     base = _base(sol, {**others, m.one_symbol: x}, m.one_symbol) if others is not None else None
-    if base is None:
+    start = changed_at(sol.result.graph, graph)
+    if base is None or start is None:
         return False
     try:
-        failed = _edited_failures(sol.result, base, graph, _first_changed(sol.result.graph, graph))
+        failed = _edited_failures(sol.result, base, graph, start)
     except ConvGraphError:
         return True  # a layer condition fails: on this axis, the only one the edit changed
     except (ArithmeticError, ValueError):
@@ -107,13 +109,13 @@ def _merge_failed(failed: list[Constraint], m: Merge, axis: int) -> bool:
                for c in failed)
 
 
-def _first_changed(before: Graph, after: Graph) -> int:
-    """The index of the first node that is not the solved graph's (the nodes before it, and their
-    dims, are the solved graph's)."""
-    for i, (a, b) in enumerate(zip(before.nodes, after.nodes)):
-        if a is not b:
-            return i
-    return min(len(before.nodes), len(after.nodes))
+def changed_at(before: Graph, after: Graph) -> int | None:
+    """The index of the one node of ``after`` that is not the solved graph's (an edit of one layer
+    spec in place); None for any other edit."""
+    if len(after.nodes) != len(before.nodes) or after.assumes != before.assumes:
+        return None
+    differs = list(map(operator.is_not, before.nodes, after.nodes))
+    return differs.index(True) if differs.count(True) == 1 else None
 
 
 def probes(m: Merge, first: list[int]) -> list[int]:

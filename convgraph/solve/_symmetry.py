@@ -11,12 +11,12 @@ listed here) answers "not symmetric".
 """
 from __future__ import annotations
 
-import operator
 from dataclasses import fields, replace
 from typing import Any
 
 from convgraph import dims as D
 from convgraph.ir import BatchNorm, Conv, ConvTranspose, Elementwise, Graph, LayerSpec, Node, Pool, Upsample
+from convgraph.solve._point import changed_at
 
 #: layer specs whose tuple fields of length ``nd`` are per-axis parameters, and which keep the rank
 AXIS_SPECS = (Conv, ConvTranspose, Pool, BatchNorm, Elementwise)
@@ -103,7 +103,7 @@ def swapped_graph_equals(before: Graph, one: Graph, two: Graph, a: int, b: int) 
     place: the one changed node of each, swapped, agree and every other node is ``before``'s."""
     if one.assumes != before.assumes or two.assumes != before.assumes:
         return False
-    i, j = _changed_at(before, one), _changed_at(before, two)
+    i, j = changed_at(before, one), changed_at(before, two)
     if i is None or i != j:
         return False
     y, z = one.nodes[i], two.nodes[i]
@@ -136,12 +136,3 @@ def _field_names(cls: type) -> tuple[str, ...]:
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _changed_at(before: Graph, after: Graph) -> int | None:
-    """The index of the one node ``after`` does not share with ``before``; None when the node lists
-    differ in length or in more (or fewer) than one node."""
-    if len(after.nodes) != len(before.nodes):
-        return None
-    differs = list(map(operator.is_not, before.nodes, after.nodes))
-    return differs.index(True) if differs.count(True) == 1 else None
