@@ -26,6 +26,7 @@ The figures of the old implementation from one such run on the development machi
     python benchmarks/bench_solver_scaling.py                 # new and old
     python benchmarks/bench_solver_scaling.py --only new      # the current code only
     python benchmarks/bench_solver_scaling.py --old-timeout 120
+    python benchmarks/bench_solver_scaling.py --only new --models   # and every model in models/
 """
 from __future__ import annotations
 
@@ -171,7 +172,7 @@ def _run_once(key: str) -> tuple[float, float, object]:
     from convgraph.solve import solve
 
     clear_caches()
-    graph = GRAPHS[key]()
+    graph = {**GRAPHS, **MODELS}[key]()
     t0 = time.perf_counter()
     sol = solve(graph)
     t1 = time.perf_counter()
@@ -179,6 +180,16 @@ def _run_once(key: str) -> tuple[float, float, object]:
     skips = getattr(sol, "skip_fixes", ())  # the old commit has no grouped fixes
     t2 = time.perf_counter()
     return t1 - t0, t2 - t1, (sol, len(fixes), len(skips))
+
+
+def _load_model(path: Path):
+    import convgraph
+
+    return convgraph.load(str(path))
+
+
+#: with ``--models``: every model in models/ (the fix search's ratio on real files)
+MODELS = {f"models/{p.name}": (lambda p=p: _load_model(p)) for p in sorted((ROOT / "models").glob("*.cg"))}
 
 
 def measure(names: list[str], repeat: int = 3) -> dict:
@@ -194,7 +205,7 @@ def measure(names: list[str], repeat: int = 3) -> dict:
         runs = [_run_once(key) for _ in range(repeat)]
         solve_s, fixes_s = min(r[0] for r in runs), min(r[1] for r in runs)
         sol, n_fixes, n_skips = runs[-1][2]
-        sym = "L" if "L" in sol.symbols else "H"
+        sym = "L" if "L" in sol.symbols else "H" if "H" in sol.symbols else next(iter(sol.symbols))
         out[key] = {"solve_s": round(solve_s, 4), "fixes_s": round(fixes_s, 4),
                     "ratio": round(fixes_s / solve_s, 1), "fixes": n_fixes, "skip_fixes": n_skips,
                     "runs": describe_set(sol.runs(sym), sym)[:120]}
@@ -247,18 +258,21 @@ def main() -> None:
     ap.add_argument("--graphs", nargs="*", default=list(GRAPHS))
     ap.add_argument("--old-timeout", type=float, default=90.0)
     ap.add_argument("--repeat", type=int, default=3, help="cold runs per graph; the minimum is shown")
+    ap.add_argument("--models", action="store_true", help="also every model in models/")
     args = ap.parse_args()
+    if args.models:
+        args.graphs = [*args.graphs, *MODELS]
     new = old = {}
     if args.only != "old":
         sys.path.insert(0, str(ROOT))
         new = measure(args.graphs, args.repeat)
     if args.only != "new":
         old = run_old(args.graphs, args.old_timeout, args.repeat)
-    print(f"\n{'graph':<28}{'new solve':>10}{'new fixes':>10}{'ratio':>7}{'old solve':>10}{'old fixes':>10}"
+    print(f"\n{'graph':<34}{'new solve':>10}{'new fixes':>10}{'ratio':>7}{'old solve':>10}{'old fixes':>10}"
           f"{'ratio':>7}")
     for key in args.graphs:
         n, o = new.get(key, {}), old.get(key, {})
-        print(f"{key:<28}{_cell(n, 'solve_s'):>10}{_cell(n, 'fixes_s'):>10}{_ratio(n):>7}{_cell(o, 'solve_s'):>10}"
+        print(f"{key:<34}{_cell(n, 'solve_s'):>10}{_cell(n, 'fixes_s'):>10}{_ratio(n):>7}{_cell(o, 'solve_s'):>10}"
               f"{_cell(o, 'fixes_s'):>10}{_ratio(o):>7}")
     for key in args.graphs:
         if key in new:
