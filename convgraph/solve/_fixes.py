@@ -18,7 +18,7 @@ its H merge's results when swapping the two axes maps the graph onto itself (``_
 from __future__ import annotations
 
 from collections.abc import Container, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, TypeVar
 
 from convgraph import dims as D
@@ -26,11 +26,11 @@ from convgraph.errors import ConvGraphError, Loc
 from convgraph.ir import Assume, Conv, ConvTranspose, Graph, LayerSpec, Node, Pool
 from convgraph.shapes import Constraint, ShapeResult
 from convgraph.solve._incremental import infer_edited
-from convgraph.solve._point import excludes, point_fails, probes
+from convgraph.solve._point import Edited, excludes, point_fails, probes
 from convgraph.solve._report import classes_text, describe_set, periodic_start
 from convgraph.solve._sets import EPSet, condition_set, intersect_all, subset, symbol_radix
 from convgraph.solve._sizes import Sizes
-from convgraph.solve._symmetry import rename, swapped_graph_equals, symmetric
+from convgraph.solve._symmetry import rename, swapped_graph_equals, swapped_specs, symmetric
 from convgraph.solve._tree import prev_member, residue_runs
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -47,12 +47,27 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Candidate:
+    """One edit. An edit of one layer spec in place carries the edited node (``edited``) and builds
+    its graph only when asked (most are ruled out on integers, ``_point``); others carry it."""
+
     kind: str
     edit: str
-    graph: Graph
+    base: Graph = field(repr=False)  # the solved graph
     inserted: tuple[str, ...] = ()
     layer: str = ""  # the edited layer's node name (per-class output_padding notes)
     value: tuple[int, int] | None = None  # (axis, output_padding) of an output_padding edit
+    edited: Edited | None = None  # (position, new node) of an edit of one layer spec in place
+    built: Graph | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def graph(self) -> Graph:
+        """The edited graph (built once)."""
+        if self.built is None:
+            assert self.edited is not None
+            i, node = self.edited
+            object.__setattr__(self, "built", _regraph(self.base, (*self.base.nodes[:i], node, *self.base.nodes[i + 1:])))
+        assert self.built is not None
+        return self.built
 
 
 def find_fixes(sol: Solution) -> tuple[Fix, ...]:
@@ -206,6 +221,9 @@ def _twin_candidates(sol: Solution, x: Candidate, y: Candidate, a: int, b: int, 
         (*ax, last_x), (*ay, last_y) = x.graph.assumes, y.graph.assumes
         return x.graph.nodes == y.graph.nodes and ax == ay and \
             tuple((rename(lhs, n1, n), op, rename(rhs, n1, n)) for lhs, op, rhs in last_x.conds) == last_y.conds
+    if x.edited is not None and y.edited is not None:  # ``swapped_graph_equals`` without the graphs
+        return x.edited[0] == y.edited[0] and x.edited[1].layer is not None and y.edited[1].layer is not None \
+            and swapped_specs(x.edited[1].layer, y.edited[1].layer, a - 2, b - 2)
     return swapped_graph_equals(sol.graph, x.graph, y.graph, a, b)
 
 
@@ -229,7 +247,7 @@ def _axis_of(sol: Solution, m: Merge) -> int:
 def _point_fails(sol: Solution, m: Merge, cand: Candidate, probe: list[int], spread: list[int], ax: int) -> bool:
     """The point check: on integers first (no symbolic inference; at ``spread``, more sizes than
     the symbolic check tries), else on the edited graph's symbolic conditions (at ``probe``)."""
-    if ax >= 0 and point_fails(sol, m, cand.kind, cand.graph, ax, spread):
+    if ax >= 0 and point_fails(sol, m, cand.kind, cand.edited, ax, spread):
         return True
     if cand.kind in ("output_padding", "assume"):
         return False  # verified anyway: the symbolic check would not change what is done
@@ -430,18 +448,24 @@ def _candidates(sol: Solution, m: Merge) -> Iterator[Candidate]:
         one_sided = {k: v for k, v in {**da, **db}.items() if (k in da) != (k in db)}
         layers = sorted((v, k) for k, v in one_sided.items() if graph.node(k).op == "layer")
         layer_nodes = [graph.node(k) for _, k in layers]
-        yield from _output_paddings(graph, layer_nodes, j - 2)
+        pos = _positions(graph)
+        yield from _output_paddings(graph, pos, layer_nodes, j - 2)
         near = layer_nodes[:MAX_LAYERS]
-        yield from _ceil_modes(graph, near)
-        yield from _paddings(graph, near, j - 2)
+        yield from _ceil_modes(graph, pos, near)
+        yield from _paddings(graph, pos, near, j - 2)
         if node.op in ("cat", "add"):
             yield from _crops(graph, node, a, b)
     yield from _assumes(sol, m)
 
 
-def _with_layer(graph: Graph, node: Node, spec: LayerSpec) -> Graph:
-    nodes = tuple(replace(n, layer=spec) if n.name == node.name else n for n in graph.nodes)
-    return _regraph(graph, nodes)
+def _positions(graph: Graph) -> dict[str, int]:
+    """Node name -> its position (once per graph)."""
+    return graph.memo(_positions, lambda: {n.name: i for i, n in enumerate(graph.nodes)})
+
+
+def _with_layer(graph: Graph, pos: dict[str, int], node: Node, spec: LayerSpec) -> Edited:
+    """The edit that sets the layer spec of ``node`` (the graph is built when needed)."""
+    return pos[node.name], replace(node, layer=spec)
 
 
 def _regraph(graph: Graph, nodes: tuple[Node, ...], assumes: tuple[Assume, ...] | None = None) -> Graph:
@@ -461,7 +485,7 @@ def _label(node: Node) -> str:
     return f"{node.spec.type_name} '{node.layer_name}' (line {node.loc.line})"
 
 
-def _output_paddings(graph: Graph, nodes: list[Node], ax: int) -> Iterator[Candidate]:
+def _output_paddings(graph: Graph, pos: dict[str, int], nodes: list[Node], ax: int) -> Iterator[Candidate]:
     for node in nodes:
         spec = node.layer
         if not isinstance(spec, ConvTranspose):
@@ -469,29 +493,29 @@ def _output_paddings(graph: Graph, nodes: list[Node], ax: int) -> Iterator[Candi
         for op in range(max(spec.stride[ax], spec.dilation[ax])):
             new = _set_axis(spec.output_padding, ax, op)
             if op != spec.output_padding[ax]:
-                yield Candidate("output_padding", f"set output_padding={_fmt(new)} on {_label(node)}",
-                                _with_layer(graph, node, replace(spec, output_padding=new)), layer=node.name,
-                                value=(ax, op))
+                yield Candidate("output_padding", f"set output_padding={_fmt(new)} on {_label(node)}", graph,
+                                layer=node.name, value=(ax, op),
+                                edited=_with_layer(graph, pos, node, replace(spec, output_padding=new)))
 
 
-def _ceil_modes(graph: Graph, nodes: list[Node]) -> Iterator[Candidate]:
+def _ceil_modes(graph: Graph, pos: dict[str, int], nodes: list[Node]) -> Iterator[Candidate]:
     for node in nodes:
         spec = node.layer
         if isinstance(spec, Pool) and any(s > 1 for s in spec.stride):
             flag = not spec.ceil_mode
-            yield Candidate("ceil_mode", f"set ceil_mode={flag} on {_label(node)}",
-                            _with_layer(graph, node, replace(spec, ceil_mode=flag)))
+            yield Candidate("ceil_mode", f"set ceil_mode={flag} on {_label(node)}", graph,
+                            edited=_with_layer(graph, pos, node, replace(spec, ceil_mode=flag)))
 
 
-def _paddings(graph: Graph, nodes: list[Node], ax: int) -> Iterator[Candidate]:
+def _paddings(graph: Graph, pos: dict[str, int], nodes: list[Node], ax: int) -> Iterator[Candidate]:
     for node in nodes:
         spec = node.layer
         for delta in (1, -1):
             got = _pad_edit(spec, ax, delta)
             if got is not None:
                 new_spec, shown = got
-                yield Candidate("padding", f"set padding={shown} on {_label(node)}",
-                                _with_layer(graph, node, new_spec))
+                yield Candidate("padding", f"set padding={shown} on {_label(node)}", graph,
+                                edited=_with_layer(graph, pos, node, new_spec))
 
 
 def _pad_edit(spec: LayerSpec | None, ax: int, delta: int) -> tuple[LayerSpec, str] | None:
@@ -530,7 +554,7 @@ def _crops(graph: Graph, node: Node, a: str, b: str) -> Iterator[Candidate]:
                 nodes.append(n)
         edit = (f"insert `{name} = crop({sv}, like={sw})` before line {node.loc.line} and use {name} "
                 f"in place of {sv} there")
-        yield Candidate("crop", edit, _regraph(graph, tuple(nodes)), inserted=(name,))
+        yield Candidate("crop", edit, graph, inserted=(name,), built=_regraph(graph, tuple(nodes)))
 
 
 def _assumes(sol: Solution, m: Merge) -> Iterator[Candidate]:
@@ -545,8 +569,8 @@ def _assumes(sol: Solution, m: Merge) -> Iterator[Candidate]:
         return
     text, conds = got
     loc = Loc(graph.filename, m.line, 0)
-    yield Candidate("assume", f"add `assume({text})`",
-                    _regraph(graph, graph.nodes, (*graph.assumes, Assume(loc, text, conds))))
+    yield Candidate("assume", f"add `assume({text})`", graph,
+                    built=_regraph(graph, graph.nodes, (*graph.assumes, Assume(loc, text, conds))))
 
 
 def _class_condition(s: EPSet | None, n: str) -> tuple[str, tuple[tuple[D.Dim, str, D.Dim], ...]] | None:
@@ -632,7 +656,7 @@ def _uncovered(sol: Solution, m: Merge, cands: list[tuple[Candidate, Verified | 
     """A size where the merge fails today that no output_padding value of the layer makes hold
     (proved on integers): then the layer's values cannot cover every size."""
     ax = _axis_of(sol, m)
-    return any(all(excludes(sol, m, c.kind, c.graph, ax, x) for c, _ in cands) for x in m.fails_set.first(2))
+    return any(all(excludes(sol, m, c.kind, c.edited, ax, x) for c, _ in cands) for x in m.fails_set.first(2))
 
 
 def _note_options(sol: Solution, m: Merge, cands: list[tuple[Candidate, Verified | _Deferred | None]]

@@ -39,33 +39,36 @@ SPREAD = 4
 Base = tuple[dict[str, Shape], dict[str, list[Constraint]]]
 
 
-def point_fails(sol: Solution, m: Merge, kind: str, graph: Graph, axis: int, sizes: Iterable[int]) -> bool:
-    """True when at one of ``sizes`` (of the merge's symbol) the edited ``graph`` accepts the size
-    and the merge fails on shape position ``axis``; False when it does not or cannot tell."""
-    if kind not in KINDS:
+#: an edit of one layer spec in place: (the node's position in the solved graph, the edited node)
+Edited = tuple[int, Node]
+
+
+def point_fails(sol: Solution, m: Merge, kind: str, edited: Edited | None, axis: int, sizes: Iterable[int]) -> bool:
+    """True when at one of ``sizes`` (of the merge's symbol) the graph with the ``edited`` node
+    accepts the size and the merge fails on shape position ``axis``; False when it does not or
+    cannot tell (any edit that is not one layer spec changed in place: ``edited`` None)."""
+    if kind not in KINDS or edited is None:
         return False
     others = _others(sol, m.one_symbol)
-    start = changed_at(sol.result.graph, graph)
-    if others is None or start is None:
+    if others is None:
         return False
     for x in sizes:
         base = _base(sol, {**others, m.one_symbol: x}, m.one_symbol)
-        if base is not None and _fails(sol.result, base, m, graph, axis, start):
+        if base is not None and _fails(sol.result, base, m, edited, axis):
             return True
     return False
 
 
-def excludes(sol: Solution, m: Merge, kind: str, graph: Graph, axis: int, x: int) -> bool:
-    """True when, on the edited ``graph`` (an edit of one axis only: padding or output_padding),
-    ``x`` is provably not a size where the merge holds: a layer rejects it or the merge fails.
-    False when it holds there or the check cannot tell."""
+def excludes(sol: Solution, m: Merge, kind: str, edited: Edited | None, axis: int, x: int) -> bool:
+    """True when, on the graph with the ``edited`` node (an edit of one axis only: padding or
+    output_padding), ``x`` is provably not a size where the merge holds: a layer rejects it or the
+    merge fails. False when it holds there or the check cannot tell."""
     others = _others(sol, m.one_symbol) if kind in ("padding", "output_padding") and axis >= 0 else None
     base = _base(sol, {**others, m.one_symbol: x}, m.one_symbol) if others is not None else None
-    start = changed_at(sol.result.graph, graph)
-    if base is None or start is None:
+    if base is None or edited is None:
         return False
     try:
-        failed = _edited_failures(sol.result, base, graph, start)
+        failed = _edited_failures(sol.result, base, edited)
     except ConvGraphError:
         return True  # a layer condition fails: on this axis, the only one the edit changed
     except (ArithmeticError, ValueError):
@@ -136,21 +139,22 @@ def probes(m: Merge, first: list[int]) -> list[int]:
     return list(dict.fromkeys(out))
 
 
-def _fails(res: ShapeResult, base: Base, m: Merge, graph: Graph, axis: int, start: int) -> bool:
+def _fails(res: ShapeResult, base: Base, m: Merge, edited: Edited, axis: int) -> bool:
     try:
-        failed = _edited_failures(res, base, graph, start)
+        failed = _edited_failures(res, base, edited)
     except (ConvGraphError, ArithmeticError, ValueError):
         return False
     return not any(c.kind != "merge" for c in failed) and _merge_failed(failed, m, axis)
 
 
-def _edited_failures(res: ShapeResult, base: Base, graph: Graph, start: int) -> list[Constraint]:
-    """``merge_failures_reusing`` on the edited ``graph`` (one layer spec changed in place, node
-    ``start``) at the sizes of ``base``: the edited node is run, then, in graph order, only the
-    nodes fed a value whose dims changed (``_run``: remembered); every other node keeps the solved
-    graph's dims and failing conditions at these sizes."""
+def _edited_failures(res: ShapeResult, base: Base, edited: Edited) -> list[Constraint]:
+    """``merge_failures_reusing`` on the edited graph (one layer spec changed in place: the solved
+    graph with ``edited``) at the sizes of ``base``: the edited node is run, then, in graph order,
+    only the nodes fed a value whose dims changed (``_run``: remembered); every other node keeps
+    the solved graph's dims and failing conditions at these sizes."""
     values, failing = base
-    node = graph.nodes[start]
+    graph = res.graph
+    node = edited[1]
     shape, own = node_failures(graph, node, [values[i] for i in node.inputs])
     ran: dict[str, Sequence[Constraint]] = {node.name: own}
     changed: dict[str, Shape] = {}

@@ -112,6 +112,11 @@ def swapped_graph_equals(before: Graph, one: Graph, two: Graph, a: int, b: int) 
     return _swapped(y.layer, z.layer, a - 2, b - 2)
 
 
+def swapped_specs(s: LayerSpec, t: LayerSpec, a: int, b: int) -> bool:
+    """``swap_spec(s, a, b) == t`` (spatial axes ``a``, ``b``, 0-based after N and C)."""
+    return _swapped(s, t, a, b)
+
+
 def _swapped(s: LayerSpec, t: LayerSpec, a: int, b: int) -> bool:
     """``swap_spec(s, a, b) == t``, field by field (no spec is built)."""
     if type(s) is not type(t) or not isinstance(s, AXIS_SPECS) or isinstance(s, Elementwise):
