@@ -65,7 +65,8 @@ class Candidate:
         if self.built is None:
             assert self.edited is not None
             i, node = self.edited
-            object.__setattr__(self, "built", _regraph(self.base, (*self.base.nodes[:i], node, *self.base.nodes[i + 1:])))
+            nodes = (*self.base.nodes[:i], node, *self.base.nodes[i + 1:])
+            object.__setattr__(self, "built", _regraph(self.base, nodes))
         assert self.built is not None
         return self.built
 
