@@ -17,9 +17,9 @@ from test_solve import B
 
 import convgraph as cg
 from convgraph import dims as D
-from convgraph.errors import LayerConfigError
-from convgraph.ir import Graph
-from convgraph.shapes import infer
+from convgraph.errors import ConvGraphError, LayerConfigError, Loc
+from convgraph.ir import Graph, Node
+from convgraph.shapes import infer, node_dims, node_failures
 from convgraph.solve import _edits, _fixes, _symmetry, solve
 from convgraph.solve._sets import condition_set
 from convgraph.solve._solve import Solution
@@ -250,3 +250,57 @@ def test_swapped_spec_check_equals_swapping(data: st.DataObject) -> None:
     s, t = conv(), conv()
     for u in (t, _symmetry.swap_spec(s, 0, 1)):  # type: ignore[arg-type]
         assert _symmetry._swapped(s, u, 0, 1) == (_symmetry.swap_spec(s, 0, 1) == u)  # type: ignore[arg-type]
+
+
+@st.composite
+def _int_nodes(draw: st.DrawFn) -> tuple[Node, list[tuple[int, ...]]]:
+    """A conv, transposed conv, pool, cat or '+' node on random concrete input dims (asymmetric
+    per axis; sometimes sizes or channels where a rule fails)."""
+    from convgraph.front.catalogue import construct
+
+    nd = draw(st.integers(1, 3))
+    axes = lambda lo, hi: tuple(draw(st.integers(lo, hi)) for _ in range(nd))  # noqa: E731
+    x = (draw(st.integers(1, 3)), draw(st.sampled_from([C, C + 1])), *axes(1, 12))
+    loc = Loc("<test>", 1, 1)
+    kind = draw(st.sampled_from(["Conv", "ConvTranspose", "MaxPool", "AvgPool", "cat", "add"]))
+    if kind in ("cat", "add"):
+        other = tuple(v if draw(st.booleans()) else draw(st.integers(1, 12)) for v in x)
+        if draw(st.booleans()):
+            other = other[:-1]
+        return Node("m", kind, ("a", "b"), loc, dim=draw(st.integers(-3, 3))), [x, other]
+    k, s, d = axes(1, 4), axes(1, 3), axes(1, 2)
+    if kind == "Conv":
+        mode = draw(st.sampled_from(["zeros", "zeros", "reflect", "circular"]))
+        spec = construct(f"Conv{nd}d", (C, C, k), {"stride": s, "padding": axes(0, 2), "dilation": d,
+                                                   "padding_mode": mode})
+    elif kind == "ConvTranspose":
+        op = tuple(draw(st.integers(0, max(a, b) - 1)) for a, b in zip(s, d))
+        spec = construct(f"ConvTranspose{nd}d", (C, C, k), {"stride": s, "padding": axes(0, 2), "dilation": d,
+                                                            "output_padding": op})
+    else:
+        kw: dict = {"stride": s, "padding": tuple(min(p, a // 2) for p, a in zip(axes(0, 2), k)),
+                    "ceil_mode": draw(st.booleans())}
+        if kind == "MaxPool":
+            kw["dilation"] = d
+        spec = construct(f"{kind}{nd}d", (k,), kw)
+    return Node("v", "layer", ("a",), loc, layer=spec, layer_name="v"), [x]
+
+
+@settings(max_examples=600, deadline=None)
+@given(_int_nodes())
+def test_int_node_dims_equal_the_rules(case: tuple[Node, list[tuple[int, ...]]]) -> None:
+    """The point check's plain-int dims (``shapes.node_dims``) are the shape rules' dims where
+    every condition holds, and None where one fails (the rules then decide). It answers for every
+    conv with zero padding, transposed conv, pool and cat, and for a '+' of equal dims; the rest
+    (reflect or circular padding, a broadcast) is left to the rules."""
+    node, inputs = case
+    graph = Graph((node,), (node.name,), "<test>")
+    try:
+        want: tuple | None = node_failures(graph, node, list(inputs))
+    except ConvGraphError:
+        want = None
+    got = node_dims(node, inputs)
+    holds = want is not None and not want[1]
+    assert got is None or (holds and want is not None and got == want[0])
+    handled = getattr(node.layer, "padding_mode", "zeros") == "zeros" and (node.op != "add" or inputs[0] == inputs[1])
+    assert (got is not None) == (holds and handled)

@@ -21,3 +21,4 @@ from convgraph.shapes._infer import (  # noqa: F401
     transposed_size,
     window_count,
 )
+from convgraph.shapes._ints import node_dims  # noqa: F401

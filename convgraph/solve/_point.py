@@ -5,7 +5,8 @@ the merge still fails) need not be re-inferred symbolically unless it is shown a
 edited graph's rules run on integers: the solved graph's dims and failing conditions evaluated once
 per size are reused for every node the edit leaves unchanged, so only the edited node and the
 nodes it feeds whose concrete dims change are re-run, on integers (``shapes.node_failures``, each
-remembered per node and input dims: the candidates of one merge feed the same nodes the same dims).
+remembered per node and input dims: the candidates of one merge feed the same nodes the same dims;
+a conv, pool or cat where every condition holds is run on plain ints, ``shapes.node_dims``).
 
 The check is sound, not complete: it answers True only when, at one of the sizes, every layer
 condition of the edited graph holds (for every symbol: the others are set to the smallest size
@@ -25,7 +26,7 @@ from convgraph import dims as D
 from convgraph.dims import Dim
 from convgraph.errors import ConvGraphError
 from convgraph.ir import Graph, Node
-from convgraph.shapes import Constraint, Shape, ShapeResult, node_failures
+from convgraph.shapes import Constraint, Shape, ShapeResult, node_dims, node_failures
 
 if TYPE_CHECKING:  # pragma: no cover
     from convgraph.solve._solve import Merge, Solution
@@ -82,6 +83,10 @@ def _run(res: ShapeResult, runs: dict, node: Node, inputs: tuple[Shape, ...]) ->
     key = (node.name, inputs)
     got = runs.get(key)
     if got is None:
+        dims = node_dims(node, inputs)  # every condition holds: nothing recorded
+        if dims is not None:
+            got = runs[key] = (dims, ())
+            return got
         try:
             got = runs[key] = node_failures(res.graph, node, list(inputs))
         except ConvGraphError as e:
@@ -125,9 +130,10 @@ def probes(m: Merge, first: list[int]) -> list[int]:
     """``first`` (the smallest failing sizes), the smallest holding sizes, then failing and holding
     sizes spread over the classes: the first at or above ``x0 + 2**i`` (``i < SPREAD``). An edit
     that shifts a size by a few steps of some stride fails away from the smallest sizes, or where
-    the merge held. Last, the smallest failing size plus ``2**i`` whole periods of the failing set
-    (the same class, larger): an edit that makes a deep layer reject the smallest sizes (padding 0
-    on a 3x3 conv where the axis is 2) still fails there."""
+    the merge held. Before all of them, the smallest failing size plus ``2**i`` whole periods of the
+    failing set (the same class, larger), the largest first: an edit that makes a deep layer reject
+    the smallest sizes (padding 0 on a 3x3 conv where the axis is 2) still fails there, and in the
+    benchmarks the largest rules out nearly every candidate that any probe rules out."""
     sets = [s for s in (m.fails, m.holds) if s is not None and not s.empty]
     out = list(first) + (m.holds.first(2) if m.holds is not None else [])
     for i in range(1, SPREAD):
@@ -135,7 +141,7 @@ def probes(m: Merge, first: list[int]) -> list[int]:
             out += s.first(1, lo=(s.min or 1) + 2 ** i)
     if first and m.fails is not None and m.fails.modulus > 1:
         shifted = [first[0] + m.fails.modulus * 2 ** i for i in range(SPREAD)]
-        out = out[:1] + shifted[:1] + out[1:] + shifted[1:]  # the order only changes how soon
+        out = shifted[::-1] + out  # the order only changes how soon: the largest answers most often
     return list(dict.fromkeys(out))
 
 
@@ -155,7 +161,9 @@ def _edited_failures(res: ShapeResult, base: Base, edited: Edited) -> list[Const
     values, failing = base
     graph = res.graph
     node = edited[1]
-    shape, own = node_failures(graph, node, [values[i] for i in node.inputs])
+    ins = [values[i] for i in node.inputs]
+    dims = node_dims(node, ins)
+    shape, own = (dims, []) if dims is not None else node_failures(graph, node, ins)
     ran: dict[str, Sequence[Constraint]] = {node.name: own}
     changed: dict[str, Shape] = {}
     consumers = _consumers(res)
