@@ -37,6 +37,7 @@ def _reference(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         mp.setattr(_fixes, "point_fails", lambda *a: False)
         mp.setattr(_fixes, "excludes", lambda *a: False)
         mp.setattr(_fixes, "_common_prefix", lambda base, res: 0)
+        mp.setattr(_fixes, "_common_suffix", lambda base, res, k: 0)
         mp.setattr(_fixes, "_INFERRED", {})
         mp.setattr(_edits, "FULL", True)
         yield

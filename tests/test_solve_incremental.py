@@ -79,5 +79,6 @@ def test_fixes_equal_those_without_integer_shortcuts(make: object, monkeypatch: 
     monkeypatch.setattr(_fixes, "point_fails", lambda *a: False)
     monkeypatch.setattr(_fixes, "excludes", lambda *a: False)
     monkeypatch.setattr(_fixes, "_common_prefix", lambda base, res: 0)
+    monkeypatch.setattr(_fixes, "_common_suffix", lambda base, res, k: 0)
     monkeypatch.setattr(_fixes, "_INFERRED", {})
     assert _fix_key(solve(make())) == fast  # type: ignore[operator]

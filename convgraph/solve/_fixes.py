@@ -355,31 +355,60 @@ def _common_prefix(base: Sequence[Constraint], res: Sequence[Constraint]) -> int
     return k
 
 
+def _common_suffix(base: Sequence[Constraint], res: Sequence[Constraint], k: int) -> int:
+    """How many trailing conditions (after the ``k`` leading ones) the edited graph shares with the
+    solved one: the nodes after an edit whose input dims it left unchanged (past a cat whose first
+    operand is unchanged, say) keep their condition objects."""
+    j, top = 0, min(len(base), len(res)) - k
+    while j < top and base[-1 - j] is res[-1 - j]:
+        j += 1
+    return j
+
+
+LAYER_KINDS = ("size", "assume")
+ALL_KINDS = ("size", "assume", "merge")
+
+
 def _layer_sizes(sol: Solution, res: ShapeResult, n: str, rx: tuple[int, ...], k: int) -> EPSet:
-    """The sizes of ``n`` the edited graph's layers (and assumes) accept: the solved graph's
-    intersection over the ``k`` shared leading conditions, met with the rest."""
-    pre = _prefixes(sol, n, rx)[k]
-    return intersect_all([pre, *(condition_set(c.lhs, c.op, c.rhs, n, rx).sizes for c in res.constraints[k:]
-                                 if c.kind in ("size", "assume") and _symbols(c) == {n})])
+    """The sizes of ``n`` the edited graph's layers (and assumes) accept (``_met``)."""
+    return _met(sol, res, n, LAYER_KINDS, rx, k)
 
 
-def _prefixes(sol: Solution, n: str, rx: tuple[int, ...]) -> list[EPSet]:
-    """[i]: the intersection of the solved graph's layer conditions on ``n`` among its first i."""
-    key = (id(sol), n)
-    got = _PREFIXES.get(key)
+def _met(sol: Solution, res: ShapeResult, n: str, kinds: tuple[str, ...], rx: tuple[int, ...], k: int) -> EPSet:
+    """``_sizes(res, n, kinds)``: the solved graph's intersection over the ``k`` shared leading
+    conditions and over the shared trailing ones, met with the rest (an intersection does not
+    depend on the order it is taken in)."""
+    base, cs = sol.result.constraints, res.constraints
+    j = _common_suffix(base, cs, k)
+    pre, suf = _ends(sol, n, kinds, rx)
+    return intersect_all([pre[k], suf[j], *(condition_set(c.lhs, c.op, c.rhs, n, rx).sizes
+                                            for c in cs[k:len(cs) - j] if c.kind in kinds and _symbols(c) == {n})])
+
+
+def _ends(sol: Solution, n: str, kinds: tuple[str, ...], rx: tuple[int, ...]) -> tuple[list[EPSet], list[EPSet]]:
+    """([i]: the intersection of the solved graph's conditions of ``kinds`` on ``n`` alone among its
+    first i; [j]: among its last j), once per solution."""
+    key = (id(sol), n, kinds)
+    got = _ENDS.get(key)
     if got is None or got[0] is not sol:
-        out, cur = [Sizes.all(1)], Sizes.all(1)
-        for c in sol.result.constraints:
-            if c.kind in ("size", "assume") and _symbols(c) == {n}:
-                cur = intersect_all([cur, condition_set(c.lhs, c.op, c.rhs, n, rx).sizes])
-            out.append(cur)
-        if len(_PREFIXES) > 32:
-            _PREFIXES.clear()
-        got = _PREFIXES[key] = (sol, out)
+        sets = [condition_set(c.lhs, c.op, c.rhs, n, rx).sizes if c.kind in kinds and _symbols(c) == {n} else None
+                for c in sol.result.constraints]
+        if len(_ENDS) > 32:
+            _ENDS.clear()
+        got = _ENDS[key] = (sol, (_running(sets), _running(sets[::-1])))
     return got[1]
 
 
-_PREFIXES: dict[tuple[int, str], tuple[Solution, list[EPSet]]] = {}
+def _running(sets: list[EPSet | None]) -> list[EPSet]:
+    out, cur = [Sizes.all(1)], Sizes.all(1)
+    for x in sets:
+        if x is not None:
+            cur = intersect_all([cur, x])
+        out.append(cur)
+    return out
+
+
+_ENDS: dict[tuple[int, str, tuple[str, ...]], tuple[Solution, tuple[list[EPSet], list[EPSet]]]] = {}
 
 
 def _shrinks_others(sol: Solution, res: ShapeResult, n: str, k: int) -> bool:
@@ -391,7 +420,7 @@ def _shrinks_others(sol: Solution, res: ShapeResult, n: str, k: int) -> bool:
         if s == n or sizes.runs.empty or _own(sol.result.constraints[k:], s) == _own(res.constraints[k:], s):
             continue
         rx = _radix(sol).get(s, ())
-        if not subset(sizes.runs, _sizes(res, s, ("size", "assume", "merge"), radix=rx)):
+        if not subset(sizes.runs, _met(sol, res, s, ALL_KINDS, rx, k)):
             return True
     return False
 
