@@ -414,21 +414,38 @@ _ENDS: dict[tuple[int, str, tuple[str, ...]], tuple[Solution, tuple[list[EPSet],
 def _shrinks_others(sol: Solution, res: ShapeResult, n: str, k: int) -> bool:
     """The edit takes away a size where the graph ran for another symbol (a ``ceil_mode`` or a crop
     changes every axis): e.g. it makes the other axis's merge never hold, so that the edited graph
-    runs for no size at all. Only symbols whose own conditions the edit changed (after the ``k``
-    shared leading ones) are solved."""
-    for s, sizes in sol.symbols.items():
-        if s == n or sizes.runs.empty or _own(sol.result.constraints[k:], s) == _own(res.constraints[k:], s):
+    runs for no size at all. The sizes where the solved graph runs meet every condition of the
+    solved graph, so only the edited graph's conditions that are not the solved graph's (between
+    the ``k`` shared leading and the shared trailing ones, and not equal to one of its own) can
+    take a size away: each is met with those sizes on its own."""
+    cs = sol.result.constraints
+    middle = res.constraints[k:len(res.constraints) - _common_suffix(cs, res.constraints, k)]
+    for c in middle:
+        syms = _symbols(c)
+        if c.kind not in ALL_KINDS or len(syms) != 1 or n in syms:
             continue
-        rx = _radix(sol).get(s, ())
-        if not subset(sizes.runs, _met(sol, res, s, ALL_KINDS, rx, k)):
+        (s,) = syms
+        runs = sol.symbols[s].runs if s in sol.symbols else None
+        if runs is None or runs.empty or (c.lhs, c.op, c.rhs) in _own(sol, s):
+            continue
+        if not subset(runs, condition_set(c.lhs, c.op, c.rhs, s, _radix(sol).get(s, ())).sizes):
             return True
     return False
 
 
-def _own(cs: Sequence[Constraint], s: str) -> frozenset[tuple]:
-    """The conditions on symbol ``s`` alone."""
-    return frozenset((c.lhs, c.op, c.rhs, c.kind) for c in cs
-                     if c.kind in ("size", "assume", "merge") and _symbols(c) == {s})
+def _own(sol: Solution, s: str) -> frozenset[tuple]:
+    """The solved graph's conditions on symbol ``s`` alone (once per solution)."""
+    key = (id(sol), s)
+    got = _OWN.get(key)
+    if got is None or got[0] is not sol:
+        if len(_OWN) > 32:
+            _OWN.clear()
+        got = _OWN[key] = (sol, frozenset((c.lhs, c.op, c.rhs) for c in sol.result.constraints
+                                          if c.kind in ALL_KINDS and _symbols(c) == {s}))
+    return got[1]
+
+
+_OWN: dict[tuple[int, str], tuple[Solution, frozenset[tuple]]] = {}
 
 
 def _breaks_proved(sol: Solution, res: ShapeResult, n: str, layers: EPSet, rx: tuple[int, ...] = ()) -> bool:
