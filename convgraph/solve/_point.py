@@ -50,14 +50,28 @@ def point_fails(sol: Solution, m: Merge, kind: str, edited: Edited | None, axis:
     cannot tell (any edit that is not one layer spec changed in place: ``edited`` None)."""
     if kind not in KINDS or edited is None:
         return False
-    others = _others(sol, m.one_symbol)
-    if others is None:
-        return False
+    n = m.one_symbol
     for x in sizes:
-        base = _base(sol, {**others, m.one_symbol: x}, m.one_symbol)
+        base = _base_at(sol, n, x)
         if base is not None and _fails(sol.result, base, m, edited, axis):
             return True
     return False
+
+
+def _base_at(sol: Solution, n: str, x: int) -> Base | None:
+    """``_base`` at ``n = x``, the other symbols at their smallest running size (None when there
+    is none): remembered by (solution, symbol, size)."""
+    key = (id(sol), n, x)
+    got = _AT.get(key)
+    if got is None or got[0] is not sol:
+        others = _others(sol, n)
+        if len(_AT) > 1024:
+            _AT.clear()
+        got = _AT[key] = (sol, _base(sol, {**others, n: x}, n) if others is not None else None)
+    return got[1]
+
+
+_AT: dict[tuple[int, str, int], tuple[Solution, Base | None]] = {}
 
 
 def excludes(sol: Solution, m: Merge, kind: str, edited: Edited | None, axis: int, x: int) -> bool:
@@ -146,19 +160,34 @@ def probes(m: Merge, first: list[int]) -> list[int]:
 
 
 def _fails(res: ShapeResult, base: Base, m: Merge, edited: Edited, axis: int) -> bool:
+    """No condition but merges fails on the edited graph at ``base``'s sizes, and the merge fails
+    (``_merge_failed`` of ``_edited_failures``, read per node: a condition's node is its value)."""
     try:
-        failed = _edited_failures(res, base, edited)
+        ran = _edited_runs(res, base, edited)
     except (ConvGraphError, ArithmeticError, ValueError):
         return False
-    return not any(c.kind != "merge" for c in failed) and _merge_failed(failed, m, axis)
+    failing = base[1]
+    if any(c.kind != "merge" for cs in ran.values() for c in cs) or \
+            any(c.kind != "merge" for name, cs in failing.items() if name not in ran for c in cs):
+        return False
+    value = m.constraint.value
+    return _merge_failed(list(ran[value] if value in ran else failing.get(value, ())), m, axis)
 
 
 def _edited_failures(res: ShapeResult, base: Base, edited: Edited) -> list[Constraint]:
     """``merge_failures_reusing`` on the edited graph (one layer spec changed in place: the solved
-    graph with ``edited``) at the sizes of ``base``: the edited node is run, then, in graph order,
-    only the nodes fed a value whose dims changed (``_run``: remembered); every other node keeps
-    the solved graph's dims and failing conditions at these sizes."""
-    values, failing = base
+    graph with ``edited``) at the sizes of ``base``: every failing condition (``_edited_runs``)."""
+    failing = base[1]
+    ran = _edited_runs(res, base, edited)
+    return [c for name, cs in failing.items() if name not in ran for c in cs] + [c for cs in ran.values() for c in cs]
+
+
+def _edited_runs(res: ShapeResult, base: Base, edited: Edited) -> dict[str, Sequence[Constraint]]:
+    """The failing conditions of the nodes run on the edited graph at the sizes of ``base``: the
+    edited node is run, then, in graph order, only the nodes fed a value whose dims changed
+    (``_run``: remembered); every other node keeps the solved graph's dims and failing conditions
+    at these sizes."""
+    values = base[0]
     graph = res.graph
     node = edited[1]
     ins = [values[i] for i in node.inputs]
@@ -183,7 +212,7 @@ def _edited_failures(res: ShapeResult, base: Base, edited: Edited) -> list[Const
             changed[nxt.name] = shape
             for k in consumers[nxt.name]:
                 heapq.heappush(todo, k)
-    return [c for name, cs in failing.items() if name not in ran for c in cs] + [c for cs in ran.values() for c in cs]
+    return ran
 
 
 def _consumers(res: ShapeResult) -> dict[str, tuple[int, ...]]:
