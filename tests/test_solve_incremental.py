@@ -82,3 +82,29 @@ def test_fixes_equal_those_without_integer_shortcuts(make: object, monkeypatch: 
     monkeypatch.setattr(_fixes, "_common_suffix", lambda base, res, k: 0)
     monkeypatch.setattr(_fixes, "_INFERRED", {})
     assert _fix_key(solve(make())) == fast  # type: ignore[operator]
+
+
+def _solved(sol: object) -> tuple:
+    """Every set and verdict a solve states (not its texts)."""
+    syms = {n: (s.runs, s.layers, s.decided) for n, s in sol.symbols.items()}  # type: ignore[attr-defined]
+    merges = [(m.constraint.value, m.constraint.axis, m.verdict, m.holds, m.fails, m.decided)
+              for m in sol.merges]  # type: ignore[attr-defined]
+    return syms, merges
+
+
+@pytest.mark.parametrize("make", CASES)
+def test_edited_solve_equals_full_solve(make: object) -> None:
+    """``solve_edited`` (layer sets and the sizes where the graph runs met from the solved graph's
+    over the conditions the two share) states the sets and verdicts of ``solve`` on every fixed
+    graph: each fix's and each grouped skip fix's."""
+    from convgraph.solve._solve import solve_edited
+
+    sol = solve(make())  # type: ignore[operator]
+    graphs = [f.graph for f in sol.fixes] + [f.graph for f in sol.skip_fixes]
+    for g in graphs:
+        try:
+            want = _solved(solve(g, tiling=False))
+        except ConvGraphError:
+            continue
+        assert _solved(solve_edited(sol, g)) == want
+    assert graphs or not _failing(sol)

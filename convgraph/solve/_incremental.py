@@ -11,11 +11,15 @@ conditions the two share (``edited_layers``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from convgraph.ir import Graph, Node
 from convgraph.shapes import Constraint, Known, Shape, ShapeResult, infer_reusing
-from convgraph.solve._sets import EPSet, condition_set, intersect_all
+from convgraph.solve._sets import EPSet, condition_set, intersect_all, symbol_radix
 from convgraph.solve._sizes import Sizes
+
+if TYPE_CHECKING:  # pragma: no cover
+    from convgraph.solve._solve import Merge, Solution
 
 _OWN = ("assume", "expect")  # constraint kinds that belong to the graph, not to one node
 
@@ -113,3 +117,60 @@ def prefix_layers(base: ShapeResult, n: str, r: tuple[int, ...]) -> list[Layers]
 
 
 _PREFIX: dict[tuple[int, str, tuple[int, ...]], tuple[ShapeResult, list[Layers]]] = {}
+
+
+# --- the sizes where an edited graph runs -------------------------------------------------------------
+
+
+def merged_runs(base: Solution, layers: Mapping[str, EPSet], merges: Sequence[Merge], rx: Radix
+                ) -> dict[str, EPSet]:
+    """Per symbol: its layer set met with the set of every merge on it alone (the sizes where the
+    edited graph runs, before couplings), as ``solve`` meets them. For a symbol whose layer set and
+    digit order are the base's, the merges the two share (the same condition objects) at the start
+    and at the end of the list are met from the base's running meets (an intersection does not
+    depend on the order it is taken in)."""
+    runs = dict(layers)
+    by_symbol: dict[str, list[Constraint]] = {}
+    for m in merges:
+        if m.symbol is not None:
+            by_symbol.setdefault(m.symbol, []).append(m.constraint)
+    base_rx = base.graph.memo((symbol_radix, id(base.result)), lambda: symbol_radix(base.result))
+    for n, cs in by_symbol.items():
+        r = rx.get(n, ())
+        same = n in base.symbols and base.symbols[n].layers == layers[n] and base_rx.get(n, ()) == r
+        if not same:
+            for c in cs:
+                runs[n] = runs[n] & condition_set(c.lhs, c.op, c.rhs, n, r).sizes
+            continue
+        before, pre, suf = _merge_meets(base, n, r)
+        k = common_prefix(before, cs)
+        j, top = 0, min(len(before), len(cs)) - k
+        while j < top and before[-1 - j] is cs[-1 - j]:
+            j += 1
+        runs[n] = intersect_all([pre[k], suf[j], *(condition_set(c.lhs, c.op, c.rhs, n, r).sizes
+                                                   for c in cs[k:len(cs) - j])])
+    return runs
+
+
+def _merge_meets(base: Solution, n: str, r: tuple[int, ...]) -> MergeMeets:
+    """(the base's merge conditions on ``n`` in order, [i]: its layer set met with the first i, [j]:
+    with the last j), once per base."""
+    key = (id(base), n, r)
+    got = _MERGE_MEETS.get(key)
+    if got is None or got[0] is not base:
+        cs = [m.constraint for m in base.merges if m.symbol == n]
+        sets = [condition_set(c.lhs, c.op, c.rhs, n, r).sizes for c in cs]
+        layers = base.symbols[n].layers
+        pre, suf = [layers], [layers]
+        for x in sets:
+            pre.append(pre[-1] & x)
+        for x in reversed(sets):
+            suf.append(suf[-1] & x)
+        while len(_MERGE_MEETS) > 32:
+            _MERGE_MEETS.pop(next(iter(_MERGE_MEETS)))
+        got = _MERGE_MEETS[key] = (base, (cs, pre, suf))
+    return got[1]
+
+
+MergeMeets = tuple[list[Constraint], list[EPSet], list[EPSet]]
+_MERGE_MEETS: dict[tuple[int, str, tuple[int, ...]], tuple[Solution, MergeMeets]] = {}

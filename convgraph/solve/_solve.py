@@ -298,6 +298,8 @@ def solve_edited(base: Solution, graph: Graph) -> Solution:
 
 def _solve_result(graph: Graph, res: ShapeResult, tiling: bool, messages: bool, base: Solution | None = None
                   ) -> Solution:
+    from convgraph.solve._incremental import merged_runs
+
     names = res.sym_names
     single = {n: [c for c in res.constraints if c.symbols == {n}] for n in names}
     rx = symbol_radix(res)
@@ -305,10 +307,11 @@ def _solve_result(graph: Graph, res: ShapeResult, tiling: bool, messages: bool, 
     expects = {(e.loc, e.value): e.text for e in graph.expects}
     judge = _judge if base is None else _Rejudge(base, layers, decided, rx)
     merges = [judge(c, _where(c, expects), layers, decided, rx, messages) for c in _merge_points(graph, res)]
-    runs = dict(layers)
+    runs = dict(layers) if base is None else merged_runs(base, layers, merges, rx)
     for m in merges:  # an expect takes part in the valid sizes like a merge (DESIGN.md, Conditions)
         if m.symbol is not None:
-            runs[m.symbol] = runs[m.symbol] & _cond(m.constraint, m.symbol, rx).sizes
+            if base is None:
+                runs[m.symbol] = runs[m.symbol] & _cond(m.constraint, m.symbol, rx).sizes
             decided[m.symbol] &= m.decided
     couplings = _couplings(res, runs, messages)
     for cp in couplings:
