@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from convgraph.ir import Graph, Node
 from convgraph.shapes import Constraint, Known, Shape, ShapeResult, infer_reusing
-from convgraph.solve._sets import EPSet, condition_set, intersect_all, symbol_radix
+from convgraph.solve._sets import EPSet, condition_set, intersect_all, subset, symbol_radix
 from convgraph.solve._sizes import Sizes
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -125,10 +125,11 @@ _PREFIX: dict[tuple[int, str, tuple[int, ...]], tuple[ShapeResult, list[Layers]]
 def merged_runs(base: Solution, layers: Mapping[str, EPSet], merges: Sequence[Merge], rx: Radix
                 ) -> dict[str, EPSet]:
     """Per symbol: its layer set met with the set of every merge on it alone (the sizes where the
-    edited graph runs, before couplings), as ``solve`` meets them. For a symbol whose layer set and
-    digit order are the base's, the merges the two share (the same condition objects) at the start
-    and at the end of the list are met from the base's running meets (an intersection does not
-    depend on the order it is taken in)."""
+    edited graph runs, before couplings), as ``solve`` meets them. For a symbol whose digit order is
+    the base's and whose layer set is the base's or inside it, the merges the two share (the same
+    condition objects) at the start and at the end of the list are met from the base's running
+    meets, which start from the base's layer set (an intersection does not depend on the order it
+    is taken in, and a set inside the base's layer set is unchanged by meeting it)."""
     runs = dict(layers)
     by_symbol: dict[str, list[Constraint]] = {}
     for m in merges:
@@ -137,8 +138,8 @@ def merged_runs(base: Solution, layers: Mapping[str, EPSet], merges: Sequence[Me
     base_rx = base.graph.memo((symbol_radix, id(base.result)), lambda: symbol_radix(base.result))
     for n, cs in by_symbol.items():
         r = rx.get(n, ())
-        same = n in base.symbols and base.symbols[n].layers == layers[n] and base_rx.get(n, ()) == r
-        if not same:
+        within = n in base.symbols and base_rx.get(n, ()) == r and _within(layers[n], base.symbols[n].layers)
+        if not within:
             for c in cs:
                 runs[n] = runs[n] & condition_set(c.lhs, c.op, c.rhs, n, r).sizes
             continue
@@ -147,9 +148,15 @@ def merged_runs(base: Solution, layers: Mapping[str, EPSet], merges: Sequence[Me
         j, top = 0, min(len(before), len(cs)) - k
         while j < top and before[-1 - j] is cs[-1 - j]:
             j += 1
-        runs[n] = intersect_all([pre[k], suf[j], *(condition_set(c.lhs, c.op, c.rhs, n, r).sizes
-                                                   for c in cs[k:len(cs) - j])])
+        own = [] if layers[n] == base.symbols[n].layers else [layers[n]]  # the base's meets start from theirs
+        runs[n] = intersect_all([*own, pre[k], suf[j], *(condition_set(c.lhs, c.op, c.rhs, n, r).sizes
+                                                         for c in cs[k:len(cs) - j])])
     return runs
+
+
+def _within(layers: EPSet, base: EPSet) -> bool:
+    """The edited graph's layer set is the base's or inside it (an ``assume`` added)."""
+    return layers == base or subset(layers, base)
 
 
 def _merge_meets(base: Solution, n: str, r: tuple[int, ...]) -> MergeMeets:

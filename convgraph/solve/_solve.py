@@ -47,6 +47,7 @@ from convgraph.solve._sets import (
     intersect_all,
     minus,
     product_coupling,
+    subset,
     symbol_radix,
 )
 
@@ -366,12 +367,21 @@ class _Rejudge:
         self.same = {n for n in layers if n in base.symbols and base.symbols[n].layers == layers[n]
                      and base_rx.get(n, ()) == rx.get(n, ())
                      and prefix_layers(base.result, n, rx.get(n, ()))[-1][1] == decided[n]}
+        self.within = {n for n in layers if n not in self.same and n in base.symbols
+                       and base_rx.get(n, ()) == rx.get(n, ()) and subset(layers[n], base.symbols[n].layers)}
 
     def __call__(self, c: Constraint, where: str, layers: Mapping[str, EPSet], decided: Mapping[str, bool],
                  rx: Radix | None = None, messages: bool = True) -> Merge:
         m = self.before.get(id(c))
         if m is not None and m.constraint is c and m.where == where and m.symbol in self.same:
             return m
+        if m is not None and m.constraint is c and m.symbol in self.within and not messages and \
+                m.holds is not None and m.fails is not None:
+            # over a layer set L' inside the base's L: holds = cond & L' = (cond & L) & L', and
+            # fails = L' - cond = L' & (L - cond)
+            n = m.symbol
+            return _verdict(c, where, n, layers[n], m.holds & layers[n], m.fails & layers[n],
+                            _cond(c, n, rx).exact and decided[n])
         return _judge(c, where, layers, decided, rx, messages)
 
 
@@ -404,14 +414,18 @@ def _judge(c: Constraint, where: str, layers: Mapping[str, EPSet], decided: Mapp
     base = layers[n]
     cs = _cond(c, n, rx)
     holds = cs.sizes & base
-    fails = minus(base, holds)
+    m = _verdict(c, where, n, base, holds, minus(base, holds), cs.exact and decided[n])
+    return _replace_message(m, merge_message(m, base)) if messages else m
+
+
+def _verdict(c: Constraint, where: str, n: str, base: EPSet, holds: EPSet, fails: EPSet, decided: bool) -> Merge:
+    """The merge on symbol ``n`` alone with these sets over its layer set ``base`` (no message)."""
     verdict = "proved" if fails.empty and not base.empty else "never" if holds.empty else "classes"
     cex = None
     if not fails.empty:
         x = fails.least
         cex = {"sizes": {n: x}, "lhs": D.evaluate(c.lhs, {n: x}), "rhs": D.evaluate(c.rhs, {n: x})}
-    m = Merge(c, where, verdict, "", syms, holds, fails, cex, cs.exact and decided[n])
-    return _replace_message(m, merge_message(m, base)) if messages else m
+    return Merge(c, where, verdict, "", (n,), holds, fails, cex, decided)
 
 
 def _replace_message(m: Merge, message: str) -> Merge:
