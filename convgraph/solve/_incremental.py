@@ -6,7 +6,8 @@ the same constraints as before (the shape rules are pure functions of the node a
 dims), so those are taken from the solved graph's ``ShapeResult`` and the rules run only on the
 rest: the edited node and what it feeds when its dims changed (``shapes.infer_reusing``).
 Likewise the layer sets of the edited graph start from the solved graph's intersection over the
-conditions the two share (``edited_layers``).
+conditions the two share (``edited_layers``), and the sizes where it runs from the solved graph's
+meets over the merges the two share (``merged_runs``).
 """
 from __future__ import annotations
 
