@@ -837,14 +837,20 @@ def _infer(graph: Graph) -> ShapeResult:
     return ShapeResult(graph, values, tuple(ctx.constraints), graph.symbols)
 
 
-def infer_reusing(graph: Graph, reuse: Reuse, known: Known | None = None) -> ShapeResult:
+def infer_reusing(graph: Graph, reuse: Reuse, known: Known | None = None,
+                  prefix: tuple[Mapping[str, Shape], Sequence[Constraint]] | None = None) -> ShapeResult:
     """``infer(graph)`` (not memoised), taking a node's dims and constraints from ``reuse`` where it
     gives them (a caller that knows them from an earlier result on a similar graph) and running
     the node's rule elsewhere; ``known`` remembers across calls which symbolic conditions hold for
     every size. The rules are pure functions of a node and its input dims, so a caller that reuses
-    only nodes equal to an earlier graph's with the same input dims gets ``infer(graph)``."""
+    only nodes equal to an earlier graph's with the same input dims gets ``infer(graph)``. With
+    ``prefix`` (the dims of the first nodes, by name, and their constraints in order), those nodes
+    are not visited: what ``reuse`` would give for each of them."""
     ctx = _Ctx(graph, known)
-    values = _run_reusing(ctx, graph, reuse)
+    dims: Mapping[str, Shape] | None = None
+    if prefix is not None:
+        dims, ctx.constraints = prefix[0], list(prefix[1])
+    values = _run_reusing(ctx, graph, reuse, dims, len(dims) if dims is not None else 0)
     _assumptions(ctx, graph, values)
     return ShapeResult(graph, values, tuple(ctx.constraints), graph.symbols)
 

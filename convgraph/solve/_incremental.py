@@ -68,7 +68,18 @@ def _infer_edited(base: ShapeResult, graph: Graph) -> ShapeResult:
                                                       for i in node.inputs)
         return (before[node.name], kept.get(node.name, [])) if same else None
 
-    return infer_reusing(graph, reuse, _KNOWN)
+    return infer_reusing(graph, reuse, _KNOWN, _prefix(base, graph, kept))
+
+
+def _prefix(base: ShapeResult, graph: Graph, kept: Mapping[str, list[Constraint]]
+            ) -> tuple[dict[str, Shape], list[Constraint]]:
+    """The dims and constraints of the leading nodes the edited graph shares with the base (the
+    same objects): ``reuse`` gives the base's for each (their inputs are leading nodes too)."""
+    k, top = 0, min(len(base.graph.nodes), len(graph.nodes))
+    while k < top and base.graph.nodes[k] is graph.nodes[k]:
+        k += 1
+    names = [n.name for n in graph.nodes[:k]]
+    return {n: base.values[n] for n in names}, [c for n in names for c in kept.get(n, ())]
 
 
 # --- the layer sets of an edited graph --------------------------------------------------------------
