@@ -26,13 +26,16 @@ from functools import lru_cache, reduce
 from convgraph import dims as D
 from convgraph.dims import Dim
 from convgraph.shapes import ShapeResult
-from convgraph.solve._conditions import condition_sizes, preimage, radix_for
+from convgraph.solve._conditions import condition_sizes, radix_for
 from convgraph.solve._sizes import TRUE, Sizes
 
 EPSet = Sizes  # the set type every solver result holds (an EPSet-compatible, exact, compact set)
 
 #: sizes checked one by one when a condition has no period (non-dyadic Upsample scale)
 BRUTE_LIMIT = 4096
+#: a coupling that has no exact form (not a product, not ``f(A) == g(B)`` with f, g monotone:
+#: three symbols, an inequality, a non-dyadic scale) is searched over this many valid sizes of each
+PAIR_SPAN = 64
 
 
 @dataclass(frozen=True)
@@ -170,55 +173,6 @@ class ProductCoupling:
             for name, s in tup:
                 out[name] = out[name] | s
         return out
-
-
-@dataclass(frozen=True)
-class BareCoupling:
-    """``f(A) == B + e`` with B a bare symbol (a cat of two inputs, ``assume(W == H)``): exactly the
-    sizes of A that have a partner ``B = f(A) - e`` among B's allowed sizes; when f is bare too,
-    B's sizes the same way (else B's set is left as it was: a superset)."""
-
-    a: str
-    b: str
-    f: Dim
-    e: int
-    sizes_a: EPSet
-    sizes_b: EPSet | None = None
-
-    def per_symbol(self) -> dict[str, EPSet]:
-        return {self.a: self.sizes_a, **({self.b: self.sizes_b} if self.sizes_b is not None else {})}
-
-    def examples(self, want: int = 3) -> tuple[dict, ...]:
-        """The smallest solutions by A (exact: every one listed is a solution, none smaller is)."""
-        out = []
-        for x in self.sizes_a.first(want):
-            pair = {self.a: x, self.b: D.evaluate(self.f, {self.a: x}) - self.e}
-            out.append(dict(sorted(pair.items())))
-        return tuple(out)
-
-
-def bare_coupling(lhs: Dim, rhs: Dim, allowed: Mapping[str, EPSet]) -> BareCoupling | None:
-    """Solve ``lhs == rhs`` exactly when one side is a bare symbol plus a constant and the other a
-    non-decreasing dim of another symbol (``_conditions.preimage``); None when not of that form."""
-    for f, g in ((lhs, rhs), (rhs, lhs)):
-        fs, gs, bare_g = D.symbols(f), D.symbols(g), _bare(g)
-        if bare_g is None or len(fs) != 1 or fs == gs:
-            continue
-        (a,), (b, e) = fs, bare_g
-        got = preimage(Sizes.lift(allowed[b]), D.add(f, -e), a)
-        if got is None:
-            continue
-        bare_f = _bare(f)
-        other = preimage(Sizes.lift(allowed[a]), D.add(g, -bare_f[1]), b) if bare_f is not None else None
-        return BareCoupling(a, b, f, e, got & allowed[a], None if other is None else other & allowed[b])
-    return None
-
-
-def _bare(d: Dim) -> tuple[str, int] | None:
-    """(name, e) when d is ``name + e``, else None."""
-    if isinstance(d, D.QA) and isinstance(d.base, D.Var) and d.m == 1:
-        return d.base.name, d.n
-    return None
 
 
 def split_product(d: Dim) -> tuple[int, dict[str, Dim]] | None:

@@ -36,12 +36,12 @@ from convgraph.dims import Dim
 from convgraph.errors import ShapeError
 from convgraph.ir import Conv, Graph, Pool
 from convgraph.shapes import Constraint, ShapeResult, infer
+from convgraph.solve._pairs import PairCoupling, pair_coupling
 from convgraph.solve._sets import (
-    BareCoupling,
+    PAIR_SPAN,
     CondSet,
     EPSet,
     ProductCoupling,
-    bare_coupling,
     condition_set,
     intersect_all,
     minus,
@@ -52,8 +52,8 @@ from convgraph.solve._sets import (
 #: symbol -> the digit order its conditions are solved in (``symbol_radix``)
 Radix = Mapping[str, tuple[int, ...]]
 
-#: a coupling that is not a product is searched over this many valid sizes of each symbol
-PAIR_SPAN = 64
+#: rounds of narrowing each coupled symbol by its couplings (exact projections on a tree of pairs)
+COUPLING_ROUNDS = 8
 
 __all__ = ["Coupling", "Fix", "Merge", "Solution", "SymbolSizes", "solve"]
 
@@ -142,14 +142,32 @@ class Merge:
 @dataclass(frozen=True)
 class Coupling:
     """A condition that relates several symbols. For a Linear after Flatten (``product``) the
-    admissible tuples are exact; otherwise ``examples`` lists the smallest pairs found."""
+    admissible tuples are exact; for ``f(A) == g(B)`` with f, g monotone (``pair``: a cat of two
+    inputs, ``assume(W == H)``) the projections and the relation are exact and ``examples`` are
+    the smallest solutions; otherwise (``exact`` False) ``examples`` come from a bounded search
+    over the first ``PAIR_SPAN`` valid sizes of each symbol."""
 
     constraint: Constraint
     symbols: tuple[str, ...]
     message: str
     product: ProductCoupling | None = None
     examples: tuple[dict, ...] = ()
-    bare: BareCoupling | None = None  # exact projections of ``f(A) == B + e`` (then examples are exact)
+    pair: PairCoupling | None = None
+
+    @property
+    def bare(self) -> PairCoupling | None:
+        """The former name of ``pair``."""
+        return self.pair
+
+    @property
+    def exact(self) -> bool:
+        """True when the coupling is solved exactly (a product or a monotone pair)."""
+        return self.product is not None or self.pair is not None
+
+    def per_symbol(self) -> dict[str, EPSet]:
+        """symbol -> its exact projection (empty for a coupling searched, not solved)."""
+        solved = self.product or self.pair
+        return {} if solved is None else dict(solved.per_symbol())
 
 
 @dataclass(frozen=True)
@@ -296,12 +314,7 @@ def _solve(graph: Graph, tiling: bool) -> Solution:
         if m.symbol is not None:
             runs[m.symbol] = runs[m.symbol] & _cond(m.constraint, m.symbol, rx).sizes
             decided[m.symbol] &= m.decided
-    couplings = _couplings(res, runs)
-    for cp in couplings:
-        solved = cp.product or cp.bare
-        if solved is not None:
-            for n, s in solved.per_symbol().items():
-                runs[n] = runs[n] & s
+    couplings = _narrow(res, runs)
     _check_assumes(res, single, runs, decided, rx)
     exact: Mapping[str, EPSet | None] = {n: None for n in names}
     notes: list[str] = []
@@ -370,9 +383,27 @@ def _with_coupling(m: Merge, couplings: list[Coupling]) -> Merge:
     if m.verdict != "coupled":
         return m
     cp = next(cp for cp in couplings if cp.constraint is m.constraint)
-    if (cp.product is not None and not cp.product.tuples) or (cp.bare is not None and cp.bare.sizes_a.empty):
+    if (cp.product is not None and not cp.product.tuples) or (cp.pair is not None and cp.pair.sizes_a.empty):
         return _replace_message(Merge(m.constraint, m.where, "never", "", m.symbols), cp.message)
     return _replace_message(m, cp.message)
+
+
+def _narrow(res: ShapeResult, runs: dict[str, EPSet]) -> list[Coupling]:
+    """Narrow ``runs`` (in place) by every exact coupling's projections until nothing changes
+    (at most ``COUPLING_ROUNDS`` rounds): on a tree of couplings each symbol's set is then exactly
+    the sizes that take part in some valid tuple. Returns the couplings solved on the final sets."""
+    couplings = _couplings(res, runs)
+    for _ in range(COUPLING_ROUNDS):
+        changed = False
+        for cp in couplings:
+            for n, s in cp.per_symbol().items():
+                narrowed = runs[n] & s
+                changed |= narrowed != runs[n]
+                runs[n] = narrowed
+        if not changed:
+            break
+        couplings = _couplings(res, runs)
+    return couplings
 
 
 def _couplings(res: ShapeResult, allowed: Mapping[str, EPSet]) -> list[Coupling]:
@@ -383,10 +414,10 @@ def _couplings(res: ShapeResult, allowed: Mapping[str, EPSet]) -> list[Coupling]
         if len(c.symbols) < 2:
             continue
         prod = product_coupling(c.lhs, c.rhs, allowed) if c.op == "==" else None
-        bare = bare_coupling(c.lhs, c.rhs, allowed) if c.op == "==" and prod is None else None
-        examples = () if prod is not None else bare.examples() if bare is not None else _pair_examples(c, allowed)
-        cp = Coupling(c, tuple(sorted(c.symbols)), "", prod, examples, bare)
-        out.append(Coupling(c, cp.symbols, coupling_message(cp), prod, examples, bare))
+        pair = pair_coupling(c.lhs, c.rhs, allowed) if c.op == "==" and prod is None else None
+        examples = () if prod is not None else pair.examples() if pair is not None else _pair_examples(c, allowed)
+        cp = Coupling(c, tuple(sorted(c.symbols)), "", prod, examples, pair)
+        out.append(Coupling(c, cp.symbols, coupling_message(cp), prod, examples, pair))
     return out
 
 
