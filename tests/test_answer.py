@@ -151,7 +151,7 @@ def two_input_graphs(draw) -> str:
     if draw(st.booleans()):
         lines.append(draw(st.sampled_from(["assume(A % 3 == 1)", "assume(B >= 9)", "assume(A <= 40)"])))
     for v in "xy":
-        for j in range(draw(st.integers(0, 2))):
+        for _ in range(draw(st.integers(0, 2))):
             k, s = draw(st.integers(1, 4)), draw(st.sampled_from([1, 2, 3]))
             layer = draw(st.sampled_from([f"Conv1d(2, 2, {k}, stride={s}, padding={k // 2})",
                                           f"MaxPool1d({k}, stride={s}, padding={k // 2}, ceil_mode=True)",
