@@ -224,8 +224,9 @@ def _brute(cx, cy) -> tuple[dict[int, int], dict[int, int]]:
 
 
 def _relation(js: dict) -> tuple[D.Dim, D.Dim]:
-    lhs, rhs = js["pairs"]["relation"].split(" == ")
-    return D.parse_dim(lhs), D.parse_dim(rhs)
+    pairs = js["pairs"]
+    assert pairs["op"] == "==" and pairs["relation"] == f"{pairs['lhs']} == {pairs['rhs']}"
+    return D.parse_dim(pairs["lhs"]), D.parse_dim(pairs["rhs"])
 
 
 @settings(max_examples=60, **SETTINGS)
@@ -264,11 +265,11 @@ def test_cat_of_two_inputs_through_layers(cx, cy):
 
 
 def _check_examples(graph, sol, cp, want: set) -> None:
-    if not want:
-        assert not cp.examples and sol.merges[0].verdict == "never"
-        return
+    if not want:  # no pair inside the span: none at all, or only larger ones
+        assert (not cp.examples and sol.merges[0].verdict == "never") or \
+            all(max(e.values()) > SPAN for e in cp.examples)
     (n, _, s), _ = cp.pair.sides()
-    assert [e[n] for e in cp.examples] == s.first(3)
+    assert [e[n] for e in cp.examples] == s.first(3) or not want
     for e in cp.examples:
         assert sol.valid_at({"N": 1, **e})
         check_at(graph, {"N": 1, **e})  # what `convgraph shapes --at` runs
@@ -278,7 +279,8 @@ def _check_examples(graph, sol, cp, want: set) -> None:
 
 
 @settings(max_examples=25, **SETTINGS)
-@given(chains(1, 3), chains(1, 3), st.sampled_from(["A % 4 == 1", "B % 3 == 2", "A >= 50", "B <= 200"]))
+@given(chains(1, 3), chains(1, 3), st.sampled_from(["A % 4 == 1", "B % 3 == 2", "A >= 50", "B <= 200", "B >= A",
+                                                    "A > 2*B + 1"]))
 def test_cat_with_an_assume_narrows_both_sides(cx, cy, cond):
     try:
         graph = cg.parse(two_inputs(cx, cy, f"assume({cond})"))
@@ -286,12 +288,16 @@ def test_cat_with_an_assume_narrows_both_sides(cx, cy, cond):
     except ConvGraphError:
         return  # the assume leaves no valid size: an error, as it should be
     ok = {"A % 4 == 1": lambda a, b: a % 4 == 1, "B % 3 == 2": lambda a, b: b % 3 == 2,
-          "A >= 50": lambda a, b: a >= 50, "B <= 200": lambda a, b: b <= 200}[cond]
+          "A >= 50": lambda a, b: a >= 50, "B <= 200": lambda a, b: b <= 200, "B >= A": lambda a, b: b >= a,
+          "A > 2*B + 1": lambda a, b: a > 2 * b + 1}[cond]
     ox, oy = _brute(cx, cy)
     want = {(a, b) for a, v in ox.items() for b, w in oy.items() if v == w and ok(a, b)}
     got = {(a, b) for a in range(1, SPAN + 1) if a in sol.runs("A")
            for b in range(1, SPAN + 1) if b in sol.runs("B") and sol.valid_at({"N": 1, "A": a, "B": b})}
     assert got == want
+    assert all(cp.exact for cp in sol.couplings)
+    if not sol.notes:  # no cycle left: every coupling's smallest solutions are valid sizes of the graph
+        assert all(sol.valid_at({"N": 1, **e}) for cp in sol.couplings for e in cp.examples)
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,3 +415,65 @@ def test_a_chain_of_couplings_narrows_to_the_joint_projection():
     assert want_c == set(range(2, 400, 2))
     want_b = {3 * c for c in want_c}
     assert {b for b in range(1, 1200) if b in sol.runs("B")} == want_b
+
+
+@settings(max_examples=25, **SETTINGS)
+@given(chains(1, 3), chains(1, 3), st.sampled_from(["B == A + 3", "A == B", "B == A - 2"]))
+def test_an_equality_and_a_cat_on_one_pair_are_solved_jointly(cx, cy, eq):
+    """``assume(B == A + e)`` fixes B by A: the cat's condition with B replaced is a condition on A
+    alone, so each symbol's set is exactly the sizes that take part in a valid pair."""
+    try:
+        sol = solve(cg.parse(two_inputs(cx, cy, f"assume({eq})")), tiling=False)
+    except ConvGraphError:
+        return
+    e = {"B == A + 3": 3, "A == B": 0, "B == A - 2": -2}[eq]
+    ox, oy = _brute(cx, cy)
+    want_a = {a for a, v in ox.items() if a + e in oy and oy[a + e] == v and a + e <= SPAN - 10}
+    assert {a for a in range(1, SPAN - 10 - max(e, 0)) if a in sol.runs("A")} == \
+        {a for a in want_a if a < SPAN - 10 - max(e, 0)}
+    assert {b for b in range(1, SPAN - 20) if b in sol.runs("B")} == {a + e for a in want_a if a + e < SPAN - 20}
+    assert not sol.notes and (sol.no_valid_size() is None) == bool(want_a)
+
+
+def test_contradicting_couplings_are_no_valid_size(tmp_path: Path, capsys):
+    src = tmp_path / "c.cg"
+    src.write_text("x = input(N, 2, A)\ny = input(N, 2, B)\nassume(A > 2*B)\nc = cat([x, y], dim=1)\n")
+    assert main(["shapes", str(src)]) == 2
+    assert "c.cg:4:5: error: no valid size" in capsys.readouterr().err
+
+
+def test_a_cycle_of_equalities_with_bare_sides_is_solved():
+    """B = f(A), C = g(B), A = h(C): eliminating B and C leaves A == h(g(f(A))), a condition on A
+    alone: here it never holds (brute force agrees), so the graph has no valid size."""
+    text = ("x = input(N, 2, A)\ny = input(N, 2, B)\nz = input(N, 2, C)\n"
+            "a = Conv1d(2, 2, 3, stride=2)(x)\nab = cat([a, y], dim=1)\n"
+            "b = ConvTranspose1d(2, 2, 2, stride=2)(y)\nbc = cat([b, z], dim=1)\n"
+            "c = Conv1d(2, 2, 2, stride=3)(z)\nca = cat([c, x], dim=1)\n")
+    f, g, h = (Layer("conv", 3, 2, 0),), (Layer("convT", 2, 2, 0),), (Layer("conv", 2, 3, 0),)
+    assert not [a for a in range(1, 5000) if run(f, a) is not None and run(h, run(g, run(f, a)) or 0) == a]
+    sol = solve(cg.parse(text))
+    assert sol.no_valid_size() is not None and not sol.notes
+
+
+def test_a_cycle_of_couplings_says_so():
+    """Three couplings through layers on every side: narrowed coupling by coupling, and said so;
+    the valid sizes (each set with every condition) stay exact."""
+    text = ("x = input(N, 2, A)\ny = input(N, 2, B)\nz = input(N, 2, C)\n"
+            "a1 = Conv1d(2, 2, 3, stride=2, padding=1)(x)\nb1 = Conv1d(2, 2, 1, stride=3)(y)\n"
+            "ab = cat([a1, b1], dim=1)\n"
+            "b2 = ConvTranspose1d(2, 2, 3, stride=2)(y)\nc2 = Conv1d(2, 2, 3, stride=2)(z)\n"
+            "bc = cat([b2, c2], dim=1)\n"
+            "c3 = Conv1d(2, 2, 1, stride=2)(z)\na3 = ConvTranspose1d(2, 2, 2, stride=3)(x)\n"
+            "ca = cat([c3, a3], dim=1)\n")
+    graph = cg.parse(text)
+    sol = solve(graph, tiling=False)
+    assert all(cp.exact for cp in sol.couplings)
+    assert any("the couplings of A, B, C form a cycle" in n for n in sol.notes)
+    assert "form a cycle" in sol.text()
+    for a in range(1, 40):
+        for b in range(1, 40):
+            for c in range(1, 80, 3):
+                env = {"N": 1, "A": a, "B": b, "C": c}
+                stated = all(env[n] in sol.runs(n) for n in "ABC") and \
+                    all(cp.constraint.holds(env) for cp in sol.couplings)
+                assert sol.valid_at(env) == stated

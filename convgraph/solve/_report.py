@@ -293,7 +293,7 @@ def _exact_tuples(sol: Solution, cp: Coupling) -> list[tuple[tuple[str, EPSet], 
 
 def coupling_json(sol: Solution, cp: Coupling) -> dict:
     """A condition relating several symbols: exact admissible tuples for a Linear after Flatten
-    (``tuples``: every combination of one tuple's sets is admissible); for ``f(A) == g(B)`` with f, g
+    (``tuples``: every combination of one tuple's sets is admissible); for ``f(A) op g(B)`` with f, g
     monotone the exact ``pairs`` (each symbol in its projection and the relation) with the smallest
     solutions as ``examples``; else the condition itself with the smallest solutions a bounded
     search found (``exact`` False)."""
@@ -308,8 +308,9 @@ def coupling_json(sol: Solution, cp: Coupling) -> dict:
     else:
         out["examples"] = [dict(e) for e in cp.examples]
     if cp.pair is not None:
-        out["pairs"] = {"relation": cp.pair.relation,
-                        "projections": {n: set_json(st) for n, st in cp.pair.per_symbol().items()}}
+        pr = cp.pair
+        out["pairs"] = {"relation": pr.relation, "lhs": D.dim_str(pr.f), "op": pr.op, "rhs": D.dim_str(pr.g),
+                        "projections": {n: set_json(st) for n, st in pr.per_symbol().items()}}
     out["exact"] = cp.exact
     return out
 

@@ -27,7 +27,7 @@ counterexample), or ``coupled`` (it relates two symbols; then the admissible tup
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -36,6 +36,7 @@ from convgraph.dims import Dim
 from convgraph.errors import ShapeError
 from convgraph.ir import Conv, Graph, Pool
 from convgraph.shapes import Constraint, ShapeResult, infer
+from convgraph.solve._joint import Link, cycle_symbols, joint_examples, substitutions, unary_sets
 from convgraph.solve._pairs import PairCoupling, pair_coupling
 from convgraph.solve._sets import (
     PAIR_SPAN,
@@ -52,6 +53,9 @@ from convgraph.solve._sets import (
 #: symbol -> the digit order its conditions are solved in (``symbol_radix``)
 Radix = Mapping[str, tuple[int, ...]]
 
+CYCLE_NOTE = ("the couplings of {} form a cycle: each symbol's set is narrowed by one coupling at a time and may "
+              "hold sizes that take part in no valid tuple, and each coupling's smallest solutions are its own "
+              "(the valid sizes are exactly those sets together with every coupling's condition)")
 #: rounds of narrowing each coupled symbol by its couplings (exact projections on a tree of pairs)
 COUPLING_ROUNDS = 8
 
@@ -314,13 +318,14 @@ def _solve(graph: Graph, tiling: bool) -> Solution:
         if m.symbol is not None:
             runs[m.symbol] = runs[m.symbol] & _cond(m.constraint, m.symbol, rx).sizes
             decided[m.symbol] &= m.decided
-    couplings = _narrow(res, runs)
+    couplings, coupling_notes = _narrow(res, runs)
     _check_assumes(res, single, runs, decided, rx)
     exact: Mapping[str, EPSet | None] = {n: None for n in names}
     notes: list[str] = []
     exact_decided: dict[str, bool] = {}
     if tiling:
         exact, notes, exact_decided = _tiling(graph, res, runs, rx)
+    notes += coupling_notes
     constrained = {n for c in res.constraints for n in c.symbols}
     symbols = {n: SymbolSizes(n, runs[n], exact[n], layers[n], decided[n], n in constrained,
                               decided[n] and exact_decided.get(n, True)) for n in names}
@@ -367,8 +372,6 @@ def _judge(c: Constraint, where: str, layers: Mapping[str, EPSet], decided: Mapp
 
 
 def _replace_message(m: Merge, message: str) -> Merge:
-    from dataclasses import replace
-
     return replace(m, message=message)
 
 
@@ -388,22 +391,54 @@ def _with_coupling(m: Merge, couplings: list[Coupling]) -> Merge:
     return _replace_message(m, cp.message)
 
 
-def _narrow(res: ShapeResult, runs: dict[str, EPSet]) -> list[Coupling]:
-    """Narrow ``runs`` (in place) by every exact coupling's projections until nothing changes
-    (at most ``COUPLING_ROUNDS`` rounds): on a tree of couplings each symbol's set is then exactly
-    the sizes that take part in some valid tuple. Returns the couplings solved on the final sets."""
+def _narrow(res: ShapeResult, runs: dict[str, EPSet]) -> tuple[list[Coupling], list[str]]:
+    """Narrow ``runs`` (in place) by every exact coupling's projections, and by the conditions that
+    equalities with a bare side turn into one-symbol ones (``_joint``), until nothing changes (at
+    most ``COUPLING_ROUNDS`` rounds): then each symbol's set is exactly the sizes that take part in
+    a valid tuple, unless a cycle of couplings remains (named in the returned notes). Returns the
+    couplings solved on the final sets, and the notes."""
     couplings = _couplings(res, runs)
-    for _ in range(COUPLING_ROUNDS):
+    resolved: set[int] = set()
+    for i in range(COUPLING_ROUNDS):
+        subs, used = substitutions(_links(couplings))
+        unary, resolved = unary_sets(res.constraints, subs, used)
         changed = False
-        for cp in couplings:
-            for n, s in cp.per_symbol().items():
-                narrowed = runs[n] & s
-                changed |= narrowed != runs[n]
-                runs[n] = narrowed
-        if not changed:
-            break
+        for n, s in [kv for cp in couplings for kv in cp.per_symbol().items()] + unary:
+            narrowed = runs[n] & s
+            changed |= narrowed != runs[n]
+            runs[n] = narrowed
+        if not changed or not _shared(couplings) or i == COUPLING_ROUNDS - 1:
+            break  # a lone coupling's projections are final at once
         couplings = _couplings(res, runs)
-    return couplings
+    subs, _ = substitutions(_links(couplings))
+    couplings = [_jointly(cp, joint_examples(cp.constraint, subs, runs)) if id(cp.constraint) in resolved else cp
+                 for cp in couplings]
+    cyclic = cycle_symbols(_links(couplings), resolved)
+    return couplings, [CYCLE_NOTE.format(", ".join(cyclic))] if cyclic else []
+
+
+def _jointly(cp: Coupling, examples: tuple[dict, ...] | None) -> Coupling:
+    """cp with the smallest solutions of it and the equalities that resolved it, together."""
+    from convgraph.solve._report import coupling_message
+
+    if examples is None:
+        return cp
+    out = replace(cp, examples=examples)
+    return replace(out, message=coupling_message(out))
+
+
+def _links(couplings: list[Coupling]) -> list[Link]:
+    return [(cp.constraint, cp.pair) for cp in couplings]
+
+
+def _shared(couplings: list[Coupling]) -> bool:
+    """Whether some symbol takes part in two couplings (only then can narrowing propagate)."""
+    seen: set[str] = set()
+    for cp in couplings:
+        if seen & set(cp.symbols):
+            return True
+        seen |= set(cp.symbols)
+    return False
 
 
 def _couplings(res: ShapeResult, allowed: Mapping[str, EPSet]) -> list[Coupling]:
@@ -414,7 +449,7 @@ def _couplings(res: ShapeResult, allowed: Mapping[str, EPSet]) -> list[Coupling]
         if len(c.symbols) < 2:
             continue
         prod = product_coupling(c.lhs, c.rhs, allowed) if c.op == "==" else None
-        pair = pair_coupling(c.lhs, c.rhs, allowed) if c.op == "==" and prod is None else None
+        pair = pair_coupling(c.lhs, c.op, c.rhs, allowed) if prod is None else None
         examples = () if prod is not None else pair.examples() if pair is not None else _pair_examples(c, allowed)
         cp = Coupling(c, tuple(sorted(c.symbols)), "", prod, examples, pair)
         out.append(Coupling(c, cp.symbols, coupling_message(cp), prod, examples, pair))
