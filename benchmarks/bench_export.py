@@ -129,7 +129,7 @@ def export_dynamo(module, x, path: str) -> tuple[str, str]:
                 torch.onnx.export(module, (x,), path, dynamo=True, opset_version=18, input_names=["x"],
                                   output_names=["fc"], dynamic_shapes=dynamic, external_data=False)
             return path, "dynamic N/H/W" if dynamic else "static (dynamic shapes refused)"
-        except Exception as e:  # noqa: BLE001 - report and fall back to a static export
+        except Exception as e:  # report and fall back to a static export
             err = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
     raise RuntimeError(f"dynamo export failed: {err}")
 
@@ -178,7 +178,8 @@ def optimized_ops(path: str, threads: int) -> dict[str, int]:
     opts.optimized_model_filepath = path + ".optimized.onnx"
     opts.log_severity_level = 3
     ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-    return dict(sorted(collections.Counter(n.op_type for n in onnx.load(opts.optimized_model_filepath).graph.node).items()))
+    ops = collections.Counter(n.op_type for n in onnx.load(opts.optimized_model_filepath).graph.node)
+    return dict(sorted(ops.items()))
 
 
 def main() -> None:
@@ -212,7 +213,7 @@ def main() -> None:
         t_cg, t_legacy, ratio = interleaved(
             lambda: cg.load(str(ROOT / "models" / "resnet18.cg")).export(paths["convgraph"], params=params),
             lambda: export_legacy(module, x, paths["torch-legacy"]), args.repeat)
-        print("\nexport time (median of %d, file written):" % args.repeat)
+        print(f"\nexport time (median of {args.repeat}, file written):")
         print(f"  convgraph             {t_cg:7.3f} s")
         print(f"  torch legacy (TS)     {t_legacy:7.3f} s   convgraph/legacy = {ratio:.3f} (median per-round ratio; "
               f"target <= 0.35)")

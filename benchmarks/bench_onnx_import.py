@@ -8,8 +8,8 @@ U-Net, milesial U-Net with F.pad, DCGAN, 1-D autoencoder, small ResNet) exported
 legacy and dynamo exporters, dynamic N and spatial axes, into a temporary directory. Per file and
 tool: the median time (model already in memory for the peers; convgraph reads the file itself),
 whether it finished (on a copy without the exporter's value_info and declared output shapes, so
-that every tool infers rather than reads them), the output's dims as the tool states them, how many output dims are opaque
-(a name that is not an input size symbol, or unknown), and how many constraints it states.
+that every tool infers rather than reads them), the output's dims as the tool states them, how many output dims are
+opaque (a name that is not an input size symbol, or unknown), and how many constraints it states.
 Needs torch, onnx, onnxruntime (onnxscript for the dynamo exporter; onnx-shape-inference optional).
 Run by hand; not part of the test suite.
 """
@@ -49,7 +49,7 @@ def export_all(folder: str) -> list[str]:
                     warnings.simplefilter("ignore")
                     _export(torch, name, dynamo, path)
                 paths.append(path)
-            except Exception as e:  # noqa: BLE001 - an exporter failure is reported, not fatal
+            except Exception as e:  # an exporter failure is reported, not fatal
                 print(f"# {os.path.basename(path)}: export failed: {str(e).splitlines()[0][:120]}")
     return paths
 
@@ -144,7 +144,7 @@ def measure(path: str, repeat: int) -> list[tuple]:
         try:
             t, (dims, ncons) = _median(fn, repeat)
             rows.append((tool, t, "ok", dims, _opaque(dims, syms), ncons))
-        except Exception as e:  # noqa: BLE001 - a tool's failure is a result
+        except Exception as e:  # a tool's failure is a result
             msg = str(e).splitlines()[0][:90] if str(e) else type(e).__name__
             rows.append((tool, None, f"fails: {msg}", [], None, 0))
     return rows

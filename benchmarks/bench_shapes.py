@@ -162,14 +162,16 @@ def cli_wall() -> None:
     t_sp = statistics.median(run(sp_cmd) for _ in range(7))
     print("\n== CLI wall time (median of 7)")
     print(f'python -c "import sympy":           {t_sp * 1e3:7.1f} ms')
-    for label, path in (("models/unet.cg", model), ("stack200.cg", str(stack)), ("models/resnet18.cg", str(ROOT / "models" / "resnet18.cg"))):
+    resnet18 = str(ROOT / "models" / "resnet18.cg")
+    for label, path in (("models/unet.cg", model), ("stack200.cg", str(stack)), ("models/resnet18.cg", resnet18)):
         cmd = [sys.executable, "-m", "convgraph", "shapes", path]
         run(cmd)
         t_cg = statistics.median(run(cmd) for _ in range(7))
-        print(f"convgraph shapes {label:19s} {t_cg * 1e3:7.1f} ms   ratio to import sympy = {t_cg / t_sp:.2f}x (target <= 2x)")
-    mods = subprocess.run([sys.executable, "-c", "import sys, runpy; sys.argv=['convgraph','shapes',%r];"
+        print(f"convgraph shapes {label:19s} {t_cg * 1e3:7.1f} ms   "
+              f"ratio to import sympy = {t_cg / t_sp:.2f}x (target <= 2x)")
+    mods = subprocess.run([sys.executable, "-c", f"import sys, runpy; sys.argv=['convgraph','shapes',{model!r}];"
                            "from convgraph.cli import main; main(sys.argv[1:]);"
-                           "print('onnx' in sys.modules, 'onnxruntime' in sys.modules, file=sys.stderr)" % model],
+                           "print('onnx' in sys.modules, 'onnxruntime' in sys.modules, file=sys.stderr)"],
                           capture_output=True, text=True).stderr.strip()
     print(f"onnx imported, onnxruntime imported on this path: {mods}")
 

@@ -117,7 +117,7 @@ def preload_cuda(ort, quiet: bool = False) -> list[str]:
         try:
             with contextlib.redirect_stdout(buf):
                 ort.preload_dlls()
-        except Exception as e:  # noqa: BLE001 - report, don't die: the CUDA probe decides
+        except Exception as e:  # report, don't die: the CUDA probe decides
             msgs.append(f"ort.preload_dlls() raised {type(e).__name__}: {e}")
         msgs += [f"ort.preload_dlls: {line}" for line in buf.getvalue().splitlines() if line.strip()]
     else:
@@ -156,7 +156,7 @@ def probe_cuda(ort) -> dict:
         out["session_providers"] = sess.get_providers()
         y = sess.run(None, {"x": np.ones((1, 3, 16, 16), np.float32)})[0]
         out["ok"] = CUDA in sess.get_providers() and bool(np.isfinite(y).all())
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         out["error"] = f"{type(e).__name__}: {e}"
     return out
 
@@ -207,7 +207,7 @@ def worker(spec: dict) -> dict:
         prov_arg = [(p, opts) if (opts and p == CUDA) else p for p in providers]
         try:
             sessions[tag] = ort.InferenceSession(spec["onnx"], sess_options=so, providers=prov_arg)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             res[f"{tag}_session_error"] = f"{type(e).__name__}: {str(e)[:500]}"
     res["session_providers"] = {t: s.get_providers() for t, s in sessions.items()}
     if "cpu" not in sessions or "cuda" not in sessions:
@@ -260,7 +260,7 @@ def worker(spec: dict) -> dict:
                     o[f"{tag}_rel_err"] = err / scale if scale > 0 else (0.0 if err == 0 else float("inf"))
                     o[f"{tag}_nonfinite"] = int((~np.isfinite(got)).sum())
                 entry["outputs"].append(o)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             entry["error"] = f"{type(e).__name__}: {str(e)[:500]}"
         per_size.append(entry)
     res["per_size"] = per_size
@@ -269,7 +269,7 @@ def worker(spec: dict) -> dict:
     for tag, sess in sessions.items():
         try:
             profiles[tag] = sess.end_profiling()
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             res[f"{tag}_profile_error"] = str(e)
     for tag in [t for t in sessions if t != "cpu"]:
         if tag not in profiles:
@@ -435,7 +435,7 @@ def model_task(path: str, args, env: dict, deadline: float) -> dict:
     check_js = None
     try:
         check_js = json.loads(c["stdout"])
-    except Exception:  # noqa: BLE001
+    except Exception:
         chk["stdout_tail"] = _tail(c["stdout"])
     if check_js is not None:
         chk["ok"] = check_js.get("ok")
@@ -506,14 +506,16 @@ def model_task(path: str, args, env: dict, deadline: float) -> dict:
                 res["problems"].append(f"ORT run at {s['sizes']}: {s['error'][:200]}")
             for o in s.get("outputs", []):
                 if o.get("cuda_nonfinite"):
-                    res["problems"].append(f"{o['name']} at {s['sizes']}: {o['cuda_nonfinite']} non-finite values on CUDA")
+                    res["problems"].append(f"{o['name']} at {s['sizes']}: "
+                                           f"{o['cuda_nonfinite']} non-finite values on CUDA")
         rel_err = ortr.get("cuda_rel_err")
         if rel_err is not None and rel_err > args.rel_tol:
             res["problems"].append(f"max|CUDA-CPU|/max|CPU| = {rel_err:.3g} > {args.rel_tol:g}")
         non = ortr.get("cuda_non_cuda_nodes") or []
         if non and not args.cpu_only:
             res["warnings"].append(f"{len(non)} node(s) not on CUDA: " +
-                                   ", ".join(f"{n['name']}({n['op_type']})" for n in non[:8]) + (" ..." if len(non) > 8 else ""))
+                                   ", ".join(f"{n['name']}({n['op_type']})" for n in non[:8]) +
+                                   (" ..." if len(non) > 8 else ""))
     if res["problems"]:
         res["status"] = "fail"
     elif res["warnings"]:
@@ -558,13 +560,16 @@ def text_report(rep: dict) -> str:
         o = m.get("ort") or {}
         non = o.get("cuda_non_cuda_nodes")
         L.append(f"{m['name'][:34]:34} {m['status']:7} {chk.get('rc', '-')!s:>3} "
-                 f"{_g((pp.get('cpu') or {}).get('worst_ratio')):>11} {_g((pp.get('cuda') or {}).get('worst_ratio')):>12} "
+                 f"{_g((pp.get('cpu') or {}).get('worst_ratio')):>11} "
+                 f"{_g((pp.get('cuda') or {}).get('worst_ratio')):>12} "
                  f"{','.join(x or '?' for x in (pp.get('cuda') or {}).get('ran', [])) or '-':>8} "
-                 f"{_g(o.get('cuda_max_abs_err')):>9} {_g(o.get('cuda_rel_err')):>9} {_g(o.get('cuda_notf32_rel_err')):>10} "
+                 f"{_g(o.get('cuda_max_abs_err')):>9} {_g(o.get('cuda_rel_err')):>9} "
+                 f"{_g(o.get('cuda_notf32_rel_err')):>10} "
                  f"{'-' if non is None else len(non):>5} {_g(m.get('seconds'), '{:.1f}'):>5}")
     L.append("")
     L.append("chk = convgraph check exit status; err/tol = worst max(err_ref, err_torch)/tol over its runs;")
-    L.append("|cu-cpu| and rel = max |CUDA - CPU| and that over max |CPU| at the sizes run here (TF32 as ORT's default);")
+    L.append("|cu-cpu| and rel = max |CUDA - CPU| and that over max |CPU| at the sizes run here "
+             "(TF32 as ORT's default);")
     L.append("!cuda = nodes (after ORT's graph optimisation) whose kernels did not run on CUDAExecutionProvider.")
     details = [m for m in rep["models"] if m["problems"] or m["warnings"]]
     if details:
@@ -583,7 +588,8 @@ def text_report(rep: dict) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default=os.environ.get("OUT") or "cuda_report", help="report folder (default $OUT or ./cuda_report)")
+    ap.add_argument("--out", default=os.environ.get("OUT") or "cuda_report",
+                    help="report folder (default $OUT or ./cuda_report)")
     ap.add_argument("--work", default=None, help="scratch folder for exports and profiles (default: a temp dir)")
     ap.add_argument("--models", default=os.path.join(REPO, "models"), help="folder searched recursively for .cg")
     ap.add_argument("--only", action="append", default=[], help="substring of the model path to keep (repeatable)")
@@ -637,7 +643,8 @@ def main(argv=None) -> int:
     fatal = None
     if not args.cpu_only:
         if CUDA not in avail:
-            fatal = f"{CUDA} is not among onnxruntime's available providers {avail} (is onnxruntime-gpu first on PYTHONPATH?)"
+            fatal = (f"{CUDA} is not among onnxruntime's available providers {avail} "
+                     "(is onnxruntime-gpu first on PYTHONPATH?)")
         else:
             header["cuda_probe"] = probe_cuda(ort)
             print(f"CUDA probe: {header['cuda_probe']}", flush=True)
@@ -704,12 +711,13 @@ def main(argv=None) -> int:
             f = futs[fut]
             try:
                 r = fut.result()
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 r = {"model": os.path.relpath(f, REPO), "name": _model_name(f), "status": "fail",
                      "problems": [f"driver error {type(e).__name__}: {e}"], "warnings": []}
             results[f] = r
             o = r.get("ort") or {}
-            print(f"[{len(results):2}/{len(files)}] {r['status']:7} {r['name']:32} check rc={r.get('check', {}).get('rc')} "
+            print(f"[{len(results):2}/{len(files)}] {r['status']:7} {r['name']:32} "
+                  f"check rc={r.get('check', {}).get('rc')} "
                   f"rel={_g(o.get('cuda_rel_err'))} !cuda={len(o.get('cuda_non_cuda_nodes') or [])} "
                   f"{_g(r.get('seconds'), '{:.1f}')}s", flush=True)
             write_report(final=False)

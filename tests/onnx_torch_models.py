@@ -1,9 +1,13 @@
 """Plain torch.nn modules that the ONNX import tests export with torch's legacy and dynamo
 exporters (imported lazily, after the ``torch`` fixture: torch is a test oracle only)."""
-import torch, torch.nn as nn, torch.nn.functional as F
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
 
 def dconv(i, o):
-    return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(), nn.Conv2d(o, o, 3, padding=1), nn.ReLU())
+    return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(),
+                         nn.Conv2d(o, o, 3, padding=1), nn.ReLU())
 
 class PaddedUNet(nn.Module):
     def __init__(s, c=4, depth=3):
@@ -16,7 +20,9 @@ class PaddedUNet(nn.Module):
     def forward(s, x):
         skips = []
         for d in s.downs:
-            x = d(x); skips.append(x); x = F.max_pool2d(x, 2)
+            x = d(x)
+            skips.append(x)
+            x = F.max_pool2d(x, 2)
         x = s.mid(x)
         for u, d, sk in zip(s.ups, s.decs, reversed(skips)):
             x = d(torch.cat([sk, u(x)], 1))
@@ -29,7 +35,9 @@ class InterpUNet(PaddedUNet):
     def forward(s, x):
         skips = []
         for d in s.downs:
-            x = d(x); skips.append(x); x = F.max_pool2d(x, 2)
+            x = d(x)
+            skips.append(x)
+            x = F.max_pool2d(x, 2)
         x = s.mid(x)
         for u, d, sk in zip(s.ups, s.decs, reversed(skips)):
             x = F.interpolate(u(x), size=sk.shape[2:], mode="nearest")
@@ -40,7 +48,9 @@ class MilesialUNet(PaddedUNet):
     def forward(s, x):
         skips = []
         for d in s.downs:
-            x = d(x); skips.append(x); x = F.max_pool2d(x, 2)
+            x = d(x)
+            skips.append(x)
+            x = F.max_pool2d(x, 2)
         x = s.mid(x)
         for u, d, sk in zip(s.ups, s.decs, reversed(skips)):
             x = u(x)
@@ -56,34 +66,41 @@ class DCGAN(nn.Module):
         s.g = nn.Sequential(nn.ConvTranspose2d(nz, c*4, 4, 1, 0), nn.BatchNorm2d(c*4), nn.ReLU(),
             nn.ConvTranspose2d(c*4, c*2, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(c*2, c, 4, 2, 1), nn.ReLU(),
             nn.ConvTranspose2d(c, 3, 4, 2, 1), nn.Tanh())
-        s.d = nn.Sequential(nn.Conv2d(3, c, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(c, c*2, 4, 2, 1), nn.BatchNorm2d(c*2),
-            nn.LeakyReLU(0.2), nn.Conv2d(c*2, 1, 4, 1, 0), nn.Sigmoid())
+        s.d = nn.Sequential(nn.Conv2d(3, c, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(c, c*2, 4, 2, 1),
+            nn.BatchNorm2d(c*2), nn.LeakyReLU(0.2), nn.Conv2d(c*2, 1, 4, 1, 0), nn.Sigmoid())
     def forward(s, z):
         return s.d(s.g(z))
 
 class AE1d(nn.Module):
     def __init__(s):
         super().__init__()
-        s.e = nn.Sequential(nn.Conv1d(1, 8, 9, stride=4, padding=4), nn.ReLU(), nn.Conv1d(8, 16, 9, stride=4, padding=4), nn.ReLU())
-        s.dd = nn.Sequential(nn.ConvTranspose1d(16, 8, 8, stride=4, padding=2), nn.ReLU(), nn.ConvTranspose1d(8, 1, 8, stride=4, padding=2), nn.Tanh())
+        s.e = nn.Sequential(nn.Conv1d(1, 8, 9, stride=4, padding=4), nn.ReLU(),
+                            nn.Conv1d(8, 16, 9, stride=4, padding=4), nn.ReLU())
+        s.dd = nn.Sequential(nn.ConvTranspose1d(16, 8, 8, stride=4, padding=2), nn.ReLU(),
+                             nn.ConvTranspose1d(8, 1, 8, stride=4, padding=2), nn.Tanh())
     def forward(s, x):
         return s.dd(s.e(x))
 
 class Block(nn.Module):
     def __init__(s, i, o, st):
         super().__init__()
-        s.c1 = nn.Conv2d(i, o, 3, st, 1, bias=False); s.b1 = nn.BatchNorm2d(o)
-        s.c2 = nn.Conv2d(o, o, 3, 1, 1, bias=False); s.b2 = nn.BatchNorm2d(o)
-        s.sc = nn.Sequential(nn.Conv2d(i, o, 1, st, bias=False), nn.BatchNorm2d(o)) if st != 1 or i != o else nn.Identity()
+        s.c1 = nn.Conv2d(i, o, 3, st, 1, bias=False)
+        s.b1 = nn.BatchNorm2d(o)
+        s.c2 = nn.Conv2d(o, o, 3, 1, 1, bias=False)
+        s.b2 = nn.BatchNorm2d(o)
+        s.sc = (nn.Sequential(nn.Conv2d(i, o, 1, st, bias=False), nn.BatchNorm2d(o)) if st != 1 or i != o
+                else nn.Identity())
     def forward(s, x):
         return F.relu(s.b2(s.c2(F.relu(s.b1(s.c1(x))))) + s.sc(x))
 
 class ResNet(nn.Module):
     def __init__(s):
         super().__init__()
-        s.stem = nn.Sequential(nn.Conv2d(3, 8, 7, 2, 3, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(3, 2, 1))
+        s.stem = nn.Sequential(nn.Conv2d(3, 8, 7, 2, 3, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
+                               nn.MaxPool2d(3, 2, 1))
         s.layers = nn.Sequential(Block(8, 8, 1), Block(8, 16, 2), Block(16, 32, 2))
-        s.pool = nn.AdaptiveAvgPool2d(1); s.fc = nn.Linear(32, 10)
+        s.pool = nn.AdaptiveAvgPool2d(1)
+        s.fc = nn.Linear(32, 10)
     def forward(s, x):
         return s.fc(torch.flatten(s.pool(s.layers(s.stem(x))), 1))
 

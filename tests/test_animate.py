@@ -21,9 +21,9 @@ from convgraph.animate._caption import formula_lines
 from convgraph.animate._draw import CURRENT, KERNEL, FrameRenderer, build_scene
 from convgraph.animate._geometry import CROP, OUT, OUTPAD, effective_kernel, geometry
 from convgraph.animate._text import typeface
-from convgraph.validate import reference
 from convgraph.errors import Loc
-from convgraph.ir import Conv, ConvTranspose, Graph, Node, Pool
+from convgraph.ir import Conv, ConvTranspose, Node, Pool
+from convgraph.validate import reference
 
 # --------------------------------------------------------------------------------------------
 # Random layer configurations (asymmetric per axis by construction: each axis draws its own values)
@@ -351,7 +351,7 @@ def test_cli_file_layer_at_sizes(model, tmp_path, capsys):
 
 def test_cli_png_strip(tmp_path, capsys):
     out = tmp_path / "s.png"
-    code, stdout, err = run_cli(capsys, "MaxPool1d(2, stride=3, padding=1, ceil_mode=True)", "--input", "4",
+    code, _stdout, err = run_cli(capsys, "MaxPool1d(2, stride=3, padding=1, ceil_mode=True)", "--input", "4",
                                 "--png", "-o", str(out))
     assert code == 0, err
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -399,6 +399,7 @@ def test_cli_subprocess_exit_code(tmp_path):
 
 
 def test_cli_size_outside_the_valid_set_gets_the_hints(model, tmp_path, capsys):
-    code, _, err = run_cli(capsys, str(model), "--layer", "u", "--at", "H=7", "--at", "W=2", "-o", str(tmp_path / "x.gif"))
+    code, _, err = run_cli(capsys, str(model), "--layer", "u", "--at", "H=7", "--at", "W=2",
+                           "-o", str(tmp_path / "x.gif"))
     assert_user_error(code, err)
     assert "  hint: valid W: " in err and "nearest valid: " in err

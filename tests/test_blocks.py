@@ -73,7 +73,7 @@ def test_constants_in_operators_and_slices():
     assert [(n.op, n.attrs) for n in g.nodes[1:3]] == [
         ("scalar", (("op", "mul"), ("value", 0.5))), ("slice", (("index", ((None, None), (None, 4))),))]
     assert g.node("c").attrs == (("op", "mul"), ("value", 2.0)) and g.node("d").attrs == (("op", "mul"), ("value", 4.0))
-    with pytest.raises(ConvGraphError, match="^<string>:6:10: error: write one operator per statement"):
+    with pytest.raises(ConvGraphError, match=r"^<string>:6:10: error: write one operator per statement"):
         parse("C = 4\nx = input(1, 8, 9)\ny = x + x\nz = (C + 1) * (C - 1)\nw = z * C\nv = y * (x * 2)")
 
 

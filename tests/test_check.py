@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+from test_export import MODEL_FILES, ROOT, TINY, Net, cli, write_cg
 
 import convgraph as cg
 import convgraph.validate as C
 from convgraph import ir
-from convgraph.export import _emit as onnx_emit
-from convgraph.validate import accumulation, check, choose_sizes, tolerance
 from convgraph.errors import ConvGraphError, Loc, ShapeError
+from convgraph.export import _emit as onnx_emit
 from convgraph.export.weights import init_params
-from test_export import MODEL_FILES, ROOT, TINY, Net, cli, write_cg
+from convgraph.validate import accumulation, check, choose_sizes, tolerance
 
 
 @pytest.mark.parametrize("path", MODEL_FILES, ids=lambda p: str(p.relative_to(ROOT / "models")))

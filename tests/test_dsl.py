@@ -8,10 +8,10 @@ import textwrap
 import pytest
 
 from convgraph import dims as D
-from convgraph.front.dsl import load, parse, parse_layer
 from convgraph.errors import ConvGraphError, DSLSyntaxError, GraphError, LayerConfigError, Loc, ShapeError
-from convgraph.ir import Assume, Conv, ConvTranspose, Elementwise, Expect
 from convgraph.front.catalogue import construct
+from convgraph.front.dsl import load, parse, parse_layer
+from convgraph.ir import Assume, Conv, ConvTranspose, Elementwise, Expect
 
 
 def src(text: str) -> str:
@@ -230,26 +230,33 @@ X = "x = input(N, 3, H, W)\n"
 
 ERRORS = [
     # unknown layers, with a did-you-mean
-    (X + "y = Conv2D(3, 8, 3)(x)", DSLSyntaxError, "2:5", "unknown layer or function 'Conv2D' (did you mean 'Conv2d'?)"),
+    (X + "y = Conv2D(3, 8, 3)(x)", DSLSyntaxError, "2:5",
+     "unknown layer or function 'Conv2D' (did you mean 'Conv2d'?)"),
     (X + "y = nn.Conv2D(3, 8, 3)(x)", DSLSyntaxError, "2:5", "unknown layer 'nn.Conv2D' (did you mean 'Conv2d'?)"),
     (X + "y = Conv3x3(3, 8)(x)", DSLSyntaxError, "2:5", "unknown layer or function 'Conv3x3' (did you mean 'Conv3d'?)"),
     # argument count, types, keywords: re-anchored at the layer call
-    (X + "y = ReLU()(x)\nz = Conv2d(3, 8)(y)", LayerConfigError, "3:5", "Conv2d: missing required argument 'kernel_size'"),
+    (X + "y = ReLU()(x)\nz = Conv2d(3, 8)(y)", LayerConfigError, "3:5",
+     "Conv2d: missing required argument 'kernel_size'"),
     (X + "y = ReLU(False, 1)(x)", LayerConfigError, "2:5", "ReLU: takes at most 1 positional argument, got 2"),
-    (X + "y = Conv2d(3, 8, 2.5)(x)", LayerConfigError, "2:5", "Conv2d: kernel_size must be an int or a tuple of 2 ints, got 2.5"),
+    (X + "y = Conv2d(3, 8, 2.5)(x)", LayerConfigError, "2:5",
+     "Conv2d: kernel_size must be an int or a tuple of 2 ints, got 2.5"),
     (X + "y = Conv2d(3, 8, 3, bias='no')(x)", LayerConfigError, "2:5", "Conv2d: bias must be True or False, got 'no'"),
     (X + "y = Conv2d(3, 8, 3, padd=1)(x)", LayerConfigError, "2:5",
      "Conv2d: unexpected keyword argument 'padd' (did you mean 'padding'?)"),
-    (X + "y = Conv2d(3, 8, 3, in_channels=3)(x)", LayerConfigError, "2:5", "Conv2d: got multiple values for argument 'in_channels'"),
+    (X + "y = Conv2d(3, 8, 3, in_channels=3)(x)", LayerConfigError, "2:5",
+     "Conv2d: got multiple values for argument 'in_channels'"),
     # PyTorch's rules
-    (X + "y = Conv2d(3, 8, 3, groups=2)(x)", LayerConfigError, "2:5", "Conv2d: in_channels (3) must be divisible by groups (2)"),
+    (X + "y = Conv2d(3, 8, 3, groups=2)(x)", LayerConfigError, "2:5",
+     "Conv2d: in_channels (3) must be divisible by groups (2)"),
     (X + "y = ConvTranspose2d(3, 3, 3, stride=(2, 1), output_padding=(2, 1))(x)", LayerConfigError, "2:5",
-     "ConvTranspose2d: output_padding (2, 1) must be smaller than either stride (2, 1) or dilation (1, 1) on every axis"),
+     "ConvTranspose2d: output_padding (2, 1) must be smaller than either stride (2, 1) "
+     "or dilation (1, 1) on every axis"),
     (X + "y = nn.Conv2d(3, 8, 3, stride=2, padding='same')(x)", LayerConfigError, "2:5",
      "Conv2d: padding='same' is not supported for strided convolutions (stride (2, 2))"),
     (X + "y = ConvTranspose2d(3, 8, 3, padding='same')(x)", LayerConfigError, "2:5",
      "ConvTranspose2d: string padding ('same') is not supported for transposed convolutions; give the padding as ints"),
-    ("input(1, 3, 8)\nConv1d(3, 3, 3, padding=-1)", LayerConfigError, "2:1", "Conv1d: padding must be non-negative, got -1"),
+    ("input(1, 3, 8)\nConv1d(3, 3, 3, padding=-1)", LayerConfigError, "2:1",
+     "Conv1d: padding must be non-negative, got -1"),
     # values
     (X + "y = Conv2d(3, 8, 3)(z)", GraphError, "2:21", "undefined value 'z'"),
     (X + "y = ReLU()(x)\nz = cat([y, w], dim=1)", GraphError, "3:13", "undefined value 'w'"),
@@ -283,22 +290,26 @@ ERRORS = [
     (X + "cat([x, x], dim=1)", DSLSyntaxError, "2:1", "assign the result of cat(...) to a name"),
     (X + "y = x / x", DSLSyntaxError, "2:5", "values combine with +, - or * (elementwise, with broadcasting)"),
     (X + "y = x + x + x", DSLSyntaxError, "2:5", "write one operator per statement: name the partial result first"),
-    (X + "y = cat([x, x], dim=1, out=x)", DSLSyntaxError, "2:24", "cat takes a list of values and dim: cat([a, b], dim=1)"),
+    (X + "y = cat([x, x], dim=1, out=x)", DSLSyntaxError, "2:24",
+     "cat takes a list of values and dim: cat([a, b], dim=1)"),
     (X + "y = cat(x, dim=1)", DSLSyntaxError, "2:9", "cat takes a list of values and dim: cat([a, b], dim=1)"),
     (X + "y = crop(x)", DSLSyntaxError, "2:5", "crop takes a value and a target: crop(v, like=w)"),
-    (X + "y = Conv2d(3, 8, 3)(x, x)", DSLSyntaxError, "2:5", "a layer is applied to exactly one value, e.g. Conv2d(3, 8, 3)(x)"),
+    (X + "y = Conv2d(3, 8, 3)(x, x)", DSLSyntaxError, "2:5",
+     "a layer is applied to exactly one value, e.g. Conv2d(3, 8, 3)(x)"),
     (X + "y = Conv2d(3, 8, H)(x)", DSLSyntaxError, "2:18",
      "'H' is not a literal: layer arguments are numbers, strings, True/False/None or tuples of them "
      "(size symbols belong in input(), assume() and expect())"),
     (X + "y = ReLU(name='a..b')(x)", DSLSyntaxError, "2:15",
-     "name= must be a module path: names of letters, digits, '_' or '-' joined by '.', e.g. 'inc.double_conv.0' (at most 256 characters)"),
+     "name= must be a module path: names of letters, digits, '_' or '-' joined by '.', e.g. 'inc.double_conv.0' "
+     "(at most 256 characters)"),
     (X + "'a stray string'", DSLSyntaxError, "2:1", "a string statement is only allowed as the module docstring"),
     (X + "assume(Q > 1)", DSLSyntaxError, "2:8", "unknown size symbol 'Q' (the inputs declare: N, H, W)"),
     (X + "assume(H or W)", DSLSyntaxError, "2:8", "a condition compares size expressions, e.g. H % 16 == 0 or H >= 64"),
     (X + "assume(H in W)", DSLSyntaxError, "2:8", "conditions use ==, !=, <, <=, > or >="),
     (X + "assume(H // W == 1)", DSLSyntaxError, "2:8",
      "cannot use 'H // W' as a size: floor division by QA(m=1, n=0, base=Var(name='W')): need a positive int"),
-    (X + "assume(H % 0 == 1)", DSLSyntaxError, "2:8", "cannot use 'H % 0' as a size: floor division by 0: need a positive int"),
+    (X + "assume(H % 0 == 1)", DSLSyntaxError, "2:8",
+     "cannot use 'H % 0' as a size: floor division by 0: need a positive int"),
     (X + "assume(H * 1.5 > 2)", DSLSyntaxError, "2:12", "size expressions use ints, size symbols and + - * // %"),
     (X + "expect(x, N, 3)\nexpect(z, N)", GraphError, "3:8", "undefined value 'z'"),
 ]
@@ -321,11 +332,13 @@ INJECTIONS = [
     (X + "y = (lambda: __import__('os').system('touch PWNED'))()", "2:6",
      "not allowed as a callee: a lambda; call a layer or a DSL function"),
     (X + "f = lambda: 0", "2:5", "not allowed in a .cg file: a lambda (it is parsed, never run)"),
-    (X + "y = [ReLU()(x) for i in range(3)]", "2:5", "not allowed in a .cg file: a comprehension (it is parsed, never run)"),
+    (X + "y = [ReLU()(x) for i in range(3)]", "2:5",
+     "not allowed in a .cg file: a comprehension (it is parsed, never run)"),
     (X + "y = Conv2d(3, 8, [k for k in (3, 3)])(x)", "2:18",
      "not allowed in a .cg file: a comprehension (it is parsed, never run)"),
     (X + "y = ReLU(name=f\"{__import__('os').system('touch PWNED')}\")(x)", "2:15",
-     "name= must be a module path: names of letters, digits, '_' or '-' joined by '.', e.g. 'inc.double_conv.0' (at most 256 characters)"),
+     "name= must be a module path: names of letters, digits, '_' or '-' joined by '.', e.g. 'inc.double_conv.0' "
+     "(at most 256 characters)"),
     (X + "y = Conv2d(3, 8, f'{3}')(x)", "2:18", "not allowed in a .cg file: an f-string (it is parsed, never run)"),
     (X + "y = Conv2d(3, 8, 99999999999999999999)(x)", "2:18", "integer literal too large (at most 2**31 in magnitude)"),
     (X + "y = Conv2d(3, 8, -2147483649)(x)", "2:18", "integer literal too large (at most 2**31 in magnitude)"),
@@ -335,7 +348,8 @@ INJECTIONS = [
      "literal too large or nested too deeply (at most 64 items, 4 levels)"),
     (X + "y = Identity(((((((1,),),),),),))(x)", "2:18",
      "literal too large or nested too deeply (at most 64 items, 4 levels)"),
-    (X + "y = Conv2d(3, 8, 3 ** 99999)(x)", "2:18", "'**' is not an operator of the DSL (its integer operators are + - * // %)"),
+    (X + "y = Conv2d(3, 8, 3 ** 99999)(x)", "2:18",
+     "'**' is not an operator of the DSL (its integer operators are + - * // %)"),
     (X + "y = Conv2d(3, 8, b'3')(x)", "2:18", "bytes literals are not allowed"),
     (X + "while True:\n    pass", "2:1", "not allowed in a .cg file: a 'while' loop (it is parsed, never run)"),
     (X + "def f():\n    return __import__('os').system('touch PWNED')\nf()", "3:5",
@@ -346,9 +360,11 @@ INJECTIONS = [
     ("import os\n" + X, "1:1", "not allowed in a .cg file: an import (it is parsed, never run)"),
     ("from os import system\n" + X, "1:1", "not allowed in a .cg file: an import (it is parsed, never run)"),
     (X + "y = x[0]", "2:7", "index with slices such as v[:, :16] or v[:, :, :-2] (a single index would drop the dim)"),
-    (X + "y = Conv2d(*[3, 8, 3])(x)", "2:12", "not allowed in a .cg file: a starred argument (it is parsed, never run)"),
+    (X + "y = Conv2d(*[3, 8, 3])(x)", "2:12",
+     "not allowed in a .cg file: a starred argument (it is parsed, never run)"),
     (X + "y = Conv2d(3, 8, **{'kernel_size': 3})(x)", "2:18", "**keyword unpacking is not allowed"),
-    (X + "(y := ReLU()(x))", "2:2", "not allowed in a .cg file: an assignment expression (:=) (it is parsed, never run)"),
+    (X + "(y := ReLU()(x))", "2:2",
+     "not allowed in a .cg file: an assignment expression (:=) (it is parsed, never run)"),
     (X + "y = eval('1')", "2:5", "unknown layer or function 'eval'"),
     (X + "exec(\"open('PWNED', 'w')\")", "2:1", "unknown layer or function 'exec' (did you mean 'expect'?)"),
     (X + "y = open('PWNED', 'w')", "2:5", "unknown layer or function 'open'"),
@@ -358,7 +374,8 @@ INJECTIONS = [
      "size expressions use ints, size symbols and + - * // %"),
     ("x = input(N, 3, __import__('os').system('touch PWNED'), W)", "1:17",
      "not allowed in a .cg file: a call (it is parsed, never run)"),
-    (X + "with open('PWNED', 'w'):\n    pass", "2:1", "not allowed in a .cg file: a 'with' statement (it is parsed, never run)"),
+    (X + "with open('PWNED', 'w'):\n    pass", "2:1",
+     "not allowed in a .cg file: a 'with' statement (it is parsed, never run)"),
     (X + "y = globals()", "2:5", "unknown layer or function 'globals'"),
     (X + "x += x", "2:1", "not allowed in a .cg file: an augmented assignment (it is parsed, never run)"),
     (X + "for i in []: pass", "2:1", "not allowed in a .cg file: a 'for' loop (it is parsed, never run)"),

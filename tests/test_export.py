@@ -21,27 +21,26 @@ from hypothesis import strategies as st
 from onnx import numpy_helper
 
 import convgraph as cg
-from convgraph.shapes import infer
 from convgraph import dims as D
-from convgraph import ir
-from convgraph.export import _emit as onnx_emit
-from convgraph.validate import reference
-from convgraph import shapes
-from convgraph.validate import accumulation, tolerance
+from convgraph import ir, shapes
 from convgraph.cli import main
 from convgraph.errors import ConvGraphError, ExportError, LayerConfigError, Loc, ShapeError
+from convgraph.export import MAX_OPSET, InferenceMismatch, export, to_onnx
+from convgraph.export import _emit as onnx_emit
+from convgraph.export.weights import init_params, param_specs
 from convgraph.front.catalogue import construct
-from convgraph.export import InferenceMismatch, MAX_OPSET, export, to_onnx
+from convgraph.shapes import infer
 from convgraph.solve import solve
 from convgraph.solve._simplify import simplified, valid_sets
 from convgraph.solve.sizes import check_sizes
-from convgraph.export.weights import init_params, param_specs
+from convgraph.validate import accumulation, reference, tolerance
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_FILES = sorted((ROOT / "models").rglob("*.cg"))
 #: models whose onnxruntime/torch runs are cheap enough for several sizes
 CHEAP_MACS = 2e8
-FEW = settings(max_examples=int(os.environ.get("CG_EXAMPLES", 25)), deadline=None, suppress_health_check=list(HealthCheck))
+FEW = settings(max_examples=int(os.environ.get("CG_EXAMPLES", 25)), deadline=None,
+               suppress_health_check=list(HealthCheck))
 
 
 # --------------------------------------------------------------------------------------------
@@ -57,21 +56,21 @@ class Net:
         self.filename = filename
         self.last = ""
 
-    def _add(self, node: ir.Node) -> "Net":
+    def _add(self, node: ir.Node) -> Net:
         self.nodes.append(node)
         self.last = node.name
         return self
 
-    def input(self, *dims, name: str = "x") -> "Net":
+    def input(self, *dims, name: str = "x") -> Net:
         return self._add(ir.Node(name, "input", (), Loc(self.filename, len(self.nodes) + 1, 1), dims=dims))
 
-    def layer(self, type_name: str, *args, src: str | None = None, name: str | None = None, **kw) -> "Net":
+    def layer(self, type_name: str, *args, src: str | None = None, name: str | None = None, **kw) -> Net:
         name = name or str(sum(n.op == "layer" for n in self.nodes))
         spec = construct(type_name, args, kw)
         return self._add(ir.Node(name, "layer", (src or self.last,), Loc(self.filename, len(self.nodes) + 1, 1),
                                  layer=spec, layer_name=name))
 
-    def merge(self, op: str, name: str, *inputs: str, dim: int = 1) -> "Net":
+    def merge(self, op: str, name: str, *inputs: str, dim: int = 1) -> Net:
         return self._add(ir.Node(name, op, inputs, Loc(self.filename, len(self.nodes) + 1, 1), dim=dim))
 
     def graph(self, *outputs: str, doc: str | None = None) -> ir.Graph:
@@ -306,7 +305,8 @@ def _single(case, sizes: list[int]):
 
 
 @pytest.mark.parametrize("strategy", [conv_layers(), conv_transpose_layers(), pool_layers(), upsample_layers(),
-                                      adaptive_layers()], ids=["conv", "conv_transpose", "pool", "upsample", "adaptive"])
+                                      adaptive_layers()],
+                         ids=["conv", "conv_transpose", "pool", "upsample", "adaptive"])
 def test_random_single_layer(strategy, torch):
     @FEW
     @given(case=strategy, sizes=st.lists(st.integers(1, 9), min_size=3, max_size=3),
@@ -476,7 +476,7 @@ def test_every_activation(layer, torch):
 
 def test_inexact_upsample_scale_is_refused():
     g = Net().input(1, 1, "L").layer("Upsample", scale_factor=0.7, name="u").graph()
-    with pytest.raises(ExportError, match="0.7 is not a float32 value"):
+    with pytest.raises(ExportError, match=r"0.7 is not a float32 value"):
         to_onnx(g)
 
 

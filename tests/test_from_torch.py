@@ -19,13 +19,13 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_models import MODEL_FILES, MODELS
+from test_torch_source import load_source
 
 import convgraph as cg
 from convgraph import dims as D
 from convgraph import ir
 from convgraph.errors import ConvGraphError, ShapeError
-from test_models import MODEL_FILES, MODELS
-from test_torch_source import load_source
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,8 +74,9 @@ def _nets(torch):
     nn, F = torch.nn, torch.nn.functional
 
     def double_conv(cin, cout):
-        return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-                             nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
+                             nn.ReLU(inplace=True), nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+                             nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
     class PaddedUNet(nn.Module):
         """Two levels, padded convs, transposed-conv up, cat skip."""
@@ -204,7 +205,8 @@ def _nets(torch):
             q1, q2 = torch.chunk(m, 2, dim=1)
             return torch.cat([q2, 1.0 - q1, x], 1)
 
-    return {"padded_unet": (PaddedUNet, ("N", 3, "H", "W")), "functional": (Functional, ("N", 3, "H", "W")), "milesial_unet": (MilesialUNet, ("N", 3, "H", "W")),
+    return {"padded_unet": (PaddedUNet, ("N", 3, "H", "W")), "functional": (Functional, ("N", 3, "H", "W")),
+            "milesial_unet": (MilesialUNet, ("N", 3, "H", "W")),
             "resnet": (ResNetish, ("N", 3, "H", "W")), "encdec1d": (EncDec1d, ("N", 2, "L")),
             "dcgan_generator": (DCGANGenerator, ("N", 16, "H", "W")),
             "dcgan_discriminator": (DCGANDiscriminator, ("N", 3, "H", "W"))}
@@ -262,7 +264,7 @@ def test_valid_sets_equal_torch_brute_force(torch, name):
 
 
 def test_names_are_module_paths(torch):
-    module, dims, graph = _traced(torch, "resnet")
+    module, _dims, graph = _traced(torch, "resnet")
     layers = {n.layer_name for n in graph.layers()}
     assert {"conv1", "layer1.0.conv1", "layer1.0.downsample.0", "layer1.1.bn2", "fc"} <= layers
     from convgraph.export.weights import param_specs
@@ -272,7 +274,7 @@ def test_names_are_module_paths(torch):
 
 
 def test_milesial_pad_is_a_pad_to_the_skip(torch):
-    module, dims, graph = _traced(torch, "milesial_unet")
+    _module, _dims, graph = _traced(torch, "milesial_unet")
     pad = next(n for n in graph.nodes if n.op == "pad_like")
     assert pad.inputs == ("up1.up", "inc.5") and pad.attr("mode") == "constant"
     assert cg.solve(graph, tiling=False).describe_runs("H") == "H >= 2"
@@ -292,7 +294,7 @@ def test_untraceable_control_flow_is_an_error(torch):
                 return self.conv(x)
             return x
 
-    with pytest.raises(ConvGraphError, match="torch.fx cannot trace Branchy.forward"):
+    with pytest.raises(ConvGraphError, match=r"torch.fx cannot trace Branchy.forward"):
         cg.from_torch(Branchy(), ("N", 3, "H", "W"))
 
 
@@ -368,7 +370,8 @@ def test_cli_python_module(torch, tmp_path):
 def test_cli_python_module_errors(torch, tmp_path):
     path = tmp_path / "net.py"
     path.write_text(NET_PY)
-    for args, expected in [((f"{path}:Net",), "needs --dims"), ((f"{path}:Nope", "--dims", "N,3,H,W"), "defines no 'Nope'"),
+    for args, expected in [((f"{path}:Net",), "needs --dims"),
+                           ((f"{path}:Nope", "--dims", "N,3,H,W"), "defines no 'Nope'"),
                            ((f"{tmp_path}/missing.py:Net", "--dims", "N,3,H,W"), "no such file")]:
         proc = cli("shapes", *args)
         assert proc.returncode == 2 and expected in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

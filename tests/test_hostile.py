@@ -312,7 +312,8 @@ def test_onnx_multi_line_errors_become_one_line(monkeypatch):
     (X + "u = Upsample(size=8)(x)\nc = cat([x, u], dim=1)", ["N", 6, 8, 8]),
     (X + "u = AdaptiveAvgPool2d(2)(x)\nc = cat([x, u], dim=1)", ["N", 6, 2, 2]),
     (X + "u = AdaptiveAvgPool2d((2, 5))(x)\nc = cat([u, x], dim=1)", ["N", 6, 2, 5]),
-    (X + "r = ReLU()(x)\nu = Upsample(size=8)(r)\nv = Upsample(size=(4, 6))(u)\nc = cat([v, r], dim=1)", ["N", 6, 4, 6]),
+    (X + "r = ReLU()(x)\nu = Upsample(size=8)(r)\nv = Upsample(size=(4, 6))(u)\nc = cat([v, r], dim=1)",
+     ["N", 6, 4, 6]),
 ])
 def test_dims_constant_on_the_valid_set_export_as_that_constant(src, pinned):
     g = cg.parse(src)

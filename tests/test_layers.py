@@ -19,8 +19,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convgraph.errors import ConvGraphError, LayerConfigError, Loc
-from convgraph.ir import AdaptiveAvgPool, AdaptiveMaxPool, Conv, ConvTranspose, Elementwise, Pad, PixelShuffle, Pool, Unflatten, Upsample
 from convgraph.front.catalogue import CATALOGUE, construct, param_names
+from convgraph.ir import (
+    AdaptiveAvgPool,
+    AdaptiveMaxPool,
+    Conv,
+    ConvTranspose,
+    Elementwise,
+    Pad,
+    PixelShuffle,
+    Pool,
+    Unflatten,
+    Upsample,
+)
 
 LOC = Loc("m.cg", 7, 5)
 
@@ -157,7 +168,8 @@ SIMPLE_PARAMS = {
     "Hardsigmoid": {"inplace": FLAG},
     "Mish": {"inplace": FLAG},
     "ELU": {"alpha": V(st.sampled_from([1.0, 0.5, 2, -1.0]), st.sampled_from(["a", True])), "inplace": FLAG},
-    "PReLU": {"num_parameters": CHANNELS, "init": V(st.sampled_from([0.25, 0.0, 1, -0.5]), st.sampled_from(["a", True])),
+    "PReLU": {"num_parameters": CHANNELS,
+              "init": V(st.sampled_from([0.25, 0.0, 1, -0.5]), st.sampled_from(["a", True])),
               "dtype": V(st.none(), st.just("float64"))},
     "Softmax": {"dim": V(st.sampled_from([None, 1, -1, 3, -4, 0]), st.sampled_from([1.0, "a", (1,)]))},
     "LogSoftmax": {"dim": V(st.sampled_from([None, 1, -1, 3, -4, 0]), st.sampled_from([1.0, "a", (1,)]))},
@@ -311,7 +323,7 @@ def torch_outcome(torch, name, args, kwargs):
         warnings.simplefilter("ignore")
         try:
             module = cls(*args, **kwargs)
-        except Exception:  # noqa: BLE001 - any constructor error counts as "torch rejects"
+        except Exception:  # any constructor error counts as "torch rejects"
             return True, None, None
         bound = inspect.signature(cls.__init__).bind(None, *args, **kwargs)
         bound.apply_defaults()
@@ -321,7 +333,7 @@ def torch_outcome(torch, name, args, kwargs):
             module.eval()
             with torch.no_grad():
                 out = module(make_input(torch, name, b))
-        except Exception:  # noqa: BLE001 - any forward error counts as "torch rejects"
+        except Exception:  # any forward error counts as "torch rejects"
             return True, None, b
     return False, out, b
 
@@ -365,12 +377,12 @@ def _stricter(name: str, b: dict) -> bool:
             return True
     if name.startswith("ConvTranspose") and 0 in _items(b["dilation"]):
         return True
-    if name.startswith("Conv") and b["padding"] == "same" and b["padding_mode"] != "zeros" and _nd(name) > 1:
-        if isinstance(b["dilation"], (tuple, list)) and len(b["dilation"]) == 1:
-            return True
-    if name.startswith("Conv") and b["padding_mode"] != "zeros" and not isinstance(b["padding"], str):
-        if any(isinstance(x, int) and x < 0 for x in _items(b["padding"])):
-            return True
+    if (name.startswith("Conv") and b["padding"] == "same" and b["padding_mode"] != "zeros" and _nd(name) > 1
+            and isinstance(b["dilation"], (tuple, list)) and len(b["dilation"]) == 1):
+        return True
+    if (name.startswith("Conv") and b["padding_mode"] != "zeros" and not isinstance(b["padding"], str)
+            and any(isinstance(x, int) and x < 0 for x in _items(b["padding"]))):
+        return True
     return _unsupported(name, b)
 
 
@@ -618,7 +630,8 @@ MESSAGES = [
     ("ConvTranspose2d", (3, 3, 3), {"stride": (2, 1), "output_padding": (2, 1)},
      "ConvTranspose2d: output_padding (2, 1) must be smaller than either stride (2, 1) or dilation (1, 1) "
      "on every axis"),
-    ("ConvTranspose2d", (3, 3, 3), {"output_padding": -1}, "ConvTranspose2d: output_padding must be non-negative, got -1"),
+    ("ConvTranspose2d", (3, 3, 3), {"output_padding": -1},
+     "ConvTranspose2d: output_padding must be non-negative, got -1"),
     ("ConvTranspose1d", (3, 3, 3), {"padding": "same"},
      "ConvTranspose1d: string padding ('same') is not supported for transposed convolutions; give the padding as ints"),
     ("ConvTranspose2d", (3, 3, 3), {"padding_mode": "reflect"},
@@ -639,18 +652,23 @@ MESSAGES = [
     ("Conv2d", (True, 8, 3), {}, "Conv2d: in_channels must be an int, got True (a bool)"),
     ("Conv2d", (3, 8, 3), {"bias": 1}, "Conv2d: bias must be True or False, got 1"),
     ("Conv2d", (3, 8), {}, "Conv2d: missing required argument 'kernel_size'"),
-    ("Conv2d", (3, 8, 3), {"kernal_size": 3}, "Conv2d: unexpected keyword argument 'kernal_size' (did you mean 'kernel_size'?)"),
+    ("Conv2d", (3, 8, 3), {"kernal_size": 3},
+     "Conv2d: unexpected keyword argument 'kernal_size' (did you mean 'kernel_size'?)"),
     ("Conv2d", (3, 8, 3), {"in_channels": 3}, "Conv2d: got multiple values for argument 'in_channels'"),
     ("Conv2d", (3, 8, 3, 1, 0, 1, 1, True, "zeros", None, None, 1), {},
      "Conv2d: takes at most 11 positional arguments, got 12"),
-    ("Conv2d", (3, 8, 3), {"device": "cpu"}, "Conv2d: device= is not supported by convgraph (layers have no device or dtype)"),
-    ("MaxPool2d", (3,), {"padding": 2}, "MaxPool2d: padding (2, 2) must be at most half of kernel_size (3, 3) on every axis"),
-    ("MaxPool1d", (3,), {"padding": 2, "dilation": 2}, "MaxPool1d: padding (2) must be at most half of kernel_size (3) on every axis"),
+    ("Conv2d", (3, 8, 3), {"device": "cpu"},
+     "Conv2d: device= is not supported by convgraph (layers have no device or dtype)"),
+    ("MaxPool2d", (3,), {"padding": 2},
+     "MaxPool2d: padding (2, 2) must be at most half of kernel_size (3, 3) on every axis"),
+    ("MaxPool1d", (3,), {"padding": 2, "dilation": 2},
+     "MaxPool1d: padding (2) must be at most half of kernel_size (3) on every axis"),
     ("MaxPool2d", (2,), {"stride": 0}, "MaxPool2d: stride must be positive, got 0"),
     ("MaxPool2d", (2,), {"return_indices": True}, "MaxPool2d: return_indices=True is not supported by convgraph"),
     ("AvgPool2d", (2,), {"divisor_override": 0}, "AvgPool2d: divisor_override must not be zero"),
     ("AvgPool1d", (2,), {"divisor_override": 3}, "AvgPool1d: unexpected keyword argument 'divisor_override'"),
-    ("AdaptiveAvgPool1d", ((None,),), {}, "AdaptiveAvgPool1d: output_size must be an int or a tuple of 1 int, got (None,)"),
+    ("AdaptiveAvgPool1d", ((None,),), {},
+     "AdaptiveAvgPool1d: output_size must be an int or a tuple of 1 int, got (None,)"),
     ("Upsample", (), {}, "Upsample: either size or scale_factor must be given"),
     ("Upsample", (4, 2), {}, "Upsample: give exactly one of size and scale_factor"),
     ("Upsample", (), {"scale_factor": 2, "mode": "bicubic"},

@@ -26,13 +26,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sympy as sp
+from torch_equiv import load_params, run_torch, to_torch, torch_layer
 
 import convgraph as cg
 from convgraph import dims as D
-from convgraph.validate import reference
 from convgraph.errors import ShapeError
 from convgraph.export.weights import init_params, param_specs
-from torch_equiv import load_params, run_torch, to_torch, torch_layer
+from convgraph.validate import reference
 
 # torch's note that an even kernel with padding='same' pads a copy of the input (dilated_tcn.cg)
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
@@ -333,7 +333,7 @@ def test_dcgan_discriminator_64x64_to_a_score(torch, graphs, modules):
 def test_resnet18_formula_before_pool(graphs):
     g = graphs[MODELS / "resnet18.cg"]
     res = g.infer()
-    n, c, h, w = res.dims("layer4_1")
+    _n, c, h, w = res.dims("layer4_1")
     assert c == 512
     assert D.dim_str(h) == "floor((H - 1)/32) + 1"
     assert D.dim_str(w) == "floor((W - 1)/32) + 1"

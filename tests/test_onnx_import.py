@@ -17,8 +17,8 @@ from onnx import TensorProto, helper
 
 import convgraph as cg
 from convgraph import dims as D
-from convgraph.front.onnx_import import import_model
 from convgraph.front.onnx_import import _values as V
+from convgraph.front.onnx_import import import_model
 from convgraph.shapes import infer, node_shape
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -188,6 +188,7 @@ def _vi(name, dims):
 def _save(tmp_path, nodes, inputs, outputs, inits=(), name="m.onnx", opset=18):
     g = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(inits))
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8  # what every supported onnxruntime reads (onnx's default follows the newest onnx)
     p = tmp_path / name
     onnx.save(m, str(p))
     return str(p)
@@ -376,7 +377,8 @@ def test_annotate_keeps_external_data_and_writes_nothing_on_error(tmp_path):
     assert _cli("annotate", str(src), "-o", str(out)).returncode == 0
     assert (out_dir / "m.data").exists()
     m = onnx.load(str(out))  # loads the external data from beside it
-    assert all(t.data_location == TensorProto.EXTERNAL for t in onnx.load(str(out), load_external_data=False).graph.initializer)
+    initializers = onnx.load(str(out), load_external_data=False).graph.initializer
+    assert all(t.data_location == TensorProto.EXTERNAL for t in initializers)
     onnx.checker.check_model(m, full_check=True)
     bad = tmp_path / "missing" / "x.onnx"
     res = _cli("annotate", str(src), "-o", str(bad))
@@ -514,7 +516,7 @@ def test_check_imported_reports_a_wrong_weight(tmp_path):
                             {k: v for k, v in imported.params.items() if not k.endswith("bias")})
     try:
         assert not check_imported(broken, count=2).ok
-    except Exception as e:  # noqa: BLE001 - a missing parameter may also be refused outright
+    except Exception as e:  # a missing parameter may also be refused outright
         assert "bias" in str(e)
 
 
@@ -569,7 +571,7 @@ def _ort_shape(model, h: int, w: int):
     try:
         sess = ort.InferenceSession(model.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"])
         y = sess.run(None, {"x": np.ones((1, 2, h, w), np.float32)})[0]
-    except Exception:  # noqa: BLE001 - onnxruntime refuses the size
+    except Exception:  # onnxruntime refuses the size
         return None
     return None if 0 in y.shape else tuple(y.shape)
 
@@ -676,3 +678,19 @@ def test_an_output_that_aliases_another_value_keeps_its_name(tmp_path):
     g = cg.load(p)
     assert g.outputs == ("y",)
     assert cg.check(g, count=2).ok  # onnxruntime's output 'y' is compared
+
+
+def test_a_model_onnxruntime_cannot_load_is_one_error_line(tmp_path, capsys):
+    """A file newer than the installed onnxruntime reads (here an IR version from the future) is a
+    user error in one line with onnxruntime's reason, exit 2: no traceback."""
+    from convgraph.cli import main
+
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])
+    path = _save(tmp_path, [conv], [_vi("x", ["N", 3, "H", "W"])], [_vi("y", None)], [_w("w", (4, 3, 3, 3))])
+    m = onnx.load(path)
+    m.ir_version = 99
+    onnx.save(m, path)
+    assert main(["check", path, "--sizes", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"{path}:") and "cannot load the model" in err[-1] and "IR version" in err[-1]
+    assert not any("Traceback" in ln for ln in err)

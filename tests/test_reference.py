@@ -12,8 +12,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from convgraph import ir
-from convgraph.validate import reference
 from convgraph.errors import Loc
+from convgraph.validate import reference
 from convgraph.validate.reference import ELEMENTWISE_IMPLS, LAYER_IMPLS, forward_layer, run
 
 RTOL = ATOL = 1e-10
@@ -560,5 +560,5 @@ def test_run_names_a_missing_parameter():
     g = unet(1, base=2, levels=1)
     params = random_params(g)
     del params["l4.weight"]
-    with pytest.raises(KeyError, match="no parameter .l4.weight. for layer .4."):
+    with pytest.raises(KeyError, match=r"no parameter .l4.weight. for layer .4."):
         run(g, {"x": randn(0, 1, 3, 8)}, params)

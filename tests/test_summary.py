@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sympy as sp
+from test_models import MODEL_FILES, MODELS
+from test_torch_source import load_source
 
 import convgraph as cg
 from convgraph import ir
 from convgraph.shapes.summary import FIELDS, MACS, PARAMS, Field, evaluate, summarize
 from convgraph.solve.sizes import check_sizes
-from test_models import MODEL_FILES, MODELS
-from test_torch_source import load_source
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
 ROOT = Path(__file__).resolve().parent.parent

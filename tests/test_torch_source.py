@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_models import MODEL_FILES, MODELS, doc_sizes
 
 import convgraph as cg
 from convgraph import ir
 from convgraph.export.torch_source import LAYER_SOURCE, OP_SOURCE, to_torch_source
 from convgraph.export.weights import init_params, param_specs
-from test_models import MODEL_FILES, MODELS, doc_sizes
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
 ROOT = Path(__file__).resolve().parent.parent

@@ -38,13 +38,15 @@ module imports without torch.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Mapping
+import itertools
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
 from convgraph import ir
 
-__all__ = ["to_torch", "torch_layer", "load_params", "run_torch", "is_chain", "crop_center"]
+__all__ = ["crop_center", "is_chain", "load_params", "run_torch", "to_torch", "torch_layer"]
 
 #: buffers torch keeps that convgraph has no parameter for
 IGNORED_KEYS = ("num_batches_tracked",)
@@ -106,7 +108,8 @@ def _pool(spec: ir.Pool):
                                                  dilation=spec.dilation, ceil_mode=spec.ceil_mode)
     extra = {} if spec.divisor_override is None else {"divisor_override": spec.divisor_override}
     return getattr(nn, f"AvgPool{spec.nd}d")(spec.kernel_size, stride=spec.stride, padding=_symmetric(spec),
-                                             ceil_mode=spec.ceil_mode, count_include_pad=spec.count_include_pad, **extra)
+                                             ceil_mode=spec.ceil_mode, count_include_pad=spec.count_include_pad,
+                                             **extra)
 
 
 def _adaptive(spec: ir.AdaptiveAvgPool):
@@ -221,7 +224,7 @@ class _PaddedConvMixin:
 class PaddedConv:
     """Factory for ``_PaddedConvMixin`` subclasses of Conv1d/2d/3d."""
 
-    _classes: dict[int, type] = {}
+    _classes: ClassVar[dict[int, type]] = {}
 
     @classmethod
     def create(cls, spec: ir.Conv, args: dict):
@@ -236,7 +239,7 @@ class PaddedConv:
         return m
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fpad_class():
     import torch.nn as nn
 
@@ -269,7 +272,7 @@ def is_chain(graph: ir.Graph) -> bool:
     nodes = graph.nodes
     if len(nodes) < 2 or nodes[0].op != "input" or graph.outputs != (nodes[-1].name,):
         return False
-    return all(n.op == "layer" and n.inputs == (prev.name,) for prev, n in zip(nodes, nodes[1:]))
+    return all(n.op == "layer" and n.inputs == (prev.name,) for prev, n in itertools.pairwise(nodes))
 
 
 def crop_center(v, like_spatial: tuple[int, ...]):
@@ -290,7 +293,7 @@ def _register(root, dotted: str, module) -> None:
     import torch.nn as nn
 
     *path, leaf = dotted.split(".")
-    if not all(path + [leaf]):
+    if not all([*path, leaf]):
         raise ValueError(f"invalid layer name {dotted!r}")
     for part in path:
         root = root._modules.setdefault(part, nn.Module())
@@ -299,7 +302,7 @@ def _register(root, dotted: str, module) -> None:
     root._modules[leaf] = module
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _graph_module_class():
     import torch
     import torch.nn as nn

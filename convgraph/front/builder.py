@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import itertools
+import linecache
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -107,7 +108,11 @@ def _caller(frame: FrameType | None) -> Loc:
     if frame is None:  # pragma: no cover - only without frame support
         return Loc("<builder>", 1, 1)
     pos = getattr(inspect.getframeinfo(frame, context=0), "positions", None)
-    col = pos.col_offset + 1 if pos is not None and pos.col_offset is not None else 1
+    if pos is not None and pos.col_offset is not None:
+        col = pos.col_offset + 1
+    else:  # Python 3.10 records no columns: the statement's first column
+        text = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+        col = len(text) - len(text.lstrip()) + 1 if text.strip() else 1
     return Loc(frame.f_code.co_filename, frame.f_lineno, col)
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 import tempfile
 import time
@@ -619,10 +620,30 @@ def _sessions(model_bytes: bytes | str, providers: Sequence[str], loc: Loc) -> t
         if p != "cpu":  # the profiler says which provider ran each node (see _placement)
             opts.enable_profiling = True
             opts.profile_file_prefix = os.path.join(tempfile.gettempdir(), f"convgraph-ort-{os.getpid()}")
-        sessions.append((p, ort.InferenceSession(model_bytes, sess_options=opts, providers=chain)))
+        sessions.append((p, _session(ort, model_bytes, opts, chain, loc)))
     if not sessions:
         raise ConvGraphError(f"no requested provider can run: {'; '.join(notes)}", loc)
     return sessions, notes
+
+
+def _session(ort: Any, model: bytes | str, opts: Any, chain: list, loc: Loc) -> Any:
+    """``ort.InferenceSession``; a model this onnxruntime cannot load (an IR version or opset newer
+    than it reads, an op it lacks) is one user error, with onnxruntime's reason."""
+    try:
+        return ort.InferenceSession(model, sess_options=opts, providers=chain)
+    except Exception as e:  # onnxruntime raises its own classes (Fail, InvalidGraph, NotImplemented, ...)
+        if isinstance(e, MemoryError):
+            raise
+        raise ConvGraphError(f"onnxruntime {ort.__version__} cannot load the model: {_ort_reason(e)}", loc) from e
+
+
+def _ort_reason(e: Exception) -> str:
+    """onnxruntime's message without its status prefix and C++ source position: 'Unsupported model
+    IR version: 14, max supported IR version: 11'."""
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", str(e).strip())
+    if "onnxruntime_src/" in text or "onnxruntime::" in text:
+        text = text.rsplit(") ", 1)[-1]
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 #: the values one check run may hold, in bytes; and what each element costs (float32 for
