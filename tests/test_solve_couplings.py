@@ -23,7 +23,7 @@ from convgraph.cli import main
 from convgraph.cli._main import check_at
 from convgraph.errors import ConvGraphError
 from convgraph.solve import solve
-from convgraph.solve._image import image
+from convgraph.solve._image import image, preimage
 from convgraph.solve._sizes import Sizes
 
 SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck))
@@ -192,6 +192,33 @@ def test_image_equals_brute_force(chain, s):
     top = D.evaluate(f, {"A": SPAN})  # f is non-decreasing: a value below f(SPAN) comes from a < SPAN
     want = {D.evaluate(f, {"A": a}) for a in range(1, SPAN) if a in s}
     assert {y for y in range(1, top) if y in got} == {y for y in want if 1 <= y < top}
+
+
+@settings(max_examples=120, **SETTINGS)
+@given(chains(1, 5), size_sets())
+def test_preimage_equals_brute_force(chain, s):
+    f = one_input_dim(chain)
+    got = preimage(s, f, "A")
+    assert got is not None
+    assert {a for a in range(1, SPAN) if a in got} == {a for a in range(1, SPAN) if D.evaluate(f, {"A": a}) in s}
+
+
+def test_preimage_through_nested_strides_is_cheap():
+    """12 x (ConvTranspose1d stride 3, Conv1d stride 2): floors nested 12 deep, period 3**22."""
+    f = D.sym("A")
+    for _ in range(12):
+        f = D.add(D.floordiv(D.add(D.mul(D.add(f, -1), 3), 0), 2), 1)
+    s = Sizes.classes_of([1, 5, 6], 7) & Sizes.interval(10, None)
+    t0 = time.perf_counter()
+    img = image(s, f, "A")
+    assert img is not None
+    back = preimage(img, f, "A")
+    assert back is not None and time.perf_counter() - t0 < 5
+    assert s <= back
+    for a in [*range(1, 400), *((1 << 40) + j for j in range(-50, 50))]:
+        assert (a in back) == (D.evaluate(f, {"A": a}) in img)
+        assert (D.evaluate(f, {"A": a}) in img) == (a in s or any(
+            D.evaluate(f, {"A": b}) == D.evaluate(f, {"A": a}) for b in range(max(1, a - 40), a + 40) if b in s))
 
 
 def test_image_of_a_huge_period_is_cheap():

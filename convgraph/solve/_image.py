@@ -1,4 +1,5 @@
-"""Images of size sets under monotone quasi-affine maps: ``{f(a) : a in s}``, exact.
+"""Images and preimages of size sets under monotone quasi-affine maps: ``{f(a) : a in s}`` and
+``{a : f(a) in s}``, exact.
 
 A non-decreasing one-chain dim ``f = m*base + n`` (``base`` the symbol or ``floor(q/k)`` of such a
 chain) is a composition of primitive steps, each applied to windows ``(lo, hi, trie)`` over the
@@ -11,6 +12,10 @@ integers (a window's members are the trie's members in ``[lo, hi]``):
   inside, z is an image iff some ``p*z + r`` (r < p) is in the trie: the OR over r of
   ``restrict(t, p, r)``; the two boundary fibres, cut by the window's ends, are decided exactly
   with ``next_member`` / ``prev_member``.
+
+The preimage runs the steps backwards, each exact on windows and tries alike: ``x + c`` pulls
+back by ``restrict(t, 1, c)``, ``p*x`` by ``restrict(t, p, 0)`` on ``[ceil(lo/p), floor(hi/p)]``,
+and ``floor(x/p)`` by a new lowest digit ``(p: t, t, ..., t)`` on ``[p*lo, p*hi + p - 1]``.
 
 No step enumerates a period: each costs O(p * trie size), so periods of 2**40 are cheap.
 """
@@ -46,6 +51,26 @@ def image(s: Sizes, f: Dim, name: str) -> Sizes | None:
     windows: list[ZWindow] = list(s.windows)
     for step in chain:
         windows = _union([w for win in windows for w in _STEP[step[0]](win, step[1])])
+    return Sizes.make(windows)
+
+
+def preimage(s: Sizes, f: Dim, name: str) -> Sizes | None:
+    """``{a >= 1 : f(a) in s}`` for f a non-decreasing one-chain dim of ``name`` (or a constant);
+    None when f is not of that form.
+
+    >>> from convgraph import dims as D
+    >>> preimage(Sizes.of([3, 4]), D.floordiv(D.add(D.sym("A"), 1), 2), "A").first(9)
+    [5, 6, 7, 8]
+    """
+    f = D.lower(f)
+    if isinstance(f, int):
+        return Sizes.all() if f in s else Sizes.none()
+    chain = steps(f, name)
+    if chain is None:
+        return None
+    windows: list[ZWindow] = list(s.windows)
+    for op, c in reversed(chain):
+        windows = [w for win in windows for w in _PRE[op](win, c)]
     return Sizes.make(windows)
 
 
@@ -111,6 +136,28 @@ def _edge(z: int, inside: bool, inner: int) -> list[ZWindow]:
 
 
 _STEP = {"add": _shift, "mul": _scale, "div": _floor}
+
+
+def _pre_shift(w: ZWindow, c: int) -> list[ZWindow]:
+    """{x : x + c in w}"""
+    lo, hi, t = w
+    return [(lo - c, None if hi is None else hi - c, restrict(t, 1, c))]
+
+
+def _pre_scale(w: ZWindow, p: int) -> list[ZWindow]:
+    """{x : p*x in w}"""
+    lo, hi, t = w
+    a, b = -(-lo // p), None if hi is None else hi // p
+    return [] if b is not None and a > b else [(a, b, restrict(t, p, 0))]
+
+
+def _pre_floor(w: ZWindow, p: int) -> list[ZWindow]:
+    """{x : floor(x/p) in w}: every residue of a new lowest digit leads to t"""
+    lo, hi, t = w
+    return [(p * lo, None if hi is None else p * hi + p - 1, mk(p, (t,) * p))]
+
+
+_PRE = {"add": _pre_shift, "mul": _pre_scale, "div": _pre_floor}
 
 
 def _union(windows: list[ZWindow]) -> list[ZWindow]:

@@ -7,7 +7,7 @@ non-decreasing one-chain dim of one symbol (the layers between the input and the
 
     P_A = S_A & preimage(image(S_B, g), f),   P_B = S_B & preimage(image(S_A, f), g)
 
-(``_image.image``, ``_conditions.preimage``: digit by digit, never by enumerating a period), and
+(``_image.image``, ``_image.preimage``: step by step, never by enumerating a period), and
 for ``>=`` (f, g monotone) ``P_A = {a in S_A : f(a) >= g(min S_B)}``, ``P_B = {b in S_B : g(b) <=
 sup f(S_A)}``: half-lines. Every member of a projection has a partner in the other. The smallest
 solutions are computed, not searched: for each of the smallest sizes of the side with the smaller
@@ -21,8 +21,7 @@ from fractions import Fraction
 
 from convgraph import dims as D
 from convgraph.dims import Dim
-from convgraph.solve._conditions import preimage
-from convgraph.solve._image import image
+from convgraph.solve._image import image, preimage
 from convgraph.solve._sizes import Sizes
 
 #: ``f op g`` read from g's side: ``g(b) FLIP[op] f(a)``
