@@ -8,7 +8,9 @@ torch itself. Sets are compared with brute force over A, B in 1..600 and at size
 """
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -421,13 +423,16 @@ def test_dsl_two_inputs_in_every_verb(tmp_path: Path, capsys):
 
 
 def test_forms_without_an_exact_solution_still_say_so():
-    """An inequality on a product (InstanceNorm's 'more than one element') keeps the bounded
-    search, and says it is one."""
-    sol = solve(cg.parse("x = input(N, 3, H, W)\np = MaxPool2d(4)(x)\ny = InstanceNorm2d(3)(p)\n"))
+    """Three symbols in one condition (a cat along the length, then a cat with a third input:
+    A + B == C) keep the bounded search, and say it is one, in the text and the JSON."""
+    text = ("x = input(N, 2, A)\ny = input(N, 2, B)\nz = input(N, 2, C)\n"
+            "c = cat([x, y], dim=2)\nd = cat([c, z], dim=1)\n")
+    sol = solve(cg.parse(text))
     (cp,) = sol.couplings
     assert not cp.exact and "not exact" in cp.message
-    js = sol.to_json()["symbols"]["H"]["coupled"][0]
-    assert js["exact"] is False and "pairs" not in js
+    js = sol.to_json()["symbols"]["A"]["coupled"][0]
+    assert js["exact"] is False and "pairs" not in js and "tuples" not in js
+    assert all(sol.valid_at({"N": 1, **e}) for e in cp.examples)
 
 
 def test_a_chain_of_couplings_narrows_to_the_joint_projection():
@@ -506,3 +511,43 @@ def test_a_cycle_of_couplings_says_so():
                 stated = all(env[n] in sol.runs(n) for n in "ABC") and \
                     all(cp.constraint.holds(env) for cp in sol.couplings)
                 assert sol.valid_at(env) == stated
+
+
+# --------------------------------------------------------------------------------------------
+# A bound from below on a product: InstanceNorm's "more than one spatial element"
+# --------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=30, **SETTINGS)
+@given(st.lists(st.tuples(st.integers(1, 4), st.sampled_from([1, 2, 3]), st.integers(0, 1)), min_size=2, max_size=3))
+def test_instancenorm_product_is_a_union_of_products(axes):
+    """``prod floor(...) > 1`` after a pool: the stated tuples, the per-symbol sets and the smallest
+    solutions equal brute force by PyTorch's pool rule."""
+    names = ["D", "H", "W"][-len(axes):]
+    dims = len(axes)
+    k, s, p = ([a[i] for a in axes] for i in range(3))
+    p = [min(pi, ki // 2) for pi, ki in zip(p, k)]
+    text = (f"x = input(N, 3, {', '.join(names)})\n"
+            f"h = MaxPool{dims}d({tuple(k)}, stride={tuple(s)}, padding={tuple(p)})(x)\n"
+            f"y = InstanceNorm{dims}d(3)(h)\n")
+    sol = solve(cg.parse(text), tiling=False)
+    (cp,) = sol.couplings
+    assert cp.exact and cp.product is not None and "not exact" not in cp.message
+    pools = [Layer("pool", ki, si, pi) for ki, si, pi in zip(k, s, p)]
+    span = 14 if dims == 3 else 40
+
+    def valid(env: tuple[int, ...]) -> bool:
+        outs = [run((la,), x) for la, x in zip(pools, env)]
+        return all(o is not None for o in outs) and math.prod(outs) > 1  # type: ignore[arg-type]
+
+    grid = list(itertools.product(range(1, span), repeat=dims))
+    want = {env for env in grid if valid(env)}
+    stated = {env for env in grid if any(all(x in st_ for x, (_, st_) in zip(env, t)) for t in cp.product.tuples)}
+    assert stated == want
+    for i, n in enumerate(names):
+        assert {x for x in range(1, span - 6) if x in sol.runs(n)} == {env[i] for env in want if env[i] < span - 6}
+    by_sum = sorted(want, key=lambda e: (sum(e), e))
+    if by_sum and sum(by_sum[2 if len(by_sum) > 2 else -1]) < span:
+        assert [tuple(e[n] for n in names) for e in cp.examples] == by_sum[:3]
+    for env in grid[:: max(1, len(grid) // 300)]:
+        assert sol.valid_at({"N": 1, **dict(zip(names, env))}) == (env in want)

@@ -222,6 +222,10 @@ def coupling_message(cp: Coupling) -> str:
             return f"{c.where}: {c.rule}: {c.condition()} holds for no valid sizes of {names}"
         shown = ["(" + " and ".join(f"{n} in {{{_ranges_of(s)}}}" for n, s in t) + ")" for t in tups[:6]]
         more = f" and {len(tups) - 6} more" if len(tups) > 6 else ""
+        if cp.product.op == ">=":  # a bound from below: an up-set, its corners as tuples
+            ex = "; ".join(", ".join(f"{k}={v}" for k, v in e.items()) for e in cp.examples)
+            return (f"{c.where}: {c.condition()} couples {names}; the smallest solutions: {ex}; exactly the sizes "
+                    f"of {len(tups)} admissible tuple(s): {'; '.join(shown)}{more}")
         return f"{c.where}: {c.condition()} pins {names} to {len(tups)} admissible tuple(s): {'; '.join(shown)}{more}"
     if cp.pair is not None:
         return _pair_message(cp, cp.pair)

@@ -160,12 +160,14 @@ def _monotone_equality(lhs: Dim, op: str, rhs: Dim, name: str) -> EPSet | None:
 
 @dataclass(frozen=True)
 class ProductCoupling:
-    """``prod_X F_X(X) == target`` for monotone F_X: the admissible tuples, each a dict
-    symbol -> set of sizes (every combination of sizes from one tuple's sets is admissible)."""
+    """``prod_X F_X(X) op target`` (op '==', or '>=': ``_products``) for monotone F_X: the
+    admissible tuples, each a dict symbol -> set of sizes (every combination of sizes from one
+    tuple's sets is admissible, and every admissible combination is in some tuple)."""
 
     target: int
     groups: tuple[tuple[str, Dim], ...]
     tuples: tuple[tuple[tuple[str, EPSet], ...], ...]
+    op: str = "=="
 
     def per_symbol(self) -> dict[str, EPSet]:
         out = {name: Sizes.none() for name, _ in self.groups}

@@ -38,6 +38,7 @@ from convgraph.ir import Conv, Graph, Pool
 from convgraph.shapes import Constraint, ShapeResult, infer
 from convgraph.solve._joint import Link, cycle_symbols, joint_examples, substitutions, unary_sets
 from convgraph.solve._pairs import PairCoupling, pair_coupling
+from convgraph.solve._products import product_at_least, smallest
 from convgraph.solve._sets import (
     PAIR_SPAN,
     CondSet,
@@ -448,12 +449,21 @@ def _couplings(res: ShapeResult, allowed: Mapping[str, EPSet]) -> list[Coupling]
     for c in res.constraints:
         if len(c.symbols) < 2:
             continue
-        prod = product_coupling(c.lhs, c.rhs, allowed) if c.op == "==" else None
+        prod = product_coupling(c.lhs, c.rhs, allowed) if c.op == "==" else \
+            product_at_least(c.lhs, c.op, c.rhs, allowed)
         pair = pair_coupling(c.lhs, c.op, c.rhs, allowed) if prod is None else None
-        examples = () if prod is not None else pair.examples() if pair is not None else _pair_examples(c, allowed)
+        examples = _solved_examples(prod, pair) if prod or pair else _pair_examples(c, allowed)
         cp = Coupling(c, tuple(sorted(c.symbols)), "", prod, examples, pair)
         out.append(Coupling(c, cp.symbols, coupling_message(cp), prod, examples, pair))
     return out
+
+
+def _solved_examples(prod: ProductCoupling | None, pair: PairCoupling | None) -> tuple[dict, ...]:
+    """The smallest solutions of an exactly solved coupling (none listed for a product equality:
+    its tuples say it all)."""
+    if pair is not None:
+        return pair.examples()
+    return smallest(prod.tuples) if prod is not None and prod.op == ">=" else ()
 
 
 def _pair_examples(c: Constraint, allowed: Mapping[str, EPSet], want: int = 3) -> tuple[dict, ...]:
