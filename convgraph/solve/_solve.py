@@ -14,8 +14,11 @@ on the input symbols. A condition on one symbol has an exact, eventually periodi
 (``_sets.condition_set``). Per symbol:
 
 - ``layers`` = the layers' own rules (``kind == 'size'``) and the ``assume`` statements;
-- ``runs``   = ``layers`` and every merge on that symbol alone, and the sizes a Linear after
-  Flatten admits (``_sets.product_coupling``): what PyTorch accepts;
+- ``runs``   = ``layers`` and every merge on that symbol alone, narrowed by every condition that
+  couples it to other symbols, solved exactly: a Linear after Flatten (``_sets.product_coupling``),
+  a bound from below on a product (``_products``), ``f(A) op g(B)`` through monotone layers (a cat
+  of two inputs, ``assume(W == H)``: ``_pairs``), jointly where they share symbols (``_joint``):
+  what PyTorch accepts;
 - ``exact``  = ``runs`` and, at every strided Conv/Pool, the windows tile the input exactly: no
   trailing input row is discarded and no ceil-mode window runs past the padding (``Tiling``);
   without padding that is ``(i - ek) % s == 0``, the property the U-Net paper's 572 has.
