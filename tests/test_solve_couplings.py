@@ -551,3 +551,18 @@ def test_instancenorm_product_is_a_union_of_products(axes):
         assert [tuple(e[n] for n in names) for e in cp.examples] == by_sum[:3]
     for env in grid[:: max(1, len(grid) // 300)]:
         assert sol.valid_at({"N": 1, **dict(zip(names, env))}) == (env in want)
+
+
+def test_a_long_chain_of_couplings_reaches_its_fixed_point():
+    """S_{i+1} == floor(S_i/2) for 12 inputs: each S_i takes part in a valid tuple iff
+    S_i >= 2**(11 - i); sweeps forwards and backwards get there without a note."""
+    n = 12
+    lines = [f"x{i} = input(N, 2, S{i:02d})" for i in range(n)]
+    for i in range(n - 1):
+        lines += [f"d{i} = Conv1d(2, 2, 2, stride=2)(x{i})", f"c{i} = cat([d{i}, x{i + 1}], dim=1)"]
+    sol = solve(cg.parse("\n".join(lines) + "\n"), tiling=False)
+    assert not sol.notes
+    for i in range(n):
+        assert sol.runs(f"S{i:02d}") == Sizes.interval(1 << (n - 1 - i), None)
+    env = {"N": 1, **{f"S{i:02d}": 1 << (n - 1 - i) for i in range(n)}}
+    assert sol.valid_at(env) and not sol.valid_at({**env, "S00": (1 << 11) - 1})

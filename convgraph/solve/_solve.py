@@ -60,6 +60,9 @@ Radix = Mapping[str, tuple[int, ...]]
 CYCLE_NOTE = ("the couplings of {} form a cycle: each symbol's set is narrowed by one coupling at a time and may "
               "hold sizes that take part in no valid tuple, and each coupling's smallest solutions are its own "
               "(the valid sizes are exactly those sets together with every coupling's condition)")
+ROUNDS_NOTE = ("the couplings of {1} were narrowed {0} rounds without reaching a fixed point: each symbol's "
+               "set may hold sizes that take part in no valid tuple (the valid sizes are exactly those sets "
+               "together with every coupling's condition)")
 #: rounds of narrowing each coupled symbol by its couplings (exact projections on a tree of pairs)
 COUPLING_ROUNDS = 8
 
@@ -396,29 +399,34 @@ def _with_coupling(m: Merge, couplings: list[Coupling]) -> Merge:
 
 
 def _narrow(res: ShapeResult, runs: dict[str, EPSet]) -> tuple[list[Coupling], list[str]]:
-    """Narrow ``runs`` (in place) by every exact coupling's projections, and by the conditions that
-    equalities with a bare side turn into one-symbol ones (``_joint``), until nothing changes (at
-    most ``COUPLING_ROUNDS`` rounds): then each symbol's set is exactly the sizes that take part in
-    a valid tuple, unless a cycle of couplings remains (named in the returned notes). Returns the
-    couplings solved on the final sets, and the notes."""
-    couplings = _couplings(res, runs)
+    """Narrow ``runs`` (in place) by every exact coupling's projections, each solved over the sets
+    the ones before it narrowed (sweeps alternately forwards and backwards), and by the conditions
+    that equalities with a bare side turn into one-symbol ones (``_joint``), until nothing changes
+    (at most ``COUPLING_ROUNDS`` sweeps): then each symbol's set is exactly the sizes that take part
+    in a valid tuple, unless a cycle of couplings remains (named in the returned notes). Returns the
+    couplings of the last sweep, and the notes."""
     resolved: set[int] = set()
+    changed = False
     for i in range(COUPLING_ROUNDS):
+        before = dict(runs)
+        couplings = _sweep(res, runs, backwards=i % 2 == 1)
         subs, used = substitutions(_links(couplings))
         unary, resolved = unary_sets(res.constraints, subs, used)
-        changed = False
-        for n, s in [kv for cp in couplings for kv in cp.per_symbol().items()] + unary:
-            narrowed = runs[n] & s
-            changed |= narrowed != runs[n]
-            runs[n] = narrowed
-        if not changed or not _shared(couplings) or i == COUPLING_ROUNDS - 1:
-            break  # a lone coupling's projections are final at once
-        couplings = _couplings(res, runs)
+        for n, st in unary:
+            runs[n] = runs[n] & st
+        changed = any(runs[n] != before[n] for n in runs)
+        if not changed or not _shared(couplings):  # a lone coupling's projections are final at once
+            break
     subs, _ = substitutions(_links(couplings))
     couplings = [_jointly(cp, joint_examples(cp.constraint, subs, runs)) if id(cp.constraint) in resolved else cp
                  for cp in couplings]
     cyclic = cycle_symbols(_links(couplings), resolved)
-    return couplings, [CYCLE_NOTE.format(", ".join(cyclic))] if cyclic else []
+    if cyclic:
+        return couplings, [CYCLE_NOTE.format(", ".join(cyclic))]
+    if changed and _shared(couplings):  # stopped by the round limit, not at a fixed point
+        names = sorted({n for cp in couplings for n in cp.symbols})
+        return couplings, [ROUNDS_NOTE.format(COUPLING_ROUNDS, ", ".join(names))]
+    return couplings, []
 
 
 def _jointly(cp: Coupling, examples: tuple[dict, ...] | None) -> Coupling:
@@ -445,20 +453,27 @@ def _shared(couplings: list[Coupling]) -> bool:
     return False
 
 
-def _couplings(res: ShapeResult, allowed: Mapping[str, EPSet]) -> list[Coupling]:
+def _sweep(res: ShapeResult, runs: dict[str, EPSet], backwards: bool = False) -> list[Coupling]:
+    """Solve every coupling in turn (in source order, or backwards), each over the sets the ones
+    before it have narrowed, narrowing ``runs`` in place; the couplings in source order."""
+    cons = [c for c in res.constraints if len(c.symbols) >= 2]
+    out: dict[int, Coupling] = {}
+    for c in reversed(cons) if backwards else cons:
+        cp = out[id(c)] = _coupling(c, runs)
+        for n, st in cp.per_symbol().items():
+            runs[n] = runs[n] & st
+    return [out[id(c)] for c in cons]
+
+
+def _coupling(c: Constraint, allowed: Mapping[str, EPSet]) -> Coupling:
     from convgraph.solve._report import coupling_message
 
-    out = []
-    for c in res.constraints:
-        if len(c.symbols) < 2:
-            continue
-        prod = product_coupling(c.lhs, c.rhs, allowed) if c.op == "==" else \
-            product_at_least(c.lhs, c.op, c.rhs, allowed)
-        pair = pair_coupling(c.lhs, c.op, c.rhs, allowed) if prod is None else None
-        examples = _solved_examples(prod, pair) if prod or pair else _pair_examples(c, allowed)
-        cp = Coupling(c, tuple(sorted(c.symbols)), "", prod, examples, pair)
-        out.append(Coupling(c, cp.symbols, coupling_message(cp), prod, examples, pair))
-    return out
+    prod = product_coupling(c.lhs, c.rhs, allowed) if c.op == "==" else \
+        product_at_least(c.lhs, c.op, c.rhs, allowed)
+    pair = pair_coupling(c.lhs, c.op, c.rhs, allowed) if prod is None else None
+    examples = _solved_examples(prod, pair) if prod or pair else _pair_examples(c, allowed)
+    cp = Coupling(c, tuple(sorted(c.symbols)), "", prod, examples, pair)
+    return replace(cp, message=coupling_message(cp))
 
 
 def _solved_examples(prod: ProductCoupling | None, pair: PairCoupling | None) -> tuple[dict, ...]:
