@@ -80,10 +80,6 @@ class PairCoupling:
         return tuple(out)
 
 
-#: the former name: ``f(A) == B + e`` is the case g bare
-BareCoupling = PairCoupling
-
-
 def substitute(d: Dim, name: str, by: Dim) -> Dim:
     """d with the symbol ``name`` replaced by the dim ``by``, in canonical form."""
     if isinstance(d, int):

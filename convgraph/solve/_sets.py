@@ -13,7 +13,8 @@ Every condition the shape stage records is ``lhs op rhs`` over dims. For one sym
   ``1..BRUTE_LIMIT``: the result carries ``exact=False`` and the caller says so.
 
 ``ProductCoupling`` handles ``C*f(H)*g(W) == in_features`` exactly: each factor group must take a
-divisor of the constant, and a monotone factor takes each value on an interval.
+divisor of the constant, and a monotone factor takes each value on an interval (a bound from
+below, ``>= K``, is ``convgraph.solve._products``; two symbols through layers, ``_pairs``).
 """
 from __future__ import annotations
 
