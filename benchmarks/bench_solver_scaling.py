@@ -9,8 +9,12 @@ Graphs (built from IR, the same generator for both implementations):
   at every level);
 - a 3-D U-Net of depth 8.
 
-For each graph: the seconds for ``solve(graph)`` from empty caches, the seconds for its fixes
-(``solution.fixes``), and the valid set of the first symbol as the solver states it.
+For each graph: the seconds for ``solve(graph)`` from empty caches, the seconds for its fixes as
+the user pays for them (``solution.fixes`` plus ``solution.skip_fixes``: the per-merge fixes, then
+the grouped per-skip fixes the CLI prints, each verified on the edited graph), the ratio
+fixes / solve, and the valid set of the first symbol as the solver states it. Each figure is the
+minimum of ``--repeat`` (3) runs, each on a freshly built graph after every module-level memo of
+convgraph is cleared (``clear_caches``), because the machine is shared.
 
 The previous implementation (commit 357b3b0) is run from a frozen copy of that commit in a
 subprocess (``git archive`` into a temporary folder), on the same graphs, with a time limit per
@@ -22,6 +26,7 @@ The figures of the old implementation from one such run on the development machi
     python benchmarks/bench_solver_scaling.py                 # new and old
     python benchmarks/bench_solver_scaling.py --only new      # the current code only
     python benchmarks/bench_solver_scaling.py --old-timeout 120
+    python benchmarks/bench_solver_scaling.py --only new --models   # and every model in models/
 """
 from __future__ import annotations
 
@@ -144,9 +149,52 @@ GRAPHS = {
 }
 
 
-def measure(names: list[str]) -> dict:
-    """{graph: {solve_s, fixes_s, fixes, runs}} with the importable convgraph."""
+#: module-level memo dicts (functools caches are found by their ``cache_clear``); the digit trees'
+#: hash-consing table (``_tree._NODES`` / ``_IDS``) is a table of canonical nodes, not a memo, and stays
+MEMO_DICTS = ("_OTHERS", "_SPLITS", "_BASES", "_SYMBOLS", "_INFERRED", "_RADIX", "_PREFIXES", "_FLAT", "_KNOWN",
+              "_DENS", "_SYMMETRY", "_RUNS", "_CONSUMERS", "_VERDICTS", "_PREFIX", "_BY_NODE", "_VALID",
+              "_WITHOUT", "_FIELDS")
+
+
+def clear_caches() -> None:
+    """Empty every memo of the importable convgraph, so that a run starts cold."""
+    for name, mod in list(sys.modules.items()):
+        if name != "convgraph" and not name.startswith("convgraph."):
+            continue
+        for attr, value in list(vars(mod).items()):
+            if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", None) == name:
+                value.cache_clear()
+            elif attr in MEMO_DICTS and isinstance(value, dict):
+                value.clear()
+
+
+def _run_once(key: str) -> tuple[float, float, object]:
     from convgraph.solve import solve
+
+    clear_caches()
+    graph = {**GRAPHS, **MODELS}[key]()
+    t0 = time.perf_counter()
+    sol = solve(graph)
+    t1 = time.perf_counter()
+    fixes = sol.fixes
+    skips = getattr(sol, "skip_fixes", ())  # the old commit has no grouped fixes
+    t2 = time.perf_counter()
+    return t1 - t0, t2 - t1, (sol, len(fixes), len(skips))
+
+
+def _load_model(path: Path):
+    import convgraph
+
+    return convgraph.load(str(path))
+
+
+#: with ``--models``: every model in models/ (the fix search's ratio on real files)
+MODELS = {f"models/{p.name}": (lambda p=p: _load_model(p)) for p in sorted((ROOT / "models").glob("*.cg"))}
+
+
+def measure(names: list[str], repeat: int = 3) -> dict:
+    """{graph: {solve_s, fixes_s, ratio, fixes, skip_fixes, runs}} with the importable convgraph:
+    fixes_s is ``sol.fixes`` plus ``sol.skip_fixes``; each the minimum over ``repeat`` cold runs."""
     try:
         from convgraph.solve._report import describe_set
     except ImportError:  # the flat layout of the old commit
@@ -154,14 +202,12 @@ def measure(names: list[str]) -> dict:
 
     out = {}
     for key in names:
-        graph = GRAPHS[key]()
-        t0 = time.perf_counter()
-        sol = solve(graph)
-        t1 = time.perf_counter()
-        fixes = sol.fixes
-        t2 = time.perf_counter()
-        sym = "L" if "L" in sol.symbols else "H"
-        out[key] = {"solve_s": round(t1 - t0, 3), "fixes_s": round(t2 - t1, 3), "fixes": len(fixes),
+        runs = [_run_once(key) for _ in range(repeat)]
+        solve_s, fixes_s = min(r[0] for r in runs), min(r[1] for r in runs)
+        sol, n_fixes, n_skips = runs[-1][2]
+        sym = "L" if "L" in sol.symbols else "H" if "H" in sol.symbols else next(iter(sol.symbols))
+        out[key] = {"solve_s": round(solve_s, 4), "fixes_s": round(fixes_s, 4),
+                    "ratio": round(fixes_s / solve_s, 1), "fixes": n_fixes, "skip_fixes": n_skips,
                     "runs": describe_set(sol.runs(sym), sym)[:120]}
         print(json.dumps({key: out[key]}), flush=True)
     return out
@@ -180,13 +226,13 @@ def old_tree() -> Path:
     return d
 
 
-def run_old(names: list[str], timeout: float) -> dict:
+def run_old(names: list[str], timeout: float, repeat: int = 3) -> dict:
     tree = old_tree()
     out = {}
     for key in names:
         env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{ROOT / 'benchmarks'}"}
         code = (f"import sys; sys.path.insert(0, {str(tree)!r}); import bench_solver_scaling as b; "
-                f"b.measure([{key!r}])")
+                f"b.measure([{key!r}], {repeat})")
         try:
             got = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                                  timeout=timeout, cwd=str(tree))
@@ -198,24 +244,36 @@ def run_old(names: list[str], timeout: float) -> dict:
     return out
 
 
+def _cell(d: dict, k: str) -> str:
+    return f"{d[k]:.3f}" if k in d else ("-" if not d else "error")
+
+
+def _ratio(d: dict) -> str:
+    return f"{d['ratio']:.1f}" if "ratio" in d else "-"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", choices=["new", "old"])
     ap.add_argument("--graphs", nargs="*", default=list(GRAPHS))
     ap.add_argument("--old-timeout", type=float, default=90.0)
+    ap.add_argument("--repeat", type=int, default=3, help="cold runs per graph; the minimum is shown")
+    ap.add_argument("--models", action="store_true", help="also every model in models/")
     args = ap.parse_args()
+    if args.models:
+        args.graphs = [*args.graphs, *MODELS]
     new = old = {}
     if args.only != "old":
         sys.path.insert(0, str(ROOT))
-        new = measure(args.graphs)
+        new = measure(args.graphs, args.repeat)
     if args.only != "new":
-        old = run_old(args.graphs, args.old_timeout)
-    print(f"\n{'graph':<28}{'new solve':>10}{'new fixes':>10}{'old solve':>10}{'old fixes':>10}")
+        old = run_old(args.graphs, args.old_timeout, args.repeat)
+    print(f"\n{'graph':<34}{'new solve':>10}{'new fixes':>10}{'ratio':>7}{'old solve':>10}{'old fixes':>10}"
+          f"{'ratio':>7}")
     for key in args.graphs:
         n, o = new.get(key, {}), old.get(key, {})
-        cell = lambda d, k: f"{d[k]:.3f}" if k in d else ("-" if not d else "error")
-        print(f"{key:<28}{cell(n, 'solve_s'):>10}{cell(n, 'fixes_s'):>10}{cell(o, 'solve_s'):>10}"
-              f"{cell(o, 'fixes_s'):>10}")
+        print(f"{key:<34}{_cell(n, 'solve_s'):>10}{_cell(n, 'fixes_s'):>10}{_ratio(n):>7}{_cell(o, 'solve_s'):>10}"
+              f"{_cell(o, 'fixes_s'):>10}{_ratio(o):>7}")
     for key in args.graphs:
         if key in new:
             print(f"  new {key}: {new[key]['runs']}")

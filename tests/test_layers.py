@@ -399,8 +399,9 @@ def _unsupported(name: str, b: dict) -> bool:
         if name.startswith("InstanceNorm") and _is_plain_number(b["eps"]) and b["eps"] < 0:
             return True  # torch computes NaN
         return (bool(b["affine"]) and not b["bias"]) or (unread and not (_is_plain_int(nf) and nf > 0))
-    if name == "GroupNorm":
-        return (bool(b["affine"]) and not b["bias"]) or (_is_plain_number(b["eps"]) and b["eps"] < 0)
+    if name == "GroupNorm":  # without affine, torch reads num_channels only for `num_channels % num_groups`
+        unread = not b["affine"] and not all(_is_plain_int(b[k]) and b[k] > 0 for k in ("num_groups", "num_channels"))
+        return (bool(b["affine"]) and not b["bias"]) or (_is_plain_number(b["eps"]) and b["eps"] < 0) or unread
     return bool(b.get("return_indices"))
 
 

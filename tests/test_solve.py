@@ -16,14 +16,34 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 import convgraph as cg
-from convgraph.shapes import infer
 from convgraph import dims as D
 from convgraph.dims import EPSet
 from convgraph.errors import LayerConfigError, Loc, ShapeError
-from convgraph.ir import (AdaptiveAvgPool, AdaptiveMaxPool, Assume, BatchNorm, Conv, ConvTranspose, Elementwise,
-                          Expect, Flatten, Graph, GroupNorm, InstanceNorm, Linear, Node, Pad, PixelShuffle, Pool,
-                          PReLU, Softmax, Unflatten, Upsample)
 from convgraph.front.catalogue import construct
+from convgraph.ir import (
+    AdaptiveAvgPool,
+    AdaptiveMaxPool,
+    Assume,
+    BatchNorm,
+    Conv,
+    ConvTranspose,
+    Elementwise,
+    Expect,
+    Flatten,
+    Graph,
+    GroupNorm,
+    InstanceNorm,
+    Linear,
+    Node,
+    Pad,
+    PixelShuffle,
+    Pool,
+    PReLU,
+    Softmax,
+    Unflatten,
+    Upsample,
+)
+from convgraph.shapes import infer
 from convgraph.solve import check_sizes, solve
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -168,7 +188,7 @@ def _slice(n: Node, x: tuple) -> tuple[tuple, list[tuple]]:
     """Python's slicing (torch clamps the same way); chunk parts of ceil(n/chunks)."""
     part = n.attr("part")
     if part is not None:
-        kind, arg, dim, k, count = part
+        kind, arg, dim, k, _count = part
         size = x[dim]
         step = -(-size // arg) if kind == "chunk" else arg if isinstance(arg, int) else None
         bounds = ([(a, min(a + step, size)) for a in range(0, size, step)] if step else
@@ -320,10 +340,10 @@ def check_against_brute(graph: Graph, limit: int, sol=None) -> None:
         if None in others.values():
             continue
         held = brute(graph, m.symbol, others, limit,
-                     lambda f: layers_pred(f) and (node, "merge", j) not in f)
+                     lambda f, node=node, j=j: layers_pred(f) and (node, "merge", j) not in f)
         assert upto(m.holds, limit) == held, m.message
         assert m.verdict == ("proved" if not upto(m.fails, limit) else "never" if not held else "classes") or \
-            max(m.fails.first(1) + [0]) > limit
+            max([*m.fails.first(1), 0]) > limit
 
 
 def check_fixes(sol, limit: int) -> None:
@@ -338,9 +358,9 @@ def check_fixes(sol, limit: int) -> None:
             continue
         inserted = {x.name for x in f.graph.nodes} - {x.name for x in sol.graph.nodes}
 
-        def holds(fl, node=node, inserted=inserted):
+        def holds(fl, node=node, inserted=inserted, g=f.graph, n=n):
             return layers_pred(fl) and not any(k == "merge" and (nm == node or nm in inserted) and
-                                               (j == -1 or _axis_symbol(f.graph, nm, j) == n)
+                                               (j == -1 or _axis_symbol(g, nm, j) == n)
                                                for nm, k, j in fl)
         got = brute(f.graph, n, others, limit, holds)
         assert upto(f.sizes, limit) == got, f.edit

@@ -342,7 +342,7 @@ def test_cat_of_two_inputs_is_exact(layers):
     assert cp.bare is not None
     want = set()
     for lv in range(1, 3000):
-        vals, fails = evaluate_graph(graph, {"L": lv, "K": 1})
+        vals, _fails = evaluate_graph(graph, {"L": lv, "K": 1})
         kv = vals[x][2]
         if kv >= 1 and runs_pred(evaluate_graph(graph, {"L": lv, "K": kv})[1]):
             want.add(lv)

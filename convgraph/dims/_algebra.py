@@ -672,7 +672,11 @@ def is_monotone(d: Dim) -> bool:
 
 def min_at_least(d: Dim, c: int, name: str, lo: int = 1, limit: int = 1 << 62) -> int | None:
     """The smallest x >= lo with d(x) >= c, for d non-decreasing in ``name`` (exponential then
-    binary search: exact, and fast even when the period is astronomically large)."""
+    binary search: exact, and fast even when the period is astronomically large; a chain of
+    floors is inverted directly, with the same answer, None included)."""
+    x = _least_arg(d, c, name)
+    if x is not None:
+        return _searched(x, lo, limit)
     f = lambda x: evaluate(d, {name: x})  # noqa: E731
     if f(lo) >= c:
         return lo
@@ -685,3 +689,29 @@ def min_at_least(d: Dim, c: int, name: str, lo: int = 1, limit: int = 1 << 62) -
         mid = (a + hi) // 2
         a, hi = (mid, hi) if f(mid) < c else (a, mid)
     return hi
+
+
+def _least_arg(d: Dim, c: int, name: str) -> int | None:
+    """The least integer x with d(x) >= c when d is ``m*B + n`` with m > 0 and B the symbol or
+    ``floor(arg/k)`` of such a chain (``floor(a/k) >= t`` iff ``a >= k*t``); None for any other form."""
+    if not isinstance(d, QA) or d.base is None or d.m <= 0:
+        return None
+    t = -((d.n - c) // d.m)  # the least B with m*B + n >= c
+    if isinstance(d.base, Var):
+        return t if d.base.name == name else None
+    if isinstance(d.base, FloorDiv) and d.base.k > 0:
+        return _least_arg(d.base.arg, d.base.k * t, name)
+    return None
+
+
+def _searched(x: int, lo: int, limit: int) -> int | None:
+    """What ``min_at_least``'s search answers when the least x with d(x) >= c is ``x``: x (or lo),
+    or None when its doubling steps pass ``limit`` below x."""
+    if x <= lo:
+        return lo
+    hi = lo + 1
+    while hi < x:
+        if hi > limit:
+            return None
+        hi = lo + 2 * (hi - lo)
+    return x

@@ -13,6 +13,7 @@ from convgraph.shapes._infer import (  # noqa: F401
     infer,
     infer_reusing,
     merge_failures_reusing,
+    node_failures,
     node_shape,
     reshape_plan,
     slice_bounds,

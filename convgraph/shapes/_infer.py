@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from convgraph import dims as D
@@ -73,8 +74,9 @@ class Constraint:
     kind: str = "size"
     axis: str = ""  # 'H', 'W', 'C', ... when the rule is about one axis
 
-    @property
+    @cached_property
     def symbols(self) -> frozenset[str]:
+        """The symbols the condition involves (computed once per constraint)."""
         return D.symbols(self.lhs) | D.symbols(self.rhs)
 
     def condition(self) -> str:
@@ -217,6 +219,10 @@ class _Ctx:
 
     def fail(self, message: str) -> GraphError:
         return GraphError(f"{self.where}: {message}", self.at.loc)
+
+    def mismatch(self, lhs: int, rhs: int, axis: str, message: str) -> None:
+        """Two int sizes that must agree (a broadcast) differ: wrong at every size."""
+        raise self.fail(message)
 
     # the rules the interpreter runs, each with its node as the context of what it records
 
@@ -562,8 +568,9 @@ def _broadcast(ctx: _Ctx, node: Node, xs: list[Shape]) -> Shape:
             continue
         lab = _axis_label(a, j)
         if isinstance(p, int) and isinstance(q, int) and p != q:
-            raise ctx.fail(f"{lab} sizes {p} and {q} differ and neither is 1 (broadcasting)")
-        ctx.require(p, "==", q, f"{lab} sizes must be equal or 1 (broadcasting)", kind="merge", axis=lab)
+            ctx.mismatch(p, q, lab, f"{lab} sizes {p} and {q} differ and neither is 1 (broadcasting)")
+        else:
+            ctx.require(p, "==", q, f"{lab} sizes must be equal or 1 (broadcasting)", kind="merge", axis=lab)
         out.append(p)
     return tuple(out)
 
@@ -856,6 +863,10 @@ class _Recording(_Ctx):
             return
         super().require(a, op, b, rule, kind, axis)
 
+    def mismatch(self, lhs: int, rhs: int, axis: str, message: str) -> None:
+        """At concrete sizes a broadcast mismatch is a failing merge, recorded like the others."""
+        self.failed.append(Constraint(self.at.name, self.where, self.at.loc, message, lhs, "==", rhs, "merge", axis))
+
 
 def merge_failures_reusing(graph: Graph, reuse: Reuse, known: Mapping[str, Shape] | None = None,
                            start: int = 0) -> list[Constraint]:
@@ -868,6 +879,19 @@ def merge_failures_reusing(graph: Graph, reuse: Reuse, known: Mapping[str, Shape
     ctx = _Recording(graph)
     _run_reusing(ctx, graph, reuse, known, start)
     return ctx.constraints + ctx.failed
+
+
+def node_failures(graph: Graph, node: Node, inputs: list[Shape]) -> tuple[Shape, list[Constraint]]:
+    """One node's rule on concrete input dims: its dims and its failing merge conditions (as
+    ``merge_failures_reusing`` records them); raises at any other condition that fails."""
+    ctx = _Recording(graph)
+    if node.op == "input":
+        out = ctx.input(node)
+    elif node.op == "layer":
+        out = ctx.layer(node, inputs[0])
+    else:
+        out = ctx.merge(node, inputs)
+    return out, ctx.constraints + ctx.failed
 
 
 def _run_reusing(ctx: _Ctx, graph: Graph, reuse: Reuse, known: Mapping[str, Shape] | None = None,

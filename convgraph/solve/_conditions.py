@@ -188,7 +188,25 @@ def _flat_decide(st: Flat, op: str) -> int | None:
     return TRUE if lo >= 0 else FALSE if hi < 0 else None
 
 
+def _flat_scaled(st: Flat, op: str) -> Flat | None:
+    """The same condition with the common factor g of its variable part divided out: ``g*V + k >= 0``
+    iff ``V + floor(k/g) >= 0``, and ``g*V + k == 0`` iff ``g | k`` and ``V + k/g == 0`` (None when
+    no size meets it). States that differ only in the low digits of the constant become one: a
+    residue condition such as ``H % 4096 <= 2047`` splits into one state per digit, not 4096."""
+    k, lin, terms = st
+    g = reduce(math.gcd, (abs(m) for m, _, _ in terms), abs(lin))
+    if g <= 1:
+        return st
+    if op == "==" and k % g:
+        return None
+    return k // g, lin // g, tuple((m // g, b, den) for m, b, den in terms)
+
+
 def _flat_trie(st: Flat, op: str, radix: tuple[int, ...], i: int) -> int:
+    scaled = _flat_scaled(st, op)
+    if scaled is None:
+        return FALSE
+    st = scaled
     memo = _FLAT.setdefault((radix, op), {})
     got = memo.get((st, i))
     if got is not None:
@@ -222,6 +240,18 @@ def radix_for(ds: Iterable[Dim]) -> tuple[int, ...]:
     dens: set[int] = set()
     for d in ds:
         _x_denominators(d, dens)
+    return radix_of(dens)
+
+
+def denominators(d: Dim) -> frozenset[int]:
+    """The floor denominators of d as a function of x (what ``radix_for`` collects)."""
+    dens: set[int] = set()
+    _x_denominators(d, dens)
+    return frozenset(dens)
+
+
+def radix_of(dens: Iterable[int]) -> tuple[int, ...]:
+    """``radix_for`` from the denominators of every dim of a symbol."""
     out: list[int] = []
     have = 1
     for k in sorted(dens):

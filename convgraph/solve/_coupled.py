@@ -60,18 +60,19 @@ class Coupling:
         return {} if solved is None else dict(solved.per_symbol())
 
 
-def narrow(res: ShapeResult, runs: dict[str, EPSet]) -> tuple[list[Coupling], list[str]]:
+def narrow(res: ShapeResult, runs: dict[str, EPSet], messages: bool = True) -> tuple[list[Coupling], list[str]]:
     """Narrow ``runs`` (in place) by every exact coupling's projections, each solved over the sets
     the ones before it narrowed (sweeps alternately forwards and backwards), and by the conditions
     that equalities with a bare side turn into one-symbol ones (``_joint``), until nothing changes
     (at most ``COUPLING_ROUNDS`` sweeps): then each symbol's set is exactly the sizes that take part
     in a valid tuple, unless a cycle of couplings remains (named in the returned notes). Returns the
-    couplings of the last sweep, and the notes."""
+    couplings of the last sweep, and the notes. Without ``messages`` the couplings' texts are left
+    empty (a verification solve never shows them)."""
     resolved: set[int] = set()
     changed = False
     for i in range(COUPLING_ROUNDS):
         before = dict(runs)
-        couplings = _sweep(res, runs, backwards=i % 2 == 1)
+        couplings = _sweep(res, runs, i % 2 == 1, messages)
         subs, used = substitutions(_links(couplings))
         unary, resolved = unary_sets(res.constraints, subs, used)
         for n, st in unary:
@@ -80,8 +81,8 @@ def narrow(res: ShapeResult, runs: dict[str, EPSet]) -> tuple[list[Coupling], li
         if not changed or not _shared(couplings):  # a lone coupling's projections are final at once
             break
     subs, _ = substitutions(_links(couplings))
-    couplings = [_jointly(cp, joint_examples(cp.constraint, subs, runs)) if id(cp.constraint) in resolved else cp
-                 for cp in couplings]
+    couplings = [_jointly(cp, joint_examples(cp.constraint, subs, runs), messages) if id(cp.constraint) in resolved
+                 else cp for cp in couplings]
     cyclic = cycle_symbols(_links(couplings), resolved)
     if cyclic:
         return couplings, [CYCLE_NOTE.format(", ".join(cyclic))]
@@ -91,14 +92,14 @@ def narrow(res: ShapeResult, runs: dict[str, EPSet]) -> tuple[list[Coupling], li
     return couplings, []
 
 
-def _jointly(cp: Coupling, examples: tuple[dict, ...] | None) -> Coupling:
+def _jointly(cp: Coupling, examples: tuple[dict, ...] | None, messages: bool) -> Coupling:
     """cp with the smallest solutions of it and the equalities that resolved it, together."""
     from convgraph.solve._report import coupling_message
 
     if examples is None:
         return cp
     out = replace(cp, examples=examples)
-    return replace(out, message=coupling_message(out))
+    return replace(out, message=coupling_message(out)) if messages else out
 
 
 def _links(couplings: list[Coupling]) -> list[Link]:
@@ -115,19 +116,19 @@ def _shared(couplings: list[Coupling]) -> bool:
     return False
 
 
-def _sweep(res: ShapeResult, runs: dict[str, EPSet], backwards: bool = False) -> list[Coupling]:
+def _sweep(res: ShapeResult, runs: dict[str, EPSet], backwards: bool, messages: bool) -> list[Coupling]:
     """Solve every coupling in turn (in source order, or backwards), each over the sets the ones
     before it have narrowed, narrowing ``runs`` in place; the couplings in source order."""
     cons = [c for c in res.constraints if len(c.symbols) >= 2]
     out: dict[int, Coupling] = {}
     for c in reversed(cons) if backwards else cons:
-        cp = out[id(c)] = _coupling(c, runs)
+        cp = out[id(c)] = _coupling(c, runs, messages)
         for n, st in cp.per_symbol().items():
             runs[n] = runs[n] & st
     return [out[id(c)] for c in cons]
 
 
-def _coupling(c: Constraint, allowed: Mapping[str, EPSet]) -> Coupling:
+def _coupling(c: Constraint, allowed: Mapping[str, EPSet], messages: bool = True) -> Coupling:
     from convgraph.solve._report import coupling_message
 
     prod = product_coupling(c.lhs, c.rhs, allowed) if c.op == "==" else \
@@ -135,7 +136,7 @@ def _coupling(c: Constraint, allowed: Mapping[str, EPSet]) -> Coupling:
     pair = pair_coupling(c.lhs, c.op, c.rhs, allowed) if prod is None else None
     examples = _solved_examples(prod, pair) if prod or pair else _pair_examples(c, allowed)
     cp = Coupling(c, tuple(sorted(c.symbols)), "", prod, examples, pair)
-    return replace(cp, message=coupling_message(cp))
+    return replace(cp, message=coupling_message(cp)) if messages else cp
 
 
 def _solved_examples(prod: ProductCoupling | None, pair: PairCoupling | None) -> tuple[dict, ...]:

@@ -5,7 +5,9 @@ written in the file, with a structured source edit that ``convgraph fix`` applie
 The per-merge candidates come from ``_fixes`` (one merge = one axis of one skip); here the
 candidates of the merges of one skip (a cat / + / crop node) are combined per layer and keyword,
 and each combination is verified by solving the edited graph: every merge of that skip proved,
-the graph still has a valid size, and no merge that was proved before fails.
+the graph still has a valid size, and no merge that was proved before fails. The solve of an edited
+graph is incremental (``_solve.solve_edited``: the shapes and layer sets re-derived only where the
+edit changed them, no texts); ``FULL`` (the tests' reference path) solves it from scratch.
 """
 from __future__ import annotations
 
@@ -87,12 +89,20 @@ def _options(sol: Solution, value: str, fixes: list[Fix]) -> Iterator[SkipFix]:
     complete = [f for f in fixes if f.kind != "note"]
     for key, group in _layer_groups(sol.graph, complete).items():
         yield from _verified(sol, value, fixes[0], "keyword", _combined(sol.graph, key, group))
+    crops: list[Graph] = []
     for f in complete:
-        if f.kind == "crop":
+        if f.kind == "crop" and (FULL or not any(_same_graph(f.graph, g) for g in crops)):
+            crops.append(f.graph)  # the H and W merges' crop is one edit: verified once (one SkipFix)
             yield from _verified(sol, value, fixes[0], "crop", f.graph)
     assumes = [f for f in complete if f.kind == "assume"]
     if assumes:
         yield from _verified(sol, value, fixes[0], "assume", _with_assumes(sol.graph, assumes))
+
+
+def _same_graph(a: Graph, b: Graph) -> bool:
+    """The same graph, the names written in the file included."""
+    return a is b or (a.nodes == b.nodes and [n.source for n in a.nodes] == [n.source for n in b.nodes]
+                      and a.assumes == b.assumes and a.outputs == b.outputs)
 
 
 # --- one edit per layer and keyword ---------------------------------------------------------------
@@ -144,12 +154,11 @@ def _with_assumes(graph: Graph, fixes: list[Fix]) -> Graph:
 
 def _verified(sol: Solution, value: str, first: Fix, kind: str, graph: Graph | None) -> Iterator[SkipFix]:
     from convgraph.solve._report import valid_lines
-    from convgraph.solve._solve import solve
 
     if graph is None:
         return
     try:
-        new = solve(graph, tiling=False)
+        new = _solve_edited(sol, graph)
     except ConvGraphError:
         return
     if not new.ok or not _holds(sol, new, value):  # .ok: no hints, so no fix search on the edited graph
@@ -160,6 +169,18 @@ def _verified(sol: Solution, value: str, first: Fix, kind: str, graph: Graph | N
     words = "; ".join(e.text(_label(sol.graph, e)) for e in edits)
     holds = "the edited graph runs for " + "; ".join(valid_lines(new))
     yield SkipFix(value, first.where, first.line, kind, edits, words, holds, graph)
+
+
+def _solve_edited(sol: Solution, graph: Graph) -> Solution:
+    """The edited graph solved: incrementally from ``sol`` (verdicts and sets, no texts), or in
+    full (``solve(graph, tiling=False)``) on the reference path (``FULL``)."""
+    from convgraph.solve._solve import solve, solve_edited
+
+    return solve(graph, tiling=False) if FULL else solve_edited(sol, graph)
+
+
+#: the reference path: verify every grouped edit by a full solve of the edited graph (tests)
+FULL = False
 
 
 def _holds(sol: Solution, new: Solution, value: str) -> bool:

@@ -8,6 +8,12 @@ ceil_mode of a pooling layer, padding +-1 on that axis of a Conv / ConvTranspose
 A proposal is printed only when, on the edited graph, the merge holds for every size the edited
 graph's layers accept (``complete``) or, when no single edit does, on a stated class; and when it
 makes no merge that was proved fail.
+
+What only saves work (each checked against the slow path, ``REFERENCE``, in the tests): the edited
+graph is re-inferred where the edit changed it (``_incremental``); a candidate that a few concrete
+sizes prove incomplete is verified only when it could be shown (``_point``); an edited graph's
+layer sets are met once, whatever merge proposed the edit; and the W (or D) merge of a skip takes
+its H merge's results when swapping the two axes maps the graph onto itself (``_symmetry``).
 """
 from __future__ import annotations
 
@@ -24,7 +30,8 @@ from convgraph.solve._point import excludes, point_fails, probes
 from convgraph.solve._report import classes_text, describe_set, periodic_start
 from convgraph.solve._sets import EPSet, condition_set, intersect_all, subset, symbol_radix
 from convgraph.solve._sizes import Sizes
-from convgraph.solve._tree import prev_member
+from convgraph.solve._symmetry import rename, swapped_graph_equals, symmetric
+from convgraph.solve._tree import prev_member, residue_runs
 
 if TYPE_CHECKING:  # pragma: no cover
     from convgraph.solve._solve import Fix, Merge, Solution
@@ -33,6 +40,8 @@ if TYPE_CHECKING:  # pragma: no cover
 MAX_LAYERS = 8
 #: complete fixes kept per merge and per edit kind
 MAX_PER_KIND = 2
+#: the reference path (tests): every candidate checked and verified the slow, obvious way
+REFERENCE = False
 T = TypeVar("T")
 
 
@@ -48,17 +57,21 @@ class Candidate:
 
 def find_fixes(sol: Solution) -> tuple[Fix, ...]:
     out: list = []
+    done: list[Searched] = []
     for m in sol.merges:
         if m.constraint.kind == "merge" and m.symbol is not None and m.verdict in ("classes", "never") \
                 and m.constraint.op in ("==", ">=", ">") and m.holds is not None:
-            out += _fixes_for(sol, m)
+            cands = list(_candidates(sol, m))
+            raw = None if REFERENCE else twin_results(sol, m, cands, done)
+            raw = raw if raw is not None else _check(sol, m, cands)
+            done.append((m, cands, raw))
+            out += _fixes_for(sol, m, [(c, _shown(sol, m.one_symbol, v)) for c, v in zip(cands, raw)], raw.uncovered)
     return tuple(out)
 
 
-def _fixes_for(sol: Solution, m: Merge) -> list[Fix]:
+def _fixes_for(sol: Solution, m: Merge, checked: Checked, uncovered: dict[str, bool]) -> list[Fix]:
     from convgraph.solve._solve import Fix
 
-    checked = _check(sol, m, list(_candidates(sol, m)))
     good = [(cand, v) for cand, v in checked if isinstance(v, tuple)]
     complete = [(cand, v) for cand, v in good if v[1]]
     out: list[Fix] = []
@@ -68,7 +81,7 @@ def _fixes_for(sol: Solution, m: Merge) -> list[Fix]:
         if per_kind[cand.kind] <= MAX_PER_KIND:
             out.append(Fix(m, cand.edit, text, sizes, True, cand.graph, cand.kind))
     partial = [(cand, v) for cand, v in good if _partial(m, v)]
-    note = _per_class_note(m, sol, checked)
+    note = _per_class_note(m, sol, checked, uncovered)
     if note is not None:
         out.append(note)
     if not any(c.kind != "assume" for c, _ in complete):
@@ -77,7 +90,7 @@ def _fixes_for(sol: Solution, m: Merge) -> list[Fix]:
     return out
 
 
-def _partial(m: Merge, v: Verified) -> bool:
+def _partial(m: Merge, v: Verified | Raw) -> bool:
     return not v[1] and not (v[0] & m.fails_set).empty
 
 
@@ -105,34 +118,106 @@ def _symbols(c: Constraint) -> frozenset[str]:
 _SYMBOLS: dict[int, tuple[Constraint, frozenset[str]]] = {}
 
 Verified = tuple[EPSet, bool, str]
+#: (sizes where the merge holds on the edited graph, complete?, the sizes its layers accept)
+Raw = tuple[EPSet, bool, EPSet]
 
 
 class _Deferred:
     """The result of an output_padding candidate that the point check ruled out: not verified
-    unless the per-class note needs it."""
+    unless the per-class note needs it (then once: a twin merge shares it, ``twin_results``)."""
 
+    def __init__(self) -> None:
+        self._got: tuple[Raw | None] | None = None
 
-DEFERRED = _Deferred()
+    def verified(self, sol: Solution, m: Merge, cand: Candidate) -> Raw | None:
+        if self._got is None:
+            self._got = (_verify_sets(sol, m, cand),)
+        return self._got[0]
+
 Checked = list[tuple[Candidate, "Verified | _Deferred | None"]]
 
 
-def _check(sol: Solution, m: Merge, cands: list[Candidate]) -> Checked:
-    """(candidate, ``_verify`` result) for every candidate whose result can be shown. A candidate
+class RawChecked(list["Raw | _Deferred | None"]):
+    """The checked results of a merge's candidates, in order; ``uncovered`` remembers, per
+    ConvTranspose, the per-class note's integer check (shared with a twin merge)."""
+
+    def __init__(self, items: Iterable[Raw | _Deferred | None]) -> None:
+        super().__init__(items)
+        self.uncovered: dict[str, bool] = {}
+
+
+#: a merge whose candidates were checked: (merge, candidates, their results)
+Searched = tuple["Merge", list[Candidate], RawChecked]
+
+
+def _check(sol: Solution, m: Merge, cands: list[Candidate]) -> RawChecked:
+    """The ``_verify_sets`` result of every candidate whose result can be shown. A candidate
     that a point check proves incomplete (a size the edited layers accept where the merge fails)
     can only be shown as a partial fix, and partial fixes are shown only when no complete fix
     other than an assume exists: those are verified last, and only then (else their result stays
     None). The output_padding ones the point check rules out are left to the per-class note,
-    which verifies them layer by layer (``_note_options``): their result is ``DEFERRED``."""
+    which verifies them layer by layer (``_note_options``): their result is a ``_Deferred``."""
     probe = m.fails.first(3) if m.fails is not None else []
     ax = _axis_of(sol, m)
     spread = probes(m, probe)
     fails = [_point_fails(sol, m, c, probe, spread, ax) for c in cands]
     later = {i for i, c in enumerate(cands) if c.kind not in ("output_padding", "assume") and fails[i]}
     deferred = {i for i, c in enumerate(cands) if c.kind == "output_padding" and fails[i]}
-    out = {i: _verify(sol, m, c) for i, c in enumerate(cands) if i not in later and i not in deferred}
+    out = {i: _verify_sets(sol, m, c) for i, c in enumerate(cands) if i not in later and i not in deferred}
     if not any(v is not None and v[1] and cands[i].kind != "assume" for i, v in out.items()):
-        out.update({i: _verify(sol, m, cands[i]) for i in sorted(later | deferred)})
-    return [(c, out.get(i, DEFERRED if i in deferred else None)) for i, c in enumerate(cands)]
+        out.update({i: _verify_sets(sol, m, cands[i]) for i in sorted(later | deferred)})
+    return RawChecked(out.get(i, _Deferred() if i in deferred else None) for i in range(len(cands)))
+
+
+# --------------------------------------------------------------------------------------------
+# The W merge of a skip from its H merge (``_symmetry``)
+# --------------------------------------------------------------------------------------------
+
+
+def twin_results(sol: Solution, m: Merge, cands: list[Candidate], done: list[Searched]) -> RawChecked | None:
+    """The results of ``m``'s candidates taken from an earlier merge of the same node on another
+    axis, when swapping the two axes (and symbols) maps the graph onto itself, that merge onto
+    ``m`` and its candidates one by one onto ``m``'s: the sets are the same (the texts are made
+    for ``m``'s symbol). None when there is no such merge."""
+    for m1, cands1, raw in done:
+        if m1.constraint.value == m.constraint.value and _twins(sol, m1, m, cands1, cands):
+            return raw
+    return None
+
+
+def _twins(sol: Solution, m1: Merge, m: Merge, cands1: list[Candidate], cands: list[Candidate]) -> bool:
+    n1, n, a, b = m1.one_symbol, m.one_symbol, _axis_of(sol, m1), _axis_of(sol, m)
+    c1, c = m1.constraint, m.constraint
+    if a < 0 or b < 0 or n1 == n or c1.op != c.op or len(cands1) != len(cands) or \
+            not symmetric(sol.graph, a, b, n1, n):
+        return False
+    if rename(c1.lhs, n1, n) != c.lhs or rename(c1.rhs, n1, n) != c.rhs:
+        return False
+    return all(_twin_candidates(sol, x, y, a, b, n1, n) for x, y in zip(cands1, cands))
+
+
+def _twin_candidates(sol: Solution, x: Candidate, y: Candidate, a: int, b: int, n1: str, n: str) -> bool:
+    """``y`` is ``x`` with the axes swapped."""
+    if x.kind != y.kind or x.inserted != y.inserted:
+        return False
+    if x.kind == "crop":
+        return x.graph.nodes == y.graph.nodes and x.graph.assumes == y.graph.assumes
+    if x.kind == "assume":
+        (*ax, last_x), (*ay, last_y) = x.graph.assumes, y.graph.assumes
+        return x.graph.nodes == y.graph.nodes and ax == ay and \
+            tuple((rename(lhs, n1, n), op, rename(rhs, n1, n)) for lhs, op, rhs in last_x.conds) == last_y.conds
+    return swapped_graph_equals(sol.graph, x.graph, y.graph, a, b)
+
+
+def _shown(sol: Solution, n: str, v: Raw | _Deferred | None) -> Verified | _Deferred | None:
+    """A checked result with its 'holds' text."""
+    return (v[0], v[1], _holds_text(sol, n, v[0], v[1], v[2])) if isinstance(v, tuple) else v
+
+
+def _holds_text(sol: Solution, n: str, holds: EPSet, complete: bool, layers: EPSet) -> str:
+    base = sol.symbols[n].layers
+    accepts = "" if layers == base else f" (the edited graph's layers accept {describe_set(layers, n)})"
+    return f"for every valid {n}{accepts}" if complete else f"for {classes_text(holds, n)}{accepts}"
 
 
 def _axis_of(sol: Solution, m: Merge) -> int:
@@ -187,23 +272,47 @@ def _fails_at(res: ShapeResult, m: Merge, cand: Candidate, sizes: Iterable[int])
 def _verify(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | None = None) -> Verified | None:
     """(sizes where the merge holds on the edited graph, complete?, 'holds' text) or None when the
     edit is invalid, leaves no size, or breaks a merge that was proved."""
+    got = _verify_sets(sol, m, cand, res)
+    return None if got is None else _shown(sol, m.one_symbol, got)  # type: ignore[return-value]
+
+
+def _verify_sets(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | None = None) -> Raw | None:
+    """``_verify`` without the text: (holds, complete, the sizes the edited graph's layers accept)."""
     n = m.one_symbol
     res = res if res is not None else _infer(sol, cand)
     if res is None:
         return None
     rx = _radix(sol).get(n, ())  # the original's digit order: unchanged conditions hit the cache
-    k = _common_prefix(sol.result.constraints, res.constraints)
-    layers = _layer_sizes(sol, res, n, rx, k)
-    if layers.empty:
+    layers = _valid_layers(sol, res, n, rx)
+    if layers is None:
         return None
     holds = layers & _sizes(res, n, ("merge",), {m.constraint.value, *cand.inserted}, rx)
-    if holds.empty or _breaks_proved(sol, res, n, layers, rx) or _shrinks_others(sol, res, n, k):
+    if holds.empty:
         return None
-    complete = subset(layers, holds)
-    base = sol.symbols[n].layers
-    accepts = "" if layers == base else f" (the edited graph's layers accept {describe_set(layers, n)})"
-    text = f"for every valid {n}{accepts}" if complete else f"for {classes_text(holds, n)}{accepts}"
-    return holds, complete, text
+    return holds, subset(layers, holds), layers
+
+
+def _valid_layers(sol: Solution, res: ShapeResult, n: str, rx: tuple[int, ...]) -> EPSet | None:
+    """The sizes of ``n`` the edited graph's layers accept; None when there is none, or when the
+    edit breaks a merge that was proved or takes a size away from another symbol. None of this
+    depends on the merge: an edit proposed for several merges (an output_padding deep in a
+    U-Net) is judged once per edited graph."""
+    key = (id(res), n)
+    got = _VALID.get(key)
+    if got is not None and got[0] is res and not REFERENCE:
+        return got[1]
+    k = _common_prefix(sol.result.constraints, res.constraints)
+    layers: EPSet | None = _layer_sizes(sol, res, n, rx, k)
+    if layers is not None and (layers.empty or _breaks_proved(sol, res, n, layers, rx) or
+                               _shrinks_others(sol, res, n, k)):
+        layers = None
+    if len(_VALID) > 512:
+        _VALID.clear()
+    _VALID[key] = (res, layers)
+    return layers
+
+
+_VALID: dict[tuple[int, str], tuple[ShapeResult, EPSet | None]] = {}
 
 
 def _radix(sol: Solution) -> dict[str, tuple[int, ...]]:
@@ -445,21 +554,24 @@ def _class_condition(s: EPSet | None, n: str) -> tuple[str, tuple[tuple[D.Dim, s
     if s is None or s.empty or s.finite_windows() or s.finite or s.modulus > 1 << 16:
         return None
     x = D.sym(n)
-    texts, conds = [], []
-    res, mod = sorted(s.residues), s.modulus
+    texts: list[str] = []
+    conds: list[tuple[D.Dim, str, D.Dim]] = []
+    mod = s.modulus
     if mod > 1:
-        r = x % mod
-        if len(res) == 1:
-            texts.append(f"{n} % {mod} == {res[0]}")
-            conds.append((r, "==", res[0]))
-        elif res == list(range(res[0], res[-1] + 1)):
-            if res[0] > 0:
-                texts.append(f"{n} % {mod} >= {res[0]}")
-                conds.append((r, ">=", res[0]))
-            texts.append(f"{n} % {mod} <= {res[-1]}")
-            conds.append((r, "<=", res[-1]))
-        else:
+        runs = residue_runs(s.tail, mod, 1)  # one run of residues, read off the trie
+        if not runs:
             return None
+        ((lo, hi),) = runs
+        r = x % mod
+        if lo == hi:
+            texts.append(f"{n} % {mod} == {lo}")
+            conds.append((r, "==", lo))
+        else:
+            if lo > 0:
+                texts.append(f"{n} % {mod} >= {lo}")
+                conds.append((r, ">=", lo))
+            texts.append(f"{n} % {mod} <= {hi}")
+            conds.append((r, "<=", hi))
     start = periodic_start(s)
     if start > 1 and (prev_member(s.tail, start - 1) or 0) >= 1:  # a class member below start
         texts.append(f"{n} >= {start}")
@@ -474,7 +586,7 @@ def _class_condition(s: EPSet | None, n: str) -> tuple[str, tuple[tuple[D.Dim, s
 # --------------------------------------------------------------------------------------------
 
 
-def _per_class_note(m: Merge, sol: Solution, checked: Checked) -> Fix | None:
+def _per_class_note(m: Merge, sol: Solution, checked: Checked, uncovered: dict[str, bool]) -> Fix | None:
     """When the output_padding of one ConvTranspose would have to depend on the size's class:
     say so, with the value each class needs (the current value included). The layers are tried
     nearest first; a deferred candidate is verified when its layer's turn comes."""
@@ -490,7 +602,9 @@ def _per_class_note(m: Merge, sol: Solution, checked: Checked) -> Fix | None:
         spec = node.spec
         if not isinstance(spec, ConvTranspose):
             continue
-        if _uncovered(sol, m, cands):
+        if layer not in uncovered:  # a twin merge's answer is this merge's (``twin_results``)
+            uncovered[layer] = _uncovered(sol, m, cands)
+        if uncovered[layer]:
             continue
         options = _note_options(sol, m, cands)
         if not options:
@@ -526,7 +640,7 @@ def _note_options(sol: Solution, m: Merge, cands: list[tuple[Candidate, Verified
     """((axis, output_padding), sizes where the merge holds) of a layer's partial candidates."""
     out = []
     for cand, v in cands:
-        got = _verify(sol, m, cand) if isinstance(v, _Deferred) else v
+        got = v.verified(sol, m, cand) if isinstance(v, _Deferred) else v
         if got is not None and cand.value is not None and _partial(m, got):
             out.append((cand.value, got[0]))
     return out

@@ -3,8 +3,9 @@
 A candidate edit that a few sizes prove incomplete (a size the edited graph's layers accept where
 the merge still fails) need not be re-inferred symbolically unless it is shown at all. Here the
 edited graph's rules run on integers: the solved graph's dims and failing conditions evaluated once
-per size are reused for every node the edit leaves unchanged (``shapes.merge_failures_reusing``),
-so only the nodes whose concrete dims change are re-run, on integers.
+per size are reused for every node the edit leaves unchanged, so only the edited node and the
+nodes it feeds whose concrete dims change are re-run, on integers (``shapes.node_failures``, each
+remembered per node and input dims: the candidates of one merge feed the same nodes the same dims).
 
 The check is sound, not complete: it answers True only when, at one of the sizes, every layer
 condition of the edited graph holds (for every symbol: the others are set to the smallest size
@@ -15,14 +16,16 @@ back to the symbolic check.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import heapq
+import operator
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from convgraph import dims as D
 from convgraph.dims import Dim
 from convgraph.errors import ConvGraphError
 from convgraph.ir import Graph, Node
-from convgraph.shapes import Constraint, Reuse, Shape, ShapeResult, merge_failures_reusing
+from convgraph.shapes import Constraint, Shape, ShapeResult, node_failures
 
 if TYPE_CHECKING:  # pragma: no cover
     from convgraph.solve._solve import Merge, Solution
@@ -42,9 +45,9 @@ def point_fails(sol: Solution, m: Merge, kind: str, graph: Graph, axis: int, siz
     if kind not in KINDS:
         return False
     others = _others(sol, m.one_symbol)
-    if others is None:
+    start = changed_at(sol.result.graph, graph)
+    if others is None or start is None:
         return False
-    start = _first_changed(sol.result.graph, graph)
     for x in sizes:
         base = _base(sol, {**others, m.one_symbol: x}, m.one_symbol)
         if base is not None and _fails(sol.result, base, m, graph, axis, start):
@@ -58,14 +61,11 @@ def excludes(sol: Solution, m: Merge, kind: str, graph: Graph, axis: int, x: int
     False when it holds there or the check cannot tell."""
     others = _others(sol, m.one_symbol) if kind in ("padding", "output_padding") and axis >= 0 else None
     base = _base(sol, {**others, m.one_symbol: x}, m.one_symbol) if others is not None else None
-    if base is None:
+    start = changed_at(sol.result.graph, graph)
+    if base is None or start is None:
         return False
-    values, failing = base
-    start = _first_changed(sol.result.graph, graph)
-    before = [c for n in graph.nodes[:start] for c in failing.get(n.name, ())]
-    reuse = _reuser(sol.result, base)
     try:
-        failed = before + merge_failures_reusing(graph, reuse, values, start)
+        failed = _edited_failures(sol.result, base, graph, start)
     except ConvGraphError:
         return True  # a layer condition fails: on this axis, the only one the edit changed
     except (ArithmeticError, ValueError):
@@ -73,16 +73,34 @@ def excludes(sol: Solution, m: Merge, kind: str, graph: Graph, axis: int, x: int
     return any(c.kind != "merge" for c in failed) or _merge_failed(failed, m, axis)
 
 
-def _reuser(res: ShapeResult, base: Base) -> Reuse:
-    values, failing = base
-    old = {n.name: n for n in res.graph.nodes}
+def _run(res: ShapeResult, runs: dict, node: Node, inputs: tuple[Shape, ...]) -> tuple[Shape, Sequence[Constraint]]:
+    """``shapes.node_failures`` of a node of the solved graph on these input dims, remembered (the
+    error too: the rules are pure functions of the node and its input dims)."""
+    key = (node.name, inputs)
+    got = runs.get(key)
+    if got is None:
+        try:
+            got = runs[key] = node_failures(res.graph, node, list(inputs))
+        except ConvGraphError as e:
+            got = runs[key] = e
+    if isinstance(got, ConvGraphError):
+        raise got
+    return got
 
-    def reuse(node: Node, got: Mapping[str, Shape]) -> tuple[Shape, Sequence[Constraint]] | None:
-        prev = old.get(node.name)
-        same = (prev is node or prev == node) and all(got[i] == values[i] for i in node.inputs)
-        return (values[node.name], failing.get(node.name, [])) if same else None
 
-    return reuse
+def _runs(res: ShapeResult) -> dict:
+    """The memo of ``_run`` for one solved graph."""
+    got = _RUNS.get(id(res))
+    if got is None or got[0] is not res:
+        got = _RUNS[id(res)] = (res, {})
+        while len(_RUNS) > 4:
+            _RUNS.pop(next(iter(_RUNS)))
+    if len(got[1]) > 1 << 16:
+        got[1].clear()
+    return got[1]
+
+
+_RUNS: dict[int, tuple[ShapeResult, dict]] = {}
 
 
 def _merge_failed(failed: list[Constraint], m: Merge, axis: int) -> bool:
@@ -91,38 +109,87 @@ def _merge_failed(failed: list[Constraint], m: Merge, axis: int) -> bool:
                for c in failed)
 
 
-def _first_changed(before: Graph, after: Graph) -> int:
-    """The index of the first node that is not the solved graph's (the nodes before it, and their
-    dims, are the solved graph's)."""
-    for i, (a, b) in enumerate(zip(before.nodes, after.nodes)):
-        if a is not b:
-            return i
-    return min(len(before.nodes), len(after.nodes))
+def changed_at(before: Graph, after: Graph) -> int | None:
+    """The index of the one node of ``after`` that is not the solved graph's (an edit of one layer
+    spec in place); None for any other edit."""
+    if len(after.nodes) != len(before.nodes) or after.assumes != before.assumes:
+        return None
+    differs = list(map(operator.is_not, before.nodes, after.nodes))
+    return differs.index(True) if differs.count(True) == 1 else None
 
 
 def probes(m: Merge, first: list[int]) -> list[int]:
     """``first`` (the smallest failing sizes), the smallest holding sizes, then failing and holding
     sizes spread over the classes: the first at or above ``x0 + 2**i`` (``i < SPREAD``). An edit
     that shifts a size by a few steps of some stride fails away from the smallest sizes, or where
-    the merge held."""
+    the merge held. Last, the smallest failing size plus ``2**i`` whole periods of the failing set
+    (the same class, larger): an edit that makes a deep layer reject the smallest sizes (padding 0
+    on a 3x3 conv where the axis is 2) still fails there."""
     sets = [s for s in (m.fails, m.holds) if s is not None and not s.empty]
     out = list(first) + (m.holds.first(2) if m.holds is not None else [])
     for i in range(1, SPREAD):
         for s in sets:
             out += s.first(1, lo=(s.min or 1) + 2 ** i)
+    if first and m.fails is not None and m.fails.modulus > 1:
+        shifted = [first[0] + m.fails.modulus * 2 ** i for i in range(SPREAD)]
+        out = out[:1] + shifted[:1] + out[1:] + shifted[1:]  # the order only changes how soon
     return list(dict.fromkeys(out))
 
 
 def _fails(res: ShapeResult, base: Base, m: Merge, graph: Graph, axis: int, start: int) -> bool:
-    values, failing = base
-    before = [c for n in graph.nodes[:start] for c in failing.get(n.name, ())]
-    if any(c.kind != "merge" for c in before):
-        return False
     try:
-        failed = before + merge_failures_reusing(graph, _reuser(res, base), values, start)
+        failed = _edited_failures(res, base, graph, start)
     except (ConvGraphError, ArithmeticError, ValueError):
         return False
     return not any(c.kind != "merge" for c in failed) and _merge_failed(failed, m, axis)
+
+
+def _edited_failures(res: ShapeResult, base: Base, graph: Graph, start: int) -> list[Constraint]:
+    """``merge_failures_reusing`` on the edited ``graph`` (one layer spec changed in place, node
+    ``start``) at the sizes of ``base``: the edited node is run, then, in graph order, only the
+    nodes fed a value whose dims changed (``_run``: remembered); every other node keeps the solved
+    graph's dims and failing conditions at these sizes."""
+    values, failing = base
+    node = graph.nodes[start]
+    shape, own = node_failures(graph, node, [values[i] for i in node.inputs])
+    ran: dict[str, Sequence[Constraint]] = {node.name: own}
+    changed: dict[str, Shape] = {}
+    consumers = _consumers(res)
+    todo: list[int] = []
+    if shape != values[node.name]:
+        changed[node.name] = shape
+        todo = list(consumers[node.name])
+    heapq.heapify(todo)
+    runs = _runs(res)
+    while todo:
+        i = heapq.heappop(todo)
+        nxt = graph.nodes[i]
+        if nxt.name in ran:
+            continue
+        shape, ran[nxt.name] = _run(res, runs, nxt, tuple(changed.get(j, values[j]) for j in nxt.inputs))
+        if shape != values[nxt.name]:
+            changed[nxt.name] = shape
+            for k in consumers[nxt.name]:
+                heapq.heappush(todo, k)
+    return [c for name, cs in failing.items() if name not in ran for c in cs] + [c for cs in ran.values() for c in cs]
+
+
+def _consumers(res: ShapeResult) -> dict[str, tuple[int, ...]]:
+    """Node -> the positions of the nodes it feeds (once per solved graph)."""
+    got = _CONSUMERS.get(id(res))
+    if got is None or got[0] is not res:
+        out: dict[str, list[int]] = {n.name: [] for n in res.graph.nodes}
+        for i, n in enumerate(res.graph.nodes):
+            for j in dict.fromkeys(n.inputs):
+                out[j].append(i)
+        got = _CONSUMERS[id(res)] = (res, {k: tuple(v) for k, v in out.items()})
+        while len(_CONSUMERS) > 4:
+            _CONSUMERS.pop(next(iter(_CONSUMERS)))
+    return got[1]
+
+
+_CONSUMERS: dict[int, tuple[ShapeResult, dict[str, tuple[int, ...]]]] = {}
+
 
 
 def _others(sol: Solution, n: str) -> dict[str, int] | None:
@@ -156,25 +223,64 @@ _OTHERS: dict[int, tuple[Solution, dict[str, int] | None]] = {}
 
 
 def _base(sol: Solution, env: dict[str, int], n: str) -> Base | None:
-    """The solved graph's concrete dims at ``env`` and its failing conditions per node; None when
-    an ``assume`` fails there. Only what depends on ``n`` is evaluated per size."""
+    """The solved graph's concrete dims at ``env`` (each node's evaluated when first read) and its
+    failing conditions per node; None when an ``assume`` fails there. Only what depends on ``n``
+    is evaluated per size; at a size the layers accept (exactly decided), a layer condition on
+    ``n`` alone holds and a merge on ``n`` alone fails where its verdict says."""
     key = (id(sol), tuple(sorted(env.items())))
     got = _BASES.get(key)
     if got is not None and got[0] is sol:
         return got[1]
     dims, conds, fixed = _split(sol, n, env)
     base = None
-    if all(c.holds(env) for c in conds if c.kind == "assume"):
-        values = {k: tuple(D.evaluate(d, env) if dep else d for d, dep in v) for k, v in dims.items()}
+    sizes = sol.symbols.get(n)
+    inside = sizes is not None and sizes.decided and env[n] in sizes.layers
+    verdicts = _verdicts(sol) if inside else {}
+    if all(c.holds(env) for c in conds if c.kind == "assume" and not (inside and c.symbols == {n})):
         failing: dict[str, list[Constraint]] = {k: list(v) for k, v in fixed.items()}
         for c in conds:
-            if c.kind not in ("assume", "expect") and not c.holds(env):
+            if c.kind not in ("assume", "expect") and _fails_at_size(c, env, n, inside, verdicts):
                 failing.setdefault(c.value, []).append(c)
-        base = (values, failing)
+        base = (_Values(dims, env), failing)
     if len(_BASES) > 256:
         _BASES.clear()
     _BASES[key] = (sol, base)
     return base
+
+
+def _fails_at_size(c: Constraint, env: dict[str, int], n: str, inside: bool, verdicts: dict[int, Merge]) -> bool:
+    if inside and c.symbols == {n}:
+        if c.kind == "size":
+            return False
+        m = verdicts.get(id(c))
+        if m is not None and m.constraint is c and m.decided and m.fails is not None:
+            return env[n] in m.fails
+    return not c.holds(env)
+
+
+def _verdicts(sol: Solution) -> dict[int, Merge]:
+    """The solved graph's merge verdicts by condition (once per solution)."""
+    got = _VERDICTS.get(id(sol))
+    if got is None or got[0] is not sol:
+        got = _VERDICTS[id(sol)] = (sol, {id(m.constraint): m for m in sol.merges})
+        while len(_VERDICTS) > 8:
+            _VERDICTS.pop(next(iter(_VERDICTS)))
+    return got[1]
+
+
+_VERDICTS: dict[int, tuple[Solution, dict[int, Merge]]] = {}
+
+
+class _Values(dict[str, Shape]):
+    """Node -> concrete dims at ``env``, each evaluated when first read."""
+
+    def __init__(self, dims: dict[str, list[tuple[Dim, bool]]], env: dict[str, int]):
+        super().__init__()
+        self.dims, self.env = dims, env
+
+    def __missing__(self, key: str) -> Shape:
+        got = self[key] = tuple(D.evaluate(d, self.env) if dep else d for d, dep in self.dims[key])
+        return got
 
 
 Split = tuple[dict[str, list[tuple[Dim, bool]]], list[Constraint], dict[str, list[Constraint]]]

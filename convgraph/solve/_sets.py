@@ -27,7 +27,7 @@ from functools import lru_cache, reduce
 from convgraph import dims as D
 from convgraph.dims import Dim
 from convgraph.shapes import ShapeResult
-from convgraph.solve._conditions import condition_sizes, radix_for
+from convgraph.solve._conditions import condition_sizes, denominators, radix_of
 from convgraph.solve._sizes import TRUE, Sizes
 
 EPSet = Sizes  # the set type every solver result holds (an EPSet-compatible, exact, compact set)
@@ -236,13 +236,30 @@ def _preimages(f: Dim, name: str, values: list[int], allowed: EPSet) -> dict[int
 def symbol_radix(res: ShapeResult) -> dict[str, tuple[int, ...]]:
     """symbol -> the digit order its conditions are solved in (``radix_for``), from
     every dim of the shape result that depends on that symbol alone."""
-    by_sym: dict[str, list[Dim]] = {}
+    dens: dict[str, set[int]] = {}
     for shape in res.values.values():
+        for n, ks in _shape_denominators(shape):
+            dens.setdefault(n, set()).update(ks)
+    return {n: radix_of(ks) for n, ks in dens.items()}
+
+
+def _shape_denominators(shape: tuple[Dim, ...]) -> tuple[tuple[str, frozenset[int]], ...]:
+    """(symbol, floor denominators) of each dim of a shape that depends on one symbol; remembered
+    per shape object (an edited graph's result shares most of its shapes with the solved one's)."""
+    got = _DENS.get(id(shape))
+    if got is None or got[0] is not shape:
+        out = []
         for d in shape:
             syms = D.symbols(d)
             if len(syms) == 1:
-                by_sym.setdefault(next(iter(syms)), []).append(d)
-    return {n: radix_for(ds) for n, ds in by_sym.items()}
+                out.append((next(iter(syms)), denominators(d)))
+        if len(_DENS) > 1 << 16:
+            _DENS.clear()
+        got = _DENS[id(shape)] = (shape, tuple(out))
+    return got[1]
+
+
+_DENS: dict[int, tuple[tuple[Dim, ...], tuple[tuple[str, frozenset[int]], ...]]] = {}
 
 
 def intersect_all(sets: Iterable[EPSet]) -> EPSet:

@@ -29,6 +29,7 @@ counterexample), or ``coupled`` (it relates two symbols; then the admissible tup
 """
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -258,22 +259,35 @@ def solve(graph: Graph, tiling: bool = True) -> Solution:
 
 
 def _solve(graph: Graph, tiling: bool) -> Solution:
-    res = infer(graph)
+    return _solve_result(graph, infer(graph), tiling, True)
+
+
+def solve_edited(base: Solution, graph: Graph) -> Solution:
+    """``solve(graph, tiling=False)`` for a graph that differs from ``base.graph`` by a fix's edit,
+    for verifying the edit: the shapes re-inferred only where the edit changed them
+    (``infer_edited``), every verdict, set and valid size as ``solve`` has them, but no texts
+    (merge and coupling messages are empty). Not memoised on the graph: ``solve(graph)`` stays the
+    full solve. Raises as ``solve`` does."""
+    from convgraph.solve._incremental import infer_edited
+
+    return _solve_result(graph, infer_edited(base.result, graph), False, False, base)
+
+
+def _solve_result(graph: Graph, res: ShapeResult, tiling: bool, messages: bool, base: Solution | None = None
+                  ) -> Solution:
     names = res.sym_names
     single = {n: [c for c in res.constraints if c.symbols == {n}] for n in names}
     rx = symbol_radix(res)
-    layers: dict[str, EPSet] = {}
-    decided: dict[str, bool] = {}
-    for n in names:
-        layers[n], decided[n] = _meet(_cond(c, n, rx) for c in single[n] if c.kind in ("size", "assume"))
+    layers, decided = _layers(res, single, rx, base)
     expects = {(e.loc, e.value): e.text for e in graph.expects}
-    merges = [_judge(c, _where(c, expects), layers, decided, rx) for c in _merge_points(graph, res)]
+    judge = _judge if base is None else _Rejudge(base, layers, decided, rx)
+    merges = [judge(c, _where(c, expects), layers, decided, rx, messages) for c in _merge_points(graph, res)]
     runs = dict(layers)
     for m in merges:  # an expect takes part in the valid sizes like a merge (DESIGN.md, Conditions)
         if m.symbol is not None:
             runs[m.symbol] = runs[m.symbol] & _cond(m.constraint, m.symbol, rx).sizes
             decided[m.symbol] &= m.decided
-    couplings, coupling_notes = narrow(res, runs)
+    couplings, coupling_notes = narrow(res, runs, messages)
     _check_assumes(res, single, runs, decided, rx)
     exact: Mapping[str, EPSet | None] = {n: None for n in names}
     notes: list[str] = []
@@ -286,6 +300,49 @@ def _solve(graph: Graph, tiling: bool) -> Solution:
                               decided[n] and exact_decided.get(n, True)) for n in names}
     merges = [_with_coupling(m, couplings) for m in merges]
     return Solution(graph, res, symbols, tuple(merges), tuple(couplings), tuple(notes))
+
+
+def _layers(res: ShapeResult, single: Mapping[str, list[Constraint]], rx: Radix, base: Solution | None
+            ) -> tuple[dict[str, EPSet], dict[str, bool]]:
+    """Per symbol: the sizes its layers and assumes accept, and whether that set is exact (on an
+    edited graph, from the base's sets over the conditions the two share: ``edited_layers``)."""
+    from convgraph.solve._incremental import edited_layers
+
+    layers: dict[str, EPSet] = {}
+    decided: dict[str, bool] = {}
+    base_rx = _base_radix(base) if base is not None else {}
+    for n in res.sym_names:
+        got = edited_layers(base.result, base_rx, res, rx, n) if base is not None else None
+        if got is None:
+            got = _meet(_cond(c, n, rx) for c in single[n] if c.kind in ("size", "assume"))
+        layers[n], decided[n] = got
+    return layers, decided
+
+
+def _base_radix(base: Solution) -> Radix:
+    """The solved graph's digit orders (once per solution)."""
+    return base.graph.memo((symbol_radix, id(base.result)), lambda: symbol_radix(base.result))
+
+
+class _Rejudge:
+    """``_judge`` on an edited graph: a merge whose condition is the solved graph's own (the same
+    object) over the same layer set, as exact, has the solved graph's verdict and sets."""
+
+    def __init__(self, base: Solution, layers: Mapping[str, EPSet], decided: Mapping[str, bool], rx: Radix):
+        from convgraph.solve._incremental import prefix_layers
+
+        self.before = {id(m.constraint): m for m in base.merges if m.symbol is not None}
+        base_rx = _base_radix(base)
+        self.same = {n for n in layers if n in base.symbols and base.symbols[n].layers == layers[n]
+                     and base_rx.get(n, ()) == rx.get(n, ())
+                     and prefix_layers(base.result, n, rx.get(n, ()))[-1][1] == decided[n]}
+
+    def __call__(self, c: Constraint, where: str, layers: Mapping[str, EPSet], decided: Mapping[str, bool],
+                 rx: Radix | None = None, messages: bool = True) -> Merge:
+        m = self.before.get(id(c))
+        if m is not None and m.constraint is c and m.where == where and m.symbol in self.same:
+            return m
+        return _judge(c, where, layers, decided, rx, messages)
 
 
 # --- merges --------------------------------------------------------------------------------------
@@ -305,8 +362,9 @@ def _merge_points(graph: Graph, res: ShapeResult) -> list[Constraint]:
 
 
 def _judge(c: Constraint, where: str, layers: Mapping[str, EPSet], decided: Mapping[str, bool],
-           rx: Radix | None = None) -> Merge:
-    """proved / classes / never over the symbol's layer-valid sizes; 'coupled' for several symbols."""
+           rx: Radix | None = None, messages: bool = True) -> Merge:
+    """proved / classes / never over the symbol's layer-valid sizes; 'coupled' for several symbols.
+    Without ``messages`` the message is left empty (a verification solve never shows it)."""
     from convgraph.solve._report import merge_message
 
     syms = tuple(sorted(c.symbols))
@@ -323,7 +381,7 @@ def _judge(c: Constraint, where: str, layers: Mapping[str, EPSet], decided: Mapp
         x = fails.least
         cex = {"sizes": {n: x}, "lhs": D.evaluate(c.lhs, {n: x}), "rhs": D.evaluate(c.rhs, {n: x})}
     m = Merge(c, where, verdict, "", syms, holds, fails, cex, cs.exact and decided[n])
-    return _replace_message(m, merge_message(m, base))
+    return _replace_message(m, merge_message(m, base)) if messages else m
 
 
 def _replace_message(m: Merge, message: str) -> Merge:
@@ -359,7 +417,7 @@ def _check_assumes(res: ShapeResult, single: Mapping[str, list[Constraint]], run
         assumes = [c for c in cs if c.kind == "assume"]
         if not assumes:
             continue
-        without, _ = _meet(_cond(c, n, rx) for c in cs if c.kind in ("size", "merge"))
+        without = _without_assumes([c for c in cs if c.kind in ("size", "merge")], n, rx)
         allowed = EPSet.all()
         for c in assumes:
             allowed = allowed & _cond(c, n, rx).sizes
@@ -370,6 +428,24 @@ def _check_assumes(res: ShapeResult, single: Mapping[str, list[Constraint]], run
                 raise ShapeError(f"{c.value} leaves no valid size for {n}: the graph runs for "
                                  f"{describe_set(without, n)}, the assumptions allow "
                                  f"{describe_set(allowed, n)}", c.loc)
+
+
+def _without_assumes(cs: list[Constraint], n: str, rx: Radix | None) -> EPSet:
+    """The sizes of ``n`` the layers and merges accept, assumes aside: remembered for the same
+    condition objects (an ``assume`` fix's edited graph has the solved graph's)."""
+    r = (rx or {}).get(n, ())
+    key = (n, r, tuple(map(id, cs)))
+    got = _WITHOUT.get(key)
+    if got is not None and len(got[0]) == len(cs) and all(map(operator.is_, got[0], cs)):
+        return got[1]
+    without, _ = _meet(_cond(c, n, rx) for c in cs)
+    if len(_WITHOUT) > 64:
+        _WITHOUT.clear()
+    _WITHOUT[key] = (tuple(cs), without)
+    return without
+
+
+_WITHOUT: dict[tuple[str, tuple[int, ...], tuple[int, ...]], tuple[tuple[Constraint, ...], EPSet]] = {}
 
 
 # --- exact tiling ----------------------------------------------------------------------------

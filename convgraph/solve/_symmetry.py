@@ -1,0 +1,138 @@
+"""Axis symmetry of a graph: the fix search of the W merge of a skip is that of its H merge with
+the axes (and the symbols) swapped, when the graph is unchanged by that swap.
+
+``sigma`` swaps spatial shape positions ``a`` and ``b`` of every value and the symbols ``n`` and
+``m`` of the inputs. When ``sigma(graph) == graph`` (every input's dims, every layer's per-axis
+parameters equal on the two axes, merges that act alike on every spatial axis, no ``assume`` or
+``expect``), ``sigma`` maps the dims and conditions of the graph, and of every edited graph, onto
+those of the swapped edit with the symbols renamed: an edit and its swapped twin have the same
+verdicts and the same sets, so the sets are computed once. Any doubt (a layer or node kind not
+listed here) answers "not symmetric".
+"""
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from typing import Any
+
+from convgraph import dims as D
+from convgraph.ir import BatchNorm, Conv, ConvTranspose, Elementwise, Graph, LayerSpec, Node, Pool, Upsample
+from convgraph.solve._point import changed_at
+
+#: layer specs whose tuple fields of length ``nd`` are per-axis parameters, and which keep the rank
+AXIS_SPECS = (Conv, ConvTranspose, Pool, BatchNorm, Elementwise)
+#: nodes that act alike on every spatial axis (cat: only along N or C, checked below)
+AXIS_OPS = ("input", "layer", "cat", "add", "sub", "mul", "crop")
+
+
+def swap_spec(spec: LayerSpec, a: int, b: int) -> LayerSpec | None:
+    """The spec with spatial axes ``a`` and ``b`` (0-based, after N and C) swapped; None for a spec
+    whose per-axis fields are not known."""
+    if not isinstance(spec, AXIS_SPECS):
+        return None
+    if isinstance(spec, Elementwise):
+        return spec  # no per-axis parameter
+    nd = getattr(spec, "nd", None)
+    if not isinstance(nd, int) or not (0 <= a < nd and 0 <= b < nd):
+        return None
+    changes: dict[str, Any] = {}
+    for f in fields(spec):
+        v = getattr(spec, f.name)
+        if isinstance(v, tuple) and len(v) == nd:
+            changes[f.name] = tuple(v[b] if i == a else v[a] if i == b else x for i, x in enumerate(v))
+    return replace(spec, **changes)
+
+
+def _swap_dims(dims: tuple, a: int, b: int, n: str, m: str) -> tuple:
+    names = {n: m, m: n}
+    out = [names.get(d, d) if isinstance(d, str) else d for d in dims]
+    out[a], out[b] = out[b], out[a]
+    return tuple(out)
+
+
+def _node_symmetric(node: Node, a: int, b: int, n: str, m: str, rank: int) -> bool:
+    if node.op not in AXIS_OPS:
+        return False
+    if node.op == "input":
+        return len(node.dims) == rank and _swap_dims(node.dims, a, b, n, m) == node.dims
+    if node.op == "cat":
+        return node.dim in (0, 1, -rank, 1 - rank)
+    if node.op == "layer":
+        spec = node.layer
+        if isinstance(spec, Upsample):
+            return all(v is None or v[a - 2] == v[b - 2] for v in (spec.sizes_for(rank - 2), spec.scales_for(rank - 2)))
+        return spec is not None and getattr(spec, "nd", rank - 2) == rank - 2 and \
+            swap_spec(spec, a - 2, b - 2) == spec
+    return True
+
+
+def symmetric(graph: Graph, a: int, b: int, n: str, m: str) -> bool:
+    """``sigma(graph) == graph`` for the swap of shape positions ``a``, ``b`` and symbols ``n``, ``m``."""
+    key = (a, b, n, m)
+    got = _SYMMETRY.get(id(graph))
+    if got is None or got[0] is not graph:
+        got = _SYMMETRY[id(graph)] = (graph, {})
+        while len(_SYMMETRY) > 8:
+            _SYMMETRY.pop(next(iter(_SYMMETRY)))
+    if key not in got[1]:
+        got[1][key] = _symmetric(graph, a, b, n, m)
+    return got[1][key]
+
+
+def _symmetric(graph: Graph, a: int, b: int, n: str, m: str) -> bool:
+    inputs = [x for x in graph.nodes if x.op == "input"]
+    if graph.assumes or graph.expects or not inputs or a < 2 or b < 2 or n == m:
+        return False
+    rank = len(inputs[0].dims)
+    if not (a < rank and b < rank):
+        return False
+    return all(_node_symmetric(x, a, b, n, m, rank) for x in graph.nodes)
+
+
+_SYMMETRY: dict[int, tuple[Graph, dict[tuple[int, int, str, str], bool]]] = {}
+
+
+def rename(d: D.Dim, n: str, m: str) -> D.Dim:
+    """d with symbol ``n`` written ``m`` (d must not involve ``m``)."""
+    from convgraph.solve._conditions import subst
+
+    return subst(d, n, 1, 0, m)
+
+
+def swapped_graph_equals(before: Graph, one: Graph, two: Graph, a: int, b: int) -> bool:
+    """``two == sigma(one)`` for two edits of the symmetric ``before`` that change one layer spec in
+    place: the one changed node of each, swapped, agree and every other node is ``before``'s."""
+    if one.assumes != before.assumes or two.assumes != before.assumes:
+        return False
+    i, j = changed_at(before, one), changed_at(before, two)
+    if i is None or i != j:
+        return False
+    y, z = one.nodes[i], two.nodes[i]
+    if y.op != "layer" or y.layer is None or z.layer is None or replace(y, layer=z.layer) != z:
+        return False
+    return _swapped(y.layer, z.layer, a - 2, b - 2)
+
+
+def _swapped(s: LayerSpec, t: LayerSpec, a: int, b: int) -> bool:
+    """``swap_spec(s, a, b) == t``, field by field (no spec is built)."""
+    if type(s) is not type(t) or not isinstance(s, AXIS_SPECS) or isinstance(s, Elementwise):
+        return swap_spec(s, a, b) == t
+    nd = s.nd
+    for name in _field_names(type(s)):
+        v, w = getattr(s, name), getattr(t, name)
+        if isinstance(v, tuple) and len(v) == nd and 0 <= a < nd and 0 <= b < nd:
+            if not (isinstance(w, tuple) and len(w) == nd and v[a] == w[b] and v[b] == w[a] and
+                    all(x == y for k, (x, y) in enumerate(zip(v, w)) if k not in (a, b))):
+                return False
+        elif v != w:
+            return False
+    return True
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    got = _FIELDS.get(cls)
+    if got is None:
+        got = _FIELDS[cls] = tuple(f.name for f in fields(cls))
+    return got
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
