@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import convgraph as cg
+from convgraph import dims as D
 from convgraph.cli import main
 from convgraph.cli._main import check_at
 from convgraph.cli.fix import apply_edits
@@ -47,9 +48,20 @@ def reported_valid(sol, data: dict, env: dict) -> bool:
         if "tuples" in js:
             if not any(all(in_set(t[n], env[n]) for n in t) for t in js["tuples"]):
                 return False
+        elif "pairs" in js:  # exact: each symbol in its projection, and the stated relation
+            if not (js["exact"] and all(in_set(p, env[n]) for n, p in js["pairs"]["projections"].items())
+                    and relation_holds(js["pairs"], env)):
+                return False
         elif not cp.constraint.holds(env):
             return False
     return True
+
+
+def relation_holds(pairs: dict, env: dict) -> bool:
+    """``f(A) op g(B)`` as the JSON states it, evaluated at env."""
+    lhs, rhs = D.parse_dim(pairs["lhs"]), D.parse_dim(pairs["rhs"])
+    assert pairs["relation"] == f"{pairs['lhs']} {pairs['op']} {pairs['rhs']}"
+    return D.compare(D.evaluate(lhs, env), pairs["op"], D.evaluate(rhs, env))
 
 
 def at_succeeds(graph, env: dict) -> bool:
@@ -131,6 +143,46 @@ def test_random_graphs_valid_iff_at_succeeds(text: str):
         assert not at_succeeds(graph, {n: 8 for n in names})
         return
     assert_one_answer(graph)
+
+
+@st.composite
+def two_input_graphs(draw) -> str:
+    """Two inputs through different layer chains, then a cat: ``f(A) == g(B)``, solved exactly."""
+    lines = ["x = input(N, 2, A)", "y = input(N, 2, B)"]
+    if draw(st.booleans()):
+        lines.append(draw(st.sampled_from(["assume(A % 3 == 1)", "assume(B >= 9)", "assume(A <= 40)",
+                                           "assume(B >= A)", "assume(A > 2*B)"])))
+    for v in "xy":
+        for _ in range(draw(st.integers(0, 2))):
+            k, s = draw(st.integers(1, 4)), draw(st.sampled_from([1, 2, 3]))
+            layer = draw(st.sampled_from([f"Conv1d(2, 2, {k}, stride={s}, padding={k // 2})",
+                                          f"MaxPool1d({k}, stride={s}, padding={k // 2}, ceil_mode=True)",
+                                          f"ConvTranspose1d(2, 2, {k}, stride={s}, output_padding={s - 1})"]))
+            lines.append(f"{v} = {layer}({v})")
+    lines.append("c = cat([x, y], dim=1)")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.slow
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(two_input_graphs())
+def test_two_inputs_through_layers_valid_iff_at_succeeds(text: str):
+    try:
+        graph = cg.parse(text)
+        sol = solve(graph, tiling=False)
+    except ConvGraphError:
+        return  # an assume with no valid size
+    assert all(cp.exact and "not exact" not in cp.message for cp in sol.couplings)
+    data = sets_json(sol)
+    envs = [{"N": 1, "A": a, "B": b} for a in grid(sol, "A") for b in grid(sol, "B")]
+    for cp in sol.couplings:
+        envs += [{"N": 2, **e} for e in cp.examples] + [{"N": 1, **e, "B": e["B"] + 1} for e in cp.examples]
+    for env in envs:
+        assert reported_valid(sol, data, env) == at_succeeds(graph, env) == sol.valid_at(env), env
+    if not sol.notes:  # no cycle of couplings: each coupling's smallest solutions run
+        assert all(at_succeeds(graph, {"N": 1, **e}) for cp in sol.couplings for e in cp.examples)
+    else:
+        assert len(sol.couplings) > 1 and "form a cycle" in sol.text()
 
 
 def test_coupled_symbols_never_shown_as_independent_ranges():

@@ -16,7 +16,7 @@ from functools import cache, reduce
 from convgraph import dims as D
 from convgraph.dims import Dim
 from convgraph.solve._sizes import Sizes, Window
-from convgraph.solve._tree import FALSE, TRUE, apply, member, mk, negate, node, prime_factors
+from convgraph.solve._tree import FALSE, TRUE, mk, negate, prime_factors
 
 _X = "_x"
 
@@ -277,41 +277,6 @@ def _x_denominators(d: Dim, out: set[int]) -> int:
     inner = _x_denominators(d.base.arg, out)
     out.add(inner * d.base.k)
     return inner * d.base.k
-
-
-def preimage(s: Sizes, f: Dim, name: str) -> Sizes | None:
-    """``{a >= 1 : f(a) in s}`` for f a non-decreasing one-chain dim of ``name``; None when f is not
-    of that form. Each window of s pulls back to an interval (f is monotone), each trie digit by
-    digit (``f(a) == p*q + r`` on the classes where ``f(a) % p == r``, then ``q = floor((f - r)/p)``)."""
-    if not isinstance(f, D.QA) or not D.is_monotone(f):
-        return None
-    try:
-        g = D.lower(rename(f, name))
-        bounds(g)
-    except ValueError:
-        return None
-    windows = []
-    for lo, hi, t in s.windows:
-        a1 = D.min_at_least(f, lo, name)
-        if a1 is None:
-            continue
-        a2 = D.min_at_least(f, hi + 1, name) if hi is not None else None
-        windows.append((a1, None if a2 is None else a2 - 1, _pre_trie(t, g)))
-    return Sizes.make(windows)
-
-
-@cache
-def _pre_trie(t: int, g: Dim) -> int:
-    if t <= TRUE or isinstance(g, int):
-        return t if not isinstance(g, int) or t <= TRUE else (TRUE if member(t, g) else FALSE)
-    p, ch = node(t)
-    out = FALSE
-    for r in range(p):
-        q = D.lower(D.floordiv(D.add(g, -r), p))
-        cond = periodic_trie(D.lower(D.add(D.add(g, -r), D.mul(q, -p))), "==")
-        if cond != FALSE:
-            out = apply("or", out, apply("and", cond, _pre_trie(ch[r], q)))
-    return out
 
 
 def normal_op(lhs: Dim, op: str, rhs: Dim) -> tuple[Dim, str, bool]:

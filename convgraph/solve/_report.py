@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any
 from convgraph import dims as D
 from convgraph.dims import EPSet as DimsEPSet
 from convgraph.errors import Loc
-from convgraph.solve._sets import BRUTE_LIMIT, EPSet
+from convgraph.solve._sets import BRUTE_LIMIT, PAIR_SPAN, EPSet
 
 NO_PERIOD = "some condition has no usable period (a non-dyadic Upsample scale)"
 
 if TYPE_CHECKING:  # pragma: no cover
     from convgraph.errors import ShapeError
+    from convgraph.solve._pairs import PairCoupling
     from convgraph.solve._solve import Coupling, Merge, Solution, SymbolSizes
 
 #: admissible tuples of a Linear coupling shown in text (JSON has them all)
@@ -221,19 +222,31 @@ def coupling_message(cp: Coupling) -> str:
             return f"{c.where}: {c.rule}: {c.condition()} holds for no valid sizes of {names}"
         shown = ["(" + " and ".join(f"{n} in {{{_ranges_of(s)}}}" for n, s in t) + ")" for t in tups[:6]]
         more = f" and {len(tups) - 6} more" if len(tups) > 6 else ""
+        if cp.product.op == ">=":  # a bound from below: an up-set, its corners as tuples
+            ex = "; ".join(", ".join(f"{k}={v}" for k, v in e.items()) for e in cp.examples)
+            return (f"{c.where}: {c.condition()} couples {names}; the smallest solutions: {ex}; exactly the sizes "
+                    f"of {len(tups)} admissible tuple(s): {'; '.join(shown)}{more}")
         return f"{c.where}: {c.condition()} pins {names} to {len(tups)} admissible tuple(s): {'; '.join(shown)}{more}"
-    if cp.bare is not None:
-        bare = cp.bare
-        if bare.sizes_a.empty:
-            return f"{c.where}: {c.rule}: {c.condition()} holds for no valid sizes of {names}"
-        ex = "; ".join(", ".join(f"{k}={v}" for k, v in e.items()) for e in cp.examples)
-        return (f"{c.where}: {c.condition()} couples {names}: {bare.b} = {D.dim_str(D.add(bare.f, -bare.e))} for "
-                f"{describe_set(bare.sizes_a, bare.a)}; the smallest solutions: {ex}")
+    if cp.pair is not None:
+        return _pair_message(cp, cp.pair)
+    span = f"a search over the first {PAIR_SPAN} valid sizes of each: not exact"
     if not cp.examples:
-        return (f"{c.where}: {c.condition()} couples {names}; no solution among the first few valid sizes "
-                f"of each (a bounded search, not a proof)")
+        return (f"{c.where}: {c.condition()} couples {names}; no solution among the first valid sizes "
+                f"of each ({span}, not a proof)")
     ex = "; ".join(", ".join(f"{k}={v}" for k, v in e.items()) for e in cp.examples)
-    return f"{c.where}: {c.condition()} couples {names}; the smallest solutions: {ex}"
+    return f"{c.where}: {c.condition()} couples {names}; the smallest solutions: {ex} ({span})"
+
+
+def _pair_message(cp: Coupling, pair: PairCoupling) -> str:
+    """``f(A) == g(B)``, exact: the projections, the relation and the smallest solutions."""
+    c = cp.constraint
+    names = ", ".join(cp.symbols)
+    if pair.sizes_a.empty:
+        return f"{c.where}: {c.rule}: {c.condition()} holds for no valid sizes of {names}"
+    ex = "; ".join(", ".join(f"{k}={v}" for k, v in e.items()) for e in cp.examples)
+    return (f"{c.where}: {c.condition()} couples {names} exactly: the valid pairs are "
+            f"{describe_set(pair.sizes_a, pair.a)} and {describe_set(pair.sizes_b, pair.b)} with "
+            f"{pair.relation}; the smallest solutions: {ex}")
 
 
 def _ranges_of(s: EPSet) -> str:
@@ -284,8 +297,10 @@ def _exact_tuples(sol: Solution, cp: Coupling) -> list[tuple[tuple[str, EPSet], 
 
 def coupling_json(sol: Solution, cp: Coupling) -> dict:
     """A condition relating several symbols: exact admissible tuples for a Linear after Flatten
-    (``tuples``: every combination of one tuple's sets is admissible), else the condition itself
-    (with the smallest solutions found as ``examples``)."""
+    (``tuples``: every combination of one tuple's sets is admissible); for ``f(A) op g(B)`` with f, g
+    monotone the exact ``pairs`` (each symbol in its projection and the relation) with the smallest
+    solutions as ``examples``; else the condition itself with the smallest solutions a bounded
+    search found (``exact`` False)."""
     c = cp.constraint
     out = {"symbols": list(cp.symbols), "where": c.where, "line": c.loc.line, "kind": c.kind,
            "condition": c.condition(), "text": cp.message}
@@ -296,6 +311,11 @@ def coupling_json(sol: Solution, cp: Coupling) -> dict:
             out["exact_tuples"] = [{n: set_json(st) for n, st in t} for t in exact]
     else:
         out["examples"] = [dict(e) for e in cp.examples]
+    if cp.pair is not None:
+        pr = cp.pair
+        out["pairs"] = {"relation": pr.relation, "lhs": D.dim_str(pr.f), "op": pr.op, "rhs": D.dim_str(pr.g),
+                        "projections": {n: set_json(st) for n, st in pr.per_symbol().items()}}
+    out["exact"] = cp.exact
     return out
 
 

@@ -13,7 +13,8 @@ Every condition the shape stage records is ``lhs op rhs`` over dims. For one sym
   ``1..BRUTE_LIMIT``: the result carries ``exact=False`` and the caller says so.
 
 ``ProductCoupling`` handles ``C*f(H)*g(W) == in_features`` exactly: each factor group must take a
-divisor of the constant, and a monotone factor takes each value on an interval.
+divisor of the constant, and a monotone factor takes each value on an interval (a bound from
+below, ``>= K``, is ``convgraph.solve._products``; two symbols through layers, ``_pairs``).
 """
 from __future__ import annotations
 
@@ -26,13 +27,16 @@ from functools import lru_cache, reduce
 from convgraph import dims as D
 from convgraph.dims import Dim
 from convgraph.shapes import ShapeResult
-from convgraph.solve._conditions import condition_sizes, denominators, preimage, radix_of
+from convgraph.solve._conditions import condition_sizes, denominators, radix_of
 from convgraph.solve._sizes import TRUE, Sizes
 
 EPSet = Sizes  # the set type every solver result holds (an EPSet-compatible, exact, compact set)
 
 #: sizes checked one by one when a condition has no period (non-dyadic Upsample scale)
 BRUTE_LIMIT = 4096
+#: a coupling that has no exact form (not a product, not ``f(A) == g(B)`` with f, g monotone:
+#: three symbols, an inequality, a non-dyadic scale) is searched over this many valid sizes of each
+PAIR_SPAN = 64
 
 
 @dataclass(frozen=True)
@@ -157,12 +161,14 @@ def _monotone_equality(lhs: Dim, op: str, rhs: Dim, name: str) -> EPSet | None:
 
 @dataclass(frozen=True)
 class ProductCoupling:
-    """``prod_X F_X(X) == target`` for monotone F_X: the admissible tuples, each a dict
-    symbol -> set of sizes (every combination of sizes from one tuple's sets is admissible)."""
+    """``prod_X F_X(X) op target`` (op '==', or '>=': ``_products``) for monotone F_X: the
+    admissible tuples, each a dict symbol -> set of sizes (every combination of sizes from one
+    tuple's sets is admissible, and every admissible combination is in some tuple)."""
 
     target: int
     groups: tuple[tuple[str, Dim], ...]
     tuples: tuple[tuple[tuple[str, EPSet], ...], ...]
+    op: str = "=="
 
     def per_symbol(self) -> dict[str, EPSet]:
         out = {name: Sizes.none() for name, _ in self.groups}
@@ -170,55 +176,6 @@ class ProductCoupling:
             for name, s in tup:
                 out[name] = out[name] | s
         return out
-
-
-@dataclass(frozen=True)
-class BareCoupling:
-    """``f(A) == B + e`` with B a bare symbol (a cat of two inputs, ``assume(W == H)``): exactly the
-    sizes of A that have a partner ``B = f(A) - e`` among B's allowed sizes; when f is bare too,
-    B's sizes the same way (else B's set is left as it was: a superset)."""
-
-    a: str
-    b: str
-    f: Dim
-    e: int
-    sizes_a: EPSet
-    sizes_b: EPSet | None = None
-
-    def per_symbol(self) -> dict[str, EPSet]:
-        return {self.a: self.sizes_a, **({self.b: self.sizes_b} if self.sizes_b is not None else {})}
-
-    def examples(self, want: int = 3) -> tuple[dict, ...]:
-        """The smallest solutions by A (exact: every one listed is a solution, none smaller is)."""
-        out = []
-        for x in self.sizes_a.first(want):
-            pair = {self.a: x, self.b: D.evaluate(self.f, {self.a: x}) - self.e}
-            out.append(dict(sorted(pair.items())))
-        return tuple(out)
-
-
-def bare_coupling(lhs: Dim, rhs: Dim, allowed: Mapping[str, EPSet]) -> BareCoupling | None:
-    """Solve ``lhs == rhs`` exactly when one side is a bare symbol plus a constant and the other a
-    non-decreasing dim of another symbol (``_conditions.preimage``); None when not of that form."""
-    for f, g in ((lhs, rhs), (rhs, lhs)):
-        fs, gs, bare_g = D.symbols(f), D.symbols(g), _bare(g)
-        if bare_g is None or len(fs) != 1 or fs == gs:
-            continue
-        (a,), (b, e) = fs, bare_g
-        got = preimage(Sizes.lift(allowed[b]), D.add(f, -e), a)
-        if got is None:
-            continue
-        bare_f = _bare(f)
-        other = preimage(Sizes.lift(allowed[a]), D.add(g, -bare_f[1]), b) if bare_f is not None else None
-        return BareCoupling(a, b, f, e, got & allowed[a], None if other is None else other & allowed[b])
-    return None
-
-
-def _bare(d: Dim) -> tuple[str, int] | None:
-    """(name, e) when d is ``name + e``, else None."""
-    if isinstance(d, D.QA) and isinstance(d.base, D.Var) and d.m == 1:
-        return d.base.name, d.n
-    return None
 
 
 def split_product(d: Dim) -> tuple[int, dict[str, Dim]] | None:

@@ -14,8 +14,11 @@ on the input symbols. A condition on one symbol has an exact, eventually periodi
 (``_sets.condition_set``). Per symbol:
 
 - ``layers`` = the layers' own rules (``kind == 'size'``) and the ``assume`` statements;
-- ``runs``   = ``layers`` and every merge on that symbol alone, and the sizes a Linear after
-  Flatten admits (``_sets.product_coupling``): what PyTorch accepts;
+- ``runs``   = ``layers`` and every merge on that symbol alone, narrowed by every condition that
+  couples it to other symbols, solved exactly: a Linear after Flatten (``_sets.product_coupling``),
+  a bound from below on a product (``_products``), ``f(A) op g(B)`` through monotone layers (a cat
+  of two inputs, ``assume(W == H)``: ``_pairs``), jointly where they share symbols (``_joint``):
+  what PyTorch accepts;
 - ``exact``  = ``runs`` and, at every strided Conv/Pool, the windows tile the input exactly: no
   trailing input row is discarded and no ceil-mode window runs past the padding (``Tiling``);
   without padding that is ``(i - ek) % s == 0``, the property the U-Net paper's 572 has.
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -37,25 +40,11 @@ from convgraph.dims import Dim
 from convgraph.errors import ShapeError
 from convgraph.ir import Conv, Graph, Pool
 from convgraph.shapes import Constraint, ShapeResult, infer
-from convgraph.solve._sets import (
-    BareCoupling,
-    CondSet,
-    EPSet,
-    ProductCoupling,
-    bare_coupling,
-    condition_set,
-    intersect_all,
-    minus,
-    product_coupling,
-    subset,
-    symbol_radix,
-)
+from convgraph.solve._coupled import Coupling, narrow
+from convgraph.solve._sets import CondSet, EPSet, condition_set, intersect_all, minus, subset, symbol_radix
 
 #: symbol -> the digit order its conditions are solved in (``symbol_radix``)
 Radix = Mapping[str, tuple[int, ...]]
-
-#: a coupling that is not a product is searched over this many valid sizes of each symbol
-PAIR_SPAN = 64
 
 __all__ = ["Coupling", "Fix", "Merge", "Solution", "SymbolSizes", "solve"]
 
@@ -139,19 +128,6 @@ class Merge:
     @property
     def symbol(self) -> str | None:
         return self.symbols[0] if len(self.symbols) == 1 else None
-
-
-@dataclass(frozen=True)
-class Coupling:
-    """A condition that relates several symbols. For a Linear after Flatten (``product``) the
-    admissible tuples are exact; otherwise ``examples`` lists the smallest pairs found."""
-
-    constraint: Constraint
-    symbols: tuple[str, ...]
-    message: str
-    product: ProductCoupling | None = None
-    examples: tuple[dict, ...] = ()
-    bare: BareCoupling | None = None  # exact projections of ``f(A) == B + e`` (then examples are exact)
 
 
 @dataclass(frozen=True)
@@ -314,18 +290,14 @@ def _solve_result(graph: Graph, res: ShapeResult, tiling: bool, messages: bool, 
             if base is None:
                 runs[m.symbol] = runs[m.symbol] & _cond(m.constraint, m.symbol, rx).sizes
             decided[m.symbol] &= m.decided
-    couplings = _couplings(res, runs, messages)
-    for cp in couplings:
-        solved = cp.product or cp.bare
-        if solved is not None:
-            for n, s in solved.per_symbol().items():
-                runs[n] = runs[n] & s
+    couplings, coupling_notes = narrow(res, runs, messages)
     _check_assumes(res, single, runs, decided, rx)
     exact: Mapping[str, EPSet | None] = {n: None for n in names}
     notes: list[str] = []
     exact_decided: dict[str, bool] = {}
     if tiling:
         exact, notes, exact_decided = _tiling(graph, res, runs, rx)
+    notes += coupling_notes
     constrained = {n for c in res.constraints for n in c.symbols}
     symbols = {n: SymbolSizes(n, runs[n], exact[n], layers[n], decided[n], n in constrained,
                               decided[n] and exact_decided.get(n, True)) for n in names}
@@ -429,8 +401,6 @@ def _verdict(c: Constraint, where: str, n: str, base: EPSet, holds: EPSet, fails
 
 
 def _replace_message(m: Merge, message: str) -> Merge:
-    from dataclasses import replace
-
     return replace(m, message=message)
 
 
@@ -445,42 +415,9 @@ def _with_coupling(m: Merge, couplings: list[Coupling]) -> Merge:
     if m.verdict != "coupled":
         return m
     cp = next(cp for cp in couplings if cp.constraint is m.constraint)
-    if (cp.product is not None and not cp.product.tuples) or (cp.bare is not None and cp.bare.sizes_a.empty):
+    if (cp.product is not None and not cp.product.tuples) or (cp.pair is not None and cp.pair.sizes_a.empty):
         return _replace_message(Merge(m.constraint, m.where, "never", "", m.symbols), cp.message)
     return _replace_message(m, cp.message)
-
-
-def _couplings(res: ShapeResult, allowed: Mapping[str, EPSet], messages: bool = True) -> list[Coupling]:
-    from convgraph.solve._report import coupling_message
-
-    out = []
-    for c in res.constraints:
-        if len(c.symbols) < 2:
-            continue
-        prod = product_coupling(c.lhs, c.rhs, allowed) if c.op == "==" else None
-        bare = bare_coupling(c.lhs, c.rhs, allowed) if c.op == "==" and prod is None else None
-        examples = () if prod is not None else bare.examples() if bare is not None else _pair_examples(c, allowed)
-        cp = Coupling(c, tuple(sorted(c.symbols)), "", prod, examples, bare)
-        out.append(Coupling(c, cp.symbols, coupling_message(cp) if messages else "", prod, examples, bare))
-    return out
-
-
-def _pair_examples(c: Constraint, allowed: Mapping[str, EPSet], want: int = 3) -> tuple[dict, ...]:
-    """The first few size tuples (each symbol from its allowed set, smallest first) that satisfy
-    a coupling condition that is not a product; a bounded search, stated as such."""
-    import itertools
-
-    names = sorted(c.symbols)
-    span = PAIR_SPAN if len(names) == 2 else 12
-    pools = [allowed[n].first(span) for n in names]
-    found = []
-    for combo in sorted(itertools.product(*pools), key=lambda t: (sum(t), t)):
-        env = dict(zip(names, combo))
-        if c.holds(env):
-            found.append(env)
-            if len(found) == want:
-                break
-    return tuple(found)
 
 
 # --- assume ----------------------------------------------------------------------------------
