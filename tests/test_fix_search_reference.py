@@ -153,7 +153,8 @@ def test_random_graphs_have_fixes_to_compare(monkeypatch: pytest.MonkeyPatch) ->
 
     monkeypatch.setattr(_fixes, "twin_results", counted)
 
-    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None,
+              derandomize=True)  # the same graphs every run: a count, not a search
     @given(unet_like())
     def count(graph: Graph) -> None:
         sol = solve(graph)
