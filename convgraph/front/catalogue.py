@@ -23,8 +23,8 @@ PyTorch's behaviour there is an accident of truthiness or of ``F.pad`` (each giv
 - InstanceNorm/GroupNorm ``bias=False`` with affine (torch then has a weight and no bias) and
   ``eps < 0`` (torch computes NaN); InstanceNorm's num_features below 1 (torch never reads it
   without affine parameters or running statistics); GroupNorm's num_groups / num_channels that are
-  not positive ints without affine parameters (torch then only computes ``num_channels %
-  num_groups``, so it accepts ``6.0``; its forward takes the groups from the input);
+  not positive ints without affine parameters (torch then reads num_channels only in
+  ``num_channels % num_groups``, so it accepts ``GroupNorm(1, 6.0, affine=False)``);
 - PixelShuffle/PixelUnshuffle factors below 1 (torch fails in forward, for every input).
 """
 from __future__ import annotations
