@@ -256,6 +256,15 @@ def _axis_label(x: Shape, j: int) -> str:
     return next(iter(syms)) if len(syms) == 1 else f"dim {j}"
 
 
+def _pair_label(x: Shape, y: Shape, j: int) -> str:
+    """The label of axis j of two values that must agree: the one symbol both depend on ('H'),
+    else its position ('dim 2': an A-axis against a B-axis couples two symbols)."""
+    if j < 2:
+        return "NC"[j]
+    syms = D.symbols(x[j]) | D.symbols(y[j])
+    return next(iter(syms)) if len(syms) == 1 else f"dim {j}"
+
+
 def _spatial_labels(x: Shape) -> list[str]:
     return [_axis_label(x, j) for j in range(2, len(x))]
 
@@ -538,7 +547,7 @@ def _same_dims(ctx: _Ctx, shapes: list[Shape], skip: int | None, what: str) -> N
         pair = f" of '{names[0]}' and '{names[i]}'" if len(names) > i else ""
         for j, (a, b) in enumerate(zip(first, other)):
             if j != skip:
-                lab = _axis_label(first, j)
+                lab = _pair_label(first, other, j)
                 ctx.require(a, "==", b, f"{lab} sizes{pair} must be equal", kind="merge", axis=lab)
 
 
