@@ -32,17 +32,20 @@ class Rules(Generic[V]):
     merge: Callable[[Node, list[V]], V]
     input: Callable[[Node], V] = _no_input
 
+    def apply(self, node: Node, args: list[V]) -> V:
+        """One node's value from its inputs' values (in ``node.inputs`` order)."""
+        if node.op == "input":
+            return self.input(node)
+        if node.op == "layer":
+            return self.layer(node, args[0])
+        return self.merge(node, args)
+
 
 def interpret(graph: Graph, rules: Rules[V], env: Mapping[str, V] | None = None) -> dict[str, V]:
     """Every value of ``graph``, node by node in definition order (a topological order); ``env``
     gives input values."""
     values: dict[str, V] = dict(env or {})
     for node in graph.nodes:
-        if node.op == "input":
-            if node.name not in values:
-                values[node.name] = rules.input(node)
-        elif node.op == "layer":
-            values[node.name] = rules.layer(node, values[node.inputs[0]])
-        else:
-            values[node.name] = rules.merge(node, [values[i] for i in node.inputs])
+        if node.op != "input" or node.name not in values:
+            values[node.name] = rules.apply(node, [values[i] for i in node.inputs])
     return values

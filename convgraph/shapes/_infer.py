@@ -226,6 +226,9 @@ class _Ctx:
 
     # the rules the interpreter runs, each with its node as the context of what it records
 
+    def rules(self) -> Rules[Shape]:
+        return Rules(self.layer, self.merge, self.input)
+
     def input(self, node: Node) -> Shape:
         self.node = node
         return _input(self, node)
@@ -824,12 +827,7 @@ def _input(ctx: _Ctx, node: Node) -> Shape:
 def node_shape(node: Node, inputs: list[Shape], filename: str = "<string>") -> Shape:
     """The dims of one node's value from its inputs' dims (a front end that needs shapes while
     it builds, such as ONNX import, is handed this); constant violations raise as in ``infer``."""
-    ctx = _Ctx(Graph((), (), filename))
-    if node.op == "layer":
-        return ctx.layer(node, inputs[0])
-    if node.op == "input":
-        return ctx.input(node)
-    return ctx.merge(node, inputs)
+    return _Ctx(Graph((), (), filename)).rules().apply(node, inputs)
 
 
 def infer(graph: Graph) -> ShapeResult:
@@ -841,7 +839,7 @@ def infer(graph: Graph) -> ShapeResult:
 def _infer(graph: Graph) -> ShapeResult:
     """Run every shape rule in graph order."""
     ctx = _Ctx(graph)
-    values = interpret(graph, Rules(ctx.layer, ctx.merge, ctx.input))
+    values = interpret(graph, ctx.rules())
     _assumptions(ctx, graph, values)
     return ShapeResult(graph, values, tuple(ctx.constraints), graph.symbols)
 
@@ -900,29 +898,21 @@ def node_failures(graph: Graph, node: Node, inputs: list[Shape]) -> tuple[Shape,
     """One node's rule on concrete input dims: its dims and its failing merge conditions (as
     ``merge_failures_reusing`` records them); raises at any other condition that fails."""
     ctx = _Recording(graph)
-    if node.op == "input":
-        out = ctx.input(node)
-    elif node.op == "layer":
-        out = ctx.layer(node, inputs[0])
-    else:
-        out = ctx.merge(node, inputs)
+    out = ctx.rules().apply(node, inputs)
     return out, ctx.constraints + ctx.failed
 
 
 def _run_reusing(ctx: _Ctx, graph: Graph, reuse: Reuse, known: Mapping[str, Shape] | None = None,
                  start: int = 0) -> dict[str, Shape]:
     values: dict[str, Shape] = dict(known) if known is not None else {}
+    rules = ctx.rules()
     for node in graph.nodes[start:] if start else graph.nodes:
         got = reuse(node, values)
         if got is not None:
             values[node.name] = got[0]
             ctx.constraints += got[1]
-        elif node.op == "input":
-            values[node.name] = ctx.input(node)
-        elif node.op == "layer":
-            values[node.name] = ctx.layer(node, values[node.inputs[0]])
         else:
-            values[node.name] = ctx.merge(node, [values[i] for i in node.inputs])
+            values[node.name] = rules.apply(node, [values[i] for i in node.inputs])
     return values
 
 
