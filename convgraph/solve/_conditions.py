@@ -27,20 +27,29 @@ def rename(d: Dim, name: str) -> Dim:
 
 
 def subst(d: Dim, name: str, p: int, r: int, new: str = _X) -> Dim:
-    """d with ``name`` replaced by ``p*new + r``, in canonical form."""
+    """d with ``name`` replaced by ``p*new + r``, in canonical form (ValueError on a non-dyadic
+    scale: its conditions have no exact set here)."""
+    return substitute(d, name, D.add(D.mul(D.sym(new), p), r), exact_only=True)
+
+
+def substitute(d: Dim, name: str, by: Dim, exact_only: bool = False) -> Dim:
+    """d with the symbol ``name`` replaced by the dim ``by``, in canonical form; with
+    ``exact_only``, a non-dyadic scale raises ValueError instead of being rebuilt."""
     if isinstance(d, int):
         return d
     if isinstance(d, D.Combo):
-        parts = [subst(a, name, p, r, new) for a in d.args]
+        parts = [substitute(a, name, by, exact_only) for a in d.args]
         return reduce(D.add if d.op == "add" else D.mul, parts)
     if d.base is None:
         return d.n
     if isinstance(d.base, D.Var):
-        inner = D.add(D.mul(D.sym(new), p), r) if d.base.name == name else D.sym(d.base.name)
+        inner = by if d.base.name == name else D.sym(d.base.name)
     elif isinstance(d.base, D.FloorDiv):
-        inner = D.floordiv(subst(d.base.arg, name, p, r, new), d.base.k)
-    else:
+        inner = D.floordiv(substitute(d.base.arg, name, by, exact_only), d.base.k)
+    elif exact_only:
         raise ValueError("no exact set for a non-dyadic scale")
+    else:
+        inner = D.scale_floor(substitute(d.base.arg, name, by), d.base.sf)
     return D.add(D.mul(inner, d.m), d.n)
 
 

@@ -19,7 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from convgraph import dims as D
 from convgraph.dims import Dim
 from convgraph.shapes import Constraint
-from convgraph.solve._pairs import PairCoupling, substitute
+from convgraph.solve._conditions import substitute
+from convgraph.solve._pairs import PairCoupling
 from convgraph.solve._sets import condition_set
 from convgraph.solve._sizes import Sizes
 

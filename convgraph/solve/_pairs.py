@@ -80,28 +80,6 @@ class PairCoupling:
         return tuple(out)
 
 
-def substitute(d: Dim, name: str, by: Dim) -> Dim:
-    """d with the symbol ``name`` replaced by the dim ``by``, in canonical form."""
-    if isinstance(d, int):
-        return d
-    if isinstance(d, D.Combo):
-        parts = [substitute(x, name, by) for x in d.args]
-        out = parts[0]
-        for x in parts[1:]:
-            out = D.add(out, x) if d.op == "add" else D.mul(out, x)
-        return out
-    b = d.base
-    if b is None:
-        return d.n
-    if isinstance(b, D.Var):
-        inner = by if b.name == name else D.sym(b.name)
-    elif isinstance(b, D.FloorDiv):
-        inner = D.floordiv(substitute(b.arg, name, by), b.k)
-    else:
-        inner = D.scale_floor(substitute(b.arg, name, by), b.sf)
-    return D.add(D.mul(inner, d.m), d.n)
-
-
 def partner(value: int, need: str, g: Dim, name: str, sizes: Sizes) -> int | None:
     """The smallest y in sizes with ``g(y) need value`` (g non-decreasing: ``g(y) >= value`` and
     ``g(y) == value`` hold on intervals from ``min_at_least``; ``g(y) <= value`` holds at the
