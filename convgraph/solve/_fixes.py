@@ -29,10 +29,12 @@ from convgraph import dims as D
 from convgraph.errors import ConvGraphError, Loc
 from convgraph.ir import Assume, Conv, ConvTranspose, Graph, LayerSpec, Node, Pool
 from convgraph.shapes import Constraint, ShapeResult
+from convgraph.solve._incremental import common_prefix as _common_prefix  # patched off by the reference path
 from convgraph.solve._incremental import infer_edited
+from convgraph.solve._incremental import solved_radix as _radix
 from convgraph.solve._point import Edited, excludes, point_fails, probes
 from convgraph.solve._report import classes_text, describe_set, periodic_start
-from convgraph.solve._sets import EPSet, condition_set, intersect_all, subset, symbol_radix
+from convgraph.solve._sets import EPSet, condition_set, intersect_all, subset
 from convgraph.solve._sizes import Sizes
 from convgraph.solve._symmetry import rename, swapped_graph_equals, swapped_specs, symmetric
 from convgraph.solve._tree import prev_member, residue_runs
@@ -349,27 +351,6 @@ def _valid_layers(sol: Solution, res: ShapeResult, n: str, rx: tuple[int, ...]) 
 
 
 _VALID: dict[tuple[int, str], tuple[ShapeResult, EPSet | None]] = {}
-
-
-def _radix(sol: Solution) -> dict[str, tuple[int, ...]]:
-    """The solved graph's digit orders (computed once per solution)."""
-    got = _RADIX.get(id(sol))
-    if got is None or got[0] is not sol:
-        got = _RADIX[id(sol)] = (sol, symbol_radix(sol.result))
-        while len(_RADIX) > 8:
-            _RADIX.pop(next(iter(_RADIX)))
-    return got[1]
-
-
-_RADIX: dict[int, tuple[Solution, dict[str, tuple[int, ...]]]] = {}
-
-
-def _common_prefix(base: Sequence[Constraint], res: Sequence[Constraint]) -> int:
-    """How many leading conditions the edited graph shares (the same objects) with the solved one."""
-    k, top = 0, min(len(base), len(res))
-    while k < top and base[k] is res[k]:
-        k += 1
-    return k
 
 
 def _common_suffix(base: Sequence[Constraint], res: Sequence[Constraint], k: int) -> int:

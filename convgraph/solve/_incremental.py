@@ -88,6 +88,11 @@ Radix = Mapping[str, tuple[int, ...]]
 Layers = tuple[EPSet, bool]  # the sizes the layers (and assumes) accept, and whether that is exact
 
 
+def solved_radix(sol: Solution) -> Mapping[str, tuple[int, ...]]:
+    """The solved graph's digit orders (``symbol_radix``, once per solution: memoised on its graph)."""
+    return sol.graph.memo((symbol_radix, id(sol.result)), lambda: symbol_radix(sol.result))
+
+
 def common_prefix(base: Sequence[Constraint], res: Sequence[Constraint]) -> int:
     """How many leading conditions the edited result shares (the same objects) with the base one."""
     k, top = 0, min(len(base), len(res))
@@ -147,7 +152,7 @@ def merged_runs(base: Solution, layers: Mapping[str, EPSet], merges: Sequence[Me
     for m in merges:
         if m.symbol is not None:
             by_symbol.setdefault(m.symbol, []).append(m.constraint)
-    base_rx = base.graph.memo((symbol_radix, id(base.result)), lambda: symbol_radix(base.result))
+    base_rx = solved_radix(base)
     for n, cs in by_symbol.items():
         r = rx.get(n, ())
         within = n in base.symbols and base_rx.get(n, ()) == r and _within(layers[n], base.symbols[n].layers)

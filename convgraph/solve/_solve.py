@@ -323,8 +323,9 @@ def _layers(res: ShapeResult, single: Mapping[str, list[Constraint]], rx: Radix,
 
 
 def _base_radix(base: Solution) -> Radix:
-    """The solved graph's digit orders (once per solution)."""
-    return base.graph.memo((symbol_radix, id(base.result)), lambda: symbol_radix(base.result))
+    from convgraph.solve._incremental import solved_radix
+
+    return solved_radix(base)
 
 
 class _Rejudge:
