@@ -32,7 +32,7 @@ from convgraph.shapes import Constraint, ShapeResult
 from convgraph.solve._incremental import common_prefix as _common_prefix  # patched off by the reference path
 from convgraph.solve._incremental import infer_edited
 from convgraph.solve._incremental import solved_radix as _radix
-from convgraph.solve._point import Edited, excludes, point_fails, probes
+from convgraph.solve._point import Edited, excludes, alternating, point_fails, probes
 from convgraph.solve._report import classes_text, describe_set, periodic_start
 from convgraph.solve._sets import EPSet, condition_set, intersect_all, subset
 from convgraph.solve._sizes import Sizes
@@ -182,7 +182,8 @@ def _check(sol: Solution, m: Merge, cands: list[Candidate]) -> RawChecked:
     probe = m.fails.first(3) if m.fails is not None else []
     ax = _axis_of(sol, m)
     spread = probes(m, probe)
-    fails = [_point_fails(sol, m, c, probe, spread, ax) for c in cands]
+    turns = alternating(m, spread)
+    fails = [_point_fails(sol, m, c, probe, turns if c.kind == "output_padding" else spread, ax) for c in cands]
     later = {i for i, c in enumerate(cands) if c.kind not in ("output_padding", "assume") and fails[i]}
     deferred = {i for i, c in enumerate(cands) if c.kind == "output_padding" and fails[i]}
     out = {i: _verify_sets(sol, m, c) for i, c in enumerate(cands) if i not in later and i not in deferred}

@@ -11,7 +11,7 @@ meets over the merges the two share (``merged_runs``).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from convgraph.ir import Graph, Node
@@ -198,3 +198,63 @@ def _merge_meets(base: Solution, n: str, r: tuple[int, ...]) -> MergeMeets:
 
 MergeMeets = tuple[list[Constraint], list[EPSet], list[EPSet]]
 _MERGE_MEETS: dict[tuple[int, str, tuple[int, ...]], tuple[Solution, MergeMeets]] = {}
+
+
+# --- symbols whose results are another's, renamed -------------------------------------------------
+
+
+def edited_mirrors(base: Solution, graph: Graph, rx: Radix) -> dict[str, str]:
+    """symbol m -> symbol n for the edited ``graph`` when swapping their shape positions maps it
+    onto itself (``_symmetry.mirrors``: a crop or the assumes of both axes of a skip in a
+    symmetric graph) and the two share their digit order. Every condition on m alone is then one
+    on n alone with n written m, and the exact set of sizes where a condition holds does not
+    depend on its symbol's name: m's layer set (and whether it is exact) is n's."""
+    from convgraph.solve._symmetry import mirrors
+
+    return {m: n for m, n in mirrors(base.graph, graph).items() if rx.get(m, ()) == rx.get(n, ())}
+
+
+def mirrored(points: Sequence[Constraint], judge: Callable[[Constraint], Merge],
+             twin: Callable[[Constraint, Merge], Merge], mirror: Mapping[str, str]) -> tuple[list[Merge], set[str]]:
+    """The merges at ``points``, in order: each on a symbol that is not mirrored judged, then each on
+    a mirrored symbol m taken from its twin on n (``twin``), a merge with the same value and op
+    whose sides are this one's with m written n (``same_renamed``: the condition holds at the
+    same sizes, over the same layer set), else judged. Also the mirrored symbols whose merges are
+    n's one to one (every one has a twin, no twin is taken twice, as many as n has): their meets
+    with the layer set are n's."""
+    out: list[Merge | None] = [None] * len(points)
+    by: dict[tuple[str, str, str], list[Merge]] = {}
+    count: dict[str, int] = {}
+    for i, c in enumerate(points):
+        if not (len(c.symbols) == 1 and next(iter(c.symbols)) in mirror):
+            got = out[i] = judge(c)
+            if got.symbol is not None and got.holds is not None and got.fails is not None:
+                by.setdefault((got.symbol, c.value, c.op), []).append(got)
+                count[got.symbol] = count.get(got.symbol, 0) + 1
+    used: set[tuple[str, int]] = set()  # (m, twin): each twin taken once per mirrored symbol
+    twinned: dict[str, int] = {}
+    alone: set[str] = set()
+    for i, c in enumerate(points):
+        if out[i] is None:
+            (m,) = c.symbols
+            t = _twin(c, m, mirror[m], by.get((mirror[m], c.value, c.op), ()), used)
+            if t is None:
+                alone.add(m)
+                out[i] = judge(c)
+            else:
+                used.add((m, id(t)))
+                twinned[m] = twinned.get(m, 0) + 1
+                out[i] = twin(c, t)
+    whole = {m for m, n in mirror.items() if m not in alone and twinned.get(m, 0) == count.get(n, 0)}
+    return [m for m in out if m is not None], whole
+
+
+def _twin(c: Constraint, m: str, n: str, merges: Iterable[Merge], used: set[tuple[str, int]]) -> Merge | None:
+    """The first merge not yet taken for m whose condition is ``c``'s with m written n."""
+    from convgraph.solve._symmetry import same_renamed
+
+    for t in merges:
+        if (m, id(t)) not in used and same_renamed(c.lhs, t.constraint.lhs, m, n) and \
+                same_renamed(c.rhs, t.constraint.rhs, m, n):
+            return t
+    return None

@@ -159,6 +159,21 @@ def probes(m: Merge, first: list[int]) -> list[int]:
     return list(dict.fromkeys(out))
 
 
+def alternating(m: Merge, sizes: list[int]) -> list[int]:
+    """``sizes`` with those where the merge fails today and those where it holds taken in turn,
+    each in their order (``point_fails`` answers whether any of them fails, so the order changes
+    only how soon): an output_padding edit of the ConvTranspose that feeds the merge makes it hold
+    on a failing class and fail where it held, so a holding size rules it out; one of a deeper
+    ConvTranspose moves a deeper merge and leaves this one as it was, so a failing size does."""
+    held = m.holds
+    if held is None:
+        return sizes
+    fails, holds = [x for x in sizes if x not in held], [x for x in sizes if x in held]
+    out = [x for pair in zip(fails, holds) for x in pair]
+    k = min(len(fails), len(holds))
+    return out + fails[k:] + holds[k:]
+
+
 def _fails(res: ShapeResult, base: Base, m: Merge, edited: Edited, axis: int) -> bool:
     """No condition but merges fails on the edited graph at ``base``'s sizes, and the merge fails
     (``_merge_failed`` of ``_edited_failures``, read per node: a condition's node is its value)."""

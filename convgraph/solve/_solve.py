@@ -275,23 +275,26 @@ def solve_edited(base: Solution, graph: Graph) -> Solution:
 
 def _solve_result(graph: Graph, res: ShapeResult, tiling: bool, messages: bool, base: Solution | None = None
                   ) -> Solution:
-    from convgraph.solve._incremental import merged_runs
+    from convgraph.solve._incremental import edited_mirrors, merged_runs
 
     names = res.sym_names
     single = {n: [c for c in res.constraints if c.symbols == {n}] for n in names}
     rx = symbol_radix(res)
-    layers, decided = _layers(res, single, rx, base)
+    mirror = edited_mirrors(base, graph, rx) if base is not None else {}
+    layers, decided = _layers(res, single, rx, base, mirror)
     expects = {(e.loc, e.value): e.text for e in graph.expects}
     judge = _judge if base is None else _Rejudge(base, layers, decided, rx)
-    merges = [judge(c, _where(c, expects), layers, decided, rx, messages) for c in _merge_points(graph, res)]
-    runs = dict(layers) if base is None else merged_runs(base, layers, merges, rx)
+    merges, whole = _judge_all(graph, res, judge, expects, layers, decided, rx, messages, mirror)
+    runs = dict(layers) if base is None else merged_runs(base, layers, [m for m in merges if m.symbol not in whole], rx)
     for m in merges:  # an expect takes part in the valid sizes like a merge (DESIGN.md, Conditions)
         if m.symbol is not None:
             if base is None:
                 runs[m.symbol] = runs[m.symbol] & _cond(m.constraint, m.symbol, rx).sizes
             decided[m.symbol] &= m.decided
+    for s in whole:  # every merge on s is one on mirror[s], one to one: the same meet
+        runs[s] = runs[mirror[s]]
     couplings, coupling_notes = narrow(res, runs, messages)
-    _check_assumes(res, single, runs, decided, rx)
+    _check_assumes(res, {n: cs for n, cs in single.items() if not _mirrored_later(n, mirror, names)}, runs, decided, rx)
     exact: Mapping[str, EPSet | None] = {n: None for n in names}
     notes: list[str] = []
     exact_decided: dict[str, bool] = {}
@@ -305,21 +308,53 @@ def _solve_result(graph: Graph, res: ShapeResult, tiling: bool, messages: bool, 
     return Solution(graph, res, symbols, tuple(merges), tuple(couplings), tuple(notes))
 
 
-def _layers(res: ShapeResult, single: Mapping[str, list[Constraint]], rx: Radix, base: Solution | None
-            ) -> tuple[dict[str, EPSet], dict[str, bool]]:
+def _mirrored_later(n: str, mirror: Mapping[str, str], names: tuple[str, ...]) -> bool:
+    """``n``'s conditions are those of an earlier symbol, renamed (``_check_assumes`` of that
+    one raises first, or passes for both)."""
+    return n in mirror and names.index(mirror[n]) < names.index(n)
+
+
+def _judge_all(graph: Graph, res: ShapeResult, judge: Any, expects: Mapping, layers: Mapping[str, EPSet],
+               decided: Mapping[str, bool], rx: Radix, messages: bool, mirror: Mapping[str, str]
+               ) -> tuple[list[Merge], set[str]]:
+    """Every merge point judged, and the mirrored symbols whose merges are all their twins'
+    (``_incremental.mirrored``; none without ``mirror``)."""
+    from convgraph.solve._incremental import mirrored
+
+    def one(c: Constraint) -> Merge:
+        return judge(c, _where(c, expects), layers, decided, rx, messages)
+
+    points = _merge_points(graph, res)
+    if not mirror:
+        return [one(c) for c in points], set()
+
+    def twin(c: Constraint, t: Merge) -> Merge:
+        where = _where(c, expects)
+        kept = judge.kept(c, where)
+        n = next(iter(c.symbols))
+        assert t.holds is not None and t.fails is not None
+        return kept if kept is not None else _verdict(c, where, n, layers[n], t.holds, t.fails, t.decided)
+
+    return mirrored(points, one, twin, mirror)
+
+
+def _layers(res: ShapeResult, single: Mapping[str, list[Constraint]], rx: Radix, base: Solution | None,
+            mirror: Mapping[str, str]) -> tuple[dict[str, EPSet], dict[str, bool]]:
     """Per symbol: the sizes its layers and assumes accept, and whether that set is exact (on an
-    edited graph, from the base's sets over the conditions the two share: ``edited_layers``)."""
+    edited graph, from the base's sets over the conditions the two share: ``edited_layers``; a
+    mirrored symbol's are its twin's: its conditions are the twin's, renamed)."""
     from convgraph.solve._incremental import edited_layers
 
-    layers: dict[str, EPSet] = {}
-    decided: dict[str, bool] = {}
+    got: dict[str, tuple[EPSet, bool]] = {}
     base_rx = _base_radix(base) if base is not None else {}
     for n in res.sym_names:
-        got = edited_layers(base.result, base_rx, res, rx, n) if base is not None else None
-        if got is None:
-            got = _meet(_cond(c, n, rx) for c in single[n] if c.kind in ("size", "assume"))
-        layers[n], decided[n] = got
-    return layers, decided
+        if n in mirror:
+            continue
+        one = edited_layers(base.result, base_rx, res, rx, n) if base is not None else None
+        got[n] = one if one is not None else _meet(_cond(c, n, rx) for c in single[n] if c.kind in ("size", "assume"))
+    for m, n in mirror.items():
+        got[m] = got[n]
+    return {n: got[n][0] for n in res.sym_names}, {n: got[n][1] for n in res.sym_names}
 
 
 def _base_radix(base: Solution) -> Radix:
@@ -343,11 +378,18 @@ class _Rejudge:
         self.within = {n for n in layers if n not in self.same and n in base.symbols
                        and base_rx.get(n, ()) == rx.get(n, ()) and subset(layers[n], base.symbols[n].layers)}
 
+    def kept(self, c: Constraint, where: str) -> Merge | None:
+        """The solved graph's verdict on ``c`` when it is the solved graph's condition (the same
+        object) over the same layer set, as exact; else None."""
+        m = self.before.get(id(c))
+        return m if m is not None and m.constraint is c and m.where == where and m.symbol in self.same else None
+
     def __call__(self, c: Constraint, where: str, layers: Mapping[str, EPSet], decided: Mapping[str, bool],
                  rx: Radix | None = None, messages: bool = True) -> Merge:
+        kept = self.kept(c, where)
+        if kept is not None:
+            return kept
         m = self.before.get(id(c))
-        if m is not None and m.constraint is c and m.where == where and m.symbol in self.same:
-            return m
         if m is not None and m.constraint is c and m.symbol in self.within and not messages and \
                 m.holds is not None and m.fails is not None:
             # over a layer set L' inside the base's L: holds = cond & L' = (cond & L) & L', and
