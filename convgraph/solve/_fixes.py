@@ -30,11 +30,11 @@ from convgraph.errors import ConvGraphError, Loc
 from convgraph.ir import Assume, Conv, ConvTranspose, Graph, LayerSpec, Node, Pool
 from convgraph.shapes import Constraint, ShapeResult
 from convgraph.solve._incremental import common_prefix as _common_prefix  # patched off by the reference path
-from convgraph.solve._incremental import infer_edited
+from convgraph.solve._incremental import infer_edited, verdict_on
 from convgraph.solve._incremental import solved_radix as _radix
 from convgraph.solve._point import Edited, excludes, alternating, point_fails, probes
 from convgraph.solve._report import classes_text, describe_set, periodic_start
-from convgraph.solve._sets import EPSet, condition_set, intersect_all, subset
+from convgraph.solve._sets import EPSet, condition_set, edited_radix, intersect_all, subset
 from convgraph.solve._sizes import Sizes
 from convgraph.solve._symmetry import rename, swapped_graph_equals, swapped_specs, symmetric
 from convgraph.solve._tree import prev_member, residue_runs
@@ -273,7 +273,7 @@ def _point_fails(sol: Solution, m: Merge, cand: Candidate, probe: list[int], spr
     if cand.kind in ("output_padding", "assume"):
         return False  # verified anyway: the symbolic check would not change what is done
     res = _infer(sol, cand)
-    return res is not None and _fails_at(res, m, cand, probe)
+    return res is not None and _fails_at(sol, res, m, cand, probe)
 
 
 def _infer(sol: Solution, cand: Candidate) -> ShapeResult | None:
@@ -296,14 +296,22 @@ def _infer(sol: Solution, cand: Candidate) -> ShapeResult | None:
 _INFERRED: dict[tuple[int, str, str], tuple[Solution, ShapeResult | None]] = {}
 
 
-def _fails_at(res: ShapeResult, m: Merge, cand: Candidate, sizes: Iterable[int]) -> bool:
-    """At one of ``sizes`` the edited graph's layers accept the size and the merge fails."""
+def _fails_at(sol: Solution, res: ShapeResult, m: Merge, cand: Candidate, sizes: Sequence[int]) -> bool:
+    """At one of ``sizes`` the edited graph's layers accept the size and the merge fails. The
+    sizes are ones where the solved graph's layers accept ``n``: when that set is exact, every
+    layer condition of the solved graph holds there, so of the edited graph's only those that
+    are not the solved graph's (between the shared leading and trailing ones) are evaluated."""
     n, values = m.one_symbol, {m.constraint.value, *cand.inserted}
-    mine = [c for c in res.constraints if _symbols(c) == {n}]
+    layer_cs: Sequence[Constraint] = res.constraints
+    base = sol.symbols[n]
+    if not REFERENCE and base.decided and all(x in base.layers for x in sizes):
+        k = _common_prefix(sol.result.constraints, layer_cs)
+        layer_cs = layer_cs[k:len(layer_cs) - _common_suffix(sol.result.constraints, layer_cs, k)]
+    layers = [c for c in layer_cs if c.kind in LAYER_KINDS and _symbols(c) == {n}]
+    merges = [c for c in res.constraints if c.kind == "merge" and c.value in values and _symbols(c) == {n}]
     for x in sizes:
         env = {n: x}
-        if all(c.holds(env) for c in mine if c.kind in ("size", "assume")) and \
-                not all(c.holds(env) for c in mine if c.kind == "merge" and c.value in values):
+        if all(c.holds(env) for c in layers) and not all(c.holds(env) for c in merges):
             return True
     return False
 
@@ -318,6 +326,10 @@ def _verify(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | None = 
 def _verify_sets(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | None = None) -> Raw | None:
     """``_verify`` without the text: (holds, complete, the sizes the edited graph's layers accept)."""
     n = m.one_symbol
+    if cand.kind == "crop" and not REFERENCE:
+        got = _verify_solved(sol, m, cand)
+        if got is not False:
+            return got
     res = res if res is not None else _infer(sol, cand)
     if res is None:
         return None
@@ -329,6 +341,23 @@ def _verify_sets(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | No
     if holds.empty:
         return None
     return holds, subset(layers, holds), layers
+
+
+def _verify_solved(sol: Solution, m: Merge, cand: Candidate) -> Raw | None | bool:
+    """A crop's ``_verify_sets`` read off the edited graph's solution (``verdict_on``), which the
+    grouped fixes verify the same crop with (``solve_edited`` remembers it on the graph); False
+    when the edited graph does not solve or its digit order of the merge's symbol is not the
+    solved graph's (then it is verified here)."""
+    from convgraph.solve._solve import solve_edited
+
+    n = m.one_symbol
+    try:
+        new = solve_edited(sol, cand.graph)
+    except ConvGraphError:
+        return False
+    if edited_radix(sol.result, new.result).get(n, ()) != _radix(sol).get(n, ()):
+        return False
+    return verdict_on(sol, new, n, {m.constraint.value, *cand.inserted})
 
 
 def _valid_layers(sol: Solution, res: ShapeResult, n: str, rx: tuple[int, ...]) -> EPSet | None:

@@ -11,7 +11,7 @@ meets over the merges the two share (``merged_runs``).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from convgraph.ir import Graph, Node
@@ -258,3 +258,63 @@ def _twin(c: Constraint, m: str, n: str, merges: Iterable[Merge], used: set[tupl
                 same_renamed(c.rhs, t.constraint.rhs, m, n):
             return t
     return None
+
+
+# --- a candidate's verdict read off the edited graph's solution ------------------------------------
+
+
+def verdict_on(base: Solution, new: Solution, n: str, values: Container[str]) -> tuple[EPSet, bool, EPSet] | None:
+    """``_fixes._verify_sets`` for symbol ``n`` and the merges at ``values``, read off ``new``, the
+    edited graph's ``solve_edited`` solution (what the grouped fixes verify a crop with), when
+    it solved ``n`` in the base's digit order (the caller checks): (the sizes where those merges
+    hold, whether that is every size of n's layer set, that layer set), or None when the layer set
+    is empty, a merge on n that the base proved no longer holds on all of it, or the edit takes a
+    size away from another symbol. Each piece is the same set or answer:
+
+    - ``new``'s layer set of n is the intersection of the edited graph's size and assume
+      conditions on n alone, as ``_valid_layers`` meets them;
+    - each merge's ``holds`` is its condition met with that layer set and ``fails`` the rest, so the
+      layer set met with every ``holds`` at ``values`` is ``_verify_sets``' holds, and a proved
+      merge no longer holds everywhere exactly when its ``fails`` is not empty (``_breaks_proved``);
+    - the base's runs of a symbol s lie inside every condition of the base on s alone (they are its
+      layer set met with its merges, narrowed), so ``_shrinks_others`` (a condition on s alone of
+      the edited graph, not the base's, that misses some of them) holds exactly when they are not
+      inside s's new layer set or inside the ``holds`` of some merge on s that is not the base's.
+    """
+    layers = new.symbols[n].layers
+    if layers.empty or _breaks(base, new, n) or _shrinks(base, new, n):
+        return None
+    mine = [m.holds for m in new.merges if m.constraint.kind == "merge" and m.symbol == n
+            and m.constraint.value in values and m.holds is not None]
+    holds = intersect_all([layers, *mine])
+    if holds.empty:
+        return None
+    return holds, subset(layers, holds), layers
+
+
+def _breaks(base: Solution, new: Solution, n: str) -> bool:
+    proved = {(m.constraint.value, m.constraint.axis, m.constraint.rule) for m in base.merges
+              if m.verdict == "proved" and m.symbol == n}
+    return any(m.constraint.kind == "merge" and m.symbol == n and m.fails is not None and not m.fails.empty
+               and (m.constraint.value, m.constraint.axis, m.constraint.rule) in proved for m in new.merges)
+
+
+def _shrinks(base: Solution, new: Solution, n: str) -> bool:
+    before = _base_conditions(base)
+    for s, sizes in base.symbols.items():
+        if s == n or s not in new.symbols or sizes.runs.empty:
+            continue
+        runs = sizes.runs
+        if new.symbols[s].layers is not sizes.layers and not subset(runs, new.symbols[s].layers):
+            return True
+        for m in new.merges:
+            if m.symbol == s and m.constraint.kind == "merge" and before.get(id(m.constraint)) is not m.constraint \
+                    and m.holds is not None and not subset(runs, m.holds):
+                return True
+    return False
+
+
+def _base_conditions(base: Solution) -> dict[int, Constraint]:
+    """The base's conditions by id (once per solution, on its graph)."""
+    got = base.graph.memo((_base_conditions, id(base)), lambda: (base, {id(c): c for c in base.result.constraints}))
+    return got[1] if got[0] is base else {id(c): c for c in base.result.constraints}

@@ -41,7 +41,7 @@ from convgraph.errors import ShapeError
 from convgraph.ir import Conv, Graph, Pool
 from convgraph.shapes import Constraint, ShapeResult, infer
 from convgraph.solve._coupled import Coupling, narrow
-from convgraph.solve._sets import CondSet, EPSet, condition_set, intersect_all, minus, subset, symbol_radix
+from convgraph.solve._sets import CondSet, EPSet, condition_set, edited_radix, intersect_all, minus, subset, symbol_radix
 
 #: symbol -> the digit order its conditions are solved in (``symbol_radix``)
 Radix = Mapping[str, tuple[int, ...]]
@@ -266,11 +266,18 @@ def solve_edited(base: Solution, graph: Graph) -> Solution:
     """``solve(graph, tiling=False)`` for a graph that differs from ``base.graph`` by a fix's edit,
     for verifying the edit: the shapes re-inferred only where the edit changed them
     (``infer_edited``), every verdict, set and valid size as ``solve`` has them, but no texts
-    (merge and coupling messages are empty). Not memoised on the graph: ``solve(graph)`` stays the
-    full solve. Raises as ``solve`` does."""
+    (merge and coupling messages are empty). Remembered on the graph under its own key (the fix
+    search and the grouped fixes verify the same crop graph); ``solve(graph)`` stays the full
+    solve. Raises as ``solve`` does."""
     from convgraph.solve._incremental import infer_edited
 
-    return _solve_result(graph, infer_edited(base.result, graph), False, False, base)
+    key = (solve_edited, id(base))
+    got = graph._memo.get(key)
+    if isinstance(got, tuple) and got[0] is base:
+        return got[1]
+    sol = _solve_result(graph, infer_edited(base.result, graph), False, False, base)
+    graph._memo[key] = (base, sol)
+    return sol
 
 
 def _solve_result(graph: Graph, res: ShapeResult, tiling: bool, messages: bool, base: Solution | None = None
@@ -279,7 +286,7 @@ def _solve_result(graph: Graph, res: ShapeResult, tiling: bool, messages: bool, 
 
     names = res.sym_names
     single = {n: [c for c in res.constraints if c.symbols == {n}] for n in names}
-    rx = symbol_radix(res)
+    rx = symbol_radix(res) if base is None else edited_radix(base.result, res)
     mirror = edited_mirrors(base, graph, rx) if base is not None else {}
     layers, decided = _layers(res, single, rx, base, mirror)
     expects = {(e.loc, e.value): e.text for e in graph.expects}
