@@ -21,7 +21,7 @@ axes maps the graph onto itself (``_symmetry``).
 """
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, TypeVar
 
@@ -229,7 +229,18 @@ def _twins(sol: Solution, m1: Merge, m: Merge, cands1: list[Candidate], cands: l
         return False
     if rename(c1.lhs, n1, n) != c.lhs or rename(c1.rhs, n1, n) != c.rhs:
         return False
-    return all(_twin_candidates(sol, x, y, a, b, n1, n) for x, y in zip(cands1, cands))
+    return all(_twin_pair(sol, x, y, a, b, n1, n) for x, y in zip(cands1, cands))
+
+
+def _twin_pair(sol: Solution, x: Candidate, y: Candidate, a: int, b: int, n1: str, n: str) -> bool:
+    """``_twin_candidates``, once per pair of candidate objects (one layer's candidates are shared
+    by the merges that try it: ``_per_layer``)."""
+    memo: dict[tuple, tuple[Candidate, Candidate, bool]] = sol.graph.memo(_twin_pair, dict)
+    key = (id(x), id(y), a, b, n1, n)
+    got = memo.get(key)
+    if got is None or got[0] is not x or got[1] is not y:
+        got = memo[key] = (x, y, _twin_candidates(sol, x, y, a, b, n1, n))
+    return got[2]
 
 
 def _twin_candidates(sol: Solution, x: Candidate, y: Candidate, a: int, b: int, n1: str, n: str) -> bool:
@@ -502,7 +513,16 @@ def _operands(res: ShapeResult, node: Node, c: Constraint) -> tuple[str, str, in
 
 
 def _ancestors(graph: Graph, name: str) -> dict[str, int]:
-    """name -> distance (in nodes) for every node the value depends on, itself included."""
+    """name -> distance (in nodes) for every node the value depends on, itself included (once per
+    graph and value: the merges of one node on each axis ask for the same)."""
+    memo: dict[str, dict[str, int]] = graph.memo(_ancestors, dict)
+    got = memo.get(name)
+    if got is None:
+        got = memo[name] = _distances(graph, name)
+    return got
+
+
+def _distances(graph: Graph, name: str) -> dict[str, int]:
     dist, todo = {name: 0}, [name]
     while todo:
         cur = todo.pop(0)
@@ -560,37 +580,57 @@ def _label(node: Node) -> str:
     return f"{node.spec.type_name} '{node.layer_name}' (line {node.loc.line})"
 
 
+def _per_layer(graph: Graph, kind: str, node: Node, ax: int, make: Callable[[], list[Candidate]]) -> list[Candidate]:
+    """``make()``: the candidates of one kind on one layer and axis, which are the same for every
+    merge that tries that layer (they depend on the graph, the layer and the axis only): made once
+    per graph."""
+    memo: dict[tuple[str, str, int], list[Candidate]] = graph.memo(_per_layer, dict)
+    key = (kind, node.name, ax)
+    got = memo.get(key)
+    if got is None:
+        got = memo[key] = make()
+    return got
+
+
 def _output_paddings(graph: Graph, pos: dict[str, int], nodes: list[Node], ax: int) -> Iterator[Candidate]:
     for node in nodes:
-        spec = node.layer
-        if not isinstance(spec, ConvTranspose):
-            continue
-        for op in range(max(spec.stride[ax], spec.dilation[ax])):
-            new = _set_axis(spec.output_padding, ax, op)
-            if op != spec.output_padding[ax]:
-                yield Candidate("output_padding", f"set output_padding={_fmt(new)} on {_label(node)}", graph,
-                                layer=node.name, value=(ax, op),
-                                edited=_with_layer(graph, pos, node, replace(spec, output_padding=new)))
+        if isinstance(node.layer, ConvTranspose):
+            yield from _per_layer(graph, "output_padding", node, ax,
+                                  lambda node=node: list(_output_paddings_of(graph, pos, node, ax)))
+
+
+def _output_paddings_of(graph: Graph, pos: dict[str, int], node: Node, ax: int) -> Iterator[Candidate]:
+    spec = node.layer
+    assert isinstance(spec, ConvTranspose)
+    for op in range(max(spec.stride[ax], spec.dilation[ax])):
+        new = _set_axis(spec.output_padding, ax, op)
+        if op != spec.output_padding[ax]:
+            yield Candidate("output_padding", f"set output_padding={_fmt(new)} on {_label(node)}", graph,
+                            layer=node.name, value=(ax, op),
+                            edited=_with_layer(graph, pos, node, replace(spec, output_padding=new)))
 
 
 def _ceil_modes(graph: Graph, pos: dict[str, int], nodes: list[Node]) -> Iterator[Candidate]:
     for node in nodes:
         spec = node.layer
         if isinstance(spec, Pool) and any(s > 1 for s in spec.stride):
-            flag = not spec.ceil_mode
-            yield Candidate("ceil_mode", f"set ceil_mode={flag} on {_label(node)}", graph,
-                            edited=_with_layer(graph, pos, node, replace(spec, ceil_mode=flag)))
+            yield from _per_layer(graph, "ceil_mode", node, -1, lambda node=node, spec=spec: [Candidate(
+                "ceil_mode", f"set ceil_mode={not spec.ceil_mode} on {_label(node)}", graph,
+                edited=_with_layer(graph, pos, node, replace(spec, ceil_mode=not spec.ceil_mode)))])
 
 
 def _paddings(graph: Graph, pos: dict[str, int], nodes: list[Node], ax: int) -> Iterator[Candidate]:
     for node in nodes:
-        spec = node.layer
-        for delta in (1, -1):
-            got = _pad_edit(spec, ax, delta)
-            if got is not None:
-                new_spec, shown = got
-                yield Candidate("padding", f"set padding={shown} on {_label(node)}", graph,
-                                edited=_with_layer(graph, pos, node, new_spec))
+        yield from _per_layer(graph, "padding", node, ax, lambda node=node: list(_paddings_of(graph, pos, node, ax)))
+
+
+def _paddings_of(graph: Graph, pos: dict[str, int], node: Node, ax: int) -> Iterator[Candidate]:
+    for delta in (1, -1):
+        got = _pad_edit(node.layer, ax, delta)
+        if got is not None:
+            new_spec, shown = got
+            yield Candidate("padding", f"set padding={shown} on {_label(node)}", graph,
+                            edited=_with_layer(graph, pos, node, new_spec))
 
 
 def _pad_edit(spec: LayerSpec | None, ax: int, delta: int) -> tuple[LayerSpec, str] | None:

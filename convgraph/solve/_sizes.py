@@ -269,6 +269,8 @@ class Sizes:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sizes) and not isinstance(other, D.EPSet):
             return NotImplemented
+        if isinstance(other, Sizes) and self.windows == other.windows:
+            return True  # the same windows of the same (hash-consed) tries: the same set
         return (self ^ other).empty
 
     def __hash__(self) -> int:
