@@ -22,7 +22,7 @@ axes maps the graph onto itself (``_symmetry``).
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
 from convgraph import dims as D
@@ -560,7 +560,36 @@ def _positions(graph: Graph) -> dict[str, int]:
 
 def _with_layer(graph: Graph, pos: dict[str, int], node: Node, spec: LayerSpec) -> Edited:
     """The edit that sets the layer spec of ``node`` (the graph is built when needed)."""
-    return pos[node.name], replace(node, layer=spec)
+    return pos[node.name], _replaced(node, layer=spec)
+
+
+def _replaced(obj: T, **changes: object) -> T:
+    """``dataclasses.replace(obj, **changes)`` (a candidate makes hundreds): for a dataclass whose
+    instance dict holds its fields and nothing else, and which has no ``__post_init__`` and no
+    init-only pseudo-field (``_plain``), the generated ``__init__`` stores each argument in that
+    dict, so a copy of ``obj``'s dict with ``changes`` written over it is the object ``replace``
+    builds; anything else goes through ``replace``."""
+    names = _plain(type(obj))
+    state = getattr(obj, "__dict__", None)
+    if not names or state is None or len(state) != len(names) or not names.issuperset(changes):
+        return replace(obj, **changes)  # type: ignore[type-var]
+    new = object.__new__(type(obj))
+    new.__dict__.update(state)
+    new.__dict__.update(changes)
+    return new
+
+
+def _plain(cls: type) -> frozenset[str]:
+    """The field names of a dataclass ``_replaced`` may copy (empty for any other class)."""
+    got = _PLAIN.get(cls)
+    if got is None:
+        ok = is_dataclass(cls) and not hasattr(cls, "__post_init__") and \
+            len(getattr(cls, "__dataclass_fields__", {})) == len(fields(cls)) and all(f.init for f in fields(cls))
+        got = _PLAIN[cls] = frozenset(f.name for f in fields(cls)) if ok else frozenset()
+    return got
+
+
+_PLAIN: dict[type, frozenset[str]] = {}
 
 
 def _regraph(graph: Graph, nodes: tuple[Node, ...], assumes: tuple[Assume, ...] | None = None) -> Graph:
@@ -607,7 +636,7 @@ def _output_paddings_of(graph: Graph, pos: dict[str, int], node: Node, ax: int) 
         if op != spec.output_padding[ax]:
             yield Candidate("output_padding", f"set output_padding={_fmt(new)} on {_label(node)}", graph,
                             layer=node.name, value=(ax, op),
-                            edited=_with_layer(graph, pos, node, replace(spec, output_padding=new)))
+                            edited=_with_layer(graph, pos, node, _replaced(spec, output_padding=new)))
 
 
 def _ceil_modes(graph: Graph, pos: dict[str, int], nodes: list[Node]) -> Iterator[Candidate]:
@@ -616,7 +645,7 @@ def _ceil_modes(graph: Graph, pos: dict[str, int], nodes: list[Node]) -> Iterato
         if isinstance(spec, Pool) and any(s > 1 for s in spec.stride):
             yield from _per_layer(graph, "ceil_mode", node, -1, lambda node=node, spec=spec: [Candidate(
                 "ceil_mode", f"set ceil_mode={not spec.ceil_mode} on {_label(node)}", graph,
-                edited=_with_layer(graph, pos, node, replace(spec, ceil_mode=not spec.ceil_mode)))])
+                edited=_with_layer(graph, pos, node, _replaced(spec, ceil_mode=not spec.ceil_mode)))])
 
 
 def _paddings(graph: Graph, pos: dict[str, int], nodes: list[Node], ax: int) -> Iterator[Candidate]:
@@ -644,7 +673,7 @@ def _pad_edit(spec: LayerSpec | None, ax: int, delta: int) -> tuple[LayerSpec, s
     if isinstance(spec, Pool) and p > spec.kernel_size[ax] // 2:
         return None
     new = _set_axis(spec.padding, ax, (p, p))
-    return replace(spec, padding=new), _fmt(tuple(b for b, _ in new))
+    return _replaced(spec, padding=new), _fmt(tuple(b for b, _ in new))
 
 
 def written(graph: Graph, value: str) -> str:
