@@ -36,7 +36,7 @@ from convgraph.solve._point import Edited, excludes, alternating, point_fails, p
 from convgraph.solve._report import classes_text, describe_set, periodic_start
 from convgraph.solve._sets import EPSet, condition_set, edited_radix, intersect_all, subset
 from convgraph.solve._sizes import Sizes
-from convgraph.solve._symmetry import rename, swapped_graph_equals, swapped_specs, symmetric
+from convgraph.solve._symmetry import rename, same_renamed, swapped_graph_equals, swapped_specs, symmetric
 from convgraph.solve._tree import prev_member, residue_runs
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -227,7 +227,7 @@ def _twins(sol: Solution, m1: Merge, m: Merge, cands1: list[Candidate], cands: l
     if a < 0 or b < 0 or n1 == n or c1.op != c.op or len(cands1) != len(cands) or \
             not symmetric(sol.graph, a, b, n1, n):
         return False
-    if rename(c1.lhs, n1, n) != c.lhs or rename(c1.rhs, n1, n) != c.rhs:
+    if not (same_renamed(c1.lhs, c.lhs, n1, n) and same_renamed(c1.rhs, c.rhs, n1, n)):
         return False
     return all(_twin_pair(sol, x, y, a, b, n1, n) for x, y in zip(cands1, cands))
 
@@ -549,7 +549,7 @@ def _candidates(sol: Solution, m: Merge) -> Iterator[Candidate]:
         yield from _ceil_modes(graph, pos, near)
         yield from _paddings(graph, pos, near, j - 2)
         if node.op in ("cat", "add"):
-            yield from _crops(graph, node, a, b)
+            yield from graph.memo((_crops, node.name, a, b), lambda: list(_crops(graph, node, a, b)))
     yield from _assumes(sol, m)
 
 
