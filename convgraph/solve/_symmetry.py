@@ -61,7 +61,7 @@ def _node_symmetric(node: Node, a: int, b: int, n: str, m: str, rank: int) -> bo
         if isinstance(spec, Upsample):
             return all(v is None or v[a - 2] == v[b - 2] for v in (spec.sizes_for(rank - 2), spec.scales_for(rank - 2)))
         return spec is not None and getattr(spec, "nd", rank - 2) == rank - 2 and \
-            swap_spec(spec, a - 2, b - 2) == spec
+            _swapped(spec, spec, a - 2, b - 2)  # swap_spec(spec, ...) == spec, without building it
     return True
 
 
