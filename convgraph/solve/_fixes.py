@@ -32,7 +32,7 @@ from convgraph.shapes import Constraint, ShapeResult
 from convgraph.solve._incremental import common_prefix as _common_prefix  # patched off by the reference path
 from convgraph.solve._incremental import infer_edited, verdict_on
 from convgraph.solve._incremental import solved_radix as _radix
-from convgraph.solve._point import Edited, excludes, alternating, point_fails, probes
+from convgraph.solve._point import Edited, alternating, excludes, point_fails, probes
 from convgraph.solve._report import classes_text, describe_set, periodic_start
 from convgraph.solve._sets import EPSet, condition_set, edited_radix, intersect_all, subset
 from convgraph.solve._sizes import Sizes
@@ -338,8 +338,8 @@ def _verify_sets(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | No
     """``_verify`` without the text: (holds, complete, the sizes the edited graph's layers accept)."""
     n = m.one_symbol
     if cand.kind == "crop" and not REFERENCE:
-        got = _verify_solved(sol, m, cand)
-        if got is not False:
+        done, got = _verify_solved(sol, m, cand)
+        if done:
             return got
     res = res if res is not None else _infer(sol, cand)
     if res is None:
@@ -354,21 +354,21 @@ def _verify_sets(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | No
     return holds, subset(layers, holds), layers
 
 
-def _verify_solved(sol: Solution, m: Merge, cand: Candidate) -> Raw | None | bool:
-    """A crop's ``_verify_sets`` read off the edited graph's solution (``verdict_on``), which the
-    grouped fixes verify the same crop with (``solve_edited`` remembers it on the graph); False
-    when the edited graph does not solve or its digit order of the merge's symbol is not the
-    solved graph's (then it is verified here)."""
+def _verify_solved(sol: Solution, m: Merge, cand: Candidate) -> tuple[bool, Raw | None]:
+    """(True, a crop's ``_verify_sets``) read off the edited graph's solution (``verdict_on``),
+    which the grouped fixes verify the same crop with (``solve_edited`` remembers it on the
+    graph); (False, None) when the edited graph does not solve or its digit order of the merge's
+    symbol is not the solved graph's (then the crop is verified the usual way)."""
     from convgraph.solve._solve import solve_edited
 
     n = m.one_symbol
     try:
         new = solve_edited(sol, cand.graph)
     except ConvGraphError:
-        return False
+        return False, None
     if edited_radix(sol.result, new.result).get(n, ()) != _radix(sol).get(n, ()):
-        return False
-    return verdict_on(sol, new, n, {m.constraint.value, *cand.inserted})
+        return False, None
+    return True, verdict_on(sol, new, n, {m.constraint.value, *cand.inserted})
 
 
 def _valid_layers(sol: Solution, res: ShapeResult, n: str, rx: tuple[int, ...]) -> EPSet | None:
@@ -609,23 +609,23 @@ def _label(node: Node) -> str:
     return f"{node.spec.type_name} '{node.layer_name}' (line {node.loc.line})"
 
 
-def _per_layer(graph: Graph, kind: str, node: Node, ax: int, make: Callable[[], list[Candidate]]) -> list[Candidate]:
-    """``make()``: the candidates of one kind on one layer and axis, which are the same for every
+def _per_layer(graph: Graph, kind: str, node: Node, ax: int, make: Callable[[Node], Iterable[Candidate]]
+               ) -> list[Candidate]:
+    """``make(node)``: the candidates of one kind on one layer and axis, which are the same for every
     merge that tries that layer (they depend on the graph, the layer and the axis only): made once
     per graph."""
     memo: dict[tuple[str, str, int], list[Candidate]] = graph.memo(_per_layer, dict)
     key = (kind, node.name, ax)
     got = memo.get(key)
     if got is None:
-        got = memo[key] = make()
+        got = memo[key] = list(make(node))
     return got
 
 
 def _output_paddings(graph: Graph, pos: dict[str, int], nodes: list[Node], ax: int) -> Iterator[Candidate]:
     for node in nodes:
         if isinstance(node.layer, ConvTranspose):
-            yield from _per_layer(graph, "output_padding", node, ax,
-                                  lambda node=node: list(_output_paddings_of(graph, pos, node, ax)))
+            yield from _per_layer(graph, "output_padding", node, ax, lambda n: _output_paddings_of(graph, pos, n, ax))
 
 
 def _output_paddings_of(graph: Graph, pos: dict[str, int], node: Node, ax: int) -> Iterator[Candidate]:
@@ -643,14 +643,19 @@ def _ceil_modes(graph: Graph, pos: dict[str, int], nodes: list[Node]) -> Iterato
     for node in nodes:
         spec = node.layer
         if isinstance(spec, Pool) and any(s > 1 for s in spec.stride):
-            yield from _per_layer(graph, "ceil_mode", node, -1, lambda node=node, spec=spec: [Candidate(
-                "ceil_mode", f"set ceil_mode={not spec.ceil_mode} on {_label(node)}", graph,
-                edited=_with_layer(graph, pos, node, _replaced(spec, ceil_mode=not spec.ceil_mode)))])
+            yield from _per_layer(graph, "ceil_mode", node, -1, lambda n: _ceil_mode_of(graph, pos, n))
+
+
+def _ceil_mode_of(graph: Graph, pos: dict[str, int], node: Node) -> Iterator[Candidate]:
+    spec = node.layer
+    assert isinstance(spec, Pool)
+    yield Candidate("ceil_mode", f"set ceil_mode={not spec.ceil_mode} on {_label(node)}", graph,
+                    edited=_with_layer(graph, pos, node, _replaced(spec, ceil_mode=not spec.ceil_mode)))
 
 
 def _paddings(graph: Graph, pos: dict[str, int], nodes: list[Node], ax: int) -> Iterator[Candidate]:
     for node in nodes:
-        yield from _per_layer(graph, "padding", node, ax, lambda node=node: list(_paddings_of(graph, pos, node, ax)))
+        yield from _per_layer(graph, "padding", node, ax, lambda n: _paddings_of(graph, pos, n, ax))
 
 
 def _paddings_of(graph: Graph, pos: dict[str, int], node: Node, ax: int) -> Iterator[Candidate]:

@@ -155,7 +155,8 @@ def merged_runs(base: Solution, layers: Mapping[str, EPSet], merges: Sequence[Me
     base_rx = solved_radix(base)
     for n, cs in by_symbol.items():
         r = rx.get(n, ())
-        within = n in base.symbols and base_rx.get(n, ()) == r and _within(layers[n], base.symbols[n].layers)
+        same = n in base.symbols and base_rx.get(n, ()) == r and layers[n] == base.symbols[n].layers
+        within = same or (n in base.symbols and base_rx.get(n, ()) == r and subset(layers[n], base.symbols[n].layers))
         if not within:
             for c in cs:
                 runs[n] = runs[n] & condition_set(c.lhs, c.op, c.rhs, n, r).sizes
@@ -165,15 +166,11 @@ def merged_runs(base: Solution, layers: Mapping[str, EPSet], merges: Sequence[Me
         j, top = 0, min(len(before), len(cs)) - k
         while j < top and before[-1 - j] is cs[-1 - j]:
             j += 1
-        own = [] if layers[n] == base.symbols[n].layers else [layers[n]]  # the base's meets start from theirs
-        runs[n] = intersect_all([*own, pre[k], suf[j], *(condition_set(c.lhs, c.op, c.rhs, n, r).sizes
-                                                         for c in cs[k:len(cs) - j])])
+        # the base's meets start from its layer set ([0] is that set alone): a layer set inside it
+        # replaces it, and one equal to it is theirs
+        meets = [pre[k], suf[j]] if same else [layers[n], *(x for i, x in ((k, pre[k]), (j, suf[j])) if i)]
+        runs[n] = intersect_all([*meets, *(condition_set(c.lhs, c.op, c.rhs, n, r).sizes for c in cs[k:len(cs) - j])])
     return runs
-
-
-def _within(layers: EPSet, base: EPSet) -> bool:
-    """The edited graph's layer set is the base's or inside it (an ``assume`` added)."""
-    return layers == base or subset(layers, base)
 
 
 def _merge_meets(base: Solution, n: str, r: tuple[int, ...]) -> MergeMeets:

@@ -41,7 +41,16 @@ from convgraph.errors import ShapeError
 from convgraph.ir import Conv, Graph, Pool
 from convgraph.shapes import Constraint, ShapeResult, infer
 from convgraph.solve._coupled import Coupling, narrow
-from convgraph.solve._sets import CondSet, EPSet, condition_set, edited_radix, intersect_all, minus, subset, symbol_radix
+from convgraph.solve._sets import (
+    CondSet,
+    EPSet,
+    condition_set,
+    edited_radix,
+    intersect_all,
+    minus,
+    subset,
+    symbol_radix,
+)
 
 #: symbol -> the digit order its conditions are solved in (``symbol_radix``)
 Radix = Mapping[str, tuple[int, ...]]
