@@ -294,7 +294,7 @@ def _solve_result(graph: Graph, res: ShapeResult, tiling: bool, messages: bool, 
     from convgraph.solve._incremental import edited_mirrors, merged_runs
 
     names = res.sym_names
-    single = {n: [c for c in res.constraints if c.symbols == {n}] for n in names}
+    single = _single(res)
     rx = symbol_radix(res) if base is None else edited_radix(base.result, res)
     mirror = edited_mirrors(base, graph, rx) if base is not None else {}
     layers, decided = _layers(res, single, rx, base, mirror)
@@ -322,6 +322,18 @@ def _solve_result(graph: Graph, res: ShapeResult, tiling: bool, messages: bool, 
                               decided[n] and exact_decided.get(n, True)) for n in names}
     merges = [_with_coupling(m, couplings) for m in merges]
     return Solution(graph, res, symbols, tuple(merges), tuple(couplings), tuple(notes))
+
+
+def _single(res: ShapeResult) -> dict[str, list[Constraint]]:
+    """Per symbol, in order: the conditions on it alone (one pass over the conditions)."""
+    single: dict[str, list[Constraint]] = {n: [] for n in res.sym_names}
+    for c in res.constraints:
+        syms = c.symbols
+        if len(syms) == 1:
+            (n,) = syms
+            if n in single:
+                single[n].append(c)
+    return single
 
 
 def _mirrored_later(n: str, mirror: Mapping[str, str], names: tuple[str, ...]) -> bool:
