@@ -359,9 +359,7 @@ def _judge_all(graph: Graph, res: ShapeResult, judge: Any, expects: Mapping, lay
     def twin(c: Constraint, t: Merge) -> Merge:
         where = _where(c, expects)
         kept = judge.kept(c, where)
-        n = next(iter(c.symbols))
-        assert t.holds is not None and t.fails is not None
-        return kept if kept is not None else _verdict(c, where, n, layers[n], t.holds, t.fails, t.decided)
+        return kept if kept is not None else _twin_verdict(c, where, next(iter(c.symbols)), t)
 
     return mirrored(points, one, twin, mirror)
 
@@ -469,6 +467,15 @@ def _verdict(c: Constraint, where: str, n: str, base: EPSet, holds: EPSet, fails
         x = fails.least
         cex = {"sizes": {n: x}, "lhs": D.evaluate(c.lhs, {n: x}), "rhs": D.evaluate(c.rhs, {n: x})}
     return Merge(c, where, verdict, "", (n,), holds, fails, cex, decided)
+
+
+def _twin_verdict(c: Constraint, where: str, n: str, t: Merge) -> Merge:
+    """``_verdict`` of ``c`` on ``n`` from its twin ``t`` (``c``'s sides are ``t``'s with ``t``'s
+    symbol written n, over the same layer set): the same sets and verdict, and the counterexample
+    at the same size, where the sides take ``t``'s values."""
+    got = t.counterexample
+    cex = None if got is None else {"sizes": {n: got["sizes"][t.symbols[0]]}, "lhs": got["lhs"], "rhs": got["rhs"]}
+    return Merge(c, where, t.verdict, "", (n,), t.holds, t.fails, cex, t.decided)
 
 
 def _replace_message(m: Merge, message: str) -> Merge:
