@@ -294,7 +294,7 @@ def _solve_result(graph: Graph, res: ShapeResult, tiling: bool, messages: bool, 
     from convgraph.solve._incremental import edited_mirrors, merged_runs
 
     names = res.sym_names
-    single = _single(res)
+    single, constrained = _single(res)
     rx = symbol_radix(res) if base is None else edited_radix(base.result, res)
     mirror = edited_mirrors(base, graph, rx) if base is not None else {}
     layers, decided = _layers(res, single, rx, base, mirror)
@@ -317,23 +317,25 @@ def _solve_result(graph: Graph, res: ShapeResult, tiling: bool, messages: bool, 
     if tiling:
         exact, notes, exact_decided = _tiling(graph, res, runs, rx)
     notes += coupling_notes
-    constrained = {n for c in res.constraints for n in c.symbols}
     symbols = {n: SymbolSizes(n, runs[n], exact[n], layers[n], decided[n], n in constrained,
                               decided[n] and exact_decided.get(n, True)) for n in names}
     merges = [_with_coupling(m, couplings) for m in merges]
     return Solution(graph, res, symbols, tuple(merges), tuple(couplings), tuple(notes))
 
 
-def _single(res: ShapeResult) -> dict[str, list[Constraint]]:
-    """Per symbol, in order: the conditions on it alone (one pass over the conditions)."""
+def _single(res: ShapeResult) -> tuple[dict[str, list[Constraint]], set[str]]:
+    """(per symbol, in order: the conditions on it alone; every symbol some condition involves),
+    in one pass over the conditions."""
     single: dict[str, list[Constraint]] = {n: [] for n in res.sym_names}
+    constrained: set[str] = set()
     for c in res.constraints:
         syms = c.symbols
+        constrained |= syms
         if len(syms) == 1:
             (n,) = syms
             if n in single:
                 single[n].append(c)
-    return single
+    return single, constrained
 
 
 def _mirrored_later(n: str, mirror: Mapping[str, str], names: tuple[str, ...]) -> bool:
@@ -389,6 +391,13 @@ def _base_radix(base: Solution) -> Radix:
     return solved_radix(base)
 
 
+def _by_condition(base: Solution) -> dict[int, Merge]:
+    """The base's verdicts on one symbol by condition object (once per solution, on its graph)."""
+    got = base.graph.memo((_by_condition, id(base)), lambda: (base, {id(m.constraint): m for m in base.merges
+                                                                     if m.symbol is not None}))
+    return got[1] if got[0] is base else {id(m.constraint): m for m in base.merges if m.symbol is not None}
+
+
 class _Rejudge:
     """``_judge`` on an edited graph: a merge whose condition is the solved graph's own (the same
     object) over the same layer set, as exact, has the solved graph's verdict and sets."""
@@ -396,7 +405,7 @@ class _Rejudge:
     def __init__(self, base: Solution, layers: Mapping[str, EPSet], decided: Mapping[str, bool], rx: Radix):
         from convgraph.solve._incremental import prefix_layers
 
-        self.before = {id(m.constraint): m for m in base.merges if m.symbol is not None}
+        self.before = _by_condition(base)
         base_rx = _base_radix(base)
         self.same = {n for n in layers if n in base.symbols and base.symbols[n].layers == layers[n]
                      and base_rx.get(n, ()) == rx.get(n, ())
