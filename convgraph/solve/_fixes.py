@@ -490,6 +490,8 @@ _OWN: dict[tuple[int, str], tuple[Solution, frozenset[tuple]]] = {}
 def _breaks_proved(sol: Solution, res: ShapeResult, n: str, layers: EPSet, rx: tuple[int, ...] = ()) -> bool:
     proved = {(m.constraint.value, m.constraint.axis, m.constraint.rule) for m in sol.merges
               if m.verdict == "proved" and m.one_symbol == n}
+    if not proved:
+        return False  # nothing was proved on n: nothing to break
     for c in res.constraints:
         if (c.kind == "merge" and c.symbols == {n} and (c.value, c.axis, c.rule) in proved
                 and not subset(layers, condition_set(c.lhs, c.op, c.rhs, n, rx).sizes)):
