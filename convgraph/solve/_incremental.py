@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from convgraph.ir import Graph, Node
 from convgraph.shapes import Constraint, Known, Shape, ShapeResult, infer_reusing
-from convgraph.solve._sets import EPSet, condition_set, intersect_all, subset, symbol_radix
+from convgraph.solve._sets import EPSet, condition_set, edited_radix, intersect_all, subset, symbol_radix
 from convgraph.solve._sizes import Sizes
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -315,3 +315,47 @@ def _base_conditions(base: Solution) -> dict[int, Constraint]:
     """The base's conditions by id (once per solution, on its graph)."""
     got = base.graph.memo((_base_conditions, id(base)), lambda: (base, {id(c): c for c in base.result.constraints}))
     return got[1] if got[0] is base else {id(c): c for c in base.result.constraints}
+
+
+# --- an edit that only adds assumes -------------------------------------------------------------------
+
+
+def assumed_runs(base: Solution, graph: Graph) -> tuple[dict[str, EPSet], dict[str, EPSet]] | None:
+    """(per symbol: the sizes where ``graph`` runs, and A: the sizes its added assumes allow) for
+    ``graph`` = ``base.graph`` with assumes appended (the same nodes, outputs and expects), when no
+    condition of the edited graph relates two symbols (nor of the base: no merge is coupled),
+    every added condition is exact, every symbol it restricts was decided, and the digit orders
+    are the base's; else None (solve the edited graph). What ``solve_edited`` would give, read off
+    the base:
+
+    ``solve`` meets, per symbol, its layer and assume conditions on it alone (L), then the merges
+    and expects on it alone (M); with no condition on two symbols there is no coupling to narrow
+    by. The edited graph's conditions are the base's and the added ones (A), so its layer set is
+    L & A, its running set (L & A) & M = (L & M) & A = runs & A (an intersection does not depend
+    on the order it is taken in), a merge's failing set (L & A) - C = (L - C) & A, its base
+    ``fails`` met with A, and its holding set contains the running set. A restricted symbol stays
+    decided (L, M and A exact); another keeps every set and verdict."""
+    old = base.graph
+    if not (graph.nodes is old.nodes or graph.nodes == old.nodes) or graph.outputs != old.outputs or \
+            graph.expects != old.expects or graph.assumes[:len(old.assumes)] != old.assumes or \
+            any(m.symbol is None for m in base.merges):
+        return None
+    res = infer_edited(base.result, graph)
+    ids = {id(c) for c in base.result.constraints}
+    added = [c for c in res.constraints if id(c) not in ids]
+    if len(res.constraints) - len(added) != len(base.result.constraints) or \
+            any(c.kind != "assume" or len(c.symbols) != 1 for c in added) or \
+            any(len(c.symbols) > 1 for c in base.result.constraints):
+        return None
+    rx = solved_radix(base)
+    if edited_radix(base.result, res) != rx:
+        return None
+    allowed: dict[str, EPSet] = {}
+    for c in added:
+        (n,) = c.symbols
+        got = condition_set(c.lhs, c.op, c.rhs, n, rx.get(n, ()))
+        if not got.exact or n not in base.symbols or not base.symbols[n].decided:
+            return None
+        allowed[n] = allowed[n] & got.sizes if n in allowed else got.sizes
+    runs = {n: s.runs & allowed[n] if n in allowed else s.runs for n, s in base.symbols.items()}
+    return runs, allowed
