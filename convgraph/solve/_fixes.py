@@ -229,7 +229,28 @@ def _twins(sol: Solution, m1: Merge, m: Merge, cands1: list[Candidate], cands: l
         return False
     if not (same_renamed(c1.lhs, c.lhs, n1, n) and same_renamed(c1.rhs, c.rhs, n1, n)):
         return False
-    return all(_twin_pair(sol, x, y, a, b, n1, n) for x, y in zip(cands1, cands))
+    return all(_generated_twins(x, y) or _twin_pair(sol, x, y, a, b, n1, n) for x, y in zip(cands1, cands))
+
+
+#: the candidate kinds made per layer from its spec alone (``_per_layer``)
+PER_LAYER = ("output_padding", "padding", "ceil_mode")
+
+
+def _generated_twins(x: Candidate, y: Candidate) -> bool:
+    """``_twin_candidates`` without comparing specs, for two candidates at the same index of the
+    lists of two merges of one node on axes a and b of a graph that the swap maps onto itself
+    (``symmetric``: every layer spec equal to its swap): both of one per-layer kind on the same
+    layer. Each layer is tried once per kind, so the runs of equal (kind, layer) in the two lists
+    are the per-layer blocks, in the same places; each block is made by the same generator from
+    the same spec S = swap(S): ``_output_paddings_of`` loops over ``range(max(stride, dilation))``
+    on the axis and skips the current value, ``_paddings_of`` tries +1 then -1 under conditions on
+    that axis's padding and kernel size, ``_ceil_mode_of`` does not depend on the axis, so the two
+    blocks are as long, and the i-th spec of one is the i-th of the other with the axes swapped.
+    (``_twins`` asks this of every pair, comparing the others: two blocks out of step would pair a
+    candidate with one of another kind or layer, which the comparison refuses.) False: the caller
+    compares them."""
+    return x.kind == y.kind and x.kind in PER_LAYER and x.edited is not None and y.edited is not None and \
+        x.edited[0] == y.edited[0]
 
 
 def _twin_pair(sol: Solution, x: Candidate, y: Candidate, a: int, b: int, n1: str, n: str) -> bool:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from convgraph.ir import Graph, Node
 from convgraph.shapes import Constraint, Known, Shape, ShapeResult, infer_reusing
-from convgraph.solve._sets import EPSet, condition_set, edited_radix, intersect_all, subset, symbol_radix
+from convgraph.solve._sets import CondSet, EPSet, condition_set, edited_radix, intersect_all, subset, symbol_radix
 from convgraph.solve._sizes import Sizes
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -353,9 +353,26 @@ def assumed_runs(base: Solution, graph: Graph) -> tuple[dict[str, EPSet], dict[s
     allowed: dict[str, EPSet] = {}
     for c in added:
         (n,) = c.symbols
-        got = condition_set(c.lhs, c.op, c.rhs, n, rx.get(n, ()))
+        got = _renamed_set(c, n, rx, tuple(base.symbols))
         if not got.exact or n not in base.symbols or not base.symbols[n].decided:
             return None
         allowed[n] = allowed[n] & got.sizes if n in allowed else got.sizes
     runs = {n: s.runs & allowed[n] if n in allowed else s.runs for n, s in base.symbols.items()}
     return runs, allowed
+
+
+def _renamed_set(c: Constraint, n: str, rx: Radix, names: tuple[str, ...]) -> CondSet:
+    """``condition_set`` of ``c`` (on ``n`` alone) with ``n`` written as the first symbol of
+    ``names`` with the same digit order: the set of sizes where a condition holds does not depend
+    on its symbol's name, and the grouped assume of a skip states for W what its H merge's assume
+    stated for H (already solved)."""
+    from convgraph.solve._symmetry import rename
+
+    r = rx.get(n, ())
+    t = next(m for m in names if m == n or rx.get(m, ()) == r)
+    if t != n:
+        try:
+            return condition_set(rename(c.lhs, n, t), c.op, rename(c.rhs, n, t), t, r)
+        except ValueError:  # a scale ``subst`` has no exact form for: solved under its own name
+            pass
+    return condition_set(c.lhs, c.op, c.rhs, n, r)
