@@ -67,3 +67,34 @@ def test_candidates_out_of_step_are_not_twins(name: str) -> None:
             moved = c[:i] + c[i + 1:j + 1] + [c[i]] + c[j + 1:]  # one candidate moved later
             if any(_block(x) != _block(y) for x, y in zip(moved, c)):
                 assert not _fixes._twins(sol, m1, m, c1, moved)
+
+
+def _eligible(m: object) -> bool:
+    c = m.constraint  # type: ignore[attr-defined]
+    return c.kind == "merge" and m.symbol is not None and m.verdict in ("classes", "never") and \
+        c.op in ("==", ">=", ">") and m.holds is not None  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", list(GRAPHS))
+def test_swapped_candidates_are_the_candidates_where_read(name: str) -> None:
+    """The W merge's candidates made from its H twin's (``_swapped_candidates``) are ``_candidates``
+    one by one: equal wherever a result is read, of the same kind and layer where one stands in."""
+    sol = solve(GRAPHS[name]())
+    done: list = []
+    swapped = 0
+    for m in sol.merges:
+        if not _eligible(m):
+            continue
+        plain = list(_fixes._candidates(sol, m))  # type: ignore[arg-type]
+        got = _fixes._swapped_candidates(sol, m, done)  # type: ignore[arg-type]
+        if got is not None:
+            swapped += 1
+            cands, (_, _, raw) = got
+            assert len(cands) == len(plain)
+            for x, y, v in zip(cands, plain, raw):
+                assert _block(x) == _block(y)
+                if v is not None or y.kind not in ("padding", "ceil_mode"):
+                    assert x == y and x.edit == y.edit and x.graph.nodes == y.graph.nodes
+        done.append((m, *_fixes._searched(sol, m, done)))  # type: ignore[arg-type]
+    if name != "unet_unpadded_3":
+        assert swapped

@@ -83,9 +83,7 @@ def find_fixes(sol: Solution) -> tuple[Fix, ...]:
     for m in sol.merges:
         if m.constraint.kind == "merge" and m.symbol is not None and m.verdict in ("classes", "never") \
                 and m.constraint.op in ("==", ">=", ">") and m.holds is not None:
-            cands = list(_candidates(sol, m))
-            raw = None if REFERENCE else twin_results(sol, m, cands, done)
-            raw = raw if raw is not None else _check(sol, m, cands)
+            cands, raw = _searched(sol, m, done)
             done.append((m, cands, raw))
             out += _fixes_for(sol, m, [(c, _shown(sol, m.one_symbol, v)) for c, v in zip(cands, raw)], raw.uncovered)
     return tuple(out)
@@ -221,14 +219,86 @@ def twin_results(sol: Solution, m: Merge, cands: list[Candidate], done: list[Sea
     return None
 
 
-def _twins(sol: Solution, m1: Merge, m: Merge, cands1: list[Candidate], cands: list[Candidate]) -> bool:
+def _searched(sol: Solution, m: Merge, done: list[Searched]) -> tuple[list[Candidate], RawChecked]:
+    """``m``'s candidates and their results: an earlier twin merge's results, with ``m``'s
+    candidates made only where they can be read (``_swapped_candidates``), else ``m``'s
+    candidates, checked (or a twin's results for them: ``twin_results``)."""
+    if not REFERENCE:
+        got = _swapped_candidates(sol, m, done)
+        if got is not None:
+            raw = twin_results(sol, m, got[0], [got[1]])
+            if raw is not None:
+                return got[0], raw
+    cands = list(_candidates(sol, m))
+    raw = None if REFERENCE else twin_results(sol, m, cands, done)
+    return cands, raw if raw is not None else _check(sol, m, cands)
+
+
+def _swapped_candidates(sol: Solution, m: Merge, done: list[Searched]) -> tuple[list[Candidate], Searched] | None:
+    """``_candidates(sol, m)`` where it can be read, from the first earlier merge of the same node
+    that is ``m``'s twin (``_twin_merges``) with the same operands: the same layers are one-sided,
+    so the list is made of the same per-layer blocks, the same crops (made per node and operands)
+    and ``m``'s own assume. Each block of an output_padding or padding edit is ``m``'s axis's
+    (``_block_twin``); a ceil_mode is the same candidate on every axis. A padding or ceil_mode
+    candidate whose result is None is only counted (nothing reads it: ``_fixes_for`` reads what
+    is verified, the per-class note the output_padding ones): the twin's stands in its place.
+    ``twin_results`` then checks the list against the twin's (None: a merge not found here)."""
+    for entry in done:
+        m1, cands1, raw = entry
+        if m1.constraint.value == m.constraint.value and _twin_merges(sol, m1, m):
+            got = _swapped_list(sol, m1, m, cands1, raw)
+            return None if got is None else (got, entry)
+    return None
+
+
+def _swapped_list(sol: Solution, m1: Merge, m: Merge, cands1: list[Candidate], raw: RawChecked
+                  ) -> list[Candidate] | None:
+    graph = sol.graph
+    node = graph.node(m.constraint.value)
+    o1, o = _operands(sol.result, node, m1.constraint), _operands(sol.result, node, m.constraint)
+    if o1 is None or o is None or o1[:2] != o[:2]:
+        return None
+    out: list[Candidate] = []
+    for x, v in zip(cands1, raw):
+        if x.kind == "crop" or (v is None and x.kind in ("padding", "ceil_mode")):
+            out.append(x)
+        elif x.kind != "assume":
+            y = _block_twin(graph, x, o1[2] - 2, o[2] - 2)
+            if y is None:
+                return None
+            out.append(y)
+    return out + list(_assumes(sol, m))
+
+
+def _block_twin(graph: Graph, x: Candidate, ax1: int, ax: int) -> Candidate | None:
+    """The candidate at ``x``'s index in its layer's block of its kind on axis ``ax`` (``x``'s is
+    on ``ax1``; a ceil_mode's block is the same on every axis)."""
+    if x.kind == "ceil_mode" or x.edited is None:
+        return x if x.kind == "ceil_mode" else None
+    node, pos = graph.nodes[x.edited[0]], _positions(graph)
+    memo: dict[tuple[str, str, int], list[Candidate]] = graph.memo(_per_layer, dict)
+    block1 = memo.get((x.kind, node.name, ax1), [])
+    k = next((i for i, y in enumerate(block1) if y is x), None)
+    if k is None or x.kind not in _BLOCKS:
+        return None
+    block = _per_layer(graph, x.kind, node, ax, lambda n: _BLOCKS[x.kind](graph, pos, n, ax))
+    return block[k] if k < len(block) else None
+
+
+def _twin_merges(sol: Solution, m1: Merge, m: Merge) -> bool:
+    """``m1`` and ``m`` are merges on two axes whose swap (and that of their symbols) maps the graph
+    onto itself, and maps ``m1``'s condition onto ``m``'s."""
     n1, n, a, b = m1.one_symbol, m.one_symbol, _axis_of(sol, m1), _axis_of(sol, m)
     c1, c = m1.constraint, m.constraint
-    if a < 0 or b < 0 or n1 == n or c1.op != c.op or len(cands1) != len(cands) or \
-            not symmetric(sol.graph, a, b, n1, n):
+    if a < 0 or b < 0 or n1 == n or c1.op != c.op or not symmetric(sol.graph, a, b, n1, n):
         return False
-    if not (same_renamed(c1.lhs, c.lhs, n1, n) and same_renamed(c1.rhs, c.rhs, n1, n)):
+    return same_renamed(c1.lhs, c.lhs, n1, n) and same_renamed(c1.rhs, c.rhs, n1, n)
+
+
+def _twins(sol: Solution, m1: Merge, m: Merge, cands1: list[Candidate], cands: list[Candidate]) -> bool:
+    if len(cands1) != len(cands) or not _twin_merges(sol, m1, m):
         return False
+    a, b, n1, n = _axis_of(sol, m1), _axis_of(sol, m), m1.one_symbol, m.one_symbol
     return all(_generated_twins(x, y) or _twin_pair(sol, x, y, a, b, n1, n) for x, y in zip(cands1, cands))
 
 
@@ -688,6 +758,11 @@ def _paddings_of(graph: Graph, pos: dict[str, int], node: Node, ax: int) -> Iter
             new_spec, shown = got
             yield Candidate("padding", f"set padding={shown} on {_label(node)}", graph,
                             edited=_with_layer(graph, pos, node, new_spec))
+
+
+#: the per-layer blocks that depend on the axis, by kind
+_BLOCKS: dict[str, Callable[[Graph, dict[str, int], Node, int], Iterator[Candidate]]] = {
+    "output_padding": _output_paddings_of, "padding": _paddings_of}
 
 
 def _pad_edit(spec: LayerSpec | None, ax: int, delta: int) -> tuple[LayerSpec, str] | None:
