@@ -341,14 +341,14 @@ def assumed_runs(base: Solution, graph: Graph) -> tuple[dict[str, EPSet], dict[s
             any(m.symbol is None for m in base.merges):
         return None
     res = infer_edited(base.result, graph)
-    ids = {id(c) for c in base.result.constraints}
-    added = [c for c in res.constraints if id(c) not in ids]
-    if len(res.constraints) - len(added) != len(base.result.constraints) or \
-            any(c.kind != "assume" or len(c.symbols) != 1 for c in added) or \
-            any(len(c.symbols) > 1 for c in base.result.constraints):
+    before = base.result.constraints
+    if common_prefix(before, res.constraints) != len(before):
+        return None  # the added conditions are not simply after the base's
+    added = res.constraints[len(before):]
+    if any(c.kind != "assume" or len(c.symbols) != 1 for c in added) or _coupled(base.result):
         return None
     rx = solved_radix(base)
-    if edited_radix(base.result, res) != rx:
+    if not _same_shapes(base.result, res) and edited_radix(base.result, res) != rx:
         return None
     allowed: dict[str, EPSet] = {}
     for c in added:
@@ -372,7 +372,20 @@ def _renamed_set(c: Constraint, n: str, rx: Radix, names: tuple[str, ...]) -> Co
     t = next(m for m in names if m == n or rx.get(m, ()) == r)
     if t != n:
         try:
-            return condition_set(rename(c.lhs, n, t), c.op, rename(c.rhs, n, t), t, r)
+            lhs, rhs = (x if isinstance(x, int) else rename(x, n, t) for x in (c.lhs, c.rhs))
+            return condition_set(lhs, c.op, rhs, t, r)
         except ValueError:  # a scale ``subst`` has no exact form for: solved under its own name
             pass
     return condition_set(c.lhs, c.op, c.rhs, n, r)
+
+
+def _coupled(res: ShapeResult) -> bool:
+    """Some condition of ``res`` relates two symbols (once per result: memoised on its graph)."""
+    got = res.graph.memo((_coupled, id(res)), lambda: (res, any(len(c.symbols) > 1 for c in res.constraints)))
+    return got[1] if got[0] is res else any(len(c.symbols) > 1 for c in res.constraints)
+
+
+def _same_shapes(base: ShapeResult, res: ShapeResult) -> bool:
+    """Every value of ``res`` is ``base``'s (the same shape objects): then ``symbol_radix``, which
+    reads only the shapes, gives ``res`` the base's digit orders."""
+    return len(res.values) == len(base.values) and all(base.values.get(k) is v for k, v in res.values.items())
