@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
+from itertools import islice
 from typing import TYPE_CHECKING, TypeVar
 
 from convgraph import dims as D
@@ -32,7 +33,7 @@ from convgraph.shapes import Constraint, ShapeResult
 from convgraph.solve._incremental import common_prefix as _common_prefix  # patched off by the reference path
 from convgraph.solve._incremental import infer_edited, verdict_on
 from convgraph.solve._incremental import solved_radix as _radix
-from convgraph.solve._point import Edited, alternating, excludes, point_fails, probes
+from convgraph.solve._point import Edited, alternating, crop_fails, excludes, point_fails, probes
 from convgraph.solve._report import classes_text, describe_set, periodic_start
 from convgraph.solve._sets import EPSet, condition_set, edited_radix, intersect_all, subset
 from convgraph.solve._sizes import Sizes
@@ -372,6 +373,8 @@ def _point_fails(sol: Solution, m: Merge, cand: Candidate, probe: list[int], spr
     the symbolic check tries), else on the edited graph's symbolic conditions (at ``probe``)."""
     if ax >= 0 and point_fails(sol, m, cand.kind, cand.edited, ax, spread):
         return True
+    if ax >= 0 and cand.kind == "crop" and not REFERENCE and crop_fails(sol, m, cand.graph, ax, islice(spread, 1)):
+        return True  # at the first size only: the crop that survives is checked symbolically anyway
     if cand.kind in ("output_padding", "assume"):
         return False  # verified anyway: the symbolic check would not change what is done
     res = _infer(sol, cand)
