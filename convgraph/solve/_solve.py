@@ -416,7 +416,7 @@ def _with_coupling(m: Merge, couplings: list[Coupling]) -> Merge:
     if m.verdict != "coupled":
         return m
     cp = next(cp for cp in couplings if cp.constraint is m.constraint)
-    if (cp.product is not None and not cp.product.tuples) or (cp.pair is not None and cp.pair.sizes_a.empty):
+    if cp.empty:
         return _replace_message(Merge(m.constraint, m.where, "never", "", m.symbols), cp.message)
     return _replace_message(m, cp.message)
 
