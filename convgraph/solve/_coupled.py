@@ -3,9 +3,10 @@
 Each coupling is solved exactly where it has an exact form: a Linear after Flatten
 (``_sets.product_coupling``), a bound from below on a product (``_products``), ``f(A) op g(B)``
 through monotone layers (``_pairs``), a sum of monotone terms compared with a constant (three
-symbols, opposite monotonicity, ``!=``) or a bound or ``!=`` on a product of them (``_relations``);
-else (a term that mixes symbols, a non-dyadic scale inside a sum equality) its smallest solutions
-come from a bounded search over the first ``PAIR_SPAN`` valid sizes of each symbol, said to be one. The solver narrows every
+symbols, opposite monotonicity, ``!=``) or a bound or ``!=`` on a product of them
+(``_relations``); else (a term that is not monotone, ``A % 4``; a non-dyadic scale inside a sum
+equality; sums of large coprime periods past ``_sums.STATES``) its smallest solutions come from
+a bounded search over the first ``PAIR_SPAN`` valid sizes of each symbol, said to be one. The solver narrows every
 symbol's set by the couplings' projections in sweeps until nothing changes (``narrow``), with the
 equalities that fix a symbol eliminating it (``_joint``).
 """

@@ -117,7 +117,7 @@ def _prod(ds: list[Dim]) -> Dim:
 def _complete(rel: RelationCoupling, env: dict[str, int]) -> dict[str, int] | None:
     """env extended, symbol by symbol, by the least size of each projection given env."""
     env = dict(env)
-    for n, s in rel.sizes:
+    for n, _ in rel.sizes:
         if n in env:
             continue
         fixed = _fix(rel, env)

@@ -27,8 +27,18 @@ from collections.abc import Iterable, Sequence
 from functools import cache
 
 from convgraph.solve._image import ZWindow, _union
-from convgraph.solve._tree import FALSE, TRUE, _path_period, apply, mk, next_member, node, prev_member, \
-    prime_factors, restrict
+from convgraph.solve._tree import (
+    FALSE,
+    TRUE,
+    _path_period,
+    apply,
+    mk,
+    next_member,
+    node,
+    prev_member,
+    prime_factors,
+    restrict,
+)
 
 Radix = tuple[int, ...]
 
@@ -52,7 +62,7 @@ def neg(n: int) -> int:
     if n <= TRUE:
         return n
     p, ch = node(n)
-    return mk(p, (neg(ch[0]),) + tuple(restrict(neg(ch[p - d]), 1, 1) for d in range(1, p)))
+    return mk(p, (neg(ch[0]), *(restrict(neg(ch[p - d]), 1, 1) for d in range(1, p))))
 
 
 def radix(tries: Iterable[int], bound: int = 0) -> Radix:
@@ -238,11 +248,10 @@ def _window_diff(a: ZWindow, b: ZWindow, m: int) -> list[ZWindow]:
     if a[1] is None and b[1] is None:  # both unbounded: every difference of the periodic sets
         return [(m, None, zsum(a[2], neg(b[2])))]
     if a[1] is not None and b[1] is None:  # y <= max x - m: a bounded part of b
-        b = clip(b, hi=a[1] - m)[0] if clip(b, hi=a[1] - m) else None  # type: ignore[assignment]
-        if b is None:
-            return []
-    h = b[1] + 1  # type: ignore[operator]
-    return [c for w in window_sum(a, reflect(b, h)) for c in clip(shift(w, -h), lo=m)]
+        return [c for part in clip(b, hi=a[1] - m) for c in _window_diff(a, part, m)]
+    top = b[1]
+    assert top is not None
+    return [c for w in window_sum(a, reflect(b, top + 1)) for c in clip(shift(w, -top - 1), lo=m)]
 
 
 def members(ws: Sequence[ZWindow], lo: int, hi: int) -> list[int]:
@@ -255,6 +264,3 @@ def members(ws: Sequence[ZWindow], lo: int, hi: int) -> list[int]:
             x = next_member(t, x + 1)
     return sorted(set(out))
 
-
-__all__ = ["add", "add_all", "carry_sum", "diff_from", "interval", "neg", "radix", "reflect", "shift",
-           "window_sum", "zsum", "members", "FALSE", "TRUE", "apply", "prev_member"]
