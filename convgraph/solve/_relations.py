@@ -163,7 +163,8 @@ def _product_rest(c: int, op: str, known: int) -> tuple[int, str]:
 def relation_coupling(lhs: Dim, op: str, rhs: Dim, allowed: Mapping[str, Sizes]) -> RelationCoupling | None:
     """Solve ``lhs op rhs`` exactly when it is a sum of monotone one-symbol chains compared with a
     constant (any op), or a product of such chains, positive on the allowed sizes, compared with a
-    constant by ``<=``, ``<``, ``>=``, ``>`` or ``!=``; None for any other form."""
+    constant by ``<=``, ``<``, ``>=``, ``>``, ``!=`` (or ``==`` with a value below 1, which no such
+    product reaches); None for any other form."""
     got = _as_sum(lhs, op, rhs) or _as_product(lhs, op, rhs, allowed)
     if got is None:
         return None
@@ -230,11 +231,11 @@ def _as_product(lhs: Dim, op: str, rhs: Dim, allowed: Mapping[str, Sizes]
         lhs, rhs, op = rhs, lhs, SWAP[op]
     c = D.as_int(rhs)
     split = split_product(lhs) if c is not None else None
-    if split is None or c is None or op == "==":
+    if split is None or c is None:
         return None
     k, groups = split
-    if k <= 0 or len(groups) < 2:
-        return None
+    if k <= 0 or len(groups) < 2 or (op == "==" and c % k == 0 and c // k >= 1):
+        return None  # an equality with a positive quotient is product_coupling's (its divisors)
     for n, f in groups.items():
         s = Sizes.lift(allowed[n])
         if not _chain(f) or (not s.empty and D.evaluate(f, {n: s.least}) < 1):
@@ -244,7 +245,7 @@ def _as_product(lhs: Dim, op: str, rhs: Dim, allowed: Mapping[str, Sizes]
         c = c // k
     elif op == ">=":
         c = -(-c // k)
-    else:  # '!=': k * P never equals c when k does not divide it (P >= 1 never equals 0)
+    else:  # '!=' / '==': k * P never equals c when k does not divide it (P >= 1 never equals 0)
         c = c // k if c % k == 0 else 0
     return "product", tuple(Term(n, f) for n, f in sorted(groups.items())), op, c
 
@@ -322,6 +323,8 @@ def _sum_side(t: Term, terms: tuple[Term, ...], op: str, c: int, sets: Mapping[s
 def _product_side(t: Term, terms: tuple[Term, ...], op: str, c: int, sets: Mapping[str, Sizes]) -> Sizes:
     others = [o for o in terms if o is not t]
     s = sets[t.name]
+    if op == "==":  # only with a quotient below 1 here (a product of positive terms never reaches it)
+        return Sizes.none()
     lows = [_lo(o, sets[o.name]) for o in others]
     highs = [_hi(o, sets[o.name]) for o in others]
     if op == "<=":

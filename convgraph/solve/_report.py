@@ -442,9 +442,12 @@ def no_valid_size(sol: Solution) -> ShapeError | None:
     empty = [s for s in sol.symbols.values() if s.runs.empty and s.decided]
     if not never and not empty:
         return None
+    none = [cp for cp in sol.couplings if cp.empty]  # a coupling that holds nowhere: at its line
     if never:
         m = never[0]
         msg, loc = f"no valid size: {m.message}", m.constraint.loc
+    elif none:
+        msg, loc = f"no valid size: {none[0].message}", none[0].constraint.loc
     else:
         s = empty[0]
         on = [m for m in sol.merges if m.symbol == s.name and m.verdict == "classes"]
