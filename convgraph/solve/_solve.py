@@ -17,8 +17,10 @@ on the input symbols. A condition on one symbol has an exact, eventually periodi
 - ``runs``   = ``layers`` and every merge on that symbol alone, narrowed by every condition that
   couples it to other symbols, solved exactly: a Linear after Flatten (``_sets.product_coupling``),
   a bound from below on a product (``_products``), ``f(A) op g(B)`` through monotone layers (a cat
-  of two inputs, ``assume(W == H)``: ``_pairs``), jointly where they share symbols (``_joint``):
-  what PyTorch accepts;
+  of two inputs, ``assume(W == H)``: ``_pairs``), a sum of monotone terms compared with a constant
+  or a bound on a product of them (three symbols, ``assume(H + W == 64)``, ``assume(H * W <= 4096)``:
+  ``_relations``, with the sums of the value sets on the digit tries: ``_sums``), jointly where they
+  share symbols (``_joint``): what PyTorch accepts;
 - ``exact``  = ``runs`` and, at every strided Conv/Pool, the windows tile the input exactly: no
   trailing input row is discarded and no ceil-mode window runs past the padding (``Tiling``);
   without padding that is ``(i - ek) % s == 0``, the property the U-Net paper's 572 has.
