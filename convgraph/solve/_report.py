@@ -14,6 +14,7 @@ NO_PERIOD = "some condition has no usable period (a non-dyadic Upsample scale)"
 if TYPE_CHECKING:  # pragma: no cover
     from convgraph.errors import ShapeError
     from convgraph.solve._pairs import PairCoupling
+    from convgraph.solve._relations import RelationCoupling
     from convgraph.solve._solve import Coupling, Merge, Solution, SymbolSizes
 
 #: admissible tuples of a Linear coupling shown in text (JSON has them all)
@@ -229,6 +230,8 @@ def coupling_message(cp: Coupling) -> str:
         return f"{c.where}: {c.condition()} pins {names} to {len(tups)} admissible tuple(s): {'; '.join(shown)}{more}"
     if cp.pair is not None:
         return _pair_message(cp, cp.pair)
+    if cp.relation is not None:
+        return _relation_message(cp, cp.relation)
     span = f"a search over the first {PAIR_SPAN} valid sizes of each: not exact"
     if not cp.examples:
         return (f"{c.where}: {c.condition()} couples {names}; no solution among the first valid sizes "
@@ -247,6 +250,18 @@ def _pair_message(cp: Coupling, pair: PairCoupling) -> str:
     return (f"{c.where}: {c.condition()} couples {names} exactly: the valid pairs are "
             f"{describe_set(pair.sizes_a, pair.a)} and {describe_set(pair.sizes_b, pair.b)} with "
             f"{pair.relation}; the smallest solutions: {ex}")
+
+
+def _relation_message(cp: Coupling, rel: RelationCoupling) -> str:
+    """A relation on monotone terms, exact: the projections, the relation, the smallest solutions."""
+    c = cp.constraint
+    names = ", ".join(cp.symbols)
+    if rel.empty:
+        return f"{c.where}: {c.rule}: {c.condition()} holds for no valid sizes of {names}"
+    ex = "; ".join(", ".join(f"{k}={v}" for k, v in e.items()) for e in cp.examples)
+    sets = ", ".join(f"({describe_set(s, n)})" for n, s in rel.sizes)
+    return (f"{c.where}: {c.condition()} couples {names} exactly: the valid tuples are {sets} with "
+            f"{rel.relation}; the smallest solutions: {ex}")
 
 
 def _ranges_of(s: EPSet) -> str:
@@ -315,6 +330,11 @@ def coupling_json(sol: Solution, cp: Coupling) -> dict:
         pr = cp.pair
         out["pairs"] = {"relation": pr.relation, "lhs": D.dim_str(pr.f), "op": pr.op, "rhs": D.dim_str(pr.g),
                         "projections": {n: set_json(st) for n, st in pr.per_symbol().items()}}
+    if cp.relation is not None:
+        rel = cp.relation
+        lhs, op, rhs = rel.sides
+        out["relation"] = {"text": rel.relation, "lhs": D.dim_str(lhs), "op": op, "rhs": D.dim_str(rhs),
+                           "projections": {n: set_json(st) for n, st in rel.sizes}}
     out["exact"] = cp.exact
     return out
 
@@ -422,9 +442,12 @@ def no_valid_size(sol: Solution) -> ShapeError | None:
     empty = [s for s in sol.symbols.values() if s.runs.empty and s.decided]
     if not never and not empty:
         return None
+    none = [cp for cp in sol.couplings if cp.empty]  # a coupling that holds nowhere: at its line
     if never:
         m = never[0]
         msg, loc = f"no valid size: {m.message}", m.constraint.loc
+    elif none:
+        msg, loc = f"no valid size: {none[0].message}", none[0].constraint.loc
     else:
         s = empty[0]
         on = [m for m in sol.merges if m.symbol == s.name and m.verdict == "classes"]
