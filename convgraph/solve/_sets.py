@@ -28,6 +28,7 @@ from convgraph import dims as D
 from convgraph.dims import Dim
 from convgraph.shapes import ShapeResult
 from convgraph.solve._conditions import condition_sizes, denominators, radix_of
+from convgraph.solve._scaled import split_scales, union_all
 from convgraph.solve._sizes import TRUE, Sizes
 
 EPSet = Sizes  # the set type every solver result holds (an EPSet-compatible, exact, compact set)
@@ -116,8 +117,29 @@ def condition_set(lhs: Dim, op: str, rhs: Dim, name: str, radix: tuple[int, ...]
     got = got if got is not None else _monotone_equality(lhs, op, rhs, name)
     if got is not None:
         return CondSet(got)
+    scaled = _scaled(lhs, op, rhs, name)
+    if scaled is not None:
+        return scaled
     f, g = _value(lhs, name), _value(rhs, name)
     return CondSet(brute(lambda x: D.compare(f(x), op, g(x))), exact=False)
+
+
+def _scaled(lhs: Dim, op: str, rhs: Dim, name: str) -> CondSet | None:
+    """A condition through a non-dyadic scale: solved on each window of the scale's pieces
+    (``_scaled.split_scales``), exact when every window's condition is; None when a scale has no
+    pieces."""
+    exact = True
+
+    def solve(a: Dim, o: str, b: Dim) -> EPSet:
+        nonlocal exact
+        got = condition_set(D.lower(a), o, D.lower(b), name)
+        exact &= got.exact
+        return got.sizes
+
+    parts = split_scales(D.add(lhs, D.mul(rhs, -1)), name, solve)
+    if parts is None:
+        return None
+    return CondSet(union_all([w & solve(g, op, 0) for w, g in parts]), exact)
 
 
 def _monotone_inequality(lhs: Dim, op: str, rhs: Dim, name: str) -> EPSet | None:
