@@ -56,23 +56,29 @@ def replace_base(d: Dim, old: D.FScale, new: Dim) -> Dim:
     return D.add(D.mul(inner, d.m), d.n)
 
 
-def split_scales(d: Dim, name: str, solve: Callable[[Dim, str, Dim], Sizes]) -> Split | None:
-    """Sizes windows (each with its guard) covering every size once per class, each with d written
-    without FScale; None when a scale has no pieces or its argument is not non-decreasing.
-    ``solve(lhs, op, rhs)`` gives the exact sizes of an FScale-free condition (the guards)."""
+def split_scales(d: Dim, name: str, solve: Callable[[Dim, str, Dim], Sizes],
+                 lo: int = 1, hi: int | None = None) -> Split | None:
+    """Sizes windows (each with its guard) covering every size in ``lo..hi`` once, each with d
+    written without FScale; None when a scale has no pieces or its argument is not
+    non-decreasing. ``solve(lhs, op, rhs)`` gives the exact sizes of an FScale-free condition."""
     base = innermost_scale(d)
     if base is None:
-        return [(Sizes.all(), d)]
+        return [(Sizes.interval(lo, hi), d)]
     pieces = scale_pieces(base.sf)
     arg = D.lower(base.arg)
     if pieces is None or not D.is_monotone(arg) or D.is_const(arg):
         return None
+    vlo = D.evaluate(arg, {name: lo})
+    vhi = None if hi is None else D.evaluate(arg, {name: hi})
     out: Split = []
     for pc in pieces:
+        if (pc.hi is not None and pc.hi < vlo) or (vhi is not None and pc.lo is not None and pc.lo > vhi):
+            continue  # the argument takes none of the piece's values on lo..hi
         where = _where(pc, arg, name, solve)
-        if where is None:
+        if where is None or (where := where & Sizes.interval(lo, hi)).empty:
             continue
-        rest = split_scales(replace_base(d, base, _form(pc, arg)), name, solve)
+        first, last = where.windows[0][0], where.windows[-1][1]
+        rest = split_scales(replace_base(d, base, _form(pc, arg)), name, solve, first, last)
         if rest is None:
             return None
         out += [(where & w, g) for w, g in rest]
@@ -106,7 +112,7 @@ def _where(pc: ScalePiece, v: Dim, name: str, solve: Callable[[Dim, str, Dim], S
 
 
 def union_all(sets: list[Sizes]) -> Sizes:
-    """The union, joined pairwise in a balanced tree (each join costs its windows)."""
+    """The union, joined pairwise in a balanced tree (each join costs the windows of its two sets)."""
     if not sets:
         return Sizes.none()
     while len(sets) > 1:

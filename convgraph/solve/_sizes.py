@@ -232,17 +232,14 @@ class Sizes:
         cuts = sorted({w[0] for w in self.windows + other.windows} |
                       {w[1] + 1 for w in self.windows + other.windows if w[1] is not None} | {1})
         out: list[Window] = []
+        at_a, at_b = _TrieAt(self.windows), _TrieAt(other.windows)
         for i, lo in enumerate(cuts):
             hi = cuts[i + 1] - 1 if i + 1 < len(cuts) else None
-            t = apply(op, self._trie_at(lo), other._trie_at(lo))
-            out.append((lo, hi, t))
+            out.append((lo, hi, apply(op, at_a(lo), at_b(lo))))
         return Sizes.make(out)
 
     def _trie_at(self, x: int) -> int:
-        for lo, hi, t in self.windows:
-            if lo <= x and (hi is None or x <= hi):
-                return t
-        return FALSE
+        return _TrieAt(self.windows)(x)
 
     def __and__(self, other: Sizes | D.EPSet) -> Sizes:
         return self._op(other, "and")
@@ -282,6 +279,22 @@ class Sizes:
         from convgraph.solve._report import describe_set
 
         return f"Sizes({describe_set(self, 'x')})"
+
+
+class _TrieAt:
+    """The trie of the window holding x, for x asked in ascending order (one pass over the
+    windows in all, so an operation on two sets costs their windows, not their product)."""
+
+    def __init__(self, windows: tuple[Window, ...]):
+        self.windows, self.i = windows, 0
+
+    def __call__(self, x: int) -> int:
+        ws = self.windows
+        while self.i < len(ws) and ws[self.i][1] is not None and ws[self.i][1] < x:
+            self.i += 1
+        if self.i < len(ws) and ws[self.i][0] <= x:
+            return ws[self.i][2]
+        return FALSE
 
 
 def _lower_start(out: list[list[Any]]) -> list[list[Any]]:
