@@ -6,8 +6,10 @@ Disjoint windows ``[lo, hi]`` (``hi`` None: unbounded), each carrying a digit tr
 """
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from convgraph import dims as D
@@ -144,12 +146,15 @@ class Sizes:
         return classes(self.tail, limit)
 
     def __contains__(self, x: int) -> bool:
-        for lo, hi, t in self.windows:
-            if x < lo:
-                return False
-            if hi is None or x <= hi:
-                return member(t, x)
-        return False
+        i = bisect.bisect_right(self._starts, x) - 1
+        if i < 0:
+            return False
+        _, hi, t = self.windows[i]
+        return (hi is None or x <= hi) and member(t, x)
+
+    @cached_property
+    def _starts(self) -> list[int]:
+        return [w[0] for w in self.windows]
 
     @property
     def empty(self) -> bool:
@@ -201,22 +206,12 @@ class Sizes:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"min": self.min, "modulus": self.modulus}
-        if self.modulus <= 4096:
-            out["residues"] = sorted(self.residues)
-        else:
-            cls = self.classes(256)
-            if cls is not None:
-                out["classes"] = [[r, m] for r, m in cls]
-            else:  # the digit trie itself: exact, and as small as the set's structure
-                root, nodes = export(self.tail)
-                out["trie"] = {"root": root, "nodes": [[p, list(ch)] for p, ch in nodes],
-                               "how": "node [p, children]: x = p*q + r goes to child r with q; "
-                                      "refs 0 = no, 1 = yes, k >= 2 = nodes[k - 2]"}
+        out.update(_pattern_json(self.tail))
         fin = self.finite_windows()
         if sum(b - a + 1 for a, b, _ in fin) <= 4096:
             out["exceptions"] = sorted(self.exceptions)
-        else:
-            out["finite_windows"] = [[a, b] for a, b, _ in fin]
+        else:  # [a, b]: every size in a..b; [a, b, pattern]: the sizes of a..b the pattern holds
+            out["finite_windows"] = [[a, b] if t == TRUE else [a, b, _pattern_json(t)] for a, b, t in fin]
         out["first"] = self.first(10)
         return out
 
@@ -279,6 +274,21 @@ class Sizes:
         from convgraph.solve._report import describe_set
 
         return f"Sizes({describe_set(self, 'x')})"
+
+
+def _pattern_json(t: int) -> dict[str, Any]:
+    """A periodic pattern (a trie) as JSON: ``modulus`` and ``residues`` when the modulus is at most
+    4096, else its ``classes``, else the digit trie itself."""
+    m = period(t)
+    if m <= 4096:
+        return {"modulus": m, "residues": sorted(residues_of(t, m))}
+    cls = classes(t, 256)
+    if cls is not None:
+        return {"modulus": m, "classes": [[r, q] for r, q in cls]}
+    root, nodes = export(t)  # exact, and as small as the set's structure
+    return {"modulus": m, "trie": {"root": root, "nodes": [[p, list(ch)] for p, ch in nodes],
+                                   "how": "node [p, children]: x = p*q + r goes to child r with q; "
+                                          "refs 0 = no, 1 = yes, k >= 2 = nodes[k - 2]"}}
 
 
 class _TrieAt:
