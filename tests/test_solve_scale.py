@@ -251,3 +251,21 @@ def test_cli_names_exact_sets(tmp_path: Path):
     for n in (169, 170, 171, 1000, 12_345):
         out = _cli("shapes", str(f), "--at", f"L={n}")
         assert (out.returncode == 0) == runs(n), (n, out.stdout, out.stderr)
+
+
+def test_two_axes_through_a_scale_solve_and_fix():
+    """H and W through Upsample(1.1) with a cat: both symbols exact, the fix search runs (it renamed
+    symbols with the periodic-only substitution and raised on the scale before)."""
+    src = ("x = input(1, 3, H, W)\na = Conv2d(3, 4, 3, stride=2, padding=1)(x)\nu = Upsample(scale_factor=1.1)(a)\n"
+           "d = Conv2d(4, 4, 3, stride=2, padding=1)(u)\nup = Upsample(scale_factor=2)(d)\ny = cat([u, up], dim=1)\n")
+    sol = solve(cg.parse(src, "two.cg"))
+
+    def runs(n: int) -> bool:
+        u = torch_size((n + 1) // 2, 1.1)
+        return u >= 1 and 2 * ((u + 1) // 2) == u
+
+    for name in ("H", "W"):
+        s = sol.symbols[name]
+        assert s.decided and all((n in s.runs) == runs(n) for n in range(1, 5000))
+    text = sol.text()
+    assert "not exact" not in text and "crop(up, like=u)" in text
