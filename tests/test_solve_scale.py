@@ -199,7 +199,7 @@ def test_scale_without_compact_form_is_still_flagged():
 @pytest.mark.slow
 def test_formula_is_torch_size(torch):
     rnd = random.Random(3)
-    for sf in SCALES + [0.7234987123]:
+    for sf in [*SCALES, 0.7234987123]:
         for n in list(range(1, 400)) + [rnd.randint(400, 200_000) for _ in range(20)]:
             x = torch.zeros(1, 1, n)
             if torch_size(n, sf) < 1:  # torch refuses an empty output

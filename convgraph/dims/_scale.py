@@ -257,16 +257,27 @@ def _primes(n: int) -> list[int]:
 def _merged(pieces: list[ScalePiece]) -> list[ScalePiece]:
     """Pieces of one form and guard that meet become one; too many in all: _TooMany."""
     by_key: dict[tuple, list[ScalePiece]] = {}
-    for pc in sorted(pieces, key=lambda q: q.lo):
+    for pc in sorted(pieces, key=_lo):
         run = by_key.setdefault(_key(pc), [])
-        if run and run[-1].hi + 1 == pc.lo:
+        if run and _hi(run[-1]) + 1 == pc.lo:
             run[-1] = ScalePiece(run[-1].lo, pc.hi, *_key(pc))
         else:
             run.append(pc)
-    out = sorted((pc for run in by_key.values() for pc in run), key=lambda q: (q.lo, _key(q)))
+    out = sorted((pc for run in by_key.values() for pc in run), key=lambda q: (_lo(q), _key(q)))
     if len(out) > PIECE_MAX:
         raise _TooMany
     return out
+
+
+def _lo(pc: ScalePiece) -> int:
+    """The lower end of a bounded piece (every piece is bounded until ``_open_ends``)."""
+    assert pc.lo is not None
+    return pc.lo
+
+
+def _hi(pc: ScalePiece) -> int:
+    assert pc.hi is not None
+    return pc.hi
 
 
 def _key(pc: ScalePiece) -> tuple:

@@ -300,7 +300,10 @@ class _TrieAt:
 
     def __call__(self, x: int) -> int:
         ws = self.windows
-        while self.i < len(ws) and ws[self.i][1] is not None and ws[self.i][1] < x:
+        while self.i < len(ws):
+            hi = ws[self.i][1]
+            if hi is None or hi >= x:
+                break
             self.i += 1
         if self.i < len(ws) and ws[self.i][0] <= x:
             return ws[self.i][2]
