@@ -13,7 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 import convgraph as cg
@@ -85,6 +85,7 @@ def test_pieces_are_torch_formula(sf):
 
 @settings(max_examples=25, deadline=None)
 @given(st.integers(1, 999), st.integers(1, 4), st.integers(0, 1 << 62))
+@example(659, 1, 0)  # 65.9: 11,447 pieces
 def test_pieces_of_decimal_scales(num, digits, v):
     """A non-dyadic scale written with up to three significant digits (0.29, 1.1, 7.77, 0.123) has
     pieces, all exact."""
@@ -93,6 +94,7 @@ def test_pieces_of_decimal_scales(num, digits, v):
     _check_pieces(sf, [v, v // 3 + 1])
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None)
 @given(st.floats(0.01, 20.0), st.integers(1, 1 << 62))
 def test_pieces_of_any_float_are_exact_or_absent(sf, v):
@@ -178,7 +180,7 @@ def test_nested_scales_are_exact(sf, sf2):
 @given(st.integers(11, 99).filter(lambda n: n % 10), st.sampled_from([10, 100]), st.sampled_from([2, 3]))
 def test_random_decimal_scale_graphs_are_exact(num, den, stride):
     graph, runs = _skip_graph(num / den, stride)
-    _agree(graph, runs, 3000, num)
+    _agree(graph, runs, 3000, num, _top(num / den))
 
 
 def test_scale_without_compact_form_is_still_flagged():

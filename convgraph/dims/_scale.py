@@ -50,7 +50,7 @@ R_MAX = 10_000
 #: and the largest prime factor of r (a trie node has that many children)
 P_MAX = 100
 #: a scale needing more pieces than this in all has no compact exact form here
-PIECE_MAX = 10_000
+PIECE_MAX = 16_000
 
 
 @dataclass(frozen=True)
