@@ -11,12 +11,12 @@ caller without an exact set.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import reduce
+from functools import lru_cache, reduce
 
 from convgraph import dims as D
 from convgraph.dims import Dim
 from convgraph.dims._scale import ScalePiece, scale_pieces
+from convgraph.solve._conditions import condition_sizes
 from convgraph.solve._sizes import Sizes
 
 #: sizes searched for a window's ends: far past 2**63 (a slow argument reaches its windows late)
@@ -56,14 +56,13 @@ def replace_base(d: Dim, old: D.FScale, new: Dim) -> Dim:
     return D.add(D.mul(inner, d.m), d.n)
 
 
-def split_scales(d: Dim, name: str, solve: Callable[[Dim, str, Dim], Sizes],
-                 lo: int = 1, hi: int | None = None) -> Split | None:
-    """Sizes windows (each with its guard) covering every size in ``lo..hi`` once, each with d
-    written without FScale; None when a scale has no pieces or its argument is not
-    non-decreasing. ``solve(lhs, op, rhs)`` gives the exact sizes of an FScale-free condition."""
+def split_scales(d: Dim, name: str, lo: int = 1, hi: int | None = None, where: Sizes | None = None) -> Split | None:
+    """Sizes windows (each with its guard) covering every size in ``lo..hi`` (or ``where``) once,
+    each with d written without FScale; None when a scale has no pieces or its argument is not
+    non-decreasing."""
     base = innermost_scale(d)
     if base is None:
-        return [(Sizes.interval(lo, hi), d)]
+        return [(Sizes.interval(lo, hi) if where is None else where, d)]
     pieces = scale_pieces(base.sf)
     arg = D.lower(base.arg)
     if pieces is None or not D.is_monotone(arg) or D.is_const(arg):
@@ -74,15 +73,17 @@ def split_scales(d: Dim, name: str, solve: Callable[[Dim, str, Dim], Sizes],
     for pc in pieces:
         if (pc.hi is not None and pc.hi < vlo) or (vhi is not None and pc.lo is not None and pc.lo > vhi):
             continue  # the argument takes none of the piece's values on lo..hi
-        where = _where(pc, arg, name, solve)
-        if where is None or (where := where & Sizes.interval(lo, hi)).empty:
+        got = _where(pc, arg, name, lo, hi)
+        if got is None:
             continue
-        first, last = where.windows[0][0], where.windows[-1][1]
-        rest = split_scales(replace_base(d, base, _form(pc, arg)), name, solve, first, last)
+        if where is not None and (got := got & where).empty:
+            continue
+        first, last = got.windows[0][0], got.windows[-1][1]
+        rest = split_scales(replace_base(d, base, _form(pc, arg)), name, first, last, got)
         if rest is None:
             return None
-        out += [(where & w, g) for w, g in rest]
-    return [(w, g) for w, g in out if not w.empty]
+        out += rest
+    return out
 
 
 def _u(pc: ScalePiece, v: Dim) -> Dim:
@@ -94,21 +95,33 @@ def _form(pc: ScalePiece, v: Dim) -> Dim:
     return D.lower(D.mul(D.floordiv(D.add(D.mul(_u(pc, v), pc.p), pc.c), pc.r), pc.A))
 
 
-def _where(pc: ScalePiece, v: Dim, name: str, solve: Callable[[Dim, str, Dim], Sizes]) -> Sizes | None:
-    """The sizes where the piece applies: v in its window (an interval of sizes, v non-decreasing)
-    and its guards hold; None when there are none."""
-    lo = 1 if pc.lo is None else D.min_at_least(v, pc.lo, name, limit=_LIMIT)
-    if lo is None:
+def _where(pc: ScalePiece, v: Dim, name: str, lo: int, hi: int | None) -> Sizes | None:
+    """The sizes of ``lo..hi`` where the piece applies: v in its window (an interval of sizes, v
+    non-decreasing) and its guards hold; None when there are none."""
+    if pc.lo is not None:
+        first = D.min_at_least(v, pc.lo, name, lo=lo, limit=_LIMIT)
+        if first is None:
+            return None
+        lo = first
+    if pc.hi is not None:
+        top = D.min_at_least(v, pc.hi + 1, name, lo=lo, limit=_LIMIT)
+        if top is not None:
+            hi = top - 1 if hi is None else min(hi, top - 1)
+    if hi is not None and hi < lo:
         return None
-    top = None if pc.hi is None else D.min_at_least(v, pc.hi + 1, name, limit=_LIMIT)
-    if top is not None and top <= lo:
-        return None
-    out = Sizes.interval(lo, None if top is None else top - 1)
+    out = Sizes.interval(lo, hi)
     for x, g in ((v, pc.vguard), (_u(pc, v), pc.uguard)):
         if g is not None:
-            m, t, eq = g
-            out = out & solve(D.add(x, D.mul(D.floordiv(x, m), -m)), "==" if eq else "!=", t)
+            out = out & _guard(x, *g, name)
     return None if out.empty else out
+
+
+@lru_cache(maxsize=1 << 12)
+def _guard(x: Dim, m: int, t: int, eq: bool, name: str) -> Sizes:
+    """The sizes where ``x % m == t`` (eq) or ``!= t``: a residue condition, periodic and exact."""
+    got = condition_sizes(D.add(x, D.mul(D.floordiv(x, m), -m)), "==" if eq else "!=", t, name)
+    assert got is not None, "a residue condition on a quasi-affine dim is periodic"
+    return got
 
 
 def union_all(sets: list[Sizes]) -> Sizes:
