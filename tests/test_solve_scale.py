@@ -271,3 +271,35 @@ def test_two_axes_through_a_scale_solve_and_fix():
         assert s.decided and all((n in s.runs) == runs(n) for n in range(1, 5000))
     text = sol.text()
     assert "not exact" not in text and "crop(up, like=u)" in text
+
+
+def _json_member(js: dict, x: int) -> bool | None:
+    """Membership read back from a set's JSON (None: in a tail given as a digit trie)."""
+    if x in js.get("exceptions", []):
+        return True
+    for w in js.get("finite_windows", []):
+        if w[0] <= x <= w[1]:
+            return True if len(w) == 2 else _pattern_member(w[2], x)
+    return x >= js.get("periodic_from", js["min"]) and _pattern_member(js, x)
+
+
+def _pattern_member(pat: dict, x: int) -> bool | None:
+    if "residues" in pat:
+        return x % pat["modulus"] in pat["residues"]
+    if "classes" in pat:
+        return any(x % q == r for r, q in pat["classes"])
+    return None
+
+
+def test_json_of_a_windowed_set_is_exact():
+    """The JSON of a set made of windows (each with its own pattern) names every window's pattern:
+    reading it back gives the set."""
+    graph, runs = _skip_graph(0.7, 2)
+    js = solve(graph).to_json()["symbols"]["L"]["runs"]
+    assert any(len(w) == 3 for w in js["finite_windows"])
+    checked = 0
+    for n in list(range(1, 5000)) + _probe_points([w[0] for w in js["finite_windows"]], 9):
+        got = _json_member(js, n)
+        assert got is None or got == runs(n), n
+        checked += got is not None
+    assert checked > 5000

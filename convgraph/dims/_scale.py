@@ -25,13 +25,18 @@ So ``o = A * floor(U*beta + gamma)`` with A, beta, gamma constant on a window. F
 ``floor(U*beta + gamma) = floor((p*U + c) / r)`` with ``c = floor(r * (U*(beta - p/r) + gamma))``
 (``floor((n + x)/r) = floor((n + floor(x))/r)`` for an integer n), and c is monotone in U, so the
 window splits where c steps, at rational thresholds. p/r is the convergent of beta with the fewest
-steps among small denominators (1.1: 11/10, valid as one piece up to about 2**47 and a few pieces
-per binade above; 0.29: 29/100; 1/3: 1/3).
+steps among small denominators. 1/3: one piece ``floor(v/3)`` for all of 1..2**53-1. 1.1:
+``floor(11*v/10)`` on 1..511772684928465 (about 2**48.9), 19 pieces below 2**53, 359 in all. 0.7
+(a double just below 7/10): ``floor((7*v + c)/10)`` with c = 0 low in each binade and -1 at its
+top (``170 * 0.7 = 118.99999999999999``), 105 pieces below 2**53. A scale with three significant
+digits needs at most about 12,000 pieces.
 
-The largest sizes: the pieces are exact for every scaled size ``v`` with ``-min(2**53, 2**52/sf) < v < 2**63``,
-which holds every size a torch tensor can have (int64; a non-positive size is never a torch size at
-all). Outside that range, the first and last piece's forms continue unchanged: a convention for
-values no torch model reaches, so the solver's sets stay eventually periodic.
+The largest sizes: the pieces are exact for every scaled size ``v`` with
+``-min(2**53, 2**52/sf) < v < 2**63``, float(v)'s own rounding above 2**53 included: every size a
+torch tensor can have (int64; a non-positive size is never a torch size at all). Outside that
+range, the first and the last pieces' forms continue unchanged: a convention for values no torch
+model reaches (a model whose scale input is 2**63 or more has already overflowed int64), which keeps
+the solver's sets eventually periodic.
 
 A scale with no small convergent (a float with many significant digits, such as 0.7234987123)
 gives no pieces (``None``): its valid sets have no compact exact form in windows of residue tries.
