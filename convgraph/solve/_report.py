@@ -132,7 +132,10 @@ def describe_set(s: EPSet, name: str) -> str:
                      else f", {name} % {s.modulus} in {_residue_set(res)}")
         parts.append(text)
     if s.finite_windows():
-        parts.append(("or " if not s.finite else "") + f"{name} in {{{_finite_text(s)}}}")
+        fin = f"{name} in {{{_finite_text(s)}}}"
+        if parts and any(t != 1 for _, _, t in s.finite_windows()):  # windows of patterns (a
+            return f"{fin} or {parts[0]}"  # non-dyadic scale's) read in order: the tail last
+        parts.append(("or " if not s.finite else "") + fin)
     return " ".join(parts)
 
 
