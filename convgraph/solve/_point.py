@@ -37,7 +37,9 @@ KINDS = ("padding", "ceil_mode", "output_padding")
 #: failing / holding sizes tried at offsets 2**i, i < SPREAD (each costs a run on integers)
 SPREAD = 4
 
-Base = tuple[dict[str, Shape], dict[str, list[Constraint]]]
+#: (concrete dims, failing conditions per node, the nodes among them with a failing condition that
+#: is not a merge)
+Base = tuple[dict[str, Shape], dict[str, list[Constraint]], tuple[str, ...]]
 
 
 #: an edit of one layer spec in place: (the node's position in the solved graph, the edited node)
@@ -159,6 +161,21 @@ def probes(m: Merge, first: list[int]) -> list[int]:
     return list(dict.fromkeys(out))
 
 
+def alternating(m: Merge, sizes: list[int]) -> list[int]:
+    """``sizes`` with those where the merge fails today and those where it holds taken in turn,
+    each in their order (``point_fails`` answers whether any of them fails, so the order changes
+    only how soon): an output_padding edit of the ConvTranspose that feeds the merge makes it hold
+    on a failing class and fail where it held, so a holding size rules it out; one of a deeper
+    ConvTranspose moves a deeper merge and leaves this one as it was, so a failing size does."""
+    held = m.holds
+    if held is None:
+        return sizes
+    fails, holds = [x for x in sizes if x not in held], [x for x in sizes if x in held]
+    out = [x for pair in zip(fails, holds) for x in pair]
+    k = min(len(fails), len(holds))
+    return out + fails[k:] + holds[k:]
+
+
 def _fails(res: ShapeResult, base: Base, m: Merge, edited: Edited, axis: int) -> bool:
     """No condition but merges fails on the edited graph at ``base``'s sizes, and the merge fails
     (``_merge_failed`` of ``_edited_failures``, read per node: a condition's node is its value)."""
@@ -167,8 +184,7 @@ def _fails(res: ShapeResult, base: Base, m: Merge, edited: Edited, axis: int) ->
     except (ConvGraphError, ArithmeticError, ValueError):
         return False
     failing = base[1]
-    if any(c.kind != "merge" for cs in ran.values() for c in cs) or \
-            any(c.kind != "merge" for name, cs in failing.items() if name not in ran for c in cs):
+    if any(c.kind != "merge" for cs in ran.values() for c in cs) or any(name not in ran for name in base[2]):
         return False
     value = m.constraint.value
     return _merge_failed(list(ran[value] if value in ran else failing.get(value, ())), m, axis)
@@ -282,7 +298,8 @@ def _base(sol: Solution, env: dict[str, int], n: str) -> Base | None:
         for c in conds:
             if c.kind not in ("assume", "expect") and _fails_at_size(c, env, n, inside, verdicts):
                 failing.setdefault(c.value, []).append(c)
-        base = (_Values(dims, env), failing)
+        odd = tuple(k for k, cs in failing.items() if any(c.kind != "merge" for c in cs))
+        base = (_Values(dims, env), failing, odd)
     if len(_BASES) > 256:
         _BASES.clear()
     _BASES[key] = (sol, base)
