@@ -45,6 +45,10 @@ LIST_MAX = 8
 SMALL_MODULUS = 4096
 
 
+#: the finite part of a set is written out up to about this many characters (then counted)
+FINITE_TEXT = 1500
+
+
 def _lift(s: EPSet | DimsEPSet) -> EPSet:
     return EPSet.lift(s)
 
@@ -92,13 +96,19 @@ def _pow(m: int) -> str:
 
 def _finite_text(s: EPSet) -> str:
     """The finite part: ``1..3, 7``; a window of a periodic pattern as ``{a..b: H ≡ r (mod m)}``."""
-    out = []
-    for a, b, t in s.finite_windows():
+    from convgraph.solve._tree import member
+
+    out: list[str] = []
+    fin = s.finite_windows()
+    for i, (a, b, t) in enumerate(fin):
         if b - a <= SMALL_MODULUS:
-            out.append(_ranges(x for x in range(a, b + 1) if x in s))
+            out.append(_ranges(x for x in range(a, b + 1) if member(t, x)))
         else:
             inner = EPSet.periodic(t)
             out.append(f"{a}..{b}" + ("" if inner.modulus == 1 else f" where {_pattern(inner)}"))
+        if sum(map(len, out)) > FINITE_TEXT and i + 1 < len(fin):
+            out.append(f"... and {len(fin) - i - 1} more windows up to {fin[-1][1]} (--json lists each)")
+            break
     return ", ".join(out)
 
 
@@ -123,7 +133,10 @@ def describe_set(s: EPSet, name: str) -> str:
                      else f", {name} % {s.modulus} in {_residue_set(res)}")
         parts.append(text)
     if s.finite_windows():
-        parts.append(("or " if not s.finite else "") + f"{name} in {{{_finite_text(s)}}}")
+        fin = f"{name} in {{{_finite_text(s)}}}"
+        if parts and any(t != 1 for _, _, t in s.finite_windows()):  # windows of patterns (a
+            return f"{fin} or {parts[0]}"  # non-dyadic scale's) read in order: the tail last
+        parts.append(("or " if not s.finite else "") + fin)
     return " ".join(parts)
 
 
@@ -172,16 +185,18 @@ def when(s: EPSet, name: str) -> str:
     parts = []
     if not s.finite:
         m, res = s.modulus, _residues(s)
+        # a window holding a pattern of its own (a non-dyadic scale's): the tail's start matters
+        since = f"{name} >= {periodic_start(s)} and " if any(t != 1 for _, _, t in s.finite_windows()) else ""
         if m == 1:
             parts.append(f"{name} >= {periodic_start(s)}")
         elif res is None:
-            parts.append(_big_classes(s, name))
+            parts.append(since + _big_classes(s, name))
         elif res == list(range(res[0], m)):
-            parts.append(f"{name} mod {m} >= {res[0]}" if len(res) > 1 else f"{name} mod {m} == {res[0]}")
+            parts.append(since + (f"{name} mod {m} >= {res[0]}" if len(res) > 1 else f"{name} mod {m} == {res[0]}"))
         elif res == list(range(0, res[-1] + 1)):
-            parts.append(f"{name} mod {m} <= {res[-1]}" if len(res) > 1 else f"{name} mod {m} == 0")
+            parts.append(since + (f"{name} mod {m} <= {res[-1]}" if len(res) > 1 else f"{name} mod {m} == 0"))
         else:
-            parts.append(f"{name} mod {m} in {{{_ranges(res)}}}")
+            parts.append(since + f"{name} mod {m} in {{{_ranges(res)}}}")
     fin = s.finite_windows()
     if fin:
         if s.finite and len(fin) == 1 and fin[0][0] == 1 and fin[0][2] == 1:
