@@ -7,7 +7,9 @@ candidates of the merges of one skip (a cat / + / crop node) are combined per la
 and each combination is verified by solving the edited graph: every merge of that skip proved,
 the graph still has a valid size, and no merge that was proved before fails. The solve of an edited
 graph is incremental (``_solve.solve_edited``: the shapes and layer sets re-derived only where the
-edit changed them, no texts); ``FULL`` (the tests' reference path) solves it from scratch.
+edit changed them, no texts), and an edit that only adds exact assumes to a graph without
+couplings is judged from the solved graph's sets (``_assumed_lines``); ``FULL`` (the tests'
+reference path) solves it from scratch.
 """
 from __future__ import annotations
 

@@ -12,12 +12,13 @@ makes no merge that was proved fail.
 What only saves work (each checked against the slow path, ``REFERENCE``, in the tests): the edited
 graph is re-inferred where the edit changed it (``_incremental``); a candidate that a few concrete
 sizes prove incomplete is verified only when it could be shown (``_point``: on plain ints, the
-period-shifted sizes first); the graph of an edit of one layer spec is built only when the
-candidate survives that check; an edited graph's layer sets are met once, whatever merge proposed
-the edit, from the solved graph's meets over the conditions the two share at the start and at
-the end; an edit takes sizes from another symbol only through a condition the solved graph does
-not have; and the W (or D) merge of a skip takes its H merge's results when swapping the two
-axes maps the graph onto itself (``_symmetry``).
+period-shifted sizes first; a crop with its inserted node run there too); the graph of an edit of
+one layer spec is built only when the candidate survives that check; an edited graph's layer sets
+are met once, whatever merge proposed the edit, from the solved graph's meets over the conditions
+the two share at the start and at the end; an edit takes sizes from another symbol only through a
+condition the solved graph does not have; and the W (or D) merge of a skip takes its H merge's
+results when swapping the two axes maps the graph onto itself (``_symmetry``), its own candidates
+made only where a result is read (``_swapped_candidates``).
 """
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ from convgraph.shapes import Constraint, Shape, ShapeResult, node_dims, node_fai
 if TYPE_CHECKING:  # pragma: no cover
     from convgraph.solve._solve import Merge, Solution
 
-#: edit kinds the check handles: one layer's spec changed, nothing inserted
+#: edit kinds the check handles: one layer's spec changed, nothing inserted (a crop: ``crop_fails``)
 KINDS = ("padding", "ceil_mode", "output_padding")
 
 #: failing / holding sizes tried at offsets 2**i, i < SPREAD (each costs a run on integers)
