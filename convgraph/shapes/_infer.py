@@ -235,11 +235,26 @@ class _Ctx:
 
     def layer(self, node: Node, x: Shape) -> Shape:
         self.node = node
-        return tuple(D.lower(d) for d in LAYER_RULES[type(node.spec)](self, node.spec, x))
+        try:
+            return tuple(D.lower(d) for d in LAYER_RULES[type(node.spec)](self, node.spec, x))
+        except D.NotQuasiAffine as e:
+            raise self.fail(_beyond(e, x)) from e
 
     def merge(self, node: Node, args: list[Shape]) -> Shape:
         self.node = node
-        return MERGE_RULES[node.op](self, node, args)
+        try:
+            return MERGE_RULES[node.op](self, node, args)
+        except D.NotQuasiAffine as e:
+            raise self.fail(_beyond(e, *args)) from e
+
+
+def _beyond(e: D.NotQuasiAffine, *shapes: Shape) -> str:
+    """The message for a size outside the algebra: a floor of a dim of several symbols."""
+    mixed = next((d for x in shapes for d in x if len(D.symbols(d)) > 1), None)
+    what = f"the size {D.dim_str(mixed)}" if mixed is not None else "a size"
+    return (f"{what} depends on several symbols, and this layer takes a floor of it ({e}); convgraph "
+            "solves sizes that are floors of one symbol each: not supported yet (a cat of two inputs "
+            "along a spatial axis followed by a strided, pooling or scaling layer reaches this)")
 
 
 def _both(lhs: int, op: str, rhs: int, rule: str) -> str:
