@@ -13,6 +13,8 @@ from convgraph.shapes._infer import (  # noqa: F401
     infer,
     infer_reusing,
     merge_failures_reusing,
+    node_conditions,
+    node_dims_only,
     node_failures,
     node_shape,
     reshape_plan,

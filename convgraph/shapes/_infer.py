@@ -902,6 +902,30 @@ def node_failures(graph: Graph, node: Node, inputs: list[Shape]) -> tuple[Shape,
     return out, ctx.constraints + ctx.failed
 
 
+def node_conditions(node: Node, inputs: list[Shape], known: Known | None = None) -> tuple[Shape, list[Constraint]]:
+    """One node's rule on symbolic input dims: its dims and the conditions ``infer`` records for it
+    (``known`` as in ``infer_reusing``); raises where ``infer`` would, at this node."""
+    ctx = _Ctx(Graph((), ()), known)
+    out = ctx.rules().apply(node, inputs)
+    return out, ctx.constraints
+
+
+class _Silent(_Ctx):
+    """Records no condition: a symbolic one is dropped, one between constants is decided (and
+    raises when it fails) as in ``infer``."""
+
+    def require(self, lhs: Dim, op: str, rhs: Dim, rule: str, kind: str = "size", axis: str = "") -> None:
+        a, b = D.lower(lhs), D.lower(rhs)
+        if isinstance(a, int) and isinstance(b, int):
+            super().require(a, op, b, rule, kind, axis)
+
+
+def node_dims_only(node: Node, inputs: list[Shape]) -> Shape:
+    """One node's dims from its inputs' dims, as ``infer`` computes them, without its conditions
+    (a caller that needs the dims of a node and the conditions of another)."""
+    return _Silent(Graph((), ())).rules().apply(node, inputs)
+
+
 def _run_reusing(ctx: _Ctx, graph: Graph, reuse: Reuse, known: Mapping[str, Shape] | None = None,
                  start: int = 0) -> dict[str, Shape]:
     values: dict[str, Shape] = dict(known) if known is not None else {}

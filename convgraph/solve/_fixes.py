@@ -32,6 +32,7 @@ from convgraph.shapes import Constraint, ShapeResult
 from convgraph.solve._incremental import common_prefix as _common_prefix  # patched off by the reference path
 from convgraph.solve._incremental import infer_edited
 from convgraph.solve._incremental import solved_radix as _radix
+from convgraph.solve._lazy import edited_merge
 from convgraph.solve._point import Edited, excludes, point_fails, probes
 from convgraph.solve._report import classes_text, describe_set, periodic_start
 from convgraph.solve._sets import EPSet, condition_set, intersect_all, subset
@@ -121,9 +122,10 @@ def _partial(m: Merge, v: Verified | Raw) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-def _sizes(res: ShapeResult, name: str, kinds: tuple[str, ...], values: Container[str] | None = None,
+def _sizes(conds: Iterable[Constraint], name: str, kinds: tuple[str, ...], values: Container[str] | None = None,
            radix: tuple[int, ...] = ()) -> EPSet:
-    return intersect_all(condition_set(c.lhs, c.op, c.rhs, name, radix).sizes for c in res.constraints
+    """The sizes of ``name`` where every condition of ``kinds`` (of the nodes ``values``) on it alone holds."""
+    return intersect_all(condition_set(c.lhs, c.op, c.rhs, name, radix).sizes for c in conds
                          if c.kind in kinds and (values is None or c.value in values) and _symbols(c) == {name})
 
 
@@ -153,7 +155,7 @@ class _Deferred:
 
     def verified(self, sol: Solution, m: Merge, cand: Candidate) -> Raw | None:
         if self._got is None:
-            self._got = (_verify_sets(sol, m, cand),)
+            self._got = (_verify_partial(sol, m, cand),)  # the note reads partial ones only
         return self._got[0]
 
 Checked = list[tuple[Candidate, "Verified | _Deferred | None"]]
@@ -177,8 +179,9 @@ def _check(sol: Solution, m: Merge, cands: list[Candidate]) -> RawChecked:
     that a point check proves incomplete (a size the edited layers accept where the merge fails)
     can only be shown as a partial fix, and partial fixes are shown only when no complete fix
     other than an assume exists: those are verified last, and only then (else their result stays
-    None). The output_padding ones the point check rules out are left to the per-class note,
-    which verifies them layer by layer (``_note_options``): their result is a ``_Deferred``."""
+    None), as partial fixes (``_verify_partial``). The output_padding ones the point check rules
+    out are left to the per-class note, which verifies them layer by layer (``_note_options``):
+    their result is a ``_Deferred``."""
     probe = m.fails.first(3) if m.fails is not None else []
     ax = _axis_of(sol, m)
     spread = probes(m, probe)
@@ -187,21 +190,39 @@ def _check(sol: Solution, m: Merge, cands: list[Candidate]) -> RawChecked:
     deferred = {i for i, c in enumerate(cands) if c.kind == "output_padding" and fails[i]}
     out = {i: _verify_sets(sol, m, c) for i, c in enumerate(cands) if i not in later and i not in deferred}
     if not any(v is not None and v[1] and cands[i].kind != "assume" for i, v in out.items()):
-        out.update({i: _verify_sets(sol, m, cands[i]) if i in deferred else _verify_partial(sol, m, cands[i])
-                    for i in sorted(later | deferred)})
+        out.update({i: _verify_partial(sol, m, cands[i]) for i in sorted(later | deferred)})
     return RawChecked(out.get(i, _Deferred() if i in deferred else None) for i in range(len(cands)))
 
 
 def _verify_partial(sol: Solution, m: Merge, cand: Candidate) -> Raw | None:
-    """``_verify_sets`` of a candidate the point check proved incomplete, which can only be shown as a
-    partial fix: where the edited merge holds at none of the sizes where it fails today, the
-    edited graph's layer sets (its new conditions) are not needed: it is not shown (None)."""
-    res = _infer(sol, cand)
-    if res is None or REFERENCE:
-        return _verify_sets(sol, m, cand, res)
+    """``_verify_sets`` of a candidate the point check proved incomplete, which can only be shown
+    (and read by the per-class note) as a partial fix: where the edited merge holds at none of the
+    sizes where it fails today, neither does it on the sizes its layers accept, so it is no partial
+    fix, and its layer sets (its new conditions) are not needed: None. The edited merge's
+    conditions are those of the edited graph when it was inferred, else read off the nodes the
+    merge reads (``_lazy.edited_merge``; the solved graph's own when none changed: they hold at no
+    size where the merge fails)."""
+    if REFERENCE:
+        return _verify_sets(sol, m, cand)
+    conds = _edited_conditions(sol, m, cand)
+    if conds is None:
+        return None
     n = m.one_symbol
-    merge = _sizes(res, n, ("merge",), {m.constraint.value, *cand.inserted}, _radix(sol).get(n, ()))
-    return None if (merge & m.fails_set).empty else _verify_sets(sol, m, cand, res)
+    merge = _sizes(conds, n, ("merge",), {m.constraint.value, *cand.inserted}, _radix(sol).get(n, ()))
+    return None if (merge & m.fails_set).empty else _verify_sets(sol, m, cand)
+
+
+def _edited_conditions(sol: Solution, m: Merge, cand: Candidate) -> Sequence[Constraint] | None:
+    """The edited graph's conditions (those of ``m``'s node at least); None when it fails at every
+    size, or when ``m``'s conditions are the solved graph's own."""
+    got = _INFERRED.get((id(sol), cand.kind, cand.edit))
+    if (got is not None and got[0] is sol) or cand.edited is None:
+        res = _infer(sol, cand)
+        return res.constraints if res is not None else None
+    try:
+        return edited_merge(sol, _positions(sol.graph), cand.edited, m.constraint.value)
+    except ConvGraphError:
+        return None  # so does ``_infer``: a rule fails at every size (``_lazy``)
 
 
 # --------------------------------------------------------------------------------------------
@@ -324,7 +345,7 @@ def _verify_sets(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | No
     layers = _valid_layers(sol, res, n, rx)
     if layers is None:
         return None
-    holds = layers & _sizes(res, n, ("merge",), {m.constraint.value, *cand.inserted}, rx)
+    holds = layers & _sizes(res.constraints, n, ("merge",), {m.constraint.value, *cand.inserted}, rx)
     if holds.empty:
         return None
     return holds, subset(layers, holds), layers
@@ -373,7 +394,7 @@ def _layer_sizes(sol: Solution, res: ShapeResult, n: str, rx: tuple[int, ...], k
 
 
 def _met(sol: Solution, res: ShapeResult, n: str, kinds: tuple[str, ...], rx: tuple[int, ...], k: int) -> EPSet:
-    """``_sizes(res, n, kinds)``: the solved graph's intersection over the ``k`` shared leading
+    """``_sizes(res.constraints, n, kinds)``: the solved graph's intersection over the ``k`` shared leading
     conditions and over the shared trailing ones, met with the rest (an intersection does not
     depend on the order it is taken in)."""
     base, cs = sol.result.constraints, res.constraints
