@@ -88,32 +88,38 @@ def find_fixes(sol: Solution) -> tuple[Fix, ...]:
             raw = None if REFERENCE else twin_results(sol, m, cands, done)
             raw = raw if raw is not None else _check(sol, m, cands)
             done.append((m, cands, raw))
-            out += _fixes_for(sol, m, [(c, _shown(sol, m.one_symbol, v)) for c, v in zip(cands, raw)], raw.uncovered)
+            out += _fixes_for(sol, m, list(zip(cands, raw)), raw.uncovered)
     return tuple(out)
 
 
 def _fixes_for(sol: Solution, m: Merge, checked: Checked, uncovered: dict[str, bool]) -> list[Fix]:
-    from convgraph.solve._solve import Fix
-
     good = [(cand, v) for cand, v in checked if isinstance(v, tuple)]
     complete = [(cand, v) for cand, v in good if v[1]]
     out: list[Fix] = []
     per_kind: dict[str, int] = {}
-    for cand, (sizes, _, text) in complete:
+    for cand, v in complete:
         per_kind[cand.kind] = per_kind.get(cand.kind, 0) + 1
         if per_kind[cand.kind] <= MAX_PER_KIND:
-            out.append(Fix(m, cand.edit, text, sizes, True, cand.graph, cand.kind))
+            out.append(_fix(sol, m, cand, v))
     partial = [(cand, v) for cand, v in good if _partial(m, v)]
     note = _per_class_note(m, sol, checked, uncovered)
     if note is not None:
         out.append(note)
     if not any(c.kind != "assume" for c, _ in complete):
-        out += [Fix(m, cand.edit, text, sizes, False, cand.graph, cand.kind)
-                for cand, (sizes, _, text) in partial]
+        out += [_fix(sol, m, cand, v) for cand, v in partial]
     return out
 
 
-def _partial(m: Merge, v: Verified | Raw) -> bool:
+def _fix(sol: Solution, m: Merge, cand: Candidate, v: Raw) -> Fix:
+    """The fix a verified candidate shows, with its 'holds' text (made only for what is shown)."""
+    from convgraph.solve._solve import Fix
+
+    holds, complete, layers = v
+    return Fix(m, cand.edit, _holds_text(sol, m.one_symbol, holds, complete, layers), holds, complete,
+               cand.graph, cand.kind)
+
+
+def _partial(m: Merge, v: Raw) -> bool:
     return not v[1] and not (v[0] & m.fails_set).empty
 
 
@@ -141,7 +147,6 @@ def _symbols(c: Constraint) -> frozenset[str]:
 
 _SYMBOLS: dict[int, tuple[Constraint, frozenset[str]]] = {}
 
-Verified = tuple[EPSet, bool, str]
 #: (sizes where the merge holds on the edited graph, complete?, the sizes its layers accept)
 Raw = tuple[EPSet, bool, EPSet]
 
@@ -153,12 +158,16 @@ class _Deferred:
     def __init__(self) -> None:
         self._got: tuple[Raw | None] | None = None
 
+    @property
+    def done(self) -> bool:
+        return self._got is not None
+
     def verified(self, sol: Solution, m: Merge, cand: Candidate) -> Raw | None:
         if self._got is None:
             self._got = (_verify_partial(sol, m, cand),)  # the note reads partial ones only
         return self._got[0]
 
-Checked = list[tuple[Candidate, "Verified | _Deferred | None"]]
+Checked = list[tuple[Candidate, "Raw | _Deferred | None"]]
 
 
 class RawChecked(list["Raw | _Deferred | None"]):
@@ -268,11 +277,6 @@ def _twin_candidates(sol: Solution, x: Candidate, y: Candidate, a: int, b: int, 
     return swapped_graph_equals(sol.graph, x.graph, y.graph, a, b)
 
 
-def _shown(sol: Solution, n: str, v: Raw | _Deferred | None) -> Verified | _Deferred | None:
-    """A checked result with its 'holds' text."""
-    return (v[0], v[1], _holds_text(sol, n, v[0], v[1], v[2])) if isinstance(v, tuple) else v
-
-
 def _holds_text(sol: Solution, n: str, holds: EPSet, complete: bool, layers: EPSet) -> str:
     base = sol.symbols[n].layers
     accepts = "" if layers == base else f" (the edited graph's layers accept {describe_set(layers, n)})"
@@ -328,15 +332,9 @@ def _fails_at(res: ShapeResult, m: Merge, cand: Candidate, sizes: Iterable[int])
     return False
 
 
-def _verify(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | None = None) -> Verified | None:
-    """(sizes where the merge holds on the edited graph, complete?, 'holds' text) or None when the
-    edit is invalid, leaves no size, or breaks a merge that was proved."""
-    got = _verify_sets(sol, m, cand, res)
-    return None if got is None else _shown(sol, m.one_symbol, got)  # type: ignore[return-value]
-
-
 def _verify_sets(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | None = None) -> Raw | None:
-    """``_verify`` without the text: (holds, complete, the sizes the edited graph's layers accept)."""
+    """(sizes where the merge holds on the edited graph, complete?, the sizes its layers accept), or
+    None when the edit is invalid, leaves no size, or breaks a merge that was proved."""
     n = m.one_symbol
     res = res if res is not None else _infer(sol, cand)
     if res is None:
@@ -683,7 +681,7 @@ def _per_class_note(m: Merge, sol: Solution, checked: Checked, uncovered: dict[s
     from convgraph.solve._solve import Fix
 
     n = m.one_symbol
-    by_layer: dict[str, list[tuple[Candidate, Verified | _Deferred | None]]] = {}
+    by_layer: dict[str, list[tuple[Candidate, Raw | _Deferred | None]]] = {}
     for cand, v in checked:
         if cand.kind == "output_padding" and cand.value is not None:
             by_layer.setdefault(cand.layer, []).append((cand, v))
@@ -692,6 +690,8 @@ def _per_class_note(m: Merge, sol: Solution, checked: Checked, uncovered: dict[s
         spec = node.spec
         if not isinstance(spec, ConvTranspose):
             continue
+        if all(not isinstance(v, _Deferred) or v.done for _, v in cands) and not _note_options(sol, m, cands):
+            continue  # nothing to verify, and no option: the integer check below cannot matter
         if layer not in uncovered:  # a twin merge's answer is this merge's (``twin_results``)
             uncovered[layer] = _uncovered(sol, m, cands)
         if uncovered[layer]:
@@ -718,14 +718,14 @@ def _per_class_note(m: Merge, sol: Solution, checked: Checked, uncovered: dict[s
     return None
 
 
-def _uncovered(sol: Solution, m: Merge, cands: list[tuple[Candidate, Verified | _Deferred | None]]) -> bool:
+def _uncovered(sol: Solution, m: Merge, cands: list[tuple[Candidate, Raw | _Deferred | None]]) -> bool:
     """A size where the merge fails today that no output_padding value of the layer makes hold
     (proved on integers): then the layer's values cannot cover every size."""
     ax = _axis_of(sol, m)
     return any(all(excludes(sol, m, c.kind, c.edited, ax, x) for c, _ in cands) for x in m.fails_set.first(2))
 
 
-def _note_options(sol: Solution, m: Merge, cands: list[tuple[Candidate, Verified | _Deferred | None]]
+def _note_options(sol: Solution, m: Merge, cands: list[tuple[Candidate, Raw | _Deferred | None]]
                   ) -> list[tuple[tuple[int, int], EPSet]]:
     """((axis, output_padding), sizes where the merge holds) of a layer's partial candidates."""
     out = []
