@@ -21,7 +21,7 @@ axes maps the graph onto itself (``_symmetry``).
 """
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, TypeVar
 
@@ -29,6 +29,7 @@ from convgraph import dims as D
 from convgraph.errors import ConvGraphError, Loc
 from convgraph.ir import Assume, Conv, ConvTranspose, Graph, LayerSpec, Node, Pool
 from convgraph.shapes import Constraint, ShapeResult
+from convgraph.solve._conditions import never_holds
 from convgraph.solve._incremental import common_prefix as _common_prefix  # patched off by the reference path
 from convgraph.solve._incremental import infer_edited
 from convgraph.solve._incremental import solved_radix as _radix
@@ -223,15 +224,21 @@ def _verify_partial(sol: Solution, m: Merge, cand: Candidate) -> Raw | None:
 
 def _edited_conditions(sol: Solution, m: Merge, cand: Candidate) -> Sequence[Constraint] | None:
     """The edited graph's conditions (those of ``m``'s node at least); None when it fails at every
-    size, or when ``m``'s conditions are the solved graph's own."""
+    size, when ``m``'s conditions are the solved graph's own, or when one of them holds for no
+    size (``never_holds``: decided without its set): then the edited merge holds nowhere."""
     got = _INFERRED.get((id(sol), cand.kind, cand.edit))
     if (got is not None and got[0] is sol) or cand.edited is None:
         res = _infer(sol, cand)
         return res.constraints if res is not None else None
     try:
-        return edited_merge(sol, _positions(sol.graph), cand.edited, m.constraint.value)
+        conds = edited_merge(sol, _positions(sol.graph), cand.edited, m.constraint.value)
     except ConvGraphError:
         return None  # so does ``_infer``: a rule fails at every size (``_lazy``)
+    n = m.one_symbol
+    if conds is None or any(c.kind == "merge" and _symbols(c) == {n} and never_holds(c.lhs, c.op, c.rhs)
+                            for c in conds):
+        return None
+    return conds
 
 
 # --------------------------------------------------------------------------------------------
@@ -551,35 +558,64 @@ def _label(node: Node) -> str:
 
 def _output_paddings(graph: Graph, pos: dict[str, int], nodes: list[Node], ax: int) -> Iterator[Candidate]:
     for node in nodes:
-        spec = node.layer
-        if not isinstance(spec, ConvTranspose):
-            continue
-        for op in range(max(spec.stride[ax], spec.dilation[ax])):
-            new = _set_axis(spec.output_padding, ax, op)
-            if op != spec.output_padding[ax]:
-                yield Candidate("output_padding", f"set output_padding={_fmt(new)} on {_label(node)}", graph,
-                                layer=node.name, value=(ax, op),
-                                edited=_with_layer(graph, pos, node, replace(spec, output_padding=new)))
+        if isinstance(node.layer, ConvTranspose):
+            yield from _layer_edits(graph, pos, node, ax, "output_padding")
 
 
 def _ceil_modes(graph: Graph, pos: dict[str, int], nodes: list[Node]) -> Iterator[Candidate]:
     for node in nodes:
         spec = node.layer
         if isinstance(spec, Pool) and any(s > 1 for s in spec.stride):
-            flag = not spec.ceil_mode
-            yield Candidate("ceil_mode", f"set ceil_mode={flag} on {_label(node)}", graph,
-                            edited=_with_layer(graph, pos, node, replace(spec, ceil_mode=flag)))
+            yield from _layer_edits(graph, pos, node, -1, "ceil_mode")
 
 
 def _paddings(graph: Graph, pos: dict[str, int], nodes: list[Node], ax: int) -> Iterator[Candidate]:
     for node in nodes:
-        spec = node.layer
-        for delta in (1, -1):
-            got = _pad_edit(spec, ax, delta)
-            if got is not None:
-                new_spec, shown = got
-                yield Candidate("padding", f"set padding={shown} on {_label(node)}", graph,
-                                edited=_with_layer(graph, pos, node, new_spec))
+        yield from _layer_edits(graph, pos, node, ax, "padding")
+
+
+def _layer_edits(graph: Graph, pos: dict[str, int], node: Node, ax: int, kind: str) -> list[Candidate]:
+    """The candidates of one kind that edit ``node`` on axis ``ax``, made once per graph: the same
+    layer is a candidate of several merges (the candidates are immutable; each builds its graph
+    once)."""
+    table: dict[tuple[str, str, int], list[Candidate]] = graph.memo(_layer_edits, dict)
+    key = (kind, node.name, ax)
+    got = table.get(key)
+    if got is None:
+        got = table[key] = list(_EDITS[kind](graph, pos, node, ax))
+    return got
+
+
+def _output_padding_edits(graph: Graph, pos: dict[str, int], node: Node, ax: int) -> Iterator[Candidate]:
+    spec = node.layer
+    assert isinstance(spec, ConvTranspose)
+    for op in range(max(spec.stride[ax], spec.dilation[ax])):
+        new = _set_axis(spec.output_padding, ax, op)
+        if op != spec.output_padding[ax]:
+            yield Candidate("output_padding", f"set output_padding={_fmt(new)} on {_label(node)}", graph,
+                            layer=node.name, value=(ax, op),
+                            edited=_with_layer(graph, pos, node, replace(spec, output_padding=new)))
+
+
+def _ceil_mode_edits(graph: Graph, pos: dict[str, int], node: Node, ax: int) -> Iterator[Candidate]:
+    spec = node.layer
+    assert isinstance(spec, Pool)
+    flag = not spec.ceil_mode
+    yield Candidate("ceil_mode", f"set ceil_mode={flag} on {_label(node)}", graph,
+                    edited=_with_layer(graph, pos, node, replace(spec, ceil_mode=flag)))
+
+
+def _padding_edits(graph: Graph, pos: dict[str, int], node: Node, ax: int) -> Iterator[Candidate]:
+    for delta in (1, -1):
+        got = _pad_edit(node.layer, ax, delta)
+        if got is not None:
+            new_spec, shown = got
+            yield Candidate("padding", f"set padding={shown} on {_label(node)}", graph,
+                            edited=_with_layer(graph, pos, node, new_spec))
+
+
+_EDITS: dict[str, Callable[[Graph, dict[str, int], Node, int], Iterator[Candidate]]] = {
+    "output_padding": _output_padding_edits, "ceil_mode": _ceil_mode_edits, "padding": _padding_edits}
 
 
 def _pad_edit(spec: LayerSpec | None, ax: int, delta: int) -> tuple[LayerSpec, str] | None:
