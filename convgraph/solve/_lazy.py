@@ -53,17 +53,36 @@ def edited_merge(sol: Solution, pos: Mapping[str, int], edited: tuple[int, Node]
     where a rule fails (``infer_edited`` fails then too)."""
     res = sol.result
     base = res.values
-    i, x = edited
-    q = pos[value]
+    x = edited[1]
     dims = {x.name: node_dims_only(x, [base[j] for j in x.inputs])}
-    changed = _changed(res.graph.nodes[i + 1:q + 1], x.name, _diff(dims[x.name], base[x.name]), base)
-    merge = res.graph.nodes[q]
-    todo = [j for j in merge.inputs if j in changed]
-    if not todo:
+    plan = _plan(sol, pos, edited[0], _diff(dims[x.name], base[x.name]), value)
+    if plan is None:
         return None
-    for v in sorted(_needed(res.graph, todo, changed, base, x.name), key=pos.__getitem__):
+    changed, order = plan
+    for v in order:
         dims[v] = _dims(res.graph.node(v), dims, base, changed)
+    merge = res.graph.nodes[pos[value]]
     return tuple(node_conditions(merge, [dims.get(j, base[j]) for j in merge.inputs])[1])
+
+
+Plan = tuple[dict[str, Changed], list[str]]
+
+
+def _plan(sol: Solution, pos: Mapping[str, int], i: int, first: Changed, value: str) -> Plan | None:
+    """(the changed axes of the nodes after the edited node at ``i``, the changed nodes whose dims
+    the merge ``value`` reads, in graph order); None when no input of the merge changed. It depends
+    on the edited node's changed axes only: made once per solved graph (the edits of one layer,
+    for every merge they are proposed for, share it)."""
+    table: dict[tuple[int, Changed, str], Plan | None] = sol.graph.memo((_plan, id(sol.result)), dict)
+    key = (i, first, value)
+    if key not in table:
+        res = sol.result
+        x = res.graph.nodes[i]
+        changed = _changed(res.graph.nodes[i + 1:pos[value] + 1], x.name, first, res.values)
+        todo = [j for j in res.graph.node(value).inputs if j in changed]
+        table[key] = None if not todo else (changed, sorted(_needed(res.graph, todo, changed, res.values, x.name),
+                                                               key=pos.__getitem__))
+    return table[key]
 
 
 def _diff(new: Shape, old: Shape) -> Changed:
