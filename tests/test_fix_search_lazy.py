@@ -8,13 +8,13 @@ from fractions import Fraction
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_fix_search_reference import unet_like
+from test_fix_search_reference import _int_nodes, unet_like
 from test_solve import B
 
 from convgraph import dims as D
 from convgraph.errors import ConvGraphError
-from convgraph.ir import Graph
-from convgraph.shapes import infer
+from convgraph.ir import Graph, Node
+from convgraph.shapes import infer, node_failures, rule_failures
 from convgraph.solve import _fixes, solve
 from convgraph.solve._conditions import never_holds
 from convgraph.solve._lazy import edited_merge
@@ -120,3 +120,21 @@ def test_never_holds_decides_the_nest_edits() -> None:
     assert never_holds(a, "==", b)
     assert not never_holds(a, "==", D.lower(D.mul(D.floordiv(D.add(x, 3), 6), 3)))
     assert not never_holds(a, "!=", b)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_int_nodes())
+def test_int_cat_failures_equal_the_rule(case: tuple[Node, list[tuple[int, ...]]]) -> None:
+    """``node_failures`` of a cat on ints is built without running the rule: the same dims and the
+    same failing conditions (every field) as the rule under ``_Recording``, or the rule's error."""
+    node, inputs = case
+    graph = Graph((node,), (node.name,), "<test>")
+    try:
+        want: tuple | None = rule_failures(graph, node, list(inputs))
+    except ConvGraphError:
+        want = None
+    try:
+        got: tuple | None = node_failures(graph, node, list(inputs))
+    except ConvGraphError:
+        got = None
+    assert got == want

@@ -18,6 +18,7 @@ from convgraph.shapes._infer import (  # noqa: F401
     node_failures,
     node_shape,
     reshape_plan,
+    rule_failures,
     slice_bounds,
     softmax_dim,
     transposed_size,
