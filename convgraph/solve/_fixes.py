@@ -154,7 +154,8 @@ Raw = tuple[EPSet, bool, EPSet]
 
 class _Deferred:
     """The result of an output_padding candidate that the point check ruled out: not verified
-    unless the per-class note needs it (then once: a twin merge shares it, ``twin_results``)."""
+    unless the per-class note needs it (then once: a twin merge shares it, ``twin_results``; in
+    full: the layer's values that reach here are mostly the note's partial ones)."""
 
     def __init__(self) -> None:
         self._got: tuple[Raw | None] | None = None
@@ -165,7 +166,7 @@ class _Deferred:
 
     def verified(self, sol: Solution, m: Merge, cand: Candidate) -> Raw | None:
         if self._got is None:
-            self._got = (_verify_partial(sol, m, cand),)  # the note reads partial ones only
+            self._got = (_verify_sets(sol, m, cand),)
         return self._got[0]
 
 Checked = list[tuple[Candidate, "Raw | _Deferred | None"]]
