@@ -305,7 +305,7 @@ def _point_fails(sol: Solution, m: Merge, cand: Candidate, probe: list[int], spr
     if cand.kind in ("output_padding", "assume"):
         return False  # verified anyway: the symbolic check would not change what is done
     res = _infer(sol, cand)
-    return res is not None and _fails_at(res, m, cand, probe)
+    return res is not None and _fails_at(sol, res, m, cand, probe)
 
 
 def _infer(sol: Solution, cand: Candidate) -> ShapeResult | None:
@@ -328,14 +328,20 @@ def _infer(sol: Solution, cand: Candidate) -> ShapeResult | None:
 _INFERRED: dict[tuple[int, str, str], tuple[Solution, ShapeResult | None]] = {}
 
 
-def _fails_at(res: ShapeResult, m: Merge, cand: Candidate, sizes: Iterable[int]) -> bool:
-    """At one of ``sizes`` the edited graph's layers accept the size and the merge fails."""
+def _fails_at(sol: Solution, res: ShapeResult, m: Merge, cand: Candidate, sizes: Iterable[int]) -> bool:
+    """At one of ``sizes`` (where the merge fails today: inside the solved graph's layer set) the
+    edited graph's layers accept the size and the merge fails. A layer condition the edited graph
+    shares with the solved one (the same object, among the leading or trailing ones) holds on that
+    layer set, so only the others are evaluated."""
     n, values = m.one_symbol, {m.constraint.value, *cand.inserted}
-    mine = [c for c in res.constraints if _symbols(c) == {n}]
+    cs = res.constraints
+    k = _common_prefix(sol.result.constraints, cs)
+    new = cs[k:len(cs) - _common_suffix(sol.result.constraints, cs, k)]
+    layer = [c for c in new if c.kind in ("size", "assume") and _symbols(c) == {n}]
+    merge = [c for c in cs if c.kind == "merge" and c.value in values and _symbols(c) == {n}]
     for x in sizes:
         env = {n: x}
-        if all(c.holds(env) for c in mine if c.kind in ("size", "assume")) and \
-                not all(c.holds(env) for c in mine if c.kind == "merge" and c.value in values):
+        if all(c.holds(env) for c in layer) and not all(c.holds(env) for c in merge):
             return True
     return False
 
