@@ -54,7 +54,7 @@ def edited_merge(sol: Solution, pos: Mapping[str, int], edited: tuple[int, Node]
     res = sol.result
     base = res.values
     x = edited[1]
-    dims = {x.name: node_dims_only(x, [base[j] for j in x.inputs])}
+    dims = {x.name: _edited_dims(sol, x)}
     plan = _plan(sol, pos, edited[0], _diff(dims[x.name], base[x.name]), value)
     if plan is None:
         return None
@@ -68,6 +68,16 @@ def edited_merge(sol: Solution, pos: Mapping[str, int], edited: tuple[int, Node]
 Plan = tuple[dict[str, Changed], list[str]]
 
 
+def _edited_dims(sol: Solution, x: Node) -> Shape:
+    """The edited node's dims on the solved graph's inputs (once per edit: an edit proposed for
+    several merges is the same node object, ``_fixes._layer_edits``)."""
+    table: dict[int, tuple[Node, Shape]] = sol.graph.memo((_edited_dims, id(sol.result)), dict)
+    got = table.get(id(x))
+    if got is None or got[0] is not x:
+        got = table[id(x)] = (x, node_dims_only(x, [sol.result.values[j] for j in x.inputs]))
+    return got[1]
+
+
 def _plan(sol: Solution, pos: Mapping[str, int], i: int, first: Changed, value: str) -> Plan | None:
     """(the changed axes of the nodes after the edited node at ``i``, the changed nodes whose dims
     the merge ``value`` reads, in graph order); None when no input of the merge changed. It depends
@@ -77,12 +87,21 @@ def _plan(sol: Solution, pos: Mapping[str, int], i: int, first: Changed, value: 
     key = (i, first, value)
     if key not in table:
         res = sol.result
-        x = res.graph.nodes[i]
-        changed = _changed(res.graph.nodes[i + 1:pos[value] + 1], x.name, first, res.values)
+        changed = _changed_after(sol, i, first)
         todo = [j for j in res.graph.node(value).inputs if j in changed]
-        table[key] = None if not todo else (changed, sorted(_needed(res.graph, todo, changed, res.values, x.name),
-                                                               key=pos.__getitem__))
+        table[key] = None if not todo else (changed, sorted(_needed(res.graph, todo, changed, res.values,
+                                                                    res.graph.nodes[i].name), key=pos.__getitem__))
     return table[key]
+
+
+def _changed_after(sol: Solution, i: int, first: Changed) -> dict[str, Changed]:
+    """``_changed`` of every node after the edited one (once per solved graph and edited node)."""
+    table: dict[tuple[int, Changed], dict[str, Changed]] = sol.graph.memo((_changed_after, id(sol.result)), dict)
+    got = table.get((i, first))
+    if got is None:
+        nodes = sol.result.graph.nodes
+        got = table[(i, first)] = _changed(nodes[i + 1:], nodes[i].name, first, sol.result.values)
+    return got
 
 
 def _diff(new: Shape, old: Shape) -> Changed:
