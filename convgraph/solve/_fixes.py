@@ -155,7 +155,7 @@ Raw = tuple[EPSet, bool, EPSet]
 class _Deferred:
     """The result of an output_padding candidate that the point check ruled out: not verified
     unless the per-class note needs it (then once: a twin merge shares it, ``twin_results``; in
-    full: the layer's values that reach here are mostly the note's partial ones)."""
+    full, but for an edit that leaves the merge's conditions as they are: no partial fix)."""
 
     def __init__(self) -> None:
         self._got: tuple[Raw | None] | None = None
@@ -166,7 +166,7 @@ class _Deferred:
 
     def verified(self, sol: Solution, m: Merge, cand: Candidate) -> Raw | None:
         if self._got is None:
-            self._got = (_verify_sets(sol, m, cand),)
+            self._got = (None if _merge_unchanged(sol, m, cand) else _verify_sets(sol, m, cand),)
         return self._got[0]
 
 Checked = list[tuple[Candidate, "Raw | _Deferred | None"]]
@@ -221,6 +221,18 @@ def _verify_partial(sol: Solution, m: Merge, cand: Candidate) -> Raw | None:
     n = m.one_symbol
     merge = _sizes(conds, n, ("merge",), {m.constraint.value, *cand.inserted}, _radix(sol).get(n, ()))
     return None if (merge & m.fails_set).empty else _verify_sets(sol, m, cand)
+
+
+def _merge_unchanged(sol: Solution, m: Merge, cand: Candidate) -> bool:
+    """The edit leaves the dims the merge's node reads as they are (``_lazy.edited_merge``): its
+    conditions are the solved graph's own, so it holds at no size where it fails today (False when
+    that is not known: the caller verifies)."""
+    if REFERENCE or cand.edited is None:
+        return False
+    try:
+        return edited_merge(sol, _positions(sol.graph), cand.edited, m.constraint.value) is None
+    except ConvGraphError:
+        return False
 
 
 def _edited_conditions(sol: Solution, m: Merge, cand: Candidate) -> Sequence[Constraint] | None:
@@ -733,8 +745,9 @@ def _per_class_note(m: Merge, sol: Solution, checked: Checked, uncovered: dict[s
         spec = node.spec
         if not isinstance(spec, ConvTranspose):
             continue
-        if all(not isinstance(v, _Deferred) or v.done for _, v in cands) and not _note_options(sol, m, cands):
-            continue  # nothing to verify, and no option: the integer check below cannot matter
+        if all(not isinstance(v, _Deferred) or v.done or _merge_unchanged(sol, m, c) for c, v in cands) and \
+                not _note_options(sol, m, cands):
+            continue  # nothing (costly) to verify, and no option: the integer check below cannot matter
         if layer not in uncovered:  # a twin merge's answer is this merge's (``twin_results``)
             uncovered[layer] = _uncovered(sol, m, cands)
         if uncovered[layer]:
