@@ -236,11 +236,11 @@ def _merge_unchanged(sol: Solution, m: Merge, cand: Candidate) -> bool:
 
 
 def _edited_conditions(sol: Solution, m: Merge, cand: Candidate) -> Sequence[Constraint] | None:
-    """The edited graph's conditions (those of ``m``'s node at least); None when it fails at every
-    size, when ``m``'s conditions are the solved graph's own, or when one of them holds for no
-    size (``never_holds``: decided without its set): then the edited merge holds nowhere."""
-    got = _INFERRED.get((id(sol), cand.kind, cand.edit))
-    if (got is not None and got[0] is sol) or cand.edited is None:
+    """The edited graph's conditions (those of ``m``'s node at least: for an edit of one layer spec,
+    those alone, ``_lazy.edited_merge``); None when it fails at every size, when ``m``'s
+    conditions are the solved graph's own, or when one of them holds for no size (``never_holds``:
+    decided without its set): then the edited merge holds nowhere."""
+    if cand.edited is None:
         res = _infer(sol, cand)
         return res.constraints if res is not None else None
     try:
