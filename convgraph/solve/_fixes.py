@@ -309,7 +309,7 @@ def _axis_of(sol: Solution, m: Merge) -> int:
     return ops[2] if ops is not None else -1
 
 
-def _point_fails(sol: Solution, m: Merge, cand: Candidate, probe: list[int], spread: list[int], ax: int) -> bool:
+def _point_fails(sol: Solution, m: Merge, cand: Candidate, probe: list[int], spread: Iterable[int], ax: int) -> bool:
     """The point check: on integers first (no symbolic inference; at ``spread``, more sizes than
     the symbolic check tries), else on the edited graph's symbolic conditions (at ``probe``)."""
     if ax >= 0 and point_fails(sol, m, cand.kind, cand.edited, ax, spread):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import heapq
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from convgraph import dims as D
@@ -140,23 +140,48 @@ def changed_at(before: Graph, after: Graph) -> int | None:
     return differs.index(True) if differs.count(True) == 1 else None
 
 
-def probes(m: Merge, first: list[int]) -> list[int]:
+def probes(m: Merge, first: list[int]) -> Iterable[int]:
     """``first`` (the smallest failing sizes), the smallest holding sizes, then failing and holding
     sizes spread over the classes: the first at or above ``x0 + 2**i`` (``i < SPREAD``). An edit
     that shifts a size by a few steps of some stride fails away from the smallest sizes, or where
     the merge held. Before all of them, the smallest failing size plus ``2**i`` whole periods of the
     failing set (the same class, larger), the largest first: an edit that makes a deep layer reject
     the smallest sizes (padding 0 on a 3x3 conv where the axis is 2) still fails there, and in the
-    benchmarks the largest rules out nearly every candidate that any probe rules out."""
+    benchmarks the largest rules out nearly every candidate that any probe rules out. Each size once,
+    in that order; found as far as some check reads (most stop at the first)."""
+    return _Lazy(_probes(m, first))
+
+
+def _probes(m: Merge, first: list[int]) -> Iterator[int]:
+    if first and m.fails is not None and m.fails.modulus > 1:
+        yield from (first[0] + m.fails.modulus * 2 ** i for i in reversed(range(SPREAD)))
+    yield from first
+    if m.holds is not None:
+        yield from m.holds.first(2)
     sets = [s for s in (m.fails, m.holds) if s is not None and not s.empty]
-    out = list(first) + (m.holds.first(2) if m.holds is not None else [])
     for i in range(1, SPREAD):
         for s in sets:
-            out += s.first(1, lo=(s.min or 1) + 2 ** i)
-    if first and m.fails is not None and m.fails.modulus > 1:
-        shifted = [first[0] + m.fails.modulus * 2 ** i for i in range(SPREAD)]
-        out = shifted[::-1] + out  # the order only changes how soon: the largest answers most often
-    return list(dict.fromkeys(out))
+            yield from s.first(1, lo=(s.min or 1) + 2 ** i)
+
+
+class _Lazy:
+    """The distinct items of an iterator, in order, each computed once, whoever iterates first."""
+
+    def __init__(self, items: Iterator[int]):
+        self._items, self._seen, self._got = items, set[int](), list[int]()
+
+    def __iter__(self) -> Iterator[int]:
+        i = 0
+        while True:
+            while i >= len(self._got):
+                x = next(self._items, None)
+                if x is None:
+                    return
+                if x not in self._seen:
+                    self._seen.add(x)
+                    self._got.append(x)
+            yield self._got[i]
+            i += 1
 
 
 def _fails(res: ShapeResult, base: Base, m: Merge, edited: Edited, axis: int) -> bool:
