@@ -12,7 +12,10 @@ makes no merge that was proved fail.
 What only saves work (each checked against the slow path, ``REFERENCE``, in the tests): the edited
 graph is re-inferred where the edit changed it (``_incremental``); a candidate that a few concrete
 sizes prove incomplete is verified only when it could be shown (``_point``: on plain ints, the
-period-shifted sizes first); the graph of an edit of one layer spec is built only when the
+period-shifted sizes first), and judged as a partial fix from its merge's conditions alone, read
+off the nodes that merge reads (``_lazy``), its set not solved where a condition holds nowhere
+(``never_holds``); a 'holds' text is made only for a fix that is shown; the layer-edit candidates
+are made once per graph; the graph of an edit of one layer spec is built only when the
 candidate survives that check; an edited graph's layer sets are met once, whatever merge proposed
 the edit, from the solved graph's meets over the conditions the two share at the start and at
 the end; an edit takes sizes from another symbol only through a condition the solved graph does
@@ -209,10 +212,10 @@ def _verify_partial(sol: Solution, m: Merge, cand: Candidate) -> Raw | None:
     """``_verify_sets`` of a candidate the point check proved incomplete, which can only be shown
     (and read by the per-class note) as a partial fix: where the edited merge holds at none of the
     sizes where it fails today, neither does it on the sizes its layers accept, so it is no partial
-    fix, and its layer sets (its new conditions) are not needed: None. The edited merge's
-    conditions are those of the edited graph when it was inferred, else read off the nodes the
-    merge reads (``_lazy.edited_merge``; the solved graph's own when none changed: they hold at no
-    size where the merge fails)."""
+    fix, and its layer sets (its new conditions) are not needed: None. For an edit of one layer
+    spec the edited merge's conditions are read off the nodes the merge reads
+    (``_lazy.edited_merge``; the solved graph's own when none changed: they hold at no size where
+    the merge fails); the whole graph is inferred only for a candidate that passes."""
     if REFERENCE:
         return _verify_sets(sol, m, cand)
     conds = _edited_conditions(sol, m, cand)
