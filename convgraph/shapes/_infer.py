@@ -930,10 +930,14 @@ def _int_cat_failures(node: Node, xs: list[Shape]) -> tuple[Shape, list[Constrai
     return (*first[:dim], sum(x[dim] for x in xs), *first[dim + 1:]), failed
 
 
+#: the graph of a context that runs one node's rule (the rules read only the node)
+_NO_GRAPH = Graph((), ())
+
+
 def node_conditions(node: Node, inputs: list[Shape], known: Known | None = None) -> tuple[Shape, list[Constraint]]:
     """One node's rule on symbolic input dims: its dims and the conditions ``infer`` records for it
     (``known`` as in ``infer_reusing``); raises where ``infer`` would, at this node."""
-    ctx = _Ctx(Graph((), ()), known)
+    ctx = _Ctx(_NO_GRAPH, known)
     out = ctx.rules().apply(node, inputs)
     return out, ctx.constraints
 
@@ -951,7 +955,7 @@ class _Silent(_Ctx):
 def node_dims_only(node: Node, inputs: list[Shape]) -> Shape:
     """One node's dims from its inputs' dims, as ``infer`` computes them, without its conditions
     (a caller that needs the dims of a node and the conditions of another)."""
-    return _Silent(Graph((), ())).rules().apply(node, inputs)
+    return _Silent(_NO_GRAPH).rules().apply(node, inputs)
 
 
 def _run_reusing(ctx: _Ctx, graph: Graph, reuse: Reuse, known: Mapping[str, Shape] | None = None,
