@@ -162,14 +162,20 @@ class _Deferred:
 
     def __init__(self) -> None:
         self._got: tuple[Raw | None] | None = None
+        self._same: bool | None = None
 
-    @property
-    def done(self) -> bool:
-        return self._got is not None
+    def cheap(self, sol: Solution, m: Merge, cand: Candidate) -> bool:
+        """Verified already, or known at once to be no partial fix (``_merge_unchanged``)."""
+        return self._got is not None or self._unchanged(sol, m, cand)
+
+    def _unchanged(self, sol: Solution, m: Merge, cand: Candidate) -> bool:
+        if self._same is None:
+            self._same = _merge_unchanged(sol, m, cand)
+        return self._same
 
     def verified(self, sol: Solution, m: Merge, cand: Candidate) -> Raw | None:
         if self._got is None:
-            self._got = (None if _merge_unchanged(sol, m, cand) else _verify_sets(sol, m, cand),)
+            self._got = (None if self._unchanged(sol, m, cand) else _verify_sets(sol, m, cand),)
         return self._got[0]
 
 Checked = list[tuple[Candidate, "Raw | _Deferred | None"]]
@@ -748,7 +754,7 @@ def _per_class_note(m: Merge, sol: Solution, checked: Checked, uncovered: dict[s
         spec = node.spec
         if not isinstance(spec, ConvTranspose):
             continue
-        if all(not isinstance(v, _Deferred) or v.done or _merge_unchanged(sol, m, c) for c, v in cands) and \
+        if all(not isinstance(v, _Deferred) or v.cheap(sol, m, c) for c, v in cands) and \
                 not _note_options(sol, m, cands):
             continue  # nothing (costly) to verify, and no option: the integer check below cannot matter
         if layer not in uncovered:  # a twin merge's answer is this merge's (``twin_results``)
