@@ -36,7 +36,7 @@ from convgraph.solve._conditions import never_holds
 from convgraph.solve._incremental import common_prefix as _common_prefix  # patched off by the reference path
 from convgraph.solve._incremental import infer_edited
 from convgraph.solve._incremental import solved_radix as _radix
-from convgraph.solve._lazy import edited_merge
+from convgraph.solve._lazy import edited_merge, reads_unchanged
 from convgraph.solve._point import Edited, excludes, point_fails, probes
 from convgraph.solve._report import classes_text, describe_set, periodic_start
 from convgraph.solve._sets import EPSet, condition_set, intersect_all, subset
@@ -158,7 +158,7 @@ Raw = tuple[EPSet, bool, EPSet]
 class _Deferred:
     """The result of an output_padding candidate that the point check ruled out: not verified
     unless the per-class note needs it (then once: a twin merge shares it, ``twin_results``; in
-    full, but for an edit that leaves the merge's conditions as they are: no partial fix)."""
+    full, but for an edit found to leave the merge's conditions as they are: no partial fix)."""
 
     def __init__(self) -> None:
         self._got: tuple[Raw | None] | None = None
@@ -174,8 +174,8 @@ class _Deferred:
         return self._same
 
     def verified(self, sol: Solution, m: Merge, cand: Candidate) -> Raw | None:
-        if self._got is None:
-            self._got = (None if self._unchanged(sol, m, cand) else _verify_sets(sol, m, cand),)
+        if self._got is None:  # ``cheap`` may have found it is no partial fix
+            self._got = (None if self._same else _verify_sets(sol, m, cand),)
         return self._got[0]
 
 Checked = list[tuple[Candidate, "Raw | _Deferred | None"]]
@@ -239,7 +239,7 @@ def _merge_unchanged(sol: Solution, m: Merge, cand: Candidate) -> bool:
     if REFERENCE or cand.edited is None:
         return False
     try:
-        return edited_merge(sol, _positions(sol.graph), cand.edited, m.constraint.value) is None
+        return reads_unchanged(sol, _positions(sol.graph), cand.edited, m.constraint.value)
     except ConvGraphError:
         return False
 
@@ -749,14 +749,15 @@ def _per_class_note(m: Merge, sol: Solution, checked: Checked, uncovered: dict[s
     for cand, v in checked:
         if cand.kind == "output_padding" and cand.value is not None:
             by_layer.setdefault(cand.layer, []).append((cand, v))
-    for layer, cands in by_layer.items():
+    for k, (layer, cands) in enumerate(by_layer.items()):
         node = sol.graph.node(layer)
         spec = node.spec
         if not isinstance(spec, ConvTranspose):
             continue
-        if all(not isinstance(v, _Deferred) or v.cheap(sol, m, c) for c, v in cands) and \
+        if k and all(not isinstance(v, _Deferred) or v.cheap(sol, m, c) for c, v in cands) and \
                 not _note_options(sol, m, cands):
-            continue  # nothing (costly) to verify, and no option: the integer check below cannot matter
+            continue  # nothing costly to verify (a farther layer's edit seldom reaches the merge) and
+            # no option: the integer check below cannot matter
         if layer not in uncovered:  # a twin merge's answer is this merge's (``twin_results``)
             uncovered[layer] = _uncovered(sol, m, cands)
         if uncovered[layer]:

@@ -65,6 +65,13 @@ def edited_merge(sol: Solution, pos: Mapping[str, int], edited: tuple[int, Node]
     return tuple(node_conditions(merge, [dims.get(j, base[j]) for j in merge.inputs])[1])
 
 
+def reads_unchanged(sol: Solution, pos: Mapping[str, int], edited: tuple[int, Node], value: str) -> bool:
+    """``edited_merge`` is None: no input of the merge ``value`` changes (nothing run but the edited
+    node). Raises ConvGraphError where its rule fails."""
+    x = edited[1]
+    return _plan(sol, pos, edited[0], _diff(_edited_dims(sol, x), sol.result.values[x.name]), value) is None
+
+
 Plan = tuple[dict[str, Changed], list[str]]
 
 
