@@ -18,7 +18,6 @@ from convgraph.shapes import infer, node_failures, rule_failures
 from convgraph.solve import _fixes, solve
 from convgraph.solve._conditions import never_holds
 from convgraph.solve._lazy import edited_merge
-from convgraph.solve._point import SPREAD, probes
 from convgraph.solve._sets import condition_set
 
 
@@ -140,29 +139,3 @@ def test_int_cat_failures_equal_the_rule(case: tuple[Node, list[tuple[int, ...]]
         got = None
     assert got == want
 
-
-def _probes_eagerly(m: object, first: list[int]) -> list[int]:
-    """The point check's probe sizes as the list they were built as before they were found lazily."""
-    fails, holds = m.fails, m.holds  # type: ignore[attr-defined]
-    sets = [s for s in (fails, holds) if s is not None and not s.empty]
-    out = list(first) + (holds.first(2) if holds is not None else [])
-    for i in range(1, SPREAD):
-        for s in sets:
-            out += s.first(1, lo=(s.min or 1) + 2 ** i)
-    if first and fails is not None and fails.modulus > 1:
-        out = [first[0] + fails.modulus * 2 ** i for i in range(SPREAD)][::-1] + out
-    return list(dict.fromkeys(out))
-
-
-def test_lazy_probes_are_the_eager_ones() -> None:
-    """The probe sizes, found as far as a check reads them, are the same sizes in the same order,
-    however many readers interleave."""
-    for graph in (_nest([2, 3, 2, 3]), _nest([3, 2, 2])):
-        for m in solve(graph).merges:
-            if m.fails is None or m.fails.empty:
-                continue
-            first = m.fails.first(3)
-            want = _probes_eagerly(m, first)
-            lazy = probes(m, first)
-            assert next(iter(lazy)) == want[0]
-            assert list(lazy) == want and list(lazy) == want

@@ -14,18 +14,17 @@ graph is re-inferred where the edit changed it (``_incremental``); a candidate t
 sizes prove incomplete is verified only when it could be shown (``_point``: on plain ints, the
 period-shifted sizes first), and judged as a partial fix from its merge's conditions alone, read
 off the nodes that merge reads (``_lazy``), its set not solved where a condition holds nowhere
-(``never_holds``); a 'holds' text is made only for a fix that is shown; the layer-edit candidates
-are made once per graph; the graph of an edit of one layer spec is built only when the
-candidate survives that check; an edited graph's layer sets are met once, whatever merge proposed
-the edit, from the solved graph's meets over the conditions the two share at the start and at
-the end; an edit takes sizes from another symbol only through a condition the solved graph does
-not have; and the W (or D) merge of a skip takes its H merge's results when swapping the two
-axes maps the graph onto itself (``_symmetry``).
+(``never_holds``); a 'holds' text is made only for a fix that is shown; the graph of an edit of one
+layer spec is built only when the candidate survives that check; an edited graph's layer sets are
+met once, whatever merge proposed the edit, from the solved graph's meets over the conditions the
+two share at the start and at the end; an edit takes sizes from another symbol only through a
+condition the solved graph does not have; and the W (or D) merge of a skip takes its H merge's
+results when swapping the two axes maps the graph onto itself (``_symmetry``).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
 from convgraph import dims as D
@@ -34,14 +33,14 @@ from convgraph.ir import Assume, Conv, ConvTranspose, Graph, LayerSpec, Node, Po
 from convgraph.shapes import Constraint, ShapeResult
 from convgraph.solve._conditions import never_holds
 from convgraph.solve._incremental import common_prefix as _common_prefix  # patched off by the reference path
-from convgraph.solve._incremental import infer_edited
+from convgraph.solve._incremental import infer_edited, verdict_on
 from convgraph.solve._incremental import solved_radix as _radix
 from convgraph.solve._lazy import edited_merge, reads_unchanged
-from convgraph.solve._point import Edited, excludes, point_fails, probes
+from convgraph.solve._point import Edited, alternating, excludes, point_fails, probes
 from convgraph.solve._report import classes_text, describe_set, periodic_start
-from convgraph.solve._sets import EPSet, condition_set, intersect_all, subset
+from convgraph.solve._sets import EPSet, condition_set, edited_radix, intersect_all, subset
 from convgraph.solve._sizes import Sizes
-from convgraph.solve._symmetry import rename, swapped_graph_equals, swapped_specs, symmetric
+from convgraph.solve._symmetry import rename, same_renamed, swapped_graph_equals, swapped_specs, symmetric
 from convgraph.solve._tree import prev_member, residue_runs
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -205,7 +204,8 @@ def _check(sol: Solution, m: Merge, cands: list[Candidate]) -> RawChecked:
     probe = m.fails.first(3) if m.fails is not None else []
     ax = _axis_of(sol, m)
     spread = probes(m, probe)
-    fails = [_point_fails(sol, m, c, probe, spread, ax) for c in cands]
+    turns = alternating(m, spread)
+    fails = [_point_fails(sol, m, c, probe, turns if c.kind == "output_padding" else spread, ax) for c in cands]
     later = {i for i, c in enumerate(cands) if c.kind not in ("output_padding", "assume") and fails[i]}
     deferred = {i for i, c in enumerate(cands) if c.kind == "output_padding" and fails[i]}
     out = {i: _verify_sets(sol, m, c) for i, c in enumerate(cands) if i not in later and i not in deferred}
@@ -285,9 +285,20 @@ def _twins(sol: Solution, m1: Merge, m: Merge, cands1: list[Candidate], cands: l
     if a < 0 or b < 0 or n1 == n or c1.op != c.op or len(cands1) != len(cands) or \
             not symmetric(sol.graph, a, b, n1, n):
         return False
-    if rename(c1.lhs, n1, n) != c.lhs or rename(c1.rhs, n1, n) != c.rhs:
+    if not (same_renamed(c1.lhs, c.lhs, n1, n) and same_renamed(c1.rhs, c.rhs, n1, n)):
         return False
-    return all(_twin_candidates(sol, x, y, a, b, n1, n) for x, y in zip(cands1, cands))
+    return all(_twin_pair(sol, x, y, a, b, n1, n) for x, y in zip(cands1, cands))
+
+
+def _twin_pair(sol: Solution, x: Candidate, y: Candidate, a: int, b: int, n1: str, n: str) -> bool:
+    """``_twin_candidates``, once per pair of candidate objects (one layer's candidates are shared
+    by the merges that try it: ``_per_layer``)."""
+    memo: dict[tuple, tuple[Candidate, Candidate, bool]] = sol.graph.memo(_twin_pair, dict)
+    key = (id(x), id(y), a, b, n1, n)
+    got = memo.get(key)
+    if got is None or got[0] is not x or got[1] is not y:
+        got = memo[key] = (x, y, _twin_candidates(sol, x, y, a, b, n1, n))
+    return got[2]
 
 
 def _twin_candidates(sol: Solution, x: Candidate, y: Candidate, a: int, b: int, n1: str, n: str) -> bool:
@@ -318,7 +329,7 @@ def _axis_of(sol: Solution, m: Merge) -> int:
     return ops[2] if ops is not None else -1
 
 
-def _point_fails(sol: Solution, m: Merge, cand: Candidate, probe: list[int], spread: Iterable[int], ax: int) -> bool:
+def _point_fails(sol: Solution, m: Merge, cand: Candidate, probe: list[int], spread: list[int], ax: int) -> bool:
     """The point check: on integers first (no symbolic inference; at ``spread``, more sizes than
     the symbolic check tries), else on the edited graph's symbolic conditions (at ``probe``)."""
     if ax >= 0 and point_fails(sol, m, cand.kind, cand.edited, ax, spread):
@@ -349,20 +360,22 @@ def _infer(sol: Solution, cand: Candidate) -> ShapeResult | None:
 _INFERRED: dict[tuple[int, str, str], tuple[Solution, ShapeResult | None]] = {}
 
 
-def _fails_at(sol: Solution, res: ShapeResult, m: Merge, cand: Candidate, sizes: Iterable[int]) -> bool:
-    """At one of ``sizes`` (where the merge fails today: inside the solved graph's layer set) the
-    edited graph's layers accept the size and the merge fails. A layer condition the edited graph
-    shares with the solved one (the same object, among the leading or trailing ones) holds on that
-    layer set, so only the others are evaluated."""
+def _fails_at(sol: Solution, res: ShapeResult, m: Merge, cand: Candidate, sizes: Sequence[int]) -> bool:
+    """At one of ``sizes`` the edited graph's layers accept the size and the merge fails. The
+    sizes are ones where the solved graph's layers accept ``n``: when that set is exact, every
+    layer condition of the solved graph holds there, so of the edited graph's only those that
+    are not the solved graph's (between the shared leading and trailing ones) are evaluated."""
     n, values = m.one_symbol, {m.constraint.value, *cand.inserted}
-    cs = res.constraints
-    k = _common_prefix(sol.result.constraints, cs)
-    new = cs[k:len(cs) - _common_suffix(sol.result.constraints, cs, k)]
-    layer = [c for c in new if c.kind in ("size", "assume") and _symbols(c) == {n}]
-    merge = [c for c in cs if c.kind == "merge" and c.value in values and _symbols(c) == {n}]
+    layer_cs: Sequence[Constraint] = res.constraints
+    base = sol.symbols[n]
+    if not REFERENCE and base.decided and all(x in base.layers for x in sizes):
+        k = _common_prefix(sol.result.constraints, layer_cs)
+        layer_cs = layer_cs[k:len(layer_cs) - _common_suffix(sol.result.constraints, layer_cs, k)]
+    layers = [c for c in layer_cs if c.kind in LAYER_KINDS and _symbols(c) == {n}]
+    merges = [c for c in res.constraints if c.kind == "merge" and c.value in values and _symbols(c) == {n}]
     for x in sizes:
         env = {n: x}
-        if all(c.holds(env) for c in layer) and not all(c.holds(env) for c in merge):
+        if all(c.holds(env) for c in layers) and not all(c.holds(env) for c in merges):
             return True
     return False
 
@@ -371,6 +384,10 @@ def _verify_sets(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | No
     """(sizes where the merge holds on the edited graph, complete?, the sizes its layers accept), or
     None when the edit is invalid, leaves no size, or breaks a merge that was proved."""
     n = m.one_symbol
+    if cand.kind == "crop" and not REFERENCE:
+        done, got = _verify_solved(sol, m, cand)
+        if done:
+            return got
     res = res if res is not None else _infer(sol, cand)
     if res is None:
         return None
@@ -382,6 +399,23 @@ def _verify_sets(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | No
     if holds.empty:
         return None
     return holds, subset(layers, holds), layers
+
+
+def _verify_solved(sol: Solution, m: Merge, cand: Candidate) -> tuple[bool, Raw | None]:
+    """(True, a crop's ``_verify_sets``) read off the edited graph's solution (``verdict_on``),
+    which the grouped fixes verify the same crop with (``solve_edited`` remembers it on the
+    graph); (False, None) when the edited graph does not solve or its digit order of the merge's
+    symbol is not the solved graph's (then the crop is verified the usual way)."""
+    from convgraph.solve._solve import solve_edited
+
+    n = m.one_symbol
+    try:
+        new = solve_edited(sol, cand.graph)
+    except ConvGraphError:
+        return False, None
+    if edited_radix(sol.result, new.result).get(n, ()) != _radix(sol).get(n, ()):
+        return False, None
+    return True, verdict_on(sol, new, n, {m.constraint.value, *cand.inserted})
 
 
 def _valid_layers(sol: Solution, res: ShapeResult, n: str, rx: tuple[int, ...]) -> EPSet | None:
@@ -503,6 +537,8 @@ _OWN: dict[tuple[int, str], tuple[Solution, frozenset[tuple]]] = {}
 def _breaks_proved(sol: Solution, res: ShapeResult, n: str, layers: EPSet, rx: tuple[int, ...] = ()) -> bool:
     proved = {(m.constraint.value, m.constraint.axis, m.constraint.rule) for m in sol.merges
               if m.verdict == "proved" and m.one_symbol == n}
+    if not proved:
+        return False  # nothing was proved on n: nothing to break
     for c in res.constraints:
         if (c.kind == "merge" and c.symbols == {n} and (c.value, c.axis, c.rule) in proved
                 and not subset(layers, condition_set(c.lhs, c.op, c.rhs, n, rx).sizes)):
@@ -526,7 +562,16 @@ def _operands(res: ShapeResult, node: Node, c: Constraint) -> tuple[str, str, in
 
 
 def _ancestors(graph: Graph, name: str) -> dict[str, int]:
-    """name -> distance (in nodes) for every node the value depends on, itself included."""
+    """name -> distance (in nodes) for every node the value depends on, itself included (once per
+    graph and value: the merges of one node on each axis ask for the same)."""
+    memo: dict[str, dict[str, int]] = graph.memo(_ancestors, dict)
+    got = memo.get(name)
+    if got is None:
+        got = memo[name] = _distances(graph, name)
+    return got
+
+
+def _distances(graph: Graph, name: str) -> dict[str, int]:
     dist, todo = {name: 0}, [name]
     while todo:
         cur = todo.pop(0)
@@ -553,7 +598,7 @@ def _candidates(sol: Solution, m: Merge) -> Iterator[Candidate]:
         yield from _ceil_modes(graph, pos, near)
         yield from _paddings(graph, pos, near, j - 2)
         if node.op in ("cat", "add"):
-            yield from _crops(graph, node, a, b)
+            yield from graph.memo((_crops, node.name, a, b), lambda: list(_crops(graph, node, a, b)))
     yield from _assumes(sol, m)
 
 
@@ -564,7 +609,36 @@ def _positions(graph: Graph) -> dict[str, int]:
 
 def _with_layer(graph: Graph, pos: dict[str, int], node: Node, spec: LayerSpec) -> Edited:
     """The edit that sets the layer spec of ``node`` (the graph is built when needed)."""
-    return pos[node.name], replace(node, layer=spec)
+    return pos[node.name], _replaced(node, layer=spec)
+
+
+def _replaced(obj: T, **changes: object) -> T:
+    """``dataclasses.replace(obj, **changes)`` (a candidate makes hundreds): for a dataclass whose
+    instance dict holds its fields and nothing else, and which has no ``__post_init__`` and no
+    init-only pseudo-field (``_plain``), the generated ``__init__`` stores each argument in that
+    dict, so a copy of ``obj``'s dict with ``changes`` written over it is the object ``replace``
+    builds; anything else goes through ``replace``."""
+    names = _plain(type(obj))
+    state = getattr(obj, "__dict__", None)
+    if not names or state is None or len(state) != len(names) or not names.issuperset(changes):
+        return replace(obj, **changes)  # type: ignore[type-var]
+    new = object.__new__(type(obj))
+    new.__dict__.update(state)
+    new.__dict__.update(changes)
+    return new
+
+
+def _plain(cls: type) -> frozenset[str]:
+    """The field names of a dataclass ``_replaced`` may copy (empty for any other class)."""
+    got = _PLAIN.get(cls)
+    if got is None:
+        ok = is_dataclass(cls) and not hasattr(cls, "__post_init__") and \
+            len(getattr(cls, "__dataclass_fields__", {})) == len(fields(cls)) and all(f.init for f in fields(cls))
+        got = _PLAIN[cls] = frozenset(f.name for f in fields(cls)) if ok else frozenset()
+    return got
+
+
+_PLAIN: dict[type, frozenset[str]] = {}
 
 
 def _regraph(graph: Graph, nodes: tuple[Node, ...], assumes: tuple[Assume, ...] | None = None) -> Graph:
@@ -584,37 +658,26 @@ def _label(node: Node) -> str:
     return f"{node.spec.type_name} '{node.layer_name}' (line {node.loc.line})"
 
 
-def _output_paddings(graph: Graph, pos: dict[str, int], nodes: list[Node], ax: int) -> Iterator[Candidate]:
-    for node in nodes:
-        if isinstance(node.layer, ConvTranspose):
-            yield from _layer_edits(graph, pos, node, ax, "output_padding")
-
-
-def _ceil_modes(graph: Graph, pos: dict[str, int], nodes: list[Node]) -> Iterator[Candidate]:
-    for node in nodes:
-        spec = node.layer
-        if isinstance(spec, Pool) and any(s > 1 for s in spec.stride):
-            yield from _layer_edits(graph, pos, node, -1, "ceil_mode")
-
-
-def _paddings(graph: Graph, pos: dict[str, int], nodes: list[Node], ax: int) -> Iterator[Candidate]:
-    for node in nodes:
-        yield from _layer_edits(graph, pos, node, ax, "padding")
-
-
-def _layer_edits(graph: Graph, pos: dict[str, int], node: Node, ax: int, kind: str) -> list[Candidate]:
-    """The candidates of one kind that edit ``node`` on axis ``ax``, made once per graph: the same
-    layer is a candidate of several merges (the candidates are immutable; each builds its graph
-    once)."""
-    table: dict[tuple[str, str, int], list[Candidate]] = graph.memo(_layer_edits, dict)
+def _per_layer(graph: Graph, kind: str, node: Node, ax: int, make: Callable[[Node], Iterable[Candidate]]
+               ) -> list[Candidate]:
+    """``make(node)``: the candidates of one kind on one layer and axis, which are the same for every
+    merge that tries that layer (they depend on the graph, the layer and the axis only): made once
+    per graph."""
+    memo: dict[tuple[str, str, int], list[Candidate]] = graph.memo(_per_layer, dict)
     key = (kind, node.name, ax)
-    got = table.get(key)
+    got = memo.get(key)
     if got is None:
-        got = table[key] = list(_EDITS[kind](graph, pos, node, ax))
+        got = memo[key] = list(make(node))
     return got
 
 
-def _output_padding_edits(graph: Graph, pos: dict[str, int], node: Node, ax: int) -> Iterator[Candidate]:
+def _output_paddings(graph: Graph, pos: dict[str, int], nodes: list[Node], ax: int) -> Iterator[Candidate]:
+    for node in nodes:
+        if isinstance(node.layer, ConvTranspose):
+            yield from _per_layer(graph, "output_padding", node, ax, lambda n: _output_paddings_of(graph, pos, n, ax))
+
+
+def _output_paddings_of(graph: Graph, pos: dict[str, int], node: Node, ax: int) -> Iterator[Candidate]:
     spec = node.layer
     assert isinstance(spec, ConvTranspose)
     for op in range(max(spec.stride[ax], spec.dilation[ax])):
@@ -622,28 +685,35 @@ def _output_padding_edits(graph: Graph, pos: dict[str, int], node: Node, ax: int
         if op != spec.output_padding[ax]:
             yield Candidate("output_padding", f"set output_padding={_fmt(new)} on {_label(node)}", graph,
                             layer=node.name, value=(ax, op),
-                            edited=_with_layer(graph, pos, node, replace(spec, output_padding=new)))
+                            edited=_with_layer(graph, pos, node, _replaced(spec, output_padding=new)))
 
 
-def _ceil_mode_edits(graph: Graph, pos: dict[str, int], node: Node, ax: int) -> Iterator[Candidate]:
+def _ceil_modes(graph: Graph, pos: dict[str, int], nodes: list[Node]) -> Iterator[Candidate]:
+    for node in nodes:
+        spec = node.layer
+        if isinstance(spec, Pool) and any(s > 1 for s in spec.stride):
+            yield from _per_layer(graph, "ceil_mode", node, -1, lambda n: _ceil_mode_of(graph, pos, n))
+
+
+def _ceil_mode_of(graph: Graph, pos: dict[str, int], node: Node) -> Iterator[Candidate]:
     spec = node.layer
     assert isinstance(spec, Pool)
-    flag = not spec.ceil_mode
-    yield Candidate("ceil_mode", f"set ceil_mode={flag} on {_label(node)}", graph,
-                    edited=_with_layer(graph, pos, node, replace(spec, ceil_mode=flag)))
+    yield Candidate("ceil_mode", f"set ceil_mode={not spec.ceil_mode} on {_label(node)}", graph,
+                    edited=_with_layer(graph, pos, node, _replaced(spec, ceil_mode=not spec.ceil_mode)))
 
 
-def _padding_edits(graph: Graph, pos: dict[str, int], node: Node, ax: int) -> Iterator[Candidate]:
+def _paddings(graph: Graph, pos: dict[str, int], nodes: list[Node], ax: int) -> Iterator[Candidate]:
+    for node in nodes:
+        yield from _per_layer(graph, "padding", node, ax, lambda n: _paddings_of(graph, pos, n, ax))
+
+
+def _paddings_of(graph: Graph, pos: dict[str, int], node: Node, ax: int) -> Iterator[Candidate]:
     for delta in (1, -1):
         got = _pad_edit(node.layer, ax, delta)
         if got is not None:
             new_spec, shown = got
             yield Candidate("padding", f"set padding={shown} on {_label(node)}", graph,
                             edited=_with_layer(graph, pos, node, new_spec))
-
-
-_EDITS: dict[str, Callable[[Graph, dict[str, int], Node, int], Iterator[Candidate]]] = {
-    "output_padding": _output_padding_edits, "ceil_mode": _ceil_mode_edits, "padding": _padding_edits}
 
 
 def _pad_edit(spec: LayerSpec | None, ax: int, delta: int) -> tuple[LayerSpec, str] | None:
@@ -657,7 +727,7 @@ def _pad_edit(spec: LayerSpec | None, ax: int, delta: int) -> tuple[LayerSpec, s
     if isinstance(spec, Pool) and p > spec.kernel_size[ax] // 2:
         return None
     new = _set_axis(spec.padding, ax, (p, p))
-    return replace(spec, padding=new), _fmt(tuple(b for b, _ in new))
+    return _replaced(spec, padding=new), _fmt(tuple(b for b, _ in new))
 
 
 def written(graph: Graph, value: str) -> str:

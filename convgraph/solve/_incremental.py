@@ -11,7 +11,7 @@ meets over the merges the two share (``merged_runs``).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from convgraph.ir import Graph, Node
@@ -155,7 +155,8 @@ def merged_runs(base: Solution, layers: Mapping[str, EPSet], merges: Sequence[Me
     base_rx = solved_radix(base)
     for n, cs in by_symbol.items():
         r = rx.get(n, ())
-        within = n in base.symbols and base_rx.get(n, ()) == r and _within(layers[n], base.symbols[n].layers)
+        same = n in base.symbols and base_rx.get(n, ()) == r and layers[n] == base.symbols[n].layers
+        within = same or (n in base.symbols and base_rx.get(n, ()) == r and subset(layers[n], base.symbols[n].layers))
         if not within:
             for c in cs:
                 runs[n] = runs[n] & condition_set(c.lhs, c.op, c.rhs, n, r).sizes
@@ -165,15 +166,11 @@ def merged_runs(base: Solution, layers: Mapping[str, EPSet], merges: Sequence[Me
         j, top = 0, min(len(before), len(cs)) - k
         while j < top and before[-1 - j] is cs[-1 - j]:
             j += 1
-        own = [] if layers[n] == base.symbols[n].layers else [layers[n]]  # the base's meets start from theirs
-        runs[n] = intersect_all([*own, pre[k], suf[j], *(condition_set(c.lhs, c.op, c.rhs, n, r).sizes
-                                                         for c in cs[k:len(cs) - j])])
+        # the base's meets start from its layer set ([0] is that set alone): a layer set inside it
+        # replaces it, and one equal to it is theirs
+        meets = [pre[k], suf[j]] if same else [layers[n], *(x for i, x in ((k, pre[k]), (j, suf[j])) if i)]
+        runs[n] = intersect_all([*meets, *(condition_set(c.lhs, c.op, c.rhs, n, r).sizes for c in cs[k:len(cs) - j])])
     return runs
-
-
-def _within(layers: EPSet, base: EPSet) -> bool:
-    """The edited graph's layer set is the base's or inside it (an ``assume`` added)."""
-    return layers == base or subset(layers, base)
 
 
 def _merge_meets(base: Solution, n: str, r: tuple[int, ...]) -> MergeMeets:
@@ -198,3 +195,123 @@ def _merge_meets(base: Solution, n: str, r: tuple[int, ...]) -> MergeMeets:
 
 MergeMeets = tuple[list[Constraint], list[EPSet], list[EPSet]]
 _MERGE_MEETS: dict[tuple[int, str, tuple[int, ...]], tuple[Solution, MergeMeets]] = {}
+
+
+# --- symbols whose results are another's, renamed -------------------------------------------------
+
+
+def edited_mirrors(base: Solution, graph: Graph, rx: Radix) -> dict[str, str]:
+    """symbol m -> symbol n for the edited ``graph`` when swapping their shape positions maps it
+    onto itself (``_symmetry.mirrors``: a crop or the assumes of both axes of a skip in a
+    symmetric graph) and the two share their digit order. Every condition on m alone is then one
+    on n alone with n written m, and the exact set of sizes where a condition holds does not
+    depend on its symbol's name: m's layer set (and whether it is exact) is n's."""
+    from convgraph.solve._symmetry import mirrors
+
+    return {m: n for m, n in mirrors(base.graph, graph).items() if rx.get(m, ()) == rx.get(n, ())}
+
+
+def mirrored(points: Sequence[Constraint], judge: Callable[[Constraint], Merge],
+             twin: Callable[[Constraint, Merge], Merge], mirror: Mapping[str, str]) -> tuple[list[Merge], set[str]]:
+    """The merges at ``points``, in order: each on a symbol that is not mirrored judged, then each on
+    a mirrored symbol m taken from its twin on n (``twin``), a merge with the same value and op
+    whose sides are this one's with m written n (``same_renamed``: the condition holds at the
+    same sizes, over the same layer set), else judged. Also the mirrored symbols whose merges are
+    n's one to one (every one has a twin, no twin is taken twice, as many as n has): their meets
+    with the layer set are n's."""
+    out: list[Merge | None] = [None] * len(points)
+    by: dict[tuple[str, str, str], list[Merge]] = {}
+    count: dict[str, int] = {}
+    for i, c in enumerate(points):
+        if not (len(c.symbols) == 1 and next(iter(c.symbols)) in mirror):
+            got = out[i] = judge(c)
+            if got.symbol is not None and got.holds is not None and got.fails is not None:
+                by.setdefault((got.symbol, c.value, c.op), []).append(got)
+                count[got.symbol] = count.get(got.symbol, 0) + 1
+    used: set[tuple[str, int]] = set()  # (m, twin): each twin taken once per mirrored symbol
+    twinned: dict[str, int] = {}
+    alone: set[str] = set()
+    for i, c in enumerate(points):
+        if out[i] is None:
+            (m,) = c.symbols
+            t = _twin(c, m, mirror[m], by.get((mirror[m], c.value, c.op), ()), used)
+            if t is None:
+                alone.add(m)
+                out[i] = judge(c)
+            else:
+                used.add((m, id(t)))
+                twinned[m] = twinned.get(m, 0) + 1
+                out[i] = twin(c, t)
+    whole = {m for m, n in mirror.items() if m not in alone and twinned.get(m, 0) == count.get(n, 0)}
+    return [m for m in out if m is not None], whole
+
+
+def _twin(c: Constraint, m: str, n: str, merges: Iterable[Merge], used: set[tuple[str, int]]) -> Merge | None:
+    """The first merge not yet taken for m whose condition is ``c``'s with m written n."""
+    from convgraph.solve._symmetry import same_renamed
+
+    for t in merges:
+        if (m, id(t)) not in used and same_renamed(c.lhs, t.constraint.lhs, m, n) and \
+                same_renamed(c.rhs, t.constraint.rhs, m, n):
+            return t
+    return None
+
+
+# --- a candidate's verdict read off the edited graph's solution ------------------------------------
+
+
+def verdict_on(base: Solution, new: Solution, n: str, values: Container[str]) -> tuple[EPSet, bool, EPSet] | None:
+    """``_fixes._verify_sets`` for symbol ``n`` and the merges at ``values``, read off ``new``, the
+    edited graph's ``solve_edited`` solution (what the grouped fixes verify a crop with), when
+    it solved ``n`` in the base's digit order (the caller checks): (the sizes where those merges
+    hold, whether that is every size of n's layer set, that layer set), or None when the layer set
+    is empty, a merge on n that the base proved no longer holds on all of it, or the edit takes a
+    size away from another symbol. Each piece is the same set or answer:
+
+    - ``new``'s layer set of n is the intersection of the edited graph's size and assume
+      conditions on n alone, as ``_valid_layers`` meets them;
+    - each merge's ``holds`` is its condition met with that layer set and ``fails`` the rest, so the
+      layer set met with every ``holds`` at ``values`` is ``_verify_sets``' holds, and a proved
+      merge no longer holds everywhere exactly when its ``fails`` is not empty (``_breaks_proved``);
+    - the base's runs of a symbol s lie inside every condition of the base on s alone (they are its
+      layer set met with its merges, narrowed), so ``_shrinks_others`` (a condition on s alone of
+      the edited graph, not the base's, that misses some of them) holds exactly when they are not
+      inside s's new layer set or inside the ``holds`` of some merge on s that is not the base's.
+    """
+    layers = new.symbols[n].layers
+    if layers.empty or _breaks(base, new, n) or _shrinks(base, new, n):
+        return None
+    mine = [m.holds for m in new.merges if m.constraint.kind == "merge" and m.symbol == n
+            and m.constraint.value in values and m.holds is not None]
+    holds = intersect_all([layers, *mine])
+    if holds.empty:
+        return None
+    return holds, subset(layers, holds), layers
+
+
+def _breaks(base: Solution, new: Solution, n: str) -> bool:
+    proved = {(m.constraint.value, m.constraint.axis, m.constraint.rule) for m in base.merges
+              if m.verdict == "proved" and m.symbol == n}
+    return any(m.constraint.kind == "merge" and m.symbol == n and m.fails is not None and not m.fails.empty
+               and (m.constraint.value, m.constraint.axis, m.constraint.rule) in proved for m in new.merges)
+
+
+def _shrinks(base: Solution, new: Solution, n: str) -> bool:
+    before = _base_conditions(base)
+    for s, sizes in base.symbols.items():
+        if s == n or s not in new.symbols or sizes.runs.empty:
+            continue
+        runs = sizes.runs
+        if new.symbols[s].layers is not sizes.layers and not subset(runs, new.symbols[s].layers):
+            return True
+        for m in new.merges:
+            if m.symbol == s and m.constraint.kind == "merge" and before.get(id(m.constraint)) is not m.constraint \
+                    and m.holds is not None and not subset(runs, m.holds):
+                return True
+    return False
+
+
+def _base_conditions(base: Solution) -> dict[int, Constraint]:
+    """The base's conditions by id (once per solution, on its graph)."""
+    got = base.graph.memo((_base_conditions, id(base)), lambda: (base, {id(c): c for c in base.result.constraints}))
+    return got[1] if got[0] is base else {id(c): c for c in base.result.constraints}

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import heapq
 import operator
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from convgraph import dims as D
@@ -37,7 +37,9 @@ KINDS = ("padding", "ceil_mode", "output_padding")
 #: failing / holding sizes tried at offsets 2**i, i < SPREAD (each costs a run on integers)
 SPREAD = 4
 
-Base = tuple[dict[str, Shape], dict[str, list[Constraint]]]
+#: (concrete dims, failing conditions per node, the nodes among them with a failing condition that
+#: is not a merge)
+Base = tuple[dict[str, Shape], dict[str, list[Constraint]], tuple[str, ...]]
 
 
 #: an edit of one layer spec in place: (the node's position in the solved graph, the edited node)
@@ -140,48 +142,38 @@ def changed_at(before: Graph, after: Graph) -> int | None:
     return differs.index(True) if differs.count(True) == 1 else None
 
 
-def probes(m: Merge, first: list[int]) -> Iterable[int]:
+def probes(m: Merge, first: list[int]) -> list[int]:
     """``first`` (the smallest failing sizes), the smallest holding sizes, then failing and holding
     sizes spread over the classes: the first at or above ``x0 + 2**i`` (``i < SPREAD``). An edit
     that shifts a size by a few steps of some stride fails away from the smallest sizes, or where
     the merge held. Before all of them, the smallest failing size plus ``2**i`` whole periods of the
     failing set (the same class, larger), the largest first: an edit that makes a deep layer reject
     the smallest sizes (padding 0 on a 3x3 conv where the axis is 2) still fails there, and in the
-    benchmarks the largest rules out nearly every candidate that any probe rules out. Each size once,
-    in that order; found as far as some check reads (most stop at the first)."""
-    return _Lazy(_probes(m, first))
-
-
-def _probes(m: Merge, first: list[int]) -> Iterator[int]:
-    if first and m.fails is not None and m.fails.modulus > 1:
-        yield from (first[0] + m.fails.modulus * 2 ** i for i in reversed(range(SPREAD)))
-    yield from first
-    if m.holds is not None:
-        yield from m.holds.first(2)
+    benchmarks the largest rules out nearly every candidate that any probe rules out."""
     sets = [s for s in (m.fails, m.holds) if s is not None and not s.empty]
+    out = list(first) + (m.holds.first(2) if m.holds is not None else [])
     for i in range(1, SPREAD):
         for s in sets:
-            yield from s.first(1, lo=(s.min or 1) + 2 ** i)
+            out += s.first(1, lo=(s.min or 1) + 2 ** i)
+    if first and m.fails is not None and m.fails.modulus > 1:
+        shifted = [first[0] + m.fails.modulus * 2 ** i for i in range(SPREAD)]
+        out = shifted[::-1] + out  # the order only changes how soon: the largest answers most often
+    return list(dict.fromkeys(out))
 
 
-class _Lazy:
-    """The distinct items of an iterator, in order, each computed once, whoever iterates first."""
-
-    def __init__(self, items: Iterator[int]):
-        self._items, self._seen, self._got = items, set[int](), list[int]()
-
-    def __iter__(self) -> Iterator[int]:
-        i = 0
-        while True:
-            while i >= len(self._got):
-                x = next(self._items, None)
-                if x is None:
-                    return
-                if x not in self._seen:
-                    self._seen.add(x)
-                    self._got.append(x)
-            yield self._got[i]
-            i += 1
+def alternating(m: Merge, sizes: list[int]) -> list[int]:
+    """``sizes`` with those where the merge fails today and those where it holds taken in turn,
+    each in their order (``point_fails`` answers whether any of them fails, so the order changes
+    only how soon): an output_padding edit of the ConvTranspose that feeds the merge makes it hold
+    on a failing class and fail where it held, so a holding size rules it out; one of a deeper
+    ConvTranspose moves a deeper merge and leaves this one as it was, so a failing size does."""
+    held = m.holds
+    if held is None:
+        return sizes
+    fails, holds = [x for x in sizes if x not in held], [x for x in sizes if x in held]
+    out = [x for pair in zip(fails, holds) for x in pair]
+    k = min(len(fails), len(holds))
+    return out + fails[k:] + holds[k:]
 
 
 def _fails(res: ShapeResult, base: Base, m: Merge, edited: Edited, axis: int) -> bool:
@@ -192,8 +184,7 @@ def _fails(res: ShapeResult, base: Base, m: Merge, edited: Edited, axis: int) ->
     except (ConvGraphError, ArithmeticError, ValueError):
         return False
     failing = base[1]
-    if any(c.kind != "merge" for cs in ran.values() for c in cs) or \
-            any(c.kind != "merge" for name, cs in failing.items() if name not in ran for c in cs):
+    if any(c.kind != "merge" for cs in ran.values() for c in cs) or any(name not in ran for name in base[2]):
         return False
     value = m.constraint.value
     return _merge_failed(list(ran[value] if value in ran else failing.get(value, ())), m, axis)
@@ -307,7 +298,8 @@ def _base(sol: Solution, env: dict[str, int], n: str) -> Base | None:
         for c in conds:
             if c.kind not in ("assume", "expect") and _fails_at_size(c, env, n, inside, verdicts):
                 failing.setdefault(c.value, []).append(c)
-        base = (_Values(dims, env), failing)
+        odd = tuple(k for k, cs in failing.items() if any(c.kind != "merge" for c in cs))
+        base = (_Values(dims, env), failing, odd)
     if len(_BASES) > 256:
         _BASES.clear()
     _BASES[key] = (sol, base)

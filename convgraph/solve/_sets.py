@@ -243,6 +243,66 @@ def symbol_radix(res: ShapeResult) -> dict[str, tuple[int, ...]]:
     return {n: radix_of(ks) for n, ks in dens.items()}
 
 
+def edited_radix(base: ShapeResult, res: ShapeResult) -> dict[str, tuple[int, ...]]:
+    """``symbol_radix(res)`` for a result that keeps most of ``base``'s shapes (the same objects
+    under the same names): ``symbol_radix`` reads the set of (symbol, denominator) pairs over
+    every shape, so the base's count of each pair, less the shapes that were replaced or dropped
+    and plus the new ones, gives the same set: a pair is in it when its count is positive.
+    Remembered on ``res``'s graph."""
+    key = (edited_radix, id(base))
+    got = res.graph._memo.get(key)
+    if isinstance(got, tuple) and got[0] is base and got[1] is res:
+        return got[2]
+    rx = _edited_radix(base, res)
+    res.graph._memo[key] = (base, res, rx)
+    return rx
+
+
+def _edited_radix(base: ShapeResult, res: ShapeResult) -> dict[str, tuple[int, ...]]:
+    counts = dict(_pair_counts(base))
+    before = base.values
+    kept = 0
+    for name, shape in res.values.items():
+        old = before.get(name)
+        if old is shape:
+            kept += 1
+            continue
+        if old is not None:
+            kept += 1
+            _count(counts, old, -1)
+        _count(counts, shape, 1)
+    if kept != len(before):
+        for name in before.keys() - res.values.keys():
+            _count(counts, before[name], -1)
+    dens: dict[str, set[int]] = {}
+    for (n, k), c in counts.items():
+        if c > 0:
+            got = dens.setdefault(n, set())
+            if k:
+                got.add(k)
+    return {n: radix_of(ks) for n, ks in dens.items()}
+
+
+def _pair_counts(base: ShapeResult) -> dict[tuple[str, int], int]:
+    """(symbol, denominator) -> how many dims of ``base``'s shapes have it (denominator 0: a dim
+    on that symbol alone), once per result (memoised on its graph)."""
+    def count() -> dict[tuple[str, int], int]:
+        out: dict[tuple[str, int], int] = {}
+        for shape in base.values.values():
+            _count(out, shape, 1)
+        return out
+
+    got = base.graph.memo((_pair_counts, id(base)), lambda: (base, count()))
+    return got[1] if got[0] is base else count()
+
+
+def _count(counts: dict[tuple[str, int], int], shape: tuple[Dim, ...], sign: int) -> None:
+    for n, ks in _shape_denominators(shape):
+        counts[(n, 0)] = counts.get((n, 0), 0) + sign
+        for k in ks:
+            counts[(n, k)] = counts.get((n, k), 0) + sign
+
+
 def _shape_denominators(shape: tuple[Dim, ...]) -> tuple[tuple[str, frozenset[int]], ...]:
     """(symbol, floor denominators) of each dim of a shape that depends on one symbol; remembered
     per shape object (an edited graph's result shares most of its shapes with the solved one's)."""

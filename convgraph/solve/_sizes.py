@@ -229,6 +229,9 @@ class Sizes:
 
     def _op(self, other_set: Sizes | D.EPSet, op: str) -> Sizes:
         other = Sizes.lift(other_set)
+        if op in ("and", "minus") and len(self.windows) == 1 and len(other.windows) == 1 and \
+                self.windows[0][1] is None and other.windows[0][1] is None:
+            return _tails(self.windows[0], other.windows[0], op)
         cuts = sorted({w[0] for w in self.windows + other.windows} |
                       {w[1] + 1 for w in self.windows + other.windows if w[1] is not None} | {1})
         out: list[Window] = []
@@ -269,6 +272,8 @@ class Sizes:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sizes) and not isinstance(other, D.EPSet):
             return NotImplemented
+        if isinstance(other, Sizes) and self.windows == other.windows:
+            return True  # the same windows of the same (hash-consed) tries: the same set
         return (self ^ other).empty
 
     def __hash__(self) -> int:
@@ -282,6 +287,19 @@ class Sizes:
         from convgraph.solve._report import describe_set
 
         return f"Sizes({describe_set(self, 'x')})"
+
+
+def _tails(w: Window, v: Window, op: str) -> Sizes:
+    """``_op`` 'and' / 'minus' of two sets that are one unbounded window each, ``[a, oo)`` with
+    trie t and ``[b, oo)`` with trie u: below ``max(a, b)`` one side is empty, so the meet has
+    only ``[max(a, b), oo)`` with ``t and u``, and the difference also ``[a, b - 1]`` with t (the
+    windows ``_op`` builds, less those with the empty trie, which ``make`` drops)."""
+    (a, _, t), (b, _, u) = w, v
+    top = max(a, b)
+    out: list[Window] = [(top, None, apply(op, t, u))]
+    if op == "minus" and a < b:
+        out.insert(0, (a, b - 1, t))
+    return Sizes.make(out)
 
 
 def _lower_start(out: list[list[Any]]) -> list[list[Any]]:

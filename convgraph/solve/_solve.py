@@ -41,7 +41,16 @@ from convgraph.errors import ShapeError
 from convgraph.ir import Conv, Graph, Pool
 from convgraph.shapes import Constraint, ShapeResult, infer
 from convgraph.solve._coupled import Coupling, narrow
-from convgraph.solve._sets import CondSet, EPSet, condition_set, intersect_all, minus, subset, symbol_radix
+from convgraph.solve._sets import (
+    CondSet,
+    EPSet,
+    condition_set,
+    edited_radix,
+    intersect_all,
+    minus,
+    subset,
+    symbol_radix,
+)
 
 #: symbol -> the digit order its conditions are solved in (``symbol_radix``)
 Radix = Mapping[str, tuple[int, ...]]
@@ -266,66 +275,127 @@ def solve_edited(base: Solution, graph: Graph) -> Solution:
     """``solve(graph, tiling=False)`` for a graph that differs from ``base.graph`` by a fix's edit,
     for verifying the edit: the shapes re-inferred only where the edit changed them
     (``infer_edited``), every verdict, set and valid size as ``solve`` has them, but no texts
-    (merge and coupling messages are empty). Not memoised on the graph: ``solve(graph)`` stays the
-    full solve. Raises as ``solve`` does."""
+    (merge and coupling messages are empty). Remembered on the graph under its own key (the fix
+    search and the grouped fixes verify the same crop graph); ``solve(graph)`` stays the full
+    solve. Raises as ``solve`` does."""
     from convgraph.solve._incremental import infer_edited
 
-    return _solve_result(graph, infer_edited(base.result, graph), False, False, base)
+    key = (solve_edited, id(base))
+    got = graph._memo.get(key)
+    if isinstance(got, tuple) and got[0] is base:
+        return got[1]
+    sol = _solve_result(graph, infer_edited(base.result, graph), False, False, base)
+    graph._memo[key] = (base, sol)
+    return sol
 
 
 def _solve_result(graph: Graph, res: ShapeResult, tiling: bool, messages: bool, base: Solution | None = None
                   ) -> Solution:
-    from convgraph.solve._incremental import merged_runs
+    from convgraph.solve._incremental import edited_mirrors, merged_runs
 
     names = res.sym_names
-    single = {n: [c for c in res.constraints if c.symbols == {n}] for n in names}
-    rx = symbol_radix(res)
-    layers, decided = _layers(res, single, rx, base)
+    single, constrained = _single(res)
+    rx = symbol_radix(res) if base is None else edited_radix(base.result, res)
+    mirror = edited_mirrors(base, graph, rx) if base is not None else {}
+    layers, decided = _layers(res, single, rx, base, mirror)
     expects = {(e.loc, e.value): e.text for e in graph.expects}
     judge = _judge if base is None else _Rejudge(base, layers, decided, rx)
-    merges = [judge(c, _where(c, expects), layers, decided, rx, messages) for c in _merge_points(graph, res)]
-    runs = dict(layers) if base is None else merged_runs(base, layers, merges, rx)
+    merges, whole = _judge_all(graph, res, judge, expects, layers, decided, rx, messages, mirror)
+    runs = dict(layers) if base is None else merged_runs(base, layers, [m for m in merges if m.symbol not in whole], rx)
     for m in merges:  # an expect takes part in the valid sizes like a merge (DESIGN.md, Conditions)
         if m.symbol is not None:
             if base is None:
                 runs[m.symbol] = runs[m.symbol] & _cond(m.constraint, m.symbol, rx).sizes
             decided[m.symbol] &= m.decided
+    for s in whole:  # every merge on s is one on mirror[s], one to one: the same meet
+        runs[s] = runs[mirror[s]]
     couplings, coupling_notes = narrow(res, runs, messages)
-    _check_assumes(res, single, runs, decided, rx)
+    _check_assumes(res, {n: cs for n, cs in single.items() if not _mirrored_later(n, mirror, names)}, runs, decided, rx)
     exact: Mapping[str, EPSet | None] = {n: None for n in names}
     notes: list[str] = []
     exact_decided: dict[str, bool] = {}
     if tiling:
         exact, notes, exact_decided = _tiling(graph, res, runs, rx)
     notes += coupling_notes
-    constrained = {n for c in res.constraints for n in c.symbols}
     symbols = {n: SymbolSizes(n, runs[n], exact[n], layers[n], decided[n], n in constrained,
                               decided[n] and exact_decided.get(n, True)) for n in names}
     merges = [_with_coupling(m, couplings) for m in merges]
     return Solution(graph, res, symbols, tuple(merges), tuple(couplings), tuple(notes))
 
 
-def _layers(res: ShapeResult, single: Mapping[str, list[Constraint]], rx: Radix, base: Solution | None
-            ) -> tuple[dict[str, EPSet], dict[str, bool]]:
+def _single(res: ShapeResult) -> tuple[dict[str, list[Constraint]], set[str]]:
+    """(per symbol, in order: the conditions on it alone; every symbol some condition involves),
+    in one pass over the conditions."""
+    single: dict[str, list[Constraint]] = {n: [] for n in res.sym_names}
+    constrained: set[str] = set()
+    for c in res.constraints:
+        syms = c.symbols
+        constrained |= syms
+        if len(syms) == 1:
+            (n,) = syms
+            if n in single:
+                single[n].append(c)
+    return single, constrained
+
+
+def _mirrored_later(n: str, mirror: Mapping[str, str], names: tuple[str, ...]) -> bool:
+    """``n``'s conditions are those of an earlier symbol, renamed (``_check_assumes`` of that
+    one raises first, or passes for both)."""
+    return n in mirror and names.index(mirror[n]) < names.index(n)
+
+
+def _judge_all(graph: Graph, res: ShapeResult, judge: Any, expects: Mapping, layers: Mapping[str, EPSet],
+               decided: Mapping[str, bool], rx: Radix, messages: bool, mirror: Mapping[str, str]
+               ) -> tuple[list[Merge], set[str]]:
+    """Every merge point judged, and the mirrored symbols whose merges are all their twins'
+    (``_incremental.mirrored``; none without ``mirror``)."""
+    from convgraph.solve._incremental import mirrored
+
+    def one(c: Constraint) -> Merge:
+        return judge(c, _where(c, expects), layers, decided, rx, messages)
+
+    points = _merge_points(graph, res)
+    if not mirror:
+        return [one(c) for c in points], set()
+
+    def twin(c: Constraint, t: Merge) -> Merge:
+        where = _where(c, expects)
+        kept = judge.kept(c, where)
+        return kept if kept is not None else _twin_verdict(c, where, next(iter(c.symbols)), t)
+
+    return mirrored(points, one, twin, mirror)
+
+
+def _layers(res: ShapeResult, single: Mapping[str, list[Constraint]], rx: Radix, base: Solution | None,
+            mirror: Mapping[str, str]) -> tuple[dict[str, EPSet], dict[str, bool]]:
     """Per symbol: the sizes its layers and assumes accept, and whether that set is exact (on an
-    edited graph, from the base's sets over the conditions the two share: ``edited_layers``)."""
+    edited graph, from the base's sets over the conditions the two share: ``edited_layers``; a
+    mirrored symbol's are its twin's: its conditions are the twin's, renamed)."""
     from convgraph.solve._incremental import edited_layers
 
-    layers: dict[str, EPSet] = {}
-    decided: dict[str, bool] = {}
+    got: dict[str, tuple[EPSet, bool]] = {}
     base_rx = _base_radix(base) if base is not None else {}
     for n in res.sym_names:
-        got = edited_layers(base.result, base_rx, res, rx, n) if base is not None else None
-        if got is None:
-            got = _meet(_cond(c, n, rx) for c in single[n] if c.kind in ("size", "assume"))
-        layers[n], decided[n] = got
-    return layers, decided
+        if n in mirror:
+            continue
+        one = edited_layers(base.result, base_rx, res, rx, n) if base is not None else None
+        got[n] = one if one is not None else _meet(_cond(c, n, rx) for c in single[n] if c.kind in ("size", "assume"))
+    for m, n in mirror.items():
+        got[m] = got[n]
+    return {n: got[n][0] for n in res.sym_names}, {n: got[n][1] for n in res.sym_names}
 
 
 def _base_radix(base: Solution) -> Radix:
     from convgraph.solve._incremental import solved_radix
 
     return solved_radix(base)
+
+
+def _by_condition(base: Solution) -> dict[int, Merge]:
+    """The base's verdicts on one symbol by condition object (once per solution, on its graph)."""
+    got = base.graph.memo((_by_condition, id(base)), lambda: (base, {id(m.constraint): m for m in base.merges
+                                                                     if m.symbol is not None}))
+    return got[1] if got[0] is base else {id(m.constraint): m for m in base.merges if m.symbol is not None}
 
 
 class _Rejudge:
@@ -335,7 +405,7 @@ class _Rejudge:
     def __init__(self, base: Solution, layers: Mapping[str, EPSet], decided: Mapping[str, bool], rx: Radix):
         from convgraph.solve._incremental import prefix_layers
 
-        self.before = {id(m.constraint): m for m in base.merges if m.symbol is not None}
+        self.before = _by_condition(base)
         base_rx = _base_radix(base)
         self.same = {n for n in layers if n in base.symbols and base.symbols[n].layers == layers[n]
                      and base_rx.get(n, ()) == rx.get(n, ())
@@ -343,11 +413,18 @@ class _Rejudge:
         self.within = {n for n in layers if n not in self.same and n in base.symbols
                        and base_rx.get(n, ()) == rx.get(n, ()) and subset(layers[n], base.symbols[n].layers)}
 
+    def kept(self, c: Constraint, where: str) -> Merge | None:
+        """The solved graph's verdict on ``c`` when it is the solved graph's condition (the same
+        object) over the same layer set, as exact; else None."""
+        m = self.before.get(id(c))
+        return m if m is not None and m.constraint is c and m.where == where and m.symbol in self.same else None
+
     def __call__(self, c: Constraint, where: str, layers: Mapping[str, EPSet], decided: Mapping[str, bool],
                  rx: Radix | None = None, messages: bool = True) -> Merge:
+        kept = self.kept(c, where)
+        if kept is not None:
+            return kept
         m = self.before.get(id(c))
-        if m is not None and m.constraint is c and m.where == where and m.symbol in self.same:
-            return m
         if m is not None and m.constraint is c and m.symbol in self.within and not messages and \
                 m.holds is not None and m.fails is not None:
             # over a layer set L' inside the base's L: holds = cond & L' = (cond & L) & L', and
@@ -399,6 +476,15 @@ def _verdict(c: Constraint, where: str, n: str, base: EPSet, holds: EPSet, fails
         x = fails.least
         cex = {"sizes": {n: x}, "lhs": D.evaluate(c.lhs, {n: x}), "rhs": D.evaluate(c.rhs, {n: x})}
     return Merge(c, where, verdict, "", (n,), holds, fails, cex, decided)
+
+
+def _twin_verdict(c: Constraint, where: str, n: str, t: Merge) -> Merge:
+    """``_verdict`` of ``c`` on ``n`` from its twin ``t`` (``c``'s sides are ``t``'s with ``t``'s
+    symbol written n, over the same layer set): the same sets and verdict, and the counterexample
+    at the same size, where the sides take ``t``'s values."""
+    got = t.counterexample
+    cex = None if got is None else {"sizes": {n: got["sizes"][t.symbols[0]]}, "lhs": got["lhs"], "rhs": got["rhs"]}
+    return Merge(c, where, t.verdict, "", (n,), t.holds, t.fails, cex, t.decided)
 
 
 def _replace_message(m: Merge, message: str) -> Merge:

@@ -61,7 +61,7 @@ def _node_symmetric(node: Node, a: int, b: int, n: str, m: str, rank: int) -> bo
         if isinstance(spec, Upsample):
             return all(v is None or v[a - 2] == v[b - 2] for v in (spec.sizes_for(rank - 2), spec.scales_for(rank - 2)))
         return spec is not None and getattr(spec, "nd", rank - 2) == rank - 2 and \
-            swap_spec(spec, a - 2, b - 2) == spec
+            _swapped(spec, spec, a - 2, b - 2)  # swap_spec(spec, ...) == spec, without building it
     return True
 
 
@@ -141,3 +141,80 @@ def _field_names(cls: type) -> tuple[str, ...]:
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+# --- the symbols of an edited graph whose results are another's, renamed (``solve_edited``) ---------
+
+
+def same_renamed(x: D.Dim, y: D.Dim, n: str, m: str) -> bool:
+    """``x`` with symbol ``n`` written ``m`` is ``y``, read off the two trees (no dim is built):
+    then ``x`` at ``n = v`` and ``y`` at ``m = v`` are one value for every v, so a condition on
+    ``n`` alone and its match on ``m`` alone hold at the same sizes. False: not shown so."""
+    if isinstance(x, int) or isinstance(y, int):
+        return isinstance(x, int) and isinstance(y, int) and x == y
+    if isinstance(x, D.Combo):
+        return isinstance(y, D.Combo) and x.op == y.op and len(x.args) == len(y.args) and \
+            all(same_renamed(a, b, n, m) for a, b in zip(x.args, y.args))
+    if not isinstance(y, D.QA) or x.m != y.m or x.n != y.n:
+        return False
+    a, b = x.base, y.base
+    if isinstance(a, D.Var):
+        return isinstance(b, D.Var) and b.name == (m if a.name == n else a.name)
+    if isinstance(a, D.FloorDiv):
+        return isinstance(b, D.FloorDiv) and a.k == b.k and same_renamed(a.arg, b.arg, n, m)
+    if isinstance(a, D.FScale):
+        return isinstance(b, D.FScale) and a.sf == b.sf and same_renamed(a.arg, b.arg, n, m)
+    return a is None and b is None
+
+
+def mirrors(base: Graph, graph: Graph) -> dict[str, str]:
+    """symbol m -> an earlier symbol n (the inputs' shape positions b > a) such that swapping the
+    two positions and symbols maps ``graph``, an edit of ``base``, onto itself
+    (``symmetric_edit``): then every condition on m alone is one on n alone with n written m, so
+    m's sets are n's. n is never itself a key."""
+    inputs = [x for x in graph.nodes if x.op == "input"]
+    dims = inputs[0].dims if inputs else ()
+    out: dict[str, str] = {}
+    for b in range(3, len(dims)):
+        m = dims[b]
+        if not isinstance(m, str) or m in out or dims.count(m) != 1:
+            continue
+        for a in range(2, b):
+            n = dims[a]
+            if isinstance(n, str) and n not in out and dims.count(n) == 1 and symmetric_edit(base, graph, a, b, n, m):
+                out[m] = n
+                break
+    return out
+
+
+def symmetric_edit(base: Graph, graph: Graph, a: int, b: int, n: str, m: str) -> bool:
+    """``symmetric(graph, a, b, n, m)`` for an edit of ``base`` that may also add ``assume``s: the
+    base is symmetric, every node of ``graph`` that is not one of the base's (the same object) is
+    symmetric on its own, there is no ``expect``, and the swap maps the assumed conditions onto
+    themselves (``_assumes_symmetric``). That is ``_symmetric``'s test with the assumes swapped
+    too: it looks at each node alone, and at the inputs, which are nodes."""
+    if graph.expects or not symmetric(base, a, b, n, m):
+        return False
+    own = _base_nodes(base)
+    rank = len(next(x for x in base.nodes if x.op == "input").dims)
+    return all(own.get(id(x)) is x or _node_symmetric(x, a, b, n, m, rank) for x in graph.nodes) and \
+        _assumes_symmetric(graph, n, m)
+
+
+def _base_nodes(base: Graph) -> dict[int, Node]:
+    return base.memo(_base_nodes, lambda: {id(x): x for x in base.nodes})
+
+
+def _assumes_symmetric(graph: Graph, n: str, m: str) -> bool:
+    """Every assumed condition on n alone has its match on m alone (n written m) and the other way
+    round; none involves both (the swap maps the set of conditions onto itself)."""
+    conds = [c for a in graph.assumes for c in a.conds]
+    for lhs, op, rhs in conds:
+        syms = D.symbols(lhs) | D.symbols(rhs)
+        if n in syms and m in syms:
+            return False
+        if n in syms or m in syms:
+            x, y = (n, m) if n in syms else (m, n)
+            if not any(o == op and same_renamed(lhs, p, x, y) and same_renamed(rhs, q, x, y) for p, o, q in conds):
+                return False
+    return True
