@@ -52,6 +52,11 @@ def reported_valid(sol, data: dict, env: dict) -> bool:
             if not (js["exact"] and all(in_set(p, env[n]) for n, p in js["pairs"]["projections"].items())
                     and relation_holds(js["pairs"], env)):
                 return False
+        elif "relation" in js:  # a relation on monotone terms: the same, for any number of symbols
+            rel = js["relation"]
+            if not (js["exact"] and all(in_set(p, env[n]) for n, p in rel["projections"].items())
+                    and relation_holds({**rel, "relation": rel["text"]}, env)):
+                return False
         elif not cp.constraint.holds(env):
             return False
     return True
@@ -113,7 +118,9 @@ def test_models_valid_iff_at_succeeds(path: Path):
 def coupled_graphs(draw) -> str:
     lines = ["x = input(N, 2, H, W)"]
     if draw(st.booleans()):
-        lines.append(draw(st.sampled_from(["assume(W == H)", "assume(H % 2 == 0)", "assume(W >= H)"])))
+        lines.append(draw(st.sampled_from(["assume(W == H)", "assume(H % 2 == 0)", "assume(W >= H)",
+                                           "assume(H + W <= 40)", "assume(H + W == 30)", "assume(H != W)",
+                                           "assume(H * W >= 300)", "assume(2*H - W > 5)"])))
     k, s = draw(st.integers(1, 4)), draw(st.integers(1, 3))
     p = draw(st.integers(0, (k - 1) // 2 + 1)) if k > 1 else 0
     lines.append(f"h = Conv2d(2, 3, ({k}, {k + 1}), stride=({s}, {3 - s + 1}), padding={min(p, k // 2)})(x)")
@@ -183,6 +190,47 @@ def test_two_inputs_through_layers_valid_iff_at_succeeds(text: str):
         assert all(at_succeeds(graph, {"N": 1, **e}) for cp in sol.couplings for e in cp.examples)
     else:
         assert len(sol.couplings) > 1 and "form a cycle" in sol.text()
+
+
+@st.composite
+def three_input_graphs(draw) -> str:
+    """A cat of two inputs along the length meets a third input: ``f(A) + g(B) == h(C)``."""
+    lines = ["x = input(N, 2, A)", "y = input(N, 2, B)", "z = input(N, 2, C)"]
+    if draw(st.booleans()):
+        lines.append(draw(st.sampled_from(["assume(A % 3 == 1)", "assume(C <= 40)", "assume(B >= A)"])))
+    for v in "xyz":
+        for _ in range(draw(st.integers(0, 1))):
+            k, s = draw(st.integers(1, 4)), draw(st.sampled_from([1, 2, 3]))
+            lines.append(f"{v} = " + draw(st.sampled_from([f"Conv1d(2, 2, {k}, stride={s}, padding={k // 2})",
+                                                           f"ConvTranspose1d(2, 2, {k}, stride={s})"])) + f"({v})")
+    lines += ["c = cat([x, y], dim=2)", "d = cat([c, z], dim=1)"]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.slow
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(three_input_graphs())
+def test_three_inputs_valid_iff_at_succeeds(text: str):
+    try:
+        graph = cg.parse(text)
+        sol = solve(graph, tiling=False)
+    except ConvGraphError:
+        return  # an assume with no valid size
+    if sol.no_valid_size() is not None:
+        return
+    data = sets_json(sol)
+    rel = next(cp for cp in sol.couplings if len(cp.symbols) == 3)
+    assert rel.exact and "not exact" not in rel.message
+    envs = [{"N": 1, "A": a, "B": b, "C": c} for a in grid(sol, "A")[:12] for b in grid(sol, "B")[:12]
+            for c in grid(sol, "C")[:12]]
+    for cp in sol.couplings:
+        envs += [{"N": 1, **e} for e in cp.examples] + [{"N": 1, **e, "C": e["C"] + 1} for e in cp.examples
+                                                       if "C" in e]
+    for env in envs:
+        env = {"N": 1, "A": 1, "B": 1, "C": 1, **env}
+        assert reported_valid(sol, data, env) == at_succeeds(graph, env) == sol.valid_at(env), env
+    if not sol.notes:  # every smallest solution, pasted into shapes --at, runs
+        assert all(at_succeeds(graph, {"N": 1, **e}) for e in rel.examples)
 
 
 def test_coupled_symbols_never_shown_as_independent_ranges():

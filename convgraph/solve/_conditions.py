@@ -28,7 +28,7 @@ def rename(d: Dim, name: str) -> Dim:
 
 def subst(d: Dim, name: str, p: int, r: int, new: str = _X) -> Dim:
     """d with ``name`` replaced by ``p*new + r``, in canonical form (ValueError on a non-dyadic
-    scale: its conditions have no exact set here)."""
+    scale: its conditions are solved window by window, ``convgraph.solve._scaled``)."""
     return substitute(d, name, D.add(D.mul(D.sym(new), p), r), exact_only=True)
 
 
@@ -47,7 +47,7 @@ def substitute(d: Dim, name: str, by: Dim, exact_only: bool = False) -> Dim:
     elif isinstance(d.base, D.FloorDiv):
         inner = D.floordiv(substitute(d.base.arg, name, by, exact_only), d.base.k)
     elif exact_only:
-        raise ValueError("no exact set for a non-dyadic scale")
+        raise ValueError("a non-dyadic scale: solved window by window (solve._scaled)")
     else:
         inner = D.scale_floor(substitute(d.base.arg, name, by), d.base.sf)
     return D.add(D.mul(inner, d.m), d.n)
@@ -68,7 +68,7 @@ def bounds(d: Dim) -> tuple[Fraction, Fraction, Fraction]:
     if isinstance(d.base, D.Var):
         s, lo, hi = Fraction(1), Fraction(0), Fraction(0)
     elif isinstance(d.base, D.FScale):
-        raise ValueError("no exact set for a non-dyadic scale")
+        raise ValueError("a non-dyadic scale: solved window by window (solve._scaled)")
     else:
         s, lo, hi = bounds(d.base.arg)
         k = d.base.k

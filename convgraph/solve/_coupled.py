@@ -2,8 +2,11 @@
 
 Each coupling is solved exactly where it has an exact form: a Linear after Flatten
 (``_sets.product_coupling``), a bound from below on a product (``_products``), ``f(A) op g(B)``
-through monotone layers (``_pairs``); else its smallest solutions come from a bounded search over
-the first ``PAIR_SPAN`` valid sizes of each symbol, said to be one. The solver narrows every
+through monotone layers (``_pairs``), a sum of monotone terms compared with a constant (three
+symbols, opposite monotonicity, ``!=``) or a bound or ``!=`` on a product of them
+(``_relations``); else (a term that is not monotone, ``A % 4``; a non-dyadic scale inside a sum
+equality; sums of large coprime periods past ``_sums.STATES``) its smallest solutions come from
+a bounded search over the first ``PAIR_SPAN`` valid sizes of each symbol, said to be one. The solver narrows every
 symbol's set by the couplings' projections in sweeps until nothing changes (``narrow``), with the
 equalities that fix a symbol eliminating it (``_joint``).
 """
@@ -17,6 +20,7 @@ from convgraph.shapes import Constraint, ShapeResult
 from convgraph.solve._joint import Link, cycle_symbols, joint_examples, substitutions, unary_sets
 from convgraph.solve._pairs import PairCoupling, pair_coupling
 from convgraph.solve._products import product_at_least, smallest
+from convgraph.solve._relations import RelationCoupling, relation_coupling
 from convgraph.solve._sets import PAIR_SPAN, EPSet, ProductCoupling, product_coupling
 
 CYCLE_NOTE = ("the couplings of {} form a cycle: each symbol's set is narrowed by one coupling at a time and may "
@@ -33,9 +37,10 @@ COUPLING_ROUNDS = 8
 class Coupling:
     """A condition that relates several symbols. For a Linear after Flatten (``product``) the
     admissible tuples are exact; for ``f(A) == g(B)`` with f, g monotone (``pair``: a cat of two
-    inputs, ``assume(W == H)``) the projections and the relation are exact and ``examples`` are
-    the smallest solutions; otherwise (``exact`` False) ``examples`` come from a bounded search
-    over the first ``PAIR_SPAN`` valid sizes of each symbol."""
+    inputs, ``assume(W == H)``) and for a relation on monotone terms (``relation``: a sum of them
+    compared with a constant, a bound or ``!=`` on a product) the projections and the relation are
+    exact and ``examples`` are the smallest solutions; otherwise (``exact`` False) ``examples``
+    come from a bounded search over the first ``PAIR_SPAN`` valid sizes of each symbol."""
 
     constraint: Constraint
     symbols: tuple[str, ...]
@@ -43,6 +48,7 @@ class Coupling:
     product: ProductCoupling | None = None
     examples: tuple[dict, ...] = ()
     pair: PairCoupling | None = None
+    relation: RelationCoupling | None = None
 
     @property
     def bare(self) -> PairCoupling | None:
@@ -51,12 +57,20 @@ class Coupling:
 
     @property
     def exact(self) -> bool:
-        """True when the coupling is solved exactly (a product or a monotone pair)."""
-        return self.product is not None or self.pair is not None
+        """True when the coupling is solved exactly (a product, a monotone pair or a relation)."""
+        return self.product is not None or self.pair is not None or self.relation is not None
+
+    @property
+    def empty(self) -> bool:
+        """True when it is solved exactly and holds for no valid sizes."""
+        if self.product is not None:
+            return not self.product.tuples
+        solved = self.pair or self.relation
+        return solved is not None and any(s.empty for s in solved.per_symbol().values())
 
     def per_symbol(self) -> dict[str, EPSet]:
         """symbol -> its exact projection (empty for a coupling searched, not solved)."""
-        solved = self.product or self.pair
+        solved = self.product or self.pair or self.relation
         return {} if solved is None else dict(solved.per_symbol())
 
 
@@ -134,8 +148,10 @@ def _coupling(c: Constraint, allowed: Mapping[str, EPSet], messages: bool = True
     prod = product_coupling(c.lhs, c.rhs, allowed) if c.op == "==" else \
         product_at_least(c.lhs, c.op, c.rhs, allowed)
     pair = pair_coupling(c.lhs, c.op, c.rhs, allowed) if prod is None else None
-    examples = _solved_examples(prod, pair) if prod or pair else _pair_examples(c, allowed)
-    cp = Coupling(c, tuple(sorted(c.symbols)), "", prod, examples, pair)
+    rel = relation_coupling(c.lhs, c.op, c.rhs, allowed) if prod is None and pair is None else None
+    examples = rel.smallest if rel is not None else \
+        _solved_examples(prod, pair) if prod or pair else _pair_examples(c, allowed)
+    cp = Coupling(c, tuple(sorted(c.symbols)), "", prod, examples, pair, rel)
     return replace(cp, message=coupling_message(cp)) if messages else cp
 
 

@@ -14,6 +14,7 @@ NO_PERIOD = "some condition has no usable period (a non-dyadic Upsample scale)"
 if TYPE_CHECKING:  # pragma: no cover
     from convgraph.errors import ShapeError
     from convgraph.solve._pairs import PairCoupling
+    from convgraph.solve._relations import RelationCoupling
     from convgraph.solve._solve import Coupling, Merge, Solution, SymbolSizes
 
 #: admissible tuples of a Linear coupling shown in text (JSON has them all)
@@ -42,6 +43,10 @@ def _ranges(values: Iterable[int]) -> str:
 LIST_MAX = 8
 #: a periodic part with a modulus above this is printed as its classes (``H ≡ 5 (mod 2**20)``)
 SMALL_MODULUS = 4096
+
+
+#: the finite part of a set is written out up to about this many characters (then counted)
+FINITE_TEXT = 1500
 
 
 def _lift(s: EPSet | DimsEPSet) -> EPSet:
@@ -91,13 +96,19 @@ def _pow(m: int) -> str:
 
 def _finite_text(s: EPSet) -> str:
     """The finite part: ``1..3, 7``; a window of a periodic pattern as ``{a..b: H ≡ r (mod m)}``."""
-    out = []
-    for a, b, t in s.finite_windows():
+    from convgraph.solve._tree import member
+
+    out: list[str] = []
+    fin = s.finite_windows()
+    for i, (a, b, t) in enumerate(fin):
         if b - a <= SMALL_MODULUS:
-            out.append(_ranges(x for x in range(a, b + 1) if x in s))
+            out.append(_ranges(x for x in range(a, b + 1) if member(t, x)))
         else:
             inner = EPSet.periodic(t)
             out.append(f"{a}..{b}" + ("" if inner.modulus == 1 else f" where {_pattern(inner)}"))
+        if sum(map(len, out)) > FINITE_TEXT and i + 1 < len(fin):
+            out.append(f"... and {len(fin) - i - 1} more windows up to {fin[-1][1]} (--json lists each)")
+            break
     return ", ".join(out)
 
 
@@ -122,7 +133,10 @@ def describe_set(s: EPSet, name: str) -> str:
                      else f", {name} % {s.modulus} in {_residue_set(res)}")
         parts.append(text)
     if s.finite_windows():
-        parts.append(("or " if not s.finite else "") + f"{name} in {{{_finite_text(s)}}}")
+        fin = f"{name} in {{{_finite_text(s)}}}"
+        if parts and any(t != 1 for _, _, t in s.finite_windows()):  # windows of patterns (a
+            return f"{fin} or {parts[0]}"  # non-dyadic scale's) read in order: the tail last
+        parts.append(("or " if not s.finite else "") + fin)
     return " ".join(parts)
 
 
@@ -171,16 +185,18 @@ def when(s: EPSet, name: str) -> str:
     parts = []
     if not s.finite:
         m, res = s.modulus, _residues(s)
+        # a window holding a pattern of its own (a non-dyadic scale's): the tail's start matters
+        since = f"{name} >= {periodic_start(s)} and " if any(t != 1 for _, _, t in s.finite_windows()) else ""
         if m == 1:
             parts.append(f"{name} >= {periodic_start(s)}")
         elif res is None:
-            parts.append(_big_classes(s, name))
+            parts.append(since + _big_classes(s, name))
         elif res == list(range(res[0], m)):
-            parts.append(f"{name} mod {m} >= {res[0]}" if len(res) > 1 else f"{name} mod {m} == {res[0]}")
+            parts.append(since + (f"{name} mod {m} >= {res[0]}" if len(res) > 1 else f"{name} mod {m} == {res[0]}"))
         elif res == list(range(0, res[-1] + 1)):
-            parts.append(f"{name} mod {m} <= {res[-1]}" if len(res) > 1 else f"{name} mod {m} == 0")
+            parts.append(since + (f"{name} mod {m} <= {res[-1]}" if len(res) > 1 else f"{name} mod {m} == 0"))
         else:
-            parts.append(f"{name} mod {m} in {{{_ranges(res)}}}")
+            parts.append(since + f"{name} mod {m} in {{{_ranges(res)}}}")
     fin = s.finite_windows()
     if fin:
         if s.finite and len(fin) == 1 and fin[0][0] == 1 and fin[0][2] == 1:
@@ -229,6 +245,8 @@ def coupling_message(cp: Coupling) -> str:
         return f"{c.where}: {c.condition()} pins {names} to {len(tups)} admissible tuple(s): {'; '.join(shown)}{more}"
     if cp.pair is not None:
         return _pair_message(cp, cp.pair)
+    if cp.relation is not None:
+        return _relation_message(cp, cp.relation)
     span = f"a search over the first {PAIR_SPAN} valid sizes of each: not exact"
     if not cp.examples:
         return (f"{c.where}: {c.condition()} couples {names}; no solution among the first valid sizes "
@@ -247,6 +265,18 @@ def _pair_message(cp: Coupling, pair: PairCoupling) -> str:
     return (f"{c.where}: {c.condition()} couples {names} exactly: the valid pairs are "
             f"{describe_set(pair.sizes_a, pair.a)} and {describe_set(pair.sizes_b, pair.b)} with "
             f"{pair.relation}; the smallest solutions: {ex}")
+
+
+def _relation_message(cp: Coupling, rel: RelationCoupling) -> str:
+    """A relation on monotone terms, exact: the projections, the relation, the smallest solutions."""
+    c = cp.constraint
+    names = ", ".join(cp.symbols)
+    if rel.empty:
+        return f"{c.where}: {c.rule}: {c.condition()} holds for no valid sizes of {names}"
+    ex = "; ".join(", ".join(f"{k}={v}" for k, v in e.items()) for e in cp.examples)
+    sets = ", ".join(f"({describe_set(s, n)})" for n, s in rel.sizes)
+    return (f"{c.where}: {c.condition()} couples {names} exactly: the valid tuples are {sets} with "
+            f"{rel.relation}; the smallest solutions: {ex}")
 
 
 def _ranges_of(s: EPSet) -> str:
@@ -315,6 +345,11 @@ def coupling_json(sol: Solution, cp: Coupling) -> dict:
         pr = cp.pair
         out["pairs"] = {"relation": pr.relation, "lhs": D.dim_str(pr.f), "op": pr.op, "rhs": D.dim_str(pr.g),
                         "projections": {n: set_json(st) for n, st in pr.per_symbol().items()}}
+    if cp.relation is not None:
+        rel = cp.relation
+        lhs, op, rhs = rel.sides
+        out["relation"] = {"text": rel.relation, "lhs": D.dim_str(lhs), "op": op, "rhs": D.dim_str(rhs),
+                           "projections": {n: set_json(st) for n, st in rel.sizes}}
     out["exact"] = cp.exact
     return out
 
@@ -422,9 +457,12 @@ def no_valid_size(sol: Solution) -> ShapeError | None:
     empty = [s for s in sol.symbols.values() if s.runs.empty and s.decided]
     if not never and not empty:
         return None
+    none = [cp for cp in sol.couplings if cp.empty]  # a coupling that holds nowhere: at its line
     if never:
         m = never[0]
         msg, loc = f"no valid size: {m.message}", m.constraint.loc
+    elif none:
+        msg, loc = f"no valid size: {none[0].message}", none[0].constraint.loc
     else:
         s = empty[0]
         on = [m for m in sol.merges if m.symbol == s.name and m.verdict == "classes"]

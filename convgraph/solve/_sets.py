@@ -9,8 +9,12 @@ Every condition the shape stage records is ``lhs op rhs`` over dims. For one sym
   (``convgraph.solve._conditions.condition_sizes``: exact for periods of 2**40 and beyond);
 - ``F(x) == c`` with F a product of non-decreasing factors (a Linear after Flatten of one symbol)
   is an interval: F is non-decreasing once every factor is non-negative;
-- anything else (a non-dyadic Upsample scale inside an equality) is checked size by size over
-  ``1..BRUTE_LIMIT``: the result carries ``exact=False`` and the caller says so.
+- a condition through a non-dyadic Upsample scale (``floor(float(v)*sf)``, no period) is solved on
+  each window of the scale's exact pieces (``convgraph.solve._scaled``: a quasi-affine form per
+  window, exact for every torch size);
+- only a scale with no compact pieces (a float with many significant digits, ``dims.scale_pieces``
+  gives None) is still checked size by size over ``1..BRUTE_LIMIT``: the result carries
+  ``exact=False`` and the caller says so.
 
 ``ProductCoupling`` handles ``C*f(H)*g(W) == in_features`` exactly: each factor group must take a
 divisor of the constant, and a monotone factor takes each value on an interval (a bound from
@@ -28,11 +32,12 @@ from convgraph import dims as D
 from convgraph.dims import Dim
 from convgraph.shapes import ShapeResult
 from convgraph.solve._conditions import condition_sizes, denominators, radix_of
+from convgraph.solve._scaled import split_scales, union_all
 from convgraph.solve._sizes import TRUE, Sizes
 
 EPSet = Sizes  # the set type every solver result holds (an EPSet-compatible, exact, compact set)
 
-#: sizes checked one by one when a condition has no period (non-dyadic Upsample scale)
+#: sizes checked one by one when a condition has no exact form (a scale with no compact pieces)
 BRUTE_LIMIT = 4096
 #: a coupling that has no exact form (not a product, not ``f(A) == g(B)`` with f, g monotone:
 #: three symbols, an inequality, a non-dyadic scale) is searched over this many valid sizes of each
@@ -116,8 +121,22 @@ def condition_set(lhs: Dim, op: str, rhs: Dim, name: str, radix: tuple[int, ...]
     got = got if got is not None else _monotone_equality(lhs, op, rhs, name)
     if got is not None:
         return CondSet(got)
+    scaled = _scaled(lhs, op, rhs, name)
+    if scaled is not None:
+        return scaled
     f, g = _value(lhs, name), _value(rhs, name)
     return CondSet(brute(lambda x: D.compare(f(x), op, g(x))), exact=False)
+
+
+def _scaled(lhs: Dim, op: str, rhs: Dim, name: str) -> CondSet | None:
+    """A condition through a non-dyadic scale: solved on each window of the scale's pieces
+    (``_scaled.split_scales``), exact when every window's condition is; None when a scale has no
+    pieces."""
+    parts = split_scales(D.add(lhs, D.mul(rhs, -1)), name)
+    if parts is None:
+        return None
+    got = [(w, condition_set(D.lower(g), op, 0, name)) for w, g in parts]
+    return CondSet(union_all([w & cs.sizes for w, cs in got]), all(cs.exact for _, cs in got))
 
 
 def _monotone_inequality(lhs: Dim, op: str, rhs: Dim, name: str) -> EPSet | None:

@@ -6,8 +6,10 @@ Disjoint windows ``[lo, hi]`` (``hi`` None: unbounded), each carrying a digit tr
 """
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from convgraph import dims as D
@@ -144,12 +146,15 @@ class Sizes:
         return classes(self.tail, limit)
 
     def __contains__(self, x: int) -> bool:
-        for lo, hi, t in self.windows:
-            if x < lo:
-                return False
-            if hi is None or x <= hi:
-                return member(t, x)
-        return False
+        i = bisect.bisect_right(self._starts, x) - 1
+        if i < 0:
+            return False
+        _, hi, t = self.windows[i]
+        return (hi is None or x <= hi) and member(t, x)
+
+    @cached_property
+    def _starts(self) -> list[int]:
+        return [w[0] for w in self.windows]
 
     @property
     def empty(self) -> bool:
@@ -201,22 +206,12 @@ class Sizes:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"min": self.min, "modulus": self.modulus}
-        if self.modulus <= 4096:
-            out["residues"] = sorted(self.residues)
-        else:
-            cls = self.classes(256)
-            if cls is not None:
-                out["classes"] = [[r, m] for r, m in cls]
-            else:  # the digit trie itself: exact, and as small as the set's structure
-                root, nodes = export(self.tail)
-                out["trie"] = {"root": root, "nodes": [[p, list(ch)] for p, ch in nodes],
-                               "how": "node [p, children]: x = p*q + r goes to child r with q; "
-                                      "refs 0 = no, 1 = yes, k >= 2 = nodes[k - 2]"}
+        out.update(_pattern_json(self.tail))
         fin = self.finite_windows()
         if sum(b - a + 1 for a, b, _ in fin) <= 4096:
             out["exceptions"] = sorted(self.exceptions)
-        else:
-            out["finite_windows"] = [[a, b] for a, b, _ in fin]
+        else:  # [a, b]: every size in a..b; [a, b, pattern]: the sizes of a..b the pattern holds
+            out["finite_windows"] = [[a, b] if t == TRUE else [a, b, _pattern_json(t)] for a, b, t in fin]
         out["first"] = self.first(10)
         return out
 
@@ -235,17 +230,14 @@ class Sizes:
         cuts = sorted({w[0] for w in self.windows + other.windows} |
                       {w[1] + 1 for w in self.windows + other.windows if w[1] is not None} | {1})
         out: list[Window] = []
+        at_a, at_b = _TrieAt(self.windows), _TrieAt(other.windows)
         for i, lo in enumerate(cuts):
             hi = cuts[i + 1] - 1 if i + 1 < len(cuts) else None
-            t = apply(op, self._trie_at(lo), other._trie_at(lo))
-            out.append((lo, hi, t))
+            out.append((lo, hi, apply(op, at_a(lo), at_b(lo))))
         return Sizes.make(out)
 
     def _trie_at(self, x: int) -> int:
-        for lo, hi, t in self.windows:
-            if lo <= x and (hi is None or x <= hi):
-                return t
-        return FALSE
+        return _TrieAt(self.windows)(x)
 
     def __and__(self, other: Sizes | D.EPSet) -> Sizes:
         return self._op(other, "and")
@@ -287,6 +279,40 @@ class Sizes:
         from convgraph.solve._report import describe_set
 
         return f"Sizes({describe_set(self, 'x')})"
+
+
+def _pattern_json(t: int) -> dict[str, Any]:
+    """A periodic pattern (a trie) as JSON: ``modulus`` and ``residues`` when the modulus is at most
+    4096, else its ``classes``, else the digit trie itself."""
+    m = period(t)
+    if m <= 4096:
+        return {"modulus": m, "residues": sorted(residues_of(t, m))}
+    cls = classes(t, 256)
+    if cls is not None:
+        return {"modulus": m, "classes": [[r, q] for r, q in cls]}
+    root, nodes = export(t)  # exact, and as small as the set's structure
+    return {"modulus": m, "trie": {"root": root, "nodes": [[p, list(ch)] for p, ch in nodes],
+                                   "how": "node [p, children]: x = p*q + r goes to child r with q; "
+                                          "refs 0 = no, 1 = yes, k >= 2 = nodes[k - 2]"}}
+
+
+class _TrieAt:
+    """The trie of the window holding x, for x asked in ascending order (one pass over the
+    windows in all, so an operation on two sets costs their windows, not their product)."""
+
+    def __init__(self, windows: tuple[Window, ...]):
+        self.windows, self.i = windows, 0
+
+    def __call__(self, x: int) -> int:
+        ws = self.windows
+        while self.i < len(ws):
+            hi = ws[self.i][1]
+            if hi is None or hi >= x:
+                break
+            self.i += 1
+        if self.i < len(ws) and ws[self.i][0] <= x:
+            return ws[self.i][2]
+        return FALSE
 
 
 def _tails(w: Window, v: Window, op: str) -> Sizes:

@@ -17,8 +17,10 @@ on the input symbols. A condition on one symbol has an exact, eventually periodi
 - ``runs``   = ``layers`` and every merge on that symbol alone, narrowed by every condition that
   couples it to other symbols, solved exactly: a Linear after Flatten (``_sets.product_coupling``),
   a bound from below on a product (``_products``), ``f(A) op g(B)`` through monotone layers (a cat
-  of two inputs, ``assume(W == H)``: ``_pairs``), jointly where they share symbols (``_joint``):
-  what PyTorch accepts;
+  of two inputs, ``assume(W == H)``: ``_pairs``), a sum of monotone terms compared with a constant
+  or a bound on a product of them (three symbols, ``assume(H + W == 64)``, ``assume(H * W <= 4096)``:
+  ``_relations``, with the sums of the value sets on the digit tries: ``_sums``), jointly where they
+  share symbols (``_joint``): what PyTorch accepts;
 - ``exact``  = ``runs`` and, at every strided Conv/Pool, the windows tile the input exactly: no
   trailing input row is discarded and no ceil-mode window runs past the padding (``Tiling``);
   without padding that is ``(i - ek) % s == 0``, the property the U-Net paper's 572 has.
@@ -502,7 +504,7 @@ def _with_coupling(m: Merge, couplings: list[Coupling]) -> Merge:
     if m.verdict != "coupled":
         return m
     cp = next(cp for cp in couplings if cp.constraint is m.constraint)
-    if (cp.product is not None and not cp.product.tuples) or (cp.pair is not None and cp.pair.sizes_a.empty):
+    if cp.empty:
         return _replace_message(Merge(m.constraint, m.where, "never", "", m.symbols), cp.message)
     return _replace_message(m, cp.message)
 

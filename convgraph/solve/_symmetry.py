@@ -92,10 +92,11 @@ _SYMMETRY: dict[int, tuple[Graph, dict[tuple[int, int, str, str], bool]]] = {}
 
 
 def rename(d: D.Dim, n: str, m: str) -> D.Dim:
-    """d with symbol ``n`` written ``m`` (d must not involve ``m``)."""
-    from convgraph.solve._conditions import subst
+    """d with symbol ``n`` written ``m`` (d must not involve ``m``); a non-dyadic scale is renamed
+    too (renaming is exact whatever the dim)."""
+    from convgraph.solve._conditions import substitute
 
-    return subst(d, n, 1, 0, m)
+    return substitute(d, n, D.sym(m))
 
 
 def swapped_graph_equals(before: Graph, one: Graph, two: Graph, a: int, b: int) -> bool:
