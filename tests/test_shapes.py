@@ -403,6 +403,31 @@ def test_channel_mismatch_is_a_graph_error_with_position():
     assert str(e.value).startswith("c.cg:3:") and "expected 3 input channels" in str(e.value) and "4" in str(e.value)
 
 
+@pytest.mark.parametrize("layer", ["Conv1d(2, 2, 3, stride=2)", "MaxPool1d(2)", "Upsample(scale_factor=1.1)"])
+@pytest.mark.parametrize("verb", ["shapes", "solve", "export"])
+def test_floor_of_several_symbols_is_one_line(tmp_path, capsys, layer, verb):
+    """A cat of two inputs along the length, then a floor of the joint size (a stride, a pool, a
+    scale): outside the one-symbol algebra, said at the layer's line, exit 2, no traceback, no file."""
+    from convgraph.cli import main
+
+    f = tmp_path / "c.cg"
+    f.write_text(f"x = input(1, 2, A)\ny = input(1, 2, B)\nc = cat([x, y], dim=2)\nd = {layer}(c)\n")
+    out = tmp_path / "c.onnx"
+    args = [verb, str(f), *(["-o", str(out)] if verb == "export" else [])]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{f}:4:5: error: ") and "A + B" in err[0], err
+    assert "not supported yet" in err[0] and not out.exists()
+
+
+def test_a_joint_size_without_a_floor_is_solved():
+    """The same cat followed by an unstrided conv stays exact: A + B - 2 >= 1."""
+    g = cg.parse("x = input(1, 2, A)\ny = input(1, 2, B)\nc = cat([x, y], dim=2)\nd = Conv1d(2, 2, 3)(c)\n")
+    assert g.output_shapes(A=1, B=2)["d"] == (1, 2, 1)
+    with pytest.raises(ShapeError):
+        g.output_shapes(A=1, B=1)
+
+
 def test_cat_mismatch_message():
     text = ("x = input(N, 1, H, W)\nd = MaxPool2d(2)(x)\nd2 = MaxPool2d(2)(d)\n"
             "u = ConvTranspose2d(1, 1, 2, stride=2)(d2)\nc3 = cat([u, d], dim=1)\n")

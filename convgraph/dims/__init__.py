@@ -10,6 +10,7 @@ from convgraph.dims._algebra import (  # noqa: F401
     Expr,
     FloorDiv,
     FScale,
+    NotQuasiAffine,
     Var,
     add,
     as_int,

@@ -232,6 +232,11 @@ def _product(factors: list) -> Dim:
     return Combo("mul", tuple(args))
 
 
+class NotQuasiAffine(ValueError):
+    """A floor (a stride, a pool, a scale) of a dim that is not quasi-affine in one symbol, e.g.
+    ``floor((A + B - 3)/2)`` after a cat along a spatial axis of two inputs: outside the algebra."""
+
+
 def floordiv(d: Dim, k: int) -> Dim:
     """floor(q / k) for a positive int k, in canonical form."""
     if not isinstance(k, int) or k <= 0:
@@ -242,7 +247,7 @@ def floordiv(d: Dim, k: int) -> Dim:
     if not isinstance(q, QA):
         if k == 1:
             return q
-        raise ValueError(f"cannot floor-divide {dim_str(q)}: not quasi-affine in one symbol")
+        raise NotQuasiAffine(f"cannot floor-divide {dim_str(q)}: not quasi-affine in one symbol")
     if k == 1:
         return lower(q)
     if q.base is None:
@@ -275,7 +280,7 @@ def scale_floor(d: Dim, sf: float) -> Dim:
     if fr.denominator <= 1 << 16:  # dyadic: q * sf is exact in double for any real size
         return floordiv(mul(q, fr.numerator), fr.denominator)
     if not isinstance(q, QA):
-        raise ValueError(f"cannot scale {dim_str(q)} by {sf!r}: not quasi-affine in one symbol")
+        raise NotQuasiAffine(f"cannot scale {dim_str(q)} by {sf!r}: not quasi-affine in one symbol")
     if q.base is None:
         return math.floor(q.n * sf)
     return lower(QA(1, 0, FScale(q, float(sf))))

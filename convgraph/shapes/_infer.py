@@ -235,11 +235,26 @@ class _Ctx:
 
     def layer(self, node: Node, x: Shape) -> Shape:
         self.node = node
-        return tuple(D.lower(d) for d in LAYER_RULES[type(node.spec)](self, node.spec, x))
+        try:
+            return tuple(D.lower(d) for d in LAYER_RULES[type(node.spec)](self, node.spec, x))
+        except D.NotQuasiAffine as e:
+            raise self.fail(_beyond(e, x)) from e
 
     def merge(self, node: Node, args: list[Shape]) -> Shape:
         self.node = node
-        return MERGE_RULES[node.op](self, node, args)
+        try:
+            return MERGE_RULES[node.op](self, node, args)
+        except D.NotQuasiAffine as e:
+            raise self.fail(_beyond(e, *args)) from e
+
+
+def _beyond(e: D.NotQuasiAffine, *shapes: Shape) -> str:
+    """The message for a size outside the algebra: a floor of a dim of several symbols."""
+    mixed = next((d for x in shapes for d in x if len(D.symbols(d)) > 1), None)
+    what = f"the size {D.dim_str(mixed)}" if mixed is not None else "a size"
+    return (f"{what} depends on several symbols, and this layer takes a floor of it ({e}); convgraph "
+            "solves sizes that are floors of one symbol each: not supported yet (a cat of two inputs "
+            "along a spatial axis followed by a strided, pooling or scaling layer reaches this)")
 
 
 def _both(lhs: int, op: str, rhs: int, rule: str) -> str:
@@ -897,9 +912,65 @@ def merge_failures_reusing(graph: Graph, reuse: Reuse, known: Mapping[str, Shape
 def node_failures(graph: Graph, node: Node, inputs: list[Shape]) -> tuple[Shape, list[Constraint]]:
     """One node's rule on concrete input dims: its dims and its failing merge conditions (as
     ``merge_failures_reusing`` records them); raises at any other condition that fails."""
+    got = _int_cat_failures(node, inputs) if node.op == "cat" else None
+    return got if got is not None else rule_failures(graph, node, inputs)
+
+
+def rule_failures(graph: Graph, node: Node, inputs: list[Shape]) -> tuple[Shape, list[Constraint]]:
+    """``node_failures`` by running the node's rule (what ``_int_cat_failures`` spares)."""
     ctx = _Recording(graph)
     out = ctx.rules().apply(node, inputs)
     return out, ctx.constraints + ctx.failed
+
+
+def _int_cat_failures(node: Node, xs: list[Shape]) -> tuple[Shape, list[Constraint]] | None:
+    """``rule_failures`` of a cat of int dims of one rank (the point check's commonest node where a
+    merge fails), without running the rule: ``_cat`` on ints, each ``_same_dims`` condition that
+    fails recorded as ``_Recording`` records it (the others hold: nothing recorded); None for any
+    other input (the rule decides)."""
+    first = xs[0]
+    r = len(first)
+    dim = node.dim + r if node.dim < 0 else node.dim
+    if not 0 <= dim < r or any(len(x) != r or any(type(v) is not int for v in x) for x in xs):
+        return None
+    failed: list[Constraint] = []
+    names = node.inputs
+    for i, other in enumerate(xs[1:], start=1):
+        pair = f" of '{names[0]}' and '{names[i]}'" if len(names) > i else ""
+        for j, (a, b) in enumerate(zip(first, other)):
+            if j != dim and a != b:
+                lab = "NC"[j] if j < 2 else f"dim {j}"  # ``_pair_label`` of two ints
+                failed.append(Constraint(node.name, f"cat at '{node.name}'", node.loc,
+                                         f"{lab} sizes{pair} must be equal", a, "==", b, "merge", lab))
+    return (*first[:dim], sum(x[dim] for x in xs), *first[dim + 1:]), failed
+
+
+#: the graph of a context that runs one node's rule (the rules read only the node)
+_NO_GRAPH = Graph((), ())
+
+
+def node_conditions(node: Node, inputs: list[Shape], known: Known | None = None) -> tuple[Shape, list[Constraint]]:
+    """One node's rule on symbolic input dims: its dims and the conditions ``infer`` records for it
+    (``known`` as in ``infer_reusing``); raises where ``infer`` would, at this node."""
+    ctx = _Ctx(_NO_GRAPH, known)
+    out = ctx.rules().apply(node, inputs)
+    return out, ctx.constraints
+
+
+class _Silent(_Ctx):
+    """Records no condition: a symbolic one is dropped, one between constants is decided (and
+    raises when it fails) as in ``infer``."""
+
+    def require(self, lhs: Dim, op: str, rhs: Dim, rule: str, kind: str = "size", axis: str = "") -> None:
+        a, b = D.lower(lhs), D.lower(rhs)
+        if isinstance(a, int) and isinstance(b, int):
+            super().require(a, op, b, rule, kind, axis)
+
+
+def node_dims_only(node: Node, inputs: list[Shape]) -> Shape:
+    """One node's dims from its inputs' dims, as ``infer`` computes them, without its conditions
+    (a caller that needs the dims of a node and the conditions of another)."""
+    return _Silent(_NO_GRAPH).rules().apply(node, inputs)
 
 
 def _run_reusing(ctx: _Ctx, graph: Graph, reuse: Reuse, known: Mapping[str, Shape] | None = None,

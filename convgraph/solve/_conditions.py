@@ -234,6 +234,23 @@ def _flat_trie(st: Flat, op: str, radix: tuple[int, ...], i: int) -> int:
     return got
 
 
+def never_holds(lhs: Dim, op: str, rhs: Dim) -> bool:
+    """True when ``lhs op rhs`` (on one symbol, every floor directly of it, periodic) holds for no
+    integer value of the symbol, as the root of ``periodic_trie`` decides it (range and congruence
+    of ``lhs - rhs``, ``_flat_decide``); False when that does not decide it."""
+    diff, op2, neg = normal_op(lhs, op, rhs)
+    st = _flat(D.lower(diff))
+    if st is None:
+        return False
+    _, lin, terms = st
+    n = reduce(math.lcm, (den for _, _, den in terms), 1)
+    if lin * n + sum(m * (n // den) for m, _, den in terms):
+        return False  # not periodic (a slope): not decided here
+    scaled = _flat_scaled(st, op2)
+    got = FALSE if scaled is None else _flat_decide(scaled, op2)
+    return got == (TRUE if neg else FALSE)
+
+
 def _flat_dim(st: Flat) -> Dim:
     k, lin, terms = st
     x = D.sym(_X)

@@ -12,13 +12,15 @@ makes no merge that was proved fail.
 What only saves work (each checked against the slow path, ``REFERENCE``, in the tests): the edited
 graph is re-inferred where the edit changed it (``_incremental``); a candidate that a few concrete
 sizes prove incomplete is verified only when it could be shown (``_point``: on plain ints, the
-period-shifted sizes first; a crop with its inserted node run there too); the graph of an edit of
-one layer spec is built only when the candidate survives that check; an edited graph's layer sets
-are met once, whatever merge proposed the edit, from the solved graph's meets over the conditions
-the two share at the start and at the end; an edit takes sizes from another symbol only through a
-condition the solved graph does not have; and the W (or D) merge of a skip takes its H merge's
-results when swapping the two axes maps the graph onto itself (``_symmetry``), its own candidates
-made only where a result is read (``_swapped_candidates``).
+period-shifted sizes first; a crop with its inserted node run there too), and judged as a partial
+fix from its merge's conditions alone, read off the nodes that merge reads (``_lazy``), its set not
+solved where a condition holds nowhere (``never_holds``); a 'holds' text is made only for a fix
+that is shown; the graph of an edit of one layer spec is built only when the candidate survives
+that check; an edited graph's layer sets are met once, whatever merge proposed the edit, from the
+solved graph's meets over the conditions the two share at the start and at the end; an edit takes
+sizes from another symbol only through a condition the solved graph does not have; and the W (or D)
+merge of a skip takes its H merge's results when swapping the two axes maps the graph onto itself
+(``_symmetry``), its own candidates made only where a result is read (``_swapped_candidates``).
 """
 from __future__ import annotations
 
@@ -31,9 +33,11 @@ from convgraph import dims as D
 from convgraph.errors import ConvGraphError, Loc
 from convgraph.ir import Assume, Conv, ConvTranspose, Graph, LayerSpec, Node, Pool
 from convgraph.shapes import Constraint, ShapeResult
+from convgraph.solve._conditions import never_holds
 from convgraph.solve._incremental import common_prefix as _common_prefix  # patched off by the reference path
 from convgraph.solve._incremental import infer_edited, verdict_on
 from convgraph.solve._incremental import solved_radix as _radix
+from convgraph.solve._lazy import edited_merge, reads_unchanged
 from convgraph.solve._point import Edited, alternating, crop_fails, excludes, point_fails, probes
 from convgraph.solve._report import classes_text, describe_set, periodic_start
 from convgraph.solve._sets import EPSet, condition_set, edited_radix, intersect_all, subset
@@ -87,32 +91,38 @@ def find_fixes(sol: Solution) -> tuple[Fix, ...]:
                 and m.constraint.op in ("==", ">=", ">") and m.holds is not None:
             cands, raw = _searched(sol, m, done)
             done.append((m, cands, raw))
-            out += _fixes_for(sol, m, [(c, _shown(sol, m.one_symbol, v)) for c, v in zip(cands, raw)], raw.uncovered)
+            out += _fixes_for(sol, m, list(zip(cands, raw)), raw.uncovered)
     return tuple(out)
 
 
 def _fixes_for(sol: Solution, m: Merge, checked: Checked, uncovered: dict[str, bool]) -> list[Fix]:
-    from convgraph.solve._solve import Fix
-
     good = [(cand, v) for cand, v in checked if isinstance(v, tuple)]
     complete = [(cand, v) for cand, v in good if v[1]]
     out: list[Fix] = []
     per_kind: dict[str, int] = {}
-    for cand, (sizes, _, text) in complete:
+    for cand, v in complete:
         per_kind[cand.kind] = per_kind.get(cand.kind, 0) + 1
         if per_kind[cand.kind] <= MAX_PER_KIND:
-            out.append(Fix(m, cand.edit, text, sizes, True, cand.graph, cand.kind))
+            out.append(_fix(sol, m, cand, v))
     partial = [(cand, v) for cand, v in good if _partial(m, v)]
     note = _per_class_note(m, sol, checked, uncovered)
     if note is not None:
         out.append(note)
     if not any(c.kind != "assume" for c, _ in complete):
-        out += [Fix(m, cand.edit, text, sizes, False, cand.graph, cand.kind)
-                for cand, (sizes, _, text) in partial]
+        out += [_fix(sol, m, cand, v) for cand, v in partial]
     return out
 
 
-def _partial(m: Merge, v: Verified | Raw) -> bool:
+def _fix(sol: Solution, m: Merge, cand: Candidate, v: Raw) -> Fix:
+    """The fix a verified candidate shows, with its 'holds' text (made only for what is shown)."""
+    from convgraph.solve._solve import Fix
+
+    holds, complete, layers = v
+    return Fix(m, cand.edit, _holds_text(sol, m.one_symbol, holds, complete, layers), holds, complete,
+               cand.graph, cand.kind)
+
+
+def _partial(m: Merge, v: Raw) -> bool:
     return not v[1] and not (v[0] & m.fails_set).empty
 
 
@@ -121,9 +131,10 @@ def _partial(m: Merge, v: Verified | Raw) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
-def _sizes(res: ShapeResult, name: str, kinds: tuple[str, ...], values: Container[str] | None = None,
+def _sizes(conds: Iterable[Constraint], name: str, kinds: tuple[str, ...], values: Container[str] | None = None,
            radix: tuple[int, ...] = ()) -> EPSet:
-    return intersect_all(condition_set(c.lhs, c.op, c.rhs, name, radix).sizes for c in res.constraints
+    """The sizes of ``name`` where every condition of ``kinds`` (of the nodes ``values``) on it alone holds."""
+    return intersect_all(condition_set(c.lhs, c.op, c.rhs, name, radix).sizes for c in conds
                          if c.kind in kinds and (values is None or c.value in values) and _symbols(c) == {name})
 
 
@@ -139,24 +150,34 @@ def _symbols(c: Constraint) -> frozenset[str]:
 
 _SYMBOLS: dict[int, tuple[Constraint, frozenset[str]]] = {}
 
-Verified = tuple[EPSet, bool, str]
 #: (sizes where the merge holds on the edited graph, complete?, the sizes its layers accept)
 Raw = tuple[EPSet, bool, EPSet]
 
 
 class _Deferred:
     """The result of an output_padding candidate that the point check ruled out: not verified
-    unless the per-class note needs it (then once: a twin merge shares it, ``twin_results``)."""
+    unless the per-class note needs it (then once: a twin merge shares it, ``twin_results``; in
+    full, but for an edit found to leave the merge's conditions as they are: no partial fix)."""
 
     def __init__(self) -> None:
         self._got: tuple[Raw | None] | None = None
+        self._same: bool | None = None
+
+    def cheap(self, sol: Solution, m: Merge, cand: Candidate) -> bool:
+        """Verified already, or known at once to be no partial fix (``_merge_unchanged``)."""
+        return self._got is not None or self._unchanged(sol, m, cand)
+
+    def _unchanged(self, sol: Solution, m: Merge, cand: Candidate) -> bool:
+        if self._same is None:
+            self._same = _merge_unchanged(sol, m, cand)
+        return self._same
 
     def verified(self, sol: Solution, m: Merge, cand: Candidate) -> Raw | None:
-        if self._got is None:
-            self._got = (_verify_sets(sol, m, cand),)
+        if self._got is None:  # ``cheap`` may have found it is no partial fix
+            self._got = (None if self._same else _verify_sets(sol, m, cand),)
         return self._got[0]
 
-Checked = list[tuple[Candidate, "Verified | _Deferred | None"]]
+Checked = list[tuple[Candidate, "Raw | _Deferred | None"]]
 
 
 class RawChecked(list["Raw | _Deferred | None"]):
@@ -177,8 +198,9 @@ def _check(sol: Solution, m: Merge, cands: list[Candidate]) -> RawChecked:
     that a point check proves incomplete (a size the edited layers accept where the merge fails)
     can only be shown as a partial fix, and partial fixes are shown only when no complete fix
     other than an assume exists: those are verified last, and only then (else their result stays
-    None). The output_padding ones the point check rules out are left to the per-class note,
-    which verifies them layer by layer (``_note_options``): their result is a ``_Deferred``."""
+    None), as partial fixes (``_verify_partial``). The output_padding ones the point check rules
+    out are left to the per-class note, which verifies them layer by layer (``_note_options``):
+    their result is a ``_Deferred``."""
     probe = m.fails.first(3) if m.fails is not None else []
     ax = _axis_of(sol, m)
     spread = probes(m, probe)
@@ -188,21 +210,57 @@ def _check(sol: Solution, m: Merge, cands: list[Candidate]) -> RawChecked:
     deferred = {i for i, c in enumerate(cands) if c.kind == "output_padding" and fails[i]}
     out = {i: _verify_sets(sol, m, c) for i, c in enumerate(cands) if i not in later and i not in deferred}
     if not any(v is not None and v[1] and cands[i].kind != "assume" for i, v in out.items()):
-        out.update({i: _verify_sets(sol, m, cands[i]) if i in deferred else _verify_partial(sol, m, cands[i])
-                    for i in sorted(later | deferred)})
+        out.update({i: _verify_partial(sol, m, cands[i]) for i in sorted(later | deferred)})
     return RawChecked(out.get(i, _Deferred() if i in deferred else None) for i in range(len(cands)))
 
 
 def _verify_partial(sol: Solution, m: Merge, cand: Candidate) -> Raw | None:
-    """``_verify_sets`` of a candidate the point check proved incomplete, which can only be shown as a
-    partial fix: where the edited merge holds at none of the sizes where it fails today, the
-    edited graph's layer sets (its new conditions) are not needed: it is not shown (None)."""
-    res = _infer(sol, cand)
-    if res is None or REFERENCE:
-        return _verify_sets(sol, m, cand, res)
+    """``_verify_sets`` of a candidate the point check proved incomplete, which can only be shown
+    (and read by the per-class note) as a partial fix: where the edited merge holds at none of the
+    sizes where it fails today, neither does it on the sizes its layers accept, so it is no partial
+    fix, and its layer sets (its new conditions) are not needed: None. For an edit of one layer
+    spec the edited merge's conditions are read off the nodes the merge reads
+    (``_lazy.edited_merge``; the solved graph's own when none changed: they hold at no size where
+    the merge fails); the whole graph is inferred only for a candidate that passes."""
+    if REFERENCE:
+        return _verify_sets(sol, m, cand)
+    conds = _edited_conditions(sol, m, cand)
+    if conds is None:
+        return None
     n = m.one_symbol
-    merge = _sizes(res, n, ("merge",), {m.constraint.value, *cand.inserted}, _radix(sol).get(n, ()))
-    return None if (merge & m.fails_set).empty else _verify_sets(sol, m, cand, res)
+    merge = _sizes(conds, n, ("merge",), {m.constraint.value, *cand.inserted}, _radix(sol).get(n, ()))
+    return None if (merge & m.fails_set).empty else _verify_sets(sol, m, cand)
+
+
+def _merge_unchanged(sol: Solution, m: Merge, cand: Candidate) -> bool:
+    """The edit leaves the dims the merge's node reads as they are (``_lazy.edited_merge``): its
+    conditions are the solved graph's own, so it holds at no size where it fails today (False when
+    that is not known: the caller verifies)."""
+    if REFERENCE or cand.edited is None:
+        return False
+    try:
+        return reads_unchanged(sol, _positions(sol.graph), cand.edited, m.constraint.value)
+    except ConvGraphError:
+        return False
+
+
+def _edited_conditions(sol: Solution, m: Merge, cand: Candidate) -> Sequence[Constraint] | None:
+    """The edited graph's conditions (those of ``m``'s node at least: for an edit of one layer spec,
+    those alone, ``_lazy.edited_merge``); None when it fails at every size, when ``m``'s
+    conditions are the solved graph's own, or when one of them holds for no size (``never_holds``:
+    decided without its set): then the edited merge holds nowhere."""
+    if cand.edited is None:
+        res = _infer(sol, cand)
+        return res.constraints if res is not None else None
+    try:
+        conds = edited_merge(sol, _positions(sol.graph), cand.edited, m.constraint.value)
+    except ConvGraphError:
+        return None  # so does ``_infer``: a rule fails at every size (``_lazy``)
+    n = m.one_symbol
+    if conds is None or any(c.kind == "merge" and _symbols(c) == {n} and never_holds(c.lhs, c.op, c.rhs)
+                            for c in conds):
+        return None
+    return conds
 
 
 # --------------------------------------------------------------------------------------------
@@ -352,11 +410,6 @@ def _twin_candidates(sol: Solution, x: Candidate, y: Candidate, a: int, b: int, 
     return swapped_graph_equals(sol.graph, x.graph, y.graph, a, b)
 
 
-def _shown(sol: Solution, n: str, v: Raw | _Deferred | None) -> Verified | _Deferred | None:
-    """A checked result with its 'holds' text."""
-    return (v[0], v[1], _holds_text(sol, n, v[0], v[1], v[2])) if isinstance(v, tuple) else v
-
-
 def _holds_text(sol: Solution, n: str, holds: EPSet, complete: bool, layers: EPSet) -> str:
     base = sol.symbols[n].layers
     accepts = "" if layers == base else f" (the edited graph's layers accept {describe_set(layers, n)})"
@@ -422,15 +475,9 @@ def _fails_at(sol: Solution, res: ShapeResult, m: Merge, cand: Candidate, sizes:
     return False
 
 
-def _verify(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | None = None) -> Verified | None:
-    """(sizes where the merge holds on the edited graph, complete?, 'holds' text) or None when the
-    edit is invalid, leaves no size, or breaks a merge that was proved."""
-    got = _verify_sets(sol, m, cand, res)
-    return None if got is None else _shown(sol, m.one_symbol, got)  # type: ignore[return-value]
-
-
 def _verify_sets(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | None = None) -> Raw | None:
-    """``_verify`` without the text: (holds, complete, the sizes the edited graph's layers accept)."""
+    """(sizes where the merge holds on the edited graph, complete?, the sizes its layers accept), or
+    None when the edit is invalid, leaves no size, or breaks a merge that was proved."""
     n = m.one_symbol
     if cand.kind == "crop" and not REFERENCE:
         done, got = _verify_solved(sol, m, cand)
@@ -443,7 +490,7 @@ def _verify_sets(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | No
     layers = _valid_layers(sol, res, n, rx)
     if layers is None:
         return None
-    holds = layers & _sizes(res, n, ("merge",), {m.constraint.value, *cand.inserted}, rx)
+    holds = layers & _sizes(res.constraints, n, ("merge",), {m.constraint.value, *cand.inserted}, rx)
     if holds.empty:
         return None
     return holds, subset(layers, holds), layers
@@ -509,7 +556,7 @@ def _layer_sizes(sol: Solution, res: ShapeResult, n: str, rx: tuple[int, ...], k
 
 
 def _met(sol: Solution, res: ShapeResult, n: str, kinds: tuple[str, ...], rx: tuple[int, ...], k: int) -> EPSet:
-    """``_sizes(res, n, kinds)``: the solved graph's intersection over the ``k`` shared leading
+    """``_sizes(res.constraints, n, kinds)``: the solved graph's intersection over the ``k`` shared leading
     conditions and over the shared trailing ones, met with the rest (an intersection does not
     depend on the order it is taken in)."""
     base, cs = sol.result.constraints, res.constraints
@@ -868,15 +915,19 @@ def _per_class_note(m: Merge, sol: Solution, checked: Checked, uncovered: dict[s
     from convgraph.solve._solve import Fix
 
     n = m.one_symbol
-    by_layer: dict[str, list[tuple[Candidate, Verified | _Deferred | None]]] = {}
+    by_layer: dict[str, list[tuple[Candidate, Raw | _Deferred | None]]] = {}
     for cand, v in checked:
         if cand.kind == "output_padding" and cand.value is not None:
             by_layer.setdefault(cand.layer, []).append((cand, v))
-    for layer, cands in by_layer.items():
+    for k, (layer, cands) in enumerate(by_layer.items()):
         node = sol.graph.node(layer)
         spec = node.spec
         if not isinstance(spec, ConvTranspose):
             continue
+        if k and all(not isinstance(v, _Deferred) or v.cheap(sol, m, c) for c, v in cands) and \
+                not _note_options(sol, m, cands):
+            continue  # nothing costly to verify (a farther layer's edit seldom reaches the merge) and
+            # no option: the integer check below cannot matter
         if layer not in uncovered:  # a twin merge's answer is this merge's (``twin_results``)
             uncovered[layer] = _uncovered(sol, m, cands)
         if uncovered[layer]:
@@ -903,14 +954,14 @@ def _per_class_note(m: Merge, sol: Solution, checked: Checked, uncovered: dict[s
     return None
 
 
-def _uncovered(sol: Solution, m: Merge, cands: list[tuple[Candidate, Verified | _Deferred | None]]) -> bool:
+def _uncovered(sol: Solution, m: Merge, cands: list[tuple[Candidate, Raw | _Deferred | None]]) -> bool:
     """A size where the merge fails today that no output_padding value of the layer makes hold
     (proved on integers): then the layer's values cannot cover every size."""
     ax = _axis_of(sol, m)
     return any(all(excludes(sol, m, c.kind, c.edited, ax, x) for c, _ in cands) for x in m.fails_set.first(2))
 
 
-def _note_options(sol: Solution, m: Merge, cands: list[tuple[Candidate, Verified | _Deferred | None]]
+def _note_options(sol: Solution, m: Merge, cands: list[tuple[Candidate, Raw | _Deferred | None]]
                   ) -> list[tuple[tuple[int, int], EPSet]]:
     """((axis, output_padding), sizes where the merge holds) of a layer's partial candidates."""
     out = []

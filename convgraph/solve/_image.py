@@ -186,3 +186,24 @@ def _append(out: list[list], w: list) -> None:
             last[1], last[2] = w[1], w[2]
             return
     out.append(w)
+
+
+def by_symbol(lhs: Dim, rhs: Dim, apart: bool = False) -> tuple[dict[str, Dim], int] | None:
+    """``lhs - rhs`` as a sum of one-symbol terms (symbol -> its term) plus a constant; None when a
+    term involves several symbols. ``apart``: each term's own constant moves to the constant too."""
+    diff = D.add(lhs, D.mul(rhs, -1))
+    parts = list(diff.args) if isinstance(diff, D.Combo) and diff.op == "add" else [diff]
+    groups: dict[str, Dim] = {}
+    const = 0
+    for t in parts:
+        syms = D.symbols(t)
+        if not syms:
+            const += D.evaluate(t, {})
+            continue
+        if len(syms) > 1:
+            return None
+        (n,) = syms
+        if apart and isinstance(t, D.QA) and t.n:  # the constant apart: f(A) + n
+            const, t = const + t.n, D.add(t, -t.n)
+        groups[n] = D.add(groups.get(n, 0), t)
+    return groups, const

@@ -21,7 +21,7 @@ from fractions import Fraction
 
 from convgraph import dims as D
 from convgraph.dims import Dim
-from convgraph.solve._image import image, preimage
+from convgraph.solve._image import by_symbol, image, preimage
 from convgraph.solve._sizes import Sizes
 
 #: ``f op g`` read from g's side: ``g(b) FLIP[op] f(a)``
@@ -144,19 +144,10 @@ def _from(h: Dim, name: str, c: int) -> Sizes:
 def _separate(lhs: Dim, rhs: Dim) -> tuple[tuple[str, Dim], tuple[str, Dim], bool] | None:
     """``lhs - rhs`` as ``f(a) - g(b)`` (a < b, f and g non-decreasing one-chain dims, the constant
     on g's side), or as ``-(f(a) - g(b))`` (then True); None when it does not separate so."""
-    diff = D.add(lhs, D.mul(rhs, -1))
-    terms = list(diff.args) if isinstance(diff, D.Combo) and diff.op == "add" else [diff]
-    parts: dict[str, Dim] = {}
-    const = 0
-    for t in terms:
-        syms = D.symbols(t)
-        if not syms:
-            const += D.evaluate(t, {})
-        elif len(syms) > 1:
-            return None
-        else:
-            (n,) = syms
-            parts[n] = D.add(parts.get(n, 0), t)
+    split = by_symbol(lhs, rhs)
+    if split is None:
+        return None
+    parts, const = split
     if len(parts) != 2:
         return None
     (a, f), (b, mg) = sorted(parts.items())

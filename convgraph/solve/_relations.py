@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 
 from convgraph import dims as D
 from convgraph.dims import Dim
-from convgraph.solve._image import ZWindow, image, preimage, steps
+from convgraph.solve._image import ZWindow, by_symbol, image, preimage, steps
 from convgraph.solve._sizes import Sizes
 from convgraph.solve._sums import TooComplex, add_all, diff_from, shift
 
@@ -192,21 +192,10 @@ def _normal(op: str, const: int) -> tuple[str, int, int]:
 
 
 def _as_sum(lhs: Dim, op: str, rhs: Dim) -> tuple[str, tuple[Term, ...], str, int] | None:
-    diff = D.add(lhs, D.mul(rhs, -1))
-    parts = list(diff.args) if isinstance(diff, D.Combo) and diff.op == "add" else [diff]
-    groups: dict[str, Dim] = {}
-    const = 0
-    for t in parts:
-        syms = D.symbols(t)
-        if not syms:
-            const += D.evaluate(t, {})
-        elif len(syms) > 1:
-            return None
-        else:
-            (n,) = syms
-            if isinstance(t, D.QA) and t.n:  # the constant apart: f(A) + n
-                const, t = const + t.n, D.add(t, -t.n)
-            groups[n] = D.add(groups.get(n, 0), t)
+    split = by_symbol(lhs, rhs, apart=True)
+    if split is None:
+        return None
+    groups, const = split
     if len(groups) < 2 or op not in SWAP:
         return None
     op, c, flip = _normal(op, -const)
