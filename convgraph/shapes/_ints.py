@@ -29,6 +29,8 @@ def node_dims(node: Node, inputs: Sequence[tuple]) -> Shape | None:
         return _cat(node.dim, inputs)
     if node.op in ("add", "sub", "mul") and len(inputs) == 2 and inputs[0] == inputs[1]:
         return tuple(inputs[0])  # equal dims broadcast to themselves
+    if node.op == "crop" and len(inputs) == 2:
+        return _crop(inputs[0], inputs[1])
     return None
 
 
@@ -84,6 +86,13 @@ def _cat(axis: int, xs: Sequence[Shape]) -> Shape | None:
             return None
         total += x[dim]
     return (*first[:dim], total, *first[dim + 1:])
+
+
+def _crop(v: Shape, w: Shape) -> Shape | None:
+    """``crop(v, like=w)``: two values of one rank with spatial dims, v at least w on each spatial axis."""
+    if len(v) != len(w) or len(v) < 3 or any(a < b for a, b in zip(v[2:], w[2:])):
+        return None
+    return (*v[:2], *w[2:])
 
 
 _LAYERS: dict[type, Callable[..., Shape | None]] = {Conv: _conv, ConvTranspose: _conv_transpose, Pool: _pool}

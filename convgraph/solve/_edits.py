@@ -7,7 +7,9 @@ candidates of the merges of one skip (a cat / + / crop node) are combined per la
 and each combination is verified by solving the edited graph: every merge of that skip proved,
 the graph still has a valid size, and no merge that was proved before fails. The solve of an edited
 graph is incremental (``_solve.solve_edited``: the shapes and layer sets re-derived only where the
-edit changed them, no texts); ``FULL`` (the tests' reference path) solves it from scratch.
+edit changed them, no texts), and an edit that only adds exact assumes to a graph without
+couplings is judged from the solved graph's sets (``_assumed_lines``); ``FULL`` (the tests'
+reference path) solves it from scratch.
 """
 from __future__ import annotations
 
@@ -167,18 +169,50 @@ def _verified(sol: Solution, value: str, first: Fix, kind: str, graph: Graph | N
 
     if graph is None:
         return
-    try:
-        new = _solve_edited(sol, graph)
-    except ConvGraphError:
-        return
-    if not new.ok or not _holds(sol, new, value):  # .ok: no hints, so no fix search on the edited graph
+    lines = _assumed_lines(sol, value, graph) if kind == "assume" and not FULL else None
+    if lines is None:
+        try:
+            new = _solve_edited(sol, graph)
+        except ConvGraphError:
+            return
+        if not new.ok or not _holds(sol, new, value):  # .ok: no hints, so no fix search on the edited graph
+            return
+        lines = valid_lines(new)
+    if not lines:
         return
     edits = _edits(sol.graph, graph, kind)
     if not edits:
         return
     words = "; ".join(e.text(_label(sol.graph, e)) for e in edits)
-    holds = "the edited graph runs for " + "; ".join(valid_lines(new))
+    holds = "the edited graph runs for " + "; ".join(lines)
     yield SkipFix(value, first.where, first.line, kind, edits, words, holds, graph)
+
+
+def _assumed_lines(sol: Solution, value: str, graph: Graph) -> list[str] | None:
+    """For a graph that only adds assumes (``_incremental.assumed_runs``): ``valid_lines`` of the
+    edited graph when ``_verified`` accepts it, [] when it does not; None when that cannot be read
+    off the solved graph (then it is solved). Accepted: ``ok`` (no symbol without a size, no merge
+    that never holds: a merge's holding set contains its symbol's running set, so a running set
+    that is not empty leaves none), and ``_holds``: every merge of the skip proved (its failing set
+    is the solved graph's met with what the assumes allow; the layer set is not empty) and every
+    merge proved before still proved (its failing set was empty: it stays empty)."""
+    from convgraph.solve._incremental import assumed_runs
+    from convgraph.solve._report import valid_lines
+
+    got = assumed_runs(sol, graph)
+    if got is None:
+        return None
+    runs, allowed = got
+    if any(s.empty for s in runs.values()):
+        return []
+    for m in sol.merges:
+        n = m.one_symbol
+        if m.constraint.kind == "merge" and m.constraint.value == value and n in allowed and \
+                not (m.fails_set & allowed[n]).empty:
+            return []
+        if m.constraint.kind == "merge" and m.constraint.value == value and n not in allowed and m.verdict != "proved":
+            return []
+    return valid_lines(sol, runs)
 
 
 def _solve_edited(sol: Solution, graph: Graph) -> Solution:

@@ -12,19 +12,21 @@ makes no merge that was proved fail.
 What only saves work (each checked against the slow path, ``REFERENCE``, in the tests): the edited
 graph is re-inferred where the edit changed it (``_incremental``); a candidate that a few concrete
 sizes prove incomplete is verified only when it could be shown (``_point``: on plain ints, the
-period-shifted sizes first), and judged as a partial fix from its merge's conditions alone, read
-off the nodes that merge reads (``_lazy``), its set not solved where a condition holds nowhere
-(``never_holds``); a 'holds' text is made only for a fix that is shown; the graph of an edit of one
-layer spec is built only when the candidate survives that check; an edited graph's layer sets are
-met once, whatever merge proposed the edit, from the solved graph's meets over the conditions the
-two share at the start and at the end; an edit takes sizes from another symbol only through a
-condition the solved graph does not have; and the W (or D) merge of a skip takes its H merge's
-results when swapping the two axes maps the graph onto itself (``_symmetry``).
+period-shifted sizes first; a crop with its inserted node run there too), and judged as a partial
+fix from its merge's conditions alone, read off the nodes that merge reads (``_lazy``), its set not
+solved where a condition holds nowhere (``never_holds``); a 'holds' text is made only for a fix
+that is shown; the graph of an edit of one layer spec is built only when the candidate survives
+that check; an edited graph's layer sets are met once, whatever merge proposed the edit, from the
+solved graph's meets over the conditions the two share at the start and at the end; an edit takes
+sizes from another symbol only through a condition the solved graph does not have; and the W (or D)
+merge of a skip takes its H merge's results when swapping the two axes maps the graph onto itself
+(``_symmetry``), its own candidates made only where a result is read (``_swapped_candidates``).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
+from itertools import islice
 from typing import TYPE_CHECKING, TypeVar
 
 from convgraph import dims as D
@@ -36,7 +38,7 @@ from convgraph.solve._incremental import common_prefix as _common_prefix  # patc
 from convgraph.solve._incremental import infer_edited, verdict_on
 from convgraph.solve._incremental import solved_radix as _radix
 from convgraph.solve._lazy import edited_merge, reads_unchanged
-from convgraph.solve._point import Edited, alternating, excludes, point_fails, probes
+from convgraph.solve._point import Edited, alternating, crop_fails, excludes, point_fails, probes
 from convgraph.solve._report import classes_text, describe_set, periodic_start
 from convgraph.solve._sets import EPSet, condition_set, edited_radix, intersect_all, subset
 from convgraph.solve._sizes import Sizes
@@ -87,9 +89,7 @@ def find_fixes(sol: Solution) -> tuple[Fix, ...]:
     for m in sol.merges:
         if m.constraint.kind == "merge" and m.symbol is not None and m.verdict in ("classes", "never") \
                 and m.constraint.op in ("==", ">=", ">") and m.holds is not None:
-            cands = list(_candidates(sol, m))
-            raw = None if REFERENCE else twin_results(sol, m, cands, done)
-            raw = raw if raw is not None else _check(sol, m, cands)
+            cands, raw = _searched(sol, m, done)
             done.append((m, cands, raw))
             out += _fixes_for(sol, m, list(zip(cands, raw)), raw.uncovered)
     return tuple(out)
@@ -279,15 +279,108 @@ def twin_results(sol: Solution, m: Merge, cands: list[Candidate], done: list[Sea
     return None
 
 
-def _twins(sol: Solution, m1: Merge, m: Merge, cands1: list[Candidate], cands: list[Candidate]) -> bool:
+def _searched(sol: Solution, m: Merge, done: list[Searched]) -> tuple[list[Candidate], RawChecked]:
+    """``m``'s candidates and their results: an earlier twin merge's results, with ``m``'s
+    candidates made only where they can be read (``_swapped_candidates``), else ``m``'s
+    candidates, checked (or a twin's results for them: ``twin_results``)."""
+    if not REFERENCE:
+        got = _swapped_candidates(sol, m, done)
+        if got is not None:
+            raw = twin_results(sol, m, got[0], [got[1]])
+            if raw is not None:
+                return got[0], raw
+    cands = list(_candidates(sol, m))
+    raw = None if REFERENCE else twin_results(sol, m, cands, done)
+    return cands, raw if raw is not None else _check(sol, m, cands)
+
+
+def _swapped_candidates(sol: Solution, m: Merge, done: list[Searched]) -> tuple[list[Candidate], Searched] | None:
+    """``_candidates(sol, m)`` where it can be read, from the first earlier merge of the same node
+    that is ``m``'s twin (``_twin_merges``) with the same operands: the same layers are one-sided,
+    so the list is made of the same per-layer blocks, the same crops (made per node and operands)
+    and ``m``'s own assume. Each block of an output_padding or padding edit is ``m``'s axis's
+    (``_block_twin``); a ceil_mode is the same candidate on every axis. A padding or ceil_mode
+    candidate whose result is None is only counted (nothing reads it: ``_fixes_for`` reads what
+    is verified, the per-class note the output_padding ones): the twin's stands in its place.
+    ``twin_results`` then checks the list against the twin's (None: a merge not found here)."""
+    for entry in done:
+        m1, cands1, raw = entry
+        if m1.constraint.value == m.constraint.value and _twin_merges(sol, m1, m):
+            got = _swapped_list(sol, m1, m, cands1, raw)
+            return None if got is None else (got, entry)
+    return None
+
+
+def _swapped_list(sol: Solution, m1: Merge, m: Merge, cands1: list[Candidate], raw: RawChecked
+                  ) -> list[Candidate] | None:
+    graph = sol.graph
+    node = graph.node(m.constraint.value)
+    o1, o = _operands(sol.result, node, m1.constraint), _operands(sol.result, node, m.constraint)
+    if o1 is None or o is None or o1[:2] != o[:2]:
+        return None
+    out: list[Candidate] = []
+    for x, v in zip(cands1, raw):
+        if x.kind == "crop" or (v is None and x.kind in ("padding", "ceil_mode")):
+            out.append(x)
+        elif x.kind != "assume":
+            y = _block_twin(graph, x, o1[2] - 2, o[2] - 2)
+            if y is None:
+                return None
+            out.append(y)
+    return out + list(_assumes(sol, m))
+
+
+def _block_twin(graph: Graph, x: Candidate, ax1: int, ax: int) -> Candidate | None:
+    """The candidate at ``x``'s index in its layer's block of its kind on axis ``ax`` (``x``'s is
+    on ``ax1``; a ceil_mode's block is the same on every axis)."""
+    if x.kind == "ceil_mode" or x.edited is None:
+        return x if x.kind == "ceil_mode" else None
+    node, pos = graph.nodes[x.edited[0]], _positions(graph)
+    memo: dict[tuple[str, str, int], list[Candidate]] = graph.memo(_per_layer, dict)
+    block1 = memo.get((x.kind, node.name, ax1), [])
+    k = next((i for i, y in enumerate(block1) if y is x), None)
+    if k is None or x.kind not in _BLOCKS:
+        return None
+    block = _per_layer(graph, x.kind, node, ax, lambda n: _BLOCKS[x.kind](graph, pos, n, ax))
+    return block[k] if k < len(block) else None
+
+
+def _twin_merges(sol: Solution, m1: Merge, m: Merge) -> bool:
+    """``m1`` and ``m`` are merges on two axes whose swap (and that of their symbols) maps the graph
+    onto itself, and maps ``m1``'s condition onto ``m``'s."""
     n1, n, a, b = m1.one_symbol, m.one_symbol, _axis_of(sol, m1), _axis_of(sol, m)
     c1, c = m1.constraint, m.constraint
-    if a < 0 or b < 0 or n1 == n or c1.op != c.op or len(cands1) != len(cands) or \
-            not symmetric(sol.graph, a, b, n1, n):
+    if a < 0 or b < 0 or n1 == n or c1.op != c.op or not symmetric(sol.graph, a, b, n1, n):
         return False
-    if not (same_renamed(c1.lhs, c.lhs, n1, n) and same_renamed(c1.rhs, c.rhs, n1, n)):
+    return same_renamed(c1.lhs, c.lhs, n1, n) and same_renamed(c1.rhs, c.rhs, n1, n)
+
+
+def _twins(sol: Solution, m1: Merge, m: Merge, cands1: list[Candidate], cands: list[Candidate]) -> bool:
+    if len(cands1) != len(cands) or not _twin_merges(sol, m1, m):
         return False
-    return all(_twin_pair(sol, x, y, a, b, n1, n) for x, y in zip(cands1, cands))
+    a, b, n1, n = _axis_of(sol, m1), _axis_of(sol, m), m1.one_symbol, m.one_symbol
+    return all(_generated_twins(x, y) or _twin_pair(sol, x, y, a, b, n1, n) for x, y in zip(cands1, cands))
+
+
+#: the candidate kinds made per layer from its spec alone (``_per_layer``)
+PER_LAYER = ("output_padding", "padding", "ceil_mode")
+
+
+def _generated_twins(x: Candidate, y: Candidate) -> bool:
+    """``_twin_candidates`` without comparing specs, for two candidates at the same index of the
+    lists of two merges of one node on axes a and b of a graph that the swap maps onto itself
+    (``symmetric``: every layer spec equal to its swap): both of one per-layer kind on the same
+    layer. Each layer is tried once per kind, so the runs of equal (kind, layer) in the two lists
+    are the per-layer blocks, in the same places; each block is made by the same generator from
+    the same spec S = swap(S): ``_output_paddings_of`` loops over ``range(max(stride, dilation))``
+    on the axis and skips the current value, ``_paddings_of`` tries +1 then -1 under conditions on
+    that axis's padding and kernel size, ``_ceil_mode_of`` does not depend on the axis, so the two
+    blocks are as long, and the i-th spec of one is the i-th of the other with the axes swapped.
+    (``_twins`` asks this of every pair, comparing the others: two blocks out of step would pair a
+    candidate with one of another kind or layer, which the comparison refuses.) False: the caller
+    compares them."""
+    return x.kind == y.kind and x.kind in PER_LAYER and x.edited is not None and y.edited is not None and \
+        x.edited[0] == y.edited[0]
 
 
 def _twin_pair(sol: Solution, x: Candidate, y: Candidate, a: int, b: int, n1: str, n: str) -> bool:
@@ -334,6 +427,8 @@ def _point_fails(sol: Solution, m: Merge, cand: Candidate, probe: list[int], spr
     the symbolic check tries), else on the edited graph's symbolic conditions (at ``probe``)."""
     if ax >= 0 and point_fails(sol, m, cand.kind, cand.edited, ax, spread):
         return True
+    if ax >= 0 and cand.kind == "crop" and not REFERENCE and crop_fails(sol, m, cand.graph, ax, islice(spread, 1)):
+        return True  # at the first size only: the crop that survives is checked symbolically anyway
     if cand.kind in ("output_padding", "assume"):
         return False  # verified anyway: the symbolic check would not change what is done
     res = _infer(sol, cand)
@@ -714,6 +809,11 @@ def _paddings_of(graph: Graph, pos: dict[str, int], node: Node, ax: int) -> Iter
             new_spec, shown = got
             yield Candidate("padding", f"set padding={shown} on {_label(node)}", graph,
                             edited=_with_layer(graph, pos, node, new_spec))
+
+
+#: the per-layer blocks that depend on the axis, by kind
+_BLOCKS: dict[str, Callable[[Graph, dict[str, int], Node, int], Iterator[Candidate]]] = {
+    "output_padding": _output_paddings_of, "padding": _paddings_of}
 
 
 def _pad_edit(spec: LayerSpec | None, ax: int, delta: int) -> tuple[LayerSpec, str] | None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from convgraph.ir import Graph, Node
 from convgraph.shapes import Constraint, Known, Shape, ShapeResult, infer_reusing
-from convgraph.solve._sets import EPSet, condition_set, intersect_all, subset, symbol_radix
+from convgraph.solve._sets import CondSet, EPSet, condition_set, edited_radix, intersect_all, subset, symbol_radix
 from convgraph.solve._sizes import Sizes
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -315,3 +315,77 @@ def _base_conditions(base: Solution) -> dict[int, Constraint]:
     """The base's conditions by id (once per solution, on its graph)."""
     got = base.graph.memo((_base_conditions, id(base)), lambda: (base, {id(c): c for c in base.result.constraints}))
     return got[1] if got[0] is base else {id(c): c for c in base.result.constraints}
+
+
+# --- an edit that only adds assumes -------------------------------------------------------------------
+
+
+def assumed_runs(base: Solution, graph: Graph) -> tuple[dict[str, EPSet], dict[str, EPSet]] | None:
+    """(per symbol: the sizes where ``graph`` runs, and A: the sizes its added assumes allow) for
+    ``graph`` = ``base.graph`` with assumes appended (the same nodes, outputs and expects), when no
+    condition of the edited graph relates two symbols (nor of the base: no merge is coupled),
+    every added condition is exact, every symbol it restricts was decided, and the digit orders
+    are the base's; else None (solve the edited graph). What ``solve_edited`` would give, read off
+    the base:
+
+    ``solve`` meets, per symbol, its layer and assume conditions on it alone (L), then the merges
+    and expects on it alone (M); with no condition on two symbols there is no coupling to narrow
+    by. The edited graph's conditions are the base's and the added ones (A), so its layer set is
+    L & A, its running set (L & A) & M = (L & M) & A = runs & A (an intersection does not depend
+    on the order it is taken in), a merge's failing set (L & A) - C = (L - C) & A, its base
+    ``fails`` met with A, and its holding set contains the running set. A restricted symbol stays
+    decided (L, M and A exact); another keeps every set and verdict."""
+    old = base.graph
+    if not (graph.nodes is old.nodes or graph.nodes == old.nodes) or graph.outputs != old.outputs or \
+            graph.expects != old.expects or graph.assumes[:len(old.assumes)] != old.assumes or \
+            any(m.symbol is None for m in base.merges):
+        return None
+    res = infer_edited(base.result, graph)
+    before = base.result.constraints
+    if common_prefix(before, res.constraints) != len(before):
+        return None  # the added conditions are not simply after the base's
+    added = res.constraints[len(before):]
+    if any(c.kind != "assume" or len(c.symbols) != 1 for c in added) or _coupled(base.result):
+        return None
+    rx = solved_radix(base)
+    if not _same_shapes(base.result, res) and edited_radix(base.result, res) != rx:
+        return None
+    allowed: dict[str, EPSet] = {}
+    for c in added:
+        (n,) = c.symbols
+        got = _renamed_set(c, n, rx, tuple(base.symbols))
+        if not got.exact or n not in base.symbols or not base.symbols[n].decided:
+            return None
+        allowed[n] = allowed[n] & got.sizes if n in allowed else got.sizes
+    runs = {n: s.runs & allowed[n] if n in allowed else s.runs for n, s in base.symbols.items()}
+    return runs, allowed
+
+
+def _renamed_set(c: Constraint, n: str, rx: Radix, names: tuple[str, ...]) -> CondSet:
+    """``condition_set`` of ``c`` (on ``n`` alone) with ``n`` written as the first symbol of
+    ``names`` with the same digit order: the set of sizes where a condition holds does not depend
+    on its symbol's name, and the grouped assume of a skip states for W what its H merge's assume
+    stated for H (already solved)."""
+    from convgraph.solve._symmetry import rename
+
+    r = rx.get(n, ())
+    t = next(m for m in names if m == n or rx.get(m, ()) == r)
+    if t != n:
+        try:
+            lhs, rhs = (x if isinstance(x, int) else rename(x, n, t) for x in (c.lhs, c.rhs))
+            return condition_set(lhs, c.op, rhs, t, r)
+        except ValueError:  # a scale ``subst`` has no exact form for: solved under its own name
+            pass
+    return condition_set(c.lhs, c.op, c.rhs, n, r)
+
+
+def _coupled(res: ShapeResult) -> bool:
+    """Some condition of ``res`` relates two symbols (once per result: memoised on its graph)."""
+    got = res.graph.memo((_coupled, id(res)), lambda: (res, any(len(c.symbols) > 1 for c in res.constraints)))
+    return got[1] if got[0] is res else any(len(c.symbols) > 1 for c in res.constraints)
+
+
+def _same_shapes(base: ShapeResult, res: ShapeResult) -> bool:
+    """Every value of ``res`` is ``base``'s (the same shape objects): then ``symbol_radix``, which
+    reads only the shapes, gives ``res`` the base's digit orders."""
+    return len(res.values) == len(base.values) and all(base.values.get(k) is v for k, v in res.values.items())

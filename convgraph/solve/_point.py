@@ -20,6 +20,7 @@ from __future__ import annotations
 import heapq
 import operator
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from convgraph import dims as D
@@ -31,7 +32,7 @@ from convgraph.shapes import Constraint, Shape, ShapeResult, node_dims, node_fai
 if TYPE_CHECKING:  # pragma: no cover
     from convgraph.solve._solve import Merge, Solution
 
-#: edit kinds the check handles: one layer's spec changed, nothing inserted
+#: edit kinds the check handles: one layer's spec changed, nothing inserted (a crop: ``crop_fails``)
 KINDS = ("padding", "ceil_mode", "output_padding")
 
 #: failing / holding sizes tried at offsets 2**i, i < SPREAD (each costs a run on integers)
@@ -127,8 +128,8 @@ def _runs(res: ShapeResult) -> dict:
 _RUNS: dict[int, tuple[ShapeResult, dict]] = {}
 
 
-def _merge_failed(failed: list[Constraint], m: Merge, axis: int) -> bool:
-    label, value = f"dim {axis}", m.constraint.value
+def _merge_failed(failed: list[Constraint], m: Merge, axis: int, value: str = "") -> bool:
+    label, value = f"dim {axis}", value or m.constraint.value
     return any(c is m.constraint or (c.value == value and c.axis == label and isinstance(c.lhs, int))
                for c in failed)
 
@@ -176,18 +177,67 @@ def alternating(m: Merge, sizes: list[int]) -> list[int]:
     return out + fails[k:] + holds[k:]
 
 
-def _fails(res: ShapeResult, base: Base, m: Merge, edited: Edited, axis: int) -> bool:
+def crop_fails(sol: Solution, m: Merge, graph: Graph, axis: int, sizes: Iterable[int]) -> bool:
+    """``point_fails`` for an edit that inserts one node just before the merge's node and feeds it
+    to that node in place of an input (a crop, ``inserted``): True when at one of ``sizes``
+    (of the merge's symbol) no condition but merges fails on the edited graph, and the merge or
+    the inserted node fails on shape position ``axis`` (the inserted node's conditions on that
+    axis compare the merge's own operands there: a merge condition of the edit on the merge's
+    symbol). The inserted node is run on the solved graph's dims at those sizes, then the merge's
+    node with its output in place, then the nodes fed a value whose dims changed (``_fails``).
+    False when it does not or cannot tell."""
+    got = inserted(sol.graph, graph)
+    if got is None:
+        return False
+    new, edited = got
+    n = m.one_symbol
+    for x in sizes:
+        base = _base_at(sol, n, x)
+        if base is not None and _fails(sol.result, base, m, edited, axis, new):
+            return True
+    return False
+
+
+def inserted(before: Graph, after: Graph) -> tuple[Node, Edited] | None:
+    """(the inserted node, (the position of the node it feeds in the solved graph, that node as
+    edited)) when ``after`` is ``before`` with one new node inserted just before a node of
+    ``before`` that reads it in place of one of its inputs, every other node the same object;
+    None for any other edit."""
+    if len(after.nodes) != len(before.nodes) + 1 or after.assumes != before.assumes or \
+            after.outputs != before.outputs or after.expects != before.expects:
+        return None
+    k = next((i for i, (x, y) in enumerate(zip(before.nodes, after.nodes)) if x is not y), len(before.nodes))
+    if k >= len(before.nodes) or not all(map(operator.is_, before.nodes[k + 1:], after.nodes[k + 2:])):
+        return None
+    new, fed, old = after.nodes[k], after.nodes[k + 1], before.nodes[k]
+    if new.name in before._index or fed.name != old.name or fed.op != old.op or \
+            not all(i in before._index for i in new.inputs) or len(fed.inputs) != len(old.inputs):
+        return None
+    changed = [(a, b) for a, b in zip(old.inputs, fed.inputs) if a != b]
+    if len(changed) != 1 or changed[0][1] != new.name or fed != replace(old, inputs=fed.inputs):
+        return None
+    return new, (k, fed)
+
+
+def _fails(res: ShapeResult, base: Base, m: Merge, edited: Edited, axis: int, new: Node | None = None) -> bool:
     """No condition but merges fails on the edited graph at ``base``'s sizes, and the merge fails
-    (``_merge_failed`` of ``_edited_failures``, read per node: a condition's node is its value)."""
+    (``_merge_failed`` of ``_edited_failures``, read per node: a condition's node is its value).
+    With ``new`` (a node inserted before the edited one, which reads it): that node is run first,
+    and its failing merge conditions count as the merge's."""
     try:
-        ran = _edited_runs(res, base, edited)
+        extra, own = _run_new(res, base, new) if new is not None else ({}, [])
+        if new is not None and not _merge_failed(own, m, axis, new.name) and \
+                not _fed_fails(res, base, m, edited, axis, extra):
+            return False  # neither fails: the answer is False whatever the nodes after give
+        ran = _edited_runs(res, base, edited, extra)
     except (ConvGraphError, ArithmeticError, ValueError):
         return False
     failing = base[1]
-    if any(c.kind != "merge" for cs in ran.values() for c in cs) or any(name not in ran for name in base[2]):
+    if any(c.kind != "merge" for cs in [own, *ran.values()] for c in cs) or any(name not in ran for name in base[2]):
         return False
     value = m.constraint.value
-    return _merge_failed(list(ran[value] if value in ran else failing.get(value, ())), m, axis)
+    return _merge_failed(list(ran[value] if value in ran else failing.get(value, ())), m, axis) or \
+        (new is not None and _merge_failed(own, m, axis, new.name))
 
 
 def _edited_failures(res: ShapeResult, base: Base, edited: Edited) -> list[Constraint]:
@@ -198,7 +248,26 @@ def _edited_failures(res: ShapeResult, base: Base, edited: Edited) -> list[Const
     return [c for name, cs in failing.items() if name not in ran for c in cs] + [c for cs in ran.values() for c in cs]
 
 
-def _edited_runs(res: ShapeResult, base: Base, edited: Edited) -> dict[str, Sequence[Constraint]]:
+def _run_new(res: ShapeResult, base: Base, new: Node) -> tuple[dict[str, Shape], list[Constraint]]:
+    """({node: its dims}, its failing conditions) of an inserted node on the dims at ``base``."""
+    ins = [base[0][i] for i in new.inputs]
+    dims = node_dims(new, ins)  # every condition holds: nothing recorded
+    shape, own = (dims, []) if dims is not None else node_failures(res.graph, new, ins)
+    return {new.name: shape}, list(own)
+
+
+def _fed_fails(res: ShapeResult, base: Base, m: Merge, edited: Edited, axis: int, extra: dict[str, Shape]) -> bool:
+    """The merge's node (``edited``, reading the inserted node's dims from ``extra``) fails on ``axis``
+    at the sizes of ``base``."""
+    node = edited[1]
+    ins = [extra[i] if i in extra else base[0][i] for i in node.inputs]
+    if node_dims(node, ins) is not None:
+        return False  # every condition holds
+    return _merge_failed(list(node_failures(res.graph, node, ins)[1]), m, axis)
+
+
+def _edited_runs(res: ShapeResult, base: Base, edited: Edited, extra: dict[str, Shape] | None = None
+                 ) -> dict[str, Sequence[Constraint]]:
     """The failing conditions of the nodes run on the edited graph at the sizes of ``base``: the
     edited node is run, then, in graph order, only the nodes fed a value whose dims changed
     (``_run``: remembered); every other node keeps the solved graph's dims and failing conditions
@@ -206,7 +275,7 @@ def _edited_runs(res: ShapeResult, base: Base, edited: Edited) -> dict[str, Sequ
     values = base[0]
     graph = res.graph
     node = edited[1]
-    ins = [values[i] for i in node.inputs]
+    ins = [extra[i] if extra and i in extra else values[i] for i in node.inputs]
     dims = node_dims(node, ins)
     shape, own = (dims, []) if dims is not None else node_failures(graph, node, ins)
     ran: dict[str, Sequence[Constraint]] = {node.name: own}

@@ -428,20 +428,26 @@ def _group_text(sol: Solution, names: tuple[str, ...]) -> str:
     return ", ".join(own) + ", and " + ", ".join(conds)
 
 
-def _note(sol: Solution, names: tuple[str, ...]) -> str:
+def _note(sol: Solution, names: tuple[str, ...], runs: Mapping[str, EPSet] | None = None) -> str:
     if all(sol.symbols[n].decided for n in names):
         return ""
-    found = "none found" if any(sol.symbols[n].runs.empty for n in names) else "not exact"
+    found = "none found" if any((sol.symbols[n].runs if runs is None else runs[n]).empty for n in names) \
+        else "not exact"
     return f"   ({found}: {NO_PERIOD}; checked size by size for 1..{BRUTE_LIMIT} only)"
 
 
-def valid_lines(sol: Solution) -> list[str]:
-    """``H: H >= 16, H % 16 == 0``; a coupled group as one line ``H, W (coupled): ...``."""
+def valid_lines(sol: Solution, runs: Mapping[str, EPSet] | None = None) -> list[str]:
+    """``H: H >= 16, H % 16 == 0``; a coupled group as one line ``H, W (coupled): ...``. ``runs``:
+    the running sets to show in place of the solution's, for a solution without couplings whose
+    symbols keep whether they are decided (an edit that only adds exact assumes)."""
+    if runs is not None and sol.couplings:
+        raise ValueError("valid_lines: running sets given for a solution with couplings")
     out = []
     for names in _groups(sol):
         if len(names) == 1:
             (n,) = names
-            out.append(f"{n}: {describe_set(sol.symbols[n].runs, n)}{_note(sol, names)}")
+            shown = sol.symbols[n].runs if runs is None else runs[n]
+            out.append(f"{n}: {describe_set(shown, n)}{_note(sol, names, runs)}")
         else:
             out.append(f"{', '.join(names)} (coupled): {_group_text(sol, names)}{_note(sol, names)}")
     return out
