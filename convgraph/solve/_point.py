@@ -280,23 +280,26 @@ def _edited_runs(res: ShapeResult, base: Base, edited: Edited, extra: dict[str, 
     shape, own = (dims, []) if dims is not None else node_failures(graph, node, ins)
     ran: dict[str, Sequence[Constraint]] = {node.name: own}
     changed: dict[str, Shape] = {}
+    if shape == values[node.name]:
+        return ran
+    changed[node.name] = shape
     consumers = _consumers(res)
-    todo: list[int] = []
-    if shape != values[node.name]:
-        changed[node.name] = shape
-        todo = list(consumers[node.name])
+    todo = list(consumers[node.name])
     heapq.heapify(todo)
-    runs = _runs(res)
+    runs, nodes, pop, push = _runs(res), graph.nodes, heapq.heappop, heapq.heappush
     while todo:
-        i = heapq.heappop(todo)
-        nxt = graph.nodes[i]
-        if nxt.name in ran:
+        nxt = nodes[pop(todo)]
+        name = nxt.name
+        if name in ran:
             continue
-        shape, ran[nxt.name] = _run(res, runs, nxt, tuple(changed.get(j, values[j]) for j in nxt.inputs))
-        if shape != values[nxt.name]:
-            changed[nxt.name] = shape
-            for k in consumers[nxt.name]:
-                heapq.heappush(todo, k)
+        # a changed input's base dims were read (and kept) when it was found changed
+        inputs = tuple([changed[j] if j in changed else values[j] for j in nxt.inputs])
+        got = runs.get((name, inputs))
+        shape, ran[name] = got if type(got) is tuple else _run(res, runs, nxt, inputs)
+        if shape != values[name]:
+            changed[name] = shape
+            for k in consumers[name]:
+                push(todo, k)
     return ran
 
 
