@@ -1,7 +1,8 @@
 """The fix search's set shortcuts against the plain computation: ``intersect_all`` without a bound
 above 1 starts from its first set (the same set, in the same canonical windows, as meeting it
 with ``x >= 1``); ``Sizes.all`` returns one object per start; the (symbol, denominators) of a
-shape's dims are read per dim object; ``_fixes._ends``' prefix meets are ``prefix_layers``'."""
+shape's dims are read per dim object; ``_fixes._ends``' prefix meets are ``prefix_layers``';
+``_point._base`` reads its per-condition checks from a table made once per solution."""
 from __future__ import annotations
 
 import random
@@ -13,7 +14,7 @@ from test_fix_search_reference import unet_like
 
 from convgraph import dims as D
 from convgraph.ir import Graph
-from convgraph.solve import _fixes, solve
+from convgraph.solve import Solution, _fixes, _point, solve
 from convgraph.solve._conditions import denominators
 from convgraph.solve._incremental import prefix_layers, solved_radix
 from convgraph.solve._sets import _shape_denominators, condition_set, intersect_all
@@ -77,3 +78,35 @@ def test_ends_prefix_is_prefix_layers(graph: Graph) -> None:
                 else None for c in sol.result.constraints]
         assert [x.windows for x in pre] == [x.windows for x in _fixes._running(sets)]
         assert [x.windows for x in pre] == [x.windows for x, _ in prefix_layers(sol.result, n, rx)]
+
+
+def _plain_base(sol: Solution, env: dict[str, int], n: str) -> tuple | None:
+    """``_point._base`` condition by condition (``_fails_at_size``), without its per-solution table."""
+    _dims, conds, fixed = _point._split(sol, n, env)
+    sizes = sol.symbols.get(n)
+    inside = sizes is not None and sizes.decided and env[n] in sizes.layers
+    verdicts = _point._verdicts(sol) if inside else {}
+    if not all(c.holds(env) for c in conds if c.kind == "assume" and not (inside and c.symbols == {n})):
+        return None
+    failing = {k: list(v) for k, v in fixed.items()}
+    for c in conds:
+        if c.kind not in ("assume", "expect") and _point._fails_at_size(c, env, n, inside, verdicts):
+            failing.setdefault(c.value, []).append(c)
+    return failing, tuple(k for k, cs in failing.items() if any(c.kind != "merge" for c in cs))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(unet_like(), st.lists(st.integers(1, 300), min_size=1, max_size=6))
+def test_base_is_the_plain_check(graph: Graph, xs: list[int]) -> None:
+    sol = solve(graph)
+    for n in sol.result.sym_names:
+        others = _point._others(sol, n)
+        if others is None:
+            continue
+        for x in xs:
+            env = {**others, n: x}
+            got = _point._base(sol, env, n)
+            plain = _plain_base(sol, env, n)
+            assert (got is None) == (plain is None)
+            if got is not None and plain is not None:
+                assert (got[1], got[2]) == plain

@@ -30,6 +30,7 @@ from convgraph.ir import Graph, Node
 from convgraph.shapes import Constraint, Shape, ShapeResult, node_dims, node_failures
 
 if TYPE_CHECKING:  # pragma: no cover
+    from convgraph.solve._sets import EPSet
     from convgraph.solve._solve import Merge, Solution
 
 #: edit kinds the check handles: one layer's spec changed, nothing inserted (a crop: ``crop_fails``)
@@ -364,11 +365,19 @@ def _base(sol: Solution, env: dict[str, int], n: str) -> Base | None:
     base = None
     sizes = sol.symbols.get(n)
     inside = sizes is not None and sizes.decided and env[n] in sizes.layers
-    verdicts = _verdicts(sol) if inside else {}
-    if all(c.holds(env) for c in conds if c.kind == "assume" and not (inside and c.symbols == {n})):
+    assumes, checks = _checks(sol, n, conds)
+    if all(c.holds(env) for c, alone in assumes if not (inside and alone)):
         failing: dict[str, list[Constraint]] = {k: list(v) for k, v in fixed.items()}
-        for c in conds:
-            if c.kind not in ("assume", "expect") and _fails_at_size(c, env, n, inside, verdicts):
+        x = env[n]
+        for c, alone, fails in checks:
+            if inside and alone:  # ``_fails_at_size``, with its per-condition lookups done once
+                if c.kind == "size":
+                    continue
+                if fails is not None:
+                    if x in fails:
+                        failing.setdefault(c.value, []).append(c)
+                    continue
+            if not c.holds(env):
                 failing.setdefault(c.value, []).append(c)
         odd = tuple(k for k, cs in failing.items() if any(c.kind != "merge" for c in cs))
         base = (_Values(dims, env), failing, odd)
@@ -376,6 +385,33 @@ def _base(sol: Solution, env: dict[str, int], n: str) -> Base | None:
         _BASES.clear()
     _BASES[key] = (sol, base)
     return base
+
+
+Checks = tuple[list[tuple[Constraint, bool]], list[tuple[Constraint, bool, "EPSet | None"]]]
+
+
+def _checks(sol: Solution, n: str, conds: list[Constraint]) -> Checks:
+    """(the assumes among ``conds``, each with whether it is on ``n`` alone; the other conditions
+    but expects, each with that and, for a merge on ``n`` alone with a decided verdict, its
+    failing set), once per solution and symbol: what ``_fails_at_size`` looks up per size."""
+    key = (id(sol), n)
+    got = _CHECKS.get(key)
+    if got is None or got[0] is not sol:
+        verdicts = _verdicts(sol)
+        assumes = [(c, c.symbols == {n}) for c in conds if c.kind == "assume"]
+        checks = []
+        for c in conds:
+            if c.kind not in ("assume", "expect"):
+                m = verdicts.get(id(c))
+                ok = m is not None and m.constraint is c and m.decided and m.fails is not None
+                checks.append((c, c.symbols == {n}, m.fails if ok and m is not None else None))
+        if len(_CHECKS) > 16:
+            _CHECKS.clear()
+        got = _CHECKS[key] = (sol, (assumes, checks))
+    return got[1]
+
+
+_CHECKS: dict[tuple[int, str], tuple[Solution, Checks]] = {}
 
 
 def _fails_at_size(c: Constraint, env: dict[str, int], n: str, inside: bool, verdicts: dict[int, Merge]) -> bool:
