@@ -470,7 +470,8 @@ def _fails_at(sol: Solution, res: ShapeResult, m: Merge, cand: Candidate, sizes:
     merges = [c for c in res.constraints if c.kind == "merge" and c.value in values and _symbols(c) == {n}]
     for x in sizes:
         env = {n: x}
-        if all(c.holds(env) for c in layers) and not all(c.holds(env) for c in merges):
+        # the merges first (a few conditions): where they hold, the layers need not be evaluated
+        if not all(c.holds(env) for c in merges) and all(c.holds(env) for c in layers):
             return True
     return False
 
