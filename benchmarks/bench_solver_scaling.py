@@ -154,7 +154,7 @@ GRAPHS = {
 MEMO_DICTS = ("_OTHERS", "_SPLITS", "_BASES", "_SYMBOLS", "_INFERRED", "_ENDS", "_OWN",
               "_AT", "_FLAT", "_KNOWN", "_DENS", "_SYMMETRY", "_RUNS", "_CONSUMERS", "_VERDICTS", "_PREFIX", "_BY_NODE",
               "_VALID", "_WITHOUT", "_FIELDS", "_MERGE_MEETS", "_PLAIN",
-              "_DIM_DENS", "_HALF_LINES", "_CHECKS")
+              "_DIM_DENS", "_HALF_LINES", "_CHECKS", "_LEADING")
 
 
 def clear_caches() -> None:
