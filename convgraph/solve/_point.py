@@ -7,6 +7,8 @@ per size are reused for every node the edit leaves unchanged, so only the edited
 nodes it feeds whose concrete dims change are re-run, on integers (``shapes.node_failures``, each
 remembered per node and input dims: the candidates of one merge feed the same nodes the same dims;
 a conv, pool or cat where every condition holds is run on plain ints, ``shapes.node_dims``).
+The solved graph's failing conditions at a size are read with a table of each condition's check
+made once per solution and symbol (``_checks``).
 
 The check is sound, not complete: it answers True only when, at one of the sizes, every layer
 condition of the edited graph holds (for every symbol: the others are set to the smallest size
