@@ -2,7 +2,8 @@
 above 1 starts from its first set (the same set, in the same canonical windows, as meeting it
 with ``x >= 1``); ``Sizes.all`` returns one object per start; the (symbol, denominators) of a
 shape's dims are read per dim object; ``_fixes._ends``' prefix meets are ``prefix_layers``';
-``_point._base`` reads its per-condition checks from a table made once per solution."""
+``_point._base`` reads its per-condition checks from a table made once per solution;
+``_symmetry._swapped`` of a spec with itself skips what cannot differ."""
 from __future__ import annotations
 
 import random
@@ -14,7 +15,7 @@ from test_fix_search_reference import unet_like
 
 from convgraph import dims as D
 from convgraph.ir import Graph
-from convgraph.solve import Solution, _fixes, _point, solve
+from convgraph.solve import Solution, _fixes, _point, _symmetry, solve
 from convgraph.solve._conditions import denominators
 from convgraph.solve._incremental import prefix_layers, solved_radix
 from convgraph.solve._sets import _shape_denominators, condition_set, intersect_all
@@ -110,3 +111,26 @@ def test_base_is_the_plain_check(graph: Graph, xs: list[int]) -> None:
             assert (got is None) == (plain is None)
             if got is not None and plain is not None:
                 assert (got[1], got[2]) == plain
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_own_swap_check_equals_swapping(data: st.DataObject) -> None:
+    """``_symmetry._swapped`` of a spec with itself (is the spec its own swap?), in 2-D and 3-D, on
+    every pair of axes: the same answer as building the swapped spec."""
+    from convgraph.front.catalogue import construct
+
+    nd = data.draw(st.sampled_from([2, 3]))
+    kind = data.draw(st.sampled_from(["Conv", "ConvTranspose", "MaxPool"]))
+
+    def tup(lo: int, hi: int) -> tuple[int, ...]:
+        return tuple(data.draw(st.integers(lo, hi)) for _ in range(nd))
+
+    if kind == "MaxPool":
+        spec = construct(f"MaxPool{nd}d", (tup(2, 3),), {"stride": tup(1, 2), "padding": tup(0, 1)})
+    else:
+        spec = construct(f"{kind}{nd}d", (2, 2, tup(1, 3)), {"stride": tup(1, 2), "padding": tup(0, 1)})
+    for a in range(nd):
+        for b in range(nd):
+            if a != b:
+                assert _symmetry._swapped(spec, spec, a, b) == (_symmetry.swap_spec(spec, a, b) == spec)
