@@ -153,7 +153,8 @@ GRAPHS = {
 #: hash-consing table (``_tree._NODES`` / ``_IDS``) is a table of canonical nodes, not a memo, and stays
 MEMO_DICTS = ("_OTHERS", "_SPLITS", "_BASES", "_SYMBOLS", "_INFERRED", "_ENDS", "_OWN",
               "_AT", "_FLAT", "_KNOWN", "_DENS", "_SYMMETRY", "_RUNS", "_CONSUMERS", "_VERDICTS", "_PREFIX", "_BY_NODE",
-              "_VALID", "_WITHOUT", "_FIELDS", "_MERGE_MEETS", "_PLAIN")
+              "_VALID", "_WITHOUT", "_FIELDS", "_MERGE_MEETS", "_PLAIN",
+              "_DIM_DENS", "_HALF_LINES", "_CHECKS", "_LEADING")
 
 
 def clear_caches() -> None:

@@ -35,7 +35,7 @@ from convgraph.ir import Assume, Conv, ConvTranspose, Graph, LayerSpec, Node, Po
 from convgraph.shapes import Constraint, ShapeResult
 from convgraph.solve._conditions import never_holds
 from convgraph.solve._incremental import common_prefix as _common_prefix  # patched off by the reference path
-from convgraph.solve._incremental import infer_edited, verdict_on
+from convgraph.solve._incremental import infer_edited, prefix_layers, verdict_on
 from convgraph.solve._incremental import solved_radix as _radix
 from convgraph.solve._lazy import edited_merge, reads_unchanged
 from convgraph.solve._point import Edited, alternating, crop_fails, excludes, point_fails, probes
@@ -470,7 +470,8 @@ def _fails_at(sol: Solution, res: ShapeResult, m: Merge, cand: Candidate, sizes:
     merges = [c for c in res.constraints if c.kind == "merge" and c.value in values and _symbols(c) == {n}]
     for x in sizes:
         env = {n: x}
-        if all(c.holds(env) for c in layers) and not all(c.holds(env) for c in merges):
+        # the merges first (a few conditions): where they hold, the layers need not be evaluated
+        if not all(c.holds(env) for c in merges) and all(c.holds(env) for c in layers):
             return True
     return False
 
@@ -568,15 +569,18 @@ def _met(sol: Solution, res: ShapeResult, n: str, kinds: tuple[str, ...], rx: tu
 
 def _ends(sol: Solution, n: str, kinds: tuple[str, ...], rx: tuple[int, ...]) -> tuple[list[EPSet], list[EPSet]]:
     """([i]: the intersection of the solved graph's conditions of ``kinds`` on ``n`` alone among its
-    first i; [j]: among its last j), once per solution."""
+    first i; [j]: among its last j), once per solution. For the layer kinds the first list is
+    ``prefix_layers``' sets (the same meets, in the same order, from ``x >= 1``), which an edited
+    graph's solve reads too."""
     key = (id(sol), n, kinds)
     got = _ENDS.get(key)
     if got is None or got[0] is not sol:
         sets = [condition_set(c.lhs, c.op, c.rhs, n, rx).sizes if c.kind in kinds and _symbols(c) == {n} else None
                 for c in sol.result.constraints]
+        pre = [s for s, _ in prefix_layers(sol.result, n, rx)] if kinds == LAYER_KINDS else _running(sets)
         if len(_ENDS) > 32:
             _ENDS.clear()
-        got = _ENDS[key] = (sol, (_running(sets), _running(sets[::-1])))
+        got = _ENDS[key] = (sol, (pre, _running(sets[::-1])))
     return got[1]
 
 

@@ -78,8 +78,18 @@ def _prefix(base: ShapeResult, graph: Graph, kept: Mapping[str, list[Constraint]
     k, top = 0, min(len(base.graph.nodes), len(graph.nodes))
     while k < top and base.graph.nodes[k] is graph.nodes[k]:
         k += 1
-    names = [n.name for n in graph.nodes[:k]]
-    return {n: base.values[n] for n in names}, [c for n in names for c in kept.get(n, ())]
+    key = (id(base), k)  # the first k nodes are the base's own: the prefix depends on (base, k) alone
+    got = _LEADING.get(key)
+    if got is None or got[0] is not base:
+        names = [n.name for n in base.graph.nodes[:k]]
+        if len(_LEADING) > 64:
+            _LEADING.clear()
+        got = _LEADING[key] = (base, ({n: base.values[n] for n in names}, [c for n in names for c in kept.get(n, ())]))
+    return got[1]  # read only: ``infer_reusing`` copies both
+
+
+#: ``_prefix`` by (base result, number of leading nodes shared)
+_LEADING: dict[tuple[int, int], tuple[ShapeResult, tuple[dict[str, Shape], list[Constraint]]]] = {}
 
 
 # --- the layer sets of an edited graph --------------------------------------------------------------

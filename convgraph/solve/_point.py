@@ -7,6 +7,8 @@ per size are reused for every node the edit leaves unchanged, so only the edited
 nodes it feeds whose concrete dims change are re-run, on integers (``shapes.node_failures``, each
 remembered per node and input dims: the candidates of one merge feed the same nodes the same dims;
 a conv, pool or cat where every condition holds is run on plain ints, ``shapes.node_dims``).
+The solved graph's failing conditions at a size are read with a table of each condition's check
+made once per solution and symbol (``_checks``).
 
 The check is sound, not complete: it answers True only when, at one of the sizes, every layer
 condition of the edited graph holds (for every symbol: the others are set to the smallest size
@@ -30,6 +32,7 @@ from convgraph.ir import Graph, Node
 from convgraph.shapes import Constraint, Shape, ShapeResult, node_dims, node_failures
 
 if TYPE_CHECKING:  # pragma: no cover
+    from convgraph.solve._sets import EPSet
     from convgraph.solve._solve import Merge, Solution
 
 #: edit kinds the check handles: one layer's spec changed, nothing inserted (a crop: ``crop_fails``)
@@ -233,8 +236,13 @@ def _fails(res: ShapeResult, base: Base, m: Merge, edited: Edited, axis: int, ne
     except (ConvGraphError, ArithmeticError, ValueError):
         return False
     failing = base[1]
-    if any(c.kind != "merge" for cs in [own, *ran.values()] for c in cs) or any(name not in ran for name in base[2]):
-        return False
+    for cs in (own, *ran.values()):  # most runs failed nothing: ()
+        for c in cs:
+            if c.kind != "merge":
+                return False
+    for name in base[2]:
+        if name not in ran:
+            return False
     value = m.constraint.value
     return _merge_failed(list(ran[value] if value in ran else failing.get(value, ())), m, axis) or \
         (new is not None and _merge_failed(own, m, axis, new.name))
@@ -280,23 +288,26 @@ def _edited_runs(res: ShapeResult, base: Base, edited: Edited, extra: dict[str, 
     shape, own = (dims, []) if dims is not None else node_failures(graph, node, ins)
     ran: dict[str, Sequence[Constraint]] = {node.name: own}
     changed: dict[str, Shape] = {}
+    if shape == values[node.name]:
+        return ran
+    changed[node.name] = shape
     consumers = _consumers(res)
-    todo: list[int] = []
-    if shape != values[node.name]:
-        changed[node.name] = shape
-        todo = list(consumers[node.name])
+    todo = list(consumers[node.name])
     heapq.heapify(todo)
-    runs = _runs(res)
+    runs, nodes, pop, push = _runs(res), graph.nodes, heapq.heappop, heapq.heappush
     while todo:
-        i = heapq.heappop(todo)
-        nxt = graph.nodes[i]
-        if nxt.name in ran:
+        nxt = nodes[pop(todo)]
+        name = nxt.name
+        if name in ran:
             continue
-        shape, ran[nxt.name] = _run(res, runs, nxt, tuple(changed.get(j, values[j]) for j in nxt.inputs))
-        if shape != values[nxt.name]:
-            changed[nxt.name] = shape
-            for k in consumers[nxt.name]:
-                heapq.heappush(todo, k)
+        # a changed input's base dims were read (and kept) when it was found changed
+        inputs = tuple([changed[j] if j in changed else values[j] for j in nxt.inputs])
+        got = runs.get((name, inputs))
+        shape, ran[name] = got if type(got) is tuple else _run(res, runs, nxt, inputs)
+        if shape != values[name]:
+            changed[name] = shape
+            for k in consumers[name]:
+                push(todo, k)
     return ran
 
 
@@ -361,11 +372,19 @@ def _base(sol: Solution, env: dict[str, int], n: str) -> Base | None:
     base = None
     sizes = sol.symbols.get(n)
     inside = sizes is not None and sizes.decided and env[n] in sizes.layers
-    verdicts = _verdicts(sol) if inside else {}
-    if all(c.holds(env) for c in conds if c.kind == "assume" and not (inside and c.symbols == {n})):
+    assumes, checks = _checks(sol, n, conds)
+    if all(c.holds(env) for c, alone in assumes if not (inside and alone)):
         failing: dict[str, list[Constraint]] = {k: list(v) for k, v in fixed.items()}
-        for c in conds:
-            if c.kind not in ("assume", "expect") and _fails_at_size(c, env, n, inside, verdicts):
+        x = env[n]
+        for c, alone, fails in checks:
+            if inside and alone:  # ``_fails_at_size``, with its per-condition lookups done once
+                if c.kind == "size":
+                    continue
+                if fails is not None:
+                    if x in fails:
+                        failing.setdefault(c.value, []).append(c)
+                    continue
+            if not c.holds(env):
                 failing.setdefault(c.value, []).append(c)
         odd = tuple(k for k, cs in failing.items() if any(c.kind != "merge" for c in cs))
         base = (_Values(dims, env), failing, odd)
@@ -373,6 +392,33 @@ def _base(sol: Solution, env: dict[str, int], n: str) -> Base | None:
         _BASES.clear()
     _BASES[key] = (sol, base)
     return base
+
+
+Checks = tuple[list[tuple[Constraint, bool]], list[tuple[Constraint, bool, "EPSet | None"]]]
+
+
+def _checks(sol: Solution, n: str, conds: list[Constraint]) -> Checks:
+    """(the assumes among ``conds``, each with whether it is on ``n`` alone; the other conditions
+    but expects, each with that and, for a merge on ``n`` alone with a decided verdict, its
+    failing set), once per solution and symbol: what ``_fails_at_size`` looks up per size."""
+    key = (id(sol), n)
+    got = _CHECKS.get(key)
+    if got is None or got[0] is not sol:
+        verdicts = _verdicts(sol)
+        assumes = [(c, c.symbols == {n}) for c in conds if c.kind == "assume"]
+        checks = []
+        for c in conds:
+            if c.kind not in ("assume", "expect"):
+                m = verdicts.get(id(c))
+                ok = m is not None and m.constraint is c and m.decided and m.fails is not None
+                checks.append((c, c.symbols == {n}, m.fails if ok and m is not None else None))
+        if len(_CHECKS) > 16:
+            _CHECKS.clear()
+        got = _CHECKS[key] = (sol, (assumes, checks))
+    return got[1]
+
+
+_CHECKS: dict[tuple[int, str], tuple[Solution, Checks]] = {}
 
 
 def _fails_at_size(c: Constraint, env: dict[str, int], n: str, inside: bool, verdicts: dict[int, Merge]) -> bool:

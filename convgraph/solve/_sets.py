@@ -329,21 +329,38 @@ def _shape_denominators(shape: tuple[Dim, ...]) -> tuple[tuple[str, frozenset[in
     if got is None or got[0] is not shape:
         out = []
         for d in shape:
-            syms = D.symbols(d)
-            if len(syms) == 1:
-                out.append((next(iter(syms)), denominators(d)))
+            if type(d) is not int:  # an int depends on no symbol
+                one = _dim_denominators(d)
+                if one is not None:
+                    out.append(one)
         if len(_DENS) > 1 << 16:
             _DENS.clear()
         got = _DENS[id(shape)] = (shape, tuple(out))
     return got[1]
 
 
+def _dim_denominators(d: Dim) -> tuple[str, frozenset[int]] | None:
+    """(symbol, floor denominators) of a dim on one symbol, else None; remembered per dim object:
+    the shapes of an edited graph are new tuples, but most of their dims are the solved graph's
+    (the batch dim, an axis the edit left alone)."""
+    got = _DIM_DENS.get(id(d))
+    if got is None or got[0] is not d:
+        syms = D.symbols(d)
+        if len(_DIM_DENS) > 1 << 16:
+            _DIM_DENS.clear()
+        got = _DIM_DENS[id(d)] = (d, (next(iter(syms)), denominators(d)) if len(syms) == 1 else None)
+    return got[1]
+
+
 _DENS: dict[int, tuple[tuple[Dim, ...], tuple[tuple[str, frozenset[int]], ...]]] = {}
+_DIM_DENS: dict[int, tuple[Dim, tuple[str, frozenset[int]] | None]] = {}
 
 
 def intersect_all(sets: Iterable[EPSet]) -> EPSet:
     """The intersection; half-lines (most size rules) fold into one bound first, and a set met
-    twice (the same cached object) is intersected once."""
+    twice (the same cached object) is intersected once. Without a bound above 1 the meet starts
+    from the first set itself: every set here is of sizes >= 1, so meeting it with ``x >= 1``
+    gives the same set, in the same canonical windows (``Sizes.make``)."""
     lo, rest = 1, dict[int, Sizes]()
     for s0 in sets:
         s = Sizes.lift(s0)
@@ -353,4 +370,7 @@ def intersect_all(sets: Iterable[EPSet]) -> EPSet:
             lo = max(lo, s.windows[0][0])
         else:
             rest[id(s)] = s
+    if lo == 1 and rest:
+        first, *others = rest.values()
+        return reduce(lambda a, b: a & b, others, first)
     return reduce(lambda a, b: a & b, rest.values(), Sizes.all(lo))

@@ -67,7 +67,14 @@ class Sizes:
 
     @staticmethod
     def all(start: int = 1) -> Sizes:
-        return Sizes.make([(start, None, TRUE)])
+        """``x >= start``: one object per start (a set is immutable; ``intersect_all`` starts most
+        meets from one)."""
+        got = _HALF_LINES.get(start)
+        if got is None:
+            if len(_HALF_LINES) > 4096:
+                _HALF_LINES.clear()
+            got = _HALF_LINES[start] = Sizes.make([(start, None, TRUE)])
+        return got
 
     @staticmethod
     def none() -> Sizes:
@@ -294,6 +301,10 @@ def _pattern_json(t: int) -> dict[str, Any]:
     return {"modulus": m, "trie": {"root": root, "nodes": [[p, list(ch)] for p, ch in nodes],
                                    "how": "node [p, children]: x = p*q + r goes to child r with q; "
                                           "refs 0 = no, 1 = yes, k >= 2 = nodes[k - 2]"}}
+
+
+#: ``Sizes.all`` by start
+_HALF_LINES: dict[int, Sizes] = {}
 
 
 class _TrieAt:

@@ -123,11 +123,13 @@ def _swapped(s: LayerSpec, t: LayerSpec, a: int, b: int) -> bool:
     if type(s) is not type(t) or not isinstance(s, AXIS_SPECS) or isinstance(s, Elementwise):
         return swap_spec(s, a, b) == t
     nd = s.nd
+    both = nd == 2 and {a, b} == {0, 1}  # every position is a or b: nothing else to compare
     for name in _field_names(type(s)):
-        v, w = getattr(s, name), getattr(t, name)
+        v = getattr(s, name)
+        w = v if s is t else getattr(t, name)  # a spec asked whether it is its own swap
         if isinstance(v, tuple) and len(v) == nd and 0 <= a < nd and 0 <= b < nd:
             if not (isinstance(w, tuple) and len(w) == nd and v[a] == w[b] and v[b] == w[a] and
-                    all(x == y for k, (x, y) in enumerate(zip(v, w)) if k not in (a, b))):
+                    (both or all(x == y for k, (x, y) in enumerate(zip(v, w)) if k not in (a, b)))):
                 return False
         elif v != w:
             return False
