@@ -8,8 +8,8 @@ from fractions import Fraction
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from solver_graphs import bench
 from test_fix_search_reference import _int_nodes, unet_like
-from test_solve import B
 
 from convgraph import dims as D
 from convgraph.errors import ConvGraphError
@@ -19,20 +19,6 @@ from convgraph.solve import _fixes, solve
 from convgraph.solve._conditions import never_holds
 from convgraph.solve._lazy import edited_merge
 from convgraph.solve._sets import condition_set
-
-
-def _nest(strides: list[int], c: int = 2) -> Graph:
-    """Strided convs down, transposed convs up, a cat at every level (the benchmark's stride nest)."""
-    b = B()
-    x = b.input("x", 1, c, "L")
-    skips = []
-    for s in strides:
-        skips.append(x)
-        x = b.layer("Conv1d", x, c, c, s + 1, stride=s, padding=s // 2)
-    for s, skip in zip(reversed(strides), reversed(skips)):
-        x = b.layer("ConvTranspose1d", x, c, c, s, stride=s)
-        x = b.layer("Conv1d", b.merge("cat", skip, x), 2 * c, c, 3, padding=1)
-    return b.graph()
 
 
 def _conditions(conds: object, value: str) -> list[tuple]:
@@ -73,7 +59,7 @@ def _check_every_edit(graph: Graph) -> int:
 
 def test_edited_merge_equals_inference_on_a_stride_nest() -> None:
     """Edits deep on the down path (read by the merge only through a skip) and near the merge."""
-    assert _check_every_edit(_nest([2, 3, 2, 3, 2])) > 50
+    assert _check_every_edit(bench.nest([2, 3, 2, 3, 2], "nest", c=2)) > 50
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))

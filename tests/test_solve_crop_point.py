@@ -2,28 +2,15 @@
 of a crop) against the shape rule and against verifying the crop."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from solver_graphs import GRAPHS, bench
 
-import convgraph as cg
 from convgraph.errors import ConvGraphError, Loc
 from convgraph.ir import Graph, Node
 from convgraph.shapes import node_dims, node_failures
 from convgraph.solve import _fixes, _point, solve
-
-MODELS = Path(__file__).resolve().parent.parent / "models"
-sys.path.insert(0, str(MODELS.parent / "benchmarks"))
-import bench_solver_scaling as bench  # noqa: E402
-
-GRAPHS = {"unet_padded_4": lambda: bench.unet(4), "unet3d_3": lambda: bench.unet(3, nd=3),
-          "unet_unpadded_3": lambda: bench.unet(3, padded=False), "nest_2_3": lambda: bench.nest([2, 3], "nest"),
-          "unet.cg": lambda: cg.load(str(MODELS / "unet.cg")),
-          "unet_strided.cg": lambda: cg.load(str(MODELS / "unet_strided.cg")),
-          "needs_output_padding.cg": lambda: cg.load(str(MODELS / "needs_output_padding.cg"))}
 
 
 @settings(max_examples=300, deadline=None)

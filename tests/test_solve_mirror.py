@@ -5,12 +5,10 @@ window-by-window set operation, and a crop verified the usual way instead of rea
 edited graph's solution."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from solver_graphs import GRAPHS, bench
 
 import convgraph as cg
 from convgraph import dims as D
@@ -22,15 +20,6 @@ from convgraph.solve._solve import solve_edited
 from convgraph.solve._symmetry import rename, same_renamed
 from convgraph.solve._tree import from_residues
 
-MODELS = Path(__file__).resolve().parent.parent / "models"
-sys.path.insert(0, str(MODELS.parent / "benchmarks"))
-import bench_solver_scaling as bench  # noqa: E402
-
-GRAPHS = {"unet_padded_4": lambda: bench.unet(4), "unet3d_3": lambda: bench.unet(3, nd=3),
-          "unet_unpadded_3": lambda: bench.unet(3, padded=False), "nest_2_3": lambda: bench.nest([2, 3], "nest"),
-          "unet.cg": lambda: cg.load(str(MODELS / "unet.cg")),
-          "unet_strided.cg": lambda: cg.load(str(MODELS / "unet_strided.cg")),
-          "needs_output_padding.cg": lambda: cg.load(str(MODELS / "needs_output_padding.cg"))}
 CASES = [pytest.param(make, id=name) for name, make in GRAPHS.items()]
 
 
