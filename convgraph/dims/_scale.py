@@ -88,11 +88,6 @@ class ScalePiece:
         return all(g is None or ((x % g[0] == g[1]) == g[2]) for x, g in ((v, self.vguard), (u, self.uguard)))
 
 
-def torch_scale(v: int, sf: float) -> int:
-    """PyTorch's output size: ``floor(float(v) * sf)`` in double precision."""
-    return math.floor(float(v) * sf)
-
-
 @lru_cache(maxsize=256)
 def scale_pieces(sf: float) -> tuple[ScalePiece, ...] | None:
     """The pieces of ``v -> floor(float(v) * sf)`` (sf > 0), in order of v; None when the scale has
@@ -104,7 +99,7 @@ def scale_pieces(sf: float) -> tuple[ScalePiece, ...] | None:
     try:
         out += _negative(alpha)
         out += _region(alpha, 0, 0, 1, (1 << 53) - 1, None)
-        for j in range(1, 11):  # v in [2**(52+j), 2**(53+j)): fl(v) = 2**j * U
+        for j in range(1, V_TOP.bit_length() - 53):  # v in [2**(52+j), 2**(53+j)): fl(v) = 2**j * U
             lo, hi, m = 1 << (52 + j), (1 << (53 + j)) - 1, 1 << (j + 1)
             half = 1 << (j - 1)
             out += _region(alpha, j, half - 1, lo, hi, (m, half, True))
