@@ -119,8 +119,7 @@ def _negative(alpha: Fraction) -> list[ScalePiece]:
     out: list[ScalePiece] = []
     w_top = min(math.ceil(Fraction(1 << 52) / alpha), 1 << 53) - 1  # |v| <= w_top: fl(v) = v, |y| < 2**52
     for e, (wa, wb) in _binades(alpha, 1, w_top):
-        gamma = Fraction(1, 1 << (53 - e)) if e <= 53 else Fraction(1 << (e - 53))
-        out += _windows(-wb, -wa, 0, 0, 1, alpha, gamma, None, None)
+        out += _windows(-wb, -wa, 0, 0, 1, alpha, _pow2(e - 53), None, None)  # |y| < 2**52: g/2 = 2**(e-53)
     out.append(ScalePiece(0, 0, 0, 0, 1, 0, 0, 1))  # o(0) = 0
     return out
 
@@ -134,7 +133,7 @@ def _region(alpha: Fraction, j: int, s: int, vlo: int, vhi: int,
     for e, (ua, ub) in _binades(a2, ulo, uhi):
         va, vb = max(vlo, (ua << j) - s), min(vhi, ((ub + 1) << j) - s - 1)
         if e <= 51:
-            out += _windows(va, vb, j, s, 1, a2, Fraction(1, 1 << (53 - e)), vguard, None)
+            out += _windows(va, vb, j, s, 1, a2, _pow2(e - 53), vguard, None)
             continue
         g = 1 << (e - 52)
         beta = a2 / g
@@ -231,7 +230,7 @@ def _convergents(x: Fraction) -> list[tuple[int, int]]:
 
 def _convergent(beta: Fraction, gamma: Fraction, ua: int, ub: int) -> tuple[int, int]:
     """The convergent p/r (r <= R_MAX) of beta with the fewest steps of c over ``ua..ub`` (ties: the
-    smaller r); _TooMany when even that one needs more than PIECE_MAX."""
+    larger r); _TooMany when even that one needs more than PIECE_MAX."""
     best = None
     for p, r in _convergents(beta):
         if r > R_MAX or max(_primes(r), default=1) > P_MAX:

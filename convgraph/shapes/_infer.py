@@ -939,7 +939,7 @@ def _int_cat_failures(node: Node, xs: list[Shape]) -> tuple[Shape, list[Constrai
         pair = f" of '{names[0]}' and '{names[i]}'" if len(names) > i else ""
         for j, (a, b) in enumerate(zip(first, other)):
             if j != dim and a != b:
-                lab = "NC"[j] if j < 2 else f"dim {j}"  # ``_pair_label`` of two ints
+                lab = _pair_label(first, other, j)
                 failed.append(Constraint(node.name, f"cat at '{node.name}'", node.loc,
                                          f"{lab} sizes{pair} must be equal", a, "==", b, "merge", lab))
     return (*first[:dim], sum(x[dim] for x in xs), *first[dim + 1:]), failed

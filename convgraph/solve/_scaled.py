@@ -119,7 +119,7 @@ def _where(pc: ScalePiece, v: Dim, name: str, lo: int, hi: int | None) -> Sizes 
 @lru_cache(maxsize=1 << 12)
 def _guard(x: Dim, m: int, t: int, eq: bool, name: str) -> Sizes:
     """The sizes where ``x % m == t`` (eq) or ``!= t``: a residue condition, periodic and exact."""
-    got = condition_sizes(D.add(x, D.mul(D.floordiv(x, m), -m)), "==" if eq else "!=", t, name)
+    got = condition_sizes(x % m, "==" if eq else "!=", t, name)
     assert got is not None, "a residue condition on a quasi-affine dim is periodic"
     return got
 
