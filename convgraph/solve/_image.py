@@ -84,15 +84,15 @@ def steps(f: Dim, name: str) -> list[Step] | None:
         inner: list[Step] | None = [] if b.name == name else None
     elif isinstance(b, D.FloorDiv):
         inner = steps(b.arg, name)
-        inner = None if inner is None else inner + [("div", p) for p in _primes(b.k)]
+        inner = None if inner is None else inner + [("div", p) for p in prime_list(b.k)]
     else:  # a non-dyadic scale: no exact image
         return None
     if inner is None:
         return None
-    return inner + [("mul", p) for p in _primes(f.m)] + ([("add", f.n)] if f.n else [])
+    return inner + [("mul", p) for p in prime_list(f.m)] + ([("add", f.n)] if f.n else [])
 
 
-def _primes(n: int) -> list[int]:
+def prime_list(n: int) -> list[int]:
     """n's prime factors with multiplicity: 12 -> [2, 2, 3]."""
     out = []
     for q in prime_factors(n):
@@ -102,10 +102,14 @@ def _primes(n: int) -> list[int]:
     return out
 
 
-def _shift(w: ZWindow, c: int) -> list[ZWindow]:
-    """{x + c}"""
+def shift(w: ZWindow, c: int) -> ZWindow:
+    """``{x + c : x in w}``"""
     lo, hi, t = w
-    return [(lo + c, None if hi is None else hi + c, restrict(t, 1, -c))]
+    return lo + c, None if hi is None else hi + c, restrict(t, 1, -c)
+
+
+def _shift(w: ZWindow, c: int) -> list[ZWindow]:
+    return [shift(w, c)]
 
 
 def _scale(w: ZWindow, p: int) -> list[ZWindow]:
@@ -140,8 +144,7 @@ _STEP = {"add": _shift, "mul": _scale, "div": _floor}
 
 def _pre_shift(w: ZWindow, c: int) -> list[ZWindow]:
     """{x : x + c in w}"""
-    lo, hi, t = w
-    return [(lo - c, None if hi is None else hi - c, restrict(t, 1, c))]
+    return [shift(w, -c)]
 
 
 def _pre_scale(w: ZWindow, p: int) -> list[ZWindow]:

@@ -29,9 +29,12 @@ from dataclasses import dataclass, replace
 
 from convgraph import dims as D
 from convgraph.dims import Dim
-from convgraph.solve._image import ZWindow, by_symbol, image, preimage, steps
+from convgraph.solve._image import ZWindow, by_symbol, image, preimage, shift, steps
+from convgraph.solve._pairs import _chain as _pairs_chain
+from convgraph.solve._pairs import _from
+from convgraph.solve._sets import split_product
 from convgraph.solve._sizes import Sizes
-from convgraph.solve._sums import TooComplex, add_all, diff_from, shift
+from convgraph.solve._sums import TooComplex, add_all, diff_from
 
 #: ``a op b`` with the sides swapped
 SWAP = {"==": "==", "!=": "!=", "<=": ">=", ">=": "<=", "<": ">", ">": "<"}
@@ -120,18 +123,15 @@ def _complete(rel: RelationCoupling, env: dict[str, int]) -> dict[str, int] | No
     for n, _ in rel.sizes:
         if n in env:
             continue
-        fixed = _fix(rel, env)
-        if fixed is None:
-            return None
-        sizes = fixed.per_symbol()[n]
+        sizes = _fix(rel, env)[n]
         if sizes.empty:
             return None
         env[n] = sizes.least
     return env if rel.holds(env) else None
 
 
-def _fix(rel: RelationCoupling, env: Mapping[str, int]) -> RelationCoupling | None:
-    """The relation on the symbols not in env, with their projections."""
+def _fix(rel: RelationCoupling, env: Mapping[str, int]) -> dict[str, Sizes]:
+    """The projections of the relation on the symbols not in env."""
     known = [t for t in rel.terms if t.name in env]
     rest = tuple(t for t in rel.terms if t.name not in env)
     values = [D.evaluate(t.f, {t.name: env[t.name]}) for t in known]
@@ -140,8 +140,7 @@ def _fix(rel: RelationCoupling, env: Mapping[str, int]) -> RelationCoupling | No
     else:
         const, op = _product_rest(rel.const, rel.op, math.prod(values))
     allowed = {n: s for n, s in rel.sizes if n not in env}
-    sizes = _project(rel.kind, rest, op, const, allowed)
-    return replace(rel, terms=rest, op=op, const=const, sizes=tuple(sorted(sizes.items())))
+    return _project(rel.kind, rest, op, const, allowed)
 
 
 def _product_rest(c: int, op: str, known: int) -> tuple[int, str]:
@@ -150,9 +149,7 @@ def _product_rest(c: int, op: str, known: int) -> tuple[int, str]:
         return c // known, op
     if op == ">=":
         return -(-c // known), op
-    if op == "!=":
-        return (c // known, op) if c % known == 0 else (0, op)  # P >= 1 is never 0
-    return (c // known, op) if c % known == 0 else (0, op)  # '==': 0 is never reached
+    return (c // known, op) if c % known == 0 else (0, op)  # '!=' / '==': P >= 1 is never 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -214,8 +211,6 @@ def _as_sum(lhs: Dim, op: str, rhs: Dim) -> tuple[str, tuple[Term, ...], str, in
 
 def _as_product(lhs: Dim, op: str, rhs: Dim, allowed: Mapping[str, Sizes]
                 ) -> tuple[str, tuple[Term, ...], str, int] | None:
-    from convgraph.solve._sets import split_product
-
     if D.is_const(lhs):
         lhs, rhs, op = rhs, lhs, SWAP[op]
     c = D.as_int(rhs)
@@ -230,17 +225,13 @@ def _as_product(lhs: Dim, op: str, rhs: Dim, allowed: Mapping[str, Sizes]
         if not _chain(f) or (not s.empty and D.evaluate(f, {n: s.least}) < 1):
             return None
     op, c = {"<": ("<=", c - 1), ">": (">=", c + 1)}.get(op, (op, c))
-    if op == "<=":
-        c = c // k
-    elif op == ">=":
-        c = -(-c // k)
-    else:  # '!=' / '==': k * P never equals c when k does not divide it (P >= 1 never equals 0)
-        c = c // k if c % k == 0 else 0
+    c, op = _product_rest(c, op, k)
     return "product", tuple(Term(n, f) for n, f in sorted(groups.items())), op, c
 
 
 def _chain(d: Dim) -> bool:
-    return isinstance(d, D.QA) and d.base is not None and D.is_monotone(d) and d.m > 0
+    """A non-decreasing one-chain term (``_pairs``' chain) that grows with its symbol."""
+    return _pairs_chain(d) and isinstance(d, D.QA) and d.m > 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -280,8 +271,7 @@ def _at_most(t: Term, s: Sizes, c: int) -> Sizes:
 
 def _at_least(t: Term, s: Sizes, c: int) -> Sizes:
     """``{x in s : f(x) >= c}``"""
-    x = D.min_at_least(t.f, c, t.name)
-    return Sizes.none() if x is None else s & Sizes.interval(x, None)
+    return s & _from(t.f, t.name, c)
 
 
 def _except(t: Term, s: Sizes, c: int) -> Sizes:

@@ -8,6 +8,7 @@ from convgraph import dims as D
 from convgraph.dims import EPSet as DimsEPSet
 from convgraph.errors import Loc
 from convgraph.solve._sets import BRUTE_LIMIT, PAIR_SPAN, EPSet
+from convgraph.solve._sizes import TRUE
 
 NO_PERIOD = "some condition has no usable period (a non-dyadic Upsample scale)"
 
@@ -134,8 +135,8 @@ def describe_set(s: EPSet, name: str) -> str:
         parts.append(text)
     if s.finite_windows():
         fin = f"{name} in {{{_finite_text(s)}}}"
-        if parts and any(t != 1 for _, _, t in s.finite_windows()):  # windows of patterns (a
-            return f"{fin} or {parts[0]}"  # non-dyadic scale's) read in order: the tail last
+        if parts and _patterned(s):  # windows of patterns (a non-dyadic scale's) read in order:
+            return f"{fin} or {parts[0]}"  # the tail last
         parts.append(("or " if not s.finite else "") + fin)
     return " ".join(parts)
 
@@ -179,24 +180,34 @@ def class_strings(s: EPSet, name: str) -> list[str]:
     return out
 
 
+def _patterned(s: EPSet) -> bool:
+    """Some finite window holds a pattern of its own (a non-dyadic scale's), not every size."""
+    return any(t != TRUE for _, _, t in s.finite_windows())
+
+
+def _classes_phrase(s: EPSet, name: str, m: int, res: list[int] | None) -> str:
+    """The residue classes mod m > 1 of ``when``: ``H mod 4 >= 2``, ``H mod 16 in {4..15}``."""
+    if res is None:
+        return _big_classes(s, name)
+    if res == list(range(res[0], m)):
+        return f"{name} mod {m} >= {res[0]}" if len(res) > 1 else f"{name} mod {m} == {res[0]}"
+    if res == list(range(0, res[-1] + 1)):
+        return f"{name} mod {m} <= {res[-1]}" if len(res) > 1 else f"{name} mod {m} == 0"
+    return f"{name} mod {m} in {{{_ranges(res)}}}"
+
+
 def when(s: EPSet, name: str) -> str:
     """A condition phrase for a set of sizes: ``H mod 4 >= 2``, ``H mod 16 in {4..15}``, ``H <= 29``."""
     s = _lift(s)
     parts = []
     if not s.finite:
         m, res = s.modulus, _residues(s)
-        # a window holding a pattern of its own (a non-dyadic scale's): the tail's start matters
-        since = f"{name} >= {periodic_start(s)} and " if any(t != 1 for _, _, t in s.finite_windows()) else ""
         if m == 1:
             parts.append(f"{name} >= {periodic_start(s)}")
-        elif res is None:
-            parts.append(since + _big_classes(s, name))
-        elif res == list(range(res[0], m)):
-            parts.append(since + (f"{name} mod {m} >= {res[0]}" if len(res) > 1 else f"{name} mod {m} == {res[0]}"))
-        elif res == list(range(0, res[-1] + 1)):
-            parts.append(since + (f"{name} mod {m} <= {res[-1]}" if len(res) > 1 else f"{name} mod {m} == 0"))
         else:
-            parts.append(since + f"{name} mod {m} in {{{_ranges(res)}}}")
+            # a window holding a pattern of its own (a non-dyadic scale's): the tail's start matters
+            since = f"{name} >= {periodic_start(s)} and " if _patterned(s) else ""
+            parts.append(since + _classes_phrase(s, name, m, res))
     fin = s.finite_windows()
     if fin:
         if s.finite and len(fin) == 1 and fin[0][0] == 1 and fin[0][2] == 1:

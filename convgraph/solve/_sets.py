@@ -371,6 +371,5 @@ def intersect_all(sets: Iterable[EPSet]) -> EPSet:
         else:
             rest[id(s)] = s
     if lo == 1 and rest:
-        first, *others = rest.values()
-        return reduce(lambda a, b: a & b, others, first)
+        return reduce(lambda a, b: a & b, rest.values())
     return reduce(lambda a, b: a & b, rest.values(), Sizes.all(lo))

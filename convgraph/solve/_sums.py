@@ -26,7 +26,7 @@ import math
 from collections.abc import Iterable, Sequence
 from functools import cache
 
-from convgraph.solve._image import ZWindow, _union
+from convgraph.solve._image import ZWindow, _union, prime_list, shift
 from convgraph.solve._tree import (
     FALSE,
     TRUE,
@@ -36,7 +36,6 @@ from convgraph.solve._tree import (
     next_member,
     node,
     prev_member,
-    prime_factors,
     restrict,
 )
 
@@ -71,11 +70,7 @@ def radix(tries: Iterable[int], bound: int = 0) -> Radix:
     period = 1
     for t in tries:
         period = math.lcm(period, _path_period(t))
-    out: list[int] = []
-    for q in prime_factors(period):
-        while period % q == 0:
-            out.append(q)
-            period //= q
+    out = prime_list(period)
     top, prod = (out[-1] if out else 2), math.prod(out)
     while prod <= bound:
         out.append(top)
@@ -159,12 +154,7 @@ def zsum(x: int, y: int) -> int:
 
 def reduce_mod(t: int, g: int) -> int:
     """The trie of ``{y : y = x mod g for some x in t}`` (period g)."""
-    primes: list[int] = []
-    for q in prime_factors(g):
-        while g % q == 0:
-            primes.append(q)
-            g //= q
-    return _reduce(t, tuple(primes))
+    return _reduce(t, tuple(prime_list(g)))
 
 
 @cache
@@ -178,12 +168,6 @@ def _reduce(t: int, primes: Radix) -> int:
 # --------------------------------------------------------------------------------------------
 # Windows
 # --------------------------------------------------------------------------------------------
-
-
-def shift(w: ZWindow, c: int) -> ZWindow:
-    """``{x + c : x in w}``"""
-    lo, hi, t = w
-    return lo + c, None if hi is None else hi + c, restrict(t, 1, -c)
 
 
 def clip(w: ZWindow, lo: int | None = None, hi: int | None = None) -> list[ZWindow]:
