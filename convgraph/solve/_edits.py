@@ -206,11 +206,10 @@ def _assumed_lines(sol: Solution, value: str, graph: Graph) -> list[str] | None:
     if any(s.empty for s in runs.values()):
         return []
     for m in sol.merges:
+        if m.constraint.kind != "merge" or m.constraint.value != value:
+            continue
         n = m.one_symbol
-        if m.constraint.kind == "merge" and m.constraint.value == value and n in allowed and \
-                not (m.fails_set & allowed[n]).empty:
-            return []
-        if m.constraint.kind == "merge" and m.constraint.value == value and n not in allowed and m.verdict != "proved":
+        if (not (m.fails_set & allowed[n]).empty) if n in allowed else m.verdict != "proved":
             return []
     return valid_lines(sol, runs)
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
-from itertools import islice
 from typing import TYPE_CHECKING, TypeVar
 
 from convgraph import dims as D
@@ -320,7 +319,7 @@ def _swapped_list(sol: Solution, m1: Merge, m: Merge, cands1: list[Candidate], r
         return None
     out: list[Candidate] = []
     for x, v in zip(cands1, raw):
-        if x.kind == "crop" or (v is None and x.kind in ("padding", "ceil_mode")):
+        if x.kind in ("crop", "ceil_mode") or (v is None and x.kind == "padding"):
             out.append(x)
         elif x.kind != "assume":
             y = _block_twin(graph, x, o1[2] - 2, o[2] - 2)
@@ -332,14 +331,14 @@ def _swapped_list(sol: Solution, m1: Merge, m: Merge, cands1: list[Candidate], r
 
 def _block_twin(graph: Graph, x: Candidate, ax1: int, ax: int) -> Candidate | None:
     """The candidate at ``x``'s index in its layer's block of its kind on axis ``ax`` (``x``'s is
-    on ``ax1``; a ceil_mode's block is the same on every axis)."""
-    if x.kind == "ceil_mode" or x.edited is None:
-        return x if x.kind == "ceil_mode" else None
+    on ``ax1``): an output_padding or padding edit (a ceil_mode is the same on every axis)."""
+    if x.edited is None or x.kind not in _BLOCKS:
+        return None
     node, pos = graph.nodes[x.edited[0]], _positions(graph)
     memo: dict[tuple[str, str, int], list[Candidate]] = graph.memo(_per_layer, dict)
     block1 = memo.get((x.kind, node.name, ax1), [])
     k = next((i for i, y in enumerate(block1) if y is x), None)
-    if k is None or x.kind not in _BLOCKS:
+    if k is None:
         return None
     block = _per_layer(graph, x.kind, node, ax, lambda n: _BLOCKS[x.kind](graph, pos, n, ax))
     return block[k] if k < len(block) else None
@@ -427,7 +426,7 @@ def _point_fails(sol: Solution, m: Merge, cand: Candidate, probe: list[int], spr
     the symbolic check tries), else on the edited graph's symbolic conditions (at ``probe``)."""
     if ax >= 0 and point_fails(sol, m, cand.kind, cand.edited, ax, spread):
         return True
-    if ax >= 0 and cand.kind == "crop" and not REFERENCE and crop_fails(sol, m, cand.graph, ax, islice(spread, 1)):
+    if ax >= 0 and cand.kind == "crop" and not REFERENCE and crop_fails(sol, m, cand.graph, ax, spread[:1]):
         return True  # at the first size only: the crop that survives is checked symbolically anyway
     if cand.kind in ("output_padding", "assume"):
         return False  # verified anyway: the symbolic check would not change what is done
@@ -476,7 +475,7 @@ def _fails_at(sol: Solution, res: ShapeResult, m: Merge, cand: Candidate, sizes:
     return False
 
 
-def _verify_sets(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | None = None) -> Raw | None:
+def _verify_sets(sol: Solution, m: Merge, cand: Candidate) -> Raw | None:
     """(sizes where the merge holds on the edited graph, complete?, the sizes its layers accept), or
     None when the edit is invalid, leaves no size, or breaks a merge that was proved."""
     n = m.one_symbol
@@ -484,7 +483,7 @@ def _verify_sets(sol: Solution, m: Merge, cand: Candidate, res: ShapeResult | No
         done, got = _verify_solved(sol, m, cand)
         if done:
             return got
-    res = res if res is not None else _infer(sol, cand)
+    res = _infer(sol, cand)
     if res is None:
         return None
     rx = _radix(sol).get(n, ())  # the original's digit order: unchanged conditions hit the cache
@@ -928,15 +927,17 @@ def _per_class_note(m: Merge, sol: Solution, checked: Checked, uncovered: dict[s
         spec = node.spec
         if not isinstance(spec, ConvTranspose):
             continue
-        if k and all(not isinstance(v, _Deferred) or v.cheap(sol, m, c) for c, v in cands) and \
-                not _note_options(sol, m, cands):
-            continue  # nothing costly to verify (a farther layer's edit seldom reaches the merge) and
+        options = None
+        if k and all(not isinstance(v, _Deferred) or v.cheap(sol, m, c) for c, v in cands):
+            options = _note_options(sol, m, cands)
+            if not options:
+                continue  # nothing costly to verify (a farther layer's edit seldom reaches the merge) and
             # no option: the integer check below cannot matter
         if layer not in uncovered:  # a twin merge's answer is this merge's (``twin_results``)
             uncovered[layer] = _uncovered(sol, m, cands)
         if uncovered[layer]:
             continue
-        options = _note_options(sol, m, cands)
+        options = options if options is not None else _note_options(sol, m, cands)
         if not options:
             continue
         ax = options[0][0][0]

@@ -165,8 +165,9 @@ def merged_runs(base: Solution, layers: Mapping[str, EPSet], merges: Sequence[Me
     base_rx = solved_radix(base)
     for n, cs in by_symbol.items():
         r = rx.get(n, ())
-        same = n in base.symbols and base_rx.get(n, ()) == r and layers[n] == base.symbols[n].layers
-        within = same or (n in base.symbols and base_rx.get(n, ()) == r and subset(layers[n], base.symbols[n].layers))
+        known = n in base.symbols and base_rx.get(n, ()) == r
+        same = known and layers[n] == base.symbols[n].layers
+        within = same or (known and subset(layers[n], base.symbols[n].layers))
         if not within:
             for c in cs:
                 runs[n] = runs[n] & condition_set(c.lhs, c.op, c.rhs, n, r).sizes
@@ -381,11 +382,8 @@ def _renamed_set(c: Constraint, n: str, rx: Radix, names: tuple[str, ...]) -> Co
     r = rx.get(n, ())
     t = next(m for m in names if m == n or rx.get(m, ()) == r)
     if t != n:
-        try:
-            lhs, rhs = (x if isinstance(x, int) else rename(x, n, t) for x in (c.lhs, c.rhs))
-            return condition_set(lhs, c.op, rhs, t, r)
-        except ValueError:  # a scale ``subst`` has no exact form for: solved under its own name
-            pass
+        lhs, rhs = (x if isinstance(x, int) else rename(x, n, t) for x in (c.lhs, c.rhs))
+        return condition_set(lhs, c.op, rhs, t, r)
     return condition_set(c.lhs, c.op, c.rhs, n, r)
 
 

@@ -229,8 +229,8 @@ def _fails(res: ShapeResult, base: Base, m: Merge, edited: Edited, axis: int, ne
     and its failing merge conditions count as the merge's."""
     try:
         extra, own = _run_new(res, base, new) if new is not None else ({}, [])
-        if new is not None and not _merge_failed(own, m, axis, new.name) and \
-                not _fed_fails(res, base, m, edited, axis, extra):
+        own_failed = new is not None and _merge_failed(own, m, axis, new.name)
+        if new is not None and not own_failed and not _fed_fails(res, base, m, edited, axis, extra):
             return False  # neither fails: the answer is False whatever the nodes after give
         ran = _edited_runs(res, base, edited, extra)
     except (ConvGraphError, ArithmeticError, ValueError):
@@ -244,8 +244,7 @@ def _fails(res: ShapeResult, base: Base, m: Merge, edited: Edited, axis: int, ne
         if name not in ran:
             return False
     value = m.constraint.value
-    return _merge_failed(list(ran[value] if value in ran else failing.get(value, ())), m, axis) or \
-        (new is not None and _merge_failed(own, m, axis, new.name))
+    return _merge_failed(list(ran[value] if value in ran else failing.get(value, ())), m, axis) or own_failed
 
 
 def _edited_failures(res: ShapeResult, base: Base, edited: Edited) -> list[Constraint]:
@@ -256,11 +255,15 @@ def _edited_failures(res: ShapeResult, base: Base, edited: Edited) -> list[Const
     return [c for name, cs in failing.items() if name not in ran for c in cs] + [c for cs in ran.values() for c in cs]
 
 
+def _eval(graph: Graph, node: Node, ins: list[Shape]) -> tuple[Shape, Sequence[Constraint]]:
+    """``node_failures``, on plain ints first (``node_dims``: every condition holds, nothing recorded)."""
+    dims = node_dims(node, ins)
+    return (dims, []) if dims is not None else node_failures(graph, node, ins)
+
+
 def _run_new(res: ShapeResult, base: Base, new: Node) -> tuple[dict[str, Shape], list[Constraint]]:
     """({node: its dims}, its failing conditions) of an inserted node on the dims at ``base``."""
-    ins = [base[0][i] for i in new.inputs]
-    dims = node_dims(new, ins)  # every condition holds: nothing recorded
-    shape, own = (dims, []) if dims is not None else node_failures(res.graph, new, ins)
+    shape, own = _eval(res.graph, new, [base[0][i] for i in new.inputs])
     return {new.name: shape}, list(own)
 
 
@@ -269,9 +272,7 @@ def _fed_fails(res: ShapeResult, base: Base, m: Merge, edited: Edited, axis: int
     at the sizes of ``base``."""
     node = edited[1]
     ins = [extra[i] if i in extra else base[0][i] for i in node.inputs]
-    if node_dims(node, ins) is not None:
-        return False  # every condition holds
-    return _merge_failed(list(node_failures(res.graph, node, ins)[1]), m, axis)
+    return _merge_failed(list(_eval(res.graph, node, ins)[1]), m, axis)
 
 
 def _edited_runs(res: ShapeResult, base: Base, edited: Edited, extra: dict[str, Shape] | None = None
@@ -283,9 +284,7 @@ def _edited_runs(res: ShapeResult, base: Base, edited: Edited, extra: dict[str, 
     values = base[0]
     graph = res.graph
     node = edited[1]
-    ins = [extra[i] if extra and i in extra else values[i] for i in node.inputs]
-    dims = node_dims(node, ins)
-    shape, own = (dims, []) if dims is not None else node_failures(graph, node, ins)
+    shape, own = _eval(graph, node, [extra[i] if extra and i in extra else values[i] for i in node.inputs])
     ran: dict[str, Sequence[Constraint]] = {node.name: own}
     changed: dict[str, Shape] = {}
     if shape == values[node.name]:
