@@ -321,9 +321,12 @@ def _partner(spec, n: str, x: int) -> bool:
 @functools.lru_cache(maxsize=64)
 def _other_sums(spec, n: str) -> frozenset[int]:
     """Every value of the sum of the other terms, their sizes in 1..wide (the terms are eventually
-    periodic with periods <= 3 and slopes <= 3: a solution has one within)."""
+    periodic with periods <= 3 and slopes <= 3: a solution has one within). wide: the others' sum
+    must reach c - a*((x + s)//k), at most 120 + 3*(box + 1) (486 for two symbols, 243 for three),
+    with a term as slow as (y + s)//3 against one as low as -3*((1 + 2)//1) = -9: y up to 3*(486 +
+    9) + 3 = 1488 and 3*(243 + 9) + 3 = 759 (500 missed H = 39 in -3*H - 3*W + C//3 == 47, C = 501)."""
     terms = spec[0]
-    wide = 1500 if len(terms) == 2 else 500
+    wide = 1500 if len(terms) == 2 else 800
     sums = {0}
     for a, m, k, s in terms:
         if m != n:

@@ -240,6 +240,11 @@ def merge_message(m: Merge, base: EPSet) -> str:
             f"{classes_text(m.holds_set, n)}, i.e. {describe_set(m.holds_set, n)}{tail}")
 
 
+def _examples_text(cp: Coupling) -> str:
+    """``A=3, B=1; A=4, B=1``: a coupling's example size tuples."""
+    return "; ".join(", ".join(f"{k}={v}" for k, v in e.items()) for e in cp.examples)
+
+
 def coupling_message(cp: Coupling) -> str:
     c = cp.constraint
     names = ", ".join(cp.symbols)
@@ -250,7 +255,7 @@ def coupling_message(cp: Coupling) -> str:
         shown = ["(" + " and ".join(f"{n} in {{{_ranges_of(s)}}}" for n, s in t) + ")" for t in tups[:6]]
         more = f" and {len(tups) - 6} more" if len(tups) > 6 else ""
         if cp.product.op == ">=":  # a bound from below: an up-set, its corners as tuples
-            ex = "; ".join(", ".join(f"{k}={v}" for k, v in e.items()) for e in cp.examples)
+            ex = _examples_text(cp)
             return (f"{c.where}: {c.condition()} couples {names}; the smallest solutions: {ex}; exactly the sizes "
                     f"of {len(tups)} admissible tuple(s): {'; '.join(shown)}{more}")
         return f"{c.where}: {c.condition()} pins {names} to {len(tups)} admissible tuple(s): {'; '.join(shown)}{more}"
@@ -262,7 +267,7 @@ def coupling_message(cp: Coupling) -> str:
     if not cp.examples:
         return (f"{c.where}: {c.condition()} couples {names}; no solution among the first valid sizes "
                 f"of each ({span}, not a proof)")
-    ex = "; ".join(", ".join(f"{k}={v}" for k, v in e.items()) for e in cp.examples)
+    ex = _examples_text(cp)
     return f"{c.where}: {c.condition()} couples {names}; the smallest solutions: {ex} ({span})"
 
 
@@ -272,7 +277,7 @@ def _pair_message(cp: Coupling, pair: PairCoupling) -> str:
     names = ", ".join(cp.symbols)
     if pair.sizes_a.empty:
         return f"{c.where}: {c.rule}: {c.condition()} holds for no valid sizes of {names}"
-    ex = "; ".join(", ".join(f"{k}={v}" for k, v in e.items()) for e in cp.examples)
+    ex = _examples_text(cp)
     return (f"{c.where}: {c.condition()} couples {names} exactly: the valid pairs are "
             f"{describe_set(pair.sizes_a, pair.a)} and {describe_set(pair.sizes_b, pair.b)} with "
             f"{pair.relation}; the smallest solutions: {ex}")
@@ -284,7 +289,7 @@ def _relation_message(cp: Coupling, rel: RelationCoupling) -> str:
     names = ", ".join(cp.symbols)
     if rel.empty:
         return f"{c.where}: {c.rule}: {c.condition()} holds for no valid sizes of {names}"
-    ex = "; ".join(", ".join(f"{k}={v}" for k, v in e.items()) for e in cp.examples)
+    ex = _examples_text(cp)
     sets = ", ".join(f"({describe_set(s, n)})" for n, s in rel.sizes)
     return (f"{c.where}: {c.condition()} couples {names} exactly: the valid tuples are {sets} with "
             f"{rel.relation}; the smallest solutions: {ex}")
